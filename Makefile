@@ -1,0 +1,32 @@
+# slapnode build. `make demo` builds everything and runs the helloweb example on
+# the embedded default node; `make test` builds and runs every test.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/slapnode
+WASM_OUTPUTS :=
+# Compilation cache key for wazero in tests (see docs/wasm-abi.md §8).
+export GOFLAGS ?=
+
+.PHONY: all build wasm demo test vet fmt clean
+all: build
+
+# Each component adds its build rules and appends its outputs to WASM_OUTPUTS.
+include $(sort $(wildcard mk/*.mk))
+
+wasm: $(WASM_OUTPUTS)
+
+build: wasm
+	$(GO) build -o $(BIN) ./cmd/slapnode
+
+demo: build
+	./$(BIN) apply examples/helloweb/software.hcl
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+test: build vet
+	$(GO) test -count=1 -timeout 30m ./...
+
+clean:
+	rm -rf bin $(WASM_OUTPUTS)
