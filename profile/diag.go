@@ -1,0 +1,77 @@
+package profile
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+)
+
+// WriteDiagnostics prints diagnostics as compilers do — "file:line:col:
+// error: summary" — followed by the source line with a caret under the
+// position and the detail. Paths are shown relative to the working directory
+// when shorter.
+func WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, files map[string]*hcl.File) {
+	wd, _ := os.Getwd()
+	for _, d := range diags {
+		sev := "error"
+		if d.Severity == hcl.DiagWarning {
+			sev = "warning"
+		}
+		if d.Subject == nil {
+			fmt.Fprintf(w, "%s: %s", sev, d.Summary)
+			if d.Detail != "" {
+				fmt.Fprintf(w, ": %s", d.Detail)
+			}
+			fmt.Fprintln(w)
+			continue
+		}
+		name := d.Subject.Filename
+		if rel, err := filepath.Rel(wd, name); err == nil && len(rel) < len(name) {
+			name = rel
+		}
+		fmt.Fprintf(w, "%s:%d:%d: %s: %s\n", name, d.Subject.Start.Line, d.Subject.Start.Column, sev, d.Summary)
+		if f := files[d.Subject.Filename]; f != nil {
+			if line, ok := sourceLine(f.Bytes, d.Subject.Start.Line); ok {
+				fmt.Fprintf(w, "  %4d | %s\n", d.Subject.Start.Line, line)
+				width := 1
+				if d.Subject.End.Line == d.Subject.Start.Line && d.Subject.End.Column > d.Subject.Start.Column {
+					width = d.Subject.End.Column - d.Subject.Start.Column
+				}
+				pad := strings.Map(func(r rune) rune {
+					if r == '\t' {
+						return '\t'
+					}
+					return ' '
+				}, prefixRunes(line, d.Subject.Start.Column-1))
+				fmt.Fprintf(w, "       | %s%s\n", pad, strings.Repeat("^", width))
+			}
+		}
+		if d.Detail != "" {
+			fmt.Fprintf(w, "  %s\n", d.Detail)
+		}
+	}
+}
+
+func sourceLine(src []byte, n int) (string, bool) {
+	lines := bytes.Split(src, []byte("\n"))
+	if n < 1 || n > len(lines) {
+		return "", false
+	}
+	return strings.TrimRight(string(lines[n-1]), "\r"), true
+}
+
+func prefixRunes(s string, n int) string {
+	r := []rune(s)
+	if n > len(r) {
+		n = len(r)
+	}
+	if n < 0 {
+		n = 0
+	}
+	return string(r[:n])
+}

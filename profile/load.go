@@ -1,0 +1,507 @@
+package profile
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Kind tells a software profile from an instance profile: they accept
+// different blocks.
+type Kind int
+
+const (
+	// Software is a software release profile (software.hcl).
+	Software Kind = iota
+	// Instance is an instance profile (instance.hcl), evaluated per partition.
+	Instance
+)
+
+func (k Kind) String() string {
+	if k == Software {
+		return "software"
+	}
+	return "instance"
+}
+
+// Attr is one attribute after merging. Base holds the attributes of the same
+// block as they were before the file that defined this attribute was merged,
+// so that `base.NAME` can be evaluated (buildout's += and -=).
+type Attr struct {
+	Name  string
+	Expr  hcl.Expression
+	Range hcl.Range // the whole "name = expr" range
+	Base  map[string]*Attr
+}
+
+// Block is a merged block: the union of its definitions along the extends
+// chain, later attributes replacing earlier ones.
+type Block struct {
+	Type     string
+	Labels   []string
+	Attrs    map[string]*Attr
+	DefRange hcl.Range // of the last definition
+	order    int       // first definition order, for stable output
+}
+
+// Name is the block's first label ("" for unlabelled blocks).
+func (b *Block) Name() string {
+	if len(b.Labels) == 0 {
+		return ""
+	}
+	return b.Labels[0]
+}
+
+// AttrNames returns the attribute names in a stable order.
+func (b *Block) AttrNames() []string {
+	names := make([]string, 0, len(b.Attrs))
+	for n := range b.Attrs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func (b *Block) key() string { return blockKey(b.Type, b.Labels) }
+
+func blockKey(typ string, labels []string) string {
+	return typ + "\x00" + strings.Join(labels, "\x00")
+}
+
+// Profile is a loaded, merged profile.
+type Profile struct {
+	Kind  Kind
+	File  string   // absolute path of the profile named by the user
+	Dir   string   // its directory
+	Files []string // every file loaded, in merge order (bases first)
+	// Digest is the sha256 of every loaded file's path and content: a change
+	// to any of them changes it.
+	Digest string
+
+	Blocks []*Block          // all merged blocks in first-definition order
+	Locals map[string]*Attr  // merged locals
+	Parts  []*Block          // part blocks, definition order
+	Part   map[string]*Block // by name
+	// Selected is the top-level `parts` list (nil when absent: every part).
+	Selected      []string
+	SelectedRange *hcl.Range
+
+	parser *hclparse.Parser
+	roots  []string // directories file functions may read
+}
+
+// Sources returns the parsed files, for rendering diagnostics with snippets.
+func (p *Profile) Sources() map[string]*hcl.File { return p.parser.Files() }
+
+// BlocksOf returns the merged blocks of one type, in definition order.
+func (p *Profile) BlocksOf(typ string) []*Block {
+	var out []*Block
+	for _, b := range p.Blocks {
+		if b.Type == typ {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// blockSchemas lists, per kind, the top-level blocks and whether each takes a
+// label.
+var blockSchemas = map[Kind][]hcl.BlockHeaderSchema{
+	Software: {
+		{Type: "software", LabelNames: []string{"name"}},
+		{Type: "module", LabelNames: []string{"name"}},
+		{Type: "part", LabelNames: []string{"name"}},
+		{Type: "instance", LabelNames: []string{"software_type"}},
+		{Type: "locals"},
+	},
+	Instance: {
+		{Type: "module", LabelNames: []string{"name"}},
+		{Type: "part", LabelNames: []string{"name"}},
+		{Type: "service", LabelNames: []string{"name"}},
+		{Type: "schedule", LabelNames: []string{"name"}},
+		{Type: "promise", LabelNames: []string{"name"}},
+		{Type: "publish"},
+		{Type: "request", LabelNames: []string{"name"}},
+		{Type: "locals"},
+	},
+}
+
+var topAttrs = []hcl.AttributeSchema{{Name: "extends"}, {Name: "parts"}, {Name: "remove"}}
+
+// Fixed attribute sets of the blocks whose attributes are not free-form
+// options. nil means "any attribute" (parts, publish, promise options, locals).
+var blockAttrs = map[string][]string{
+	"software": {"version", "description", "title"},
+	"module":   {"source", "sha256", "memory", "timeout", "allow_exec", "allow_net", "description"},
+	"instance": {"profile", "parameters", "connection", "description", "title", "serialisation", "shared", "index"},
+	"service":  {"command", "env", "watch", "stop_grace", "dir", "depends_on"},
+	"schedule": {"cron", "command", "env", "dir", "depends_on"},
+	"request":  {"software", "software_type", "parameters", "shared", "state", "node", "depends_on"},
+}
+
+// Load reads the profile at path and every file it extends, and merges them.
+// All errors of all files are returned together.
+func Load(path string, kind Kind) (*Profile, hcl.Diagnostics) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid profile path", Detail: err.Error()}}
+	}
+	l := &loader{
+		p: &Profile{
+			Kind: kind, File: abs, Dir: filepath.Dir(abs),
+			Locals: map[string]*Attr{}, Part: map[string]*Block{},
+			parser: hclparse.NewParser(),
+		},
+		blocks: map[string]*Block{},
+		seen:   map[string]bool{},
+	}
+	l.load(abs, nil, nil)
+	p := l.p
+	h := sha256.New()
+	for _, f := range p.Files {
+		fmt.Fprintf(h, "%s\x00%d\x00", f, len(l.content[f]))
+		h.Write(l.content[f])
+		dir := filepath.Dir(f)
+		if !containsDir(p.roots, dir) {
+			p.roots = append(p.roots, dir)
+		}
+	}
+	p.Digest = hex.EncodeToString(h.Sum(nil))
+	for _, b := range l.blocks {
+		p.Blocks = append(p.Blocks, b)
+	}
+	sort.Slice(p.Blocks, func(i, j int) bool { return p.Blocks[i].order < p.Blocks[j].order })
+	for _, b := range p.Blocks {
+		switch b.Type {
+		case "part":
+			p.Parts = append(p.Parts, b)
+			p.Part[b.Name()] = b
+		case "locals":
+			for n, a := range b.Attrs {
+				p.Locals[n] = a
+			}
+		}
+	}
+	l.diags = append(l.diags, p.expandMacros()...)
+	l.diags = append(l.diags, p.checkSelected()...)
+	return p, l.diags
+}
+
+func containsDir(list []string, d string) bool {
+	for _, x := range list {
+		if x == d || strings.HasPrefix(d, x+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+type loader struct {
+	p       *Profile
+	blocks  map[string]*Block
+	seen    map[string]bool
+	order   int
+	diags   hcl.Diagnostics
+	content map[string][]byte
+}
+
+// load parses one file, loads what it extends first, then merges it.
+func (l *loader) load(path string, stack []string, from *hcl.Range) {
+	for i, s := range stack {
+		if s == path {
+			chain := append(append([]string{}, stack[i:]...), path)
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Extends cycle",
+				Detail:  "The extends chain loops: " + strings.Join(chain, " -> ") + ". Remove one of these extends entries.",
+				Subject: from,
+			})
+			return
+		}
+	}
+	if l.seen[path] {
+		return // a diamond: each file is merged once, at its first place
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: "Cannot read profile",
+			Detail: fmt.Sprintf("%v.", err), Subject: from,
+		})
+		return
+	}
+	if l.content == nil {
+		l.content = map[string][]byte{}
+	}
+	l.content[path] = src
+	f, diags := l.p.parser.ParseHCL(src, path)
+	l.diags = append(l.diags, diags...)
+	if f == nil || diags.HasErrors() {
+		l.seen[path] = true
+		return
+	}
+	schema := &hcl.BodySchema{Attributes: topAttrs, Blocks: blockSchemas[l.p.Kind]}
+	content, diags := f.Body.Content(schema)
+	l.diags = append(l.diags, diags...)
+	stack = append(stack, path)
+	if a, ok := content.Attributes["extends"]; ok {
+		for _, ext := range l.staticStrings(a) {
+			target, d := l.resolveExtends(path, ext.val, ext.rng)
+			if d != nil {
+				l.diags = append(l.diags, d)
+				continue
+			}
+			rng := ext.rng
+			l.load(target, stack, &rng)
+		}
+	}
+	l.seen[path] = true
+	l.p.Files = append(l.p.Files, path)
+	if a, ok := content.Attributes["remove"]; ok {
+		for _, r := range l.staticStrings(a) {
+			typ, name, ok := strings.Cut(r.val, ".")
+			key := blockKey(typ, []string{name})
+			if !ok || l.blocks[key] == nil {
+				rng := r.rng
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Nothing to remove",
+					Detail:  fmt.Sprintf("%q names no block defined by the profiles this one extends; write TYPE.NAME, e.g. \"part.dirs\".", r.val),
+					Subject: &rng,
+				})
+				continue
+			}
+			delete(l.blocks, key)
+		}
+	}
+	if a, ok := content.Attributes["parts"]; ok {
+		l.p.Selected = nil
+		for _, s := range l.staticStrings(a) {
+			l.p.Selected = append(l.p.Selected, s.val)
+		}
+		if l.p.Selected == nil {
+			l.p.Selected = []string{}
+		}
+		rng := a.Range
+		l.p.SelectedRange = &rng
+	}
+	for _, hb := range content.Blocks {
+		l.mergeBlock(hb)
+	}
+}
+
+type staticString struct {
+	val string
+	rng hcl.Range
+}
+
+// staticStrings evaluates a list-of-strings attribute that may not use
+// variables (extends, parts, remove, macro).
+func (l *loader) staticStrings(a *hcl.Attribute) []staticString {
+	var out []staticString
+	if exprs, d := hcl.ExprList(a.Expr); !d.HasErrors() {
+		for _, e := range exprs {
+			v, d := e.Value(nil)
+			if d.HasErrors() || v.Type() != cty.String || v.IsNull() {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Invalid " + a.Name + " entry",
+					Detail:  "Each entry of " + a.Name + " must be a literal string (no references).",
+					Subject: e.Range().Ptr(),
+				})
+				continue
+			}
+			out = append(out, staticString{v.AsString(), e.Range()})
+		}
+		return out
+	}
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError, Summary: "Invalid " + a.Name,
+		Detail:  a.Name + " must be a list of strings, e.g. " + a.Name + " = [\"a\", \"b\"].",
+		Subject: a.Expr.Range().Ptr(),
+	})
+	return nil
+}
+
+// resolveExtends turns an extends entry into a local file path. URLs must
+// pin their content with #sha256=HEX; they are fetched through the download
+// cache by FetchURL.
+func (l *loader) resolveExtends(from, ext string, rng hcl.Range) (string, *hcl.Diagnostic) {
+	if strings.Contains(ext, "://") {
+		p, err := FetchURL(ext)
+		if err != nil {
+			return "", &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Cannot extend URL", Detail: err.Error(), Subject: &rng}
+		}
+		return p, nil
+	}
+	if !filepath.IsAbs(ext) {
+		ext = filepath.Join(filepath.Dir(from), ext)
+	}
+	return filepath.Clean(ext), nil
+}
+
+// mergeBlock merges one parsed block into the set: attributes of the new
+// definition replace those of the same name.
+func (l *loader) mergeBlock(hb *hcl.Block) {
+	attrs, diags := hb.Body.JustAttributes()
+	l.diags = append(l.diags, diags...)
+	if allowed, fixed := blockAttrs[hb.Type]; fixed {
+		for name, a := range attrs {
+			if !contains(allowed, name) {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Unsupported argument",
+					Detail:  fmt.Sprintf("A %s block does not take %q; it takes: %s.", hb.Type, name, strings.Join(allowed, ", ")),
+					Subject: a.NameRange.Ptr(),
+				})
+				delete(attrs, name)
+			}
+		}
+	}
+	key := blockKey(hb.Type, hb.Labels)
+	b := l.blocks[key]
+	if b == nil {
+		l.order++
+		b = &Block{Type: hb.Type, Labels: hb.Labels, Attrs: map[string]*Attr{}, order: l.order}
+		l.blocks[key] = b
+	}
+	b.DefRange = hb.DefRange
+	var before map[string]*Attr
+	if len(b.Attrs) > 0 {
+		before = make(map[string]*Attr, len(b.Attrs))
+		for n, a := range b.Attrs {
+			before[n] = a
+		}
+	}
+	for name, a := range attrs {
+		b.Attrs[name] = &Attr{Name: name, Expr: a.Expr, Range: a.Range, Base: before}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// expandMacros implements buildout's `<=`: a part's `macro` list names parts
+// whose attributes are copied first; the part's own attributes win.
+func (p *Profile) expandMacros() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	done := map[string]bool{}
+	var expand func(b *Block, stack []string)
+	expand = func(b *Block, stack []string) {
+		name := b.Name()
+		if done[name] {
+			return
+		}
+		m, ok := b.Attrs["macro"]
+		if !ok {
+			done[name] = true
+			return
+		}
+		for _, s := range stack {
+			if s == name {
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Macro cycle",
+					Detail:  "The macros loop: " + strings.Join(append(stack, name), " -> ") + ".",
+					Subject: m.Range.Ptr(),
+				})
+				return
+			}
+		}
+		l := &loader{}
+		names := l.staticStrings(&hcl.Attribute{Name: "macro", Expr: m.Expr, Range: m.Range})
+		diags = append(diags, l.diags...)
+		merged := map[string]*Attr{}
+		for _, n := range names {
+			src := p.Part[n.val]
+			if src == nil {
+				rng := n.rng
+				diags = append(diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError, Summary: "Unknown macro",
+					Detail:  fmt.Sprintf("No part %q to copy options from.%s", n.val, suggest(n.val, p.partNames())),
+					Subject: &rng,
+				})
+				continue
+			}
+			expand(src, append(stack, name))
+			for an, a := range src.Attrs {
+				merged[an] = a
+			}
+		}
+		for an, a := range b.Attrs {
+			merged[an] = a
+		}
+		delete(merged, "macro")
+		b.Attrs = merged
+		done[name] = true
+	}
+	for _, b := range p.Parts {
+		expand(b, nil)
+	}
+	return diags
+}
+
+func (p *Profile) partNames() []string {
+	names := make([]string, 0, len(p.Parts))
+	for _, b := range p.Parts {
+		names = append(names, b.Name())
+	}
+	return names
+}
+
+func (p *Profile) checkSelected() hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for _, s := range p.Selected {
+		if p.Part[s] == nil {
+			diags = append(diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError, Summary: "Unknown part in parts",
+				Detail:  fmt.Sprintf("parts lists %q, but no part of that name is defined.%s", s, suggest(s, p.partNames())),
+				Subject: p.SelectedRange,
+			})
+		}
+	}
+	return diags
+}
+
+// suggest returns " Did you mean "x"?" for the closest name, if any is close.
+func suggest(name string, names []string) string {
+	best, bestD := "", 4
+	for _, n := range names {
+		if d := levenshtein(name, n); d < bestD {
+			best, bestD = n, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" Did you mean %q?", best)
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
