@@ -75,3 +75,28 @@ func prefixRunes(s string, n int) string {
 	}
 	return string(r[:n])
 }
+
+// Error carries diagnostics as a Go error; its message is the rendered
+// diagnostics with positions and snippets.
+type Error struct {
+	Diags hcl.Diagnostics
+	Files map[string]*hcl.File
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	WriteDiagnostics(&b, e.Diags, e.Files)
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Err returns diags as an *Error when they contain an error, else nil.
+func (p *Profile) Err(diags hcl.Diagnostics) error {
+	if !diags.HasErrors() {
+		return nil
+	}
+	var files map[string]*hcl.File
+	if p != nil {
+		files = p.Sources()
+	}
+	return &Error{Diags: diags, Files: files}
+}

@@ -1,0 +1,869 @@
+package buildout
+
+import (
+	"fmt"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/hashicorp/hcl/v2/hclwrite"
+)
+
+// Warning kinds: what the converter could not carry over exactly. Each
+// warning names the file and line; nothing is dropped silently.
+const (
+	WarnJinjaTemplate    = "jinja2-template"     // the file must be rendered first
+	WarnUnmappedRecipe   = "unmapped-recipe"     // no built-in equivalent: kept as is
+	WarnEmptyRecipe      = "empty-recipe"        // `recipe =` cancelling an inherited recipe
+	WarnConditional      = "conditional-section" // [name:expr] decided at conversion time
+	WarnTemplatedExtends = "templated-extends"   // extends computed at render time
+	WarnURLExtends       = "url-extends"         // needs #sha256=… in slapnode
+	WarnBadReference     = "invalid-reference"   // ${...} buildout itself rejects
+	WarnRuntimeSection   = "runtime-section"     // section injected by slapos node
+	WarnBuildoutOption   = "buildout-option"     // [buildout] option without slapnode meaning
+	WarnEngineKey        = "engine-key"          // ${buildout:executable}: no Python in slapnode
+	WarnSelfInMacro      = "self-reference-in-macro"
+	WarnMacroAppend      = "append-with-macro" // += / -= against a <= macro's value
+	WarnTopLevelAppend   = "parts-append"      // [buildout] parts += / -=
+	WarnProfileBase      = "profile-base-location"
+	WarnMissingMacro     = "missing-macro" // --flatten: a <= names an unknown section
+	WarnEmptyName        = "empty-name"    // `+= x`: an option without a name
+	WarnReservedName     = "reserved-name" // an option named macro or depends_on
+	// WarnBuildoutTemplate: a *.in file using $${...}: it is rendered by
+	// slapos.recipe.template (${} resolved at software time, $${} kept for
+	// the instance), so both levels are written literally.
+	WarnBuildoutTemplate = "buildout-template"
+)
+
+// Warning is one thing the converter could not carry over exactly.
+type Warning struct {
+	Pos  Pos
+	Kind string
+	Msg  string
+	// Subject is what the warning is about when it can be counted: the
+	// recipe of an unmapped-recipe warning.
+	Subject string
+}
+
+func (w Warning) String() string { return fmt.Sprintf("%s: warning: %s: %s", w.Pos, w.Kind, w.Msg) }
+
+// DefaultRecipeMap maps buildout recipe entry points to the built-in
+// cookbook (see docs/convert.md).
+var DefaultRecipeMap = map[string]string{
+	"slapos.cookbook:mkdirectory":                  "cookbook:mkdirectory",
+	"slapos.recipe.build:mkdirectory":              "cookbook:mkdirectory",
+	"slapos.recipe.template":                       "cookbook:template",
+	"slapos.recipe.template:default":               "cookbook:template",
+	"slapos.recipe.template:jinja2":                "cookbook:template",
+	"slapos.recipe.build":                          "cookbook:build",
+	"slapos.recipe.build:default":                  "cookbook:build",
+	"slapos.recipe.cmmi":                           "cookbook:cmmi",
+	"slapos.recipe.cmmi:default":                   "cookbook:cmmi",
+	"slapos.recipe.build:cmmi":                     "cookbook:cmmi",
+	"slapos.cookbook:wrapper":                      "cookbook:wrapper",
+	"slapos.cookbook:publish":                      "cookbook:publish",
+	"slapos.cookbook:publish.serialised":           "cookbook:publish.serialised",
+	"slapos.cookbook:generate.password":            "cookbook:generate.password",
+	"slapos.cookbook:slapconfiguration":            "cookbook:slapconfiguration",
+	"slapos.cookbook:slapconfiguration.serialised": "cookbook:slapconfiguration.serialised",
+	"slapos.cookbook:switch-softwaretype":          "cookbook:switch-softwaretype",
+}
+
+// ConvertOptions configures the converter.
+type ConvertOptions struct {
+	// RecipeMap adds to (and overrides) DefaultRecipeMap: OLD entry point
+	// (`egg:entry`, or `egg` for the default entry point) to NEW
+	// (`MODULE:RECIPE`).
+	RecipeMap map[string]string
+	// Env decides `[name:expr]` sections; nil means DefaultCondEnv.
+	Env *CondEnv
+	// Kind is "software" or "instance": what ${buildout:directory} is
+	// (software.path or partition.path). "" guesses from the file name:
+	// instance*, template* and *.in files are instance profiles.
+	Kind string
+}
+
+// Result is the conversion of one file (or of a closure, flattened).
+type Result struct {
+	Path     string // the input file
+	Output   string // suggested output path (.cfg → .hcl)
+	HCL      []byte // nil when the file could not be converted (a template)
+	Warnings []Warning
+}
+
+// HCLName renames a profile path for its converted form: the last `.cfg`
+// of the base name becomes `.hcl` (software.cfg → software.hcl,
+// instance.cfg.in → instance.hcl.in).
+func HCLName(p string) string {
+	dir, base := path.Split(p)
+	if i := strings.LastIndex(base, ".cfg"); i >= 0 {
+		base = base[:i] + ".hcl" + base[i+4:]
+	} else {
+		base += ".hcl"
+	}
+	return dir + base
+}
+
+// JinjaLine returns the first line (1-based) where the file is a jinja2
+// template rather than buildout: jinja2 syntax on a line that is not the
+// continuation of an option value (a header, an option line, a statement
+// line). Jinja2 inside block values (inline templates) does not count.
+// It returns 0 for a plain buildout file.
+func JinjaLine(src []byte) int {
+	inValue := false
+	for i, line := range splitLines(src) {
+		if line != "" && (line[0] == '#' || line[0] == ';') {
+			continue
+		}
+		if inValue && (line == "" || pyIsSpace(rune(line[0]))) {
+			continue
+		}
+		if strings.Contains(line, "{%") || strings.Contains(line, "{{") || strings.Contains(line, "{#") {
+			return i + 1
+		}
+		inValue = optionStart.MatchString(line)
+	}
+	return 0
+}
+
+// cvOption / cvSection are the converter's view of a section: per file
+// (from the blocks) or flattened (from a resolved closure).
+type cvOption struct {
+	name  string
+	op    Op
+	value string
+	pos   Pos
+	hasEq bool // for += / -=: the same section also sets the value here
+	eqVal string
+}
+
+type cvSection struct {
+	name    string
+	pos     Pos
+	options []*cvOption
+	comment []string
+}
+
+type converter struct {
+	opts     ConvertOptions
+	recipes  map[string]string
+	res      *Result
+	file     string
+	kind     string
+	macros   map[string]bool // sections used as <= macros
+	defined  map[string]bool
+	buildout map[string]bool // options set in [buildout] here
+	runtime  map[string]bool // runtime sections already warned about
+	header   []string        // file comments before the first section
+	dropped  []string        // sections dropped by their condition, as text
+	baseDirs map[string]string
+	rootDir  string
+	flatten  bool
+}
+
+func newConverter(file string, opts ConvertOptions) *converter {
+	c := &converter{opts: opts, recipes: map[string]string{}, file: file,
+		macros: map[string]bool{}, defined: map[string]bool{}, buildout: map[string]bool{}, runtime: map[string]bool{}}
+	for k, v := range DefaultRecipeMap {
+		c.recipes[k] = v
+	}
+	for k, v := range opts.RecipeMap {
+		c.recipes[k] = v
+	}
+	if c.opts.Env == nil {
+		c.opts.Env = DefaultCondEnv()
+	}
+	c.kind = opts.Kind
+	if c.kind == "" {
+		base := filepath.Base(file)
+		if strings.HasPrefix(base, "instance") || strings.HasPrefix(base, "template") || strings.HasSuffix(base, ".in") {
+			c.kind = "instance"
+		} else {
+			c.kind = "software"
+		}
+	}
+	c.res = &Result{Path: file, Output: HCLName(file)}
+	return c
+}
+
+func (c *converter) warn(pos Pos, kind, format string, args ...any) {
+	c.res.Warnings = append(c.res.Warnings, Warning{Pos: pos, Kind: kind, Msg: fmt.Sprintf(format, args...)})
+}
+
+// ConvertFile converts one .cfg file to one HCL file. `extends` stays
+// `extends` (renamed to .hcl); the other files of the closure are converted
+// by their own calls. A jinja2 template is not converted: the Result has
+// no HCL and a jinja2-template warning. A file that does not parse returns
+// the parse errors.
+func ConvertFile(file string, src []byte, opts ConvertOptions) (*Result, error) {
+	c := newConverter(file, opts)
+	if l := JinjaLine(src); l > 0 {
+		c.warn(Pos{file, l, 1}, WarnJinjaTemplate, "the file is a jinja2 template ({%% %%} / {{ }} outside option values): render it first (as slapos.recipe.template:jinja2 would), then convert the result")
+		return c.res, nil
+	}
+	f, err := Parse(file, src)
+	if err != nil {
+		return nil, err
+	}
+	if strings.HasSuffix(file, ".in") {
+		for i, l := range splitLines(src) {
+			if strings.Contains(l, "$${") {
+				c.warn(Pos{file, i + 1, strings.Index(l, "$${") + 1}, WarnBuildoutTemplate, "the file is a template rendered by slapos.recipe.template: its ${...} are resolved when the software is built and its $${...} by the instance; both are written as they are (references and literal $${...}); convert the rendered file for an exact result")
+				break
+			}
+		}
+	}
+	var order []string
+	secs := map[string]*cvSection{}
+	c.header = commentsBetween(f, 0, firstHeader(f))
+	for bi, b := range f.Blocks {
+		end := 1 << 30
+		if bi+1 < len(f.Blocks) {
+			end = f.Blocks[bi+1].Pos.Line
+		}
+		notes := commentsBetween(f, b.Pos.Line, end)
+		if b.Condition != "" {
+			ok, err := c.opts.Env.Eval(b.Condition)
+			env := c.envDesc()
+			switch {
+			case err != nil:
+				c.warn(b.Pos, WarnConditional, "[%s:%s] dropped: cannot evaluate the condition (%v); slapnode profiles have no conditional parts", b.Name, b.Condition, err)
+				c.dropped = append(c.dropped, droppedText(b, "its condition cannot be evaluated"))
+				continue
+			case !ok:
+				c.warn(b.Pos, WarnConditional, "[%s:%s] dropped: the condition is false for %s; slapnode profiles have no conditional parts", b.Name, b.Condition, env)
+				c.dropped = append(c.dropped, droppedText(b, "false for "+env))
+				continue
+			default:
+				c.warn(b.Pos, WarnConditional, "[%s:%s] kept: the condition is true for %s; slapnode profiles have no conditional parts", b.Name, b.Condition, env)
+			}
+		}
+		s, ok := secs[b.Name]
+		if !ok {
+			s = &cvSection{name: b.Name, pos: b.Pos}
+			secs[b.Name] = s
+			order = append(order, b.Name)
+			c.defined[b.Name] = true
+		}
+		if b.Condition != "" {
+			s.comment = append(s.comment, fmt.Sprintf("from [%s:%s] (line %d)", b.Name, b.Condition, b.Pos.Line))
+		}
+		s.comment = append(s.comment, notes...)
+		for _, o := range b.Options {
+			s.set(&cvOption{name: o.Key, op: o.Op, value: o.Value, pos: o.Pos})
+		}
+	}
+	for _, s := range secs {
+		for _, o := range s.options {
+			if o.name == "<" {
+				for _, m := range strings.Fields(o.value) {
+					c.macros[m] = true
+				}
+			}
+		}
+	}
+	var list []*cvSection
+	for _, n := range order {
+		list = append(list, secs[n])
+	}
+	return c.emit(list)
+}
+
+// set adds an option with configparser's rule (same key: last wins) and
+// pairs `x += v` with a plain `x` of the same section, which buildout
+// applies the operation to.
+func (s *cvSection) set(o *cvOption) {
+	for i, e := range s.options {
+		if e.name == o.name {
+			s.options[i] = o
+			return
+		}
+	}
+	s.options = append(s.options, o)
+}
+
+func (c *converter) envDesc() string {
+	e := c.opts.Env
+	return fmt.Sprintf("%s %d.%d on %s/%s", e.Implementation, e.PythonVersion[0], e.PythonVersion[1], e.Platform, e.Machine)
+}
+
+// ConvertConfig converts a loaded closure into one self-contained HCL file
+// (`--flatten`): `extends` are merged, `<=` macros expanded and `+=`/`-=`
+// applied, exactly as Resolve does before substitution, so only references
+// remain to be evaluated by slapnode.
+func ConvertConfig(cfg *Config, opts ConvertOptions) (*Result, error) {
+	c := newConverter(cfg.Root, opts)
+	c.flatten = true
+	c.rootDir = filepath.Dir(cfg.Root)
+	c.baseDirs = map[string]string{}
+	r := &resolver{cfg: cfg, data: map[string]*secState{}}
+	names := sortedKeys(cfg.Sections)
+	var list []*cvSection
+	for _, name := range names {
+		c.defined[name] = true
+	}
+	for _, name := range names {
+		raw := map[string]string{}
+		src := ""
+		for k, v := range cfg.Sections[name] {
+			if v.Source == "DEFAULT_VALUE" || v.Source == "COMPUTED_VALUE" {
+				// Engine-provided ([buildout] directory, bin-directory…,
+				// default pins): slapnode provides them, and writing this
+				// host's paths would pin the profile to it.
+				continue
+			}
+			raw[k] = v.Text
+			if src == "" || k != ProfileBaseOption {
+				src = v.Source
+			}
+		}
+		if _, ok := raw["<"]; ok {
+			// A broken macro fails only when buildout uses the section:
+			// keep it unexpanded (macro = [...]) and say why.
+			if ext, err := r.extendRaw(name, raw, nil); err != nil {
+				c.warn(Pos{File: cfg.Sections[name]["<"].sourceOr(cfg.Root)}, WarnMissingMacro, "[%s] cannot be expanded (%v): kept with macro = [...]", name, err)
+			} else {
+				raw = ext
+			}
+		}
+		if d, ok := raw[ProfileBaseOption]; ok {
+			c.baseDirs[name] = d
+			delete(raw, ProfileBaseOption)
+		}
+		s := &cvSection{name: name, pos: Pos{File: src}}
+		for _, k := range sortedKeys(raw) {
+			o := &cvOption{name: k, op: OpSet, value: raw[k], pos: Pos{File: cfg.Sections[name][k].sourceOr(src)}}
+			if strings.HasSuffix(k, "+") || strings.HasSuffix(k, "-") {
+				// Left over when no lower definition existed: buildout
+				// keeps the key as a plain option name.
+				o.name = k
+			}
+			s.options = append(s.options, o)
+		}
+		list = append(list, s)
+	}
+	return c.emit(list)
+}
+
+func (v *Value) sourceOr(def string) string {
+	if v == nil || v.Source == "" {
+		return def
+	}
+	return v.Source
+}
+
+// ConvertClosure is ConvertConfig for a file path.
+func ConvertClosure(file string, lopts LoadOptions, copts ConvertOptions) (*Result, error) {
+	if lopts.Env == nil {
+		lopts.Env = copts.Env
+	}
+	cfg, err := Load(file, lopts)
+	if err != nil {
+		return nil, err
+	}
+	return ConvertConfig(cfg, copts)
+}
+
+func (c *converter) emit(secs []*cvSection) (*Result, error) {
+	f := hclwrite.NewEmptyFile()
+	body := f.Body()
+	body.AppendUnstructuredTokens(comment(fmt.Sprintf("Converted from %s by slapnode convert (%s profile).", filepath.Base(c.file), c.kind)))
+	for _, l := range c.header {
+		body.AppendUnstructuredTokens(comment(l))
+	}
+	for _, s := range secs {
+		if s.name == "buildout" {
+			for _, o := range s.options {
+				c.buildout[o.name] = true
+			}
+		}
+	}
+	for _, s := range secs {
+		if s.name == "buildout" {
+			c.emitBuildout(body, s)
+		}
+	}
+	for _, s := range secs {
+		if s.name != "buildout" {
+			c.emitPart(body, s, s.options)
+		}
+	}
+	for _, d := range c.dropped {
+		body.AppendNewline()
+		body.AppendUnstructuredTokens(comment(d))
+	}
+	out, err := finish(f)
+	if err != nil {
+		return nil, fmt.Errorf("convert %s: %w", c.file, err)
+	}
+	c.res.HCL = out
+	sort.SliceStable(c.res.Warnings, func(i, j int) bool {
+		a, b := c.res.Warnings[i].Pos, c.res.Warnings[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+	return c.res, nil
+}
+
+func firstHeader(f *File) int {
+	if len(f.Blocks) == 0 {
+		return 1 << 30
+	}
+	return f.Blocks[0].Pos.Line
+}
+
+// commentsBetween returns the column-0 comments strictly between two lines,
+// without their # or ; marker, so they can follow the part they annotate.
+func commentsBetween(f *File, from, to int) []string {
+	var lines []int
+	for l := range f.Comments {
+		if l > from && l < to {
+			lines = append(lines, l)
+		}
+	}
+	sort.Ints(lines)
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = strings.TrimPrefix(strings.TrimPrefix(f.Comments[l][1:], " "), "#")
+	}
+	return out
+}
+
+// droppedText keeps a section dropped by its condition as a comment in
+// the output, so its content is still there for a human to carry over.
+func droppedText(b *Block, why string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "[%s:%s] (line %d) not converted: %s\n", b.Name, b.Condition, b.Pos.Line, why)
+	for _, o := range b.Options {
+		lines := strings.Split(o.Value, "\n")
+		fmt.Fprintf(&sb, "  %s = %s\n", o.Key, lines[0])
+		for _, l := range lines[1:] {
+			fmt.Fprintf(&sb, "    %s\n", l)
+		}
+	}
+	return strings.TrimSuffix(sb.String(), "\n")
+}
+
+// finish formats the file and checks that it parses: a converter bug must
+// never produce a file slapnode cannot read.
+func finish(f *hclwrite.File) ([]byte, error) {
+	out := hclwrite.Format(f.Bytes())
+	if _, diags := hclsyntax.ParseConfig(out, "converted.hcl", hcl.InitialPos); diags.HasErrors() {
+		return nil, fmt.Errorf("generated HCL does not parse (a converter bug; please report it): %s", diags.Error())
+	}
+	return out, nil
+}
+
+func comment(text string) hclwrite.Tokens {
+	var ts hclwrite.Tokens
+	for _, l := range strings.Split(text, "\n") {
+		ts = append(ts, &hclwrite.Token{Type: hclsyntax.TokenComment, Bytes: []byte("# " + l + "\n")})
+	}
+	return ts
+}
+
+func raw(expr string) hclwrite.Tokens {
+	return hclwrite.Tokens{&hclwrite.Token{Type: hclsyntax.TokenIdent, Bytes: []byte(expr)}}
+}
+
+func (c *converter) emitBuildout(body *hclwrite.Body, s *cvSection) {
+	var rest []*cvOption
+	for _, o := range s.options {
+		name := strings.TrimRight(o.name, " +-")
+		switch {
+		case name == "extends" && !c.flatten:
+			if o.op != OpSet {
+				c.warn(o.pos, WarnBuildoutOption, "extends %s is not an extends list buildout reads; kept as the option %q of part \"buildout\"", o.op, o.name)
+				rest = append(rest, o)
+				continue
+			}
+			var items []string
+			for _, e := range strings.Fields(o.value) {
+				switch {
+				case strings.Contains(e, "${") || strings.Contains(e, "{{"):
+					c.warn(o.pos, WarnTemplatedExtends, "extends entry %q is computed when the template is rendered; kept as written", e)
+					items = append(items, quoteLiteral(e))
+				case isURL(e):
+					c.warn(o.pos, WarnURLExtends, "extends %s: slapnode needs the URL to carry #sha256=HEX of the converted file", e)
+					items = append(items, quoteLiteral(HCLName(e)))
+				default:
+					items = append(items, quoteLiteral(HCLName(e)))
+				}
+			}
+			body.SetAttributeRaw("extends", raw("["+strings.Join(items, ", ")+"]"))
+		case name == "parts":
+			var items []string
+			for _, p := range strings.Fields(o.value) {
+				items = append(items, quoteLiteral(MangleName(p)))
+			}
+			list := "[" + strings.Join(items, ", ") + "]"
+			switch o.op {
+			case OpAppend:
+				c.warn(o.pos, WarnTopLevelAppend, "parts += written as concat(base.parts, …): docs/profiles.md defines base.NAME inside blocks only")
+				body.SetAttributeRaw("parts", raw("concat(base.parts, "+list+")"))
+			case OpRemove:
+				c.warn(o.pos, WarnTopLevelAppend, "parts -= written as a filter of base.parts: docs/profiles.md defines base.NAME inside blocks only")
+				body.SetAttributeRaw("parts", raw("[for p in base.parts : p if !contains("+list+", p)]"))
+			default:
+				if strings.Contains(o.value, "${") {
+					body.SetAttributeRaw("parts", raw("split(\"\\n\", "+c.expr("buildout", o.value, o.pos)+")"))
+				} else {
+					body.SetAttributeRaw("parts", raw(list))
+				}
+			}
+		case name == "extensions" || name == "develop":
+			c.warn(o.pos, WarnBuildoutOption, "[buildout] %s (%s) has no slapnode equivalent (buildout extensions and develop eggs are Python); kept as an option of part \"buildout\"", name, oneLine(o.value))
+			rest = append(rest, o)
+		default:
+			rest = append(rest, o)
+		}
+	}
+	if len(rest) > 0 {
+		c.emitPart(body, s, rest)
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption) {
+	body.AppendNewline()
+	for _, l := range s.comment {
+		body.AppendUnstructuredTokens(comment(l))
+	}
+	blk := body.AppendNewBlock("part", []string{MangleName(s.name)})
+	b := blk.Body()
+	plain := map[string]*cvOption{}
+	for _, o := range opts {
+		if o.op == OpSet {
+			plain[o.name] = o
+		}
+	}
+	hasMacro := plain["<"] != nil
+	var rest []*cvOption
+	for _, o := range opts {
+		switch {
+		case o.name == "recipe":
+			b.SetAttributeRaw("recipe", raw(c.recipe(s.name, o)))
+		case o.name == "<":
+			var items []string
+			for _, m := range strings.Fields(o.value) {
+				items = append(items, quoteLiteral(MangleName(m)))
+			}
+			b.SetAttributeRaw("macro", raw("["+strings.Join(items, ", ")+"]"))
+		case o.name == "<part-dependencies>":
+			var items []string
+			for _, d := range strings.Fields(o.value) {
+				items = append(items, "part."+MangleName(d))
+			}
+			b.SetAttributeRaw("depends_on", raw("["+strings.Join(items, ", ")+"]"))
+		default:
+			rest = append(rest, o)
+		}
+	}
+	for _, o := range rest {
+		name := o.name
+		if o.op != OpSet {
+			name = strings.TrimRight(o.name, map[Op]string{OpAppend: " +", OpRemove: " -"}[o.op])
+		}
+		if name == "" {
+			c.warn(o.pos, WarnEmptyName, "[%s] option %q has an empty name once its operator is removed; not converted", s.name, o.name)
+			continue
+		}
+		attr := MangleName(name)
+		switch attr {
+		case "recipe", "macro", "depends_on":
+			renamed := attr + "_option"
+			c.warn(o.pos, WarnReservedName, "[%s] option %q is a reserved attribute of part blocks; written as %q", s.name, name, renamed)
+			attr = renamed
+		}
+		if o.op == OpSet {
+			if other := findOp(opts, name); other != nil {
+				continue // written by the += / -= line below
+			}
+			b.SetAttributeRaw(attr, raw(c.expr(s.name, o.value, o.pos)))
+			continue
+		}
+		fn := map[Op]string{OpAppend: "appendlines", OpRemove: "removelines"}[o.op]
+		baseExpr := "base." + attr
+		if p := plain[name]; p != nil {
+			baseExpr = c.expr(s.name, p.value, p.pos)
+		} else if hasMacro {
+			c.warn(o.pos, WarnMacroAppend, "[%s] %s %s applies to the value copied by <=; written against base.%s, which docs/profiles.md defines as the earlier definition of this part", s.name, name, o.op, attr)
+		}
+		args := []string{baseExpr}
+		for _, l := range strings.Split(o.value, "\n") {
+			args = append(args, c.expr(s.name, l, o.pos))
+		}
+		b.SetAttributeRaw(attr, raw(fn+"("+strings.Join(args, ", ")+")"))
+	}
+}
+
+func findOp(opts []*cvOption, name string) *cvOption {
+	for _, o := range opts {
+		if o.op != OpSet && strings.TrimRight(o.name, " +-") == name {
+			return o
+		}
+	}
+	return nil
+}
+
+func (c *converter) recipe(section string, o *cvOption) string {
+	r := strings.TrimSpace(o.value)
+	if r == "" {
+		c.warn(o.pos, WarnEmptyRecipe, "[%s] recipe = (empty) cancels an inherited recipe in buildout; kept as recipe = \"\"", section)
+		return `""`
+	}
+	if strings.Contains(r, "${") {
+		c.warn(o.pos, WarnUnmappedRecipe, "[%s] recipe %q is computed; kept as written", section, r)
+		return c.expr(section, r, o.pos)
+	}
+	if n, ok := c.recipes[r]; ok {
+		return quoteLiteral(n)
+	}
+	c.warn(o.pos, WarnUnmappedRecipe, "[%s] recipe %s has no built-in equivalent: kept as written with its options (map it with --recipe-map %s=MODULE:RECIPE)", section, r, r)
+	c.res.Warnings[len(c.res.Warnings)-1].Subject = r
+	return quoteLiteral(r)
+}
+
+// segment of a value: literal text, or an HCL expression.
+type segment struct {
+	lit  string
+	expr string
+}
+
+// segments splits a buildout value into literal text and references, the
+// way buildout substitutes it: `$$` pieces are never references.
+func (c *converter) segments(section, v string, pos Pos) []segment {
+	var segs []segment
+	addLit := func(s string) {
+		if s == "" {
+			return
+		}
+		if n := len(segs); n > 0 && segs[n-1].expr == "" {
+			segs[n-1].lit += s
+			return
+		}
+		segs = append(segs, segment{lit: s})
+	}
+	for i, piece := range strings.Split(v, "$$") {
+		if i > 0 {
+			addLit("$$")
+		}
+		last := 0
+		for _, loc := range refSplit.FindAllStringIndex(piece, -1) {
+			addLit(piece[last:loc[0]])
+			last = loc[1]
+			ref := piece[loc[0]:loc[1]]
+			sec, opt, err := CheckRef(ref)
+			if err != nil {
+				c.warn(pos, WarnBadReference, "[%s] %v; kept as literal text (buildout fails if the option is used)", section, err)
+				addLit(ref)
+				continue
+			}
+			segs = append(segs, c.reference(section, sec, opt, pos)...)
+		}
+		addLit(piece[last:])
+	}
+	return segs
+}
+
+var engineDirs = map[string]string{"directory": "", "bin-directory": "/bin", "parts-directory": "/parts", "eggs-directory": "/eggs", "develop-eggs-directory": "/develop-eggs"}
+
+var slapConnection = map[string]string{"computer-id": "node.id", "partition-id": "partition.id"}
+
+func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
+	if sec == "" {
+		sec = self
+	}
+	switch {
+	case opt == "_buildout_section_name_" && sec == self:
+		return []segment{{lit: self}}
+	case opt == ProfileBaseOption:
+		if c.flatten {
+			d, ok := c.baseDirs[sec]
+			if !ok {
+				break
+			}
+			rel, err := filepath.Rel(c.rootDir, d)
+			if err != nil || rel == "." {
+				return []segment{{expr: "profile.dir"}}
+			}
+			return []segment{{expr: "profile.dir"}, {lit: "/" + filepath.ToSlash(rel)}}
+		}
+		if sec != self && !c.defined[sec] {
+			c.warn(pos, WarnProfileBase, "${%s:%s} is the directory of the file defining [%s], not in this file; written as profile.dir", sec, opt, sec)
+		}
+		return []segment{{expr: "profile.dir"}}
+	case sec == "buildout":
+		if suffix, ok := engineDirs[opt]; ok && !c.buildout[opt] {
+			root := "software.path"
+			if c.kind == "instance" {
+				root = "partition.path"
+			}
+			return []segment{{expr: root}, {lit: suffix}}
+		}
+		if opt == "executable" && !c.buildout[opt] {
+			c.warn(pos, WarnEngineKey, "${buildout:executable} is the Python running buildout; slapnode has none: written as part.buildout.executable")
+		}
+	case sec == "slap-connection":
+		if e, ok := slapConnection[opt]; ok {
+			return []segment{{expr: e}}
+		}
+		if !c.defined[sec] && !c.runtime[sec] {
+			c.runtime[sec] = true
+			c.warn(pos, WarnRuntimeSection, "[slap-connection] is injected by slapos node; slapnode provides node.id and partition.id only: ${slap-connection:%s} written as part.slap-connection.%s", opt, MangleName(opt))
+		}
+	}
+	if sec == self && c.macros[self] {
+		c.warn(pos, WarnSelfInMacro, "[%s] is used as a <= macro: its ${:%s} means the option of the part that uses the macro, but is written as part.%s.%s (docs/profiles.md has no self reference)", self, opt, MangleName(self), MangleName(opt))
+	}
+	return []segment{{expr: "part." + MangleName(sec) + "." + MangleName(opt)}}
+}
+
+// expr renders a buildout value as an HCL expression: a lone reference is
+// a bare traversal, one line is a quoted template, several lines are a
+// heredoc (chomp removes the newline a heredoc always ends with, so the
+// value is exact).
+func (c *converter) expr(section, v string, pos Pos) string {
+	segs := c.segments(section, v, pos)
+	if len(segs) == 1 && segs[0].expr != "" {
+		return segs[0].expr
+	}
+	// A literal `$` right before an interpolation would read as the
+	// `$${` escape: move it into an interpolation of its own.
+	for i := 0; i+1 < len(segs); i++ {
+		if segs[i].expr == "" && segs[i+1].expr != "" && strings.HasSuffix(segs[i].lit, "$") {
+			t := strings.TrimRight(segs[i].lit, "$")
+			dollars := segs[i].lit[len(t):]
+			segs[i].lit = t
+			segs = append(segs[:i+1], append([]segment{{expr: fmt.Sprintf("%q", dollars)}}, segs[i+1:]...)...)
+		}
+	}
+	if !strings.Contains(v, "\n") {
+		var b strings.Builder
+		b.WriteByte('"')
+		for _, s := range segs {
+			if s.expr != "" {
+				b.WriteString("${" + s.expr + "}")
+			} else {
+				b.WriteString(escapeQuoted(s.lit))
+			}
+		}
+		b.WriteByte('"')
+		return b.String()
+	}
+	var b strings.Builder
+	for _, s := range segs {
+		if s.expr != "" {
+			b.WriteString("${" + s.expr + "}")
+		} else {
+			b.WriteString(escapeTemplate(s.lit))
+		}
+	}
+	content := b.String()
+	delim := "EOT"
+	for n := 1; heredocClash(content, delim); n++ {
+		delim = fmt.Sprintf("EOT%d", n)
+	}
+	return "chomp(<<" + delim + "\n" + content + "\n" + delim + "\n)"
+}
+
+func heredocClash(content, delim string) bool {
+	for _, l := range strings.Split(content, "\n") {
+		if strings.TrimSpace(l) == delim {
+			return true
+		}
+	}
+	return false
+}
+
+func escapeTemplate(s string) string {
+	s = strings.ReplaceAll(s, "${", "$${")
+	return strings.ReplaceAll(s, "%{", "%%{")
+}
+
+func escapeQuoted(s string) string {
+	var b strings.Builder
+	for _, r := range escapeTemplate(s) {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\t':
+			b.WriteString(`\t`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			} else {
+				b.WriteRune(r)
+			}
+		}
+	}
+	return b.String()
+}
+
+func quoteLiteral(s string) string { return `"` + escapeQuoted(s) + `"` }
+
+// Summary counts a batch of conversions for the report line.
+type Summary struct {
+	Files, Converted, Failed int
+	Warnings                 map[string]int
+	Unmapped                 map[string]int
+}
+
+// Add accounts one result (nil with err for a file that did not parse).
+func (s *Summary) Add(r *Result, err error) {
+	if s.Warnings == nil {
+		s.Warnings, s.Unmapped = map[string]int{}, map[string]int{}
+	}
+	s.Files++
+	if err != nil {
+		s.Failed++
+		return
+	}
+	if r.HCL != nil {
+		s.Converted++
+	}
+	for _, w := range r.Warnings {
+		s.Warnings[w.Kind]++
+		if w.Kind == WarnUnmappedRecipe && w.Subject != "" {
+			s.Unmapped[w.Subject]++
+		}
+	}
+}
+
+func (s *Summary) String() string {
+	var parts []string
+	for _, k := range sortedKeys(s.Warnings) {
+		parts = append(parts, fmt.Sprintf("%s %d", k, s.Warnings[k]))
+	}
+	total := 0
+	for _, n := range s.Warnings {
+		total += n
+	}
+	w := fmt.Sprintf("%d warnings", total)
+	if len(parts) > 0 {
+		w += " (" + strings.Join(parts, ", ") + ")"
+	}
+	return fmt.Sprintf("%d files, %d converted, %d failed, %s", s.Files, s.Converted, s.Failed, w)
+}
+
+// UnmappedByFrequency lists unmapped recipes, most frequent first.
+func (s *Summary) UnmappedByFrequency() []string {
+	keys := sortedKeys(s.Unmapped)
+	sort.SliceStable(keys, func(i, j int) bool { return s.Unmapped[keys[i]] > s.Unmapped[keys[j]] })
+	return keys
+}

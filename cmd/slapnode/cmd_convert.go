@@ -1,0 +1,175 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/slapnode/slapnode/buildout"
+)
+
+func init() {
+	register(&command{
+		name:    "convert",
+		summary: "convert buildout .cfg profiles to slapnode HCL",
+		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]...
+       slapnode convert --resolve FILE
+
+Converts legacy SlapOS / zc.buildout profiles into slapnode HCL profiles
+(docs/convert.md). Each FILE gives one .hcl file (software.cfg -> software.hcl,
+instance.cfg.in -> instance.hcl.in) next to it, or under DIR with -o (keeping
+the layout of the FILEs below their common directory, so that relative
+extends between converted files still resolve). Everything that cannot be carried over
+exactly is reported as a warning with file and line; jinja2 templates are
+reported and not converted (render them first). A summary line ends the run.
+
+Flags:
+  -o DIR              write the .hcl files under DIR instead of next to the inputs
+  --flatten           one self-contained file per FILE: its extends closure merged,
+                      <= macros expanded, += / -= applied
+  --check             convert without writing; exit 1 if there is any warning
+  --recipe-map OLD=NEW  map a recipe entry point (egg:entry) to MODULE:RECIPE
+                      (repeatable; adds to the built-in table)
+  --kind KIND         software or instance: what ${buildout:directory} becomes
+                      (software.path or partition.path); default: guessed from
+                      the file name (instance*, template*, *.in are instances)
+  --extends-cache DIR directory holding extends URLs, saved under md5(URL)
+  --resolve           print the fully resolved options of every section of FILE
+                      (extends, macros, substitution), like buildout annotate
+  -v                  print every warning (default: warnings only, no notes)
+
+Examples:
+  slapnode convert software/helloweb/software.cfg
+  slapnode convert -o /tmp/hcl component/*/buildout.cfg
+  slapnode convert --check --recipe-map peerbench.recipes:mkdir=cookbook:mkdirectory buildout.cfg
+  slapnode convert --flatten stack/slapos.cfg -o /tmp/flat
+  slapnode convert --resolve stack/slapos.cfg
+`,
+		run: runConvert,
+	})
+}
+
+func runConvert(env *cliEnv, args []string) error {
+	fs := newFlags("convert")
+	outDir := fs.String("o", "", "output directory")
+	flatten := fs.Bool("flatten", false, "merge the extends closure into one file")
+	check := fs.Bool("check", false, "exit non-zero on any warning; write nothing")
+	resolve := fs.Bool("resolve", false, "print the resolved options of every section")
+	kind := fs.String("kind", "", "software or instance")
+	cache := fs.String("extends-cache", "", "directory of cached extends URLs")
+	var maps stringList
+	fs.Var(&maps, "recipe-map", "OLD=NEW recipe mapping (repeatable)")
+	files, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return withCode(exitPromise, errors.New("no FILE given (see 'slapnode help convert')"))
+	}
+	if *kind != "" && *kind != "software" && *kind != "instance" {
+		return withCode(exitPromise, fmt.Errorf("--kind %q: want software or instance", *kind))
+	}
+	copts := buildout.ConvertOptions{RecipeMap: map[string]string{}, Kind: *kind}
+	for _, m := range maps {
+		old, nw, ok := strings.Cut(m, "=")
+		if !ok || old == "" || !strings.Contains(nw, ":") {
+			return withCode(exitPromise, fmt.Errorf("--recipe-map %q: want OLD=MODULE:RECIPE, e.g. peerbench.recipes:mkdir=cookbook:mkdirectory", m))
+		}
+		copts.RecipeMap[strings.TrimSpace(old)] = strings.TrimSpace(nw)
+	}
+	lopts := buildout.LoadOptions{ExtendsCache: *cache}
+
+	if *resolve {
+		if len(files) != 1 {
+			return withCode(exitPromise, errors.New("--resolve takes exactly one FILE"))
+		}
+		cfg, err := buildout.Load(files[0], lopts)
+		if err != nil {
+			return err
+		}
+		return buildout.WriteAnnotated(env.stdout, cfg.Resolve())
+	}
+
+	// -o keeps the layout of the inputs below their common directory, so
+	// relative extends between converted files still point at each other.
+	common, err := commonDir(files)
+	if err != nil {
+		return err
+	}
+	var sum buildout.Summary
+	for _, file := range files {
+		var (
+			res *buildout.Result
+			err error
+		)
+		if *flatten {
+			res, err = buildout.ConvertClosure(file, lopts, copts)
+		} else {
+			var src []byte
+			if src, err = os.ReadFile(file); err == nil {
+				res, err = buildout.ConvertFile(file, src, copts)
+			}
+		}
+		sum.Add(res, err)
+		if err != nil {
+			fmt.Fprintf(env.stderr, "%v\n", err)
+			continue
+		}
+		for _, w := range res.Warnings {
+			fmt.Fprintln(env.stderr, w.String())
+		}
+		if res.HCL == nil || *check {
+			continue
+		}
+		out := res.Output
+		if *outDir != "" {
+			abs, err := filepath.Abs(out)
+			if err != nil {
+				return fmt.Errorf("output for %s: %w", file, err)
+			}
+			rel, err := filepath.Rel(common, abs)
+			if err != nil {
+				rel = filepath.Base(abs)
+			}
+			out = filepath.Join(*outDir, rel)
+		}
+		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+			return fmt.Errorf("write %s: %w", out, err)
+		}
+		if err := os.WriteFile(out, res.HCL, 0o644); err != nil {
+			return fmt.Errorf("write %s: %w", out, err)
+		}
+		if env.verbose {
+			fmt.Fprintf(env.stderr, "%s -> %s\n", file, out)
+		}
+	}
+	fmt.Fprintln(env.stdout, "convert: "+sum.String())
+	if sum.Failed > 0 {
+		return withCode(exitFailure, fmt.Errorf("%d of %d files could not be converted (errors above)", sum.Failed, sum.Files))
+	}
+	if *check && len(sum.Warnings) > 0 {
+		return withCode(exitFailure, errors.New("--check: warnings above"))
+	}
+	return nil
+}
+
+func commonDir(files []string) (string, error) {
+	common := ""
+	for _, f := range files {
+		abs, err := filepath.Abs(f)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", f, err)
+		}
+		d := filepath.Dir(abs)
+		if common == "" {
+			common = d
+			continue
+		}
+		for common != "/" && d != common && !strings.HasPrefix(d, common+string(filepath.Separator)) {
+			common = filepath.Dir(common)
+		}
+	}
+	return common, nil
+}

@@ -1,0 +1,492 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/slapnode/slapnode/node/daemon"
+	"github.com/slapnode/slapnode/node/supervisor"
+)
+
+func init() {
+	register(&command{
+		name:    "node run",
+		summary: "run the node daemon in the foreground (supervisor + control socket)",
+		usage: `Usage: slapnode node run [--root DIR]
+
+Runs the node daemon in the foreground: it restores every partition to its
+recorded state (services of started partitions are started again), then
+serves the control socket DIR/var/run/slapnode.sock (mode 0600) used by
+apply, status, start, stop, restart and logs. SIGTERM or SIGINT stop every
+service gracefully, then the daemon; the recorded state is kept, so the
+next 'node run' brings the services back.
+
+Only one daemon runs per node root; a second one is refused. 'slapnode apply'
+starts the daemon in the background when none runs; a systemd unit is in
+packaging/slapnode.service.
+
+Flags:
+  --root DIR   node root (default $SLAPNODE_ROOT, else ~/.local/state/slapnode)
+
+Examples:
+  slapnode node run
+  sudo slapnode node run --root /srv/slapnode
+`,
+		run: runNodeRun,
+	})
+	register(&command{
+		name:    "node stop",
+		summary: "stop every service gracefully, then the node daemon",
+		usage: `Usage: slapnode node stop [--root DIR]
+
+Stops every service of every partition (SIGTERM, SIGKILL after each
+service's grace period; no process is left behind), then the daemon. The
+desired state stays recorded: 'slapnode node run' (or the next apply)
+starts the services again. Doing it when no daemon runs is not an error.
+
+Examples:
+  slapnode node stop
+  slapnode node stop --root /srv/slapnode
+`,
+		run: runNodeStop,
+	})
+	register(&command{
+		name:    "status",
+		summary: "list partitions and services: state, pid, uptime, restarts, last exit",
+		usage: `Usage: slapnode status [PARTITION] [--root DIR] [--json]
+
+Lists the services of every partition (or of PARTITION) known to the node
+daemon, with their state (STARTING RUNNING BACKOFF EXITED FATAL STOPPED
+SCHEDULED), pid, time in that state, restarts and last exit.
+
+Flags:
+  --json       print the status as JSON
+  --root DIR   node root
+
+Examples:
+  slapnode status
+  slapnode status slappart0 --json
+`,
+		run: runStatus,
+	})
+	for _, op := range []struct{ name, summary, what string }{
+		{"start", "start a partition's services, or one service", "Starts the stopped, exited or FATAL services of PARTITION (all of them, or\nSERVICE); the partition's requested state becomes started."},
+		{"stop", "stop a partition's services, or one service", "Stops the services of PARTITION (the partition is then recorded stopped),\nor only SERVICE (recorded stopped too, across daemon restarts). SIGTERM,\nthen SIGKILL after the service's grace period (default 60s)."},
+		{"restart", "restart a partition's services, or one service", "Stops then starts the services of PARTITION, or only SERVICE."},
+	} {
+		op := op
+		register(&command{
+			name:    op.name,
+			summary: op.summary,
+			usage: fmt.Sprintf(`Usage: slapnode %s PARTITION [SERVICE] [--root DIR]
+
+%s
+
+Examples:
+  slapnode %s slappart0
+  slapnode %s slappart0 web
+`, op.name, op.what, op.name, op.name),
+			run: func(env *cliEnv, args []string) error { return runServiceOp(env, op.name, args) },
+		})
+	}
+	register(&command{
+		name:    "logs",
+		summary: "print (or follow) the logs of a partition's services",
+		usage: `Usage: slapnode logs PARTITION [SERVICE] [-f] [-n LINES] [--root DIR]
+
+Prints the last lines of the log of SERVICE, or of every service of
+PARTITION. Logs are written by the supervisor (stdout and stderr of the
+service, plus its own notes about starts, exits and stops) and rotated by
+size (LOG, LOG.1, …). Works when the daemon is down too.
+
+Flags:
+  -f           follow: keep printing what is appended, across rotations (Ctrl-C to end)
+  -n LINES     lines to print first (default 50; 0 = all)
+  --root DIR   node root
+
+Examples:
+  slapnode logs slappart0
+  slapnode logs slappart0 web -f
+`,
+		run: runLogs,
+	})
+}
+
+func runNodeRun(env *cliEnv, args []string) error {
+	fs := newFlags("node run")
+	root := rootFlag(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help node run')", pos[0]))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return daemon.Serve(ctx, *root, daemon.Config{})
+}
+
+func runNodeStop(env *cliEnv, args []string) error {
+	fs := newFlags("node stop")
+	root := rootFlag(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help node stop')", pos[0]))
+	}
+	c, err := daemon.Dial(*root)
+	if errors.Is(err, daemon.ErrNotRunning) {
+		fmt.Fprintf(env.stdout, "no slapnode daemon is running for %s: nothing to stop\n", *root)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return err
+	}
+	running := 0
+	for _, s := range st {
+		if s.Pid != 0 {
+			running++
+		}
+	}
+	fmt.Fprintf(env.stdout, "stopping %d running services and the daemon (pid %d)…\n", running, info.Pid)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	if err := c.Shutdown(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.stdout, "stopped; 'slapnode node run' starts the services again")
+	return nil
+}
+
+// nodeServices returns the node daemon's client for `slapnode apply`,
+// starting the daemon in the background (this executable, node run) when
+// none runs, so that services outlive the apply command.
+func nodeServices(ctx context.Context, root string) (*daemon.Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locating the slapnode executable to start the node daemon: %w", err)
+	}
+	return daemon.Ensure(root, exe)
+}
+
+// dialDaemon connects to the daemon, with an error that says what to do.
+func dialDaemon(root string) (*daemon.Client, error) {
+	c, err := daemon.Dial(root)
+	if errors.Is(err, daemon.ErrNotRunning) {
+		return nil, fmt.Errorf("no slapnode daemon is running for %s, so no service runs; start it with 'slapnode node run --root %s' (or run 'slapnode apply')", root, root)
+	}
+	return c, err
+}
+
+func runStatus(env *cliEnv, args []string) error {
+	fs := newFlags("status")
+	root := rootFlag(fs)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return withCode(exitPromise, fmt.Errorf("at most one partition (see 'slapnode help status')"))
+	}
+	c, err := dialDaemon(*root)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	all, err := c.Status(context.Background())
+	if err != nil {
+		return err
+	}
+	st := all[:0]
+	for _, s := range all {
+		if len(pos) == 0 || s.Partition == pos[0] {
+			st = append(st, s)
+		}
+	}
+	if len(pos) == 1 && len(st) == 0 {
+		return fmt.Errorf("partition %q has no service on this node (see 'slapnode status')", pos[0])
+	}
+	if *asJSON {
+		if st == nil {
+			st = []supervisor.ServiceStatus{}
+		}
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	printStatus(env.stdout, st, time.Now())
+	return nil
+}
+
+func printStatus(w io.Writer, st []supervisor.ServiceStatus, now time.Time) {
+	if len(st) == 0 {
+		fmt.Fprintln(w, "no service")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tSERVICE\tSTATE\tPID\tUPTIME\tRESTARTS\tLAST EXIT")
+	for _, s := range st {
+		name := s.Name
+		if s.Schedule != "" {
+			name += " (cron " + s.Schedule + ")"
+		} else if !s.Watch {
+			name += " (run once)"
+		}
+		state := s.State
+		if s.Requested == supervisor.PartitionStopped {
+			state += " (partition stopped)"
+		}
+		pid, up := "-", "-"
+		if s.Pid != 0 {
+			pid = strconv.Itoa(s.Pid)
+			up = now.Sub(s.Since).Round(time.Second).String()
+		}
+		switch {
+		case s.State == supervisor.StateScheduled && !s.Next.IsZero():
+			up = "next " + s.Next.Local().Format("2006-01-02 15:04")
+		case s.State == supervisor.StateBackoff && !s.Next.IsZero():
+			up = "retry in " + s.Next.Sub(now).Round(100*time.Millisecond).String()
+		}
+		last := s.LastExit
+		if last == "" {
+			last = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", s.Partition, name, state, pid, up, s.Restarts, last)
+	}
+	tw.Flush()
+}
+
+func runServiceOp(env *cliEnv, op string, args []string) error {
+	fs := newFlags(op)
+	root := rootFlag(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return withCode(exitPromise, fmt.Errorf("want PARTITION [SERVICE] (see 'slapnode help %s')", op))
+	}
+	partition, service := pos[0], ""
+	if len(pos) == 2 {
+		service = pos[1]
+	}
+	c, err := dialDaemon(*root)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx := context.Background()
+	switch op {
+	case "start":
+		err = c.Start(ctx, partition, service)
+	case "stop":
+		err = c.Stop(ctx, partition, service)
+	default:
+		err = c.Restart(ctx, partition, service)
+	}
+	if errors.Is(err, supervisor.ErrNotFound) {
+		return fmt.Errorf("%w; 'slapnode status' lists the partitions and services", err)
+	}
+	if err != nil {
+		return err
+	}
+	target := partition
+	if service != "" {
+		target += "/" + service
+	}
+	past := map[string]string{"start": "started", "stop": "stopped", "restart": "restarted"}[op]
+	fmt.Fprintf(env.stdout, "%s %s\n", past, target)
+	return nil
+}
+
+func runLogs(env *cliEnv, args []string) error {
+	fs := newFlags("logs")
+	root := rootFlag(fs)
+	follow := fs.Bool("f", false, "follow")
+	lines := fs.Int("n", 50, "lines to print first")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		return withCode(exitPromise, fmt.Errorf("want PARTITION [SERVICE] (see 'slapnode help logs')"))
+	}
+	partition, service := pos[0], ""
+	if len(pos) == 2 {
+		service = pos[1]
+	}
+	var paths []string
+	if c, err := daemon.Dial(*root); err == nil {
+		paths, err = c.LogPaths(context.Background(), partition, service)
+		c.Close()
+		if err != nil {
+			return err
+		}
+	} else if errors.Is(err, daemon.ErrNotRunning) {
+		if paths, err = supervisor.PersistedLogPaths(daemon.StateDir(*root), partition, service); err != nil {
+			return err
+		}
+	} else {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	return showLogs(ctx, env.stdout, paths, *lines, *follow, 250*time.Millisecond)
+}
+
+// tailed is one log being followed.
+type tailed struct {
+	path string
+	f    *os.File // nil until the file exists
+	ino  uint64
+	off  int64
+}
+
+// drain copies what was appended since the last read.
+func (t *tailed) drain(w io.Writer, buf []byte, header func(string)) {
+	for {
+		n, err := t.f.Read(buf)
+		if n > 0 {
+			header(t.path)
+			_, _ = w.Write(buf[:n])
+			t.off += int64(n)
+		}
+		if err != nil || n == 0 {
+			return
+		}
+	}
+}
+
+// showLogs prints the last n lines of each log, then with follow polls them
+// for appended data until ctx ends. A log that shrank or was replaced (the
+// supervisor rotated it) is finished, then read again from its start.
+func showLogs(ctx context.Context, w io.Writer, paths []string, n int, follow bool, poll time.Duration) error {
+	var files []*tailed
+	defer func() {
+		for _, t := range files {
+			if t.f != nil {
+				t.f.Close()
+			}
+		}
+	}()
+	last := ""
+	header := func(p string) {
+		if len(paths) > 1 && last != p {
+			fmt.Fprintf(w, "==> %s <==\n", p)
+			last = p
+		}
+	}
+	for _, p := range paths {
+		t := &tailed{path: p}
+		files = append(files, t)
+		f, err := os.Open(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // not started yet: followed once it appears
+		}
+		if err != nil {
+			return fmt.Errorf("reading log: %w", err)
+		}
+		b, err := io.ReadAll(f)
+		if err != nil {
+			f.Close()
+			return fmt.Errorf("reading log %s: %w", p, err)
+		}
+		header(p)
+		_, _ = w.Write(lastLines(b, n))
+		if follow {
+			t.f, t.ino, t.off = f, inode(f), int64(len(b))
+		} else {
+			f.Close()
+		}
+	}
+	if !follow {
+		return nil
+	}
+	buf := make([]byte, 64*1024)
+	for {
+		for _, t := range files {
+			if t.f != nil {
+				t.drain(w, buf, header)
+			}
+			fi, err := os.Stat(t.path)
+			if err != nil {
+				continue
+			}
+			st, _ := fi.Sys().(*syscall.Stat_t)
+			if t.f != nil && (st == nil || st.Ino == t.ino) && fi.Size() >= t.off {
+				continue
+			}
+			// Rotated (new inode or truncated), or appeared: start over.
+			if t.f != nil {
+				t.drain(w, buf, header)
+				t.f.Close()
+			}
+			if t.f, err = os.Open(t.path); err != nil {
+				t.f = nil
+				continue
+			}
+			t.ino, t.off = inode(t.f), 0
+			t.drain(w, buf, header)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(poll):
+		}
+	}
+}
+
+func inode(f *os.File) uint64 {
+	if fi, err := f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			return st.Ino
+		}
+	}
+	return 0
+}
+
+// lastLines returns the last n lines of b (all of b if n <= 0).
+func lastLines(b []byte, n int) []byte {
+	if n <= 0 {
+		return b
+	}
+	end := len(b)
+	if end > 0 && b[end-1] == '\n' {
+		end--
+	}
+	count := 0
+	for i := end - 1; i >= 0; i-- {
+		if b[i] == '\n' {
+			count++
+			if count == n {
+				return b[i+1:]
+			}
+		}
+	}
+	return b
+}

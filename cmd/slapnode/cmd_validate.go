@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/slapnode/slapnode/schema"
+)
+
+func init() {
+	register(&command{
+		name:    "validate",
+		summary: "check instance parameters against a software release's JSON Schema",
+		usage: `Usage: slapnode validate (--software PATH | --schema FILE) [--type TYPE] [--shared]
+                         [--param KEY=VALUE]... [--param KEY:=JSON]... [PARAMS]
+
+Validates instance parameters the way slapnode does before applying a profile
+or sending a request: every violation is printed at once, each with the JSON
+pointer of the offending value. The schema's defaults are applied and listed.
+
+  --software PATH     the software release: a software*.cfg.json descriptor
+                      (SlapOS layout), a directory holding one, or a JSON Schema
+  --schema FILE       a plain JSON Schema file instead of a descriptor
+  --type TYPE         software type (default "default")
+  --shared            validate for a shared (slave) instance of the type
+  --param K=V         a parameter whose value is the string V (repeatable)
+  --param K:=JSON     a parameter with a JSON value: port:=8080, tags:='["a"]'
+  PARAMS              a file (or - for stdin) of parameters: a JSON object, or
+                      SlapOS instance XML (<instance><parameter id="k">v</parameter>
+                      …</instance>, or the json-in-xml form with one "_" parameter);
+                      --param values override the file's
+  --serialisation S   xml or json-in-xml: how the parameters travel (default:
+                      the software type's). With xml every value is a string on
+                      the wire and is converted to the schema's type.
+  --json              print the complete parameters (defaults applied) as JSON
+  --allow-remote-refs allow fetching http(s) $ref targets (never done otherwise)
+  --assert-format     treat "format" as an assertion (SlapOS does not)
+  --strict            refuse schemas that do not conform to their meta-schema
+
+String values are converted to the schema's type when they travel as strings:
+xml serialisation, plain instance XML, or --param K=V.
+
+Exit status: 0 valid, 1 invalid parameters or unreadable schema, 2 usage error.
+
+Examples:
+  slapnode validate --software software/kvm/software.cfg.json --param ram-size:=4096
+  slapnode validate --software software/caucase params.json --json
+  slapnode validate --schema instance-input-schema.json --param port=8080
+  slapnode validate --software software/ssh --type default instance.xml
+`,
+		run: runValidate,
+	})
+	register(&command{
+		name:    "schema show",
+		summary: "summarise the software types and parameters of a software release",
+		usage: `Usage: slapnode schema show PATH [--type TYPE] [--shared] [--depth N] [--json]
+
+Prints what a software release accepts: its software types, their
+serialisation and schemas, and for each parameter its type, default,
+constraints, title and description.
+
+  PATH                a software*.cfg.json descriptor, a directory holding one,
+                      or a JSON Schema
+  --type TYPE         only this software type
+  --shared            with --type: the shared (slave) variant of the type
+  --depth N           show nested parameters down to N levels (default 3)
+  --json              print the parameters as JSON (one object per type)
+  --allow-remote-refs allow fetching http(s) $ref targets
+
+Examples:
+  slapnode schema show software/kvm/software.cfg.json
+  slapnode schema show software/mail-server-relay --type cluster --shared
+`,
+		run: runSchemaShow,
+	})
+}
+
+// descriptorLoader reads one kind of file as a software descriptor.
+type descriptorLoader struct {
+	name  string
+	match func(path string) bool
+	load  func(path string) (*schema.Descriptor, error)
+}
+
+// descriptorLoaders turn a --software path into a Descriptor: the first
+// whose match accepts the path is used. The HCL profile loader registers
+// itself here (match on ".hcl") so that validate and schema show accept
+// profiles too.
+var descriptorLoaders = []descriptorLoader{
+	{name: "SlapOS software descriptor", match: isDescriptorJSON, load: schema.LoadDescriptor},
+	{name: "JSON Schema", match: func(p string) bool { return strings.HasSuffix(p, ".json") }, load: schemaFileDescriptor},
+}
+
+// softwareDirFiles are looked for, in order, when --software is a
+// directory.
+var softwareDirFiles = []string{"software.hcl", "software.cfg.json"}
+
+// loadSoftware turns a path into a Descriptor.
+func loadSoftware(path string) (*schema.Descriptor, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if st.IsDir() {
+		for _, name := range softwareDirFiles {
+			p := filepath.Join(path, name)
+			if _, err := os.Stat(p); err == nil && findLoader(p) != nil {
+				return loadSoftware(p)
+			}
+		}
+		return nil, fmt.Errorf("%s: no software descriptor in this directory (looked for %s)", path, strings.Join(softwareDirFiles, ", "))
+	}
+	l := findLoader(path)
+	if l == nil {
+		var kinds []string
+		for _, l := range descriptorLoaders {
+			kinds = append(kinds, l.name)
+		}
+		return nil, fmt.Errorf("%s: not a file slapnode can read as a software description (known: %s)", path, strings.Join(kinds, ", "))
+	}
+	return l.load(path)
+}
+
+func findLoader(path string) *descriptorLoader {
+	for i := range descriptorLoaders {
+		if descriptorLoaders[i].match(path) {
+			return &descriptorLoaders[i]
+		}
+	}
+	return nil
+}
+
+// isDescriptorJSON recognises software*.cfg.json, and any JSON file with a
+// top-level "software-type" (a descriptor under another name).
+func isDescriptorJSON(path string) bool {
+	if strings.HasSuffix(path, ".cfg.json") {
+		return true
+	}
+	if !strings.HasSuffix(path, ".json") {
+		return false
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil {
+		return false
+	}
+	_, ok := top["software-type"]
+	return ok
+}
+
+// schemaFileDescriptor makes a one-type ("default") descriptor of a plain
+// JSON Schema file.
+func schemaFileDescriptor(path string) (*schema.Descriptor, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return nil, err
+	}
+	d := schema.NewDescriptor(filepath.Base(path), filepath.Dir(abs))
+	d.Path = path
+	if err := d.AddType(&schema.SoftwareType{Key: schema.DefaultSoftwareType, Request: abs}); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// readParams reads a parameter file: instance XML when it starts with '<',
+// JSON otherwise. serialisation is "" for JSON.
+func readParams(env *cliEnv, path string) (map[string]any, string, error) {
+	var r io.Reader
+	if path == "-" {
+		r = env.stdin
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, "", err
+		}
+		defer f.Close()
+		r = f
+	}
+	br := bufio.NewReader(r)
+	for {
+		b, err := br.Peek(1)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, "", fmt.Errorf("%s: empty parameter file", path)
+			}
+			return nil, "", err
+		}
+		if b[0] == ' ' || b[0] == '\t' || b[0] == '\r' || b[0] == '\n' || b[0] == 0xEF || b[0] == 0xBB || b[0] == 0xBF {
+			_, _ = br.ReadByte() // whitespace or a UTF-8 byte-order mark
+			continue
+		}
+		if b[0] == '<' {
+			m, ser, err := schema.ParseInstanceXML(br)
+			if err != nil {
+				return nil, "", fmt.Errorf("%s: %w", path, err)
+			}
+			return m, ser, nil
+		}
+		m, err := schema.DecodeJSON(br)
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", path, err)
+		}
+		return m, "", nil
+	}
+}
+
+func runValidate(env *cliEnv, args []string) error {
+	fs := newFlags("validate")
+	software := fs.String("software", "", "software descriptor, directory or JSON Schema")
+	schemaFile := fs.String("schema", "", "plain JSON Schema file")
+	typ := fs.String("type", schema.DefaultSoftwareType, "software type")
+	shared := fs.Bool("shared", false, "shared (slave) instance")
+	var pairs stringList
+	fs.Var(&pairs, "param", "KEY=VALUE or KEY:=JSON (repeatable)")
+	serFlag := fs.String("serialisation", "", "xml or json-in-xml")
+	asJSON := fs.Bool("json", false, "print the complete parameters as JSON")
+	remote := fs.Bool("allow-remote-refs", false, "allow http(s) $ref")
+	assertFormat := fs.Bool("assert-format", false, "assert format")
+	strict := fs.Bool("strict", false, "refuse non-conforming schemas")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	usage := func(format string, a ...any) error {
+		return withCode(exitPromise, fmt.Errorf(format+" (see 'slapnode help validate')", a...))
+	}
+	if (*software == "") == (*schemaFile == "") {
+		return usage("give exactly one of --software and --schema")
+	}
+	if len(pos) > 1 {
+		return usage("at most one PARAMS file, got %d", len(pos))
+	}
+	if *serFlag != "" && *serFlag != schema.SerialisationXML && *serFlag != schema.SerialisationJSONInXML {
+		return usage("--serialisation must be %s or %s, not %q", schema.SerialisationXML, schema.SerialisationJSONInXML, *serFlag)
+	}
+
+	var d *schema.Descriptor
+	if *schemaFile != "" {
+		d, err = schemaFileDescriptor(*schemaFile)
+	} else {
+		d, err = loadSoftware(*software)
+	}
+	if err != nil {
+		return err
+	}
+	st, err := d.Lookup(*typ, *shared)
+	if err != nil {
+		return err
+	}
+	opts := schema.Options{AllowRemoteRefs: *remote, AssertFormat: *assertFormat, Strict: *strict}
+	v, err := d.Validator(*typ, *shared, opts)
+	if err != nil {
+		return err
+	}
+	for _, w := range v.Warnings() {
+		fmt.Fprintf(env.stderr, "warning: %s\n", w)
+	}
+
+	params := map[string]any{}
+	inputSer := ""
+	if len(pos) == 1 {
+		params, inputSer, err = readParams(env, pos[0])
+		if err != nil {
+			return err
+		}
+	}
+	kv, err := schema.ParseKeyValues(pairs)
+	if err != nil {
+		return withCode(exitPromise, err)
+	}
+	stringPairs := false
+	for _, p := range pairs {
+		if k, _, _ := strings.Cut(p, "="); !strings.HasSuffix(k, ":") {
+			stringPairs = true
+		}
+	}
+	for k, val := range kv {
+		params[k] = val
+	}
+
+	ser := d.SerialisationOf(st)
+	if *serFlag != "" {
+		ser = *serFlag
+	}
+	coerce := ser == schema.SerialisationXML || inputSer == schema.SerialisationXML || stringPairs
+	var res *schema.Result
+	if coerce {
+		res, err = v.ValidateStrings(params)
+	} else {
+		res, err = v.Validate(params)
+	}
+	what := fmt.Sprintf("software type %q", st.TypeName())
+	if st.Shared {
+		what += " (shared)"
+	}
+	if d.Name != "" {
+		what += " of " + d.Name
+	}
+	var ve *schema.ValidationError
+	if errors.As(err, &ve) {
+		n := len(ve.Violations)
+		plural := "s"
+		if n == 1 {
+			plural = ""
+		}
+		if env.verbose {
+			for _, vi := range ve.Violations {
+				fmt.Fprintf(env.stderr, "  %s  [%s at %s]\n", vi.Message, vi.Keyword, vi.SchemaLocation)
+			}
+		}
+		return withCode(exitFailure, fmt.Errorf("%d invalid parameter%s for %s:\n%s", n, plural, what, ve.Error()))
+	}
+	if err != nil {
+		return err
+	}
+
+	info := env.stdout
+	if *asJSON {
+		info = env.stderr
+	}
+	fmt.Fprintf(info, "parameters valid for %s (%s)\n", what, ser)
+	if len(res.Defaults) > 0 {
+		fmt.Fprintf(info, "defaults applied: %s\n", strings.Join(res.Defaults, ", "))
+	}
+	if len(res.Coerced) > 0 {
+		fmt.Fprintf(info, "converted from strings: %s\n", strings.Join(res.Coerced, ", "))
+	}
+	if len(res.InvalidDefaults) > 0 {
+		fmt.Fprintf(info, "schema defaults left out because they do not validate: %s\n", strings.Join(res.InvalidDefaults, ", "))
+	}
+	if *asJSON {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(res.Params); err != nil {
+			return err
+		}
+		_, err := env.stdout.Write(b.Bytes())
+		return err
+	}
+	return nil
+}
+
+func runSchemaShow(env *cliEnv, args []string) error {
+	fs := newFlags("schema show")
+	typ := fs.String("type", "", "software type")
+	shared := fs.Bool("shared", false, "shared (slave) variant")
+	depth := fs.Int("depth", 3, "nesting depth")
+	asJSON := fs.Bool("json", false, "JSON output")
+	remote := fs.Bool("allow-remote-refs", false, "allow http(s) $ref")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return withCode(exitPromise, errors.New("give one PATH: a software descriptor, a directory holding one, or a JSON Schema (see 'slapnode help schema show')"))
+	}
+	if *depth < 1 {
+		return withCode(exitPromise, fmt.Errorf("--depth must be at least 1, not %d", *depth))
+	}
+	d, err := loadSoftware(pos[0])
+	if err != nil {
+		return err
+	}
+	types := d.List()
+	if *typ != "" {
+		st, err := d.Lookup(*typ, *shared)
+		if err != nil {
+			return err
+		}
+		types = []*schema.SoftwareType{st}
+	}
+	opts := schema.Options{AllowRemoteRefs: *remote}
+
+	if *asJSON {
+		type jsonType struct {
+			Type          string             `json:"software_type"`
+			Key           string             `json:"key"`
+			Shared        bool               `json:"shared"`
+			Serialisation string             `json:"serialisation"`
+			Request       string             `json:"request,omitempty"`
+			Parameters    []schema.Parameter `json:"parameters"`
+		}
+		var out []jsonType
+		for _, st := range types {
+			v, err := d.Validator(st.TypeName(), st.Shared, opts)
+			if err != nil {
+				return err
+			}
+			out = append(out, jsonType{st.TypeName(), st.Key, st.Shared, d.SerialisationOf(st), d.Resolve(st.Request), v.Parameters(*depth)})
+		}
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		return enc.Encode(out)
+	}
+
+	w := env.stdout
+	head := d.Name
+	if head == "" {
+		head = pos[0]
+	}
+	if d.Description != "" && d.Description != d.Name {
+		head += " — " + d.Description
+	}
+	fmt.Fprintln(w, head)
+	if d.Path != "" {
+		fmt.Fprintf(w, "from %s\n", d.Path)
+	}
+	for _, st := range types {
+		fmt.Fprintln(w)
+		line := fmt.Sprintf("software type %q", st.TypeName())
+		if st.Shared {
+			line += " (shared)"
+		}
+		if st.Title != "" && st.Title != st.TypeName() {
+			line += " — " + st.Title
+		}
+		if st.Description != "" && st.Description != st.Title {
+			line += ": " + st.Description
+		}
+		fmt.Fprintln(w, line)
+		fmt.Fprintf(w, "  serialisation: %s\n", d.SerialisationOf(st))
+		if st.Request != "" {
+			fmt.Fprintf(w, "  parameters schema: %s\n", st.Request)
+		}
+		if st.Response != "" {
+			fmt.Fprintf(w, "  connection schema: %s\n", st.Response)
+		}
+		v, err := d.Validator(st.TypeName(), st.Shared, opts)
+		if err != nil {
+			return err
+		}
+		for _, wmsg := range v.Warnings() {
+			fmt.Fprintf(env.stderr, "warning: %s\n", wmsg)
+		}
+		fmt.Fprintln(w, "  parameters:")
+		for _, l := range strings.SplitAfter(v.Summary(*depth), "\n") {
+			if l != "" {
+				fmt.Fprint(w, "  "+l)
+			}
+		}
+	}
+	return nil
+}

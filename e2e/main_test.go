@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+var slapnode string // path of the binary under test
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "slapnode-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	slapnode = filepath.Join(dir, "slapnode")
+	build := exec.Command("go", "build", "-o", slapnode, "../cmd/slapnode")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build slapnode:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireBuiltins skips (or fails under make test) when the binary lacks its
+// WebAssembly modules.
+func requireBuiltins(t *testing.T) {
+	t.Helper()
+	out, _ := exec.Command(slapnode, "version").Output()
+	if bytes.Contains(out, []byte("built-in modules: none")) {
+		if os.Getenv("SLAPNODE_REQUIRE_WASM") != "" {
+			t.Fatal("slapnode was built without its WebAssembly modules")
+		}
+		t.Skip("slapnode built without its WebAssembly modules: run 'make wasm' first")
+	}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func run(t *testing.T, root string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(slapnode, append(args, "--root", root)...)
+	cmd.Dir = ".."
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// stopNode stops the daemon a test started, even when the test fails.
+func stopNode(t *testing.T, root string) {
+	t.Cleanup(func() {
+		cmd := exec.Command(slapnode, "node", "stop", "--root", root)
+		cmd.Run()
+	})
+}
+
+var urlRe = regexp.MustCompile(`url = (http://\S+)`)
+
+func TestHellowebDemo(t *testing.T) {
+	requireBuiltins(t)
+	root := t.TempDir()
+	stopNode(t, root)
+	r := run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18480")
+	if r.code != 0 {
+		t.Fatalf("apply exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	m := urlRe.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no URL printed:\n%s", r.stdout)
+	}
+	body := get(t, m[1])
+	if !strings.Contains(body, "Hello from slapnode") || !strings.Contains(body, "slappart0") {
+		t.Fatalf("page: %q", body)
+	}
+
+	// Applying again changes nothing.
+	r = run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18480")
+	if r.code != 0 || !strings.Contains(r.stdout, "software: already installed") || !strings.Contains(r.stdout, "0 installed, 0 reinstalled, 0 uninstalled") {
+		t.Fatalf("second apply not a no-op (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// A new greeting reinstalls the page and restarts nothing else.
+	r = run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18480", "--param", "greeting=Bonjour")
+	if r.code != 0 || !strings.Contains(r.stdout, "1 reinstalled") {
+		t.Fatalf("greeting change (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if body := get(t, m[1]); !strings.Contains(body, "Bonjour") {
+		t.Fatalf("page after change: %q", body)
+	}
+
+	// A bad parameter is refused before anything runs, with its pointer.
+	r = run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=80")
+	if r.code != 1 || !strings.Contains(r.stderr, "/port") {
+		t.Fatalf("bad parameter (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+
+	// Destroy stops the service and empties the partition.
+	r = run(t, root, "apply", "examples/helloweb/software.hcl", "--state", "destroyed")
+	if r.code != 0 {
+		t.Fatalf("destroy (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if _, err := http.Get(m[1]); err == nil {
+		t.Fatal("server still answers after destroy")
+	}
+}
+
+func get(t *testing.T, url string) string {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	return string(b)
+}

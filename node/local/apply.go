@@ -1,0 +1,216 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/node/supervisor"
+	"github.com/slapnode/slapnode/partition"
+)
+
+// Requested states of an instance, as SlapOS names them.
+const (
+	StateStarted   = "started"
+	StateStopped   = "stopped"
+	StateDestroyed = "destroyed"
+)
+
+// ApplyOptions say what to apply.
+type ApplyOptions struct {
+	Name    string         // instance name; default: the software's name
+	Type    string         // software type; default "default"
+	Params  map[string]any // instance parameters
+	Strings bool           // parameters are strings to coerce (--param k=v)
+	State   string         // started (default), stopped or destroyed
+	Force   bool           // reinstall every part
+	Plan    bool           // say what would change, change nothing
+	// PromiseWait is how long promises may take to pass after services
+	// start (a service needs a moment to listen). 0 checks once.
+	PromiseWait time.Duration
+	Services    Services
+}
+
+// ApplyResult is what an apply did.
+type ApplyResult struct {
+	Software       *partition.Software
+	Instance       *partition.Instance
+	Record         *InstanceRecord
+	Partition      partition.Partition
+	Changes        supervisor.Changes
+	Promises       []partition.PromiseResult
+	PromisesFailed bool
+}
+
+// ErrPromise is returned (wrapped) when the instance was applied but a
+// promise failed: SlapOS's exit code 2.
+var ErrPromise = errors.New("promise failed")
+
+// Apply installs the software of profilePath, instantiates it in the
+// instance's partition, hands its services to the supervisor, runs its
+// promises and records its connection parameters.
+func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*ApplyResult, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	e := n.Engine
+	sw, err := e.LoadSoftware(profilePath)
+	if err != nil {
+		return nil, err
+	}
+	if o.State == "" {
+		o.State = StateStarted
+	}
+	switch o.State {
+	case StateStarted, StateStopped, StateDestroyed:
+	default:
+		return nil, fmt.Errorf("unknown state %q: use started, stopped or destroyed", o.State)
+	}
+	name := o.Name
+	if name == "" {
+		name = sw.Info.Name
+	}
+	res := &ApplyResult{Software: sw}
+	reg, err := n.load()
+	if err != nil {
+		return nil, err
+	}
+	if o.State == StateDestroyed {
+		return res, n.destroy(ctx, reg, name, o)
+	}
+	it, err := sw.InstanceType(o.Type)
+	if err != nil {
+		return nil, err
+	}
+	// Parameters are checked before anything is installed.
+	if _, err := partition.ValidateParameters(it, o.Params, o.Strings); err != nil {
+		return nil, fmt.Errorf("parameters of software type %q: %w", it.Name, err)
+	}
+	if n.Out != nil && !o.Plan {
+		fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
+	}
+	if err := e.InstallSoftware(ctx, sw, o.Force, o.Plan); err != nil {
+		return nil, err
+	}
+	pid := allocate(reg, name)
+	part, err := n.Partition(pid)
+	if err != nil {
+		return nil, err
+	}
+	res.Partition = part
+	if n.Out != nil && !o.Plan {
+		fmt.Fprintf(n.Out, "instance %s in %s (%s)\n", name, pid, part.Path)
+	}
+	inst, err := e.Instantiate(ctx, &partition.InstanceRequest{
+		Software: sw, Type: it.Name, Params: o.Params, Strings: o.Strings, Partition: part, Force: o.Force,
+	}, o.Plan)
+	if err != nil {
+		return nil, err
+	}
+	res.Instance = inst
+	if o.Plan {
+		return res, nil
+	}
+	rec := &InstanceRecord{Name: name, Partition: pid, Software: sw.URL, Type: it.Name, State: o.State,
+		Params: inst.Params, Connection: inst.Connection, Updated: time.Now().UTC()}
+	reg.Instances[name] = rec
+	if err := n.save(reg); err != nil {
+		return nil, err
+	}
+	res.Record = rec
+	if err := atomicfile.WriteJSON(filepath.Join(part.Path, ".slapnode", "connection.json"), inst.Connection, 0o640); err != nil {
+		return nil, err
+	}
+	if o.Services == nil {
+		return nil, fmt.Errorf("no supervisor to hand the services of %s to", pid)
+	}
+	res.Changes, err = o.Services.Apply(ctx, pid, inst.Services)
+	if err != nil {
+		return nil, fmt.Errorf("services of %s: %w", pid, err)
+	}
+	if o.State == StateStopped {
+		return res, o.Services.StopPartition(ctx, pid)
+	}
+	res.Promises = n.checkPromises(ctx, sw, &part, inst, o.PromiseWait)
+	for _, p := range res.Promises {
+		if !p.OK {
+			res.PromisesFailed = true
+			return res, fmt.Errorf("%w: %s: %s", ErrPromise, p.Name, p.Message)
+		}
+	}
+	return res, nil
+}
+
+// checkPromises senses every promise, retrying the failing ones until they
+// pass or wait runs out.
+func (n *Node) checkPromises(ctx context.Context, sw *partition.Software, part *partition.Partition, inst *partition.Instance, wait time.Duration) []partition.PromiseResult {
+	if len(inst.Promises) == 0 {
+		return nil
+	}
+	sess := n.Engine.CheckSession(sw, part)
+	defer sess.Close(context.WithoutCancel(ctx))
+	pctx := map[string]any{
+		"kind":      "instance",
+		"partition": map[string]any{"id": part.ID, "path": part.Path, "user": part.User, "ipv4": part.IPv4, "ipv6": part.IPv6},
+		"software":  map[string]any{"path": sw.Path, "url": sw.URL},
+	}
+	results := make([]partition.PromiseResult, len(inst.Promises))
+	done := make([]bool, len(inst.Promises))
+	deadline := time.Now().Add(wait)
+	for {
+		pending := 0
+		for i := range inst.Promises {
+			if done[i] {
+				continue
+			}
+			results[i] = n.Engine.CheckPromise(ctx, sess, &inst.Promises[i], pctx)
+			if results[i].OK {
+				done[i] = true
+			} else {
+				pending++
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			return results
+		}
+		select {
+		case <-ctx.Done():
+			return results
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// destroy stops an instance's services, empties its partition and forgets it.
+func (n *Node) destroy(ctx context.Context, reg *registry, name string, o ApplyOptions) error {
+	rec := reg.Instances[name]
+	if rec == nil {
+		return fmt.Errorf("no instance named %q on this node", name)
+	}
+	if o.Plan {
+		return nil
+	}
+	if o.Services != nil {
+		if err := o.Services.Remove(ctx, rec.Partition); err != nil {
+			return fmt.Errorf("stop services of %s: %w", rec.Partition, err)
+		}
+	}
+	part, err := n.Partition(rec.Partition)
+	if err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(part.Path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	for _, ent := range entries {
+		if err := os.RemoveAll(filepath.Join(part.Path, ent.Name())); err != nil {
+			return fmt.Errorf("empty %s: %w", part.Path, err)
+		}
+	}
+	delete(reg.Instances, name)
+	return n.save(reg)
+}

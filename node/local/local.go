@@ -1,0 +1,172 @@
+// Package local is the embedded default node: one machine, no master. It
+// keeps the instances a user asked for (name → partition, software, type,
+// parameters, state) under the node root, allocates partitions, and drives
+// the engine (package partition) and the supervisor for `slapnode apply`.
+//
+// Without root it runs rootless: every partition belongs to the current
+// user, has no cgroup, and gets its own loopback IPv4 address (127.1.x.y,
+// which Linux routes to lo without any setup) so that fixed ports do not
+// collide between partitions.
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/node/supervisor"
+	"github.com/slapnode/slapnode/partition"
+	"github.com/slapnode/slapnode/runtime/wasmhost"
+)
+
+// Services is what the node needs from a supervisor: the in-process one, or
+// the daemon's client.
+type Services interface {
+	Apply(ctx context.Context, partition string, specs []supervisor.ServiceSpec) (supervisor.Changes, error)
+	StopPartition(ctx context.Context, partition string) error
+	Remove(ctx context.Context, partition string) error
+}
+
+// Node is an opened node root.
+type Node struct {
+	Root     string
+	ID       string
+	Rootless bool
+	Engine   *partition.Engine
+	Out      io.Writer
+
+	mu sync.Mutex
+}
+
+// InstanceRecord is what the node remembers of a requested instance.
+type InstanceRecord struct {
+	Name       string         `json:"name"`
+	Partition  string         `json:"partition"`
+	Software   string         `json:"software"`
+	Type       string         `json:"software_type"`
+	State      string         `json:"state"`
+	Params     map[string]any `json:"parameters,omitempty"`
+	Connection map[string]any `json:"connection,omitempty"`
+	Updated    time.Time      `json:"updated"`
+}
+
+type registry struct {
+	Instances map[string]*InstanceRecord `json:"instances"`
+}
+
+// Open prepares the node root (creating it on first use) and the WASM host.
+func Open(ctx context.Context, root string, out io.Writer) (*Node, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{"", "software", "instance", "cache", "var/run", "var/log"} {
+		if err := os.MkdirAll(filepath.Join(abs, d), 0o755); err != nil {
+			return nil, fmt.Errorf("node root %s: %w", abs, err)
+		}
+	}
+	id := "local"
+	if h, err := os.Hostname(); err == nil && h != "" {
+		id = h
+	}
+	host, err := wasmhost.New(ctx, wasmhost.Config{
+		CacheDir:    filepath.Join(abs, "cache", "wazero"),
+		DownloadDir: filepath.Join(abs, "cache", "download"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{Root: abs, ID: id, Rootless: os.Geteuid() != 0, Out: out,
+		Engine: &partition.Engine{Root: abs, NodeID: id, Host: host, Out: out}}
+	return n, nil
+}
+
+// Close releases the WASM host.
+func (n *Node) Close(ctx context.Context) error { return n.Engine.Host.Close(ctx) }
+
+func (n *Node) registryPath() string { return filepath.Join(n.Root, "instances.json") }
+
+func (n *Node) load() (*registry, error) {
+	r := &registry{Instances: map[string]*InstanceRecord{}}
+	b, err := os.ReadFile(n.registryPath())
+	if errors.Is(err, os.ErrNotExist) {
+		return r, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, r); err != nil {
+		return nil, fmt.Errorf("%s is damaged: %w", n.registryPath(), err)
+	}
+	if r.Instances == nil {
+		r.Instances = map[string]*InstanceRecord{}
+	}
+	return r, nil
+}
+
+func (n *Node) save(r *registry) error {
+	return atomicfile.WriteJSON(n.registryPath(), r, 0o600)
+}
+
+// Instances lists the requested instances, by name.
+func (n *Node) Instances() ([]*InstanceRecord, error) {
+	r, err := n.load()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*InstanceRecord, 0, len(r.Instances))
+	for _, i := range r.Instances {
+		out = append(out, i)
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out, nil
+}
+
+// Partition describes partition id in this node (rootless: the current
+// user, a loopback address of its own).
+func (n *Node) Partition(id string) (partition.Partition, error) {
+	num, err := strconv.Atoi(strings.TrimPrefix(id, "slappart"))
+	if err != nil || !strings.HasPrefix(id, "slappart") || num < 0 || num > 60000 {
+		return partition.Partition{}, fmt.Errorf("invalid partition id %q (slappartN)", id)
+	}
+	u, _ := user.Current()
+	name := "root"
+	if u != nil {
+		name = u.Username
+	}
+	ip := net.IPv4(127, 1, byte(num/250), byte(num%250+1))
+	return partition.Partition{
+		ID: id, Path: filepath.Join(n.Root, "instance", id), User: name,
+		IPv4: ip.String(), IPv6: "::1",
+	}, nil
+}
+
+// allocate returns the partition of an instance name, taking the first free
+// one for a new name.
+func allocate(r *registry, name string) string {
+	if rec := r.Instances[name]; rec != nil {
+		return rec.Partition
+	}
+	used := map[string]bool{}
+	for _, rec := range r.Instances {
+		used[rec.Partition] = true
+	}
+	for i := 0; ; i++ {
+		id := "slappart" + strconv.Itoa(i)
+		if !used[id] {
+			return id
+		}
+	}
+}

@@ -1,0 +1,299 @@
+package supervisor
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// How a stop finds every process of a service, so that none survives:
+//
+//  1. With a cgroup, the service runs alone in a child cgroup of the
+//     partition's: its member list is exact whatever the processes do
+//     (double fork, setsid), and cgroup v2's cgroup.kill ends them at once.
+//  2. Without one (rootless, or a node without cgroups), the supervisor
+//     signals the process group, the descendants of the main process, and
+//     every process carrying the service's marker in its environment
+//     (SLAPNODE_SERVICE, set at start and inherited by every descendant
+//     that does not deliberately wipe its environment). The supervisor is
+//     also a child subreaper (PR_SET_CHILD_SUBREAPER), so orphans that
+//     escaped with setsid are re-parented to it rather than to init: they
+//     stay its descendants, it reaps their zombies, and they are found even
+//     after the daemon restarts, by the marker.
+const markerVar = "SLAPNODE_SERVICE"
+
+type procStat struct {
+	ppid, pgid int
+	zombie     bool
+}
+
+// readStat parses /proc/PID/stat; the command name may contain spaces and
+// parentheses, so fields are counted from the last ')'.
+func readStat(pid int) (procStat, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return procStat{}, false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return procStat{}, false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 4 {
+		return procStat{}, false
+	}
+	ppid, _ := strconv.Atoi(f[1])
+	pgid, _ := strconv.Atoi(f[2])
+	return procStat{ppid: ppid, pgid: pgid, zombie: f[0] == "Z" || f[0] == "X"}, true
+}
+
+func allProcs() map[int]procStat {
+	ents, _ := os.ReadDir("/proc")
+	m := make(map[int]procStat, len(ents))
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := readStat(pid); ok {
+			m[pid] = st
+		}
+	}
+	return m
+}
+
+// markerOf returns the value of the SLAPNODE_SERVICE variable a process
+// was started with, "" if none or unreadable.
+func markerOf(pid int) string {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/environ")
+	if err != nil {
+		return ""
+	}
+	for _, kv := range bytes.Split(b, []byte{0}) {
+		if v, ok := bytes.CutPrefix(kv, []byte(markerVar+"=")); ok {
+			return string(v)
+		}
+	}
+	return ""
+}
+
+// findProcs returns the live processes of a service: those in its cgroups,
+// its process group pgid (the main pid; the kernel does not reuse a pid
+// while a group of that id exists, so this is safe after main exited), main
+// itself while mainAlive, the descendants of all those and, without a
+// cgroup, those whose marker matches (equal to marker, or starting with it
+// if prefix). A cgroup is exact, so the environment scan is skipped then.
+func findProcs(pgid int, mainAlive bool, cg *cgroupSet, marker string, prefix bool) []int {
+	if cg != nil && pgid > 0 {
+		// Everything forked by the service is in its cgroup (cloned
+		// into it); zombies leave cgroup.procs when they exit.
+		return cg.pids()
+	}
+	self := os.Getpid()
+	procs := allProcs()
+	found := map[int]bool{}
+	for pid, st := range procs {
+		if pid == self || st.zombie {
+			continue
+		}
+		if pgid > 0 && (st.pgid == pgid || mainAlive && pid == pgid) {
+			found[pid] = true
+			continue
+		}
+		// Orphans that escaped the group are re-parented to this
+		// subreaper, so only its own children need their environment read
+		// (reading every process's is what makes a mass stop slow).
+		if marker != "" && cg == nil && (st.ppid == self || !subreaper.Load() || prefix) {
+			m := markerOf(pid)
+			if m == marker || prefix && strings.HasPrefix(m, marker) {
+				found[pid] = true
+			}
+		}
+	}
+	// Add descendants of everything found so far (a child that changed its
+	// group and wiped its environment is still a child).
+	children := map[int][]int{}
+	for pid, st := range procs {
+		children[st.ppid] = append(children[st.ppid], pid)
+	}
+	stack := make([]int, 0, len(found))
+	for pid := range found {
+		stack = append(stack, pid)
+	}
+	for len(stack) > 0 {
+		p := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		for _, c := range children[p] {
+			if !found[c] && c != self {
+				found[c] = true
+				stack = append(stack, c)
+			}
+		}
+	}
+	out := make([]int, 0, len(found))
+	for pid := range found {
+		if st, ok := procs[pid]; ok && st.zombie {
+			continue
+		}
+		out = append(out, pid)
+	}
+	return out
+}
+
+func signalAll(pids []int, sig syscall.Signal) {
+	for _, pid := range pids {
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+// subreaper is set once this process is a child subreaper.
+var subreaper atomic.Bool
+
+// enableSubreaper makes this process the reaper of its orphaned
+// descendants. It is process-wide and harmless to call twice.
+func enableSubreaper() error {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+	}
+	subreaper.Store(true)
+	return nil
+}
+
+// orphans tracks the processes of services that were re-parented to this
+// process. Only those are reaped here: a blanket wait(-1) would steal the
+// exit status of children other code of the daemon runs with os/exec (and
+// of the services' main processes, which os/exec waits for).
+var orphans = struct {
+	sync.Mutex
+	adopted map[int]bool
+	mains   map[int]bool // main processes of services, waited for by os/exec
+}{adopted: map[int]bool{}, mains: map[int]bool{}}
+
+// reapOrphans records the live adopted orphans that carry a marker starting
+// with idPrefix (one scan of /proc) and reaps the recorded ones that died.
+// An orphan that is born and dies between two calls stays a zombie until
+// the daemon exits.
+func reapOrphans(idPrefix string) {
+	self := os.Getpid()
+	procs := allProcs()
+	orphans.Lock()
+	for pid, st := range procs {
+		if st.ppid == self && !st.zombie && !orphans.mains[pid] && !orphans.adopted[pid] && strings.HasPrefix(markerOf(pid), idPrefix) {
+			orphans.adopted[pid] = true
+		}
+	}
+	orphans.Unlock()
+	reapAdopted()
+}
+
+// adopt records which of pids (processes of a service being stopped) are
+// orphans re-parented to this process, so that reapAdopted collects them.
+func adopt(pids []int) {
+	self := os.Getpid()
+	orphans.Lock()
+	defer orphans.Unlock()
+	for _, pid := range pids {
+		if st, ok := readStat(pid); ok && st.ppid == self && !orphans.mains[pid] {
+			orphans.adopted[pid] = true
+		}
+	}
+}
+
+// reapAdopted collects the adopted orphans that died, without scanning /proc.
+func reapAdopted() {
+	orphans.Lock()
+	defer orphans.Unlock()
+	for pid := range orphans.adopted {
+		var ws unix.WaitStatus
+		got, err := unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+		if got == pid || err != nil { // reaped, or not (or no longer) our child
+			delete(orphans.adopted, pid)
+		}
+	}
+}
+
+// cgroupSet is the per-service child of each cgroup directory the spec names.
+type cgroupSet struct {
+	dirs []string // dirs[0] is the main one
+	v2   bool     // dirs[0] is on a cgroup2 filesystem
+}
+
+// newCgroupSet creates (or reuses) the child directories. leaf is the
+// service's own directory name.
+func newCgroupSet(sp *ServiceSpec, leaf string) (*cgroupSet, error) {
+	if sp.Cgroup == "" {
+		return nil, nil
+	}
+	cg := &cgroupSet{}
+	for _, parent := range append([]string{sp.Cgroup}, sp.ExtraCgroups...) {
+		if _, err := os.Stat(filepath.Join(parent, "cgroup.procs")); err != nil {
+			return nil, fmt.Errorf("cgroup %s of partition %s is not a cgroup directory (the node layer creates it): %w", parent, sp.Partition, err)
+		}
+		d := filepath.Join(parent, leaf)
+		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("creating cgroup %s: %w", d, err)
+		}
+		cg.dirs = append(cg.dirs, d)
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(cg.dirs[0], &fs); err == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
+		cg.v2 = true
+	}
+	return cg, nil
+}
+
+func (cg *cgroupSet) pids() []int {
+	var out []int
+	for _, d := range cg.dirs {
+		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				out = append(out, pid)
+			}
+		}
+	}
+	return out
+}
+
+// join moves pid into the directories it could not be cloned into (all of
+// them on cgroup v1, the extra ones on v2).
+func (cg *cgroupSet) join(pid int, skipMain bool) error {
+	for i, d := range cg.dirs {
+		if i == 0 && skipMain {
+			continue
+		}
+		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+			return fmt.Errorf("moving pid %d into cgroup %s: %w", pid, d, err)
+		}
+	}
+	return nil
+}
+
+// kill ends every member at once where the kernel offers it (cgroup v2's
+// cgroup.kill, Linux ≥ 5.14); elsewhere the caller signals the members.
+func (cg *cgroupSet) kill() bool {
+	if !cg.v2 {
+		return false
+	}
+	return os.WriteFile(filepath.Join(cg.dirs[0], "cgroup.kill"), []byte("1"), 0) == nil
+}
+
+// remove deletes the service's directories; a busy one is left behind
+// (it is reused at the next start).
+func (cg *cgroupSet) remove() {
+	for _, d := range cg.dirs {
+		_ = os.Remove(d)
+	}
+}

@@ -1,0 +1,618 @@
+// Package supervisor runs the services and scheduled jobs of a node's
+// partitions: SlapOS's per-instance supervisord and watchdog, built in.
+//
+// A partition's desired services are given with Apply; the supervisor
+// starts each one as the partition's user, in its own child of the
+// partition's cgroup, in the partition directory, with a clean environment
+// and stdin closed, logging to a file it rotates itself. Watched services
+// are restarted with exponential backoff and marked FATAL (reported through
+// Options.OnFatal, SlapOS's "bang") when they keep failing; run-once
+// programs are not restarted; scheduled jobs run on a cron expression,
+// never two at once. A stop sends SIGTERM to every process of the service,
+// then SIGKILL after the grace period, and leaves none behind (see
+// procs.go for how processes that escape are found).
+//
+// The desired state of every partition is persisted atomically under
+// Options.StateDir, so that a new supervisor (after the daemon restarted,
+// even after SIGKILL) brings every partition back with Restore.
+package supervisor
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Service states, as supervisord names them, plus SCHEDULED for a job
+// waiting for its next run.
+const (
+	StateStarting  = "STARTING"
+	StateRunning   = "RUNNING"
+	StateBackoff   = "BACKOFF"
+	StateExited    = "EXITED" // a run-once program that finished
+	StateFatal     = "FATAL"  // a watched service that kept failing
+	StateStopped   = "STOPPED"
+	StateScheduled = "SCHEDULED"
+)
+
+// Requested states of a partition.
+const (
+	PartitionStarted = "started"
+	PartitionStopped = "stopped"
+)
+
+var (
+	// ErrNotFound is returned for an unknown partition or service.
+	ErrNotFound = errors.New("not found")
+	// ErrClosed is returned after Shutdown.
+	ErrClosed = errors.New("supervisor is shut down")
+)
+
+// Options configure a Supervisor. Zero values take the defaults given.
+type Options struct {
+	// StateDir holds the persisted desired state (one JSON file per
+	// partition). "" keeps it in memory only, and Restore does nothing.
+	StateDir string
+	// OnFatal is called (from the service's goroutine) when a watched
+	// service is marked FATAL: the hook the master integration uses to bang.
+	OnFatal func(partition, service, reason string)
+	// Logf receives the supervisor's own notes (starts, exits, kills); nil
+	// discards them.
+	Logf        func(format string, args ...any)
+	LogMaxBytes int64         // rotate a service log past this size; default 1 MiB
+	LogKeep     int           // rotated files kept (log.1…); default 3
+	MinBackoff  time.Duration // first restart delay; default 1s, doubled each failure
+	MaxBackoff  time.Duration // default 1 min
+	MaxRetries  int           // consecutive failed runs restarted before FATAL; default 10
+	// StableAfter is how long a run must last to count as a success, which
+	// resets the failure count; default 10s.
+	StableAfter time.Duration
+}
+
+// ServiceStatus is one line of Status.
+type ServiceStatus struct {
+	Partition, Name string
+	State           string
+	Pid             int       `json:",omitempty"`
+	Since           time.Time // when State was entered
+	Restarts        int       // restarts after failures (watched services) or runs (jobs)
+	LastExit        string    `json:",omitempty"`
+	Watch           bool
+	Schedule        string    `json:",omitempty"`
+	Next            time.Time `json:",omitempty"` // next run (job) or restart (BACKOFF)
+	Requested       string    // requested state of the partition
+	Log             string    // path of the service's log
+}
+
+// Changes says what Apply did, by service name.
+type Changes struct {
+	Started, Restarted, Stopped, Unchanged []string
+}
+
+// Supervisor runs the services of every partition of a node.
+type Supervisor struct {
+	opts  Options
+	id    string // prefix of the markers of this supervisor's processes
+	after func(time.Duration) <-chan time.Time
+
+	mu     sync.Mutex
+	parts  map[string]*partition
+	closed bool
+
+	reaperStop chan struct{}
+	reaperDone chan struct{}
+}
+
+// partition is guarded by op for whole operations (so that two Applies of
+// one partition do not interleave) and by Supervisor.mu for its fields.
+type partition struct {
+	op        sync.Mutex
+	name      string
+	requested string
+	stopped   map[string]bool // services stopped one by one while the partition is started
+	specs     []ServiceSpec
+	units     map[string]*unit
+}
+
+// New returns a supervisor. It makes the calling process a child subreaper
+// (process-wide) so that service processes that escape their group stay
+// its descendants.
+func New(opts Options) (*Supervisor, error) {
+	if opts.LogMaxBytes == 0 {
+		opts.LogMaxBytes = 1 << 20
+	}
+	if opts.LogKeep == 0 {
+		opts.LogKeep = 3
+	}
+	if opts.MinBackoff <= 0 {
+		opts.MinBackoff = time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = time.Minute
+	}
+	if opts.MaxBackoff < opts.MinBackoff {
+		opts.MaxBackoff = opts.MinBackoff
+	}
+	if opts.MaxRetries <= 0 {
+		opts.MaxRetries = 10
+	}
+	if opts.StableAfter <= 0 {
+		opts.StableAfter = 10 * time.Second
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	s := &Supervisor{
+		opts: opts, after: time.After, parts: map[string]*partition{},
+		reaperStop: make(chan struct{}), reaperDone: make(chan struct{}),
+	}
+	if opts.StateDir != "" {
+		abs, err := filepath.Abs(opts.StateDir)
+		if err != nil {
+			return nil, fmt.Errorf("supervisor state directory: %w", err)
+		}
+		s.opts.StateDir = abs
+		if err := os.MkdirAll(filepath.Join(abs, "partitions"), 0o700); err != nil {
+			return nil, fmt.Errorf("creating supervisor state directory: %w", err)
+		}
+		h := sha256.Sum256([]byte(abs))
+		s.id = hex.EncodeToString(h[:6])
+	} else {
+		h := sha256.Sum256(fmt.Appendf(nil, "%d-%d", os.Getpid(), time.Now().UnixNano()))
+		s.id = hex.EncodeToString(h[:6])
+	}
+	if err := enableSubreaper(); err != nil {
+		s.opts.Logf("supervisor: %v; orphans of services go to init and are found by their marker only", err)
+	}
+	go s.reaper()
+	return s, nil
+}
+
+func (s *Supervisor) reaper() {
+	defer close(s.reaperDone)
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.reaperStop:
+			return
+		case <-t.C:
+			reapOrphans(s.id + "/")
+		}
+	}
+}
+
+func (s *Supervisor) marker(partition, service string) string {
+	return s.id + "/" + partition + "/" + service
+}
+
+// part returns the partition, creating it when create is set. s.mu held.
+func (s *Supervisor) part(name string, create bool) (*partition, error) {
+	if s.closed {
+		return nil, ErrClosed
+	}
+	p := s.parts[name]
+	if p == nil {
+		if !create {
+			return nil, fmt.Errorf("partition %q: %w (apply it first)", name, ErrNotFound)
+		}
+		p = &partition{name: name, requested: PartitionStarted, stopped: map[string]bool{}, units: map[string]*unit{}}
+		s.parts[name] = p
+	}
+	return p, nil
+}
+
+// lockPart finds a partition and takes its operation lock.
+func (s *Supervisor) lockPart(name string, create bool) (*partition, error) {
+	s.mu.Lock()
+	p, err := s.part(name, create)
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	p.op.Lock()
+	s.mu.Lock()
+	gone := s.parts[name] != p || s.closed
+	s.mu.Unlock()
+	if gone { // removed or shut down while we waited
+		p.op.Unlock()
+		if s.closed {
+			return nil, ErrClosed
+		}
+		return s.lockPart(name, create)
+	}
+	return p, nil
+}
+
+// Apply converges a partition to specs: it starts new services, restarts
+// those whose spec changed (and only those), stops those no longer listed,
+// starts again the listed ones that are stopped or FATAL, and persists specs
+// as the partition's desired state with requested state started.
+func (s *Supervisor) Apply(partition string, specs []ServiceSpec) (Changes, error) {
+	var ch Changes
+	if !validName(partition) {
+		return ch, fmt.Errorf("%w: partition name %q: letters, digits and . _ - @ +", ErrSpec, partition)
+	}
+	seen := map[string]bool{}
+	specs = append([]ServiceSpec(nil), specs...)
+	for i := range specs {
+		if err := specs[i].check(partition); err != nil {
+			return ch, err
+		}
+		specs[i].Partition = partition
+		if seen[specs[i].Name] {
+			return ch, fmt.Errorf("%w: partition %q declares service %q twice", ErrSpec, partition, specs[i].Name)
+		}
+		seen[specs[i].Name] = true
+	}
+	sort.Slice(specs, func(i, j int) bool { return specs[i].Name < specs[j].Name })
+	p, err := s.lockPart(partition, true)
+	if err != nil {
+		return ch, err
+	}
+	defer p.op.Unlock()
+	if err := s.persist(p.name, PartitionStarted, nil, specs); err != nil {
+		return ch, err
+	}
+	s.mu.Lock()
+	p.requested, p.stopped, p.specs = PartitionStarted, map[string]bool{}, specs
+	old := p.units
+	s.mu.Unlock()
+
+	next := map[string]*unit{}
+	for name, u := range old {
+		if !seen[name] {
+			u.stop()
+			ch.Stopped = append(ch.Stopped, name)
+		}
+	}
+	for _, sp := range specs {
+		u := old[sp.Name]
+		switch {
+		case u == nil:
+			u = s.newUnit(sp)
+			u.start()
+			ch.Started = append(ch.Started, sp.Name)
+		case u.hash != sp.hash():
+			u.stop()
+			u = s.newUnit(sp)
+			u.start()
+			ch.Restarted = append(ch.Restarted, sp.Name)
+		case u.needsStart():
+			u.stop()
+			u.start()
+			ch.Started = append(ch.Started, sp.Name)
+		default:
+			ch.Unchanged = append(ch.Unchanged, sp.Name)
+		}
+		next[sp.Name] = u
+	}
+	s.mu.Lock()
+	p.units = next
+	s.mu.Unlock()
+	sort.Strings(ch.Stopped)
+	return ch, nil
+}
+
+// StopPartition stops every service of the partition and records the
+// requested state stopped; the specs are kept, for Start or Apply.
+func (s *Supervisor) StopPartition(ctx context.Context, partition string) error {
+	p, err := s.lockPart(partition, false)
+	if err != nil {
+		return err
+	}
+	defer p.op.Unlock()
+	if err := s.persist(p.name, PartitionStopped, nil, p.specs); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	p.requested, p.stopped = PartitionStopped, map[string]bool{}
+	s.mu.Unlock()
+	return stopUnits(ctx, p.unitList(s, ""))
+}
+
+func stopUnits(ctx context.Context, units []*unit) error {
+	var wg sync.WaitGroup
+	for _, u := range units {
+		wg.Add(1)
+		go func() { defer wg.Done(); u.stop() }()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("stopping services: %w (the stop goes on in the background)", ctx.Err())
+	}
+}
+
+// unitList returns the partition's units, or the one named service.
+func (p *partition) unitList(s *Supervisor, service string) []*unit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*unit
+	for name, u := range p.units {
+		if service == "" || name == service {
+			out = append(out, u)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].spec.Name < out[j].spec.Name })
+	return out
+}
+
+func (p *partition) stoppedList() []string {
+	var out []string
+	for n := range p.stopped {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Start starts a stopped, exited or FATAL service, or with service "" every
+// service of the partition (whose requested state becomes started).
+func (s *Supervisor) Start(ctx context.Context, partition, service string) error {
+	return s.startOrRestart(ctx, partition, service, false)
+}
+
+// Restart stops and starts a service, or every service of the partition.
+func (s *Supervisor) Restart(ctx context.Context, partition, service string) error {
+	return s.startOrRestart(ctx, partition, service, true)
+}
+
+func (s *Supervisor) startOrRestart(ctx context.Context, partition, service string, restart bool) error {
+	p, err := s.lockPart(partition, false)
+	if err != nil {
+		return err
+	}
+	defer p.op.Unlock()
+	units := p.unitList(s, service)
+	if service != "" && len(units) == 0 {
+		return fmt.Errorf("service %q of partition %q: %w", service, partition, ErrNotFound)
+	}
+	s.mu.Lock()
+	requested, stopped := PartitionStarted, map[string]bool{}
+	if service != "" {
+		// Starting one service keeps the others as they were, also across a
+		// daemon restart: in a stopped partition they stay stopped.
+		prev := p.stopped
+		if p.requested == PartitionStopped {
+			prev = map[string]bool{}
+			for n := range p.units {
+				prev[n] = true
+			}
+		}
+		for n := range prev {
+			if n != service {
+				stopped[n] = true
+			}
+		}
+	}
+	s.mu.Unlock()
+	if err := s.persist(p.name, requested, keys(stopped), p.specs); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	p.requested, p.stopped = requested, stopped
+	s.mu.Unlock()
+	if restart {
+		if err := stopUnits(ctx, units); err != nil {
+			return err
+		}
+	}
+	for _, u := range units {
+		if restart || u.needsStart() {
+			u.stop()
+			u.start()
+		}
+	}
+	return nil
+}
+
+func keys(m map[string]bool) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Stop stops one service (remembered across daemon restarts), or with
+// service "" the whole partition, like StopPartition.
+func (s *Supervisor) Stop(ctx context.Context, partition, service string) error {
+	if service == "" {
+		return s.StopPartition(ctx, partition)
+	}
+	p, err := s.lockPart(partition, false)
+	if err != nil {
+		return err
+	}
+	defer p.op.Unlock()
+	units := p.unitList(s, service)
+	if len(units) == 0 {
+		return fmt.Errorf("service %q of partition %q: %w", service, partition, ErrNotFound)
+	}
+	s.mu.Lock()
+	if p.requested == PartitionStarted {
+		p.stopped[service] = true
+	}
+	req, st := p.requested, p.stoppedList()
+	s.mu.Unlock()
+	if err := s.persist(p.name, req, st, p.specs); err != nil {
+		return err
+	}
+	return stopUnits(ctx, units)
+}
+
+// Remove stops every service of the partition and forgets it (the
+// partition is destroyed): its persisted state is deleted.
+func (s *Supervisor) Remove(ctx context.Context, partition string) error {
+	p, err := s.lockPart(partition, false)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			// Destroying twice, or a partition that never ran a service.
+			return s.unpersist(partition)
+		}
+		return err
+	}
+	defer p.op.Unlock()
+	if err := stopUnits(ctx, p.unitList(s, "")); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	delete(s.parts, partition)
+	s.mu.Unlock()
+	return s.unpersist(partition)
+}
+
+// Status lists every service of every partition, sorted.
+func (s *Supervisor) Status() []ServiceStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []ServiceStatus
+	for _, p := range s.parts {
+		for _, u := range p.units {
+			out = append(out, ServiceStatus{
+				Partition: p.name, Name: u.spec.Name, State: u.state, Pid: u.pid,
+				Since: u.since, Restarts: u.restarts, LastExit: u.lastExit,
+				Watch: u.spec.Watch, Schedule: u.spec.Schedule, Next: u.next,
+				Requested: p.requested, Log: u.spec.logPath(),
+			})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Partition != out[j].Partition {
+			return out[i].Partition < out[j].Partition
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// LogPaths returns the log file of a service, or of every service of the
+// partition when service is "".
+func (s *Supervisor) LogPaths(partition, service string) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.parts[partition]
+	if p == nil {
+		return nil, fmt.Errorf("partition %q: %w", partition, ErrNotFound)
+	}
+	var out []string
+	for _, sp := range p.specs {
+		if service == "" || sp.Name == service {
+			out = append(out, sp.logPath())
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("service %q of partition %q: %w", service, partition, ErrNotFound)
+	}
+	return out, nil
+}
+
+// Shutdown stops every service gracefully (in parallel, each with its own
+// grace period) without changing the persisted desired state, so that the
+// next daemon restores it. The supervisor cannot be used afterwards.
+func (s *Supervisor) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	var units []*unit
+	for _, p := range s.parts {
+		for _, u := range p.units {
+			units = append(units, u)
+		}
+	}
+	s.mu.Unlock()
+	err := stopUnits(ctx, units)
+	close(s.reaperStop)
+	<-s.reaperDone
+	return err
+}
+
+// Restore brings every persisted partition back to its recorded state, as
+// after a daemon restart: processes a previous daemon left behind (found by
+// cgroup and marker) are killed first, then the services of started
+// partitions are started again.
+func (s *Supervisor) Restore(ctx context.Context) error {
+	if s.opts.StateDir == "" {
+		return nil
+	}
+	// Restore what can be read even if one file is damaged.
+	states, err := s.loadAll()
+	errs := []error{err}
+	s.killLeftovers(states)
+	for _, st := range states {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		p, err := s.lockPart(st.Partition, true)
+		if err != nil {
+			return err
+		}
+		units := map[string]*unit{}
+		stopped := map[string]bool{}
+		for _, n := range st.Stopped {
+			stopped[n] = true
+		}
+		for _, sp := range st.Specs {
+			if err := sp.check(st.Partition); err != nil {
+				errs = append(errs, fmt.Errorf("restoring partition %s: %w", st.Partition, err))
+				continue
+			}
+			u := s.newUnit(sp)
+			if st.Requested == PartitionStarted && !stopped[sp.Name] {
+				u.start()
+			}
+			units[sp.Name] = u
+		}
+		s.mu.Lock()
+		p.requested, p.stopped, p.specs, p.units = st.Requested, stopped, st.Specs, units
+		s.mu.Unlock()
+		p.op.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// killLeftovers kills what a previous daemon of this state directory left
+// running: the members of the services' cgroups, and the processes that
+// carry this supervisor's marker (one scan of /proc for all partitions).
+func (s *Supervisor) killLeftovers(states []persisted) {
+	var pids []int
+	for _, st := range states {
+		for _, sp := range st.Specs {
+			if sp.Cgroup == "" {
+				continue
+			}
+			if cg, err := newCgroupSet(&sp, sp.leaf()); err == nil && !cg.kill() {
+				pids = append(pids, cg.pids()...)
+			}
+		}
+	}
+	pids = append(pids, findProcs(0, false, nil, s.id+"/", true)...)
+	if len(pids) > 0 {
+		s.opts.Logf("supervisor: killing %d processes left by a previous daemon: %v", len(pids), pids)
+		signalAll(pids, syscall.SIGKILL)
+	}
+}
+
+// leaf is the name of the service's own cgroup directory.
+func (sp *ServiceSpec) leaf() string {
+	if sp.Schedule != "" {
+		return sp.Name + ".job"
+	}
+	return sp.Name + ".service"
+}

@@ -1,0 +1,759 @@
+package supervisor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// deadline is generous: the machine running the tests may be loaded.
+const deadline = 60 * time.Second
+
+func newTestSup(t *testing.T, opts Options) *Supervisor {
+	t.Helper()
+	if opts.StateDir == "" {
+		opts.StateDir = t.TempDir()
+	}
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff = 50 * time.Millisecond
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 400 * time.Millisecond
+	}
+	opts.Logf = t.Logf
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+	})
+	return s
+}
+
+func shSpec(dir, name, script string) ServiceSpec {
+	return ServiceSpec{Name: name, Command: []string{"/bin/sh", "-c", script}, Dir: dir, Watch: true, StopGrace: 2 * time.Second}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for !cond() {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %s waiting for %s", deadline, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func statusOf(t *testing.T, s *Supervisor, part, name string) ServiceStatus {
+	t.Helper()
+	for _, st := range s.Status() {
+		if st.Partition == part && st.Name == name {
+			return st
+		}
+	}
+	t.Fatalf("no status for %s/%s in %+v", part, name, s.Status())
+	return ServiceStatus{}
+}
+
+func waitState(t *testing.T, s *Supervisor, part, name, state string) ServiceStatus {
+	t.Helper()
+	var st ServiceStatus
+	waitFor(t, fmt.Sprintf("%s/%s to be %s", part, name, state), func() bool {
+		st = statusOf(t, s, part, name)
+		return st.State == state
+	})
+	return st
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(pid int) bool {
+	st, ok := readStat(pid)
+	return ok && !st.zombie
+}
+
+// readPids waits until file holds n pids, one per line.
+func readPids(t *testing.T, file string, n int) []int {
+	t.Helper()
+	var pids []int
+	waitFor(t, fmt.Sprintf("%d pids in %s", n, file), func() bool {
+		b, _ := os.ReadFile(file)
+		pids = pids[:0]
+		for _, f := range strings.Fields(string(b)) {
+			if p, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, p)
+			}
+		}
+		return len(pids) >= n
+	})
+	return pids
+}
+
+func TestCrashingServiceBacksOffThenFatal(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	var fatal []string
+	s := newTestSup(t, Options{MinBackoff: 100 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, MaxRetries: 4,
+		OnFatal: func(p, svc, reason string) {
+			mu.Lock()
+			defer mu.Unlock()
+			fatal = append(fatal, p+"/"+svc+": "+reason)
+		}})
+	// Each start appends a nanosecond timestamp, then the service crashes.
+	sp := shSpec(dir, "crash", `date +%s%N >> starts; echo boom; exit 3`)
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, s, "p1", "crash", StateFatal)
+	if st.Restarts != 4 || !strings.Contains(st.LastExit, "exit status 3") || !strings.Contains(st.LastExit, "gave up") {
+		t.Errorf("status %+v: want 4 restarts and exit status 3", st)
+	}
+	mu.Lock()
+	if len(fatal) != 1 || !strings.HasPrefix(fatal[0], "p1/crash: ") {
+		t.Errorf("OnFatal calls: %q", fatal)
+	}
+	mu.Unlock()
+	b, _ := os.ReadFile(filepath.Join(dir, "starts"))
+	var starts []int64
+	for _, f := range strings.Fields(string(b)) {
+		n, _ := strconv.ParseInt(f, 10, 64)
+		starts = append(starts, n)
+	}
+	if len(starts) != 5 {
+		t.Fatalf("started %d times, want 1 + 4 restarts", len(starts))
+	}
+	// Backoff doubles from 100ms and is capped at 400ms; a loaded machine
+	// only makes gaps longer, so only lower bounds are checked.
+	want := []time.Duration{100, 200, 400, 400}
+	for i, w := range want {
+		if gap := time.Duration(starts[i+1] - starts[i]); gap < w*time.Millisecond {
+			t.Errorf("gap before restart %d = %s, want ≥ %dms", i+1, gap, w)
+		}
+	}
+	log, _ := os.ReadFile(filepath.Join(dir, "var", "log", "crash.log"))
+	if strings.Count(string(log), "\nboom\n") != 5 {
+		t.Errorf("log should hold the 5 runs' output:\n%s", log)
+	}
+	// A FATAL service is started again by Start.
+	if err := s.Start(context.Background(), "p1", "crash"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a sixth start", func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "starts"))
+		return len(strings.Fields(string(b))) >= 6
+	})
+}
+
+func TestStableRunResetsFailures(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{MaxRetries: 2, StableAfter: 300 * time.Millisecond})
+	// Runs long enough to count as stable, then exits: never FATAL.
+	if _, err := s.Apply("p1", []ServiceSpec{shSpec(dir, "flaky", `echo x >> runs; sleep 0.4; exit 1`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "5 runs", func() bool { b, _ := os.ReadFile(filepath.Join(dir, "runs")); return len(b) >= 10 })
+	if st := statusOf(t, s, "p1", "flaky"); st.State == StateFatal {
+		t.Fatalf("stable runs marked FATAL: %+v", st)
+	}
+}
+
+func TestRunOnceIsNotRestarted(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{})
+	sp := shSpec(dir, "init", `echo ran >> out`)
+	sp.Watch = false
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, s, "p1", "init", StateExited)
+	if !strings.Contains(st.LastExit, "exit status 0") || st.Restarts != 0 {
+		t.Errorf("status %+v", st)
+	}
+	// Applying the same spec again does not run it again; after waiting
+	// several backoff periods it has still run once.
+	ch, err := s.Apply("p1", []ServiceSpec{sp})
+	if err != nil || !slices.Equal(ch.Unchanged, []string{"init"}) {
+		t.Fatalf("re-apply: %+v, %v", ch, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if b, _ := os.ReadFile(filepath.Join(dir, "out")); string(b) != "ran\n" {
+		t.Errorf("run-once ran %q", b)
+	}
+}
+
+func TestEnvironmentDirAndStdin(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("SLNTEST_LEAK", "must not reach the service")
+	s := newTestSup(t, Options{})
+	sp := shSpec(dir, "env", `env > env.out; pwd > pwd.out; cat > stdin.out; echo done > done.out; exec sleep 1000`)
+	sp.Env = map[string]string{"GREETING": "hello"}
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "done.out", func() bool { _, err := os.Stat(filepath.Join(dir, "done.out")); return err == nil })
+	env, _ := os.ReadFile(filepath.Join(dir, "env.out"))
+	for _, want := range []string{"GREETING=hello", "PATH=" + defaultPath, "HOME=", markerVar + "="} {
+		if !strings.Contains(string(env), want) {
+			t.Errorf("environment lacks %q:\n%s", want, env)
+		}
+	}
+	if strings.Contains(string(env), "SLNTEST_LEAK") {
+		t.Errorf("daemon environment leaked into the service:\n%s", env)
+	}
+	if pwd, _ := os.ReadFile(filepath.Join(dir, "pwd.out")); strings.TrimSpace(string(pwd)) != dir {
+		t.Errorf("working directory %q, want %q", pwd, dir)
+	}
+	if in, _ := os.ReadFile(filepath.Join(dir, "stdin.out")); len(in) != 0 {
+		t.Errorf("stdin gave %q, want nothing", in)
+	}
+}
+
+// escapeScript starts a plain child, a child in its own session (setsid),
+// and a grandchild that is orphaned (its parent exits) after setsid; all
+// record their pids. The service itself ignores SIGTERM, so the stop must
+// escalate to SIGKILL.
+const escapeScript = `trap '' TERM
+sleep 1000 & echo $! >> pids
+setsid sleep 1000 & echo $! >> pids
+sh -c 'setsid sleep 1000 & echo $! >> pids'
+echo $$ >> pids
+while :; do sleep 1; done`
+
+func checkNoSurvivor(t *testing.T, s *Supervisor, dir, part, svc string, extra int) {
+	t.Helper()
+	pids := readPids(t, filepath.Join(dir, "pids"), 4+extra)
+	waitState(t, s, part, svc, StateRunning)
+	for _, p := range pids {
+		if !alive(p) {
+			t.Fatalf("pid %d died before the stop", p)
+		}
+	}
+	start := time.Now()
+	if err := s.Stop(context.Background(), part, svc); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Errorf("stop took %s: the SIGTERM-ignoring service should have been given its grace period", took)
+	}
+	for _, p := range pids {
+		if alive(p) {
+			t.Errorf("pid %d survived the stop", p)
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+	if st := statusOf(t, s, part, svc); st.State != StateStopped || st.Pid != 0 {
+		t.Errorf("after stop: %+v", st)
+	}
+}
+
+func TestStopLeavesNoProcessWithoutCgroup(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{})
+	sp := shSpec(dir, "escape", escapeScript)
+	sp.StopGrace = time.Second
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	checkNoSurvivor(t, s, dir, "p1", "escape", 0)
+}
+
+func TestStopLeavesNoProcessInCgroup(t *testing.T) {
+	cg := testCgroup(t)
+	dir := t.TempDir()
+	s := newTestSup(t, Options{})
+	// With a cgroup even a process that wiped its environment and left the
+	// session is found.
+	sp := shSpec(dir, "escape", escapeScript+"\n")
+	sp.Command[2] = strings.Replace(escapeScript, "echo $$ >> pids", "sh -c 'env -i setsid sleep 1000 & echo $! >> pids'\necho $$ >> pids", 1)
+	sp.StopGrace = time.Second
+	sp.Cgroup = cg
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	checkNoSurvivor(t, s, dir, "p1", "escape", 1)
+	if _, err := os.Stat(filepath.Join(cg, "escape.service")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("service cgroup not removed after stop: %v", err)
+	}
+}
+
+// testCgroup creates a throwaway cgroup v2 directory, removed at the end.
+func testCgroup(t *testing.T) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("creating a cgroup needs root")
+	}
+	const root = "/sys/fs/cgroup/unified"
+	if _, err := os.Stat(filepath.Join(root, "cgroup.procs")); err != nil {
+		t.Skipf("no cgroup v2 hierarchy at %s", root)
+	}
+	dir := filepath.Join(root, fmt.Sprintf("slntest-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Children first; retry while the last processes finish exiting.
+		end := time.Now().Add(deadline)
+		for {
+			subs, _ := filepath.Glob(filepath.Join(dir, "*", "cgroup.procs"))
+			for _, s := range subs {
+				_ = os.WriteFile(filepath.Join(filepath.Dir(s), "cgroup.kill"), []byte("1"), 0)
+				_ = os.Remove(filepath.Dir(s))
+			}
+			if err := os.Remove(dir); err == nil || errors.Is(err, os.ErrNotExist) || time.Now().After(end) {
+				if err != nil && !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("removing test cgroup %s: %v", dir, err)
+				}
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+	return dir
+}
+
+var userSeq int
+
+// testUser creates a throwaway system user slntestN (removed at the end)
+// and returns its credential.
+func testUser(t *testing.T) *Credential {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("creating a user needs root")
+	}
+	if _, err := exec.LookPath("useradd"); err != nil {
+		t.Skip("useradd is not installed")
+	}
+	userSeq++
+	name := fmt.Sprintf("slntest%d%d", os.Getpid()%100000, userSeq)
+	if out, err := exec.Command("useradd", "--system", "--no-create-home", "--user-group", "--shell", "/bin/sh", name).CombinedOutput(); err != nil {
+		t.Fatalf("useradd %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("userdel", name).CombinedOutput(); err != nil {
+			t.Errorf("userdel %s: %v: %s", name, err, out)
+		}
+	})
+	out, err := exec.Command("id", "-u", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	out, err = exec.Command("id", "-g", name).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gid, _ := strconv.Atoi(strings.TrimSpace(string(out)))
+	return &Credential{Uid: uint32(uid), Gid: uint32(gid)}
+}
+
+// partitionDir makes a directory the partition user owns (mode 0750 like
+// SlapOS), inside a world-traversable temporary directory.
+func partitionDir(t *testing.T, c *Credential) string {
+	t.Helper()
+	base := t.TempDir()
+	for _, d := range []string{filepath.Dir(base), base} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := filepath.Join(base, "part")
+	if err := os.Mkdir(d, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(d, int(c.Uid), int(c.Gid)); err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestServiceRunsAsPartitionUserInItsCgroup(t *testing.T) {
+	cred := testUser(t)
+	cg := testCgroup(t)
+	dir := partitionDir(t, cred)
+	s := newTestSup(t, Options{})
+	sp := shSpec(dir, "web", `id -u > id.out; id -g >> id.out; cat /proc/self/cgroup > cg.out; echo $USER > user.out; exec sleep 1000`)
+	sp.Credential, sp.Cgroup = cred, cg
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "user.out", func() bool { b, _ := os.ReadFile(filepath.Join(dir, "user.out")); return len(b) > 0 })
+	ids, _ := os.ReadFile(filepath.Join(dir, "id.out"))
+	if want := fmt.Sprintf("%d\n%d\n", cred.Uid, cred.Gid); string(ids) != want {
+		t.Errorf("ran as %q, want %q", ids, want)
+	}
+	cgOut, _ := os.ReadFile(filepath.Join(dir, "cg.out"))
+	rel := strings.TrimPrefix(cg, "/sys/fs/cgroup/unified")
+	if !strings.Contains(string(cgOut), "0::"+rel+"/web.service\n") {
+		t.Errorf("cgroup membership %q, want %s/web.service", cgOut, rel)
+	}
+	st := waitState(t, s, "p1", "web", StateRunning)
+	b, _ := os.ReadFile(filepath.Join(cg, "web.service", "cgroup.procs"))
+	if strings.TrimSpace(string(b)) != strconv.Itoa(st.Pid) {
+		t.Errorf("cgroup procs %q, want the service pid %d", b, st.Pid)
+	}
+	// The log belongs to the partition user, who can read it.
+	if fi, err := os.Stat(st.Log); err != nil || fi.Sys().(*syscall.Stat_t).Uid != cred.Uid {
+		t.Errorf("log %s: %v, owner not uid %d", st.Log, err, cred.Uid)
+	}
+}
+
+func TestPartitionsCannotSignalEachOther(t *testing.T) {
+	credA, credB := testUser(t), testUser(t)
+	dirA, dirB := partitionDir(t, credA), partitionDir(t, credB)
+	s := newTestSup(t, Options{})
+	a := shSpec(dirA, "a", `echo $$ > pid; exec sleep 1000`)
+	a.Credential = credA
+	if _, err := s.Apply("pa", []ServiceSpec{a}); err != nil {
+		t.Fatal(err)
+	}
+	pidA := readPids(t, filepath.Join(dirA, "pid"), 1)[0]
+	b := shSpec(dirB, "b", fmt.Sprintf(`if kill -TERM %d 2> err; then echo killed > result; else echo refused > result; fi; exec sleep 1000`, pidA))
+	b.Credential = credB
+	if _, err := s.Apply("pb", []ServiceSpec{b}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b's result", func() bool { r, _ := os.ReadFile(filepath.Join(dirB, "result")); return len(r) > 0 })
+	r, _ := os.ReadFile(filepath.Join(dirB, "result"))
+	e, _ := os.ReadFile(filepath.Join(dirB, "err"))
+	if string(r) != "refused\n" || !strings.Contains(strings.ToLower(string(e)), "not permitted") {
+		t.Errorf("partition b signalling a: %q %q", r, e)
+	}
+	if !alive(pidA) || statusOf(t, s, "pa", "a").Restarts != 0 {
+		t.Errorf("service a was disturbed")
+	}
+}
+
+func TestRootlessRefusesOtherUser(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("checks the error of a non-root supervisor")
+	}
+	dir := t.TempDir()
+	s := newTestSup(t, Options{MaxRetries: 1})
+	sp := shSpec(dir, "x", "sleep 1000")
+	sp.Credential = &Credential{Uid: uint32(os.Getuid() + 1), Gid: uint32(os.Getgid())}
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, s, "p1", "x", StateFatal)
+	if !strings.Contains(st.LastExit, "not root") {
+		t.Errorf("LastExit %q should explain rootless mode", st.LastExit)
+	}
+}
+
+func TestLogsRotate(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{LogMaxBytes: 2000, LogKeep: 2})
+	// 100 lines of 100 bytes: 10000 bytes through a 2000-byte log.
+	sp := shSpec(dir, "chatty", `i=0; while [ $i -lt 100 ]; do printf '%099d\n' $i; i=$((i+1)); done; echo end; exec sleep 1000`)
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "var", "log", "chatty.log")
+	waitFor(t, "the end of output", func() bool { b, _ := os.ReadFile(log); return strings.Contains(string(b), "end\n") })
+	for _, f := range []string{log, log + ".1", log + ".2"} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if fi.Size() > 2000 {
+			t.Errorf("%s is %d bytes, over the 2000 limit", f, fi.Size())
+		}
+	}
+	if _, err := os.Stat(log + ".3"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("more than LogKeep=2 rotated files kept: %v", err)
+	}
+	paths, err := s.LogPaths("p1", "")
+	if err != nil || !slices.Equal(paths, []string{log}) {
+		t.Errorf("LogPaths = %v, %v", paths, err)
+	}
+}
+
+func TestApplyRestartsOnlyChangedService(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{})
+	a, b, c := shSpec(dir, "a", "exec sleep 1000"), shSpec(dir, "b", "exec sleep 1000"), shSpec(dir, "c", "exec sleep 1000")
+	ch, err := s.Apply("p1", []ServiceSpec{a, b, c})
+	if err != nil || !slices.Equal(ch.Started, []string{"a", "b", "c"}) {
+		t.Fatalf("first apply: %+v %v", ch, err)
+	}
+	pa := waitState(t, s, "p1", "a", StateRunning).Pid
+	pb := waitState(t, s, "p1", "b", StateRunning).Pid
+	pc := waitState(t, s, "p1", "c", StateRunning).Pid
+	b.Env = map[string]string{"NEW": "1"}
+	d := shSpec(dir, "d", "exec sleep 1000")
+	ch, err = s.Apply("p1", []ServiceSpec{d, b, a})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Changes{Started: []string{"d"}, Restarted: []string{"b"}, Stopped: []string{"c"}, Unchanged: []string{"a"}}
+	if fmt.Sprint(ch) != fmt.Sprint(want) {
+		t.Errorf("changes %+v, want %+v", ch, want)
+	}
+	if st := statusOf(t, s, "p1", "a"); st.Pid != pa || st.State != StateRunning {
+		t.Errorf("unchanged a was disturbed: %+v (pid was %d)", st, pa)
+	}
+	if st := waitState(t, s, "p1", "b", StateRunning); st.Pid == pb {
+		t.Errorf("changed b kept pid %d", pb)
+	}
+	if alive(pb) || alive(pc) {
+		t.Errorf("old b (%d) or removed c (%d) still alive", pb, pc)
+	}
+	for _, st := range s.Status() {
+		if st.Name == "c" {
+			t.Errorf("removed service still listed: %+v", st)
+		}
+	}
+}
+
+func TestStopStartPartitionAndRemove(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{})
+	ctx := context.Background()
+	if _, err := s.Apply("p1", []ServiceSpec{shSpec(dir, "a", "exec sleep 1000"), shSpec(dir, "b", "exec sleep 1000")}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, "p1", "a", StateRunning)
+	if err := s.StopPartition(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range s.Status() {
+		if st.State != StateStopped || st.Requested != PartitionStopped {
+			t.Errorf("after StopPartition: %+v", st)
+		}
+	}
+	if err := s.Start(ctx, "p1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, "p1", "b", StateRunning)
+	if st := statusOf(t, s, "p1", "a"); st.State != StateStopped {
+		t.Errorf("a started with b: %+v", st)
+	}
+	pb := statusOf(t, s, "p1", "b").Pid
+	if err := s.Restart(ctx, "p1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if st := waitState(t, s, "p1", "b", StateRunning); st.Pid == pb {
+		t.Errorf("restart kept pid %d", pb)
+	}
+	if err := s.Start(ctx, "p1", ""); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, "p1", "a", StateRunning)
+	if err := s.Stop(ctx, "p1", "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("stopping an unknown service: %v", err)
+	}
+	if err := s.Start(ctx, "nope", ""); !errors.Is(err, ErrNotFound) {
+		t.Errorf("starting an unknown partition: %v", err)
+	}
+	pa := statusOf(t, s, "p1", "a").Pid
+	if err := s.Remove(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Status()) != 0 || alive(pa) {
+		t.Errorf("after Remove: %+v, a alive: %v", s.Status(), alive(pa))
+	}
+	if _, err := os.Stat(s.statePath("p1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("state file kept after Remove: %v", err)
+	}
+}
+
+func TestRestoreAfterRestart(t *testing.T) {
+	state, dir := t.TempDir(), t.TempDir()
+	s1, err := New(Options{StateDir: state, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := s1.Apply("p1", []ServiceSpec{shSpec(dir, "a", "exec sleep 1000"), shSpec(dir, "b", "exec sleep 1000")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s1.Apply("p2", []ServiceSpec{shSpec(dir, "c", "exec sleep 1000")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Stop(ctx, "p1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.StopPartition(ctx, "p2"); err != nil {
+		t.Fatal(err)
+	}
+	old := waitState(t, s1, "p1", "a", StateRunning).Pid
+	if err := s1.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if alive(old) {
+		t.Fatalf("Shutdown left pid %d", old)
+	}
+	// A process left behind by the previous daemon (as after SIGKILL),
+	// recognisable by its marker, is killed by Restore.
+	leftover := exec.Command("sleep", "1000")
+	leftover.Env = []string{markerVar + "=" + s1.marker("p1", "a")}
+	if err := leftover.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = leftover.Wait() }()
+
+	s2 := newTestSup(t, Options{StateDir: state})
+	if err := s2.Restore(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s2, "p1", "a", StateRunning)
+	if st := statusOf(t, s2, "p1", "b"); st.State != StateStopped {
+		t.Errorf("b was stopped before the restart, now %+v", st)
+	}
+	if st := statusOf(t, s2, "p2", "c"); st.State != StateStopped || st.Requested != PartitionStopped {
+		t.Errorf("p2 was stopped before the restart, now %+v", st)
+	}
+	waitFor(t, "the leftover to be killed", func() bool { return !alive(leftover.Process.Pid) })
+}
+
+func TestScheduleRunsWithoutOverlap(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{})
+	// Fire every tick at once: runs follow each other as fast as they end.
+	s.after = func(time.Duration) <-chan time.Time {
+		c := make(chan time.Time, 1)
+		c <- time.Now()
+		return c
+	}
+	sp := shSpec(dir, "job", `mkdir lock 2>/dev/null || echo OVERLAP >> out; echo run >> out; sleep 0.1; rmdir lock`)
+	sp.Schedule, sp.Watch = "*/5 * * * *", false
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "5 runs", func() bool { return statusOf(t, s, "p1", "job").Restarts >= 5 })
+	if err := s.Stop(context.Background(), "p1", "job"); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := os.ReadFile(filepath.Join(dir, "out"))
+	if strings.Contains(string(out), "OVERLAP") || strings.Count(string(out), "run") < 5 {
+		t.Errorf("job output:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "var", "log", "job.log")); err != nil {
+		t.Errorf("job log: %v", err)
+	}
+}
+
+func TestScheduleWaitsForNextTick(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{})
+	sp := shSpec(dir, "yearly", `echo ran > out`)
+	sp.Schedule = "@yearly"
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, s, "p1", "yearly", StateScheduled)
+	if st.Next.Month() != time.January || st.Next.Day() != 1 || !st.Next.After(time.Now()) {
+		t.Errorf("next run %s", st.Next)
+	}
+}
+
+func TestApplyRejectsBadSpecs(t *testing.T) {
+	s := newTestSup(t, Options{})
+	dir := t.TempDir()
+	bad := []ServiceSpec{
+		{Name: "", Command: []string{"x"}, Dir: dir},
+		{Name: "a/b", Command: []string{"x"}, Dir: dir},
+		{Name: "a", Dir: dir},
+		{Name: "a", Command: []string{"x"}, Dir: "relative"},
+		{Name: "a", Command: []string{"x"}, Dir: dir, Schedule: "61 * * * *"},
+		{Name: "a", Command: []string{"x"}, Dir: dir, Partition: "other"},
+	}
+	for _, sp := range bad {
+		if _, err := s.Apply("p1", []ServiceSpec{sp}); err == nil {
+			t.Errorf("Apply accepted %+v", sp)
+		}
+	}
+	ok := shSpec(dir, "a", "true")
+	if _, err := s.Apply("p1", []ServiceSpec{ok, ok}); !errors.Is(err, ErrSpec) {
+		t.Errorf("duplicate names: %v", err)
+	}
+	if _, err := s.Apply("../x", []ServiceSpec{ok}); !errors.Is(err, ErrSpec) {
+		t.Errorf("bad partition name: %v", err)
+	}
+}
+
+func TestScanRunDirs(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []struct {
+		path string
+		mode os.FileMode
+	}{{"etc/service/web", 0o755}, {"etc/service/notexec", 0o644}, {"etc/run/init", 0o755}} {
+		p := filepath.Join(dir, f.path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	specs, err := ScanRunDirs(dir, ServiceSpec{Partition: "slappart3", StopGrace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(specs) != 2 || specs[0].Name != "web" || !specs[0].Watch || specs[1].Name != "init" || specs[1].Watch {
+		t.Fatalf("specs %+v", specs)
+	}
+	if specs[0].LogFile != filepath.Join(dir, ".slappart3_web.log") || specs[0].Command[0] != filepath.Join(dir, "etc/service/web") || specs[0].StopGrace != time.Second {
+		t.Errorf("spec %+v", specs[0])
+	}
+	if none, err := ScanRunDirs(t.TempDir(), ServiceSpec{}); err != nil || len(none) != 0 {
+		t.Errorf("empty partition: %v %v", none, err)
+	}
+}
+
+func TestPersistIsAtomicFile(t *testing.T) {
+	s := newTestSup(t, Options{})
+	dir := t.TempDir()
+	if _, err := s.Apply("p1", []ServiceSpec{shSpec(dir, "a", "exec sleep 1000")}); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(filepath.Join(s.opts.StateDir, "partitions"))
+	if len(ents) != 1 || ents[0].Name() != "p1.json" {
+		t.Errorf("state dir holds %v, want only p1.json (no temporary left)", ents)
+	}
+	states, err := s.loadAll()
+	if err != nil || len(states) != 1 || states[0].Specs[0].Name != "a" {
+		t.Errorf("loadAll: %+v %v", states, err)
+	}
+	if err := os.WriteFile(filepath.Join(s.opts.StateDir, "partitions", "p2.json"), []byte("{"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.loadAll(); err == nil || !strings.Contains(err.Error(), "p2.json") {
+		t.Errorf("damaged file not reported: %v", err)
+	}
+}
+
+func TestPersistedLogPaths(t *testing.T) {
+	s := newTestSup(t, Options{})
+	dir := t.TempDir()
+	if _, err := s.Apply("p1", []ServiceSpec{shSpec(dir, "a", "exec sleep 1000"), shSpec(dir, "b", "exec sleep 1000")}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := PersistedLogPaths(s.opts.StateDir, "p1", "b")
+	if err != nil || len(got) != 1 || got[0] != filepath.Join(dir, "var", "log", "b.log") {
+		t.Errorf("PersistedLogPaths(p1, b) = %v, %v", got, err)
+	}
+	if all, err := PersistedLogPaths(s.opts.StateDir, "p1", ""); err != nil || len(all) != 2 {
+		t.Errorf("PersistedLogPaths(p1) = %v, %v", all, err)
+	}
+	for _, c := range [][2]string{{"p2", ""}, {"p1", "zz"}, {"../p1", ""}} {
+		if _, err := PersistedLogPaths(s.opts.StateDir, c[0], c[1]); !errors.Is(err, ErrNotFound) {
+			t.Errorf("PersistedLogPaths(%q, %q): %v", c[0], c[1], err)
+		}
+	}
+}

@@ -1,0 +1,377 @@
+package supervisor
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// unit is one service or job. Its loop goroutine owns the processes; the
+// fields below the line are guarded by Supervisor.mu.
+type unit struct {
+	s      *Supervisor
+	spec   ServiceSpec
+	hash   string
+	marker string
+
+	state    string
+	pid      int
+	since    time.Time
+	next     time.Time
+	restarts int
+	lastExit string
+	cancel   chan struct{} // closed to ask the loop to stop; nil when no loop
+	done     chan struct{} // closed when the loop has stopped everything
+}
+
+func (s *Supervisor) newUnit(sp ServiceSpec) *unit {
+	return &unit{s: s, spec: sp, hash: sp.hash(), marker: s.marker(sp.Partition, sp.Name),
+		state: StateStopped, since: time.Now()}
+}
+
+func (u *unit) set(state string, pid int, next time.Time) {
+	u.s.mu.Lock()
+	u.state, u.pid, u.next, u.since = state, pid, next, time.Now()
+	u.s.mu.Unlock()
+}
+
+// needsStart reports whether a start request should (re)launch the unit:
+// it has no loop, or its loop is only waiting to be stopped (FATAL).
+// A run-once program that exited is started again only when asked
+// explicitly or when its spec changes, so not here for EXITED.
+func (u *unit) needsStart() bool {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	return u.cancel == nil || u.state == StateFatal || u.state == StateStopped
+}
+
+func (u *unit) start() {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	if u.cancel != nil {
+		return
+	}
+	u.cancel, u.done = make(chan struct{}), make(chan struct{})
+	u.state, u.since, u.lastExit = StateStarting, time.Now(), ""
+	go u.loop(u.cancel, u.done)
+}
+
+// stop asks the loop to stop and waits until every process is gone.
+func (u *unit) stop() {
+	u.s.mu.Lock()
+	cancel, done := u.cancel, u.done
+	u.cancel, u.done = nil, nil
+	u.s.mu.Unlock()
+	if cancel == nil {
+		return
+	}
+	close(cancel)
+	<-done
+}
+
+func (u *unit) fail(reason string, cancel <-chan struct{}) {
+	u.s.mu.Lock()
+	u.state, u.pid, u.since, u.lastExit, u.next = StateFatal, 0, time.Now(), reason, time.Time{}
+	u.s.mu.Unlock()
+	u.s.opts.Logf("service %s/%s FATAL: %s", u.spec.Partition, u.spec.Name, reason)
+	if u.s.opts.OnFatal != nil {
+		u.s.opts.OnFatal(u.spec.Partition, u.spec.Name, reason)
+	}
+	<-cancel
+	u.set(StateStopped, 0, time.Time{})
+}
+
+func (u *unit) loop(cancel <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	log, err := openRotator(u.spec.logPath(), u.s.opts.LogMaxBytes, u.s.opts.LogKeep, u.spec.Credential)
+	if err != nil {
+		u.fail(fmt.Sprintf("cannot open log %s: %v", u.spec.logPath(), err), cancel)
+		return
+	}
+	defer log.Close()
+	cg, err := newCgroupSet(&u.spec, u.spec.leaf())
+	if err != nil {
+		log.Printf("%v", err)
+		u.fail(err.Error(), cancel)
+		return
+	}
+	if cg != nil {
+		defer cg.remove()
+	}
+	if u.spec.Schedule != "" {
+		u.runSchedule(cancel, log, cg)
+		return
+	}
+	failures := 0
+	for {
+		u.set(StateStarting, 0, time.Time{})
+		var desc string
+		r, err := u.spawn(log, cg)
+		if err != nil {
+			desc = "start failed: " + err.Error()
+			log.Printf("%s", desc)
+		} else {
+			u.set(StateRunning, r.pid, time.Time{})
+			select {
+			case <-cancel:
+				u.terminate(r, cg, log)
+				u.set(StateStopped, 0, time.Time{})
+				return
+			case <-r.exited:
+			}
+			desc = r.desc
+		}
+		u.s.mu.Lock()
+		u.lastExit = desc
+		u.s.mu.Unlock()
+		if !u.spec.Watch {
+			// Run once: what it left running in the background is its
+			// business until the service is stopped.
+			u.set(StateExited, 0, time.Time{})
+			<-cancel
+			if r != nil {
+				u.terminate(r, cg, log)
+			}
+			u.set(StateStopped, 0, time.Time{})
+			return
+		}
+		if r != nil {
+			// A watched service is its whole process tree: leftovers of the
+			// previous run would collide with the next one.
+			u.terminateWithin(r, cg, log, min(u.spec.grace(), 5*time.Second))
+			if r.ran >= u.s.opts.StableAfter {
+				failures = 0
+			}
+		}
+		failures++
+		if failures > u.s.opts.MaxRetries {
+			u.fail(fmt.Sprintf("%s; gave up after %d consecutive failures", desc, failures), cancel)
+			return
+		}
+		delay := u.s.opts.MinBackoff << (failures - 1)
+		if delay > u.s.opts.MaxBackoff || delay <= 0 {
+			delay = u.s.opts.MaxBackoff
+		}
+		log.Printf("restarting in %s (failure %d of at most %d)", delay, failures, u.s.opts.MaxRetries)
+		u.set(StateBackoff, 0, time.Now().Add(delay))
+		select {
+		case <-cancel:
+			u.set(StateStopped, 0, time.Time{})
+			return
+		case <-u.s.after(delay):
+		}
+		u.s.mu.Lock()
+		u.restarts++
+		u.s.mu.Unlock()
+	}
+}
+
+// runSchedule runs the job at every time its cron expression selects. A
+// run is synchronous, so a run still going at the next tick makes that
+// tick skipped: runs never overlap.
+func (u *unit) runSchedule(cancel <-chan struct{}, log *rotator, cg *cgroupSet) {
+	cron, err := ParseCron(u.spec.Schedule)
+	if err != nil { // checked by Apply; a hand-edited state file could still hold one
+		u.fail(err.Error(), cancel)
+		return
+	}
+	for {
+		now := time.Now()
+		next := cron.Next(now)
+		if next.IsZero() {
+			u.fail(fmt.Sprintf("cron expression %q never fires", u.spec.Schedule), cancel)
+			return
+		}
+		u.set(StateScheduled, 0, next)
+		select {
+		case <-cancel:
+			u.set(StateStopped, 0, time.Time{})
+			return
+		case <-u.s.after(next.Sub(now)):
+		}
+		u.set(StateStarting, 0, time.Time{})
+		r, err := u.spawn(log, cg)
+		var desc string
+		if err != nil {
+			desc = "start failed: " + err.Error()
+			log.Printf("%s", desc)
+		} else {
+			u.set(StateRunning, r.pid, time.Time{})
+			select {
+			case <-cancel:
+				u.terminate(r, cg, log)
+				u.set(StateStopped, 0, time.Time{})
+				return
+			case <-r.exited:
+			}
+			desc = r.desc
+			// A job ends with its command; what it left behind would
+			// overlap the next run.
+			u.terminateWithin(r, cg, log, min(u.spec.grace(), 5*time.Second))
+		}
+		u.s.mu.Lock()
+		u.lastExit = desc
+		u.restarts++
+		u.s.mu.Unlock()
+	}
+}
+
+// run is one execution of the command.
+type run struct {
+	pid      int
+	exited   chan struct{} // closed once the main process is reaped
+	desc     string        // how it exited; valid once exited is closed
+	ran      time.Duration
+	pumpDone chan struct{}
+}
+
+func (r *run) alive() bool {
+	select {
+	case <-r.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
+	sp := &u.spec
+	exe, err := sp.executable()
+	if err != nil {
+		return nil, err
+	}
+	attr := &syscall.SysProcAttr{
+		Setpgid: true,
+		// The main process dies with the daemon; the next daemon restores
+		// the service and kills any descendant left (Restore).
+		Pdeathsig: syscall.SIGKILL,
+	}
+	if c := sp.Credential; c != nil && (int(c.Uid) != os.Geteuid() || int(c.Gid) != os.Getegid() || len(c.Groups) > 0) {
+		if os.Geteuid() != 0 {
+			return nil, fmt.Errorf("cannot run as uid %d gid %d: the supervisor is not root (in rootless mode every service runs as the current user; give no credential)", c.Uid, c.Gid)
+		}
+		attr.Credential = &syscall.Credential{Uid: c.Uid, Gid: c.Gid, Groups: c.Groups}
+	}
+	var cgfd *os.File
+	if cg != nil && cg.v2 {
+		// Clone straight into the cgroup: no window in which a fork
+		// would escape it.
+		if cgfd, err = os.Open(cg.dirs[0]); err != nil {
+			return nil, fmt.Errorf("opening cgroup %s: %w", cg.dirs[0], err)
+		}
+		defer cgfd.Close()
+		attr.UseCgroupFD, attr.CgroupFD = true, int(cgfd.Fd())
+	}
+	rd, wr, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating output pipe: %w", err)
+	}
+	cmd := &exec.Cmd{
+		Path: exe, Args: sp.Command, Env: sp.environ(u.marker), Dir: sp.Dir,
+		Stdout: wr, Stderr: wr, SysProcAttr: attr, // Stdin nil: /dev/null
+	}
+	orphans.Lock()
+	err = cmd.Start()
+	if err == nil {
+		orphans.mains[cmd.Process.Pid] = true
+	}
+	orphans.Unlock()
+	wr.Close()
+	if err != nil {
+		rd.Close()
+		return nil, fmt.Errorf("starting %q in %s: %w", sp.Command[0], sp.Dir, err)
+	}
+	r := &run{pid: cmd.Process.Pid, exited: make(chan struct{}), pumpDone: make(chan struct{})}
+	started := time.Now()
+	go pump(rd, log, r.pumpDone)
+	go func() {
+		_ = cmd.Wait()
+		r.desc = fmt.Sprintf("%s at %s after %s", cmd.ProcessState, time.Now().UTC().Format(time.RFC3339), time.Since(started).Round(time.Millisecond))
+		r.ran = time.Since(started)
+		orphans.Lock()
+		delete(orphans.mains, r.pid)
+		orphans.Unlock()
+		log.Printf("pid %d: %s", r.pid, r.desc)
+		close(r.exited)
+	}()
+	if cg != nil && (!cg.v2 || len(cg.dirs) > 1) {
+		// cgroup v1 offers no clone-into: join right after the fork. A
+		// process forked in between is still in the process group.
+		if err := cg.join(r.pid, cg.v2); err != nil {
+			u.terminateWithin(r, cg, log, 0)
+			return nil, err
+		}
+	}
+	log.Printf("started pid %d: %q", r.pid, sp.Command)
+	u.s.opts.Logf("service %s/%s started, pid %d", sp.Partition, sp.Name, r.pid)
+	return r, nil
+}
+
+func (u *unit) terminate(r *run, cg *cgroupSet, log *rotator) {
+	u.terminateWithin(r, cg, log, u.spec.grace())
+}
+
+// terminateWithin sends SIGTERM to every process of the run, then SIGKILL
+// to what is left after grace, and returns when none is left.
+func (u *unit) terminateWithin(r *run, cg *cgroupSet, log *rotator, grace time.Duration) {
+	victims := func() []int {
+		pids := findProcs(r.pid, r.alive(), cg, u.marker, false)
+		adopt(pids) // record adopted orphans before they die, to reap them
+		return pids
+	}
+	pids := victims()
+	if len(pids) == 0 && !r.alive() {
+		<-r.pumpDone
+		return
+	}
+	log.Printf("stopping: SIGTERM to %v", pids)
+	_ = syscall.Kill(-r.pid, syscall.SIGTERM)
+	signalAll(pids, syscall.SIGTERM)
+	timeout := time.NewTimer(grace)
+	defer timeout.Stop()
+	expired := grace <= 0
+	// Poll fast first (most services exit at once on SIGTERM), then slower:
+	// a node shutting down stops hundreds of services at once.
+	poll := 20 * time.Millisecond
+	exited := (<-chan struct{})(r.exited)
+	killed := false
+	for {
+		// Waiting for the main process costs nothing; /proc is scanned
+		// for the rest of the tree only once it is gone, or at each poll.
+		select {
+		case <-exited:
+			exited = nil
+		case <-timeout.C:
+			expired = true
+		case <-time.After(poll):
+		}
+		poll = min(poll*2, 500*time.Millisecond)
+		pids = victims()
+		reapAdopted()
+		if len(pids) == 0 && !r.alive() {
+			break
+		}
+		if expired {
+			if !killed {
+				log.Printf("still running after %s: SIGKILL to %v", grace, pids)
+				killed = true
+			}
+			if cg == nil || !cg.kill() {
+				signalAll(pids, syscall.SIGKILL)
+			}
+			if r.alive() {
+				_ = syscall.Kill(r.pid, syscall.SIGKILL)
+			}
+		}
+	}
+	reapAdopted()
+	select {
+	case <-r.pumpDone:
+	case <-time.After(5 * time.Second):
+		// A process we could not find (it wiped its environment and
+		// left the group without a cgroup to hold it) keeps the pipe.
+		log.Printf("output pipe still held open by an unknown process")
+	}
+}

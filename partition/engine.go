@@ -1,0 +1,621 @@
+package partition
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/slapnode/slapnode/internal/builtin"
+	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/runtime/wasmhost"
+	"github.com/slapnode/slapnode/schema"
+)
+
+// Engine applies profiles. One Engine serves a node: it loads and compiles
+// each module once and caches recipe option schemas.
+type Engine struct {
+	Root    string
+	NodeID  string
+	Host    *wasmhost.Host
+	Out     io.Writer // progress, one line per part that changes; nil: silent
+	Verbose bool      // also print recipe messages
+
+	mu      sync.Mutex
+	modules map[string]*wasmhost.Module
+	schemas map[string]*schema.Validator
+}
+
+// ActionKind says what an apply does (or a plan would do) to a part.
+type ActionKind string
+
+// The kinds of action.
+const (
+	Install   ActionKind = "install"
+	Reinstall ActionKind = "reinstall"
+	Uninstall ActionKind = "uninstall"
+	Unchanged ActionKind = "unchanged"
+)
+
+// Action is one part's fate in an apply or a plan.
+type Action struct {
+	Part    string     `json:"part"`
+	Kind    ActionKind `json:"action"`
+	Recipe  string     `json:"recipe,omitempty"`
+	Changed []string   `json:"changed,omitempty"` // options that differ, on reinstall
+	Reason  string     `json:"reason,omitempty"`
+}
+
+// Report sums up an apply or a plan of one target.
+type Report struct {
+	Target  string   `json:"target"`
+	Actions []Action `json:"actions"`
+	Counts  map[ActionKind]int
+}
+
+func (r *Report) add(a Action) {
+	r.Actions = append(r.Actions, a)
+	if r.Counts == nil {
+		r.Counts = map[ActionKind]int{}
+	}
+	r.Counts[a.Kind]++
+}
+
+// Summary is "2 installed, 1 reinstalled, 0 uninstalled, 5 unchanged".
+func (r *Report) Summary() string {
+	return fmt.Sprintf("%d installed, %d reinstalled, %d uninstalled, %d unchanged",
+		r.Counts[Install], r.Counts[Reinstall], r.Counts[Uninstall], r.Counts[Unchanged])
+}
+
+// Target is what a profile is applied to: a software directory or a
+// partition directory, with the grants its recipes get.
+type Target struct {
+	Kind       string // "software" or "instance"
+	Name       string // shown in messages: software name or partition id
+	Dir        string // writable directory of the target
+	StateDir   string // where the journal lives; default Dir/.slapnode
+	ProfileDir string
+	Vars       map[string]cty.Value // HCL context variables
+	Context    map[string]any       // recipe input "context"
+	Mounts     []wasmhost.Mount
+	Credential *syscall.Credential
+	ExecHook   func(pid int) error
+	Force      bool // reinstall every part
+}
+
+// Result is an applied (or planned) target: the report, and an evaluator
+// holding every part's value so the caller can evaluate services, promises
+// and publish blocks.
+type Result struct {
+	Report    *Report
+	Evaluator *profile.Evaluator
+	Profile   *profile.Profile
+}
+
+// PartError is a recipe failure, with the part and where it is defined.
+type PartError struct {
+	Part   string
+	Recipe string
+	Range  hcl.Range
+	Err    error
+}
+
+func (e *PartError) Error() string {
+	return fmt.Sprintf("%s:%d: part %q (%s) failed: %v", e.Range.Filename, e.Range.Start.Line, e.Part, e.Recipe, e.Err)
+}
+func (e *PartError) Unwrap() error { return e.Err }
+
+// Apply installs the parts of p into t. extra are blocks evaluated later by
+// the caller (services, promises, publish): the parts they reference are
+// installed too. With plan set nothing is changed and the report says what an
+// apply would do.
+func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile.Block, t *Target, plan bool) (*Result, error) {
+	g, diags := p.Graph(extra)
+	if err := p.Err(diags); err != nil {
+		return nil, err
+	}
+	stateDir := t.StateDir
+	if stateDir == "" {
+		stateDir = filepath.Join(t.Dir, ".slapnode")
+	}
+	var j *journal
+	var err error
+	if plan {
+		j, err = readJournal(stateDir)
+	} else {
+		j, err = openJournal(stateDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer j.close()
+
+	ev := p.Evaluator(t.Vars)
+	mods, diags := p.Modules(ev)
+	if err := p.Err(diags); err != nil {
+		return nil, err
+	}
+	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}}}
+	if !plan {
+		r.session = e.Host.NewSession(wasmhost.SessionConfig{
+			Mounts: t.Mounts, Credential: t.Credential, ExecStarted: t.ExecHook,
+			ProfileDir: t.ProfileDir, Home: t.Dir, Log: e.logWriter(),
+		})
+		defer r.session.Close(context.WithoutCancel(ctx))
+	}
+
+	// Parts that left the profile go first, most recent first, so that a
+	// new part never finds an old one's files in its way.
+	var gone []string
+	for name := range j.parts {
+		if n := g.Nodes["part."+name]; n == nil || n.Block.Attrs["recipe"] == nil {
+			gone = append(gone, name)
+		}
+	}
+	for _, name := range j.byReverseSeq(gone) {
+		rec := j.parts[name]
+		r.report.add(Action{Part: name, Kind: Uninstall, Recipe: rec.Recipe, Reason: "no longer in the profile"})
+		if plan {
+			continue
+		}
+		e.progress("- %s (%s)", name, rec.Recipe)
+		if err := r.uninstall(ctx, name, rec, nil); err != nil {
+			return nil, err
+		}
+	}
+
+	for _, n := range g.Order {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if n.Kind == "local" {
+			v, diags := ev.EvalAttr(n.Attr)
+			if err := p.Err(diags); err != nil && !plan {
+				return nil, err
+			}
+			ev.SetLocal(n.Name, v)
+			continue
+		}
+		if err := r.part(ctx, n); err != nil {
+			return nil, err
+		}
+	}
+	if !plan {
+		if err := j.close(); err != nil {
+			return nil, err
+		}
+	}
+	return &Result{Report: r.report, Evaluator: ev, Profile: p}, nil
+}
+
+type run struct {
+	e       *Engine
+	p       *profile.Profile
+	t       *Target
+	j       *journal
+	ev      *profile.Evaluator
+	plan    bool
+	session *wasmhost.Session
+	specs   map[string]*profile.ModuleSpec
+	report  *Report
+}
+
+// part installs one part, or skips it when its signature is unchanged.
+func (r *run) part(ctx context.Context, n *profile.Node) error {
+	b := n.Block
+	name := n.Name
+	recipeAttr := b.Attrs["recipe"]
+	opts, diags := r.ev.EvalBlock(b, "recipe", "depends_on")
+	if recipeAttr == nil {
+		// A data part: its options are its value; nothing to install.
+		if err := r.p.Err(diags); err != nil && !r.plan {
+			return err
+		}
+		r.ev.SetPart(name, cty.ObjectVal(opts))
+		return nil
+	}
+	rv, d := r.ev.EvalAttr(recipeAttr)
+	diags = append(diags, d...)
+	if err := r.p.Err(diags); err != nil {
+		if r.plan && allUnknownErrors(diags) {
+			return r.pending(name, "", "depends on values known after apply")
+		}
+		return err
+	}
+	if rv.Type() != cty.String || rv.IsNull() || !rv.IsKnown() {
+		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid recipe",
+			Detail: `recipe must be a string "MODULE:RECIPE", e.g. "cookbook:mkdirectory".`, Subject: recipeAttr.Expr.Range().Ptr()}})
+	}
+	recipe := rv.AsString()
+	modName, recipeName, ok := strings.Cut(recipe, ":")
+	if !ok || modName == "" || recipeName == "" {
+		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid recipe",
+			Detail: fmt.Sprintf("%q is not MODULE:RECIPE, e.g. \"cookbook:mkdirectory\".", recipe), Subject: recipeAttr.Expr.Range().Ptr()}})
+	}
+	mod, err := r.e.module(ctx, r.specs, modName, recipeAttr)
+	if err != nil {
+		return err
+	}
+	entry, ok := mod.Description.Recipes[recipeName]
+	if !ok && mod.Described {
+		var known []string
+		for k := range mod.Description.Recipes {
+			known = append(known, k)
+		}
+		sort.Strings(known)
+		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown recipe",
+			Detail: fmt.Sprintf("Module %q has no recipe %q; it has: %s.", modName, recipeName, strings.Join(known, ", ")), Subject: recipeAttr.Expr.Range().Ptr()}})
+	}
+	for _, v := range opts {
+		if !v.IsWhollyKnown() {
+			return r.pending(name, recipe, "depends on values known after apply")
+		}
+	}
+	optJSON, err := toJSON(opts)
+	if err != nil {
+		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid option value", Detail: err.Error(), Subject: b.DefRange.Ptr()}})
+	}
+	if entry.Options != nil {
+		if optJSON, err = r.e.validate(mod, recipeName, entry.Options, optJSON, b, r.p); err != nil {
+			return err
+		}
+	}
+	sig := signature(recipe, mod.Digest, optJSON)
+	prev := r.j.parts[name]
+	if prev != nil && prev.Signature == sig && !r.t.Force {
+		r.report.add(Action{Part: name, Kind: Unchanged, Recipe: recipe})
+		return r.setValue(name, opts, prev.Outputs)
+	}
+	act := Action{Part: name, Kind: Install, Recipe: recipe}
+	if prev != nil {
+		act.Kind = Reinstall
+		act.Changed = changedOptions(prev.Options, optJSON)
+		if prev.Module != mod.Digest {
+			act.Changed = append(act.Changed, "(recipe module)")
+		}
+		if r.t.Force && len(act.Changed) == 0 {
+			act.Reason = "forced"
+		}
+	}
+	r.report.add(act)
+	if r.plan {
+		r.ev.SetPart(name, cty.DynamicVal)
+		return nil
+	}
+	if prev != nil {
+		r.e.progress("~ %s (%s)%s", name, recipe, changedSuffix(act.Changed))
+		if err := r.uninstall(ctx, name, prev, mod); err != nil {
+			return err
+		}
+	} else {
+		r.e.progress("+ %s (%s)", name, recipe)
+	}
+	out, err := r.call(ctx, mod, "recipe_install", name, recipeName, optJSON, prev)
+	if err != nil {
+		return &PartError{Part: name, Recipe: recipe, Range: b.DefRange, Err: err}
+	}
+	for _, pth := range out.Installed {
+		if !within(r.t.Dir, pth) {
+			return &PartError{Part: name, Recipe: recipe, Range: b.DefRange,
+				Err: fmt.Errorf("reported installed path %s outside its directory %s", pth, r.t.Dir)}
+		}
+	}
+	deps := make([]string, 0, len(n.Deps))
+	deps = append(deps, n.Deps...)
+	rec := &PartRecord{Recipe: recipe, Module: mod.Digest, Signature: sig, Options: optJSON, Outputs: out.Outputs, Installed: out.Installed, Deps: deps}
+	if err := r.j.set(name, rec); err != nil {
+		return err
+	}
+	return r.setValue(name, opts, out.Outputs)
+}
+
+func (r *run) pending(name, recipe, reason string) error {
+	kind := Install
+	if r.j.parts[name] != nil {
+		kind = Reinstall
+	}
+	r.report.add(Action{Part: name, Kind: kind, Recipe: recipe, Reason: reason})
+	r.ev.SetPart(name, cty.DynamicVal)
+	return nil
+}
+
+// allUnknownErrors reports whether every error comes from an unknown value
+// (a plan evaluating past a part that will change).
+func allUnknownErrors(diags hcl.Diagnostics) bool {
+	for _, d := range diags {
+		if d.Severity == hcl.DiagError && !strings.Contains(d.Detail, "unknown") {
+			return false
+		}
+	}
+	return true
+}
+
+// setValue publishes a part's value: its options, overridden by its outputs
+// (buildout's ${part:option} reads either).
+func (r *run) setValue(name string, opts map[string]cty.Value, outputs json.RawMessage) error {
+	val := make(map[string]cty.Value, len(opts)+4)
+	for k, v := range opts {
+		val[k] = v
+	}
+	if len(outputs) > 0 && string(outputs) != "null" {
+		ty, err := ctyjson.ImpliedType(outputs)
+		if err != nil {
+			return fmt.Errorf("part %q: outputs: %w", name, err)
+		}
+		ov, err := ctyjson.Unmarshal(outputs, ty)
+		if err != nil {
+			return fmt.Errorf("part %q: outputs: %w", name, err)
+		}
+		if ov.Type().IsObjectType() {
+			for k, v := range ov.AsValueMap() {
+				val[k] = v
+			}
+		}
+	}
+	r.ev.SetPart(name, cty.ObjectVal(val))
+	return nil
+}
+
+type recipeOutput struct {
+	Outputs   json.RawMessage `json:"outputs"`
+	Installed []string        `json:"installed"`
+	Messages  []string        `json:"messages"`
+	Error     string          `json:"error"`
+}
+
+func (r *run) call(ctx context.Context, mod *wasmhost.Module, entry, part, recipe string, opts json.RawMessage, prev *PartRecord) (*recipeOutput, error) {
+	phase := strings.TrimPrefix(entry, "recipe_")
+	in := map[string]any{
+		"recipe": recipe, "part": part, "phase": phase,
+		"options": opts, "context": r.t.Context,
+	}
+	if prev != nil {
+		in["previous"] = map[string]any{"options": prev.Options, "outputs": rawOrEmpty(prev.Outputs), "installed": prev.Installed}
+	}
+	input, err := json.Marshal(in)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := r.session.Call(ctx, mod, entry, input)
+	if err != nil {
+		return nil, err
+	}
+	var out recipeOutput
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return nil, fmt.Errorf("module %s returned malformed output: %w", mod.Name, err)
+	}
+	if r.e.Verbose {
+		for _, m := range out.Messages {
+			r.e.progress("  %s: %s", part, m)
+		}
+	}
+	if out.Error != "" {
+		return nil, errors.New(out.Error)
+	}
+	return &out, nil
+}
+
+func rawOrEmpty(b json.RawMessage) json.RawMessage {
+	if len(b) == 0 {
+		return json.RawMessage("{}")
+	}
+	return b
+}
+
+// uninstall removes what a part installed: the recipe's own uninstall when it
+// has one, then the paths it reported. The record is dropped last, so an
+// interrupted uninstall is retried.
+func (r *run) uninstall(ctx context.Context, name string, rec *PartRecord, mod *wasmhost.Module) error {
+	if mod == nil {
+		modName, _, _ := strings.Cut(rec.Recipe, ":")
+		if m, err := r.e.module(ctx, r.specs, modName, nil); err == nil {
+			mod = m
+		}
+	}
+	_, recipeName, _ := strings.Cut(rec.Recipe, ":")
+	if mod != nil && mod.Has("recipe_uninstall") {
+		if _, err := r.call(ctx, mod, "recipe_uninstall", name, recipeName, rec.Options, rec); err != nil {
+			return fmt.Errorf("uninstall part %q (%s): %w", name, rec.Recipe, err)
+		}
+	}
+	for i := len(rec.Installed) - 1; i >= 0; i-- {
+		p := rec.Installed[i]
+		if !within(r.t.Dir, p) {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return fmt.Errorf("uninstall part %q: %w", name, err)
+		}
+	}
+	return r.j.del(name)
+}
+
+func within(dir, p string) bool {
+	rel, err := filepath.Rel(dir, filepath.Clean(p))
+	return err == nil && filepath.IsLocal(rel)
+}
+
+func toJSON(opts map[string]cty.Value) (json.RawMessage, error) {
+	m := make(map[string]json.RawMessage, len(opts))
+	for k, v := range opts {
+		b, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("option %s: %w", k, err)
+		}
+		m[k] = b
+	}
+	return json.Marshal(m) // sorted keys: a canonical form
+}
+
+func signature(recipe, digest string, opts json.RawMessage) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00", recipe, digest)
+	h.Write(opts)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func changedOptions(old, new json.RawMessage) []string {
+	var a, b map[string]json.RawMessage
+	json.Unmarshal(old, &a)
+	json.Unmarshal(new, &b)
+	var out []string
+	for k, v := range b {
+		if ov, ok := a[k]; !ok || !bytes.Equal(ov, v) {
+			out = append(out, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func changedSuffix(c []string) string {
+	if len(c) == 0 {
+		return ""
+	}
+	return " changed: " + strings.Join(c, ", ")
+}
+
+func (e *Engine) progress(format string, args ...any) {
+	if e.Out != nil {
+		fmt.Fprintf(e.Out, "  "+format+"\n", args...)
+	}
+}
+
+func (e *Engine) logWriter() io.Writer {
+	if e.Verbose && e.Out != nil {
+		return e.Out
+	}
+	return nil
+}
+
+// module returns the loaded module named by a part's recipe: a `module`
+// block of the profile, or the built-in cookbook.
+func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpec, name string, at *profile.Attr) (*wasmhost.Module, error) {
+	spec := specs[name]
+	if spec == nil {
+		if name != "cookbook" && name != "promises" {
+			var rng *hcl.Range
+			if at != nil {
+				rng = at.Expr.Range().Ptr()
+			}
+			return nil, &profile.Error{Diags: hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown module",
+				Detail: fmt.Sprintf("No module %q: declare it with a module \"%s\" { source = ... } block, or use the built-in cookbook.", name, name), Subject: rng}}}
+		}
+		spec = &profile.ModuleSpec{Name: name, Source: "builtin:cookbook"}
+	}
+	g := wasmhost.Grants{Exec: spec.AllowExec, Net: spec.AllowNet, MemoryBytes: spec.MemoryBytes, Timeout: spec.Timeout}
+	key := fmt.Sprintf("%s|%s|%v|%v|%d|%s", spec.Source, spec.SHA256, g.Exec, g.Net, g.MemoryBytes, g.Timeout)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if m := e.modules[key]; m != nil {
+		return m, nil
+	}
+	var wasm []byte
+	var err error
+	switch {
+	case strings.HasPrefix(spec.Source, "builtin:"):
+		wasm, err = builtin.Module(strings.TrimPrefix(spec.Source, "builtin:"))
+		g.Trusted = true
+	case strings.Contains(spec.Source, "://"):
+		err = fmt.Errorf("module %q: fetching modules from URLs is not supported by this node; download %s and give its path", name, spec.Source)
+	default:
+		wasm, err = os.ReadFile(spec.Source)
+	}
+	if err == nil && spec.SHA256 != "" {
+		sum := sha256.Sum256(wasm)
+		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, spec.SHA256) {
+			err = fmt.Errorf("module %q: %s has sha256 %s but the profile requires %s", name, spec.Source, got, spec.SHA256)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("module %q: %w", name, err)
+	}
+	m, err := e.Host.Load(ctx, name, wasm, g)
+	if err != nil {
+		return nil, err
+	}
+	if e.modules == nil {
+		e.modules = map[string]*wasmhost.Module{}
+	}
+	e.modules[key] = m
+	return m, nil
+}
+
+// validate checks options against the recipe's schema, applies its
+// defaults, and turns violations into diagnostics at the attributes.
+func (e *Engine) validate(mod *wasmhost.Module, recipe string, sch json.RawMessage, opts json.RawMessage, b *profile.Block, p *profile.Profile) (json.RawMessage, error) {
+	key := mod.Digest + ":" + recipe
+	e.mu.Lock()
+	v := e.schemas[key]
+	e.mu.Unlock()
+	if v == nil {
+		var err error
+		v, err = schema.CompileJSON(mod.Name+"/"+recipe+".options.json", sch, schema.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("module %s: the options schema of recipe %s does not compile: %w", mod.Name, recipe, err)
+		}
+		e.mu.Lock()
+		if e.schemas == nil {
+			e.schemas = map[string]*schema.Validator{}
+		}
+		e.schemas[key] = v
+		e.mu.Unlock()
+	}
+	params, err := schema.DecodeJSON(bytes.NewReader(opts))
+	if err != nil {
+		return nil, err
+	}
+	res, err := v.Validate(params)
+	if err != nil {
+		var ve *schema.ValidationError
+		if !errors.As(err, &ve) {
+			return nil, err
+		}
+		var diags hcl.Diagnostics
+		for _, viol := range ve.Violations {
+			subject := b.DefRange
+			top := strings.SplitN(strings.TrimPrefix(viol.Pointer, "/"), "/", 2)[0]
+			if a := b.Attrs[top]; a != nil && top != "" {
+				subject = a.Range
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid options for %s:%s", mod.Name, recipe),
+				Detail: viol.Message, Subject: subject.Ptr()})
+		}
+		return nil, p.Err(diags)
+	}
+	return json.Marshal(res.Params)
+}
+
+// readJournal loads the state without opening it for writing (plan).
+func readJournal(dir string) (*journal, error) {
+	if _, err := os.Stat(filepath.Join(dir, "parts.journal")); os.IsNotExist(err) {
+		return &journal{parts: map[string]*PartRecord{}}, nil
+	}
+	j, err := openJournal(dir)
+	if err != nil {
+		return nil, err
+	}
+	j.f.Close()
+	j.f = nil
+	return j, nil
+}
+

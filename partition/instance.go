@@ -1,0 +1,475 @@
+package partition
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/slapnode/slapnode/node/supervisor"
+	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/runtime/wasmhost"
+	"github.com/slapnode/slapnode/schema"
+)
+
+// Partition is one partition of the node, as the instance sees it.
+type Partition struct {
+	ID, Path, User string
+	IPv4, IPv6     string
+	Credential     *syscall.Credential // nil: the current user (rootless)
+	Cgroup         string              // "" without cgroups
+	ExtraCgroups   []string
+	ExecHook       func(pid int) error
+}
+
+// InstanceRequest is what to instantiate in a partition.
+type InstanceRequest struct {
+	Software  *Software
+	Type      string         // software type; "" = "default"
+	Params    map[string]any // as given by the requester
+	// Strings says every parameter arrived as a string (--param k=v, or
+	// SlapOS's xml serialisation): values are coerced to the schema's types.
+	Strings   bool
+	Partition Partition
+	Force     bool
+}
+
+// PromiseSpec is an evaluated promise block.
+type PromiseSpec struct {
+	Name          string
+	Check         string // MODULE:NAME
+	Module        *wasmhost.Module
+	Options       json.RawMessage
+	Every         time.Duration
+	Timeout       time.Duration
+	Test, Anomaly bool
+	FailureAmount int
+	Range         hcl.Range
+}
+
+// Instance is an instantiated partition: what to run and what to publish.
+type Instance struct {
+	Type       string
+	Params     map[string]any
+	Defaults   []string // JSON pointers of parameters filled from the schema
+	Report     *Report
+	Services   []supervisor.ServiceSpec
+	Promises   []PromiseSpec
+	Connection map[string]any
+	profile    *profile.Profile
+}
+
+// InstanceType resolves a software type, listing the known ones on error.
+func (s *Software) InstanceType(name string) (*profile.InstanceType, error) {
+	if name == "" {
+		name = "default"
+	}
+	if it := s.Types[name]; it != nil {
+		return it, nil
+	}
+	var known []string
+	for k := range s.Types {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	if len(known) == 0 {
+		return nil, fmt.Errorf("software %s declares no instance type: add an instance \"default\" { profile = \"instance.hcl\" } block", s.URL)
+	}
+	return nil, fmt.Errorf("software %s has no software type %q (it has: %s)", s.URL, name, strings.Join(known, ", "))
+}
+
+// ValidateParameters checks parameters against the type's schema and applies
+// its defaults. Nothing is applied when they are wrong.
+func ValidateParameters(it *profile.InstanceType, params map[string]any, strings bool) (*schema.Result, error) {
+	if params == nil {
+		params = map[string]any{}
+	}
+	if it.Parameters == "" {
+		return &schema.Result{Params: params}, nil
+	}
+	v, err := schema.Compile(it.Parameters, schema.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("parameter schema of software type %q: %w", it.Name, err)
+	}
+	if strings {
+		return v.ValidateStrings(params)
+	}
+	return v.Validate(params)
+}
+
+// Instantiate applies the instance profile of the requested software type in
+// the partition: parameters validated first, then parts, then services,
+// promises and connection parameters evaluated.
+func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan bool) (*Instance, error) {
+	it, err := req.Software.InstanceType(req.Type)
+	if err != nil {
+		return nil, err
+	}
+	res, err := ValidateParameters(it, req.Params, req.Strings)
+	if err != nil {
+		return nil, fmt.Errorf("parameters of %s: %w", it.Name, err)
+	}
+	p, diags := profile.Load(it.Profile, profile.Instance)
+	if err := p.Err(diags); err != nil {
+		return nil, err
+	}
+	part := req.Partition
+	if !plan {
+		if err := os.MkdirAll(part.Path, 0o750); err != nil {
+			return nil, fmt.Errorf("partition directory: %w", err)
+		}
+		if err := os.Chmod(part.Path, 0o750); err != nil {
+			return nil, err
+		}
+		if part.Credential != nil {
+			if err := os.Chown(part.Path, int(part.Credential.Uid), int(part.Credential.Gid)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	paramVal, err := jsonToCty(res.Params)
+	if err != nil {
+		return nil, fmt.Errorf("parameters: %w", err)
+	}
+	s := req.Software
+	vars := e.softwareVars(s)
+	vars["profile"] = cty.ObjectVal(map[string]cty.Value{"dir": cty.StringVal(p.Dir)})
+	vars["partition"] = cty.ObjectVal(map[string]cty.Value{
+		"id": cty.StringVal(part.ID), "path": cty.StringVal(part.Path), "user": cty.StringVal(part.User),
+		"ipv4": cty.StringVal(part.IPv4), "ipv6": cty.StringVal(part.IPv6),
+	})
+	vars["parameter"] = paramVal
+	vars["software_type"] = cty.StringVal(it.Name)
+	t := &Target{
+		Kind: "instance", Name: part.ID, Dir: part.Path, ProfileDir: p.Dir, Vars: vars,
+		Context: map[string]any{
+			"kind":          "instance",
+			"partition":     map[string]any{"id": part.ID, "path": part.Path, "user": part.User, "ipv4": part.IPv4, "ipv6": part.IPv6},
+			"software":      map[string]any{"path": s.Path, "url": s.URL},
+			"software_type": it.Name,
+			"profile_dir":   p.Dir,
+			"cache_dir":     e.cacheDir(),
+			"node":          map[string]any{"id": e.NodeID, "root": e.Root},
+		},
+		Mounts:     e.mounts(wasmhost.Mount{HostPath: part.Path}, p, s.Profile),
+		Credential: part.Credential,
+		ExecHook:   part.ExecHook,
+		Force:      req.Force,
+	}
+	t.Mounts = append(t.Mounts, wasmhost.Mount{HostPath: s.Path, ReadOnly: true})
+	var extra []*profile.Block
+	for _, typ := range []string{"service", "schedule", "promise", "publish"} {
+		extra = append(extra, p.BlocksOf(typ)...)
+	}
+	applied, err := e.Apply(ctx, p, extra, t, plan)
+	if err != nil {
+		return nil, err
+	}
+	inst := &Instance{Type: it.Name, Params: res.Params, Defaults: res.Defaults, Report: applied.Report, profile: p}
+	if plan {
+		return inst, nil
+	}
+	ev := applied.Evaluator
+	if inst.Services, err = e.services(p, ev, &part); err != nil {
+		return nil, err
+	}
+	if inst.Promises, err = e.promises(ctx, p, ev); err != nil {
+		return nil, err
+	}
+	if inst.Connection, err = e.publish(p, ev, it); err != nil {
+		return nil, err
+	}
+	return inst, nil
+}
+
+func jsonToCty(v any) (cty.Value, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	ty, err := ctyjson.ImpliedType(b)
+	if err != nil {
+		return cty.NilVal, err
+	}
+	return ctyjson.Unmarshal(b, ty)
+}
+
+func ctyToGo(v cty.Value) (any, error) {
+	b, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	var out any
+	err = json.Unmarshal(b, &out)
+	return out, err
+}
+
+// services evaluates service and schedule blocks, and adds the executables
+// recipes placed in etc/service (watched) and etc/run (run once), as SlapOS
+// does.
+func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Partition) ([]supervisor.ServiceSpec, error) {
+	var out []supervisor.ServiceSpec
+	var diags hcl.Diagnostics
+	var cred *supervisor.Credential
+	if part.Credential != nil {
+		cred = &supervisor.Credential{Uid: part.Credential.Uid, Gid: part.Credential.Gid}
+		for _, g := range part.Credential.Groups {
+			cred.Groups = append(cred.Groups, g)
+		}
+	}
+	base := func(name string) supervisor.ServiceSpec {
+		return supervisor.ServiceSpec{Partition: part.ID, Name: name, Dir: part.Path, Credential: cred,
+			Cgroup: part.Cgroup, ExtraCgroups: part.ExtraCgroups}
+	}
+	seen := map[string]hcl.Range{}
+	for _, typ := range []string{"service", "schedule"} {
+		for _, b := range p.BlocksOf(typ) {
+			sp := base(b.Name())
+			sp.Watch = typ == "service"
+			if prev, dup := seen[sp.Name]; dup {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate service name",
+					Detail: fmt.Sprintf("%q is also defined at %s; services and schedules share one namespace.", sp.Name, prev), Subject: b.DefRange.Ptr()})
+				continue
+			}
+			seen[sp.Name] = b.DefRange
+			var dur, dir string
+			d := decode(ev, b, map[string]any{
+				"command": &sp.Command, "env": &sp.Env, "watch": &sp.Watch, "stop_grace": &dur,
+				"dir": &dir, "cron": &sp.Schedule,
+			})
+			diags = append(diags, d...)
+			if dir != "" {
+				sp.Dir = dir
+			}
+			if dur != "" {
+				g, err := time.ParseDuration(dur)
+				if err != nil {
+					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid stop_grace",
+						Detail: fmt.Sprintf("%q is not a duration such as \"60s\".", dur), Subject: b.Attrs["stop_grace"].Range.Ptr()})
+				}
+				sp.StopGrace = g
+			}
+			if len(sp.Command) == 0 {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing command",
+					Detail: `A ` + typ + ` needs command = ["program", "arg", ...].`, Subject: b.DefRange.Ptr()})
+			}
+			if typ == "schedule" && sp.Schedule == "" {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Missing cron",
+					Detail: `A schedule needs cron = "MIN HOUR DOM MON DOW", e.g. "0 * * * *".`, Subject: b.DefRange.Ptr()})
+			}
+			out = append(out, sp)
+		}
+	}
+	if err := p.Err(diags); err != nil {
+		return nil, err
+	}
+	for _, legacy := range []struct {
+		dir   string
+		watch bool
+	}{{"etc/service", true}, {"etc/run", false}} {
+		entries, err := os.ReadDir(filepath.Join(part.Path, legacy.dir))
+		if err != nil {
+			continue
+		}
+		for _, ent := range entries {
+			name := ent.Name()
+			if _, dup := seen[name]; dup || strings.HasPrefix(name, ".") {
+				continue
+			}
+			full := filepath.Join(part.Path, legacy.dir, name)
+			if st, err := os.Stat(full); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+				continue
+			}
+			sp := base(name)
+			sp.Command = []string{full}
+			sp.Watch = legacy.watch
+			seen[name] = hcl.Range{}
+			out = append(out, sp)
+		}
+	}
+	return out, nil
+}
+
+// promises evaluates promise blocks. Options other than the promise's own
+// settings are passed to the check, validated against its schema.
+func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.Evaluator) ([]PromiseSpec, error) {
+	mods, diags := p.Modules(ev)
+	var out []PromiseSpec
+	for _, b := range p.BlocksOf("promise") {
+		ps := PromiseSpec{Name: b.Name(), Every: 2 * time.Minute, Timeout: 20 * time.Second, Test: true, Anomaly: true, FailureAmount: 1, Range: b.DefRange}
+		var every, timeout string
+		var fa int64 = 1
+		d := decode(ev, b, map[string]any{"check": &ps.Check, "every": &every, "timeout": &timeout,
+			"test": &ps.Test, "anomaly": &ps.Anomaly, "failure_amount": &fa})
+		diags = append(diags, d...)
+		ps.FailureAmount = int(fa)
+		for _, x := range []struct {
+			s   string
+			dst *time.Duration
+			at  string
+		}{{every, &ps.Every, "every"}, {timeout, &ps.Timeout, "timeout"}} {
+			if x.s == "" {
+				continue
+			}
+			dur, err := time.ParseDuration(x.s)
+			if err != nil || dur <= 0 {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid " + x.at,
+					Detail: fmt.Sprintf("%q is not a positive duration such as \"2m\".", x.s), Subject: b.Attrs[x.at].Range.Ptr()})
+				continue
+			}
+			*x.dst = dur
+		}
+		opts, d := ev.EvalBlock(b, "check", "every", "timeout", "test", "anomaly", "failure_amount", "depends_on")
+		diags = append(diags, d...)
+		if diags.HasErrors() {
+			continue
+		}
+		modName, checkName, ok := strings.Cut(ps.Check, ":")
+		if !ok {
+			at := b.DefRange
+			if a := b.Attrs["check"]; a != nil {
+				at = a.Range
+			}
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid check",
+				Detail: `check is "MODULE:NAME", e.g. "cookbook:check_port_listening".`, Subject: at.Ptr()})
+			continue
+		}
+		mod, err := e.module(ctx, mods, modName, b.Attrs["check"])
+		if err != nil {
+			return nil, err
+		}
+		entry, known := mod.Description.Promises[checkName]
+		if !known && mod.Described {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown check",
+				Detail: fmt.Sprintf("Module %q has no promise check %q.", modName, checkName), Subject: b.Attrs["check"].Range.Ptr()})
+			continue
+		}
+		raw, err := toJSON(opts)
+		if err != nil {
+			return nil, err
+		}
+		if entry.Options != nil {
+			if raw, err = e.validate(mod, checkName, entry.Options, raw, b, p); err != nil {
+				return nil, err
+			}
+		}
+		ps.Module, ps.Options = mod, raw
+		out = append(out, ps)
+	}
+	if err := p.Err(diags); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// publish evaluates the publish blocks into connection parameters, checked
+// against the type's connection schema when it has one.
+func (e *Engine) publish(p *profile.Profile, ev *profile.Evaluator, it *profile.InstanceType) (map[string]any, error) {
+	conn := map[string]any{}
+	var diags hcl.Diagnostics
+	for _, b := range p.BlocksOf("publish") {
+		vals, d := ev.EvalBlock(b)
+		diags = append(diags, d...)
+		for k, v := range vals {
+			if d.HasErrors() {
+				break
+			}
+			g, err := ctyToGo(v)
+			if err != nil {
+				return nil, fmt.Errorf("publish %s: %w", k, err)
+			}
+			conn[k] = g
+		}
+	}
+	if err := p.Err(diags); err != nil {
+		return nil, err
+	}
+	if it.Connection != "" {
+		v, err := schema.Compile(it.Connection, schema.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("connection schema of %q: %w", it.Name, err)
+		}
+		if _, err := v.Validate(conn); err != nil {
+			return nil, fmt.Errorf("published connection parameters do not match %s: %w", it.Connection, err)
+		}
+	}
+	return conn, nil
+}
+
+// decode evaluates attributes into Go values: string, bool, int64,
+// []string, map[string]string, time.Duration via string.
+func decode(ev *profile.Evaluator, b *profile.Block, into map[string]any) hcl.Diagnostics {
+	var diags hcl.Diagnostics
+	for name, dst := range into {
+		a := b.Attrs[name]
+		if a == nil {
+			continue
+		}
+		v, d := ev.EvalAttr(a)
+		diags = append(diags, d...)
+		if d.HasErrors() || v.IsNull() {
+			continue
+		}
+		g, err := ctyToGo(v)
+		if err == nil {
+			var raw []byte
+			raw, err = json.Marshal(g)
+			if err == nil {
+				switch p := dst.(type) {
+				case *map[string]string:
+					// Numbers and bools in env are written as strings.
+					var m map[string]any
+					if err = json.Unmarshal(raw, &m); err == nil {
+						*p = map[string]string{}
+						for k, x := range m {
+							if s, ok := x.(string); ok {
+								(*p)[k] = s
+							} else {
+								b, _ := json.Marshal(x)
+								(*p)[k] = string(b)
+							}
+						}
+					}
+				case *string:
+					if s, ok := g.(string); ok {
+						*p = s
+					} else {
+						err = fmt.Errorf("a string is required")
+					}
+				case *[]string:
+					var l []any
+					if err = json.Unmarshal(raw, &l); err == nil {
+						*p = nil
+						for _, x := range l {
+							switch xv := x.(type) {
+							case string:
+								*p = append(*p, xv)
+							case float64, bool:
+								b, _ := json.Marshal(xv)
+								*p = append(*p, string(b))
+							default:
+								err = fmt.Errorf("a list of strings is required")
+							}
+						}
+					}
+				default:
+					err = json.Unmarshal(raw, dst)
+				}
+			}
+		}
+		if err != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for " + name,
+				Detail: err.Error(), Subject: a.Expr.Range().Ptr()})
+		}
+	}
+	return diags
+}

@@ -1,0 +1,161 @@
+package partition
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/zclconf/go-cty/cty"
+
+	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/runtime/wasmhost"
+)
+
+// Software is a software release: its profile and where it is installed.
+type Software struct {
+	URL     string // absolute path (or URL) of the software profile: its identity
+	Path    string // <root>/software/<md5(URL)>
+	Profile *profile.Profile
+	Info    profile.SoftwareInfo
+	Types   map[string]*profile.InstanceType
+	Report  *Report // nil when the release was already complete
+}
+
+// SoftwareDir is where a software release with this URL is installed, the
+// SlapOS way: <root>/software/<md5(url)>.
+func SoftwareDir(root, url string) string {
+	sum := md5.Sum([]byte(url))
+	return filepath.Join(root, "software", hex.EncodeToString(sum[:]))
+}
+
+type completion struct {
+	Digest    string    `json:"profile_digest"`
+	Completed time.Time `json:"completed"`
+}
+
+// SoftwareURL turns what a user typed into a release identity: URLs as they
+// are, paths made absolute.
+func SoftwareURL(pathOrURL string) (string, error) {
+	if strings.Contains(pathOrURL, "://") {
+		return pathOrURL, nil
+	}
+	return filepath.Abs(pathOrURL)
+}
+
+// LoadSoftware loads a software profile and its instance types without
+// installing anything.
+func (e *Engine) LoadSoftware(pathOrURL string) (*Software, error) {
+	url, err := SoftwareURL(pathOrURL)
+	if err != nil {
+		return nil, err
+	}
+	if strings.Contains(url, "://") {
+		return nil, fmt.Errorf("software %s: only local software profiles can be installed by this node yet; give a path", url)
+	}
+	p, diags := profile.Load(url, profile.Software)
+	if err := p.Err(diags); err != nil {
+		return nil, err
+	}
+	s := &Software{URL: url, Path: SoftwareDir(e.Root, url), Profile: p}
+	ev := p.Evaluator(e.softwareVars(s))
+	s.Info, diags = p.Software(ev)
+	types, d := p.InstanceTypes(ev)
+	diags = append(diags, d...)
+	if err := p.Err(diags); err != nil {
+		return nil, err
+	}
+	s.Types = types
+	if s.Info.Name == "" {
+		s.Info.Name = filepath.Base(filepath.Dir(url))
+	}
+	return s, nil
+}
+
+func (e *Engine) softwareVars(s *Software) map[string]cty.Value {
+	name := ""
+	if s.Info.Name != "" {
+		name = s.Info.Name
+	}
+	return map[string]cty.Value{
+		"software": cty.ObjectVal(map[string]cty.Value{
+			"path": cty.StringVal(s.Path), "url": cty.StringVal(s.URL), "name": cty.StringVal(name),
+		}),
+		"profile": cty.ObjectVal(map[string]cty.Value{"dir": cty.StringVal(s.Profile.Dir)}),
+		"node":    e.nodeVar(),
+	}
+}
+
+func (e *Engine) nodeVar() cty.Value {
+	return cty.ObjectVal(map[string]cty.Value{"id": cty.StringVal(e.NodeID), "root": cty.StringVal(e.Root)})
+}
+
+func (e *Engine) cacheDir() string { return filepath.Join(e.Root, "cache", "download") }
+
+// InstallSoftware installs the software parts of s into s.Path. A release
+// already completed with the same profile content is skipped unless force;
+// with plan set, nothing is changed.
+func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan bool) error {
+	marker := filepath.Join(s.Path, ".completed")
+	if !force {
+		var c completion
+		if b, err := os.ReadFile(marker); err == nil && json.Unmarshal(b, &c) == nil && c.Digest == s.Profile.Digest {
+			return nil
+		}
+	}
+	if !plan {
+		if err := os.MkdirAll(s.Path, 0o755); err != nil {
+			return fmt.Errorf("software directory: %w", err)
+		}
+		// Not complete until this install succeeds.
+		if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
+			return err
+		}
+	}
+	t := &Target{
+		Kind: "software", Name: s.Info.Name, Dir: s.Path, ProfileDir: s.Profile.Dir,
+		Vars: e.softwareVars(s),
+		Context: map[string]any{
+			"kind":        "software",
+			"software":    map[string]any{"path": s.Path, "url": s.URL},
+			"profile_dir": s.Profile.Dir,
+			"cache_dir":   e.cacheDir(),
+			"node":        map[string]any{"id": e.NodeID, "root": e.Root},
+		},
+		Mounts: e.mounts(wasmhost.Mount{HostPath: s.Path}, s.Profile),
+		Force:  force,
+	}
+	res, err := e.Apply(ctx, s.Profile, nil, t, plan)
+	if err != nil {
+		return err
+	}
+	s.Report = res.Report
+	if plan {
+		return nil
+	}
+	return atomicfile.WriteJSON(marker, completion{Digest: s.Profile.Digest, Completed: time.Now().UTC()}, 0o644)
+}
+
+// mounts lists what a recipe sees: its writable directory, and read-only the
+// directories of every profile file (templates and sources live there).
+func (e *Engine) mounts(rw wasmhost.Mount, profiles ...*profile.Profile) []wasmhost.Mount {
+	m := []wasmhost.Mount{rw}
+	seen := map[string]bool{rw.HostPath: true}
+	for _, p := range profiles {
+		for _, f := range p.Files {
+			d := filepath.Dir(f)
+			if seen[d] || within(rw.HostPath, d) {
+				continue
+			}
+			seen[d] = true
+			m = append(m, wasmhost.Mount{HostPath: d, ReadOnly: true})
+		}
+	}
+	return m
+}

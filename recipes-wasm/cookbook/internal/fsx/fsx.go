@@ -1,0 +1,239 @@
+// Package fsx holds the file, option and shell helpers the cookbook's
+// recipes share.
+package fsx
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
+)
+
+// Resolve makes p absolute: a relative path is taken relative to the
+// part's directory (the partition for instance parts, the software
+// directory for software parts).
+func Resolve(ctx recipe.Context, p string) string {
+	if p == "" {
+		return ""
+	}
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(ctx.Dir(), p)
+	}
+	return filepath.Clean(p)
+}
+
+// ResolveProfile makes p absolute relative to the profile directory, where
+// a profile's own files (templates, patches) live.
+func ResolveProfile(ctx recipe.Context, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return filepath.Clean(p)
+	}
+	return filepath.Join(ctx.ProfileDir, p)
+}
+
+// PartDir is the default location of a part: DIR/parts/PART, as buildout
+// puts parts under ${buildout:parts-directory}.
+func PartDir(ctx recipe.Context) string {
+	return filepath.Join(ctx.Dir(), "parts", ctx.Part)
+}
+
+// WriteFile writes data to path with mode, creating parent directories:
+// it writes a temporary file next to path and renames it, so a service
+// reading the file never sees it half written.
+func WriteFile(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating the directory of %s: %w", path, err)
+	}
+	tmp := fmt.Sprintf("%s.tmp-%s", path, randomSuffix())
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp, mode); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("setting mode %04o on %s: %w", mode.Perm(), path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// Duration reads a timeout option: a number of seconds, or a Go/HCL
+// duration string ("90s", "2m").
+func Duration(opts recipe.Options, key string, def time.Duration) (time.Duration, error) {
+	v, ok := opts[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	switch x := v.(type) {
+	case int64:
+		return time.Duration(x) * time.Second, nil
+	case float64:
+		return time.Duration(x * float64(time.Second)), nil
+	case string:
+		s := strings.TrimSpace(x)
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			return time.Duration(f * float64(time.Second)), nil
+		}
+		if d, err := time.ParseDuration(s); err == nil {
+			return d, nil
+		}
+	}
+	return 0, fmt.Errorf("option %q must be a number of seconds or a duration like \"90s\", not %v", key, v)
+}
+
+// Env reads an environment option: an object {"K": "V"} or buildout's
+// newline-separated K=V lines.
+func Env(opts recipe.Options, key string) (map[string]string, error) {
+	v, ok := opts[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	env := map[string]string{}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				s = fmt.Sprint(e)
+			}
+			env[k] = s
+		}
+	case string:
+		for _, line := range recipe.Lines(x) {
+			k, val, ok := strings.Cut(line, "=")
+			if !ok || strings.TrimSpace(k) == "" {
+				return nil, fmt.Errorf("option %q: line %q is not NAME=VALUE", key, line)
+			}
+			env[strings.TrimSpace(k)] = strings.TrimSpace(val)
+		}
+	case []any:
+		for _, e := range x {
+			s, _ := e.(string)
+			k, val, ok := strings.Cut(s, "=")
+			if !ok || k == "" {
+				return nil, fmt.Errorf("option %q: element %q is not NAME=VALUE", key, s)
+			}
+			env[k] = val
+		}
+	default:
+		return nil, fmt.Errorf("option %q must be an object or NAME=VALUE lines, not %s", key, recipe.TypeName(v))
+	}
+	return env, nil
+}
+
+// SortedKeys returns the keys of m, sorted.
+func SortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// ShellSplit splits s into words like POSIX sh (and Python's shlex.split):
+// single quotes are literal, double quotes allow \" \\ \$ \`, a backslash
+// outside quotes escapes the next character. No expansion is done.
+func ShellSplit(s string) ([]string, error) {
+	var words []string
+	var cur strings.Builder
+	inWord := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words = append(words, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		case c == '\'':
+			j := strings.IndexByte(s[i+1:], '\'')
+			if j < 0 {
+				return nil, fmt.Errorf("unterminated single quote in %q", s)
+			}
+			cur.WriteString(s[i+1 : i+1+j])
+			i += j + 1
+			inWord = true
+		case c == '"':
+			i++
+			for ; i < len(s) && s[i] != '"'; i++ {
+				if s[i] == '\\' && i+1 < len(s) && strings.IndexByte("\"\\$`\n", s[i+1]) >= 0 {
+					i++
+				}
+				cur.WriteByte(s[i])
+			}
+			if i >= len(s) {
+				return nil, fmt.Errorf("unterminated double quote in %q", s)
+			}
+			inWord = true
+		case c == '\\':
+			if i+1 < len(s) {
+				i++
+				if s[i] != '\n' {
+					cur.WriteByte(s[i])
+				}
+			}
+			inWord = true
+		default:
+			cur.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, cur.String())
+	}
+	return words, nil
+}
+
+// ShellQuote quotes s for POSIX sh so that it is one literal word.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Argv reads a command option: a list of words, or a string split like sh.
+func Argv(opts recipe.Options, key string) ([]string, error) {
+	v, ok := opts[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	if s, ok := v.(string); ok {
+		words, err := ShellSplit(s)
+		if err != nil {
+			return nil, fmt.Errorf("option %q: %w", key, err)
+		}
+		return words, nil
+	}
+	return opts.StringList(key)
+}
+
+// ArgLines reads an options list such as configure-options: a list of
+// words, or a string whose lines are each split like sh.
+func ArgLines(opts recipe.Options, key string) ([]string, error) {
+	v, ok := opts[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	if _, ok := v.(string); ok {
+		return Argv(opts, key)
+	}
+	return opts.StringList(key)
+}

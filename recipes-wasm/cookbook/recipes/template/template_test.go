@@ -1,0 +1,107 @@
+package template
+
+import (
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
+	"github.com/slapnode/slapnode/recipes-wasm/sdk/go/recipetest"
+)
+
+func TestMain(m *testing.M) {
+	Register(recipe.Default())
+	os.Exit(m.Run())
+}
+
+const tpl = `[section]
+{%- for k, v in conf|dictsort %}
+{{ k }} = {{ v }}
+{%- endfor %}
+port = {{ port + 1 }}
+`
+
+func TestInline(t *testing.T) {
+	e := recipetest.New(t)
+	out := e.MustInstall("cfg", "template", map[string]any{
+		"output": "etc/app.cfg",
+		"inline": tpl,
+		"vars":   map[string]any{"conf": map[string]any{"b": "2", "a": true}, "port": 8080},
+		"mode":   "0640",
+	})
+	p := e.Path("etc", "app.cfg")
+	if got, want := e.ReadFile(p), "[section]\na = True\nb = 2\nport = 8081\n"; got != want {
+		t.Fatalf("rendered %q, want %q", got, want)
+	}
+	if out.Outputs["location"] != p || out.Outputs["output"] != p || out.Installed[0] != p {
+		t.Fatalf("result %+v", out)
+	}
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v", st.Mode())
+	}
+}
+
+func TestTemplateTextAndContext(t *testing.T) {
+	e := recipetest.New(t)
+	e.MustInstall("a", "template", map[string]any{"output": "a", "template": "{{ x }}-{{ y }}", "context": map[string]any{"x": 1, "y": 1}, "vars": map[string]any{"y": 2}})
+	if got := e.ReadFile(e.Path("a")); got != "1-2" {
+		t.Fatalf("vars should override context: %q", got)
+	}
+	e.MustFail("b", "template", map[string]any{"output": "b", "inline": "x", "context": "key x section:option"}, `vars = { NAME = part.SECTION.OPTION }`)
+	e.MustFail("c", "template", map[string]any{"output": "c", "inline": "a\n{{ nope }}"}, "c (inline):2:4", `"nope" is undefined`)
+	e.MustFail("d", "template", map[string]any{"output": "d", "inline": "x", "template": "y"}, "exactly one of")
+	e.MustFail("e", "template", map[string]any{"output": "e", "inline": "x", "engine": "mako"}, `"mako" is not jinja2`)
+}
+
+func sums(s string) (string, string) {
+	a := sha256.Sum256([]byte(s))
+	b := md5.Sum([]byte(s))
+	return hex.EncodeToString(a[:]), hex.EncodeToString(b[:])
+}
+
+func TestFiles(t *testing.T) {
+	e := recipetest.New(t)
+	body := "name={{ name }}\n"
+	e.WriteFile(filepath.Join(e.Context.ProfileDir, "templates", "x.in"), body)
+	sha, md5sum := sums(body)
+	vars := map[string]any{"name": "n"}
+	e.MustInstall("p", "template", map[string]any{"output": "p", "path": "templates/x.in", "vars": vars})
+	if e.ReadFile(e.Path("p")) != "name=n\n" {
+		t.Fatal("path template")
+	}
+	e.MustInstall("f", "template", map[string]any{"output": "f", "url": "file://" + filepath.Join(e.Context.ProfileDir, "templates", "x.in"), "md5sum": md5sum, "vars": vars})
+	e.MustFail("bad", "template", map[string]any{"output": "g", "path": "templates/x.in", "md5sum": strings.Repeat("0", 32), "vars": vars}, "md5sum mismatch")
+	e.MustFail("missing", "template", map[string]any{"output": "g", "path": "templates/none.in"}, "reading the template")
+
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(body)) }))
+	defer srv.Close()
+	e.MustInstall("h", "template", map[string]any{"output": "h", "url": srv.URL + "/x.in", "sha256": sha, "vars": vars})
+	if e.ReadFile(e.Path("h")) != "name=n\n" {
+		t.Fatal("downloaded template")
+	}
+	if calls := e.Host.Calls(); len(calls) != 1 || calls[0] != "download" {
+		t.Fatalf("host calls %v, want one download", calls)
+	}
+	e.MustFail("h2", "template", map[string]any{"output": "h", "url": srv.URL + "/x.in"}, "checksum is required")
+}
+
+func TestEngines(t *testing.T) {
+	e := recipetest.New(t)
+	e.MustInstall("go", "template", map[string]any{"output": "go", "engine": "go",
+		"inline": `{{ .name | upper }} {{ join "," .list }} {{ json .m }}`,
+		"vars":   map[string]any{"name": "x", "list": []any{"a", "b"}, "m": map[string]any{"k": 1}}})
+	if got := e.ReadFile(e.Path("go")); got != `X a,b {"k":1}` {
+		t.Fatalf("go engine: %q", got)
+	}
+	e.MustFail("go2", "template", map[string]any{"output": "go2", "engine": "go", "inline": "{{ .missing }}"}, "missing")
+	e.MustInstall("none", "template", map[string]any{"output": "none", "engine": "none", "inline": "{{ kept }}"})
+	if got := e.ReadFile(e.Path("none")); got != "{{ kept }}" {
+		t.Fatalf("engine none: %q", got)
+	}
+}

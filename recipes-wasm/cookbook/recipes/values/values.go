@@ -1,0 +1,153 @@
+// Package values holds the cookbook's recipes that produce values rather
+// than files: publish (connection parameters) and password /
+// generate-random (secrets stable across applies).
+package values
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"os"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/fsx"
+	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
+)
+
+const alphanumeric = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+const randomSchema = `{"type":"object","properties":{
+	"length":{"type":["integer","string"],"description":"number of characters (default 16; bytes is an alias)"},
+	"bytes":{"type":["integer","string"]},
+	"chars":{"type":"string","minLength":2,"description":"alphabet (default letters and digits)"},
+	"storage-path":{"type":"string","description":"file keeping the value (reused when present, written otherwise)"}
+}}`
+
+// Register adds the recipes of this package to g.
+func Register(g *recipe.Registry) {
+	g.Register("publish", recipe.Recipe{
+		Description: "Publish connection parameters (slapos.cookbook:publish): every option is published as is.",
+		Schema:      `{"type":"object"}`,
+		Install:     publish,
+	})
+	g.Register("password", recipe.Recipe{
+		Description: "Generate a password once and keep it across applies (slapos.cookbook:generate.password); outputs passwd and password.",
+		Schema:      randomSchema,
+		Outputs:     []string{"passwd", "password"},
+		Install:     random("passwd", "password"),
+	})
+	g.Register("generate-random", recipe.Recipe{
+		Description: "Generate a random string once and keep it across applies; output value.",
+		Schema:      randomSchema,
+		Outputs:     []string{"value"},
+		Install:     random("value"),
+	})
+}
+
+// publish outputs its options: the engine sends a partition's published
+// values to the master as its connection parameters.
+func publish(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
+	out := make(map[string]any, len(opts))
+	for k, v := range opts {
+		out[k] = v
+	}
+	return recipe.Result{Outputs: out, Messages: []string{fmt.Sprintf("published %d values", len(out))}}, nil
+}
+
+// random returns the install function of password-like recipes: the value
+// comes from storage-path when that file holds one, else from the previous
+// install when it still fits length and chars, else it is generated.
+func random(names ...string) recipe.Func {
+	return func(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
+		length, err := opts.Int("length", 0)
+		if err != nil {
+			return recipe.Result{}, err
+		}
+		if length == 0 {
+			if length, err = opts.Int("bytes", 16); err != nil {
+				return recipe.Result{}, err
+			}
+		}
+		if length < 1 || length > 4096 {
+			return recipe.Result{}, fmt.Errorf("option \"length\": %d is not between 1 and 4096", length)
+		}
+		chars, err := opts.StringOr("chars", alphanumeric)
+		if err != nil {
+			return recipe.Result{}, err
+		}
+		if utf8.RuneCountInString(chars) < 2 {
+			return recipe.Result{}, errors.New(`option "chars" needs at least two characters`)
+		}
+		storage, err := opts.StringOr("storage-path", "")
+		if err != nil {
+			return recipe.Result{}, err
+		}
+		var installed []string
+		value, origin := "", ""
+		if storage != "" {
+			storage = fsx.Resolve(ctx, storage)
+			if b, err := os.ReadFile(storage); err == nil && strings.TrimSpace(string(b)) != "" {
+				value, origin = strings.TrimSpace(string(b)), "kept from "+storage
+			} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+				return recipe.Result{}, fmt.Errorf("reading storage-path: %w", err)
+			}
+		}
+		if value == "" {
+			if prev, ok := ctx.PreviousOutput(names[0]); ok {
+				if s, ok := prev.(string); ok && fits(s, int(length), chars) {
+					value, origin = s, "kept from the previous install"
+				}
+			}
+		}
+		if value == "" {
+			if value, err = generate(int(length), chars); err != nil {
+				return recipe.Result{}, err
+			}
+			origin = "generated"
+		}
+		if storage != "" {
+			if err := fsx.WriteFile(storage, []byte(value), 0o600); err != nil {
+				return recipe.Result{}, err
+			}
+			installed = append(installed, storage)
+		}
+		out := map[string]any{}
+		for _, n := range names {
+			out[n] = value
+		}
+		if storage != "" {
+			out["storage-path"] = storage
+		}
+		return recipe.Result{Outputs: out, Installed: installed, Messages: []string{names[0] + " " + origin}}, nil
+	}
+}
+
+func fits(s string, length int, chars string) bool {
+	if utf8.RuneCountInString(s) != length {
+		return false
+	}
+	for _, r := range s {
+		if !strings.ContainsRune(chars, r) {
+			return false
+		}
+	}
+	return true
+}
+
+// generate draws length characters uniformly from chars with crypto/rand
+// (WASI random_get under slapnode).
+func generate(length int, chars string) (string, error) {
+	alphabet := []rune(chars)
+	var b strings.Builder
+	max := big.NewInt(int64(len(alphabet)))
+	for range length {
+		n, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			return "", fmt.Errorf("reading random bytes: %w", err)
+		}
+		b.WriteRune(alphabet[n.Int64()])
+	}
+	return b.String(), nil
+}

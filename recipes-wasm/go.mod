@@ -1,0 +1,3 @@
+module github.com/slapnode/slapnode/recipes-wasm
+
+go 1.26

@@ -1,0 +1,112 @@
+package wasmhost
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// benchInput is a typical recipe input (~600 bytes of JSON).
+var benchInput, _ = json.Marshal(map[string]any{
+	"recipe": "echo", "part": "dirs", "phase": "install",
+	"options": map[string]any{"etc": "/srv/slapnode/instance/slappart0/etc", "var": "/srv/slapnode/instance/slappart0/var"},
+	"context": map[string]any{
+		"kind":        "instance",
+		"partition":   map[string]any{"id": "slappart0", "path": "/srv/slapnode/instance/slappart0", "user": "slapuser0", "ipv4": "10.0.0.1", "ipv6": "fd00::1"},
+		"software":    map[string]any{"path": "/srv/slapnode/software/0f00", "url": "/home/me/helloweb/software.hcl"},
+		"profile_dir": "/home/me/helloweb", "cache_dir": "/srv/slapnode/cache/download",
+		"node": map[string]any{"id": "local", "root": "/srv/slapnode"},
+	},
+})
+
+// RunCallBenchmark measures Session.Call of entry on a warm instance of
+// any module: the per-call overhead the engine pays for every part. The
+// cookbook's Go-guest benchmark reuses it through SLAPNODE_BENCH_WASM.
+func RunCallBenchmark(b *testing.B, wasm []byte, g Grants, entry string, input []byte) {
+	ctx := context.Background()
+	dir := b.TempDir()
+	h, err := New(ctx, Config{CacheDir: filepath.Join(dir, "wazero"), DownloadDir: filepath.Join(dir, "dl")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(ctx)
+	m, err := h.Load(ctx, "bench", wasm, g)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := h.NewSession(SessionConfig{})
+	defer s.Close(ctx)
+	if _, err := s.Call(ctx, m, entry, input); err != nil { // instantiate outside the timing
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(input)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := s.Call(ctx, m, entry, input); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkCallC: per-call overhead of the C reactor (abi_alloc, copy in,
+// recipe_install with one slapnode.log call, copy out, JSON check).
+func BenchmarkCallC(b *testing.B) {
+	RunCallBenchmark(b, module(b, "reactor"), allGrants, "recipe_install", benchInput)
+}
+
+// BenchmarkCallCommandC: a command module pays a fresh instance and _start
+// on every call.
+func BenchmarkCallCommandC(b *testing.B) {
+	RunCallBenchmark(b, module(b, "command"), Grants{}, "recipe_install", benchInput)
+}
+
+// BenchmarkFirstCallC: a new session's first call (instantiate +
+// _initialize + call), paid once per module per apply.
+func BenchmarkFirstCallC(b *testing.B) {
+	ctx := context.Background()
+	h, err := New(ctx, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(ctx)
+	m, err := h.Load(ctx, "bench", module(b, "reactor"), allGrants)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s := h.NewSession(SessionConfig{})
+		if _, err := s.Call(ctx, m, "recipe_install", benchInput); err != nil {
+			b.Fatal(err)
+		}
+		s.Close(ctx)
+	}
+}
+
+// BenchmarkCallWasm benchmarks any module: SLAPNODE_BENCH_WASM=path.wasm,
+// optionally SLAPNODE_BENCH_ENTRY (default recipe_install) and
+// SLAPNODE_BENCH_INPUT (a JSON file; default a typical recipe input).
+func BenchmarkCallWasm(b *testing.B) {
+	path := os.Getenv("SLAPNODE_BENCH_WASM")
+	if path == "" {
+		b.Skip("set SLAPNODE_BENCH_WASM to a module to benchmark")
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	entry := os.Getenv("SLAPNODE_BENCH_ENTRY")
+	if entry == "" {
+		entry = "recipe_install"
+	}
+	input := benchInput
+	if p := os.Getenv("SLAPNODE_BENCH_INPUT"); p != "" {
+		if input, err = os.ReadFile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+	RunCallBenchmark(b, wasm, Grants{Trusted: true, MemoryBytes: 64 << 20}, entry, input)
+}

@@ -1,0 +1,201 @@
+package wasmhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func TestReactorDescribeAndInstanceReuse(t *testing.T) {
+	h, rec := newHost(t)
+	m := load(t, h, "ctest", "reactor", allGrants)
+	d := m.Description
+	if d.ABI != 1 || d.Module != "ctest" || d.Version != "1.0.0" || m.Command || !m.Described {
+		t.Fatalf("description: %+v", m)
+	}
+	if _, ok := d.Recipes["echo"]; !ok || len(d.Recipes) != 2 || len(d.Promises) != 1 {
+		t.Fatalf("recipes/promises: %+v", d)
+	}
+	if !json.Valid(d.Recipes["write"].Options) || d.Recipes["echo"].Outputs[0] != "calls" {
+		t.Fatalf("entry: %+v", d.Recipes)
+	}
+	if !m.Has("recipe_install") || m.Has("recipe_update") || !m.Has("promise_check") {
+		t.Fatal("Has disagrees with the exports")
+	}
+	if want := []string{"download", "exec", "http_get", "log", "response", "tcp_probe"}; strings.Join(m.Imports, ",") != strings.Join(want, ",") {
+		t.Fatalf("imports %v", m.Imports)
+	}
+
+	var logBuf bytes.Buffer
+	s := newSession(t, h, SessionConfig{Log: &logBuf})
+	for want := 1.0; want <= 3; want++ {
+		r := call(t, s, m, "echo", map[string]any{})
+		if r.Outputs["calls"] != want {
+			t.Fatalf("call %v: outputs %v: the session must keep one instance", want, r.Outputs)
+		}
+	}
+	// Another session (another partition) never shares the instance.
+	s2 := newSession(t, h, SessionConfig{})
+	if r := call(t, s2, m, "echo", map[string]any{}); r.Outputs["calls"] != 1.0 {
+		t.Fatalf("second session saw calls=%v", r.Outputs["calls"])
+	}
+	if !rec.has("echo called") || !rec.has("stdout line from echo") {
+		t.Fatalf("logger missed guest lines: %+v", rec.lines)
+	}
+	if !strings.Contains(logBuf.String(), "INFO ctest/p-echo: echo called") {
+		t.Fatalf("session log: %q", logBuf.String())
+	}
+	if r := call(t, s, m, "fail", nil); r.Error != "asked to fail" {
+		t.Fatalf("error field: %+v", r)
+	}
+	if _, err := s.Call(context.Background(), m, "recipe_update", input("echo", nil)); err == nil || !strings.Contains(err.Error(), "does not export recipe_update") {
+		t.Fatalf("missing entry: %v", err)
+	}
+}
+
+func TestLoadRefusals(t *testing.T) {
+	h, _ := newHost(t)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		file string
+		g    Grants
+		want string
+	}{
+		{"ungranted", Grants{}, `module "x" imports slapnode.exec but its module block grants no exec: add allow_exec`},
+		{"reactor", Grants{Net: []string{"tcp://127.0.0.1:1"}}, "imports slapnode.exec but its module block grants no exec"},
+		{"reactor", Grants{Exec: []string{"echo"}}, "imports slapnode.download but its module block grants no network"},
+		{"unknown", Grants{Trusted: true}, "imports slapnode.format_disk, which this host does not provide"},
+		{"abi2", Grants{}, "abi_version() returned 2 but this host implements ABI 1"},
+		{"reactor", Grants{Trusted: true, Net: []string{"ftp://x"}}, `allow_net: "ftp://x": scheme "ftp"`},
+		{"reactor", Grants{Trusted: true, Exec: []string{"bin/make"}}, "must be a command name or an absolute path"},
+		{"reactor", Grants{Trusted: true, MemoryBytes: 64 << 10}, "over limit"},
+	} {
+		_, err := h.Load(ctx, "x", module(t, tc.file), tc.g)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %+v: got %v, want %q", tc.file, tc.g, err, tc.want)
+		}
+	}
+	if _, err := h.Load(ctx, "x", []byte("not wasm"), Grants{}); err == nil || !strings.Contains(err.Error(), "compile") {
+		t.Errorf("garbage: %v", err)
+	}
+	// Trusted modules are not checked at load.
+	if _, err := h.Load(ctx, "cookbook", module(t, "reactor"), Grants{Trusted: true}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCommandModule(t *testing.T) {
+	h, rec := newHost(t)
+	m := load(t, h, "ccmd", "command", Grants{})
+	if !m.Command || !m.Described || m.Description.Recipes["hello"].Description != "Say hello." {
+		t.Fatalf("%+v", m)
+	}
+	s := newSession(t, h, SessionConfig{})
+	for i := 0; i < 2; i++ {
+		r := call(t, s, m, "hello", map[string]any{"a": 1})
+		if r.Outputs["entry"] != "recipe_install" || r.Outputs["argv0"] != "ccmd" || r.Outputs["input_bytes"].(float64) < 10 {
+			t.Fatalf("outputs %v", r.Outputs)
+		}
+	}
+	if !rec.has("command got") {
+		t.Fatal("stderr of the command was not logged")
+	}
+	_, err := s.Call(context.Background(), m, "recipe_install", input("crash", nil))
+	if err == nil || !strings.Contains(err.Error(), "exited with code 7: ") || !strings.Contains(err.Error(), "crashing as asked") {
+		t.Fatalf("crash: %v", err)
+	}
+
+	u := load(t, h, "blank", "cmdfail", Grants{})
+	if !u.Command || u.Described || !u.Has("recipe_anything") {
+		t.Fatalf("undescribed command: %+v", u)
+	}
+	_, err = s.Call(context.Background(), u, "recipe_install", input("x", nil))
+	if err == nil || !strings.Contains(err.Error(), "exited with code 3: no entry points here") {
+		t.Fatalf("cmdfail: %v", err)
+	}
+}
+
+func TestConcurrentLoadsCompileOnce(t *testing.T) {
+	h, _ := newHost(t)
+	var wg sync.WaitGroup
+	mods := make([]*Module, 4)
+	for i := range mods {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m, err := h.Load(context.Background(), "ctest", module(t, "reactor"), allGrants)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mods[i] = m
+		}()
+	}
+	wg.Wait()
+	for _, m := range mods[1:] {
+		if m == nil || m.cm != mods[0].cm {
+			t.Fatal("the same digest must share one compiled module")
+		}
+	}
+	if ents, err := os.ReadDir(h.cfg.CacheDir); err != nil || len(ents) == 0 {
+		t.Fatalf("compilation cache dir is empty: %v", err)
+	}
+}
+
+func TestLogCapAndConcurrentCalls(t *testing.T) {
+	h, rec := newHost(t)
+	m := load(t, h, "ctest", "reactor", allGrants)
+	s := newSession(t, h, SessionConfig{})
+	call(t, s, m, "log_flood", nil)
+	total := 0
+	for _, l := range rec.lines {
+		if l.part == "p-log_flood" {
+			total += len(l.msg)
+		}
+	}
+	if total > MaxLogPerCall+MaxLogPerMessage || !rec.has("log cap of 1 MiB reached") {
+		t.Fatalf("%d bytes logged by one call, cap message present: %v", total, rec.has("log cap"))
+	}
+	// The cap is per call: the next call logs again.
+	rec.lines = nil
+	call(t, s, m, "echo", nil)
+	if !rec.has("echo called") {
+		t.Fatal("log cap leaked into the next call")
+	}
+
+	// Parts of one apply may call one module concurrently: the session
+	// serialises them on its single instance.
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.Call(context.Background(), m, "recipe_install", input("echo", nil)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if r := call(t, s, m, "echo", nil); r.Outputs["calls"] != 11.0 {
+		t.Fatalf("calls = %v, want 11 on one instance", r.Outputs["calls"])
+	}
+
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(s.Close(context.Background()))
+	if _, err := s.Call(context.Background(), m, "recipe_install", input("echo", nil)); err == nil || !strings.Contains(err.Error(), "session is closed") {
+		t.Fatalf("call after Close: %v", err)
+	}
+	must(h.Close(context.Background()))
+	if _, err := h.Load(context.Background(), "y", module(t, "reactor"), Grants{Trusted: true, MemoryBytes: 32 << 20}); err == nil || !strings.Contains(err.Error(), "host is closed") {
+		t.Fatalf("load after Close: %v", err)
+	}
+}
