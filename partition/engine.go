@@ -618,4 +618,3 @@ func readJournal(dir string) (*journal, error) {
 	j.f = nil
 	return j, nil
 }
-

@@ -363,4 +363,3 @@ func tree(t *testing.T, dir string) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
-

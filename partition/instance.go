@@ -33,9 +33,9 @@ type Partition struct {
 
 // InstanceRequest is what to instantiate in a partition.
 type InstanceRequest struct {
-	Software  *Software
-	Type      string         // software type; "" = "default"
-	Params    map[string]any // as given by the requester
+	Software *Software
+	Type     string         // software type; "" = "default"
+	Params   map[string]any // as given by the requester
 	// Strings says every parameter arrived as a string (--param k=v, or
 	// SlapOS's xml serialisation): values are coerced to the schema's types.
 	Strings   bool
