@@ -157,6 +157,7 @@ type converter struct {
 	defined  map[string]bool
 	buildout map[string]bool // options set in [buildout] here
 	runtime  map[string]bool // runtime sections already warned about
+	curOpt   string          // option being converted, for self-references
 	header   []string        // file comments before the first section
 	dropped  []string        // sections dropped by their condition, as text
 	baseDirs map[string]string
@@ -444,7 +445,7 @@ func droppedText(b *Block, why string) string {
 	fmt.Fprintf(&sb, "[%s:%s] (line %d) not converted: %s\n", b.Name, b.Condition, b.Pos.Line, why)
 	for _, o := range b.Options {
 		lines := strings.Split(o.Value, "\n")
-		fmt.Fprintf(&sb, "  %s = %s\n", o.Key, lines[0])
+		fmt.Fprintf(&sb, "  %s %s %s\n", o.Name, o.Op, lines[0])
 		for _, l := range lines[1:] {
 			fmt.Fprintf(&sb, "    %s\n", l)
 		}
@@ -577,6 +578,7 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 			c.warn(o.pos, WarnEmptyName, "[%s] option %q has an empty name once its operator is removed; not converted", s.name, o.name)
 			continue
 		}
+		c.curOpt = name
 		attr := MangleName(name)
 		switch attr {
 		case "recipe", "macro", "depends_on":
@@ -703,7 +705,11 @@ func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 		}
 		return []segment{{expr: "profile.dir"}}
 	case sec == "buildout":
-		if suffix, ok := engineDirs[opt]; ok && !c.buildout[opt] {
+		// `eggs-directory = ${buildout:eggs-directory}` in [buildout] (a
+		// template passing the software's value on) names the engine's
+		// value, not itself.
+		selfRef := self == "buildout" && c.curOpt == opt
+		if suffix, ok := engineDirs[opt]; ok && (!c.buildout[opt] || selfRef) {
 			root := "software.path"
 			if c.kind == "instance" {
 				root = "partition.path"

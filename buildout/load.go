@@ -91,7 +91,7 @@ func Load(path string, opts LoadOptions) (*Config, error) {
 		opts.Directory = filepath.Dir(abs)
 	}
 	l := &loader{opts: opts, memo: map[string]map[string]Section{}, seen: map[string]bool{}}
-	res, err := l.open("", abs, nil)
+	res, err := l.open("", abs, nil, Pos{})
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,9 @@ func pyJoin(a, b string) string {
 	return a + "/" + b
 }
 
-func (l *loader) open(base, filename string, chain []string) (map[string]Section, error) {
+// open reads filename (relative to base) and its closure. from is the
+// position of the `extends` entry naming it, for error messages.
+func (l *loader) open(base, filename string, chain []string, from Pos) (map[string]Section, error) {
 	var (
 		full string
 		src  []byte
@@ -225,7 +227,7 @@ func (l *loader) open(base, filename string, chain []string) (map[string]Section
 	}
 	if err != nil {
 		if len(chain) > 0 {
-			return nil, fmt.Errorf("%s: extends %q: %w", chain[len(chain)-1], filename, err)
+			return nil, fmt.Errorf("%s: extends %q: %w", from, filename, err)
 		}
 		return nil, fmt.Errorf("load: %w", err)
 	}
@@ -243,6 +245,7 @@ func (l *loader) open(base, filename string, chain []string) (map[string]Section
 	}
 	result := map[string]Section{}
 	var extends []string
+	var extendsPos Pos
 	hasExtends := false
 	for name, opts := range secs {
 		s := Section{}
@@ -251,7 +254,7 @@ func (l *loader) open(base, filename string, chain []string) (map[string]Section
 		}
 		for _, o := range opts {
 			if name == "buildout" && o.Key == "extends" {
-				extends, hasExtends = strings.Fields(o.Value), true
+				extends, hasExtends, extendsPos = strings.Fields(o.Value), true, o.Pos
 				continue
 			}
 			s[o.Key] = &Value{Text: o.Value, Source: full}
@@ -265,12 +268,12 @@ func (l *loader) open(base, filename string, chain []string) (map[string]Section
 	}
 	if hasExtends && len(extends) > 0 {
 		chain = append(chain, full)
-		eres, err := l.open(newBase, extends[0], chain)
+		eres, err := l.open(newBase, extends[0], chain, extendsPos)
 		if err != nil {
 			return nil, err
 		}
 		for _, e := range extends[1:] {
-			r, err := l.open(newBase, e, chain)
+			r, err := l.open(newBase, e, chain, extendsPos)
 			if err != nil {
 				return nil, err
 			}

@@ -149,3 +149,17 @@ func TestCondEval(t *testing.T) {
 		t.Error("undefined name accepted")
 	}
 }
+
+// FuzzCondEval: the condition interpreter never panics; it answers or
+// returns an error.
+func FuzzCondEval(f *testing.F) {
+	for _, s := range []string{"python2", "sys.version_info < (3,8)", "[int(q) for q in platform.release().split('.')[:2]]<[4,14]", "not (linux and platform.machine() == 'x86_64')", "'a' in open('/nonexistent').read()", "(1,)[-1:] == (1,)", "{}"} {
+		f.Add(s)
+	}
+	env := DefaultCondEnv()
+	env.ReadFile = func(string) (string, error) { return "", os.ErrNotExist }
+	env.IsDir = func(string) bool { return false }
+	f.Fuzz(func(t *testing.T, expr string) {
+		env.Eval(expr)
+	})
+}

@@ -28,9 +28,9 @@ $(RUNTIME_BUILD)/%.wasm: $(RUNTIME_TESTDATA)/%.wat
 	@mkdir -p $(@D)
 	$(WAT2WASM) -o $@ $<
 
-# Per-call overhead of the C reactor (figures in docs/benchmarks.md).
+# Per-call overhead of the C guests (figures in docs/benchmarks.md).
 runtime-bench:
-	$(GO) test -run '^$$' -bench 'BenchmarkCall' -benchtime 2s ./runtime/wasmhost
+	$(GO) test ./runtime/wasmhost -run '^$$' -bench 'BenchmarkCallC|BenchmarkCallCommandC|BenchmarkFirstCallC|BenchmarkWazeroBaselineC' -benchtime 1s -count 3
 
 clean-runtime:
 	rm -rf $(RUNTIME_BUILD)

@@ -38,7 +38,7 @@ Flags:
   --extends-cache DIR directory holding extends URLs, saved under md5(URL)
   --resolve           print the fully resolved options of every section of FILE
                       (extends, macros, substitution), like buildout annotate
-  -v                  print every warning (default: warnings only, no notes)
+  -v                  also list the output files and the unmapped recipes by frequency
 
 Examples:
   slapnode convert software/helloweb/software.cfg
@@ -144,6 +144,13 @@ func runConvert(env *cliEnv, args []string) error {
 		if env.verbose {
 			fmt.Fprintf(env.stderr, "%s -> %s\n", file, out)
 		}
+	}
+	if env.verbose && len(sum.Unmapped) > 0 {
+		var parts []string
+		for _, r := range sum.UnmappedByFrequency() {
+			parts = append(parts, fmt.Sprintf("%s %d", r, sum.Unmapped[r]))
+		}
+		fmt.Fprintln(env.stdout, "unmapped recipes (sections): "+strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(env.stdout, "convert: "+sum.String())
 	if sum.Failed > 0 {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -114,6 +115,7 @@ type guest struct {
 	ctx  context.Context
 	mod  api.Module
 	host *fakeHost
+	last []byte // the last result, as the guest wrote it
 }
 
 // load instantiates wasm with dir mounted read-write at its own path (the
@@ -148,7 +150,7 @@ func (g *guest) fn(name string) api.Function {
 }
 
 // result unpacks ptr<<32|len (ABI §2), copies the bytes and checks they are
-// JSON.
+// UTF-8 JSON.
 func (g *guest) result(packed uint64) []byte {
 	g.t.Helper()
 	b, ok := g.mod.Memory().Read(uint32(packed>>32), uint32(packed))
@@ -156,9 +158,12 @@ func (g *guest) result(packed uint64) []byte {
 		g.t.Fatalf("result %#x points outside memory", packed)
 	}
 	b = append([]byte(nil), b...)
-	if !json.Valid(b) {
-		g.t.Fatalf("result is not valid JSON: %q", b)
+	// json.Valid tolerates invalid UTF-8 (Go replaces it when decoding), but
+	// JSON text must be UTF-8 and other hosts may refuse it.
+	if !json.Valid(b) || !utf8.Valid(b) {
+		g.t.Fatalf("result is not valid UTF-8 JSON: %q", b)
 	}
+	g.last = b
 	return b
 }
 

@@ -136,6 +136,12 @@ func TestJSONRoundTrip(t *testing.T) {
 		if res["error"] != "" {
 			t.Fatalf("error = %q", res["error"])
 		}
+		// Numbers in their shortest form that reads back exactly.
+		for _, want := range []string{`[0,-0.5,1e+300,123456789,-42,2.5e-`, `"big":9007199254740992,`, `"half":0.5,`} {
+			if !strings.Contains(string(g.last), want) {
+				t.Errorf("output lacks %s: %s", want, g.last)
+			}
+		}
 		outs := res["outputs"].(map[string]any)
 		if !reflect.DeepEqual(outs["options"], decode(t, jsonOf(t, options))) {
 			t.Errorf("options came back as %v", outs["options"])

@@ -129,8 +129,14 @@ func (c *Client) Info(ctx context.Context) (Info, error) {
 
 // Apply converges a partition's services (see supervisor.Apply).
 func (c *Client) Apply(ctx context.Context, partition string, specs []supervisor.ServiceSpec) (supervisor.Changes, error) {
+	return c.ApplyState(ctx, partition, specs, supervisor.PartitionStarted)
+}
+
+// ApplyState records a partition's services with its requested state,
+// started or stopped (see supervisor.ApplyState).
+func (c *Client) ApplyState(ctx context.Context, partition string, specs []supervisor.ServiceSpec, requested string) (supervisor.Changes, error) {
 	var ch supervisor.Changes
-	err := c.call(ctx, http.MethodPost, "/v1/apply", applyRequest{Partition: partition, Specs: specs}, &ch)
+	err := c.call(ctx, http.MethodPost, "/v1/apply", applyRequest{Partition: partition, Specs: specs, Requested: requested}, &ch)
 	return ch, err
 }
 
@@ -212,6 +218,7 @@ func Ensure(root, exe string) (*Client, error) {
 		return nil, err
 	}
 	var exited chan error
+	spawned := 0
 	end := time.Now().Add(30 * time.Second)
 	for {
 		// The lock holder may be a daemon starting up (wait for it) or one
@@ -221,6 +228,7 @@ func Ensure(root, exe string) (*Client, error) {
 			if exited, err = spawn(root, exe); err != nil {
 				return nil, err
 			}
+			spawned++
 		}
 		c, err := Dial(root)
 		if err == nil {
@@ -228,7 +236,13 @@ func Ensure(root, exe string) (*Client, error) {
 		}
 		select {
 		case werr := <-exited:
-			return nil, fmt.Errorf("the slapnode daemon exited at start (%v): %s", werr, logTail(root))
+			exited = nil
+			// It may have met the lock of a daemon that was still dying
+			// (then try again, a few times), or of one started at the same
+			// moment by another command (then that one is waited for).
+			if spawned >= 3 {
+				return nil, fmt.Errorf("the slapnode daemon exited at start (%v): %s", werr, logTail(root))
+			}
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(end) {

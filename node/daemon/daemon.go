@@ -226,6 +226,7 @@ type (
 	applyRequest struct {
 		Partition string
 		Specs     []supervisor.ServiceSpec
+		Requested string `json:",omitempty"` // default started
 	}
 	targetRequest struct {
 		Partition, Service string
@@ -262,7 +263,10 @@ func (h *handler) mux() *http.ServeMux {
 		if !decode(w, r, &req) {
 			return
 		}
-		ch, err := h.sup.Apply(req.Partition, req.Specs)
+		if req.Requested == "" {
+			req.Requested = supervisor.PartitionStarted
+		}
+		ch, err := h.sup.ApplyState(req.Partition, req.Specs, req.Requested)
 		reply(w, ch, err)
 	})
 	target := func(op func(ctx context.Context, t targetRequest) error) http.HandlerFunc {

@@ -301,3 +301,58 @@ func TestKilledDaemonRestores(t *testing.T) {
 		t.Errorf("daemon log %s:\n%s", LogPath(root), b)
 	}
 }
+
+// TestConcurrentEnsureStartsOneDaemon: commands racing to start the daemon
+// of one root all end up talking to the same daemon.
+func TestConcurrentEnsureStartsOneDaemon(t *testing.T) {
+	t.Setenv("SLAPNODE_DAEMON_TEST_HELPER", "1")
+	root := t.TempDir()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	pids := make(chan int, 4)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			c, err := Ensure(root, exe)
+			if err != nil {
+				errs <- err
+				return
+			}
+			i, err := c.Info(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			pids <- i.Pid
+		}()
+	}
+	var got []int
+	for range 4 {
+		select {
+		case err := <-errs:
+			t.Error(err)
+		case p := <-pids:
+			got = append(got, p)
+		}
+	}
+	for _, p := range got {
+		if p != got[0] {
+			t.Errorf("Ensure reached daemons %v, want one", got)
+			break
+		}
+	}
+	if c, err := Dial(root); err == nil {
+		sctx, cancel := context.WithTimeout(ctx, deadline)
+		defer cancel()
+		if err := c.Shutdown(sctx); err != nil {
+			t.Error(err)
+		}
+	}
+	b, _ := os.ReadFile(LogPath(root))
+	if n := strings.Count(string(b), "serving node root"); n != 1 {
+		t.Errorf("%d daemons served the root:\n%s", n, b)
+	}
+}

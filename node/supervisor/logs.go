@@ -6,8 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // rotator is an append-only log file rotated by size: when a write would
@@ -30,24 +34,57 @@ func openRotator(path string, max int64, keep int, cred *Credential) (*rotator, 
 	if cred != nil && os.Geteuid() == 0 {
 		r.uid, r.gid = int(cred.Uid), int(cred.Gid)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("creating log directory: %w", err)
-	}
-	if err := r.open(); err != nil {
+	err := asUser(r.uid, r.gid, func() error {
+		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+			return fmt.Errorf("creating log directory: %w", err)
+		}
+		return r.openFile()
+	})
+	if err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
+// asUser runs fn with the filesystem identity (fsuid/fsgid) of the
+// partition user when the supervisor is root, on a locked OS thread: the
+// log lives in a directory the partition user controls, and a root daemon
+// following a symlink planted there (var/log/web.log -> /etc/shadow) would
+// append to, rotate or create files anywhere. As the user, the kernel
+// refuses that, and new files and directories belong to the user. Changing
+// fsuid away from 0 also drops the capabilities that would bypass the
+// checks, and changing it back restores them.
+func asUser(uid, gid int, fn func() error) error {
+	if uid < 0 {
+		return fn()
+	}
+	runtime.LockOSThread()
+	euid, egid := os.Geteuid(), os.Getegid()
+	// These calls return the previous id; they fail only for a bad id.
+	_, _ = unix.SetfsgidRetGid(gid)
+	_, _ = unix.SetfsuidRetUid(uid)
+	err := fn()
+	_, _ = unix.SetfsuidRetUid(euid)
+	_, _ = unix.SetfsgidRetGid(egid)
+	// An invalid id (-1) changes nothing and returns the current one.
+	if u, _ := unix.SetfsuidRetUid(-1); u == euid {
+		if g, _ := unix.SetfsgidRetGid(-1); g == egid {
+			runtime.UnlockOSThread()
+		}
+	} // else: the thread keeps the user's identity and dies with this goroutine
+	return err
+}
+
 func (r *rotator) open() error {
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	return asUser(r.uid, r.gid, r.openFile)
+}
+
+// openFile opens the log; O_NOFOLLOW refuses a symlink in its place even in
+// rootless mode.
+func (r *rotator) openFile() error {
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
 	if err != nil {
 		return fmt.Errorf("opening log: %w", err)
-	}
-	if r.uid >= 0 {
-		// Best effort: a log directory on a filesystem without ownership
-		// (vfat, some FUSE) must not stop the service.
-		_ = f.Chown(r.uid, r.gid)
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -61,6 +98,10 @@ func (r *rotator) open() error {
 func (r *rotator) rotate() error {
 	r.f.Close()
 	r.f = nil
+	return asUser(r.uid, r.gid, r.rotateFiles)
+}
+
+func (r *rotator) rotateFiles() error {
 	if r.keep <= 0 {
 		if err := os.Remove(r.path); err != nil && !os.IsNotExist(err) {
 			return err
@@ -73,7 +114,7 @@ func (r *rotator) rotate() error {
 			return err
 		}
 	}
-	return r.open()
+	return r.openFile()
 }
 
 // Write splits p across rotations so that no file grows past max, cutting

@@ -237,7 +237,18 @@ func (s *Supervisor) lockPart(name string, create bool) (*partition, error) {
 // starts again the listed ones that are stopped or FATAL, and persists specs
 // as the partition's desired state with requested state started.
 func (s *Supervisor) Apply(partition string, specs []ServiceSpec) (Changes, error) {
+	return s.ApplyState(partition, specs, PartitionStarted)
+}
+
+// ApplyState is Apply with the partition's requested state: with
+// PartitionStopped the specs are recorded and every service is stopped
+// (reported in Changes.Stopped if it was running), none is started — a
+// stopped partition's services do not run even briefly.
+func (s *Supervisor) ApplyState(partition string, specs []ServiceSpec, requested string) (Changes, error) {
 	var ch Changes
+	if requested != PartitionStarted && requested != PartitionStopped {
+		return ch, fmt.Errorf("%w: requested state %q of partition %q: want %q or %q", ErrSpec, requested, partition, PartitionStarted, PartitionStopped)
+	}
 	if !validName(partition) {
 		return ch, fmt.Errorf("%w: partition name %q: letters, digits and . _ - @ +", ErrSpec, partition)
 	}
@@ -259,11 +270,11 @@ func (s *Supervisor) Apply(partition string, specs []ServiceSpec) (Changes, erro
 		return ch, err
 	}
 	defer p.op.Unlock()
-	if err := s.persist(p.name, PartitionStarted, nil, specs); err != nil {
+	if err := s.persist(p.name, requested, nil, specs); err != nil {
 		return ch, err
 	}
 	s.mu.Lock()
-	p.requested, p.stopped, p.specs = PartitionStarted, map[string]bool{}, specs
+	p.requested, p.stopped, p.specs = requested, map[string]bool{}, specs
 	old := p.units
 	s.mu.Unlock()
 
@@ -277,6 +288,18 @@ func (s *Supervisor) Apply(partition string, specs []ServiceSpec) (Changes, erro
 	for _, sp := range specs {
 		u := old[sp.Name]
 		switch {
+		case requested == PartitionStopped:
+			if u != nil && u.active() {
+				ch.Stopped = append(ch.Stopped, sp.Name)
+			} else {
+				ch.Unchanged = append(ch.Unchanged, sp.Name)
+			}
+			if u != nil {
+				u.stop()
+			}
+			if u == nil || u.hash != sp.hash() {
+				u = s.newUnit(sp)
+			}
 		case u == nil:
 			u = s.newUnit(sp)
 			u.start()

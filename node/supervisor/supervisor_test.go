@@ -406,9 +406,12 @@ func TestServiceRunsAsPartitionUserInItsCgroup(t *testing.T) {
 	if strings.TrimSpace(string(b)) != strconv.Itoa(st.Pid) {
 		t.Errorf("cgroup procs %q, want the service pid %d", b, st.Pid)
 	}
-	// The log belongs to the partition user, who can read it.
-	if fi, err := os.Stat(st.Log); err != nil || fi.Sys().(*syscall.Stat_t).Uid != cred.Uid {
-		t.Errorf("log %s: %v, owner not uid %d", st.Log, err, cred.Uid)
+	// The log and the var/log directory the supervisor created belong to
+	// the partition user, who can read its logs and write its own there.
+	for _, p := range []string{st.Log, filepath.Join(dir, "var", "log"), filepath.Join(dir, "var")} {
+		if fi, err := os.Stat(p); err != nil || fi.Sys().(*syscall.Stat_t).Uid != cred.Uid {
+			t.Errorf("%s: %v, owner not uid %d", p, err, cred.Uid)
+		}
 	}
 }
 
@@ -755,5 +758,93 @@ func TestPersistedLogPaths(t *testing.T) {
 		if _, err := PersistedLogPaths(s.opts.StateDir, c[0], c[1]); !errors.Is(err, ErrNotFound) {
 			t.Errorf("PersistedLogPaths(%q, %q): %v", c[0], c[1], err)
 		}
+	}
+}
+
+func TestApplyStateStoppedStartsNothing(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestSup(t, Options{})
+	a := shSpec(dir, "a", `echo started >> a.out; exec sleep 1000`)
+	ch, err := s.ApplyState("p1", []ServiceSpec{a}, PartitionStopped)
+	if err != nil || !slices.Equal(ch.Unchanged, []string{"a"}) {
+		t.Fatalf("ApplyState stopped: %+v %v", ch, err)
+	}
+	if st := statusOf(t, s, "p1", "a"); st.State != StateStopped || st.Requested != PartitionStopped {
+		t.Errorf("status %+v", st)
+	}
+	if ch, err = s.Apply("p1", []ServiceSpec{a}); err != nil || !slices.Equal(ch.Started, []string{"a"}) {
+		t.Fatalf("Apply after stopped: %+v %v", ch, err)
+	}
+	pid := waitState(t, s, "p1", "a", StateRunning).Pid
+	if ch, err = s.ApplyState("p1", []ServiceSpec{a}, PartitionStopped); err != nil || !slices.Equal(ch.Stopped, []string{"a"}) {
+		t.Fatalf("ApplyState stopped of a running partition: %+v %v", ch, err)
+	}
+	if alive(pid) {
+		t.Errorf("pid %d still running in a stopped partition", pid)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "a.out")); string(b) != "started\n" {
+		t.Errorf("a started %q, want once (only by Apply)", b)
+	}
+	if _, err := s.ApplyState("p1", nil, "destroyed"); !errors.Is(err, ErrSpec) {
+		t.Errorf("unknown requested state: %v", err)
+	}
+}
+
+// TestLogSymlinkIsRefused: the log directory belongs to the partition
+// user; a symlink planted there must not make the root daemon write to (or
+// give away) a file the user cannot write.
+func TestLogSymlinkIsRefused(t *testing.T) {
+	cred := testUser(t)
+	dir := partitionDir(t, cred)
+	secret := filepath.Join(filepath.Dir(dir), "secret")
+	if err := os.WriteFile(secret, []byte("root only\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(dir, "var", "log")
+	if err := os.MkdirAll(logDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{filepath.Join(dir, "var"), logDir} {
+		if err := os.Chown(d, int(cred.Uid), int(cred.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(secret, filepath.Join(logDir, "web.log")); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestSup(t, Options{})
+	sp := shSpec(dir, "web", "echo pwned; exec sleep 1000")
+	sp.Credential = cred
+	if _, err := s.Apply("p1", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	st := waitState(t, s, "p1", "web", StateFatal)
+	if !strings.Contains(st.LastExit, "log") {
+		t.Errorf("FATAL reason %q should name the log", st.LastExit)
+	}
+	b, _ := os.ReadFile(secret)
+	fi, _ := os.Stat(secret)
+	if string(b) != "root only\n" || fi.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("secret changed: %q, owner %d", b, fi.Sys().(*syscall.Stat_t).Uid)
+	}
+
+	// A symlinked directory (var -> a root-only directory): the log is
+	// opened with the user's filesystem identity, so nothing is created.
+	dir2 := partitionDir(t, cred)
+	rootOnly := filepath.Join(filepath.Dir(dir2), "rootonly")
+	if err := os.Mkdir(rootOnly, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(rootOnly, filepath.Join(dir2, "var")); err != nil {
+		t.Fatal(err)
+	}
+	sp2 := shSpec(dir2, "web", "exec sleep 1000")
+	sp2.Credential = cred
+	if _, err := s.Apply("p2", []ServiceSpec{sp2}); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, "p2", "web", StateFatal)
+	if ents, _ := os.ReadDir(rootOnly); len(ents) != 0 {
+		t.Errorf("the root daemon created %v in a directory the partition user cannot write", ents)
 	}
 }

@@ -47,6 +47,14 @@ func (u *unit) needsStart() bool {
 	return u.cancel == nil || u.state == StateFatal || u.state == StateStopped
 }
 
+// active reports whether the unit has processes or may start some: a loop
+// that is not only waiting to be stopped.
+func (u *unit) active() bool {
+	u.s.mu.Lock()
+	defer u.s.mu.Unlock()
+	return u.cancel != nil && u.state != StateFatal && u.state != StateExited && u.state != StateStopped
+}
+
 func (u *unit) start() {
 	u.s.mu.Lock()
 	defer u.s.mu.Unlock()
@@ -293,6 +301,12 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 		orphans.Lock()
 		delete(orphans.mains, r.pid)
 		orphans.Unlock()
+		// Let the last output reach the log before the exit note, unless
+		// a child that outlives the main process keeps the pipe open.
+		select {
+		case <-r.pumpDone:
+		case <-time.After(200 * time.Millisecond):
+		}
 		log.Printf("pid %d: %s", r.pid, r.desc)
 		close(r.exited)
 	}()

@@ -504,8 +504,11 @@ func strMethod(s, name string) *Func {
 				return nil, err
 			}
 			w, _ := a[0].(int64)
-			for int64(len(s)) < w {
-				s = "0" + s
+			if err := sizeOK(1, w); err != nil {
+				return nil, err
+			}
+			if pad := w - int64(len(s)); pad > 0 {
+				s = strings.Repeat("0", int(pad)) + s
 			}
 			return s, nil
 		})
@@ -684,6 +687,11 @@ func percentFormat(format string, arg any) (any, error) {
 		for i < len(format) && strings.IndexByte("-+ 0#.123456789", format[i]) >= 0 {
 			spec += string(format[i])
 			i++
+		}
+		if len(spec) > 6 {
+			// Widths and precisions stay below 10000: "%0999999999d" would
+			// allocate gigabytes.
+			return nil, fmt.Errorf("format %s: width or precision too large", spec)
 		}
 		if i >= len(format) {
 			return nil, errors.New("incomplete format")
@@ -896,6 +904,9 @@ func (ev *evaluator) filter(name string, v any, args []any, kw map[string]any, f
 		return int64(n), err
 	case "tojson":
 		indent, _ := argN(args, 0, kw, "indent", int64(0)).(int64)
+		if indent < 0 || indent > 64 {
+			return nil, fmt.Errorf("indent must be between 0 and 64, not %d", indent)
+		}
 		return toJSON(v, int(indent))
 	case "dictsort":
 		m, ok := v.(map[string]any)
@@ -1005,7 +1016,10 @@ func (ev *evaluator) filter(name string, v any, args []any, kw map[string]any, f
 		pad := ""
 		switch w := width.(type) {
 		case int64:
-			pad = strings.Repeat(" ", int(w))
+			if err := sizeOK(1, w); err != nil {
+				return nil, err
+			}
+			pad = strings.Repeat(" ", int(max(w, 0)))
 		case string:
 			pad = w
 		}

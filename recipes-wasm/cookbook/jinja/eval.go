@@ -837,11 +837,17 @@ func binOp(op string, l, r any) (any, error) {
 		}
 		if s, ok := l.(string); ok {
 			if n, ok := r.(int64); ok {
+				if err := sizeOK(int64(len(s)), n); err != nil {
+					return nil, err
+				}
 				return strings.Repeat(s, int(max(n, 0))), nil
 			}
 		}
 		if s, ok := l.(*List); ok {
 			if n, ok := r.(int64); ok {
+				if err := sizeOK(int64(len(s.Items)), n); err != nil {
+					return nil, err
+				}
 				var out []any
 				for range max(n, 0) {
 					out = append(out, s.Items...)
@@ -896,9 +902,13 @@ func arith(op string, l, r any) (any, error) {
 			return m, nil
 		case "**":
 			if ri >= 0 {
-				p := int64(1)
-				for range ri {
-					p *= li
+				// Square-and-multiply: the exponent may be huge.
+				p, base := int64(1), li
+				for e := ri; e > 0; e >>= 1 {
+					if e&1 == 1 {
+						p *= base
+					}
+					base *= base
 				}
 				return p, nil
 			}
@@ -939,6 +949,14 @@ func arith(op string, l, r any) (any, error) {
 		return math.Pow(lf, rf), nil
 	}
 	return nil, fmt.Errorf("unsupported operator %s", op)
+}
+
+// sizeOK refuses a repetition whose result would exceed MaxOutput.
+func sizeOK(unit, n int64) error {
+	if n > 0 && unit > 0 && n > MaxOutput/unit {
+		return fmt.Errorf("the result would exceed %d bytes", MaxOutput)
+	}
+	return nil
 }
 
 func b2i(b bool) int64 {

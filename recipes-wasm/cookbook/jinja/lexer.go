@@ -4,15 +4,18 @@
 //
 // Supported: {{ expr }}, {% if/elif/else %}, {% for %} (tuple unpacking, an
 // inline "if" filter, {% else %}, loop.index/index0/revindex/revindex0/
-// first/last/length), {% set %} (also block set and namespace attributes),
-// {% do %} (jinja2.ext.do), {% macro %}, {% raw %}, comments, whitespace
-// control with "-", and expressions with literals, attribute/index/slice
-// access, method calls on strings, lists and dicts, arithmetic, ~, comparisons,
-// and/or/not, in, "is" tests, inline if/else, filters and the globals range,
-// dict, namespace. Undefined variables are errors (Jinja2's StrictUndefined,
-// as slapos.recipe.template uses) except under "is defined" and "default".
-// Anything else ({% include %}, {% import %}, {% extends %}, unknown filters…)
-// is an error naming the template's line:col.
+// first/last/length/previtem/nextitem), {% set %} (also block set and
+// namespace attributes), {% do %} (jinja2.ext.do), {% macro %},
+// {% import %}, {% from … import %} and {% include %} (through a Loader),
+// {% raw %}, comments, whitespace control with "-", and expressions with
+// literals, attribute/index/slice access, method calls on strings, lists and
+// dicts, arithmetic, ~, %-formatting, comparisons, and/or/not, in, "is"
+// tests, inline if/else, *args/**kwargs in calls, filters and the globals
+// range, dict, namespace. Undefined variables are errors (Jinja2's
+// StrictUndefined, as slapos.recipe.template uses) except under "is
+// defined" and "default". Dicts iterate in sorted key order (Go maps keep no
+// insertion order). Anything else ({% extends %}, {% call %}, loop controls,
+// unknown filters…) is an error naming the template's line:col.
 package jinja
 
 import (

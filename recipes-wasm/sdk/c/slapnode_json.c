@@ -651,10 +651,17 @@ void sn_w_number(sn_writer *w, double d)
 	before_value(w);
 	char tmp[40];
 	int n;
-	if (d == floor(d) && fabs(d) < 1e15)
+	if (d == floor(d) && fabs(d) < 1e17) {
 		n = snprintf(tmp, sizeof tmp, "%.0f", d);
-	else
-		n = snprintf(tmp, sizeof tmp, "%.17g", d);
+	} else {
+		/* The shortest of %.15g..%.17g that reads back as d: 2.5e-08, not
+		 * 2.4999999999999999e-08. %.17g always does. */
+		for (int prec = 15;; prec++) {
+			n = snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+			if (prec == 17 || strtod(tmp, NULL) == d)
+				break;
+		}
+	}
 	w_put(w, tmp, (size_t)n);
 }
 

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 )
@@ -139,10 +141,47 @@ func (g *Registry) runRecipe(entry string, input []byte, host Host) (out RecipeO
 	if res.Installed != nil {
 		out.Installed = res.Installed
 	}
+	if entry == EntryUpdate && r.Update == nil && in.Previous != nil {
+		// Update ran Install again in place of the host's uninstall+install:
+		// remove what the previous install made and this one no longer does
+		// (an output file that moved), as that uninstall would have.
+		for _, msg := range removeStale(in.Previous.Installed, out.Installed) {
+			out.Messages = append(out.Messages, msg)
+		}
+	}
 	if res.Messages != nil {
 		out.Messages = res.Messages
 	}
 	return out
+}
+
+// removeStale removes the paths of old that are neither in current nor an
+// ancestor or descendant of a path in it, and describes what it did.
+func removeStale(old, current []string) []string {
+	var msgs []string
+	for _, p := range old {
+		p = filepath.Clean(p)
+		if p == "/" || p == "." {
+			continue
+		}
+		keep := false
+		for _, c := range current {
+			c = filepath.Clean(c)
+			if p == c || strings.HasPrefix(c, p+"/") || strings.HasPrefix(p, c+"/") {
+				keep = true
+				break
+			}
+		}
+		if keep {
+			continue
+		}
+		if err := os.RemoveAll(p); err != nil {
+			msgs = append(msgs, fmt.Sprintf("could not remove %s, installed by the previous version of this part: %v", p, err))
+		} else {
+			msgs = append(msgs, "removed "+p+", installed by the previous version of this part")
+		}
+	}
+	return msgs
 }
 
 // safeCall turns a panic into an error so one broken recipe reports instead

@@ -25,8 +25,9 @@ type Recipe struct {
 	// Install creates the part. Required.
 	Install Func
 	// Update changes an installed part in place. When nil, an update runs
-	// Install again with Context.Previous set: recipes whose install simply
-	// overwrites what it made need nothing more.
+	// Install again with Context.Previous set, then removes the previous
+	// install's Installed paths that the new one does not report: recipes
+	// whose install simply overwrites what it made need nothing more.
 	Update Func
 	// Uninstall cleans up beyond the Installed paths, which the host removes
 	// itself. When nil, uninstall does nothing in the guest.

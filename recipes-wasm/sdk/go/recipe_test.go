@@ -39,6 +39,13 @@ func registry() *recipe.Registry {
 			return recipe.Result{Messages: []string{"bye " + opts["name"].(string)}}, nil
 		},
 	})
+	g.Register("file", recipe.Recipe{Install: func(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
+		p, err := opts.String("path")
+		if err != nil {
+			return recipe.Result{}, err
+		}
+		return recipe.Result{Installed: []string{p}}, os.WriteFile(p, nil, 0o644)
+	}})
 	g.Register("fail", recipe.Recipe{Install: func(recipe.Context, recipe.Options) (recipe.Result, error) {
 		return recipe.Result{Messages: []string{"partial"}}, errors.New("it broke")
 	}})
@@ -124,7 +131,7 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("messages of a failed install are kept: %v", out.Messages)
 	}
 	e.MustFail("p", "panic", nil, "panic: assignment to entry in nil map")
-	e.MustFail("u", "unknown", nil, `module testmod has no recipe "unknown" (it has: echo, exec, fail, panic)`)
+	e.MustFail("u", "unknown", nil, `module testmod has no recipe "unknown" (it has: echo, exec, fail, file, panic)`)
 	e.MustFail("bad", "echo", map[string]any{"n": "three"}, `option "n" must be an integer`)
 
 	raw := registry().Dispatch(recipe.EntryInstall, []byte("{not json"), e.Host)
@@ -231,5 +238,25 @@ func TestOptions(t *testing.T) {
 	}
 	if err := o.Decode(&typed); err != nil || typed.S != "x" || typed.N != 8 {
 		t.Errorf("Decode = %+v %v", typed, err)
+	}
+}
+
+func TestUpdateRemovesStale(t *testing.T) {
+	e := env(t)
+	a, b := e.Path("a"), e.Path("b")
+	e.MustInstall("f", "file", map[string]any{"path": a})
+	out := e.Update("f", "file", map[string]any{"path": b})
+	if out.Error != "" || len(out.Messages) != 1 || !strings.Contains(out.Messages[0], "removed "+a) {
+		t.Fatalf("update %+v", out)
+	}
+	if _, err := os.Stat(a); !os.IsNotExist(err) {
+		t.Fatal("the file of the previous install was kept")
+	}
+	// The same path again is kept.
+	if out := e.Update("f", "file", map[string]any{"path": b}); len(out.Messages) != 0 {
+		t.Fatalf("update with the same path: %v", out.Messages)
+	}
+	if _, err := os.Stat(b); err != nil {
+		t.Fatal(err)
 	}
 }

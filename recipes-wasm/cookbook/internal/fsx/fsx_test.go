@@ -68,3 +68,18 @@ func TestWriteFile(t *testing.T) {
 		t.Fatalf("temporary file left behind: %v", entries)
 	}
 }
+
+// FuzzShellQuote checks that quoting any words and splitting the result
+// gives the words back, and that ShellSplit never panics.
+func FuzzShellQuote(f *testing.F) {
+	f.Add("a b", "it's", `"q" \ $x`)
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		words := []string{a, b, c}
+		line := ShellQuote(a) + " " + ShellQuote(b) + " " + ShellQuote(c)
+		got, err := ShellSplit(line)
+		if err != nil || !reflect.DeepEqual(got, words) {
+			t.Fatalf("ShellSplit(%q) = %q, %v; want %q", line, got, err, words)
+		}
+		ShellSplit(a)
+	})
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -90,7 +91,14 @@ func newRunner(ctx recipe.Context, opts recipe.Options, location string) (*runne
 
 func (r *runner) run(argv []string, dir string) error {
 	r.ctx.Log("running %s (in %s)", strings.Join(argv, " "), dir)
-	_, err := r.ctx.Run(argv, dir, r.env, r.timeout)
+	run := argv
+	if strings.Contains(argv[0], "/") && !filepath.IsAbs(argv[0]) {
+		// The host runs only granted commands looked up in its PATH (or
+		// granted absolute paths), never a relative ./configure: let the
+		// granted sh exec it.
+		run = append([]string{"sh", "-c", `exec "$0" "$@"`}, argv...)
+	}
+	_, err := r.ctx.Run(run, dir, r.env, r.timeout)
 	if err == nil {
 		r.msgs = append(r.msgs, "ran "+strings.Join(argv, " "))
 	}

@@ -28,6 +28,8 @@ const schema = `{"type":"object","required":["output"],"properties":{
 	"sha256":{"type":"string","pattern":"^[0-9a-fA-F]{64}$"},
 	"engine":{"enum":["jinja2","go","none"]},
 	"vars":{"type":"object"},
+	"imports":{"type":"object","additionalProperties":{"type":"string"},"description":"templates for {% import %}, {% from %} and {% include %}: name -> text"},
+	"import-list":{"type":["string","array"],"items":{"type":"string"},"description":"SlapOS form: lines 'file NAME PATH' or 'rawfile NAME PATH' (PATH relative to the profile directory)"},
 	"context":{"type":"object"},
 	"mode":{"type":["string","integer"]}
 },"oneOf":[{"required":["inline"]},{"required":["template"]},{"required":["url"]},{"required":["path"]}]}`
@@ -63,7 +65,11 @@ func install(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 	var rendered string
 	switch engine {
 	case "jinja2":
-		rendered, err = jinja.Render(name, text, vars)
+		load, lerr := loader(ctx, opts)
+		if lerr != nil {
+			return recipe.Result{}, lerr
+		}
+		rendered, err = jinja.RenderWith(name, text, vars, load)
 	case "go":
 		rendered, err = renderGo(name, text, vars)
 	case "none":
@@ -202,4 +208,53 @@ func renderGo(name, text string, vars map[string]any) (string, error) {
 		return "", err
 	}
 	return b.String(), nil
+}
+
+// loader serves {% import %} and {% include %} from the imports option
+// (texts) and SlapOS's import-list (files): "rawfile" entries are not
+// rendered, as in slapos.recipe.template.
+func loader(ctx recipe.Context, opts recipe.Options) (jinja.Loader, error) {
+	texts := map[string]string{}
+	m, err := opts.Map("imports")
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range m {
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("option \"imports\": %q must be a template text, not %s", name, recipe.TypeName(v))
+		}
+		texts[name] = s
+	}
+	lines, err := opts.StringList("import-list")
+	if err != nil {
+		return nil, err
+	}
+	for _, line := range lines {
+		f := strings.Fields(line)
+		if len(f) != 3 || (f[0] != "file" && f[0] != "rawfile") {
+			return nil, fmt.Errorf("option \"import-list\": %q is not 'file NAME PATH' or 'rawfile NAME PATH'", line)
+		}
+		b, err := os.ReadFile(fsx.ResolveProfile(ctx, f[2]))
+		if err != nil {
+			return nil, fmt.Errorf("option \"import-list\": %s: %w", f[1], err)
+		}
+		text := string(b)
+		if f[0] == "rawfile" {
+			if strings.Contains(text, "endraw") {
+				return nil, fmt.Errorf("option \"import-list\": rawfile %s contains \"endraw\": pass it as a variable instead", f[1])
+			}
+			text = "{% raw %}" + text + "{% endraw %}"
+		}
+		texts[f[1]] = text
+	}
+	if len(texts) == 0 {
+		return nil, nil
+	}
+	return func(name string) (string, error) {
+		if t, ok := texts[name]; ok {
+			return t, nil
+		}
+		return "", fmt.Errorf("not in imports or import-list (known: %s)", strings.Join(fsx.SortedKeys(texts), ", "))
+	}, nil
 }

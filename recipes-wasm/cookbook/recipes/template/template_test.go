@@ -105,3 +105,20 @@ func TestEngines(t *testing.T) {
 		t.Fatalf("engine none: %q", got)
 	}
 }
+
+func TestImports(t *testing.T) {
+	e := recipetest.New(t)
+	e.WriteFile(filepath.Join(e.Context.ProfileDir, "lib.jinja2"), "{% macro kv(k, v) %}{{ k }}={{ v }}{% endmacro %}")
+	e.WriteFile(filepath.Join(e.Context.ProfileDir, "raw.txt"), "{{ not rendered }}")
+	e.MustInstall("i", "template", map[string]any{
+		"output":      "out",
+		"inline":      "{% import 'lib' as lib %}{% from 'inline' import greet %}{{ lib.kv('a', 1) }} {{ greet() }} {% include 'raw' %}",
+		"imports":     map[string]any{"inline": "{% macro greet() %}hi{% endmacro %}"},
+		"import-list": "file lib lib.jinja2\nrawfile raw raw.txt\n",
+	})
+	if got := e.ReadFile(e.Path("out")); got != "a=1 hi {{ not rendered }}" {
+		t.Fatalf("rendered %q", got)
+	}
+	e.MustFail("j", "template", map[string]any{"output": "o", "inline": "{% include 'x' %}", "imports": map[string]any{"y": ""}}, `{% include %} of "x": not in imports or import-list (known: y)`)
+	e.MustFail("k", "template", map[string]any{"output": "o", "inline": "", "import-list": "file only-two"}, "is not 'file NAME PATH'")
+}

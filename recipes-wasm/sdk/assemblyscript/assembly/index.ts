@@ -18,8 +18,7 @@
 //     return 0;
 //   }
 //   defineModule("hello", "1.0.0", [
-//     { name: "hello", description: "", options: `{"type":"object"}`,
-//       outputs: null, install: install, update: null, uninstall: null },
+//     { name: "hello", options: `{"type":"object","required":["path"]}`, install: install },
 //   ], []);
 //
 // Build: asc hello.ts -O3 --runtime incremental --noAssert

@@ -520,7 +520,7 @@ export class Writer {
   number(d: f64): Writer {
     if (!isFinite(d)) return this.null();
     this.beforeValue();
-    if (d == Math.floor(d) && Math.abs(d) < 1e15) this.ascii((<i64>d).toString());
+    if (d == Math.floor(d) && Math.abs(d) < 1e17) this.ascii((<i64>d).toString());
     else this.ascii(d.toString());
     return this;
   }

@@ -186,8 +186,13 @@ func (h *Host) exec(request []byte) (any, error) {
 	if len(req.Argv) == 0 {
 		return errResponse("empty argv"), nil
 	}
+	if strings.Contains(req.Argv[0], "/") && !filepath.IsAbs(req.Argv[0]) {
+		// Like slapnode's host: commands are names looked up in PATH, or
+		// absolute paths, never relative to the working directory.
+		return map[string]any{"exit_code": -1, "error": fmt.Sprintf("%s is a relative path: commands are looked up in PATH only (run it through a granted sh)", req.Argv[0])}, nil
+	}
 	if h.AllowExec != nil && !slices.Contains(h.AllowExec, req.Argv[0]) {
-		return errResponse("%s is not granted: add it to the module's allow_exec", req.Argv[0]), nil
+		return map[string]any{"exit_code": -1, "error": fmt.Sprintf("%s is not granted: add it to the module's allow_exec", req.Argv[0])}, nil
 	}
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	if timeout <= 0 {
