@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -22,6 +23,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	os.Chmod(dir, 0o755) // the rootless test runs it as another user
 	slapnode = filepath.Join(dir, "slapnode")
 	build := exec.Command("go", "build", "-o", slapnode, "../cmd/slapnode")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
@@ -54,8 +56,18 @@ type result struct {
 
 func run(t *testing.T, root string, args ...string) result {
 	t.Helper()
+	return runAs(t, nil, root, args...)
+}
+
+// runAs runs slapnode as another user when cred is set.
+func runAs(t *testing.T, cred *syscall.Credential, root string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(slapnode, append(args, "--root", root)...)
 	cmd.Dir = ".."
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + root, "LANG=C.UTF-8"}
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -74,6 +86,55 @@ func stopNode(t *testing.T, root string) {
 		cmd := exec.Command(slapnode, "node", "stop", "--root", root)
 		cmd.Run()
 	})
+}
+
+// TestHellowebRootless runs the demo as an unprivileged user (root drops to
+// nobody; a normal user runs it as itself): no users, cgroups or network
+// setup, said once, and the service still answers.
+func TestHellowebRootless(t *testing.T) {
+	requireBuiltins(t)
+	root := t.TempDir()
+	var cred *syscall.Credential
+	if os.Geteuid() == 0 {
+		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
+		os.Chmod(filepath.Dir(root), 0o755)
+		if err := os.Chown(root, 65534, 65534); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { runAs(t, cred, root, "node", "stop") })
+	r := runAs(t, cred, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18481")
+	if r.code != 0 {
+		t.Fatalf("rootless apply exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	if strings.Count(r.stderr, "rootless") != 1 {
+		t.Errorf("rootless mode not said exactly once:\n%s", r.stderr)
+	}
+	m := urlRe.FindStringSubmatch(r.stdout)
+	if m == nil {
+		t.Fatalf("no URL printed:\n%s", r.stdout)
+	}
+	if body := get(t, m[1]); !strings.Contains(body, "Hello from slapnode") {
+		t.Fatalf("page: %q", body)
+	}
+	st := runAs(t, cred, root, "status")
+	if !strings.Contains(st.stdout, "RUNNING") {
+		t.Fatalf("status:\n%s%s", st.stdout, st.stderr)
+	}
+	if cred != nil {
+		// The service runs as the unprivileged user.
+		pid := regexp.MustCompile(`RUNNING\s+(\d+)`).FindStringSubmatch(st.stdout)
+		if pid == nil {
+			t.Fatalf("no pid in status:\n%s", st.stdout)
+		}
+		fi, err := os.Stat("/proc/" + pid[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uid := fi.Sys().(*syscall.Stat_t).Uid; uid != 65534 {
+			t.Fatalf("service runs as uid %d", uid)
+		}
+	}
 }
 
 var urlRe = regexp.MustCompile(`url = (http://\S+)`)
