@@ -424,7 +424,7 @@ func titleOf(s *jsonschema.Schema, name string) string {
 	}
 	for _, c := range closure(p, false) {
 		if c.Title != "" {
-			return fmt.Sprintf(" (%s)", c.Title)
+			return fmt.Sprintf(" (%s)", oneLine(c.Title, 80))
 		}
 	}
 	return ""
