@@ -74,21 +74,33 @@ type Host struct {
 
 	mu       sync.Mutex
 	closed   bool
-	classes  map[uint32]*class
+	classes  map[classKey]*class
 	compiled map[compileKey]*compileEntry
 }
 
 // class is one wazero.Runtime per memory limit: the limit is runtime-wide in
 // wazero, so modules with different limits cannot share a runtime. All
 // classes share the compilation cache.
+//
+// Untrusted modules run in runtimes with WithCloseOnContextDone, so that a
+// call can be stopped at its time limit. That check costs a call out to Go
+// at every loop header of the guest (most of the per-call overhead:
+// docs/benchmarks.md), so the built-in modules, which are part of slapnode
+// itself, run in runtimes without it: their calls cannot be interrupted,
+// only their host functions (exec, downloads, probes) honour the deadline.
 type class struct {
-	pages uint32
-	rt    wazero.Runtime
+	classKey
+	rt wazero.Runtime
+}
+
+type classKey struct {
+	pages         uint32
+	interruptible bool
 }
 
 type compileKey struct {
 	digest string
-	pages  uint32
+	class  classKey
 }
 
 type compileEntry struct {
@@ -99,7 +111,7 @@ type compileEntry struct {
 
 // New creates a Host. The directories in cfg are created when missing.
 func New(ctx context.Context, cfg Config) (*Host, error) {
-	h := &Host{cfg: cfg, classes: map[uint32]*class{}, compiled: map[compileKey]*compileEntry{}}
+	h := &Host{cfg: cfg, classes: map[classKey]*class{}, compiled: map[compileKey]*compileEntry{}}
 	if len(h.cfg.PathDirs) == 0 {
 		h.cfg.PathDirs = DefaultPathDirs
 	}
@@ -147,19 +159,20 @@ func (h *Host) Close(ctx context.Context) error {
 }
 
 // class returns the runtime of a memory class, creating it on first use.
-func (h *Host) class(ctx context.Context, pages uint32) (*class, error) {
+func (h *Host) class(ctx context.Context, pages uint32, interruptible bool) (*class, error) {
+	key := classKey{pages, interruptible}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, errors.New("wasmhost: host is closed")
 	}
-	if c := h.classes[pages]; c != nil {
+	if c := h.classes[key]; c != nil {
 		return c, nil
 	}
 	rc := wazero.NewRuntimeConfig().
 		WithCompilationCache(h.cache).
 		WithMemoryLimitPages(pages).
-		WithCloseOnContextDone(true)
+		WithCloseOnContextDone(interruptible)
 	rt := wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
 		rt.Close(ctx)
@@ -174,8 +187,8 @@ func (h *Host) class(ctx context.Context, pages uint32) (*class, error) {
 		rt.Close(ctx)
 		return nil, err
 	}
-	c := &class{pages: pages, rt: rt}
-	h.classes[pages] = c
+	c := &class{classKey: key, rt: rt}
+	h.classes[key] = c
 	return c, nil
 }
 
@@ -184,7 +197,7 @@ func (h *Host) class(ctx context.Context, pages uint32) (*class, error) {
 // around its check and save, so two compilations would both do the work).
 func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte) (wazero.CompiledModule, error) {
 	h.mu.Lock()
-	k := compileKey{digest, c.pages}
+	k := compileKey{digest, c.classKey}
 	e := h.compiled[k]
 	if e == nil {
 		e = &compileEntry{}
@@ -210,7 +223,8 @@ type Grants struct {
 	MemoryBytes uint64        // 0 = DefaultMemory
 	Timeout     time.Duration // per call; 0 = DefaultTimeout (DefaultPromiseTimeout for promise_check)
 	// Trusted marks built-in modules: their imports are not checked at load
-	// (the cookbook imports every host function), every call still is.
+	// (the cookbook imports every host function; every call still is), and
+	// their calls run without the per-loop time-limit check (see class).
 	Trusted bool
 }
 
@@ -302,7 +316,7 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, g Grants) (*M
 			return nil, fail("allow_exec entry %q must be a command name or an absolute path", e)
 		}
 	}
-	c, err := h.class(ctx, uint32(pages64))
+	c, err := h.class(ctx, uint32(pages64), !g.Trusted)
 	if err != nil {
 		return nil, err
 	}
