@@ -53,23 +53,24 @@ func (w Warning) String() string { return fmt.Sprintf("%s: warning: %s: %s", w.P
 // DefaultRecipeMap maps buildout recipe entry points to the built-in
 // cookbook (see docs/convert.md).
 var DefaultRecipeMap = map[string]string{
-	"slapos.cookbook:mkdirectory":                  "cookbook:mkdirectory",
-	"slapos.recipe.build:mkdirectory":              "cookbook:mkdirectory",
-	"slapos.recipe.template":                       "cookbook:template",
-	"slapos.recipe.template:default":               "cookbook:template",
-	"slapos.recipe.template:jinja2":                "cookbook:template",
-	"slapos.recipe.build":                          "cookbook:build",
-	"slapos.recipe.build:default":                  "cookbook:build",
-	"slapos.recipe.cmmi":                           "cookbook:cmmi",
-	"slapos.recipe.cmmi:default":                   "cookbook:cmmi",
-	"slapos.recipe.build:cmmi":                     "cookbook:cmmi",
-	"slapos.cookbook:wrapper":                      "cookbook:wrapper",
-	"slapos.cookbook:publish":                      "cookbook:publish",
-	"slapos.cookbook:publish.serialised":           "cookbook:publish.serialised",
-	"slapos.cookbook:generate.password":            "cookbook:generate.password",
-	"slapos.cookbook:slapconfiguration":            "cookbook:slapconfiguration",
-	"slapos.cookbook:slapconfiguration.serialised": "cookbook:slapconfiguration.serialised",
-	"slapos.cookbook:switch-softwaretype":          "cookbook:switch-softwaretype",
+	"slapos.cookbook:mkdirectory":           "cookbook:mkdirectory",
+	"slapos.recipe.build:mkdirectory":       "cookbook:mkdirectory",
+	"slapos.cookbook:symbolic.link":         "cookbook:symlink",
+	"cns.recipe.symlink":                    "cookbook:symlink",
+	"slapos.recipe.template":                "cookbook:template",
+	"slapos.recipe.template:default":        "cookbook:template",
+	"slapos.recipe.template:jinja2":         "cookbook:template",
+	"slapos.recipe.build":                   "cookbook:build",
+	"slapos.recipe.build:default":           "cookbook:build",
+	"plone.recipe.command":                  "cookbook:build",
+	"slapos.recipe.cmmi":                    "cookbook:cmmi",
+	"slapos.recipe.cmmi:default":            "cookbook:cmmi",
+	"slapos.recipe.build:cmmi":              "cookbook:cmmi",
+	"slapos.recipe.build:download":          "cookbook:download",
+	"slapos.recipe.build:download-unpacked": "cookbook:download-unpacked",
+	"slapos.cookbook:wrapper":               "cookbook:wrapper",
+	"slapos.cookbook:publish":               "cookbook:publish",
+	"slapos.cookbook:generate.password":     "cookbook:password",
 }
 
 // ConvertOptions configures the converter.
@@ -84,6 +85,10 @@ type ConvertOptions struct {
 	// (software.path or partition.path). "" guesses from the file name:
 	// instance*, template* and *.in files are instance profiles.
 	Kind string
+	// NoAdapt keeps every option as buildout names it, even for recipes
+	// mapped to the cookbook (whose options are otherwise rewritten into
+	// the cookbook's form: see adapt.go).
+	NoAdapt bool
 }
 
 // Result is the conversion of one file (or of a closure, flattened).
@@ -108,11 +113,15 @@ func HCLName(p string) string {
 }
 
 // JinjaLine returns the first line (1-based) where the file is a jinja2
-// template rather than buildout: jinja2 syntax on a line that is not the
-// continuation of an option value (a header, an option line, a statement
-// line). Jinja2 inside block values (inline templates) does not count.
-// It returns 0 for a plain buildout file.
-func JinjaLine(src []byte) int {
+// template rather than buildout, or 0 for a buildout file. jinja2 inside
+// block values (inline templates) never counts. In a file named as a
+// template (*.in, *.jinja2, *.jinja), jinja2 anywhere else does: a header,
+// an option line or a statement line. In a plain *.cfg, only jinja2 that
+// makes the buildout structure does (a statement line, a computed section
+// or option name), because such files carry jinja2 in option values that a
+// recipe renders (component/perl/buildout.cfg).
+func JinjaLine(path string, src []byte) int {
+	named := strings.HasSuffix(path, ".in") || strings.HasSuffix(path, ".jinja2") || strings.HasSuffix(path, ".jinja")
 	inValue := false
 	for i, line := range splitLines(src) {
 		if line != "" && (line[0] == '#' || line[0] == ';') {
@@ -121,10 +130,12 @@ func JinjaLine(src []byte) int {
 		if inValue && (line == "" || pyIsSpace(rune(line[0]))) {
 			continue
 		}
-		if strings.Contains(line, "{%") || strings.Contains(line, "{{") || strings.Contains(line, "{#") {
+		isOption := optionStart.MatchString(line)
+		hasJinja := strings.Contains(line, "{%") || strings.Contains(line, "{{") || strings.Contains(line, "{#")
+		if hasJinja && (named || !isOption) {
 			return i + 1
 		}
-		inValue = optionStart.MatchString(line)
+		inValue = isOption
 	}
 	return 0
 }
@@ -136,8 +147,6 @@ type cvOption struct {
 	op    Op
 	value string
 	pos   Pos
-	hasEq bool // for += / -=: the same section also sets the value here
-	eqVal string
 }
 
 type cvSection struct {
@@ -201,7 +210,7 @@ func (c *converter) warn(pos Pos, kind, format string, args ...any) {
 // the parse errors.
 func ConvertFile(file string, src []byte, opts ConvertOptions) (*Result, error) {
 	c := newConverter(file, opts)
-	if l := JinjaLine(src); l > 0 {
+	if l := JinjaLine(file, src); l > 0 {
 		c.warn(Pos{file, l, 1}, WarnJinjaTemplate, "the file is a jinja2 template ({%% %%} / {{ }} outside option values): render it first (as slapos.recipe.template:jinja2 would), then convert the result")
 		return c.res, nil
 	}
@@ -273,9 +282,8 @@ func ConvertFile(file string, src []byte, opts ConvertOptions) (*Result, error) 
 	return c.emit(list)
 }
 
-// set adds an option with configparser's rule (same key: last wins) and
-// pairs `x += v` with a plain `x` of the same section, which buildout
-// applies the operation to.
+// set adds an option with configparser's rule: the same key again
+// replaces the earlier value in place.
 func (s *cvSection) set(o *cvOption) {
 	for i, e := range s.options {
 		if e.name == o.name {
@@ -515,7 +523,8 @@ func (c *converter) emitBuildout(body *hclwrite.Body, s *cvSection) {
 				body.SetAttributeRaw("parts", raw("[for p in base.parts : p if !contains("+list+", p)]"))
 			default:
 				if strings.Contains(o.value, "${") {
-					body.SetAttributeRaw("parts", raw("split(\"\\n\", "+c.expr("buildout", o.value, o.pos)+")"))
+					// Computed: buildout splits on any whitespace.
+					body.SetAttributeRaw("parts", raw("regexall(\"\\\\S+\", "+c.expr("buildout", o.value, o.pos)+")"))
 				} else {
 					body.SetAttributeRaw("parts", raw(list))
 				}
@@ -548,6 +557,11 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 		}
 	}
 	hasMacro := plain["<"] != nil
+	var adapted []attrExpr
+	if r := plain["recipe"]; r != nil {
+		orig := strings.TrimSpace(r.value)
+		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts)
+	}
 	var rest []*cvOption
 	for _, o := range opts {
 		switch {
@@ -606,6 +620,9 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 		}
 		b.SetAttributeRaw(attr, raw(fn+"("+strings.Join(args, ", ")+")"))
 	}
+	for _, a := range adapted {
+		b.SetAttributeRaw(a.name, raw(a.expr))
+	}
 }
 
 func findOp(opts []*cvOption, name string) *cvOption {
@@ -643,7 +660,7 @@ type segment struct {
 
 // segments splits a buildout value into literal text and references, the
 // way buildout substitutes it: `$$` pieces are never references.
-func (c *converter) segments(section, v string, pos Pos) []segment {
+func (c *converter) segments(section, v string, pos Pos, unescape bool) []segment {
 	var segs []segment
 	addLit := func(s string) {
 		if s == "" {
@@ -657,7 +674,11 @@ func (c *converter) segments(section, v string, pos Pos) []segment {
 	}
 	for i, piece := range strings.Split(v, "$$") {
 		if i > 0 {
-			addLit("$$")
+			if unescape {
+				addLit("$")
+			} else {
+				addLit("$$")
+			}
 		}
 		last := 0
 		for _, loc := range refSplit.FindAllStringIndex(piece, -1) {
@@ -739,7 +760,13 @@ func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 // heredoc (chomp removes the newline a heredoc always ends with, so the
 // value is exact).
 func (c *converter) expr(section, v string, pos Pos) string {
-	segs := c.segments(section, v, pos)
+	return c.exprWith(section, v, pos, false)
+}
+
+// exprWith is expr; unescape renders buildout's `$$` as `$`, as
+// slapos.recipe.template does when it renders a template.
+func (c *converter) exprWith(section, v string, pos Pos, unescape bool) string {
+	segs := c.segments(section, v, pos, unescape)
 	if len(segs) == 1 && segs[0].expr != "" {
 		return segs[0].expr
 	}

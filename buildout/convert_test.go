@@ -141,8 +141,24 @@ func TestConvertJinjaTemplate(t *testing.T) {
 		t.Fatalf("template not reported: %+v", r)
 	}
 	// jinja2 inside a block value is an inline template, not a template file.
-	if l := JinjaLine([]byte("[t]\ninline =\n  {% if x %}y{% endif %}\n")); l != 0 {
+	if l := JinjaLine("t.cfg.in", []byte("[t]\ninline =\n  {% if x %}y{% endif %}\n")); l != 0 {
 		t.Errorf("JinjaLine of an inline template = %d", l)
+	}
+	// jinja2 in a value on the option line: a template in a *.in file, a
+	// value a recipe renders in a plain .cfg; a statement line is a
+	// template either way.
+	for _, c := range []struct {
+		path, src string
+		want      int
+	}{
+		{"instance.cfg.in", "[t]\nport = {{ port }}\n", 2},
+		{"buildout.cfg", "[t]\nport = {{ port }}\n", 0},
+		{"buildout.cfg", "[t]\n{% if x %}\na = 1\n{% endif %}\n", 2},
+		{"buildout.cfg", "[t-{{ kind }}]\na = 1\n", 1},
+	} {
+		if got := JinjaLine(c.path, []byte(c.src)); got != c.want {
+			t.Errorf("JinjaLine(%s, %q) = %d, want %d", c.path, c.src, got, c.want)
+		}
 	}
 }
 
@@ -236,6 +252,7 @@ func hasKind(ws []Warning, kind string) bool {
 func FuzzConvert(f *testing.F) {
 	f.Add([]byte("[buildout]\nparts = a\nextends = b.cfg\n[a]\nrecipe = x\nv = ${b:c}$${d:e}%{f}$$${g:h}\n  \"q\" \\\\\n"))
 	f.Add([]byte("[a:python3 or sys.version_info < (3, 8)]\n<= m\nx += 1\n  2\ny -= 3\n"))
+	f.Add([]byte("[t]\nrecipe = slapos.recipe.template:jinja2\nurl = ${:_profile_base_location_}/a b.in\ncontext =\n  key k s:o\n  raw r x y\n  json j {\"a\": 1}\n  ${:more}\nmore = section s s\n[p]\nrecipe = slapos.recipe.template\ninline = $$$${x}\n"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		r, err := ConvertFile("fuzz.cfg", src, ConvertOptions{})
 		if err != nil {
@@ -286,5 +303,31 @@ func TestEscapeRoundTrip(t *testing.T) {
 		if diags.HasErrors() || v.AsString() != c2.want {
 			t.Errorf("%q -> %s = %#v (%v), want %q", c2.in, e, v, diags, c2.want)
 		}
+	}
+}
+
+// A computed [buildout] parts splits on any whitespace, as buildout does.
+func TestComputedParts(t *testing.T) {
+	r, err := ConvertFile("software.cfg", []byte("[buildout]\nparts = ${x:list} extra\n[x]\nlist = a b\n  c\n"), ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, diags := hclsyntax.ParseConfig(r.HCL, "p.hcl", hcl.InitialPos)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	ctx := &hcl.EvalContext{
+		Functions: map[string]function.Function{"regexall": stdlib.RegexAllFunc},
+		Variables: map[string]cty.Value{"part": cty.ObjectVal(map[string]cty.Value{
+			"x": cty.ObjectVal(map[string]cty.Value{"list": cty.StringVal("a b\nc")}),
+		})},
+	}
+	v, diags := f.Body.(*hclsyntax.Body).Attributes["parts"].Expr.Value(ctx)
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	want := cty.ListVal([]cty.Value{cty.StringVal("a"), cty.StringVal("b"), cty.StringVal("c"), cty.StringVal("extra")})
+	if !v.RawEquals(want) {
+		t.Errorf("parts = %#v", v)
 	}
 }

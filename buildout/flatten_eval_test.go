@@ -33,7 +33,7 @@ func TestFlattenEvaluatesLikeBuildout(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", r.Path, err)
 		}
-		res, err := ConvertConfig(cfg, ConvertOptions{Kind: "software"})
+		res, err := ConvertConfig(cfg, ConvertOptions{Kind: "software", NoAdapt: true})
 		if err != nil {
 			t.Fatalf("%s: %v", r.Path, err)
 		}

@@ -250,13 +250,6 @@ func (s *secState) substitute(v string, seen []refKey) (string, error) {
 	return strings.Join(pieces, "$$"), nil
 }
 
-// Ref is one `${section:option}` reference found in a value.
-type Ref struct {
-	Start, End int // byte offsets of the whole `${...}` in the value
-	Section    string
-	Option     string
-}
-
 // CheckRef validates a `${...}` reference as zc.buildout does and splits it.
 func CheckRef(ref string) (section, option string, err error) {
 	parts := strings.Split(ref[2:len(ref)-1], ":")

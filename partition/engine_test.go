@@ -363,3 +363,30 @@ func tree(t *testing.T, dir string) string {
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
+
+func TestWrapperIsExecutable(t *testing.T) {
+	e := newEngine(t)
+	path := writeProfile(t, t.TempDir(), `
+part "bin" {
+  recipe = "cookbook:mkdirectory"
+  bin    = "${software.path}/bin"
+}
+part "run" {
+  recipe         = "cookbook:wrapper"
+  command-line   = "/bin/echo hello"
+  wrapper-path   = "${part.bin.bin}/hello"
+}
+`)
+	s := install(t, e, path)
+	st, err := os.Stat(filepath.Join(s.Path, "bin", "hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm()&0o111 == 0 {
+		t.Fatalf("wrapper not executable: %v", st.Mode())
+	}
+	out, err := exec.Command(filepath.Join(s.Path, "bin", "hello")).Output()
+	if err != nil || strings.TrimSpace(string(out)) != "hello" {
+		t.Fatalf("wrapper ran: %q %v", out, err)
+	}
+}

@@ -14,16 +14,17 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "convert buildout .cfg profiles to slapnode HCL",
-		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]...
+		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]... [--no-adapt]
        slapnode convert --resolve FILE
 
 Converts legacy SlapOS / zc.buildout profiles into slapnode HCL profiles
 (docs/convert.md). Each FILE gives one .hcl file (software.cfg -> software.hcl,
 instance.cfg.in -> instance.hcl.in) next to it, or under DIR with -o (keeping
 the layout of the FILEs below their common directory, so that relative
-extends between converted files still resolve). Everything that cannot be carried over
-exactly is reported as a warning with file and line; jinja2 templates are
-reported and not converted (render them first). A summary line ends the run.
+extends between converted files still resolve). Everything that cannot be
+carried over exactly is reported as a warning with file and line; jinja2
+templates are reported and not converted (render them first). A summary
+line ends the run.
 
 Flags:
   -o DIR              write the .hcl files under DIR instead of next to the inputs
@@ -35,6 +36,9 @@ Flags:
   --kind KIND         software or instance: what ${buildout:directory} becomes
                       (software.path or partition.path); default: guessed from
                       the file name (instance*, template*, *.in are instances)
+  --no-adapt          keep the options of recipes mapped to the cookbook as buildout
+                      names them (default: rewritten into the cookbook's form,
+                      e.g. a jinja2 context becomes vars = {...}; docs/convert.md §4)
   --extends-cache DIR directory holding extends URLs, saved under md5(URL)
   --resolve           print the fully resolved options of every section of FILE
                       (extends, macros, substitution), like buildout annotate
@@ -58,6 +62,7 @@ func runConvert(env *cliEnv, args []string) error {
 	check := fs.Bool("check", false, "exit non-zero on any warning; write nothing")
 	resolve := fs.Bool("resolve", false, "print the resolved options of every section")
 	kind := fs.String("kind", "", "software or instance")
+	noAdapt := fs.Bool("no-adapt", false, "keep the options of mapped recipes as buildout names them")
 	cache := fs.String("extends-cache", "", "directory of cached extends URLs")
 	var maps stringList
 	fs.Var(&maps, "recipe-map", "OLD=NEW recipe mapping (repeatable)")
@@ -71,7 +76,7 @@ func runConvert(env *cliEnv, args []string) error {
 	if *kind != "" && *kind != "software" && *kind != "instance" {
 		return withCode(exitPromise, fmt.Errorf("--kind %q: want software or instance", *kind))
 	}
-	copts := buildout.ConvertOptions{RecipeMap: map[string]string{}, Kind: *kind}
+	copts := buildout.ConvertOptions{RecipeMap: map[string]string{}, Kind: *kind, NoAdapt: *noAdapt}
 	for _, m := range maps {
 		old, nw, ok := strings.Cut(m, "=")
 		if !ok || old == "" || !strings.Contains(nw, ":") {

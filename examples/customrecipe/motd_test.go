@@ -238,6 +238,7 @@ func TestMotdReuse(t *testing.T) {
 				pages[1] = g.mod.Memory().Size() / 65536
 			}
 		}
+		t.Logf("memory: %d pages after 100 installs, %d after 300", pages[0], pages[1])
 		if pages[1] > pages[0] {
 			t.Errorf("memory grew from %d to %d pages between calls 100 and 300", pages[0], pages[1])
 		}

@@ -218,20 +218,30 @@ func Ensure(root, exe string) (*Client, error) {
 		return nil, err
 	}
 	var exited chan error
-	spawned := 0
+	spawned, pid := 0, 0
 	end := time.Now().Add(30 * time.Second)
 	for {
 		// The lock holder may be a daemon starting up (wait for it) or one
 		// that is dying (a killed process keeps its files until its last
 		// thread is gone): spawn as soon as the lock is free.
 		if exited == nil && !lockHeld(root) {
-			if exited, err = spawn(root, exe); err != nil {
+			if pid, exited, err = spawn(root, exe); err != nil {
 				return nil, err
 			}
 			spawned++
 		}
 		c, err := Dial(root)
 		if err == nil {
+			if exited != nil {
+				// Ours lost the race to another command's daemon: let it
+				// finish exiting, or it could take over the root later.
+				if info, err := c.Info(context.Background()); err == nil && info.Pid != pid {
+					select {
+					case <-exited:
+					case <-time.After(10 * time.Second):
+					}
+				}
+			}
 			return c, nil
 		}
 		select {
@@ -251,15 +261,15 @@ func Ensure(root, exe string) (*Client, error) {
 	}
 }
 
-func spawn(root, exe string) (chan error, error) {
+func spawn(root, exe string) (int, chan error, error) {
 	for _, d := range []string{filepath.Dir(LogPath(root)), filepath.Dir(SocketPath(root))} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("preparing node root %s: %w", root, err)
+			return 0, nil, fmt.Errorf("preparing node root %s: %w", root, err)
 		}
 	}
 	logf, err := os.OpenFile(LogPath(root), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("opening daemon log: %w", err)
+		return 0, nil, fmt.Errorf("opening daemon log: %w", err)
 	}
 	defer logf.Close()
 	cmd := exec.Command(exe, "node", "run", "--root", root)
@@ -269,11 +279,11 @@ func spawn(root, exe string) (chan error, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	cmd.Dir = "/"
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting the slapnode daemon (%s node run --root %s): %w", exe, root, err)
+		return 0, nil, fmt.Errorf("starting the slapnode daemon (%s node run --root %s): %w", exe, root, err)
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	return exited, nil
+	return cmd.Process.Pid, exited, nil
 }
 
 // logTail returns the last lines of the daemon log, to explain a failed start.

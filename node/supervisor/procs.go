@@ -34,6 +34,7 @@ const markerVar = "SLAPNODE_SERVICE"
 type procStat struct {
 	ppid, pgid int
 	zombie     bool
+	start      uint64 // start time in clock ticks since boot: tells a reused pid apart
 }
 
 // readStat parses /proc/PID/stat; the command name may contain spaces and
@@ -48,12 +49,13 @@ func readStat(pid int) (procStat, bool) {
 		return procStat{}, false
 	}
 	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 4 {
+	if len(f) < 20 {
 		return procStat{}, false
 	}
 	ppid, _ := strconv.Atoi(f[1])
 	pgid, _ := strconv.Atoi(f[2])
-	return procStat{ppid: ppid, pgid: pgid, zombie: f[0] == "Z" || f[0] == "X"}, true
+	start, _ := strconv.ParseUint(f[19], 10, 64)
+	return procStat{ppid: ppid, pgid: pgid, zombie: f[0] == "Z" || f[0] == "X", start: start}, true
 }
 
 func allProcs() map[int]procStat {

@@ -279,12 +279,14 @@ func (s *Supervisor) ApplyState(partition string, specs []ServiceSpec, requested
 	s.mu.Unlock()
 
 	next := map[string]*unit{}
+	var removed []*unit
 	for name, u := range old {
 		if !seen[name] {
-			u.stop()
+			removed = append(removed, u)
 			ch.Stopped = append(ch.Stopped, name)
 		}
 	}
+	_ = stopUnits(context.Background(), removed) // no deadline: returns when all are gone
 	for _, sp := range specs {
 		u := old[sp.Name]
 		switch {
@@ -553,13 +555,19 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	var units []*unit
+	parts := make([]*partition, 0, len(s.parts))
 	for _, p := range s.parts {
-		for _, u := range p.units {
-			units = append(units, u)
-		}
+		parts = append(parts, p)
 	}
 	s.mu.Unlock()
+	// Wait for the operations in flight (an Apply may be starting units);
+	// later ones see closed and fail with ErrClosed.
+	var units []*unit
+	for _, p := range parts {
+		p.op.Lock()
+		units = append(units, p.unitList(s, "")...)
+		defer p.op.Unlock()
+	}
 	err := stopUnits(ctx, units)
 	close(s.reaperStop)
 	<-s.reaperDone
@@ -615,13 +623,17 @@ func (s *Supervisor) Restore(ctx context.Context) error {
 // carry this supervisor's marker (one scan of /proc for all partitions).
 func (s *Supervisor) killLeftovers(states []persisted) {
 	var pids []int
+	var cgs []*cgroupSet
 	for _, st := range states {
 		for _, sp := range st.Specs {
 			if sp.Cgroup == "" {
 				continue
 			}
-			if cg, err := newCgroupSet(&sp, sp.leaf()); err == nil && !cg.kill() {
-				pids = append(pids, cg.pids()...)
+			if cg, err := newCgroupSet(&sp, sp.leaf()); err == nil {
+				if !cg.kill() {
+					pids = append(pids, cg.pids()...)
+				}
+				cgs = append(cgs, cg)
 			}
 		}
 	}
@@ -629,6 +641,15 @@ func (s *Supervisor) killLeftovers(states []persisted) {
 	if len(pids) > 0 {
 		s.opts.Logf("supervisor: killing %d processes left by a previous daemon: %v", len(pids), pids)
 		signalAll(pids, syscall.SIGKILL)
+	}
+	// Remove the emptied cgroups of services that will not start (those
+	// that do reuse theirs); a dying process keeps one busy for a moment.
+	end := time.Now().Add(5 * time.Second)
+	for _, cg := range cgs {
+		for len(cg.pids()) > 0 && time.Now().Before(end) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		cg.remove()
 	}
 }
 

@@ -252,7 +252,9 @@ func checkNoSurvivor(t *testing.T, s *Supervisor, dir, part, svc string, extra i
 	}
 	for _, p := range pids {
 		if alive(p) {
-			t.Errorf("pid %d survived the stop", p)
+			st, _ := readStat(p)
+			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", p))
+			t.Errorf("pid %d (of %v) survived the stop: %+v %q marker %q", p, pids, st, cmdline, markerOf(p))
 			_ = syscall.Kill(p, syscall.SIGKILL)
 		}
 	}
@@ -846,5 +848,59 @@ func TestLogSymlinkIsRefused(t *testing.T) {
 	waitState(t, s, "p2", "web", StateFatal)
 	if ents, _ := os.ReadDir(rootOnly); len(ents) != 0 {
 		t.Errorf("the root daemon created %v in a directory the partition user cannot write", ents)
+	}
+}
+
+// TestRestoreKillsCgroupLeftovers: what a killed daemon left in a service's
+// cgroup is killed by the next one, even without the marker.
+func TestRestoreKillsCgroupLeftovers(t *testing.T) {
+	cg := testCgroup(t)
+	state, dir := t.TempDir(), t.TempDir()
+	s1, err := New(Options{StateDir: state, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := shSpec(dir, "web", "exec sleep 1000")
+	sp.Cgroup = cg
+	stopped := sp
+	stopped.Name = "idle"
+	if _, err := s1.Apply("p1", []ServiceSpec{sp, stopped}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Stop(context.Background(), "p1", "idle"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var leftovers []*exec.Cmd
+	for _, leaf := range []string{"web.service", "idle.service"} {
+		if err := os.Mkdir(filepath.Join(cg, leaf), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		c := exec.Command("sleep", "1000")
+		c.Env = []string{} // no marker: only the cgroup tells whose it is
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { _ = c.Wait() }()
+		leftovers = append(leftovers, c)
+		if err := os.WriteFile(filepath.Join(cg, leaf, "cgroup.procs"), []byte(strconv.Itoa(c.Process.Pid)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s2 := newTestSup(t, Options{StateDir: state})
+	if err := s2.Restore(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range leftovers {
+		waitFor(t, "the leftover to be killed", func() bool { return !alive(c.Process.Pid) })
+	}
+	st := waitState(t, s2, "p1", "web", StateRunning)
+	if b, _ := os.ReadFile(filepath.Join(cg, "web.service", "cgroup.procs")); strings.TrimSpace(string(b)) != strconv.Itoa(st.Pid) {
+		t.Errorf("web cgroup holds %q, want only the new pid %d", b, st.Pid)
+	}
+	if _, err := os.Stat(filepath.Join(cg, "idle.service")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("cgroup of the stopped service kept: %v", err)
 	}
 }

@@ -2,8 +2,10 @@ package supervisor
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
+	"slices"
 	"syscall"
 	"time"
 )
@@ -250,12 +252,11 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 	if err != nil {
 		return nil, err
 	}
-	attr := &syscall.SysProcAttr{
-		Setpgid: true,
-		// The main process dies with the daemon; the next daemon restores
-		// the service and kills any descendant left (Restore).
-		Pdeathsig: syscall.SIGKILL,
-	}
+	// No Pdeathsig: Linux sends it when the creating *thread* exits, and a
+	// Go thread can exit (a goroutine that ends while locked to it), which
+	// would kill services at random. A service outlives a crashed daemon
+	// until the next one starts, kills it (Restore) and starts it again.
+	attr := &syscall.SysProcAttr{Setpgid: true}
 	if c := sp.Credential; c != nil && (int(c.Uid) != os.Geteuid() || int(c.Gid) != os.Getegid() || len(c.Groups) > 0) {
 		if os.Geteuid() != 0 {
 			return nil, fmt.Errorf("cannot run as uid %d gid %d: the supervisor is not root (in rootless mode every service runs as the current user; give no credential)", c.Uid, c.Gid)
@@ -330,10 +331,34 @@ func (u *unit) terminate(r *run, cg *cgroupSet, log *rotator) {
 // terminateWithin sends SIGTERM to every process of the run, then SIGKILL
 // to what is left after grace, and returns when none is left.
 func (u *unit) terminateWithin(r *run, cg *cgroupSet, log *rotator, grace time.Duration) {
+	// Every process seen during the stop stays a victim until it is gone
+	// or a zombie, even once it no longer looks like the service's: an
+	// exiting process loses its environment (the marker) and a re-parented
+	// one its ancestry. The start time guards against a reused pid.
+	seen := map[int]uint64{}
 	victims := func() []int {
 		pids := findProcs(r.pid, r.alive(), cg, u.marker, false)
-		adopt(pids) // record adopted orphans before they die, to reap them
-		return pids
+		for _, pid := range pids {
+			if _, ok := seen[pid]; !ok {
+				if st, ok := readStat(pid); ok {
+					seen[pid] = st.start
+				}
+			}
+		}
+		var all []int
+		for pid, start := range seen {
+			if st, ok := readStat(pid); ok && st.start == start {
+				if !st.zombie {
+					all = append(all, pid)
+				}
+				continue
+			}
+			delete(seen, pid) // gone (or reaped, pid reused)
+		}
+		// Orphans re-parented to this process, alive or zombie, are
+		// reaped here (see reapAdopted).
+		adopt(slices.Collect(maps.Keys(seen)))
+		return all
 	}
 	pids := victims()
 	if len(pids) == 0 && !r.alive() {

@@ -12,8 +12,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // downloader fills the content-addressed cache <dir>/sha256/ab/abcd…. A file
@@ -309,4 +311,297 @@ func (c contextReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.r.Read(p)
+}
+
+// Download fetches rawURL (http, https, file:// or an absolute path) into
+// the node's download cache, verified by its sha256, and returns the cached
+// path. It is the host's own download — extends URLs of profiles, say —
+// so module grants do not apply. Unlike the recipes' cache lookup, a cached
+// file is verified again before it is returned: a corrupted entry is
+// removed and fetched anew. Concurrent calls for one checksum share one
+// transfer in this process; other processes sharing the cache directory
+// are safe too, since files are only ever renamed into place complete and
+// verified.
+func (h *Host) Download(ctx context.Context, rawURL, sha256sum string) (string, error) {
+	d := h.dl
+	if d == nil {
+		return "", errors.New("download: the node has no download cache configured")
+	}
+	sum := strings.ToLower(sha256sum)
+	if !isHex(sum, 64) {
+		return "", fmt.Errorf("download %s: sha256 %q is not 64 hex digits: pin the URL with its sha256", rawURL, sha256sum)
+	}
+	var open opener
+	switch {
+	case strings.HasPrefix(rawURL, "http://"), strings.HasPrefix(rawURL, "https://"):
+		open = func(ctx context.Context) (io.ReadCloser, error) {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+			if err != nil {
+				return nil, err
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				return nil, err
+			}
+			if resp.StatusCode != http.StatusOK {
+				resp.Body.Close()
+				return nil, fmt.Errorf("GET %s: %s", req.URL.Redacted(), resp.Status)
+			}
+			return resp.Body, nil
+		}
+	case strings.HasPrefix(rawURL, "file://"), filepath.IsAbs(rawURL):
+		p := rawURL
+		if strings.HasPrefix(rawURL, "file://") {
+			u, err := url.Parse(rawURL)
+			if err != nil || (u.Host != "" && u.Host != "localhost") {
+				return "", fmt.Errorf("download %s: only local file URLs (file:///PATH) are supported", rawURL)
+			}
+			p = u.Path
+		}
+		open = func(context.Context) (io.ReadCloser, error) { return os.Open(p) }
+	default:
+		return "", fmt.Errorf("download %s: give an http(s) or file URL, or an absolute path", rawURL)
+	}
+	final := d.shaPath(sum)
+	if ok, err := verifyCached(final, sum); err != nil {
+		return "", fmt.Errorf("download %s: %w", rawURL, err)
+	} else if ok {
+		return final, nil
+	}
+	key := "sha256:" + sum
+	d.mu.Lock()
+	if f := d.inflight[key]; f != nil {
+		d.mu.Unlock()
+		select {
+		case <-f.done:
+			return f.res.Path, f.err
+		case <-ctx.Done():
+			return "", fmt.Errorf("download %s: %w", rawURL, ctx.Err())
+		}
+	}
+	// A transfer that finished between the check above and taking the
+	// lock has renamed its verified file into place.
+	if fi, err := os.Stat(final); err == nil && fi.Mode().IsRegular() {
+		d.mu.Unlock()
+		return final, nil
+	}
+	f := &flight{done: make(chan struct{})}
+	d.inflight[key] = f
+	d.mu.Unlock()
+	f.res, f.err = d.transfer(ctx, downloadRequest{URL: rawURL, SHA256: sum}, open)
+	d.mu.Lock()
+	delete(d.inflight, key)
+	d.mu.Unlock()
+	close(f.done)
+	return f.res.Path, f.err
+}
+
+// DownloadPinned is Download for a URL that carries its checksum as a
+// fragment, URL#sha256=HEX (the form of extends URLs).
+func (h *Host) DownloadPinned(ctx context.Context, pinned string) (string, error) {
+	base, frag, _ := strings.Cut(pinned, "#")
+	sum, ok := strings.CutPrefix(frag, "sha256=")
+	if !ok {
+		return "", fmt.Errorf("%s is not pinned: append #sha256=HEX (the sha256 of its content)", pinned)
+	}
+	return h.Download(ctx, base, sum)
+}
+
+// verifyCached reports whether path holds content with this sha256. A file
+// that does not is removed (unless another writer replaced it meanwhile)
+// so that it is fetched again; the time of a good one is updated, which
+// is what GCDownloadCache calls its last use.
+func verifyCached(path, sum string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false, err
+	}
+	if hex.EncodeToString(h.Sum(nil)) == sum {
+		now := time.Now()
+		os.Chtimes(path, now, now)
+		return true, nil
+	}
+	opened, err1 := f.Stat()
+	current, err2 := os.Stat(path)
+	if err1 == nil && err2 == nil && os.SameFile(opened, current) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return false, fmt.Errorf("removing the corrupted cache entry %s: %w", path, err)
+		}
+	}
+	return false, nil
+}
+
+// CacheEntry is one file of a download cache.
+type CacheEntry struct {
+	SHA256 string
+	Path   string
+	Size   int64
+	// Used is when the file was downloaded or last verified by Download.
+	Used time.Time
+	MD5  []string // md5 index names that lead to it
+}
+
+// ListDownloadCache lists the files of the download cache in dir (a node's
+// <root>/cache/download), least recently used first.
+func ListDownloadCache(dir string) ([]CacheEntry, error) {
+	byMD5 := map[string][]string{}
+	md5Root := filepath.Join(dir, "md5")
+	filepath.WalkDir(md5Root, func(p string, de os.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() {
+			if b, err := os.ReadFile(p); err == nil && isHex(string(b), 64) {
+				byMD5[string(b)] = append(byMD5[string(b)], de.Name())
+			}
+		}
+		return nil
+	})
+	var out []CacheEntry
+	err := filepath.WalkDir(filepath.Join(dir, "sha256"), func(p string, de os.DirEntry, err error) error {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !de.Type().IsRegular() || !isHex(de.Name(), 64) {
+			return nil
+		}
+		fi, err := de.Info()
+		if err != nil {
+			return err
+		}
+		out = append(out, CacheEntry{SHA256: de.Name(), Path: p, Size: fi.Size(), Used: fi.ModTime(), MD5: byMD5[de.Name()]})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the download cache %s: %w", dir, err)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].Used.Equal(out[j].Used) {
+			return out[i].Used.Before(out[j].Used)
+		}
+		return out[i].SHA256 < out[j].SHA256
+	})
+	return out, nil
+}
+
+// GCOptions say what GCDownloadCache removes.
+type GCOptions struct {
+	MaxAge   time.Duration // remove files not used for this long (0: no limit)
+	MaxBytes int64         // then remove the least recently used until the cache fits (0: no limit)
+	Verify   bool          // rehash every file and remove those that do not match their name
+	DryRun   bool          // report, remove nothing
+	Now      time.Time     // zero: time.Now()
+}
+
+// GCReport is what GCDownloadCache removed (or would remove).
+type GCReport struct {
+	Removed    []CacheEntry // too old or over the size limit
+	Corrupted  []CacheEntry // content does not match the name
+	Kept       []CacheEntry
+	FreedBytes int64
+	StaleTemp  int // leftovers of interrupted downloads
+}
+
+// staleTemp is the age after which a file in tmp/ is a leftover of a
+// killed process rather than a download in progress.
+const staleTemp = 24 * time.Hour
+
+// GCDownloadCache removes old, excess and (with Verify) corrupted files
+// from the download cache in dir, and md5 index entries left pointing at
+// nothing. Removing a file another process is about to use is harmless: it
+// is downloaded again.
+func GCDownloadCache(dir string, o GCOptions) (GCReport, error) {
+	var rep GCReport
+	if o.Now.IsZero() {
+		o.Now = time.Now()
+	}
+	entries, err := ListDownloadCache(dir)
+	if err != nil {
+		return rep, err
+	}
+	remove := func(e CacheEntry) error {
+		rep.FreedBytes += e.Size
+		if o.DryRun {
+			return nil
+		}
+		if err := os.Remove(e.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("gc: %w", err)
+		}
+		return nil
+	}
+	var live []CacheEntry
+	var total int64
+	for _, e := range entries {
+		if o.Verify {
+			f, err := os.Open(e.Path)
+			if err != nil {
+				return rep, fmt.Errorf("gc: %w", err)
+			}
+			h := sha256.New()
+			_, err = io.Copy(h, f)
+			f.Close()
+			if err != nil {
+				return rep, fmt.Errorf("gc: reading %s: %w", e.Path, err)
+			}
+			if hex.EncodeToString(h.Sum(nil)) != e.SHA256 {
+				rep.Corrupted = append(rep.Corrupted, e)
+				if err := remove(e); err != nil {
+					return rep, err
+				}
+				continue
+			}
+		}
+		if o.MaxAge > 0 && o.Now.Sub(e.Used) > o.MaxAge {
+			rep.Removed = append(rep.Removed, e)
+			if err := remove(e); err != nil {
+				return rep, err
+			}
+			continue
+		}
+		live = append(live, e)
+		total += e.Size
+	}
+	// live is least recently used first.
+	for len(live) > 0 && o.MaxBytes > 0 && total > o.MaxBytes {
+		e := live[0]
+		live = live[1:]
+		total -= e.Size
+		rep.Removed = append(rep.Removed, e)
+		if err := remove(e); err != nil {
+			return rep, err
+		}
+	}
+	rep.Kept = live
+	if o.DryRun {
+		return rep, nil
+	}
+	kept := map[string]bool{}
+	for _, e := range live {
+		kept[e.SHA256] = true
+	}
+	filepath.WalkDir(filepath.Join(dir, "md5"), func(p string, de os.DirEntry, err error) error {
+		if err == nil && de.Type().IsRegular() {
+			if b, err := os.ReadFile(p); err == nil && !kept[string(b)] {
+				os.Remove(p)
+			}
+		}
+		return nil
+	})
+	tmps, _ := os.ReadDir(filepath.Join(dir, "tmp"))
+	for _, t := range tmps {
+		if fi, err := t.Info(); err == nil && o.Now.Sub(fi.ModTime()) > staleTemp {
+			if os.Remove(filepath.Join(dir, "tmp", t.Name())) == nil {
+				rep.StaleTemp++
+			}
+		}
+	}
+	return rep, nil
 }

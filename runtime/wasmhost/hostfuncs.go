@@ -121,6 +121,7 @@ func (h *Host) instantiateSlapnode(ctx context.Context, rt wazero.Runtime) error
 		"exec":      h.exec,
 		"tcp_probe": h.tcpProbe,
 		"http_get":  h.httpGet,
+		"chmod":     h.chmod,
 	} {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(request(name, handler), []api.ValueType{i32, i32}, []api.ValueType{i32}).

@@ -4,13 +4,14 @@
  * The slapnode ABI (docs/wasm-abi.md) is a handful of exported functions that
  * exchange JSON. This SDK implements all of it: a module declares its recipes
  * and promises in tables, names the entry points it exports, and writes plain C
- * handlers that read the parsed input and fill a result. A complete recipe:
+ * handlers that read the parsed input and fill a result. A minimal recipe
+ * (docs/sdk-c-assemblyscript.md has a complete one, with a promise):
  *
  *     #include "slapnode.h"
  *
  *     static int hello_install(const sn_json *in, sn_out *out)
  *     {
- *         const char *path = sn_get_string(in, "options.path", NULL);
+ *         const char *path = sn_get_string(in, "options.path", "");
  *         FILE *f = fopen(path, "w");
  *         if (!f)
  *             return sn_fail(out, "open %s: %s", path, strerror(errno));
@@ -30,8 +31,10 @@
  *     SLAPNODE_EXPORT(recipe_install);
  *
  * Build (Debian clang 14 + wasi-libc):
+ *     SDK=recipes-wasm/sdk/c
  *     clang --target=wasm32-wasi --sysroot=/usr -O2 -mexec-model=reactor \
- *         -I sdk/c hello.c sdk/c/slapnode.c sdk/c/slapnode_json.c -o hello.wasm
+ *         -Wl,--strip-debug -I$SDK hello.c $SDK/slapnode.c $SDK/slapnode_json.c \
+ *         -o hello.wasm
  *
  * Files: the host mounts every granted directory at its host path, so the
  * paths in the input are opened as they are, with stdio or POSIX calls.

@@ -233,18 +233,23 @@ static bool parse_string(parser *ps, const char **out, size_t *outlen)
 			unsigned cp;
 			if (!hex4(ps, &cp))
 				return false;
-			if (cp >= 0xD800 && cp <= 0xDBFF) {
+			if (cp >= 0xD800 && cp <= 0xDBFF && ps->end - ps->p >= 2 &&
+			    ps->p[0] == '\\' && ps->p[1] == 'u') {
+				const char *next = ps->p;
 				unsigned lo;
-				if (ps->end - ps->p < 2 || ps->p[0] != '\\' || ps->p[1] != 'u')
-					return fail(ps, "lone surrogate");
 				ps->p += 2;
 				if (!hex4(ps, &lo))
 					return false;
-				if (lo < 0xDC00 || lo > 0xDFFF)
-					return fail(ps, "bad surrogate pair");
-				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-			} else if (cp >= 0xDC00 && cp <= 0xDFFF) {
-				return fail(ps, "lone surrogate");
+				if (lo >= 0xDC00 && lo <= 0xDFFF) {
+					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				} else {
+					ps->p = next; /* decode that escape on its own */
+					cp = 0xFFFD;
+				}
+			} else if (cp >= 0xD800 && cp <= 0xDFFF) {
+				/* A lone surrogate is valid JSON but not UTF-8: U+FFFD,
+				 * as Go's encoding/json on the host side decodes it. */
+				cp = 0xFFFD;
 			}
 			n += put_utf8(d + n, cp);
 			break;

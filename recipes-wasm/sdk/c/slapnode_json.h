@@ -63,8 +63,8 @@ const sn_json *sn_json_parse(const char *text, size_t len, const char **err);
 /*
  * sn_get follows a dot-separated path from v: "context.partition.path".
  * A segment that is all digits indexes an array ("installed.0"). An empty
- * path returns v. Any missing step returns NULL. Use sn_member for keys that
- * contain dots.
+ * path returns v. Any missing step returns NULL, as does a segment longer
+ * than 255 bytes. Use sn_member for keys that contain dots.
  */
 const sn_json *sn_get(const sn_json *v, const char *path);
 const sn_json *sn_member(const sn_json *obj, const char *key);

@@ -20,3 +20,4 @@ func platformDownload([]byte) ([]byte, error) { return nil, errNoHost }
 func platformExec([]byte) ([]byte, error)     { return nil, errNoHost }
 func platformTCPProbe([]byte) ([]byte, error) { return nil, errNoHost }
 func platformHTTPGet([]byte) ([]byte, error)  { return nil, errNoHost }
+func platformChmod([]byte) ([]byte, error)    { return nil, errNoHost }

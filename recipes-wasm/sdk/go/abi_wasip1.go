@@ -93,6 +93,9 @@ func hostTCPProbe(ptr unsafe.Pointer, n uint32) int32
 //go:wasmimport slapnode http_get
 func hostHTTPGet(ptr unsafe.Pointer, n uint32) int32
 
+//go:wasmimport slapnode chmod
+func hostChmod(ptr unsafe.Pointer, n uint32) int32
+
 func platformLog(level Level, message string) {
 	if message == "" {
 		return
@@ -106,6 +109,7 @@ func platformDownload(req []byte) ([]byte, error) { return exchange(hostDownload
 func platformExec(req []byte) ([]byte, error)     { return exchange(hostExec, req) }
 func platformTCPProbe(req []byte) ([]byte, error) { return exchange(hostTCPProbe, req) }
 func platformHTTPGet(req []byte) ([]byte, error)  { return exchange(hostHTTPGet, req) }
+func platformChmod(req []byte) ([]byte, error)    { return exchange(hostChmod, req) }
 
 // exchange performs the two-step call of docs/wasm-abi.md §6: the import
 // returns the response length, then response copies the response into a

@@ -97,9 +97,7 @@ func (g *Registry) runRecipe(entry string, input []byte, host Host) (out RecipeO
 	in.Options = normalize(in.Options).(Options)
 	if in.Previous != nil {
 		in.Previous.Options = normalize(in.Previous.Options).(Options)
-		if m, ok := normalize(map[string]any(in.Previous.Outputs)).(Options); ok {
-			in.Previous.Outputs = m
-		}
+		in.Previous.Outputs = normalize(in.Previous.Outputs).(map[string]any)
 	}
 	r, ok := g.recipe(in.Recipe)
 	if !ok {

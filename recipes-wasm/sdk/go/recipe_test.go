@@ -3,6 +3,7 @@ package recipe_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -26,6 +27,9 @@ func registry() *recipe.Registry {
 				return recipe.Result{}, err
 			}
 			prev, _ := ctx.PreviousOutput("n")
+			if _, isInt := prev.(int64); prev != nil && !isInt {
+				return recipe.Result{}, fmt.Errorf("previous output n is %T, want int64", prev)
+			}
 			return recipe.Result{
 				Outputs:   map[string]any{"part": ctx.Part, "phase": ctx.Phase, "kind": ctx.Kind, "dir": ctx.Dir(), "n": n, "prev": prev, "entry": ctx.Entry},
 				Installed: []string{ctx.Dir() + "/x"},
@@ -152,6 +156,7 @@ func TestHostCallsThroughJSON(t *testing.T) {
 		t.Fatalf("exec output %v", out.Outputs)
 	}
 	e.MustFail("y", "exec", map[string]any{"argv": []any{"sh", "-c", "echo oops; exit 2"}}, "exited with status 2", "oops")
+	e.MustFail("rel", "exec", map[string]any{"argv": []any{"./configure"}}, "./configure is a relative path")
 	e.Host.AllowExec = []string{"make"}
 	e.MustFail("z", "exec", map[string]any{"argv": []any{"sh"}}, "sh is not granted")
 }
@@ -258,5 +263,23 @@ func TestUpdateRemovesStale(t *testing.T) {
 	}
 	if _, err := os.Stat(b); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestChmodFallsBackToHostChmod(t *testing.T) {
+	e := env(t)
+	e.Registry.Register("mode", recipe.Recipe{Install: func(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
+		p, _ := opts.String("path")
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o600); err != nil {
+			return recipe.Result{}, err
+		}
+		return recipe.Result{}, ctx.Chmod(0o755, p)
+	}})
+	p := e.Path("tool")
+	// The mode is set by the host (slapnode.chmod), as under WASI where
+	// os.Chmod does nothing; no grant is needed.
+	e.MustInstall("host", "mode", map[string]any{"path": p})
+	if st, _ := os.Stat(p); st.Mode().Perm() != 0o755 || len(e.Host.Calls()) != 1 || e.Host.Calls()[0] != "chmod" {
+		t.Fatalf("mode %v, host calls %v", st.Mode(), e.Host.Calls())
 	}
 }

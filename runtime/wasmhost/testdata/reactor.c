@@ -12,6 +12,7 @@ IMPORT("download") int32_t sn_download(const char *p, int32_t n);
 IMPORT("exec") int32_t sn_exec(const char *p, int32_t n);
 IMPORT("tcp_probe") int32_t sn_tcp_probe(const char *p, int32_t n);
 IMPORT("http_get") int32_t sn_http_get(const char *p, int32_t n);
+IMPORT("chmod") int32_t sn_chmod(const char *p, int32_t n);
 
 static int calls;
 
@@ -119,7 +120,8 @@ static uint64_t dispatch(const char *in, const char *recipe, const char *opts) {
 		int32_t (*f)(const char *, int32_t) =
 			!strcmp(fn, "download") ? sn_download :
 			!strcmp(fn, "exec") ? sn_exec :
-			!strcmp(fn, "tcp_probe") ? sn_tcp_probe : sn_http_get;
+			!strcmp(fn, "tcp_probe") ? sn_tcp_probe :
+			!strcmp(fn, "chmod") ? sn_chmod : sn_http_get;
 		char *resp = call(f, req);
 		if (!resp) return result(NULL, "host function refused the request");
 		char *o = out("{\"response\":%s}", resp);

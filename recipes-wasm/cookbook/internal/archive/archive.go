@@ -92,13 +92,19 @@ func Unpack(ctx recipe.Context, file, dest string, o Options) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	// Executables whose mode must be set: WASI has no chmod, so
+	// Context.Chmod may have to ask the host (see recipe.Context.Chmod).
+	execs := map[os.FileMode][]string{}
 	switch format {
 	case Tar, TarGzip, TarBzip2:
-		err = untar(file, format, tmp)
+		err = untar(file, format, tmp, execs)
 	case Zip:
-		err = unzip(file, tmp)
+		err = unzip(file, tmp, execs)
 	default:
 		err = hostTar(ctx, file, format, tmp)
+	}
+	if err == nil {
+		err = ctx.ChmodGroups(execs)
 	}
 	if err != nil {
 		return fmt.Errorf("unpacking %s (%s): %w", file, format, err)
@@ -157,7 +163,7 @@ func safeJoin(dir, name string) (string, error) {
 	return filepath.Join(dir, filepath.FromSlash(clean[1:])), nil
 }
 
-func untar(file string, format Format, dir string) error {
+func untar(file string, format Format, dir string, execs map[os.FileMode][]string) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
@@ -201,7 +207,7 @@ func untar(file string, format Format, dir string) error {
 			}
 			dirs = append(dirs, dirTime{target, mode})
 		case tar.TypeReg, tar.TypeRegA:
-			if err := writeMember(target, tr, mode, h.ModTime); err != nil {
+			if err := writeMember(target, tr, mode, h.ModTime, execs); err != nil {
 				return err
 			}
 		case tar.TypeSymlink:
@@ -223,7 +229,7 @@ func untar(file string, format Format, dir string) error {
 				return fmt.Errorf("hard link %s -> %s: %w", h.Name, h.Linkname, err)
 			}
 			st, _ := in.Stat()
-			err = writeMember(target, in, st.Mode().Perm(), h.ModTime)
+			err = writeMember(target, in, st.Mode().Perm(), h.ModTime, execs)
 			in.Close()
 			if err != nil {
 				return err
@@ -242,7 +248,9 @@ func untar(file string, format Format, dir string) error {
 	return nil
 }
 
-func writeMember(target string, r io.Reader, mode os.FileMode, mtime time.Time) error {
+// writeMember writes one regular file; it records in execs the files with
+// execute bits, whose mode the caller makes sure of.
+func writeMember(target string, r io.Reader, mode os.FileMode, mtime time.Time, execs map[os.FileMode][]string) error {
 	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 		return err
 	}
@@ -261,6 +269,9 @@ func writeMember(target string, r io.Reader, mode os.FileMode, mtime time.Time) 
 	if err := os.Chmod(target, mode|0o600); err != nil {
 		return err
 	}
+	if mode&0o111 != 0 {
+		execs[mode|0o600] = append(execs[mode|0o600], target)
+	}
 	// Keep member times: configure scripts compare them (make would otherwise
 	// try to regenerate autotools output).
 	if !mtime.IsZero() {
@@ -269,7 +280,7 @@ func writeMember(target string, r io.Reader, mode os.FileMode, mtime time.Time) 
 	return nil
 }
 
-func unzip(file, dir string) error {
+func unzip(file, dir string, execs map[os.FileMode][]string) error {
 	zr, err := zip.OpenReader(file)
 	if err != nil {
 		return err
@@ -311,7 +322,7 @@ func unzip(file, dir string) error {
 			if perm == 0 {
 				perm = 0o644
 			}
-			err = writeMember(target, rc, perm, zf.Modified)
+			err = writeMember(target, rc, perm, zf.Modified, execs)
 			rc.Close()
 			if err != nil {
 				return err

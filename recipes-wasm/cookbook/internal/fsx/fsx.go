@@ -47,7 +47,7 @@ func PartDir(ctx recipe.Context) string {
 // WriteFile writes data to path with mode, creating parent directories:
 // it writes a temporary file next to path and renames it, so a service
 // reading the file never sees it half written.
-func WriteFile(path string, data []byte, mode os.FileMode) error {
+func WriteFile(ctx recipe.Context, path string, data []byte, mode os.FileMode) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("creating the directory of %s: %w", path, err)
 	}
@@ -55,13 +55,31 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	if err := os.Chmod(tmp, mode); err != nil {
+	if err := SetMode(ctx, mode, tmp); err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("setting mode %04o on %s: %w", mode.Perm(), path, err)
+		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
 		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// SetMode gives regular files mode. A mode with execute bits must take
+// effect (a launcher that cannot run is broken), so it goes through
+// Context.Chmod, which falls back to the host's chmod in the sandbox, where
+// WASI has none. Other modes are applied where the platform can: natively
+// always; in the sandbox files keep the 0600 they were created with, which
+// the partition's user — the one running its services — can read.
+func SetMode(ctx recipe.Context, mode os.FileMode, paths ...string) error {
+	if mode&0o111 != 0 {
+		return ctx.Chmod(mode, paths...)
+	}
+	for _, p := range paths {
+		if err := os.Chmod(p, mode); err != nil {
+			return fmt.Errorf("setting mode %04o on %s: %w", mode.Perm(), p, err)
+		}
 	}
 	return nil
 }
@@ -236,4 +254,17 @@ func ArgLines(opts recipe.Options, key string) ([]string, error) {
 		return Argv(opts, key)
 	}
 	return opts.StringList(key)
+}
+
+// ValidName reports whether s is a valid environment variable name.
+func ValidName(s string) bool {
+	if s == "" || s[0] >= '0' && s[0] <= '9' {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

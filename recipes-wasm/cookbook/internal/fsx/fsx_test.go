@@ -56,7 +56,7 @@ func TestDurationEnv(t *testing.T) {
 
 func TestWriteFile(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "a", "b", "f")
-	if err := WriteFile(p, []byte("x"), 0o640); err != nil {
+	if err := WriteFile(recipe.Context{}, p, []byte("x"), 0o640); err != nil {
 		t.Fatal(err)
 	}
 	st, err := os.Stat(p)

@@ -67,8 +67,58 @@ func Register(g *recipe.Registry) {
 type runner struct {
 	ctx     recipe.Context
 	env     map[string]string
+	prelude string // sh code exporting the variables that refer to others
 	timeout time.Duration
 	msgs    []string
+}
+
+// splitEnv keeps plain values for the host's exec and turns values with
+// slapos.recipe.cmmi's %(NAME)s references to the inherited environment
+// (PATH=/opt/x/bin:%(PATH)s) into sh code: only the host knows the
+// environment they refer to, so a granted sh expands them.
+func splitEnv(env map[string]string) (plain map[string]string, prelude string) {
+	plain = map[string]string{}
+	var b strings.Builder
+	for _, k := range fsx.SortedKeys(env) {
+		v := env[k]
+		q, refs := shellValue(v)
+		if refs == 0 {
+			plain[k] = v
+			continue
+		}
+		fmt.Fprintf(&b, "%s=\"%s\"; export %s; ", k, q, k)
+	}
+	return plain, b.String()
+}
+
+// shellValue returns v for the inside of a double-quoted sh string, with
+// each %(NAME)s written ${NAME}, and how many references it had. A regexp
+// would do, at the price of half a megabyte of module.
+func shellValue(v string) (string, int) {
+	var q strings.Builder
+	refs := 0
+	for {
+		i := strings.Index(v, "%(")
+		if i < 0 {
+			break
+		}
+		j := strings.Index(v[i:], ")s")
+		if j < 0 || !fsx.ValidName(v[i+2:i+j]) {
+			q.WriteString(dquote(v[:i+2]))
+			v = v[i+2:]
+			continue
+		}
+		q.WriteString(dquote(v[:i]) + "${" + v[i+2:i+j] + "}")
+		refs++
+		v = v[i+j+2:]
+	}
+	q.WriteString(dquote(v))
+	return q.String(), refs
+}
+
+// dquote escapes s for the inside of a double-quoted sh string.
+func dquote(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "$", `\$`, "`", "\\`").Replace(s)
 }
 
 func newRunner(ctx recipe.Context, opts recipe.Options, location string) (*runner, error) {
@@ -76,9 +126,7 @@ func newRunner(ctx recipe.Context, opts recipe.Options, location string) (*runne
 	if err != nil {
 		return nil, err
 	}
-	if env == nil {
-		env = map[string]string{}
-	}
+	env, prelude := splitEnv(env)
 	// The conventional variables of slapos.recipe.build scripts.
 	env["location"] = location
 	env["SLAPNODE_PART"] = ctx.Part
@@ -86,17 +134,17 @@ func newRunner(ctx recipe.Context, opts recipe.Options, location string) (*runne
 	if err != nil {
 		return nil, err
 	}
-	return &runner{ctx: ctx, env: env, timeout: timeout}, nil
+	return &runner{ctx: ctx, env: env, prelude: prelude, timeout: timeout}, nil
 }
 
 func (r *runner) run(argv []string, dir string) error {
 	r.ctx.Log("running %s (in %s)", strings.Join(argv, " "), dir)
 	run := argv
-	if strings.Contains(argv[0], "/") && !filepath.IsAbs(argv[0]) {
+	if r.prelude != "" || strings.Contains(argv[0], "/") && !filepath.IsAbs(argv[0]) {
 		// The host runs only granted commands looked up in its PATH (or
-		// granted absolute paths), never a relative ./configure: let the
-		// granted sh exec it.
-		run = append([]string{"sh", "-c", `exec "$0" "$@"`}, argv...)
+		// granted absolute paths), never a relative ./configure, and does
+		// not expand %(PATH)s: let the granted sh do both.
+		run = append([]string{"sh", "-c", r.prelude + `exec "$0" "$@"`}, argv...)
 	}
 	_, err := r.ctx.Run(run, dir, r.env, r.timeout)
 	if err == nil {

@@ -44,6 +44,25 @@ func TestBuildCommands(t *testing.T) {
 	if _, err := os.Stat(e.Path("parts", "g", "ok")); err != nil {
 		t.Fatal("stop-on-error=false stopped")
 	}
+	// A relative program is run through sh: the host only runs commands
+	// from its PATH.
+	e.WriteFile(e.Path("tools", "gen.sh"), "#!/bin/sh\necho \"gen $1\" > generated\n")
+	if err := os.Chmod(e.Path("tools", "gen.sh"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	e.MustInstall("rel", "build", map[string]any{"commands": []any{[]any{"../../tools/gen.sh", "x"}}})
+	if e.ReadFile(e.Path("parts", "rel", "generated")) != "gen x\n" {
+		t.Fatal("relative command did not run")
+	}
+	// slapos.recipe.cmmi's %(NAME)s refers to the inherited environment.
+	e.MustInstall("interp", "build", map[string]any{
+		"commands":    []any{[]any{"sh", "-c", `echo "$PATH|$Q" > env`}},
+		"environment": map[string]any{"PATH": "/opt/x/bin:%(PATH)s", "Q": "a \"$b`\\%(NOPE)s%(1x)s"},
+	})
+	got := e.ReadFile(e.Path("parts", "interp", "env"))
+	if !strings.HasPrefix(got, "/opt/x/bin:/") || !strings.HasSuffix(got, "|a \"$b`\\%(1x)s\n") {
+		t.Fatalf("interpolated environment: %q", got)
+	}
 	e.MustFail("n", "build", map[string]any{}, "nothing to run")
 	e.MustFail("l", "build", map[string]any{"script": "true", "location": e.Dir()}, "partition or software directory itself")
 	e.Host.AllowExec = []string{"make"}

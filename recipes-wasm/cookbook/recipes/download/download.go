@@ -113,7 +113,7 @@ func download(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 	if err != nil {
 		return recipe.Result{}, err
 	}
-	if err := files.CopyFile(cached, target, mode); err != nil {
+	if err := files.CopyFile(ctx, cached, target, mode); err != nil {
 		return recipe.Result{}, err
 	}
 	return recipe.Result{

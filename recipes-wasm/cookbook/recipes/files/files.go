@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/fsx"
@@ -232,12 +233,12 @@ func copyRecipe(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) 
 		if err := os.RemoveAll(dst); err != nil {
 			return recipe.Result{}, fmt.Errorf("replacing %s: %w", dst, err)
 		}
-		err = CopyTree(src, dst)
+		err = CopyTree(ctx, src, dst)
 	} else {
 		if mode == 0 {
 			mode = st.Mode().Perm()
 		}
-		err = CopyFile(src, dst, mode)
+		err = CopyFile(ctx, src, dst, mode)
 	}
 	if err != nil {
 		return recipe.Result{}, err
@@ -251,7 +252,7 @@ func copyRecipe(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) 
 }
 
 // CopyFile copies the regular file src to dst with mode.
-func CopyFile(src, dst string, mode os.FileMode) error {
+func CopyFile(ctx recipe.Context, src, dst string, mode os.FileMode) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -261,13 +262,14 @@ func CopyFile(src, dst string, mode os.FileMode) error {
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", src, err)
 	}
-	return fsx.WriteFile(dst, data, mode)
+	return fsx.WriteFile(ctx, dst, data, mode)
 }
 
 // CopyTree copies the directory src to dst (which must not exist), keeping
-// modes and symbolic links.
-func CopyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+// symbolic links and file modes (execute bits through fsx.SetMode).
+func CopyTree(ctx recipe.Context, src, dst string) error {
+	modes := map[os.FileMode][]string{}
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -290,10 +292,36 @@ func CopyTree(src, dst string) error {
 			}
 			return os.Symlink(l, target)
 		case info.Mode().IsRegular():
-			return CopyFile(p, target, info.Mode().Perm())
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(target, data, 0o600); err != nil {
+				return err
+			}
+			modes[info.Mode().Perm()] = append(modes[info.Mode().Perm()], target)
+			return nil
 		}
 		return fmt.Errorf("copying %s: not a regular file, directory or symbolic link", p)
 	})
+	if err != nil {
+		return err
+	}
+	for _, m := range sortedModes(modes) {
+		if err := fsx.SetMode(ctx, m, modes[m]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func sortedModes(m map[os.FileMode][]string) []os.FileMode {
+	out := make([]os.FileMode, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
 }
 
 func outputPath(ctx recipe.Context, opts recipe.Options) (string, error) {
@@ -321,7 +349,7 @@ func writeFile(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 	if err != nil {
 		return recipe.Result{}, err
 	}
-	if err := fsx.WriteFile(out, []byte(content), mode); err != nil {
+	if err := fsx.WriteFile(ctx, out, []byte(content), mode); err != nil {
 		return recipe.Result{}, err
 	}
 	return recipe.Result{Outputs: map[string]any{"location": out}, Installed: []string{out}}, nil
@@ -363,7 +391,7 @@ func jsonRecipe(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) 
 	if err != nil {
 		return recipe.Result{}, fmt.Errorf("encoding %s: %w", out, err)
 	}
-	if err := fsx.WriteFile(out, append(b, '\n'), mode); err != nil {
+	if err := fsx.WriteFile(ctx, out, append(b, '\n'), mode); err != nil {
 		return recipe.Result{}, err
 	}
 	return recipe.Result{Outputs: map[string]any{"location": out}, Installed: []string{out}}, nil

@@ -84,7 +84,7 @@ func install(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 	if err != nil {
 		return recipe.Result{}, err
 	}
-	if err := fsx.WriteFile(output, []byte(rendered), mode); err != nil {
+	if err := fsx.WriteFile(ctx, output, []byte(rendered), mode); err != nil {
 		return recipe.Result{}, err
 	}
 	return recipe.Result{

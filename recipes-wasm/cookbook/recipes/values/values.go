@@ -108,7 +108,7 @@ func random(names ...string) recipe.Func {
 			origin = "generated"
 		}
 		if storage != "" {
-			if err := fsx.WriteFile(storage, []byte(value), 0o600); err != nil {
+			if err := fsx.WriteFile(ctx, storage, []byte(value), 0o600); err != nil {
 				return recipe.Result{}, err
 			}
 			installed = append(installed, storage)

@@ -82,7 +82,7 @@ func install(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 		fmt.Fprintf(&b, "# hash-files: %s\n", hash)
 	}
 	for _, k := range fsx.SortedKeys(env) {
-		if !validName(k) {
+		if !fsx.ValidName(k) {
 			return recipe.Result{}, fmt.Errorf("option \"environment\": %q is not a valid variable name", k)
 		}
 		fmt.Fprintf(&b, "%s=%s\nexport %s\n", k, fsx.ShellQuote(env[k]), k)
@@ -107,7 +107,7 @@ func install(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 	}
 	b.WriteString("\n")
 
-	if err := fsx.WriteFile(path, []byte(b.String()), 0o755); err != nil {
+	if err := fsx.WriteFile(ctx, path, []byte(b.String()), 0o755); err != nil {
 		return recipe.Result{}, err
 	}
 	out := map[string]any{"location": path, "wrapper-path": path}
@@ -115,18 +115,6 @@ func install(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 		out["hash"] = hash
 	}
 	return recipe.Result{Outputs: out, Installed: []string{path}}, nil
-}
-
-func validName(k string) bool {
-	if k == "" || k[0] >= '0' && k[0] <= '9' {
-		return false
-	}
-	for _, c := range k {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
 }
 
 // hashFiles hashes the content of hash-files (which must exist) and

@@ -197,6 +197,7 @@ export class Output {
     return -1;
   }
 
+  /** The whole result document; the SDK calls it when the handler returns. */
   finish(): Writer {
     const w = new Writer().beginObject();
     w.key("outputs").splice(this.outputs.endObject());

@@ -306,18 +306,23 @@ class Parser {
         else if (e == 0x75) {
           u = this.hex4();
           if (u < 0) return false;
-          if (u >= 0xd800 && u <= 0xdbff) {
-            if (this.end - this.p < 2 || load<u8>(this.p) != 0x5c || load<u8>(this.p + 1) != 0x75) {
-              return this.fail("lone surrogate");
-            }
+          if (u >= 0xd800 && u <= 0xdbff && this.end - this.p >= 2 &&
+              load<u8>(this.p) == 0x5c && load<u8>(this.p + 1) == 0x75) {
+            const next = this.p;
             this.p += 2;
             const lo = this.hex4();
             if (lo < 0) return false;
-            if (lo < 0xdc00 || lo > 0xdfff) return this.fail("bad surrogate pair");
-            store<u16>(out + (n++ << 1), <u16>u);
-            u = lo;
-          } else if (u >= 0xdc00 && u <= 0xdfff) {
-            return this.fail("lone surrogate");
+            if (lo >= 0xdc00 && lo <= 0xdfff) {
+              store<u16>(out + (n++ << 1), <u16>u);
+              u = lo;
+            } else {
+              this.p = next; // decode that escape on its own
+              u = 0xfffd;
+            }
+          } else if (u >= 0xd800 && u <= 0xdfff) {
+            // A lone surrogate is valid JSON but not UTF-8: U+FFFD, as Go's
+            // encoding/json on the host side decodes it.
+            u = 0xfffd;
           }
         } else {
           this.p--;

@@ -97,6 +97,8 @@ func (h *Host) Call(function string, request []byte) ([]byte, error) {
 		resp, err = h.tcpProbe(request)
 	case "http_get":
 		resp, err = h.httpGet(request)
+	case "chmod":
+		resp, err = h.chmod(request)
 	default:
 		return nil, fmt.Errorf("recipetest: unknown host function %q", function)
 	}
@@ -220,7 +222,7 @@ func (h *Host) exec(request []byte) (any, error) {
 	case errors.As(err, &exitErr):
 		return map[string]any{"exit_code": exitErr.ExitCode(), "output": string(output)}, nil
 	case err != nil:
-		return errResponse("%v", err), nil
+		return map[string]any{"exit_code": -1, "error": err.Error()}, nil
 	}
 	return map[string]any{"exit_code": 0, "output": string(output)}, nil
 }
@@ -459,4 +461,22 @@ func (e *Env) WriteFile(path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		e.T.Fatal(err)
 	}
+}
+
+// chmod does what the real host's slapnode.chmod does: permission bits only.
+func (h *Host) chmod(request []byte) (any, error) {
+	var r struct {
+		Path string `json:"path"`
+		Mode uint32 `json:"mode"`
+	}
+	if err := json.Unmarshal(request, &r); err != nil {
+		return nil, err
+	}
+	if r.Mode&^0o777 != 0 {
+		return errResponse("chmod %s: only permission bits may be set", r.Path), nil
+	}
+	if err := os.Chmod(r.Path, os.FileMode(r.Mode)); err != nil {
+		return errResponse("chmod %s: %v", r.Path, err), nil
+	}
+	return map[string]any{}, nil
 }

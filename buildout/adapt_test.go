@@ -1,0 +1,83 @@
+package buildout
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestAdaptTemplates(t *testing.T) {
+	src := `[plain]
+recipe = slapos.recipe.template
+output = ${buildout:directory}/x.conf
+inline =
+  port = ${:port} home = $${buildout:directory}
+port = 8080
+
+[jinja]
+recipe = slapos.recipe.template:jinja2
+url = ${:_profile_base_location_}/instance.cfg.in
+md5sum = 0123456789abcdef0123456789abcdef
+rendered = ${buildout:directory}/instance.cfg
+extra-context =
+  raw extra ${plain:port}
+context =
+  key port plain:port
+  raw bin ${buildout:bin-directory}/x
+  raw r  two  words
+  section plain plain
+  jsonkey cfg slap-configuration:configuration.json
+  import json_module json
+  ${:extra-context}
+
+[build]
+recipe = slapos.recipe.build
+install = import os
+
+[mine]
+recipe = slapos.recipe.template
+inline = left as it is
+`
+	r, err := ConvertFile("software.cfg", []byte(src), ConvertOptions{RecipeMap: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// hclwrite aligns the = signs: compare with single spaces.
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	got := squash(string(r.HCL))
+	for _, want := range []string{
+		`inline = "port = ${part.plain.port} home = $${buildout:directory}"`, // $$ -> $ for plain templates
+		`engine = "none"`,
+		`path   = "instance.cfg.in"`,
+		`output = "${software.path}/instance.cfg"`,
+		`"port"  = part.plain.port`,
+		`"bin"   = "${software.path}/bin/x"`,
+		`"plain" = part.plain`,
+		`"cfg"   = jsondecode(part.slap-configuration.configuration__2ejson)`,
+		`"extra" = part.plain.port`,
+		`"r" = "two  words"`,
+	} {
+		if !strings.Contains(got, squash(want)) {
+			t.Errorf("output lacks %q:\n%s", want, r.HCL)
+		}
+	}
+	if strings.Contains(got, " context =") || strings.Contains(got, "rendered") {
+		t.Errorf("context/rendered left in the output:\n%s", got)
+	}
+	checkShape(t, "software.hcl", r.HCL)
+	kinds := map[string]int{}
+	for _, w := range r.Warnings {
+		kinds[w.Kind]++
+	}
+	if kinds[WarnTemplateContext] != 1 || kinds[WarnPythonCode] != 1 {
+		t.Errorf("warnings: %v", r.Warnings)
+	}
+
+	// A user's --recipe-map target keeps buildout's option names.
+	r, err = ConvertFile("software.cfg", []byte("[t]\nrecipe = slapos.recipe.template:jinja2\ncontext = key a b:c\n"), ConvertOptions{RecipeMap: map[string]string{"slapos.recipe.template:jinja2": "mine:tpl"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(r.HCL), `context = "key a b:c"`) {
+		t.Errorf("mapped by the user, yet adapted:\n%s", r.HCL)
+	}
+}

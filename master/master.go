@@ -1,0 +1,260 @@
+// Package master is slapnode's SLAP master: the server nodes and requesters
+// talk to, with its state in SQLite (pure Go, no cgo).
+//
+// It serves the legacy SLAP endpoints exactly as SlapOS's slapproxy does —
+// same allocation semantics, same answers byte for byte — so that SlapOS's
+// own slapgrid and `slapos request` work against it, and a JSON API beside
+// them for slapnode's CLI (docs/api.md). Beyond slapproxy, it can require
+// TLS and per-node credentials (Auth), answers bad requests with a 4xx and a
+// message instead of a 500, and commits every change in one SQLite
+// transaction, so that the database survives a kill at any moment.
+package master
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// DefaultComputer is the computer id a request without a computer_guid
+// filter goes to, unless Options.DefaultComputer says otherwise; it is the
+// id slapnode's embedded node registers under.
+const DefaultComputer = "slapnode"
+
+// Options configure a Master.
+type Options struct {
+	// DefaultComputer is slapproxy's configured computer_id: the computer
+	// of requests that name none, and the one computer that exists (empty)
+	// before any node registered.
+	DefaultComputer string
+	// SoftwareProducts maps a product reference to its software release
+	// URLs (getSoftwareReleaseListFromSoftwareProduct).
+	SoftwareProducts map[string][]string
+	// RequireAuth makes every call need a bearer token made by
+	// CreateCredential (see auth.go); required on non-loopback listeners.
+	RequireAuth bool
+	// Now returns the current time; tests use it to control timestamps.
+	Now func() time.Time
+}
+
+// Master is an open master database with its HTTP handler.
+type Master struct {
+	db   *sql.DB
+	opts Options
+	// mu serialises transactions: SQLite has one writer anyway, and
+	// taking turns here avoids SQLITE_BUSY retries entirely.
+	mu     sync.Mutex
+	lastTS float64 // the last timestamp handed out, to keep them strictly increasing
+	runID  string
+}
+
+const schemaVersion = "1"
+
+var schemaSQL = []string{
+	`CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS computer (
+		reference TEXT PRIMARY KEY,
+		address TEXT NOT NULL DEFAULT '',
+		netmask TEXT NOT NULL DEFAULT '')`,
+	`CREATE TABLE IF NOT EXISTS software (
+		url TEXT NOT NULL,
+		computer_reference TEXT NOT NULL,
+		requested_state TEXT NOT NULL DEFAULT 'available',
+		reported_state TEXT NOT NULL DEFAULT '',
+		error_log TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (url, computer_reference))`,
+	`CREATE TABLE IF NOT EXISTS partition (
+		reference TEXT NOT NULL,
+		computer_reference TEXT NOT NULL,
+		slap_state TEXT NOT NULL DEFAULT 'free',
+		software_release TEXT,
+		xml TEXT,
+		connection_xml TEXT,
+		slave_instance_list TEXT,
+		software_type TEXT,
+		partition_reference TEXT,
+		requested_by TEXT NOT NULL DEFAULT '',
+		requested_state TEXT NOT NULL DEFAULT 'started',
+		timestamp REAL,
+		reported_state TEXT NOT NULL DEFAULT '',
+		error_log TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (reference, computer_reference))`,
+	`CREATE INDEX IF NOT EXISTS partition_title ON partition (partition_reference, requested_by)`,
+	`CREATE TABLE IF NOT EXISTS slave (
+		reference TEXT NOT NULL,
+		computer_reference TEXT NOT NULL,
+		connection_xml TEXT,
+		hosted_by TEXT,
+		asked_by TEXT)`,
+	`CREATE INDEX IF NOT EXISTS slave_reference ON slave (reference)`,
+	`CREATE TABLE IF NOT EXISTS partition_network (
+		partition_reference TEXT NOT NULL,
+		computer_reference TEXT NOT NULL,
+		reference TEXT NOT NULL,
+		address TEXT NOT NULL,
+		netmask TEXT NOT NULL)`,
+	`CREATE INDEX IF NOT EXISTS partition_network_partition ON partition_network (computer_reference, partition_reference)`,
+	`CREATE TABLE IF NOT EXISTS credential (
+		token_hash TEXT PRIMARY KEY,
+		scope TEXT NOT NULL,
+		computer_reference TEXT NOT NULL DEFAULT '',
+		partition_reference TEXT NOT NULL DEFAULT '',
+		created TEXT NOT NULL)`,
+}
+
+// Open opens (creating if needed) the master database at path.
+func Open(path string, opts Options) (*Master, error) {
+	if opts.DefaultComputer == "" {
+		opts.DefaultComputer = DefaultComputer
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("master database %s: %w", path, err)
+		}
+	}
+	// WAL: a commit is one append to the log, and a process killed at any
+	// point leaves the database at its last commit. synchronous=NORMAL is
+	// durable against a killed process; only a power cut may lose the
+	// last commits (never corrupt the file).
+	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=busy_timeout(10000)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("master database %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	m := &Master{db: db, opts: opts}
+	if err := m.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("master database %s: %w", path, err)
+	}
+	return m, nil
+}
+
+func (m *Master) init() error {
+	ctx := context.Background()
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for _, s := range schemaSQL {
+		if _, err := tx.Exec(s); err != nil {
+			return fmt.Errorf("creating the schema: %w", err)
+		}
+	}
+	var v string
+	switch err := tx.QueryRow(`SELECT value FROM meta WHERE name='schema_version'`).Scan(&v); {
+	case errors.Is(err, sql.ErrNoRows):
+		if _, err := tx.Exec(`INSERT INTO meta (name, value) VALUES ('schema_version', ?)`, schemaVersion); err != nil {
+			return err
+		}
+	case err != nil:
+		return err
+	case v != schemaVersion:
+		return fmt.Errorf("schema version %s, this slapnode knows %s: use the slapnode that created it", v, schemaVersion)
+	}
+	if err := tx.QueryRow(`SELECT value FROM meta WHERE name='run_id'`).Scan(&m.runID); errors.Is(err, sql.ErrNoRows) {
+		m.runID = randomToken(16)
+		if _, err := tx.Exec(`INSERT INTO meta (name, value) VALUES ('run_id', ?)`, m.runID); err != nil {
+			return err
+		}
+	} else if err != nil {
+		return err
+	}
+	var last sql.NullFloat64
+	if err := tx.QueryRow(`SELECT MAX(timestamp) FROM partition`).Scan(&last); err != nil {
+		return err
+	}
+	m.lastTS = last.Float64
+	return tx.Commit()
+}
+
+// Close closes the database.
+func (m *Master) Close() error { return m.db.Close() }
+
+// DB exposes the database for tools and tests (read it, do not change it
+// behind the master's back).
+func (m *Master) DB() *sql.DB { return m.db }
+
+// DefaultComputer is the computer of requests that name none.
+func (m *Master) DefaultComputer() string { return m.opts.DefaultComputer }
+
+// timestamp returns str(time.time())'s value for a change: strictly
+// greater than any handed out before, so that two changes never share a
+// timestamp (a node compares them to know whether to reprocess).
+func (m *Master) timestamp() float64 {
+	t := m.opts.Now()
+	ts := float64(t.UnixNano()) / 1e9
+	if ts <= m.lastTS {
+		ts = math.Nextafter(m.lastTS, math.Inf(1))
+		// keep it readable: step by a microsecond rather than an ulp
+		if u := m.lastTS + 1e-6; u > ts {
+			ts = u
+		}
+	}
+	m.lastTS = ts
+	return ts
+}
+
+// tx runs f in one transaction: all of a call's changes are committed
+// together or not at all.
+func (m *Master) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	saved := m.lastTS
+	tx, err := m.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("master database: %w", err)
+	}
+	if err := f(tx); err != nil {
+		tx.Rollback()
+		m.lastTS = saved
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		m.lastTS = saved
+		return fmt.Errorf("master database: commit: %w", err)
+	}
+	return nil
+}
+
+// Handler serves the SLAP endpoints and the JSON API.
+func (m *Master) Handler() http.Handler {
+	mux := http.NewServeMux()
+	m.routeSLAP(mux)
+	m.routeAPI(mux)
+	var h http.Handler = mux
+	if m.opts.RequireAuth {
+		h = m.authenticate(mux)
+	}
+	return recoverer(h)
+}
+
+// recoverer turns a panic into a 500 without a traceback on the wire (the
+// message goes to the server's log through net/http's logger instead).
+func recoverer(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				htmlError(w, http.StatusInternalServerError, "The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application.")
+				fmt.Fprintf(os.Stderr, "slapnode master: panic serving %s %s: %v\n", r.Method, r.URL.Path, v)
+			}
+		}()
+		h.ServeHTTP(w, r)
+	})
+}
