@@ -12,10 +12,13 @@ package master
 
 import (
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
+	"log"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -240,6 +243,39 @@ func (m *Master) Handler() http.Handler {
 		h = m.authenticate(mux)
 	}
 	return recoverer(h)
+}
+
+// Serve serves the master on ln until ctx is cancelled, over TLS when
+// tlsConfig is not nil. It refuses a non-loopback listener unless TLS and
+// authentication are both on (CheckListen).
+func (m *Master) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Config) error {
+	if err := CheckListen(ln.Addr().String(), tlsConfig != nil, m.opts.RequireAuth); err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           m.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         tlsConfig,
+		ErrorLog:          log.New(os.Stderr, "slapnode master: ", 0),
+	}
+	if tlsConfig != nil {
+		ln = tls.NewListener(ln, tlsConfig)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shut)
+		<-done
+		return nil
+	}
 }
 
 // recoverer turns a panic into a 500 without a traceback on the wire (the
