@@ -701,11 +701,11 @@ func floatingRef(s string) string {
 	if strings.HasPrefix(s, "refs/heads/") || movingNames[strings.ToLower(s)] {
 		return "a branch, which moves"
 	}
+	if len(s) >= 7 && strings.Trim(s, "0123456789abcdef") == "" && strings.ContainsAny(s, "abcdef") {
+		return "an abbreviated commit id, which can become ambiguous"
+	}
 	if versionTag(s) {
 		return ""
-	}
-	if isHex(s) && len(s) >= 7 {
-		return "an abbreviated commit id, which can become ambiguous"
 	}
 	return "which may be a branch: only commit ids and tags are fixed"
 }
