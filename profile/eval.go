@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"fmt"
 	"path/filepath"
 
 	"github.com/hashicorp/hcl/v2"
@@ -50,14 +51,41 @@ func (e *Evaluator) Functions(file string) map[string]function.Function {
 	return e.fileCtx(file).Functions
 }
 
-// EvalAttr evaluates one attribute. Only the parts and locals the expression
-// names are put in its context, which keeps large profiles linear.
+// EvalAttr evaluates one attribute outside any block context (locals,
+// top-level values): `self` is not available there.
 func (e *Evaluator) EvalAttr(a *Attr) (cty.Value, hcl.Diagnostics) {
-	vars := make(map[string]cty.Value, len(e.vars)+3)
+	return e.evalAttr(a, nil)
+}
+
+// blockEval is the evaluation of one block: `self.NAME` reads the block's
+// own attribute NAME (buildout's ${:NAME}), evaluated once, cycles refused.
+// For a part that copies a macro, self is the part, not the macro.
+type blockEval struct {
+	b       *Block
+	vals    map[string]cty.Value
+	running map[string]bool
+}
+
+func (e *Evaluator) evalIn(be *blockEval, name string) (cty.Value, hcl.Diagnostics) {
+	if v, ok := be.vals[name]; ok {
+		return v, nil
+	}
+	be.running[name] = true
+	v, diags := e.evalAttr(be.b.Attrs[name], be)
+	delete(be.running, name)
+	be.vals[name] = v
+	return v, diags
+}
+
+// evalAttr evaluates a within block evaluation be (nil outside a block).
+// Only the parts and locals the expression names are put in its context,
+// which keeps large profiles linear.
+func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics) {
+	vars := make(map[string]cty.Value, len(e.vars)+4)
 	for k, v := range e.vars {
 		vars[k] = v
 	}
-	parts, locals, base := map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}
+	parts, locals, base, self := map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}
 	var diags hcl.Diagnostics
 	for _, t := range a.Expr.Variables() {
 		if len(t) < 2 {
@@ -76,9 +104,27 @@ func (e *Evaluator) EvalAttr(a *Attr) (cty.Value, hcl.Diagnostics) {
 			if v, ok := e.locals[name]; ok {
 				locals[name] = v
 			}
+		case "self":
+			switch {
+			case be == nil:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "self outside a block",
+					Detail: "self.NAME reads another attribute of the same block; it has no meaning here.", Subject: t.SourceRange().Ptr()})
+			case be.b.Attrs[name] == nil:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown attribute",
+					Detail: fmt.Sprintf("This %s block has no attribute %q for self.%s to read.", be.b.Type, name, name), Subject: t.SourceRange().Ptr()})
+			case be.running[name]:
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference cycle",
+					Detail: fmt.Sprintf("self.%s refers back to itself through the block's own attributes.", name), Subject: t.SourceRange().Ptr()})
+			default:
+				v, d := e.evalIn(be, name)
+				diags = append(diags, d...)
+				self[name] = v
+				continue
+			}
+			self[name] = cty.DynamicVal
 		case "base":
 			if b := a.Base[name]; b != nil {
-				v, d := e.EvalAttr(b)
+				v, d := e.evalAttr(b, be)
 				diags = append(diags, d...)
 				base[name] = v
 			} else {
@@ -96,6 +142,9 @@ func (e *Evaluator) EvalAttr(a *Attr) (cty.Value, hcl.Diagnostics) {
 	if len(base) > 0 {
 		vars["base"] = cty.ObjectVal(base)
 	}
+	if len(self) > 0 {
+		vars["self"] = cty.ObjectVal(self)
+	}
 	ctx := e.fileCtx(a.Range.Filename).NewChild()
 	ctx.Variables = vars
 	v, d := a.Expr.Value(ctx)
@@ -107,11 +156,12 @@ func (e *Evaluator) EvalAttr(a *Attr) (cty.Value, hcl.Diagnostics) {
 func (e *Evaluator) EvalBlock(b *Block, skip ...string) (map[string]cty.Value, hcl.Diagnostics) {
 	out := make(map[string]cty.Value, len(b.Attrs))
 	var diags hcl.Diagnostics
+	be := &blockEval{b: b, vals: map[string]cty.Value{}, running: map[string]bool{}}
 	for _, n := range b.AttrNames() {
 		if contains(skip, n) {
 			continue
 		}
-		v, d := e.EvalAttr(b.Attrs[n])
+		v, d := e.evalIn(be, n)
 		diags = append(diags, d...)
 		out[n] = v
 	}

@@ -29,7 +29,7 @@ type Graph struct {
 
 // refs collects the part.X and local.X references of an attribute, including
 // those made through base.NAME in an overriding definition.
-func refs(a *Attr, out map[string]hcl.Range, diags *hcl.Diagnostics, seen map[*Attr]bool) {
+func refs(a *Attr, b *Block, out map[string]hcl.Range, diags *hcl.Diagnostics, seen map[*Attr]bool) {
 	if seen[a] {
 		return
 	}
@@ -65,7 +65,15 @@ func refs(a *Attr, out map[string]hcl.Range, diags *hcl.Diagnostics, seen map[*A
 			}
 			name, ok := traverserName(t[1])
 			if ok && a.Base != nil && a.Base[name] != nil {
-				refs(a.Base[name], out, diags, seen)
+				refs(a.Base[name], b, out, diags, seen)
+			}
+		case "self":
+			// self.NAME depends on what the block's attribute NAME reads.
+			if len(t) < 2 || b == nil {
+				continue
+			}
+			if name, ok := traverserName(t[1]); ok && b.Attrs[name] != nil {
+				refs(b.Attrs[name], b, out, diags, seen)
 			}
 		}
 	}
@@ -90,7 +98,7 @@ func (p *Profile) References(b *Block) (map[string]hcl.Range, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	seen := map[*Attr]bool{}
 	for _, n := range b.AttrNames() {
-		refs(b.Attrs[n], out, &diags, seen)
+		refs(b.Attrs[n], b, out, &diags, seen)
 	}
 	return out, diags
 }
@@ -131,7 +139,7 @@ func (p *Profile) Graph(extra []*Block) (*Graph, hcl.Diagnostics) {
 	sort.Strings(localNames)
 	for _, n := range localNames {
 		r := map[string]hcl.Range{}
-		refs(p.Locals[n], r, &diags, map[*Attr]bool{})
+		refs(p.Locals[n], nil, r, &diags, map[*Attr]bool{})
 		add(&Node{Kind: "local", Name: n, Attr: p.Locals[n]}, r)
 	}
 	// Check every reference, from nodes and extra blocks alike.

@@ -331,3 +331,41 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestSelfReadsTheUsingPart(t *testing.T) {
+	dir := write(t, map[string]string{"software.hcl": `
+part "base-dir" {
+  root = "/srv"
+  path = "${self.root}/${self.name}"
+  name = "base"
+}
+part "web" {
+  macro = ["base-dir"]
+  name  = "web"
+}
+part "user" {
+  p = part.web.path
+}
+part "loop" {
+  a = self.b
+  b = self.a
+}
+`})
+	p := mustLoad(t, filepath.Join(dir, "software.hcl"), Software)
+	e := p.Evaluator(nil)
+	web, d := e.EvalBlock(p.Part["web"])
+	if d.HasErrors() {
+		t.Fatal(d.Error())
+	}
+	if got := web["path"].AsString(); got != "/srv/web" {
+		t.Fatalf("self in a macro-copied attribute: %q", got)
+	}
+	_, d = e.EvalBlock(p.Part["loop"])
+	if !d.HasErrors() || !strings.Contains(d.Error(), "Reference cycle") {
+		t.Fatalf("self cycle: %v", d)
+	}
+	_, d = e.EvalAttr(p.Part["web"].Attrs["path"])
+	if !d.HasErrors() {
+		t.Fatal("self outside a block accepted")
+	}
+}
