@@ -25,9 +25,8 @@ const (
 	WarnRuntimeSection   = "runtime-section"     // section injected by slapos node
 	WarnBuildoutOption   = "buildout-option"     // [buildout] option without slapnode meaning
 	WarnEngineKey        = "engine-key"          // ${buildout:executable}: no Python in slapnode
-	WarnSelfInMacro      = "self-reference-in-macro"
-	WarnMacroAppend      = "append-with-macro" // += / -= against a <= macro's value
-	WarnTopLevelAppend   = "parts-append"      // [buildout] parts += / -=
+	WarnMacroAppend      = "append-with-macro"   // += / -= against a <= macro's value
+	WarnTopLevelAppend   = "parts-append"        // [buildout] parts += / -=
 	WarnProfileBase      = "profile-base-location"
 	WarnMissingMacro     = "missing-macro" // --flatten: a <= names an unknown section
 	WarnEmptyName        = "empty-name"    // `+= x`: an option without a name
@@ -750,7 +749,9 @@ func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 		}
 	}
 	if sec == self && c.macros[self] {
-		c.warn(pos, WarnSelfInMacro, "[%s] is used as a <= macro: its ${:%s} means the option of the part that uses the macro, but is written as part.%s.%s (docs/profiles.md has no self reference)", self, opt, MangleName(self), MangleName(opt))
+		// In a <= macro, ${:opt} means the option of the part that uses the
+		// macro: self.opt (docs/profiles.md §1.3).
+		return []segment{{expr: "self." + MangleName(opt)}}
 	}
 	return []segment{{expr: "part." + MangleName(sec) + "." + MangleName(opt)}}
 }

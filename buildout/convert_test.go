@@ -105,7 +105,7 @@ x = 1
 		`parts   = ["dirs", "instance__2ecfg"]`,
 		`recipe = "cookbook:mkdirectory"`,
 		`etc    = "${software.path}/etc"`,
-		`self   = "${part.dirs.etc}/x"`,
+		`self   = "${self.etc}/x"`,
 		`part "instance__2ecfg" {`,
 		`macro  = ["dirs"]`,
 		`recipe = "cookbook:template"`,
@@ -127,7 +127,7 @@ x = 1
 			t.Errorf("warning without a line: %v", w)
 		}
 	}
-	if kinds[WarnBadReference] != 1 || kinds[WarnConditional] != 1 || kinds[WarnSelfInMacro] != 1 {
+	if kinds[WarnBadReference] != 1 || kinds[WarnConditional] != 1 {
 		t.Errorf("warnings = %v", r.Warnings)
 	}
 }
