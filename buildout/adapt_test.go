@@ -45,7 +45,7 @@ inline = left as it is
 	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
 	got := squash(string(r.HCL))
 	for _, want := range []string{
-		`inline = "port = ${part.plain.port} home = $${buildout:directory}"`, // $$ -> $ for plain templates
+		`inline = "port = ${self.port} home = $${buildout:directory}"`, // $$ -> $ for plain templates
 		`engine = "none"`,
 		`path   = "instance.cfg.in"`,
 		`output = "${software.path}/instance.cfg"`,

@@ -748,9 +748,9 @@ func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 			c.warn(pos, WarnRuntimeSection, "[slap-connection] is injected by slapos node; slapnode provides node.id and partition.id only: ${slap-connection:%s} written as part.slap-connection.%s", opt, MangleName(opt))
 		}
 	}
-	if sec == self && c.macros[self] {
-		// In a <= macro, ${:opt} means the option of the part that uses the
-		// macro: self.opt (docs/profiles.md §1.3).
+	if sec == self {
+		// ${:opt} is the section's own option — in a <= macro, the option of
+		// the part that uses the macro: self.opt (docs/profiles.md §1.3).
 		return []segment{{expr: "self." + MangleName(opt)}}
 	}
 	return []segment{{expr: "part." + MangleName(sec) + "." + MangleName(opt)}}

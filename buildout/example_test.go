@@ -28,6 +28,6 @@ log = ${:etc}/log
 	// part "dirs" {
 	//   recipe = "cookbook:mkdirectory"
 	//   etc    = "${software.path}/etc"
-	//   log    = "${part.dirs.etc}/log"
+	//   log    = "${self.etc}/log"
 	// }
 }

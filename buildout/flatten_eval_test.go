@@ -67,6 +67,9 @@ func TestFlattenEvaluatesLikeBuildout(t *testing.T) {
 			if rs == nil || rs.Err != nil {
 				continue
 			}
+			// self is the section's own resolved options (buildout ${:x}).
+			bctx := ctx.NewChild()
+			bctx.Variables = map[string]cty.Value{"self": parts[b.Labels[0]]}
 			for an, a := range b.Body.Attributes {
 				if an == "recipe" {
 					continue
@@ -77,7 +80,7 @@ func TestFlattenEvaluatesLikeBuildout(t *testing.T) {
 					t.Errorf("%s: part %s: attribute %s is not a resolved option", r.Path, name, an)
 					continue
 				}
-				v, diags := a.Expr.Value(ctx)
+				v, diags := a.Expr.Value(bctx)
 				if diags.HasErrors() {
 					t.Errorf("%s: part %s.%s: %v", r.Path, name, an, diags)
 					continue

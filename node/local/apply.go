@@ -81,6 +81,15 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if o.State == StateDestroyed {
 		return res, n.destroy(ctx, reg, name, o)
 	}
+	if len(sw.Types) == 0 && o.Type == "" {
+		// A release without software types (a converted buildout, a
+		// shared component) is only installed, as `slapos node software`
+		// does.
+		if n.Out != nil && !o.Plan {
+			fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
+		}
+		return res, e.InstallSoftware(ctx, sw, o.Force, o.Plan)
+	}
 	it, err := sw.InstanceType(o.Type)
 	if err != nil {
 		return nil, err

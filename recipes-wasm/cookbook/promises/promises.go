@@ -1,5 +1,7 @@
 // Package promises holds the cookbook's built-in promise checks:
-// check_port_listening, check_url_available and check_file_state.
+// check_port_listening, check_url_available and check_file_state, and the
+// declarations (name and option schema) of the checks the node runs
+// natively: check_command, check_service_running, check_free_disk_space.
 package promises
 
 import (
@@ -42,6 +44,7 @@ func Register(g *recipe.Registry) {
 			"content":{"type":"string"}}}`,
 		Check: checkFile,
 	})
+	registerHostChecks(g)
 }
 
 func checkPort(ctx recipe.Context, opts recipe.Options) (bool, string) {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,4 +93,14 @@ func TestFileState(t *testing.T) {
 
 func TestUnknownPromise(t *testing.T) {
 	expect(t, recipetest.New(t).Check("check_nothing", nil), false, `has no promise "check_nothing"`)
+}
+
+func TestHostChecksDeclared(t *testing.T) {
+	e := recipetest.New(t)
+	for _, name := range []string{"check_command", "check_service_running", "check_free_disk_space"} {
+		if !slices.Contains(recipe.Default().PromiseNames(), name) {
+			t.Errorf("%s is not described: profiles naming it would be refused at apply", name)
+		}
+		expect(t, e.Check(name, map[string]any{"command": "x", "service": "x"}), false, "run by the node's promise runner")
+	}
 }

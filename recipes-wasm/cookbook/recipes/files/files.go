@@ -74,6 +74,7 @@ func mkdirectory(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 	}
 	outputs := map[string]any{}
 	created := 0
+	var skipped []string
 	for _, key := range opts.Keys() {
 		if key == "mode" {
 			continue
@@ -82,8 +83,14 @@ func mkdirectory(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 		if err != nil {
 			return recipe.Result{}, err
 		}
-		if p == "" {
-			return recipe.Result{}, fmt.Errorf("option %q is an empty path", key)
+		if !strings.HasPrefix(p, "/") {
+			// SlapOS profiles give mkdirectory absolute paths
+			// (${buildout:directory}/…); a value that is not one (an id, a
+			// label a profile keeps in the section) is passed through as an
+			// output rather than created as a stray directory.
+			outputs[key] = p
+			skipped = append(skipped, key)
+			continue
 		}
 		path := fsx.Resolve(ctx, p)
 		n, err := mkdirAll(path, mode)
@@ -97,7 +104,11 @@ func mkdirectory(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 	if created == 1 {
 		msg = "created 1 directory"
 	}
-	return recipe.Result{Outputs: outputs, Messages: []string{msg}}, nil
+	msgs := []string{msg}
+	if len(skipped) > 0 {
+		msgs = append(msgs, "not absolute paths, so not created: "+strings.Join(skipped, ", "))
+	}
+	return recipe.Result{Outputs: outputs, Messages: msgs}, nil
 }
 
 // mkdirAll creates path and its missing parents with mode (chmod after

@@ -27,9 +27,12 @@ func mode(t *testing.T, p string) os.FileMode {
 func TestMkdirectory(t *testing.T) {
 	e := recipetest.New(t)
 	etc := e.Path("etc")
-	out := e.MustInstall("dirs", "mkdirectory", map[string]any{"etc": etc, "log": "var/log", "mode": "0750"})
-	if out.Outputs["etc"] != etc || out.Outputs["log"] != e.Path("var", "log") {
+	out := e.MustInstall("dirs", "mkdirectory", map[string]any{"etc": etc, "log": e.Path("var", "log"), "label": "web-0", "mode": "0750"})
+	if out.Outputs["etc"] != etc || out.Outputs["log"] != e.Path("var", "log") || out.Outputs["label"] != "web-0" {
 		t.Fatalf("outputs %v", out.Outputs)
+	}
+	if _, err := os.Stat(e.Path("web-0")); !os.IsNotExist(err) {
+		t.Fatalf("a value that is not an absolute path was created as a directory: %v", err)
 	}
 	if _, ok := out.Outputs["mode"]; ok {
 		t.Fatal("mode published as a directory")
