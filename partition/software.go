@@ -26,6 +26,10 @@ type Software struct {
 	Info    profile.SoftwareInfo
 	Types   map[string]*profile.InstanceType
 	Report  *Report // nil when the release was already complete
+	// Recheck compares every part with the state even when the release is
+	// complete (unchanged parts are still skipped), as a buildout re-run
+	// does; by default a complete release is not looked at again.
+	Recheck bool
 }
 
 // SoftwareDir is where a software release with this URL is installed, the
@@ -103,7 +107,7 @@ func (e *Engine) cacheDir() string { return filepath.Join(e.Root, "cache", "down
 // with plan set, nothing is changed.
 func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan bool) error {
 	marker := filepath.Join(s.Path, ".completed")
-	if !force {
+	if !force && !s.Recheck {
 		var c completion
 		if b, err := os.ReadFile(marker); err == nil && json.Unmarshal(b, &c) == nil && c.Digest == s.Profile.Digest {
 			return nil

@@ -36,6 +36,8 @@ Flags:
   --params FILE       instance parameters as a JSON object ("-" for stdin)
   --state STATE       started (default), stopped or destroyed
   --force             reinstall every part, even unchanged ones
+  --recheck           compare every part of an already complete software release
+                      with its state (a complete release is skipped otherwise)
   --wait DURATION     how long promises may take to pass after services start (default 30s)
   --json              print the result as JSON
   -v                  print details: every recipe's messages
@@ -68,7 +70,7 @@ Example:
 type applyFlags struct {
 	root, name, typ, paramsFile, state string
 	params                             stringList
-	force, asJSON                      bool
+	force, recheck, asJSON             bool
 	wait                               time.Duration
 }
 
@@ -80,6 +82,7 @@ func (a *applyFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&a.paramsFile, "params", "", "JSON parameters file")
 	fs.StringVar(&a.state, "state", local.StateStarted, "requested state")
 	fs.BoolVar(&a.force, "force", false, "reinstall every part")
+	fs.BoolVar(&a.recheck, "recheck", false, "compare every part of a complete software release")
 	fs.BoolVar(&a.asJSON, "json", false, "JSON output")
 	fs.DurationVar(&a.wait, "wait", 30*time.Second, "promise wait")
 }
@@ -163,7 +166,7 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	}
 	opts := local.ApplyOptions{
 		Name: a.name, Type: a.typ, Params: params, Strings: strs, State: a.state,
-		Force: a.force, Plan: plan, PromiseWait: a.wait,
+		Force: a.force, Recheck: a.recheck, Plan: plan, PromiseWait: a.wait,
 	}
 	if !plan {
 		svc, err := nodeServices(ctx, n.Root)

@@ -28,6 +28,7 @@ type ApplyOptions struct {
 	Strings bool           // parameters are strings to coerce (--param k=v)
 	State   string         // started (default), stopped or destroyed
 	Force   bool           // reinstall every part
+	Recheck bool           // compare every part of a complete release too
 	Plan    bool           // say what would change, change nothing
 	// PromiseWait is how long promises may take to pass after services
 	// start (a service needs a moment to listen). 0 checks once.
@@ -73,6 +74,7 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if name == "" {
 		name = sw.Info.Name
 	}
+	sw.Recheck = o.Recheck
 	res := &ApplyResult{Software: sw}
 	reg, err := n.load()
 	if err != nil {
