@@ -143,6 +143,25 @@ func ipList(tx *sql.Tx, computer, partition string) ([][2]string, error) {
 	return out, rows.Err()
 }
 
+// computerNetworks reads every address of a computer, by partition.
+func computerNetworks(tx *sql.Tx, computer string) (map[string][][2]string, error) {
+	rows, err := tx.Query(`SELECT partition_reference, reference, address FROM partition_network WHERE computer_reference=? ORDER BY rowid`, computer)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string][][2]string{}
+	for rows.Next() {
+		var p string
+		var a [2]string
+		if err := rows.Scan(&p, &a[0], &a[1]); err != nil {
+			return nil, err
+		}
+		out[p] = append(out[p], a)
+	}
+	return out, rows.Err()
+}
+
 func ipTuples(l [][2]string) []any {
 	out := make([]any, len(l))
 	for i, a := range l {
@@ -161,6 +180,12 @@ func xmlDict(s sql.NullString) (map[string]any, error) {
 // partitionDoc is slapproxy's partitiondict2partition: what a node sees of
 // one of its partitions.
 func partitionDoc(tx *sql.Tx, p *partitionRow) (*slap.ComputerPartition, error) {
+	return partitionDocWith(tx, p, nil)
+}
+
+// partitionDocWith is partitionDoc with the computer's addresses already
+// read (nets, by partition), so that a whole computer takes one query.
+func partitionDocWith(tx *sql.Tx, p *partitionRow, nets map[string][][2]string) (*slap.ComputerPartition, error) {
 	cp := &slap.ComputerPartition{
 		ComputerID: p.Computer, PartitionID: p.Reference,
 		InstanceGUID: p.Computer + "-" + p.Reference,
@@ -180,9 +205,11 @@ func partitionDoc(tx *sql.Tx, p *partitionRow) (*slap.ComputerPartition, error) 
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: stored parameters: %w", p.Reference, err)
 	}
-	ips, err := ipList(tx, p.Computer, p.Reference)
-	if err != nil {
-		return nil, err
+	ips, ok := nets[p.Reference]
+	if nets == nil || !ok {
+		if ips, err = ipList(tx, p.Computer, p.Reference); err != nil {
+			return nil, err
+		}
 	}
 	slaves, err := p.slaves()
 	if err != nil {
@@ -230,8 +257,12 @@ func (m *Master) computerDoc(tx *sql.Tx, id string) (*slap.Computer, error) {
 	if err != nil {
 		return nil, err
 	}
+	nets, err := computerNetworks(tx, id)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range parts {
-		cp, err := partitionDoc(tx, p)
+		cp, err := partitionDocWith(tx, p, nets)
 		if err != nil {
 			return nil, err
 		}
@@ -799,10 +830,12 @@ func (m *Master) requestInstance(tx *sql.Tx, q instanceRequest, requestedBy, com
 	if changed {
 		ts = sql.NullFloat64{Float64: m.timestamp(), Valid: true}
 	}
-	if _, err := tx.Exec(`UPDATE partition SET slap_state='busy', software_release=?, software_type=?, partition_reference=?,
-		requested_by=?, xml=?, requested_state=?, timestamp=? WHERE reference=? AND computer_reference=?`,
-		q.SoftwareURL, typ, q.Title, requestedBy, doc, state, ts, p.Reference, p.Computer); err != nil {
-		return nil, err
+	if changed {
+		if _, err := tx.Exec(`UPDATE partition SET slap_state='busy', software_release=?, software_type=?, partition_reference=?,
+			requested_by=?, xml=?, requested_state=?, timestamp=? WHERE reference=? AND computer_reference=?`,
+			q.SoftwareURL, typ, q.Title, requestedBy, doc, state, ts, p.Reference, p.Computer); err != nil {
+			return nil, err
+		}
 	}
 	conn, err := xmlDict(p.Connection)
 	if err != nil {

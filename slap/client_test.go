@@ -218,7 +218,7 @@ func TestClientErrors(t *testing.T) {
 		}
 	}))
 	defer srv.Close()
-	c, _ := NewClient(srv.URL + "/", WithToken("t"))
+	c, _ := NewClient(srv.URL+"/", WithToken("t"))
 	ctx := context.Background()
 	if _, err := c.Request(ctx, Request{Reference: "x"}); !errors.Is(err, ErrNotReady) {
 		t.Errorf("408: %v", err)

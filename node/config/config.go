@@ -352,9 +352,9 @@ func Parse(root, filename string, src []byte) (*Config, error) {
 		}
 		c.Overrides[o.ID] = d.limits(limitsHCL{o.CPUWeight, o.CPUQuota, o.MemoryMax, o.PidsMax, o.Body})
 	}
-	if c.Network.Enabled && len(c.Network.Bridge) > 0 && c.Network.CreateTap {
+	if raw.Network != nil && c.Network.Enabled && c.Network.CreateTap {
 		if l := len(c.Network.TapBase) + len(strconv.Itoa(max(c.PartitionCount-1, 0))); l > 15 {
-			d.errorf(raw.Body, "", "tap names %s0…%s%d are longer than the kernel's 15 characters; shorten network.tap_base_name", c.Network.TapBase, c.Network.TapBase, c.PartitionCount-1)
+			d.errorf(raw.Network.Body, "tap_base_name", "tap names %s0…%s%d are longer than the kernel's 15 characters; shorten network.tap_base_name", c.Network.TapBase, c.Network.TapBase, c.PartitionCount-1)
 		}
 	}
 	if d.diags.HasErrors() {

@@ -44,6 +44,9 @@ func Dial(root string) (*Client, error) {
 	defer cancel()
 	if _, err := c.Info(ctx); err != nil {
 		c.Close()
+		if errors.Is(err, syscall.EACCES) {
+			return nil, fmt.Errorf("the slapnode daemon of %s belongs to another user (socket %s is mode 0600): run this command as that user, or with sudo: %w", root, sock, err)
+		}
 		var op *net.OpError
 		if errors.As(err, &op) || errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("%w for node root %s (no answer on %s; start it with 'slapnode node run --root %s')", ErrNotRunning, root, sock, root)

@@ -30,7 +30,7 @@ import (
 	"github.com/slapnode/slapnode/node/supervisor"
 )
 
-// Paths under a node root.
+// SocketPath is the control socket of the daemon of a node root.
 func SocketPath(root string) string { return filepath.Join(root, "var", "run", "slapnode.sock") }
 
 // PidPath is the daemon's pidfile.

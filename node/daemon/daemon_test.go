@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -355,4 +356,63 @@ func TestConcurrentEnsureStartsOneDaemon(t *testing.T) {
 	if n := strings.Count(string(b), "serving node root"); n != 1 {
 		t.Errorf("%d daemons served the root:\n%s", n, b)
 	}
+}
+
+// TestSocketRefusesOtherUsers: the 0600 socket of a root daemon cannot be
+// used by another user, and the error says why.
+func TestSocketRefusesOtherUsers(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to act as another user")
+	}
+	root := t.TempDir()
+	serveInProcess(t, root)
+	// Let "nobody" traverse to the socket, so that only its mode refuses.
+	top := filepath.Dir(root) // the test's own temporary directory
+	for d := filepath.Dir(SocketPath(root)); strings.HasPrefix(d, top); d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			if err := os.Chmod(d, fi.Mode().Perm()|0o001); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A copy of this test binary that "nobody" may run.
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	binDir := t.TempDir()
+	for _, d := range []string{filepath.Dir(binDir), binDir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe := filepath.Join(binDir, "daemon.test")
+	if err := os.WriteFile(exe, bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestDialAsOtherUser$")
+	cmd.Dir = binDir
+	cmd.Env = append(os.Environ(), "SLAPNODE_DIAL_ROOT="+root)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "refused as expected") {
+		t.Errorf("dial as nobody: %v\n%s", err, out)
+	}
+}
+
+// TestDialAsOtherUser is the other side of TestSocketRefusesOtherUsers.
+func TestDialAsOtherUser(t *testing.T) {
+	root := os.Getenv("SLAPNODE_DIAL_ROOT")
+	if root == "" {
+		t.Skip("run by TestSocketRefusesOtherUsers")
+	}
+	_, err := Dial(root)
+	if err == nil || !errors.Is(err, syscall.EACCES) || !strings.Contains(err.Error(), "another user") {
+		t.Fatalf("Dial as uid %d: %v", os.Getuid(), err)
+	}
+	fmt.Println("refused as expected:", err)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"runtime"
@@ -88,6 +89,14 @@ func TestRootlessFormat(t *testing.T) {
 	if err != nil || len(again.Changes) != 0 {
 		t.Errorf("re-run: %q %v", again.Changes, err)
 	}
+	if os.Geteuid() != 0 {
+		// Really without root (TestRootlessAsNobody): rootless without
+		// being asked, and said once.
+		res, err := Format(Options{Config: cfg})
+		if err != nil || !res.Rootless || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "not running as root") || len(res.Changes) != 0 {
+			t.Errorf("format without root: %+v %v", res, err)
+		}
+	}
 	if s := again.Summary(false); !strings.HasPrefix(s, "nothing to do: 3 partitions") {
 		t.Errorf("summary %q", s)
 	}
@@ -126,6 +135,34 @@ func TestRootlessFormat(t *testing.T) {
 	}
 }
 
+// TestRootlessAsNobody runs TestRootlessFormat again as an unprivileged
+// user, so that the rootless path is exercised for real on a machine where
+// the tests run as root.
+func TestRootlessAsNobody(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("already not root: TestRootlessFormat is the rootless run")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o777)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	self, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "format.test")
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-test.run", "^TestRootlessFormat$", "-test.v")
+	cmd.Dir = dir
+	cmd.Env = []string{"TMPDIR=" + dir, "HOME=" + dir, "PATH=/usr/bin:/bin"}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestRootlessFormat") {
+		t.Errorf("TestRootlessFormat as nobody: %v\n%s", err, out)
+	}
+}
+
 func TestLoadStateDamaged(t *testing.T) {
 	root := t.TempDir()
 	os.WriteFile(filepath.Join(root, StateFile), []byte("{"), 0o644)
@@ -136,10 +173,10 @@ func TestLoadStateDamaged(t *testing.T) {
 
 // ---- as root: real users, cgroups, and the network in a namespace ----
 
-const testPrefix = "slntest"
+const testPrefix = "slntestfmt"
 
 // sweep removes what an earlier crashed run of these tests left: users and
-// groups named slntest*, cgroups under slntest-format.
+// groups named slntestfmt*, cgroups under slntest-format.
 func sweep(t testing.TB) {
 	tx, err := users.Begin("/etc")
 	if err != nil {
@@ -158,7 +195,7 @@ func sweep(t testing.TB) {
 		t.Fatal(err)
 	}
 	if l, err := cgroup.Detect(); err == nil {
-		main, extra := l.Dirs(testPrefix + "-format")
+		main, extra := l.Dirs("slntest-format")
 		for _, d := range append([]string{main}, extra...) {
 			if d == "" {
 				continue
@@ -186,7 +223,7 @@ var nsCount atomic.Int32
 // the network part of format only ever runs in it.
 func newNS(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("%s-%d-f%d", testPrefix, os.Getpid(), nsCount.Add(1))
+	name := fmt.Sprintf("slntest-%d-f%d", os.Getpid(), nsCount.Add(1))
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread is left in the new namespace
@@ -207,13 +244,14 @@ func newNS(t testing.TB) string {
 	return name
 }
 
-// rootConfig is a node.hcl whose every name starts with slntest.
+// rootConfig is a node.hcl whose every name starts with slntest
+// (users and groups with slntestfmt, swept by this package's tests only).
 func rootConfig(count int, ns string) string {
 	s := fmt.Sprintf(`node_id       = "slntest"
-software_user = "slntestsoft"
+software_user = "slntestfmtsoft"
 partitions {
   count          = %d
-  user_base_name = "slntestu"
+  user_base_name = "slntestfmt"
 }
 cgroup {
   parent     = "slntest-format"
@@ -272,12 +310,12 @@ func TestFormatAsRoot(t *testing.T) {
 	ns := newNS(t)
 	cfg, st := formatRoot(t, 3, ns)
 
-	soft, err := user.Lookup("slntestsoft")
+	soft, err := user.Lookup("slntestfmtsoft")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, p := range st.List {
-		u, err := user.Lookup(fmt.Sprintf("slntestu%d", i))
+		u, err := user.Lookup(fmt.Sprintf("slntestfmt%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -341,7 +379,7 @@ func TestFormatAsRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range grown.Changes {
-		if strings.Contains(c, "slappart0") || strings.Contains(c, "slnttap0") || strings.Contains(c, "slntestu0") {
+		if strings.Contains(c, "slappart0") || strings.Contains(c, "slnttap0") || strings.Contains(c, "slntestfmt0 ") {
 			t.Errorf("growing changed partition 0: %s", c)
 		}
 	}
@@ -391,7 +429,7 @@ func TestUnformatRemovesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("unformat: %d changes", len(res.Changes))
-	for _, n := range []string{"slntestsoft", "slntestu0", "slntestu1"} {
+	for _, n := range []string{"slntestfmtsoft", "slntestfmt0", "slntestfmt1"} {
 		if _, err := user.Lookup(n); err == nil {
 			t.Errorf("user %s left", n)
 		}

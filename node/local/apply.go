@@ -138,12 +138,16 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if o.Services == nil {
 		return nil, fmt.Errorf("no supervisor to hand the services of %s to", pid)
 	}
+	if o.State == StateStopped {
+		res.Changes, err = o.Services.ApplyState(ctx, pid, inst.Services, supervisor.PartitionStopped)
+		if err != nil {
+			return nil, fmt.Errorf("services of %s: %w", pid, err)
+		}
+		return res, nil
+	}
 	res.Changes, err = o.Services.Apply(ctx, pid, inst.Services)
 	if err != nil {
 		return nil, fmt.Errorf("services of %s: %w", pid, err)
-	}
-	if o.State == StateStopped {
-		return res, o.Services.StopPartition(ctx, pid)
 	}
 	res.Promises = n.checkPromises(ctx, sw, &part, inst, o.PromiseWait)
 	for _, p := range res.Promises {

@@ -35,6 +35,9 @@ import (
 // the daemon's client.
 type Services interface {
 	Apply(ctx context.Context, partition string, specs []supervisor.ServiceSpec) (supervisor.Changes, error)
+	// ApplyState records specs with a requested state; "stopped" starts
+	// nothing (and stops what runs).
+	ApplyState(ctx context.Context, partition string, specs []supervisor.ServiceSpec, requested string) (supervisor.Changes, error)
 	StopPartition(ctx context.Context, partition string) error
 	Remove(ctx context.Context, partition string) error
 }
@@ -170,3 +173,23 @@ func allocate(r *registry, name string) string {
 		}
 	}
 }
+
+// InProcess adapts an in-process supervisor to Services, for a throwaway node
+// (slapnode test) that needs no daemon outliving the command.
+func InProcess(s *supervisor.Supervisor) Services { return inProcess{s} }
+
+type inProcess struct{ s *supervisor.Supervisor }
+
+func (v inProcess) Apply(_ context.Context, part string, specs []supervisor.ServiceSpec) (supervisor.Changes, error) {
+	return v.s.Apply(part, specs)
+}
+
+func (v inProcess) ApplyState(_ context.Context, part string, specs []supervisor.ServiceSpec, requested string) (supervisor.Changes, error) {
+	return v.s.ApplyState(part, specs, requested)
+}
+
+func (v inProcess) StopPartition(ctx context.Context, part string) error {
+	return v.s.StopPartition(ctx, part)
+}
+
+func (v inProcess) Remove(ctx context.Context, part string) error { return v.s.Remove(ctx, part) }

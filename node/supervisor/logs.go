@@ -16,8 +16,9 @@ import (
 
 // rotator is an append-only log file rotated by size: when a write would
 // take it past max bytes, path becomes path.1, path.1 becomes path.2… and
-// only keep old files are kept. The supervisor owns the read end of every
-// service's output pipe, so it rotates without signalling the service.
+// only keep (Options.LogKeep) old files are kept. The supervisor owns the
+// read end of every service's output pipe, so it rotates without
+// signalling the service.
 type rotator struct {
 	mu   sync.Mutex
 	path string

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -103,6 +104,12 @@ func findProcs(pgid int, mainAlive bool, cg *cgroupSet, marker string, prefix bo
 	self := os.Getpid()
 	procs := allProcs()
 	found := map[int]bool{}
+	// The main processes of services are children of this process too, but
+	// not orphans: their environment need not be read (a mass stop would
+	// read it hundreds of times).
+	orphans.Lock()
+	mains := maps.Clone(orphans.mains)
+	orphans.Unlock()
 	for pid, st := range procs {
 		if pid == self || st.zombie {
 			continue
@@ -114,7 +121,7 @@ func findProcs(pgid int, mainAlive bool, cg *cgroupSet, marker string, prefix bo
 		// Orphans that escaped the group are re-parented to this
 		// subreaper, so only its own children need their environment read
 		// (reading every process's is what makes a mass stop slow).
-		if marker != "" && cg == nil && (st.ppid == self || !subreaper.Load() || prefix) {
+		if marker != "" && cg == nil && (st.ppid == self && !mains[pid] || !subreaper.Load() || prefix) {
 			m := markerOf(pid)
 			if m == marker || prefix && strings.HasPrefix(m, marker) {
 				found[pid] = true

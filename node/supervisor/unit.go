@@ -160,10 +160,11 @@ func (u *unit) loop(cancel <-chan struct{}, done chan<- struct{}) {
 			u.fail(fmt.Sprintf("%s; gave up after %d consecutive failures", desc, failures), cancel)
 			return
 		}
-		delay := u.s.opts.MinBackoff << (failures - 1)
-		if delay > u.s.opts.MaxBackoff || delay <= 0 {
-			delay = u.s.opts.MaxBackoff
+		delay := u.s.opts.MinBackoff
+		for i := 1; i < failures && delay < u.s.opts.MaxBackoff; i++ {
+			delay *= 2
 		}
+		delay = min(delay, u.s.opts.MaxBackoff)
 		log.Printf("restarting in %s (failure %d of at most %d)", delay, failures, u.s.opts.MaxRetries)
 		u.set(StateBackoff, 0, time.Now().Add(delay))
 		select {

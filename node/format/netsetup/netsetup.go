@@ -173,8 +173,23 @@ func (a *applier) apply(p Plan) {
 			})
 		}
 	}
+	// One dump of the routing table serves every tap: asking per tap
+	// makes the no-op run quadratic in the number of partitions.
+	routed := map[netip.Prefix]int{}
+	if br != nil && br.Attrs().Index != 0 && len(p.Taps) > 0 {
+		routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_TABLE)
+		if err != nil {
+			a.err = fmt.Errorf("listing routes: %w", err)
+			return
+		}
+		for _, r := range routes {
+			if pf, ok := toPrefix(r.Dst); ok {
+				routed[pf] = r.LinkIndex
+			}
+		}
+	}
 	for _, t := range p.Taps {
-		a.tap(t, br)
+		a.tap(t, br, routed)
 	}
 }
 
@@ -217,8 +232,9 @@ func (a *applier) bridge(name string) netlink.Link {
 }
 
 // tap makes the tap exist, owned by its user, up, on the bridge, with its
-// range routed to the bridge.
-func (a *applier) tap(t Tap, br netlink.Link) {
+// range routed to the bridge (routed maps the main table's IPv6
+// destinations to their interface).
+func (a *applier) tap(t Tap, br netlink.Link, routed map[netip.Prefix]int) {
 	if a.err != nil {
 		return
 	}
@@ -276,17 +292,8 @@ func (a *applier) tap(t Tap, br netlink.Link) {
 	}
 	if br != nil && t.Range.IsValid() {
 		dst := t.Range.Masked()
-		if br.Attrs().Index != 0 {
-			routes, err := netlink.RouteListFiltered(netlink.FAMILY_V6, &netlink.Route{Dst: toIPNet(dst), Table: unix.RT_TABLE_MAIN}, netlink.RT_FILTER_DST|netlink.RT_FILTER_TABLE)
-			if err != nil {
-				a.err = fmt.Errorf("listing routes to %s: %w", dst, err)
-				return
-			}
-			for _, r := range routes {
-				if r.LinkIndex == br.Attrs().Index {
-					return
-				}
-			}
+		if br.Attrs().Index != 0 && routed[dst] == br.Attrs().Index {
+			return
 		}
 		a.do(fmt.Sprintf("route %s dev %s", dst, br.Attrs().Name), func() error {
 			return netlink.RouteReplace(&netlink.Route{Dst: toIPNet(dst), LinkIndex: br.Attrs().Index})

@@ -224,14 +224,14 @@ func TestLockExcludesOtherProcesses(t *testing.T) {
 	tx.Close()
 }
 
-// sweep removes users and groups named slntest* left by an earlier failed
+// sweep removes users and groups named slntestusr* left by an earlier failed
 // run.
 func sweep(t *testing.T) {
 	tx, err := Begin("/etc")
 	if err != nil {
 		t.Fatal(err)
 	}
-	us, gs := tx.Names("slntest")
+	us, gs := tx.Names("slntestusr")
 	for _, u := range us {
 		tx.RemoveUser(u)
 	}
@@ -257,28 +257,28 @@ func TestSystemDatabase(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := tx.EnsureGroup("slntestsoft", 0); err != nil {
+	if _, _, err := tx.EnsureGroup("slntestusrsoft", 0); err != nil {
 		t.Fatal(err)
 	}
 	home := t.TempDir()
-	if _, _, err := tx.EnsureUser(Spec{Name: "slntestu0", Home: home, Groups: []string{"slntestsoft"}}); err != nil {
+	if _, _, err := tx.EnsureUser(Spec{Name: "slntestusr0", Home: home, Groups: []string{"slntestusrsoft"}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	u, err := user.Lookup("slntestu0")
+	u, err := user.Lookup("slntestusr0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.HomeDir != home || u.Uid != u.Gid {
 		t.Errorf("user = %+v", u)
 	}
-	out, err := exec.Command("id", "-Gn", "slntestu0").CombinedOutput()
-	if err != nil || strings.Fields(string(out))[0] != "slntestu0" || !strings.Contains(string(out), "slntestsoft") {
+	out, err := exec.Command("id", "-Gn", "slntestusr0").CombinedOutput()
+	if err != nil || strings.Fields(string(out))[0] != "slntestusr0" || !strings.Contains(string(out), "slntestusrsoft") {
 		t.Errorf("id -Gn: %q %v", out, err)
 	}
-	if out, err := exec.Command("passwd", "-S", "slntestu0").CombinedOutput(); err == nil && !strings.Contains(string(out), " L ") {
+	if out, err := exec.Command("passwd", "-S", "slntestusr0").CombinedOutput(); err == nil && !strings.Contains(string(out), " L ") {
 		t.Errorf("passwd -S says the password is not locked: %q", out)
 	}
 	if out, err := exec.Command("pwck", "-r", "-q").CombinedOutput(); err != nil && strings.Contains(string(out), "slntest") {

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/slapnode/slapnode/bincache"
+	"github.com/slapnode/slapnode/partition"
+	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/runtime/wasmhost"
+)
+
+func init() {
+	register(&command{
+		name:    "cache ls",
+		summary: "list the download cache, or a release's entries in the binary cache",
+		usage: `Usage: slapnode cache ls [--root DIR] [--release PROFILE] [--json]
+
+Without --release: lists the node's download cache (<root>/cache/download), a
+content-addressed store shared by every partition: sha256, size, last use and
+the md5 names that lead to each file.
+
+With --release PROFILE: lists the entries of that software release in the
+binary cache configured in <root>/cache.hcl, each with its platform, builder,
+signing key, and whether this node would use it (and if not, why).
+
+Examples:
+  slapnode cache ls
+  slapnode cache ls --release examples/helloweb/software.hcl
+`,
+		run: runCacheLs,
+	})
+	register(&command{
+		name:    "cache gc",
+		summary: "remove old, excess or corrupted files from the download cache",
+		usage: `Usage: slapnode cache gc [--root DIR] [--max-age D] [--max-size SIZE] [--verify] [--dry-run]
+
+Removes from the node's download cache the files not used for --max-age,
+then the least recently used ones until the cache fits in --max-size; with
+--verify, every file is hashed again and those whose content no longer
+matches their sha256 are removed (they are downloaded again when needed).
+Leftovers of interrupted downloads older than a day go too.
+
+Flags:
+  --max-age D      e.g. 720h (default: no age limit)
+  --max-size SIZE  e.g. 10GiB (default: no size limit)
+  --verify         rehash every file
+  --dry-run        say what would be removed, remove nothing
+
+Example:
+  slapnode cache gc --max-age 720h --max-size 20GiB --verify
+`,
+		run: runCacheGC,
+	})
+	register(&command{
+		name:    "cache serve",
+		summary: "serve a binary cache over HTTP (storage on disk)",
+		usage: `Usage: slapnode cache serve --dir DIR [--listen ADDR] [--upload-key FILE.pub]... [--read-only]
+
+Serves the binary cache stored in DIR (archives under DIR/shacache, signed
+entries under DIR/shadir) to nodes whose cache.hcl names http://ADDR.
+Downloads are open: nodes verify signatures and checksums themselves.
+Uploads must hash to their name and be well-formed signed entries; with
+--upload-key, only those keys may upload (their requests are signed).
+
+Flags:
+  --dir DIR          storage directory (created if missing)
+  --listen ADDR      address to listen on (default 127.0.0.1:8750)
+  --upload-key FILE  a public key (from 'slapnode cache keygen') allowed to upload (repeatable)
+  --read-only        refuse every upload
+
+Example:
+  slapnode cache serve --dir /srv/slapnode-cache --listen 0.0.0.0:8750 --upload-key builder.pub
+`,
+		run: runCacheServe,
+	})
+	register(&command{
+		name:    "cache push",
+		summary: "upload an installed software release to the binary cache",
+		usage: `Usage: slapnode cache push PROFILE [--root DIR]
+
+Archives the installed software directory of PROFILE (it must be completely
+installed, from this very profile content) and uploads it to the binary cache
+of <root>/cache.hcl with an entry signed by its signing_key. Nodes that trust
+that key and run the same platform then unpack it instead of building.
+
+<root>/cache.hcl:
+  binary_cache {
+    url          = "http://cache.example.net:8750"   # or a directory
+    trusted_keys = ["builder.pub"]                   # paths relative to the file, or "ed25519-public:…"
+    signing_key  = "builder.key"                     # needed to push
+    upload_blacklist   = []                          # URL prefixes never uploaded
+    download_blacklist = []                          # URL prefixes never downloaded
+    force              = []                          # URL prefixes only ever installed from the cache
+  }
+
+Example:
+  slapnode apply examples/helloweb/software.hcl && slapnode cache push examples/helloweb/software.hcl
+`,
+		run: runCachePush,
+	})
+	register(&command{
+		name:    "cache keygen",
+		summary: "create an ed25519 key pair to sign binary cache entries",
+		usage: `Usage: slapnode cache keygen --out PREFIX
+
+Writes PREFIX.key (the private key, mode 0600: keep it on the builders) and
+PREFIX.pub (the public key: list it in the trusted_keys of every node, and in
+'cache serve --upload-key'). Existing files are never overwritten.
+
+Example:
+  slapnode cache keygen --out /etc/slapnode/builder
+`,
+		run: runCacheKeygen,
+	})
+}
+
+func runCacheLs(env *cliEnv, args []string) error {
+	fs := newFlags("cache ls")
+	root := rootFlag(fs)
+	rel := fs.String("release", "", "software profile")
+	asJSON := fs.Bool("json", false, "JSON output")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		return withCode(exitPromise, errors.New("cache ls takes no arguments; use --release PROFILE for the binary cache"))
+	}
+	if *rel != "" {
+		return cacheLsBinary(env, *root, *rel, *asJSON)
+	}
+	entries, err := wasmhost.ListDownloadCache(filepath.Join(*root, "cache", "download"))
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		if entries == nil {
+			entries = []wasmhost.CacheEntry{}
+		}
+		return json.NewEncoder(env.stdout).Encode(entries)
+	}
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+		md5 := ""
+		if len(e.MD5) > 0 {
+			md5 = "  md5 " + strings.Join(e.MD5, ",")
+		}
+		fmt.Fprintf(env.stdout, "%s  %10s  %s%s\n", e.SHA256, cacheSizeString(e.Size), e.Used.Format("2006-01-02 15:04"), md5)
+	}
+	fmt.Fprintf(env.stdout, "%d file(s), %s in %s\n", len(entries), cacheSizeString(total), filepath.Join(*root, "cache", "download"))
+	return nil
+}
+
+// cacheClient opens the binary cache of a node root.
+func cacheClient(root string) (*bincache.Client, error) {
+	cfg, err := bincache.LoadConfig(root)
+	if err != nil {
+		return nil, err
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("no binary cache configured: write %s (see 'slapnode help cache push')", filepath.Join(root, bincache.ConfigFile))
+	}
+	return bincache.New(*cfg)
+}
+
+// loadRelease loads a software profile for its identity: URL, digest and
+// software directory on this node.
+func cacheReleaseOf(root, path string) (url, digest, dir string, err error) {
+	url, err = partition.SoftwareURL(path)
+	if err != nil {
+		return "", "", "", err
+	}
+	p, diags := profile.Load(url, profile.Software)
+	if err := p.Err(diags); err != nil {
+		return "", "", "", err
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", "", "", err
+	}
+	return url, p.Digest, partition.SoftwareDir(abs, url), nil
+}
+
+func cacheLsBinary(env *cliEnv, root, rel string, asJSON bool) error {
+	c, err := cacheClient(root)
+	if err != nil {
+		return err
+	}
+	url, digest, dir, err := cacheReleaseOf(root, rel)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	list, err := c.List(ctx, url, digest, dir)
+	if err != nil {
+		return err
+	}
+	if asJSON {
+		if list == nil {
+			list = []bincache.Listing{}
+		}
+		return json.NewEncoder(env.stdout).Encode(list)
+	}
+	fmt.Fprintf(env.stdout, "release %s (key %s)\n", url, bincache.Key(url))
+	for _, l := range list {
+		if l.Entry == nil {
+			fmt.Fprintf(env.stdout, "  ?  %s\n", l.Problem)
+			continue
+		}
+		status := "usable"
+		if l.Problem != "" {
+			status = "skipped: " + l.Problem
+		}
+		e := l.Entry
+		fmt.Fprintf(env.stdout, "  %s  %s  %s  built by %s at %s  key %s  %s\n", e.ArchiveSHA256[:12], cacheSizeString(e.ArchiveSize),
+			e.Platform, e.Builder, e.Created.Format(time.RFC3339), l.KeyID, status)
+	}
+	fmt.Fprintf(env.stdout, "%d entr(y/ies)\n", len(list))
+	return nil
+}
+
+func runCacheGC(env *cliEnv, args []string) error {
+	fs := newFlags("cache gc")
+	root := rootFlag(fs)
+	maxAge := fs.Duration("max-age", 0, "age limit")
+	maxSize := fs.String("max-size", "", "size limit")
+	verify := fs.Bool("verify", false, "rehash")
+	dry := fs.Bool("dry-run", false, "remove nothing")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	o := wasmhost.GCOptions{MaxAge: *maxAge, Verify: *verify, DryRun: *dry}
+	if *maxSize != "" {
+		n, err := profile.ParseSize(*maxSize)
+		if err != nil {
+			return withCode(exitPromise, fmt.Errorf("--max-size: %w", err))
+		}
+		o.MaxBytes = int64(n)
+	}
+	rep, err := wasmhost.GCDownloadCache(filepath.Join(*root, "cache", "download"), o)
+	if err != nil {
+		return err
+	}
+	verb := "removed"
+	if *dry {
+		verb = "would remove"
+	}
+	for _, e := range rep.Corrupted {
+		fmt.Fprintf(env.stdout, "%s %s (corrupted: its content no longer matches its sha256)\n", verb, e.SHA256)
+	}
+	for _, e := range rep.Removed {
+		fmt.Fprintf(env.stdout, "%s %s (%s, last used %s)\n", verb, e.SHA256, cacheSizeString(e.Size), e.Used.Format("2006-01-02"))
+	}
+	fmt.Fprintf(env.stdout, "%s %d file(s), %s; kept %d; %d stale temporary file(s)\n", verb,
+		len(rep.Removed)+len(rep.Corrupted), cacheSizeString(rep.FreedBytes), len(rep.Kept), rep.StaleTemp)
+	return nil
+}
+
+func runCacheServe(env *cliEnv, args []string) error {
+	fs := newFlags("cache serve")
+	dir := fs.String("dir", "", "storage directory")
+	listen := fs.String("listen", "127.0.0.1:8750", "listen address")
+	var keys stringList
+	fs.Var(&keys, "upload-key", "public key allowed to upload")
+	readOnly := fs.Bool("read-only", false, "refuse uploads")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return withCode(exitPromise, errors.New("give the storage directory: --dir DIR"))
+	}
+	if err := os.MkdirAll(*dir, 0o755); err != nil {
+		return err
+	}
+	srv := &bincache.Server{Store: &bincache.DirStore{Dir: *dir}, ReadOnly: *readOnly,
+		Logf: func(f string, a ...any) { fmt.Fprintf(env.stderr, f+"\n", a...) }}
+	for _, k := range keys {
+		b, err := os.ReadFile(k)
+		if err != nil {
+			return fmt.Errorf("--upload-key: %w", err)
+		}
+		pub, err := bincache.ParsePublicKey(string(b))
+		if err != nil {
+			return fmt.Errorf("--upload-key %s: %w", k, err)
+		}
+		srv.UploadKeys = append(srv.UploadKeys, pub)
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, c := context.WithTimeout(context.Background(), 10*time.Second)
+		defer c()
+		hs.Shutdown(sctx)
+	}()
+	mode := "uploads from anyone (content-checked)"
+	switch {
+	case *readOnly:
+		mode = "read-only"
+	case len(srv.UploadKeys) > 0:
+		mode = fmt.Sprintf("uploads from %d key(s)", len(srv.UploadKeys))
+	}
+	fmt.Fprintf(env.stdout, "binary cache %s on http://%s (%s)\n", *dir, ln.Addr(), mode)
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func runCachePush(env *cliEnv, args []string) error {
+	fs := newFlags("cache push")
+	root := rootFlag(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return withCode(exitPromise, errors.New("give one software profile, e.g. slapnode cache push examples/helloweb/software.hcl"))
+	}
+	c, err := cacheClient(*root)
+	if err != nil {
+		return err
+	}
+	url, digest, dir, err := cacheReleaseOf(*root, pos[0])
+	if err != nil {
+		return err
+	}
+	var done struct {
+		Digest string `json:"profile_digest"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, ".completed"))
+	if err != nil || json.Unmarshal(b, &done) != nil {
+		return fmt.Errorf("%s is not installed completely in %s: run 'slapnode apply %s' first", pos[0], dir, pos[0])
+	}
+	if done.Digest != digest {
+		return fmt.Errorf("%s changed since it was installed in %s: apply it again before pushing", pos[0], dir)
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	pushed, why, err := c.Push(ctx, url, digest, dir)
+	if err != nil {
+		return err
+	}
+	if !pushed {
+		return fmt.Errorf("not pushed: %s", why)
+	}
+	fmt.Fprintf(env.stdout, "%s: %s\n", pos[0], why)
+	return nil
+}
+
+func runCacheKeygen(env *cliEnv, args []string) error {
+	fs := newFlags("cache keygen")
+	out := fs.String("out", "", "file prefix")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *out == "" {
+		return withCode(exitPromise, errors.New("give where to write the keys: --out PREFIX (writes PREFIX.key and PREFIX.pub)"))
+	}
+	pub, err := bincache.WriteKeyPair(*out)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.stdout, "wrote %s.key (private, keep it on the builders) and %s.pub (key %s)\n", *out, *out, bincache.KeyID(ed25519.PublicKey(pub)))
+	return nil
+}
+
+func cacheSizeString(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,462 @@
+package promise
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slapnode/slapnode/internal/builtin"
+	"github.com/slapnode/slapnode/partition"
+	"github.com/slapnode/slapnode/runtime/wasmhost"
+)
+
+// PartitionRef is a partition whose promises run, with its software (the
+// checks read both, read-only).
+type PartitionRef struct {
+	partition.Partition
+	SoftwarePath, SoftwareURL string
+}
+
+// RunOptions say which promises run and how.
+type RunOptions struct {
+	// Anomaly runs in anomaly mode (the daemon: results are "Anomaly
+	// Result", promises with anomaly = false are skipped, a failure may
+	// bang). The default is test mode (apply, slapnode promise run).
+	Anomaly bool
+	// Force runs every promise now; otherwise a promise whose periodicity
+	// has not elapsed since its last run keeps its saved result.
+	Force bool
+	// Only restricts the run to these promise names (legacy ones included).
+	Only []string
+	// Settle retries failing promises until they pass or Settle has elapsed
+	// (services need a moment to listen after apply starts them). Retries
+	// are forced.
+	Settle time.Duration
+	// Specs, when not nil, are the promises to run instead of the saved ones
+	// (apply passes FromPartition's, which keep its loaded modules).
+	Specs []Spec
+	// NoLegacy leaves out the executables of etc/promise.
+	NoLegacy bool
+}
+
+// Runner runs promises. Its zero value needs Host for WebAssembly checks.
+type Runner struct {
+	Host *wasmhost.Host
+	// Services answers check_service_running; nil makes that check fail
+	// saying the daemon is not running.
+	Services Services
+	// Workers bounds the promises sensed at once, over all partitions;
+	// default 16 (checks mostly wait on the network or a program).
+	Workers int
+	// Log receives the guests' log lines; nil discards them.
+	Log io.Writer
+
+	mu      sync.Mutex
+	modules map[string]*wasmhost.Module
+}
+
+// task is one promise of one partition in a run.
+type task struct {
+	part *partState
+	spec *Spec
+	res  Result
+}
+
+// partState holds what the promises of one partition share during a run:
+// WebAssembly sessions (one per concurrently running check, since a session
+// runs one call per module at a time).
+type partState struct {
+	ref      *PartitionRef
+	pctx     map[string]any
+	uid, gid int
+	mu       sync.Mutex
+	free     []*wasmhost.Session
+	closed   bool
+}
+
+// RunPartition runs the promises of one partition (see Run).
+func (r *Runner) RunPartition(ctx context.Context, p PartitionRef, o RunOptions) ([]Result, error) {
+	return r.Run(ctx, []PartitionRef{p}, o)
+}
+
+// Run runs the promises of every given partition concurrently, on at most
+// Workers goroutines, writes their results and logs in each partition, and
+// returns the results in partition order, then promise order (saved specs,
+// then legacy executables). A partition whose promises cannot be read is
+// an error, joined with the others; its siblings still run.
+func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([]Result, error) {
+	var tasks []*task
+	var errs []error
+	var states []*partState
+	for i := range parts {
+		p := &parts[i]
+		specs := o.Specs
+		if specs == nil {
+			var err error
+			if specs, err = LoadSpecs(p.Path); err != nil {
+				errs = append(errs, fmt.Errorf("partition %s: %w", p.ID, err))
+				continue
+			}
+		}
+		if !o.NoLegacy {
+			legacy, _ := legacySpecs(p.Path, DefaultTimeout)
+			for _, l := range legacy {
+				if !slices.ContainsFunc(specs, func(s Spec) bool { return s.Name == l.Name }) {
+					specs = append(specs, l)
+				}
+			}
+		}
+		ps := &partState{ref: p, uid: -1, gid: -1, pctx: map[string]any{
+			"kind":      "instance",
+			"partition": map[string]any{"id": p.ID, "path": p.Path, "user": p.User, "ipv4": p.IPv4, "ipv6": p.IPv6},
+			"software":  map[string]any{"path": p.SoftwarePath, "url": p.SoftwareURL},
+		}}
+		if p.Credential != nil {
+			ps.uid, ps.gid = int(p.Credential.Uid), int(p.Credential.Gid)
+		}
+		states = append(states, ps)
+		for j := range specs {
+			if len(o.Only) > 0 && !slices.Contains(o.Only, specs[j].Name) {
+				continue
+			}
+			tasks = append(tasks, &task{part: ps, spec: &specs[j]})
+		}
+	}
+	defer func() {
+		for _, ps := range states {
+			ps.closeAll(context.WithoutCancel(ctx))
+		}
+	}()
+	deadline := time.Now().Add(o.Settle)
+	pending := tasks
+	force := o.Force
+	for {
+		r.pool(ctx, pending, o.Anomaly, force)
+		var again []*task
+		for _, t := range pending {
+			if t.res.Failed() && !t.res.Cached {
+				again = append(again, t)
+			}
+		}
+		if len(again) == 0 || o.Settle <= 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(250 * time.Millisecond):
+		}
+		pending, force = again, true
+	}
+	out := make([]Result, len(tasks))
+	for i, t := range tasks {
+		out[i] = t.res
+	}
+	return out, errors.Join(errs...)
+}
+
+// pool runs tasks on at most Workers goroutines.
+func (r *Runner) pool(ctx context.Context, tasks []*task, anomaly, force bool) {
+	n := r.Workers
+	if n <= 0 {
+		n = 16
+	}
+	n = min(n, len(tasks))
+	ch := make(chan *task)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for t := range ch {
+				t.res = r.runOne(ctx, t.part, t.spec, anomaly, force)
+			}
+		}()
+	}
+	for _, t := range tasks {
+		ch <- t
+	}
+	close(ch)
+	wg.Wait()
+}
+
+// runOne runs one promise as SlapOS's launcher does: periodicity, sense,
+// log, test/anomaly decision, result file, cache.
+func (r *Runner) runOne(ctx context.Context, ps *partState, s *Spec, anomaly, force bool) Result {
+	p := ps.ref
+	start := time.Now()
+	res := Result{Partition: p.ID, Name: s.Name, Check: s.Check, Type: TestResult, Legacy: s.legacy != "", Date: start}
+	if anomaly {
+		res.Type = AnomalyResult
+	}
+	every := time.Duration(s.Every)
+	if every <= 0 {
+		every = DefaultEvery
+	}
+	res.NextRun = start.Add(every)
+	title := s.Name
+	if !s.Test && !s.Anomaly {
+		res.Message = msgBothDisabled
+		r.save(ps, s, &res, start, anomaly)
+		return res
+	}
+	if (anomaly && !s.Anomaly) || (!anomaly && !s.Test) {
+		res.OK, res.Skipped = true, true
+		res.Message = "not run in " + strings.ToLower(res.Type[:strings.IndexByte(res.Type, ' ')]) + " mode"
+		return res
+	}
+	if !force {
+		if c, err := readCache(cachePath(p.Path, title)); err == nil && start.Before(fromUnixFloat(c.NextRunAfter)) {
+			if saved, err := ReadResult(p.Path, title); err == nil {
+				saved.Partition, saved.Check, saved.Legacy, saved.Cached = p.ID, s.Check, res.Legacy, true
+				saved.NextRun = fromUnixFloat(c.NextRunAfter)
+				saved.CanBang = anomaly && !saved.OK && !res.Legacy
+				return *saved
+			}
+		}
+	}
+	timeout := time.Duration(s.Timeout)
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ok, msg, timedOut := r.sense(ctx, ps, s, timeout)
+	res.Duration = time.Since(start)
+	if timedOut {
+		// As SlapOS: a killed promise leaves no sense in its log. In anomaly
+		// mode it counts as a failure only after a failed result.
+		res.TimedOut = true
+		res.Message = TimeoutMessage(timeout)
+		res.OK = false
+		if anomaly {
+			if prev, err := ReadResult(p.Path, title); err != nil || (prev.OK && !strings.Contains(strings.ToLower(prev.Message), "error:")) {
+				res.OK = true
+			}
+		}
+	} else {
+		if err := appendLog(logPath(p.Path, title), start, ok, msg, ps.uid, ps.gid); err != nil {
+			res.Message = err.Error()
+			r.save(ps, s, &res, start, anomaly)
+			return res
+		}
+		count, failures := 1, 1
+		if anomaly {
+			count, failures = max(s.FailureAmount, 1), max(s.FailureAmount, 1)
+		}
+		hist, err := readHistory(logPath(p.Path, title), count)
+		if err != nil {
+			res.Message = err.Error()
+		} else {
+			res.OK, res.Message = decide(hist, count, failures, s.LatestMinute, time.Now())
+		}
+	}
+	res.Message = truncate(res.Message)
+	res.CanBang = anomaly && !res.OK && !res.Legacy
+	r.save(ps, s, &res, start, anomaly)
+	return res
+}
+
+// save writes the result file and the periodicity cache. A failure to write
+// them fails the result, saying why.
+func (r *Runner) save(ps *partState, s *Spec, res *Result, start time.Time, anomaly bool) {
+	p := ps.ref
+	name, path := s.Name, SpecsPath(p.Path)
+	if s.legacy != "" {
+		path = s.legacy
+	}
+	data := statusFile(s.Name, name, path, float64(res.Duration.Milliseconds())/1000, res.Type, !res.OK, res.Date, res.Message)
+	err := writeFile(resultPath(p.Path, s.Name), data, ps.uid, ps.gid)
+	if err == nil {
+		c := cache{IsTested: s.Test, IsAnomalyDetected: s.Anomaly, Periodicity: time.Duration(s.Every).Minutes(),
+			NextRunAfter: unixFloat(res.NextRun), Timestamp: unixFloat(time.Now()), ModuleFile: path}
+		if st, serr := os.Stat(path); serr == nil {
+			c.ModuleFileMtime = unixFloat(st.ModTime())
+		}
+		b, _ := json.Marshal(c)
+		err = writeFile(cachePath(p.Path, s.Name), b, ps.uid, ps.gid)
+	}
+	if err != nil {
+		res.OK = false
+		res.Message = fmt.Sprintf("%s (and its result could not be saved: %v)", res.Message, err)
+	}
+}
+
+type senseOut struct {
+	ok  bool
+	msg string
+}
+
+// sense runs the check once, giving up at timeout: the check's goroutine
+// may linger in a host call, but the promise is reported timed out then,
+// and its session is never reused.
+func (r *Runner) sense(ctx context.Context, ps *partState, s *Spec, timeout time.Duration) (ok bool, msg string, timedOut bool) {
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	done := make(chan senseOut, 1)
+	go func() {
+		ok, msg := r.check(cctx, ps, s)
+		done <- senseOut{ok, msg}
+	}()
+	select {
+	case o := <-done:
+		if !o.ok && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
+			return false, "", true
+		}
+		return o.ok, o.msg, false
+	case <-cctx.Done():
+		if ctx.Err() != nil {
+			return false, "promise run cancelled: " + ctx.Err().Error(), false
+		}
+		return false, "", true
+	}
+}
+
+// check senses once: natively for host checks, else promise_check.
+func (r *Runner) check(ctx context.Context, ps *partState, s *Spec) (bool, string) {
+	opts := s.Options
+	if len(opts) == 0 || string(opts) == "null" {
+		opts = json.RawMessage("{}")
+	}
+	if fn, ok := native(s); ok {
+		return fn(ctx, r, ps.ref, opts)
+	}
+	mod, err := r.module(ctx, s)
+	if err != nil {
+		return false, err.Error()
+	}
+	_, checkName, _ := strings.Cut(s.Check, ":")
+	in, err := json.Marshal(map[string]any{"promise": checkName, "name": s.Name, "options": opts, "context": ps.pctx})
+	if err != nil {
+		return false, err.Error()
+	}
+	sess, err := ps.session(r)
+	if err != nil {
+		return false, err.Error()
+	}
+	raw, err := sess.Call(ctx, mod, "promise_check", in)
+	if ctx.Err() != nil {
+		// The promise was reported timed out (or the run cancelled) while
+		// this call went on: its session is not reused.
+		sess.Close(context.Background())
+	} else {
+		ps.release(sess)
+	}
+	if err != nil {
+		return false, err.Error()
+	}
+	var out struct {
+		OK      bool   `json:"ok"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return false, fmt.Sprintf("module %q returned a malformed promise result: %v", mod.Name, err)
+	}
+	return out.OK, out.Message
+}
+
+// session takes a free WebAssembly session of the partition, or opens one:
+// the partition and its software are mounted read-only, nothing else.
+func (ps *partState) session(r *Runner) (*wasmhost.Session, error) {
+	if r.Host == nil {
+		return nil, errors.New("no WebAssembly host to run promise checks (promise.Runner.Host is nil)")
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if n := len(ps.free); n > 0 {
+		s := ps.free[n-1]
+		ps.free = ps.free[:n-1]
+		return s, nil
+	}
+	p := ps.ref
+	mounts := []wasmhost.Mount{{HostPath: p.Path, ReadOnly: true}}
+	if p.SoftwarePath != "" && p.SoftwarePath != p.Path {
+		if _, err := os.Stat(p.SoftwarePath); err == nil {
+			mounts = append(mounts, wasmhost.Mount{HostPath: p.SoftwarePath, ReadOnly: true})
+		}
+	}
+	return r.Host.NewSession(wasmhost.SessionConfig{Mounts: mounts, Credential: p.Credential, ExecStarted: p.ExecHook, Home: p.Path, Log: r.Log}), nil
+}
+
+// release returns a session to the partition's pool, or closes it when the
+// run is over (a check that outlived its timeout returns late).
+func (ps *partState) release(s *wasmhost.Session) {
+	ps.mu.Lock()
+	closed := ps.closed
+	if !closed {
+		ps.free = append(ps.free, s)
+	}
+	ps.mu.Unlock()
+	if closed {
+		s.Close(context.Background())
+	}
+}
+
+func (ps *partState) closeAll(ctx context.Context) {
+	ps.mu.Lock()
+	free := ps.free
+	ps.free, ps.closed = nil, true
+	ps.mu.Unlock()
+	for _, s := range free {
+		s.Close(ctx)
+	}
+}
+
+// module returns the module of a check: the one apply loaded, else the
+// source recorded at apply, loaded once per runner. A module file that
+// changed since apply is refused.
+func (r *Runner) module(ctx context.Context, s *Spec) (*wasmhost.Module, error) {
+	if s.live != nil {
+		return s.live, nil
+	}
+	if r.Host == nil {
+		return nil, errors.New("no WebAssembly host to run promise checks (promise.Runner.Host is nil)")
+	}
+	m := s.Module
+	src := m.Source
+	if src == "" {
+		if m.Name != "promises" && m.Name != "cookbook" {
+			return nil, fmt.Errorf("module %q of promise %q: its source was not recorded at apply; apply the instance again", m.Name, s.Name)
+		}
+		src = "builtin:cookbook"
+	}
+	g := wasmhost.Grants{Exec: m.AllowExec, Net: m.AllowNet, MemoryBytes: m.MemoryBytes, Timeout: time.Duration(m.Timeout)}
+	key := fmt.Sprintf("%s|%s|%s|%v|%v|%d|%s", m.Name, src, m.SHA256, g.Exec, g.Net, g.MemoryBytes, g.Timeout)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if mod := r.modules[key]; mod != nil {
+		return mod, nil
+	}
+	var wasm []byte
+	var err error
+	if name, ok := strings.CutPrefix(src, "builtin:"); ok {
+		wasm, err = builtin.Module(name)
+		g.Trusted = true
+	} else {
+		wasm, err = os.ReadFile(src)
+		if err == nil && m.SHA256 != "" {
+			sum := sha256.Sum256(wasm)
+			if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, m.SHA256) {
+				err = fmt.Errorf("%s changed since apply (sha256 %s, applied %s): apply the instance again", src, got, m.SHA256)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("module %q of promise %q: %w", m.Name, s.Name, err)
+	}
+	mod, err := r.Host.Load(ctx, m.Name, wasm, g)
+	if err != nil {
+		return nil, fmt.Errorf("promise %q: %w", s.Name, err)
+	}
+	if r.modules == nil {
+		r.modules = map[string]*wasmhost.Module{}
+	}
+	r.modules[key] = mod
+	return mod, nil
+}
