@@ -41,6 +41,18 @@ type InstanceRequest struct {
 	Strings   bool
 	Partition Partition
 	Force     bool
+	// Shared are the shared (slave) instances this instance hosts, as the
+	// master lists them; the profile sees them as `shared` and answers each
+	// through a publish_shared block.
+	Shared []SharedInstance
+}
+
+// SharedInstance is a shared instance hosted by a partition.
+type SharedInstance struct {
+	Reference    string         `json:"reference"`
+	Title        string         `json:"title"`
+	SoftwareType string         `json:"software_type"`
+	Parameters   map[string]any `json:"parameters"`
 }
 
 // PromiseSpec is an evaluated promise block.
@@ -65,7 +77,10 @@ type Instance struct {
 	Services   []supervisor.ServiceSpec
 	Promises   []PromiseSpec
 	Connection map[string]any
-	profile    *profile.Profile
+	// SharedConnections are the connection parameters published for each
+	// hosted shared instance, by reference.
+	SharedConnections map[string]map[string]any
+	profile           *profile.Profile
 }
 
 // InstanceType resolves a software type, listing the known ones on error.
@@ -149,6 +164,22 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 	})
 	vars["parameter"] = paramVal
 	vars["software_type"] = cty.StringVal(it.Name)
+	shared := make([]cty.Value, 0, len(req.Shared))
+	for _, sh := range req.Shared {
+		params := sh.Parameters
+		if params == nil {
+			params = map[string]any{}
+		}
+		pv, err := jsonToCty(params)
+		if err != nil {
+			return nil, fmt.Errorf("shared instance %s: %w", sh.Reference, err)
+		}
+		shared = append(shared, cty.ObjectVal(map[string]cty.Value{
+			"reference": cty.StringVal(sh.Reference), "title": cty.StringVal(sh.Title),
+			"software_type": cty.StringVal(sh.SoftwareType), "parameters": pv,
+		}))
+	}
+	vars["shared"] = cty.TupleVal(shared)
 	t := &Target{
 		Kind: "instance", Name: part.ID, Dir: part.Path, ProfileDir: p.Dir, Vars: vars,
 		Context: map[string]any{
@@ -167,7 +198,7 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 	}
 	t.Mounts = append(t.Mounts, wasmhost.Mount{HostPath: s.Path, ReadOnly: true})
 	var extra []*profile.Block
-	for _, typ := range []string{"service", "schedule", "promise", "publish"} {
+	for _, typ := range []string{"service", "schedule", "promise", "publish", "publish_shared"} {
 		extra = append(extra, p.BlocksOf(typ)...)
 	}
 	applied, err := e.Apply(ctx, p, extra, t, plan)
@@ -186,6 +217,9 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		return nil, err
 	}
 	if inst.Connection, err = e.publish(p, ev, it); err != nil {
+		return nil, err
+	}
+	if inst.SharedConnections, err = publishShared(p, ev, req.Shared); err != nil {
 		return nil, err
 	}
 	return inst, nil
@@ -472,4 +506,43 @@ func decode(ev *profile.Evaluator, b *profile.Block, into map[string]any) hcl.Di
 		}
 	}
 	return diags
+}
+
+// publishShared evaluates publish_shared { connections = { REF = {…} } }:
+// the connection parameters of each hosted shared instance. A reference the
+// node does not host is an error at the attribute.
+func publishShared(p *profile.Profile, ev *profile.Evaluator, hosted []SharedInstance) (map[string]map[string]any, error) {
+	out := map[string]map[string]any{}
+	known := map[string]bool{}
+	for _, sh := range hosted {
+		known[sh.Reference] = true
+	}
+	for _, b := range p.BlocksOf("publish_shared") {
+		a := b.Attrs["connections"]
+		if a == nil {
+			continue
+		}
+		v, diags := ev.EvalAttr(a)
+		if err := p.Err(diags); err != nil {
+			return nil, err
+		}
+		g, err := ctyToGo(v)
+		if err != nil {
+			return nil, err
+		}
+		m, ok := g.(map[string]any)
+		if !ok && g != nil {
+			return nil, p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid connections",
+				Detail: "connections is a map from shared instance reference to its connection parameters.", Subject: a.Expr.Range().Ptr()}})
+		}
+		for ref, conn := range m {
+			cm, ok := conn.(map[string]any)
+			if !ok || !known[ref] {
+				return nil, p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid shared connection",
+					Detail: fmt.Sprintf("%q must be the reference of a hosted shared instance, mapped to an object of connection parameters.", ref), Subject: a.Expr.Range().Ptr()}})
+			}
+			out[ref] = cm
+		}
+	}
+	return out, nil
 }

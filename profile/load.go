@@ -129,6 +129,7 @@ var blockSchemas = map[Kind][]hcl.BlockHeaderSchema{
 		{Type: "schedule", LabelNames: []string{"name"}},
 		{Type: "promise", LabelNames: []string{"name"}},
 		{Type: "publish"},
+		{Type: "publish_shared"},
 		{Type: "request", LabelNames: []string{"name"}},
 		{Type: "locals"},
 	},
@@ -139,12 +140,13 @@ var topAttrs = []hcl.AttributeSchema{{Name: "extends"}, {Name: "parts"}, {Name: 
 // Fixed attribute sets of the blocks whose attributes are not free-form
 // options. nil means "any attribute" (parts, publish, promise options, locals).
 var blockAttrs = map[string][]string{
-	"software": {"version", "description", "title"},
-	"module":   {"source", "sha256", "memory", "timeout", "allow_exec", "allow_net", "description"},
-	"instance": {"profile", "parameters", "connection", "description", "title", "serialisation", "shared", "index"},
-	"service":  {"command", "env", "watch", "stop_grace", "dir", "depends_on"},
-	"schedule": {"cron", "command", "env", "dir", "depends_on"},
-	"request":  {"software", "software_type", "parameters", "shared", "state", "node", "depends_on"},
+	"software":       {"version", "description", "title"},
+	"module":         {"source", "sha256", "memory", "timeout", "allow_exec", "allow_net", "description"},
+	"instance":       {"profile", "parameters", "connection", "description", "title", "serialisation", "shared", "index"},
+	"service":        {"command", "env", "watch", "stop_grace", "dir", "depends_on"},
+	"schedule":       {"cron", "command", "env", "dir", "depends_on"},
+	"request":        {"software", "software_type", "parameters", "shared", "state", "node", "depends_on"},
+	"publish_shared": {"connections"},
 }
 
 // Load reads the profile at path and every file it extends, and merges them.

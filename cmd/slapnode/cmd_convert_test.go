@@ -56,7 +56,7 @@ func TestConvertCommand(t *testing.T) {
 		matches, _ := filepath.Glob(filepath.Join(outDir, "*", "*", "*", "*"))
 		t.Fatalf("output not under -o: %v (found %v)", err, matches)
 	}
-	for _, want := range []string{`recipe = "cookbook:mkdirectory"`, `path   = "${part.vars.base}/d0000"`, "[${part.t.output}]", "x = $$${not:now}"} {
+	for _, want := range []string{`recipe = "cookbook:mkdirectory"`, `path   = "${part.vars.base}/d0000"`, "[${self.output}]", "x = $$${not:now}"} {
 		if !strings.Contains(string(hcl), want) {
 			t.Errorf("output lacks %q:\n%s", want, hcl)
 		}

@@ -32,3 +32,8 @@ promise "web-answers" {
 publish {
   url = local.url
 }
+
+# Shared (slave) instances hosted by this one get their own URL.
+publish_shared {
+  connections = { for s in shared : s.reference => { url = "${local.url}${s.title}" } }
+}

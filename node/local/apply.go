@@ -11,6 +11,7 @@ import (
 	"github.com/slapnode/slapnode/internal/atomicfile"
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
+	"github.com/slapnode/slapnode/profile"
 )
 
 // Requested states of an instance, as SlapOS names them.
@@ -107,16 +108,40 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		return nil, err
 	}
 	pid := allocate(reg, name)
+	if n.Out != nil && !o.Plan {
+		fmt.Fprintf(n.Out, "instance %s in %s\n", name, pid)
+	}
+	dres, err := n.deploy(ctx, sw, it, pid, o, nil)
+	if dres != nil {
+		res.Partition, res.Instance, res.Changes = dres.Partition, dres.Instance, dres.Changes
+		res.Promises, res.PromisesFailed = dres.Promises, dres.PromisesFailed
+	}
+	if dres == nil || o.Plan {
+		return res, err
+	}
+	rec := &InstanceRecord{Name: name, Partition: pid, Software: sw.URL, Type: it.Name, State: o.State,
+		Params: res.Instance.Params, Connection: res.Instance.Connection, Updated: time.Now().UTC()}
+	reg.Instances[name] = rec
+	if serr := n.save(reg); serr != nil {
+		return nil, serr
+	}
+	res.Record = rec
+	return res, err
+}
+
+// deploy instantiates software type it of sw in partition pid, hands its
+// services to the supervisor in the requested state, runs its promises and
+// records its connection parameters in the partition. The result is
+// returned with ErrPromise when a promise failed.
+func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.InstanceType, pid string, o ApplyOptions, shared []partition.SharedInstance) (*ApplyResult, error) {
+	e := n.Engine
 	part, err := n.Partition(pid)
 	if err != nil {
 		return nil, err
 	}
-	res.Partition = part
-	if n.Out != nil && !o.Plan {
-		fmt.Fprintf(n.Out, "instance %s in %s (%s)\n", name, pid, part.Path)
-	}
+	res := &ApplyResult{Software: sw, Partition: part}
 	inst, err := e.Instantiate(ctx, &partition.InstanceRequest{
-		Software: sw, Type: it.Name, Params: o.Params, Strings: o.Strings, Partition: part, Force: o.Force,
+		Software: sw, Type: it.Name, Params: o.Params, Strings: o.Strings, Partition: part, Force: o.Force, Shared: shared,
 	}, o.Plan)
 	if err != nil {
 		return nil, err
@@ -125,13 +150,6 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if o.Plan {
 		return res, nil
 	}
-	rec := &InstanceRecord{Name: name, Partition: pid, Software: sw.URL, Type: it.Name, State: o.State,
-		Params: inst.Params, Connection: inst.Connection, Updated: time.Now().UTC()}
-	reg.Instances[name] = rec
-	if err := n.save(reg); err != nil {
-		return nil, err
-	}
-	res.Record = rec
 	if err := atomicfile.WriteJSON(filepath.Join(part.Path, ".slapnode", "connection.json"), inst.Connection, 0o640); err != nil {
 		return nil, err
 	}
@@ -208,12 +226,22 @@ func (n *Node) destroy(ctx context.Context, reg *registry, name string, o ApplyO
 	if o.Plan {
 		return nil
 	}
-	if o.Services != nil {
-		if err := o.Services.Remove(ctx, rec.Partition); err != nil {
-			return fmt.Errorf("stop services of %s: %w", rec.Partition, err)
+	if err := n.destroyPartition(ctx, rec.Partition, o.Services); err != nil {
+		return err
+	}
+	delete(reg.Instances, name)
+	return n.save(reg)
+}
+
+// destroyPartition stops a partition's services, forgets them, and empties
+// the partition so that it can be allocated again.
+func (n *Node) destroyPartition(ctx context.Context, pid string, services Services) error {
+	if services != nil {
+		if err := services.Remove(ctx, pid); err != nil {
+			return fmt.Errorf("stop services of %s: %w", pid, err)
 		}
 	}
-	part, err := n.Partition(rec.Partition)
+	part, err := n.Partition(pid)
 	if err != nil {
 		return err
 	}
@@ -226,6 +254,5 @@ func (n *Node) destroy(ctx context.Context, reg *registry, name string, o ApplyO
 			return fmt.Errorf("empty %s: %w", part.Path, err)
 		}
 	}
-	delete(reg.Instances, name)
-	return n.save(reg)
+	return nil
 }

@@ -1,0 +1,341 @@
+package local
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/partition"
+	"github.com/slapnode/slapnode/slap"
+)
+
+// ErrOffline wraps errors reaching the master: the node keeps its services
+// running and retries (SlapOS's offline mode; exit 3 for a one-shot run).
+var ErrOffline = errors.New("master unreachable")
+
+// ConvergeOptions connect the node to a master.
+type ConvergeOptions struct {
+	Master      *slap.Client
+	ComputerID  string
+	Partitions  int // partitions registered with the master
+	Services    Services
+	PromiseWait time.Duration
+}
+
+// ConvergeReport says what one pass did.
+type ConvergeReport struct {
+	Software  map[string]string // release URL -> available, destroyed, error: …
+	Processed []string          // partitions applied
+	Skipped   []string          // partitions up to date (same timestamp and state)
+	Destroyed []string
+	Errors    map[string]string // partition -> error reported to the master
+}
+
+// Register posts the node's partitions to the master, as `slapos node
+// format` does.
+func (n *Node) Register(ctx context.Context, o ConvergeOptions) error {
+	cfg := &slap.ComputerConfiguration{
+		Reference: o.ComputerID, Address: "127.0.0.1", Netmask: "255.0.0.0",
+		InstanceRoot: filepath.Join(n.Root, "instance"), SoftwareRoot: filepath.Join(n.Root, "software"),
+	}
+	if u, err := user.Current(); err == nil {
+		cfg.SoftwareUser = u.Username
+	}
+	for i := 0; i < max(o.Partitions, 1); i++ {
+		p, err := n.Partition(fmt.Sprintf("slappart%d", i))
+		if err != nil {
+			return err
+		}
+		cfg.Partitions = append(cfg.Partitions, slap.PartitionConfiguration{
+			Reference: p.ID, Path: p.Path, UserName: p.User,
+			Addresses: []slap.Address{{Addr: p.IPv4, Netmask: "255.255.255.255"}},
+		})
+	}
+	if err := o.Master.LoadComputerConfiguration(ctx, cfg); err != nil {
+		return offline(err)
+	}
+	return nil
+}
+
+// offline marks transport errors (no answer at all) as ErrOffline; an HTTP
+// error answer means the master is there.
+func offline(err error) error {
+	var he *slap.HTTPError
+	var ne net.Error
+	var oe *net.OpError
+	if err != nil && !errors.As(err, &he) && (errors.As(err, &ne) || errors.As(err, &oe) || strings.Contains(err.Error(), "connection refused")) {
+		return fmt.Errorf("%w: %v", ErrOffline, err)
+	}
+	return err
+}
+
+// partitionState is what a partition's last successful processing was, in
+// <partition>/.slapnode/converged.json; the .timestamp file SlapOS writes is
+// kept beside it for compatibility.
+type partitionState struct {
+	Timestamp string `json:"timestamp"`
+	State     string `json:"state"`
+	Software  string `json:"software"`
+	Type      string `json:"software_type"`
+}
+
+// ConvergeOnce fetches what the master wants of this node and does it:
+// software releases installed or removed, partitions applied in their
+// requested state (or skipped when their timestamp and state did not change
+// since the last success), connection parameters published, and every
+// outcome reported.
+func (n *Node) ConvergeOnce(ctx context.Context, o ConvergeOptions) (*ConvergeReport, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	m := o.Master
+	comp, err := m.FullComputerInformation(ctx, o.ComputerID)
+	if err != nil {
+		return nil, offline(fmt.Errorf("get the computer information of %s: %w", o.ComputerID, err))
+	}
+	rep := &ConvergeReport{Software: map[string]string{}, Errors: map[string]string{}}
+	softwares := map[string]*partition.Software{}
+	for _, sr := range comp.SoftwareReleases {
+		switch sr.RequestedState {
+		case slap.StateDestroyed:
+			if err := os.RemoveAll(partition.SoftwareDir(n.Root, sr.URL)); err != nil {
+				rep.Software[sr.URL] = "error: " + err.Error()
+				m.SoftwareReleaseError(ctx, sr.URL, o.ComputerID, err.Error())
+				continue
+			}
+			rep.Software[sr.URL] = slap.StateDestroyed
+			if err := m.DestroyedSoftwareRelease(ctx, sr.URL, o.ComputerID); err != nil {
+				return rep, offline(err)
+			}
+		default:
+			sw, err := n.installRelease(ctx, m, o.ComputerID, sr.URL)
+			if err != nil {
+				rep.Software[sr.URL] = "error: " + err.Error()
+				if rerr := m.SoftwareReleaseError(ctx, sr.URL, o.ComputerID, err.Error()); rerr != nil {
+					return rep, offline(rerr)
+				}
+				continue
+			}
+			softwares[sr.URL] = sw
+			rep.Software[sr.URL] = slap.StateAvailable
+		}
+	}
+	for _, p := range comp.Partitions {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if p.SoftwareRelease == nil || p.SoftwareRelease.URL == "" {
+			continue // a free partition
+		}
+		if err := n.convergePartition(ctx, o, p, softwares, rep); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// installRelease installs a supplied release, reporting building and then
+// available; a complete release is only reported available.
+func (n *Node) installRelease(ctx context.Context, m *slap.Client, computerID, url string) (*partition.Software, error) {
+	sw, err := n.Engine.LoadSoftware(url)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.BuildingSoftwareRelease(ctx, url, computerID); err != nil {
+		return nil, offline(err)
+	}
+	if err := n.Engine.InstallSoftware(ctx, sw, false, false); err != nil {
+		return nil, err
+	}
+	if err := m.AvailableSoftwareRelease(ctx, url, computerID); err != nil {
+		return nil, offline(err)
+	}
+	return sw, nil
+}
+
+func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap.ComputerPartition, softwares map[string]*partition.Software, rep *ConvergeReport) error {
+	m, pid := o.Master, p.PartitionID
+	part, err := n.Partition(pid)
+	if err != nil {
+		return err
+	}
+	statePath := filepath.Join(part.Path, ".slapnode", "converged.json")
+	if p.RequestedState == slap.StateDestroyed {
+		if err := n.destroyPartition(ctx, pid, o.Services); err != nil {
+			rep.Errors[pid] = err.Error()
+			return offline(m.InstanceError(ctx, o.ComputerID, pid, err.Error(), ""))
+		}
+		rep.Destroyed = append(rep.Destroyed, pid)
+		if _, err := m.Destroyed(ctx, o.ComputerID, pid); err != nil {
+			return offline(err)
+		}
+		return nil
+	}
+	params, strs, stype, ts := partitionRequest(p)
+	want := partitionState{Timestamp: ts, State: p.RequestedState, Software: p.SoftwareRelease.URL, Type: stype}
+	var last partitionState
+	if b, err := os.ReadFile(statePath); err == nil && json.Unmarshal(b, &last) == nil && last == want && ts != "" {
+		rep.Skipped = append(rep.Skipped, pid)
+		return nil
+	}
+	fail := func(err error) error {
+		rep.Errors[pid] = err.Error()
+		return offline(m.InstanceError(ctx, o.ComputerID, pid, err.Error(), ""))
+	}
+	sw := softwares[p.SoftwareRelease.URL]
+	if sw == nil {
+		// Not supplied to this node (or failed): install it now.
+		if sw, err = n.installRelease(ctx, m, o.ComputerID, p.SoftwareRelease.URL); err != nil {
+			return fail(fmt.Errorf("software %s: %w", p.SoftwareRelease.URL, err))
+		}
+		softwares[p.SoftwareRelease.URL] = sw
+	}
+	it, err := sw.InstanceType(stype)
+	if err != nil {
+		return fail(err)
+	}
+	var shared []partition.SharedInstance
+	for _, s := range p.SharedInstances() {
+		shared = append(shared, partition.SharedInstance{Reference: s.Reference, Title: s.Title, SoftwareType: s.SoftwareType, Parameters: s.Parameters})
+	}
+	state := StateStarted
+	if p.RequestedState == slap.StateStopped {
+		state = StateStopped
+	}
+	res, err := n.deploy(ctx, sw, it, pid, ApplyOptions{Params: params, Strings: strs, State: state, PromiseWait: o.PromiseWait, Services: o.Services}, shared)
+	if res != nil && res.Instance != nil {
+		if perr := m.SetConnectionParameters(ctx, o.ComputerID, pid, "", res.Instance.Connection); perr != nil {
+			return offline(perr)
+		}
+		for ref, conn := range res.Instance.SharedConnections {
+			if perr := m.SetConnectionParameters(ctx, o.ComputerID, pid, ref, conn); perr != nil {
+				return offline(perr)
+			}
+		}
+	}
+	if err != nil {
+		return fail(err)
+	}
+	if state == StateStopped {
+		err = m.Stopped(ctx, o.ComputerID, pid)
+	} else {
+		err = m.Started(ctx, o.ComputerID, pid)
+	}
+	if err != nil {
+		return offline(err)
+	}
+	rep.Processed = append(rep.Processed, pid)
+	// Written only after full success, so a failed partition is processed
+	// again on the next pass.
+	if err := atomicfile.WriteJSON(statePath, want, 0o640); err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(part.Path, ".timestamp"), []byte(ts), 0o640)
+}
+
+// partitionRequest extracts what the requester asked: parameters (decoded
+// from the json-in-xml "_" form when used; otherwise strings to coerce), the
+// software type and the timestamp.
+func partitionRequest(p *slap.ComputerPartition) (params map[string]any, strs bool, stype, timestamp string) {
+	params = p.InstanceParameters()
+	stype, _ = p.ParameterDict["slap_software_type"].(string)
+	timestamp, _ = p.ParameterDict["timestamp"].(string)
+	if raw, ok := params["_"].(string); ok && len(params) == 1 {
+		var decoded map[string]any
+		if json.Unmarshal([]byte(raw), &decoded) == nil {
+			return decoded, false, stype, timestamp
+		}
+	}
+	for _, v := range params {
+		if _, ok := v.(string); ok {
+			strs = true
+		}
+	}
+	return params, strs, stype, timestamp
+}
+
+// Converge runs ConvergeOnce every interval until ctx ends. The node
+// registers its partitions first; while the master is unreachable the
+// services keep running and the node retries with a growing delay.
+func (n *Node) Converge(ctx context.Context, o ConvergeOptions, interval time.Duration, logf func(string, ...any)) error {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	backoff := time.Second
+	wait := func(d time.Duration) bool {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(d):
+			return true
+		}
+	}
+	for {
+		err := n.Register(ctx, o)
+		if err == nil {
+			break
+		}
+		logf("register with %s: %v (retrying in %s)", o.Master.URL(), err, backoff)
+		if !wait(backoff) {
+			return ctx.Err()
+		}
+		backoff = min(backoff*2, 5*time.Minute)
+	}
+	backoff = time.Second
+	for {
+		rep, err := n.ConvergeOnce(ctx, o)
+		next := interval
+		switch {
+		case errors.Is(err, ErrOffline):
+			logf("%v; services keep running, retrying in %s", err, backoff)
+			next, backoff = backoff, min(backoff*2, 5*time.Minute)
+		case err != nil:
+			logf("converge: %v", err)
+		default:
+			backoff = time.Second
+			if len(rep.Processed)+len(rep.Destroyed)+len(rep.Errors) > 0 {
+				logf("converge: processed %v, destroyed %v, errors %v", rep.Processed, rep.Destroyed, rep.Errors)
+			}
+		}
+		if !wait(next) {
+			return ctx.Err()
+		}
+	}
+}
+
+// Banger reports a partition's failures to the master at most once per
+// deployment (until the partition is processed again), as SlapOS's watchdog
+// does.
+type Banger struct {
+	Master     *slap.Client
+	ComputerID string
+	mu         sync.Mutex
+	done       map[string]string // partition -> timestamp banged for
+	root       string
+}
+
+// NewBanger returns a Banger for the node at root.
+func NewBanger(root string, m *slap.Client, computerID string) *Banger {
+	return &Banger{Master: m, ComputerID: computerID, done: map[string]string{}, root: root}
+}
+
+// Bang asks the master to reprocess partition, once per deployment.
+func (b *Banger) Bang(ctx context.Context, partitionID, message string) error {
+	ts, _ := os.ReadFile(filepath.Join(b.root, "instance", partitionID, ".timestamp"))
+	b.mu.Lock()
+	if last, ok := b.done[partitionID]; ok && last == string(ts) {
+		b.mu.Unlock()
+		return nil
+	}
+	b.done[partitionID] = string(ts)
+	b.mu.Unlock()
+	return b.Master.Bang(ctx, b.ComputerID, partitionID, message)
+}

@@ -1,0 +1,178 @@
+package local
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slapnode/slapnode/internal/builtin"
+	"github.com/slapnode/slapnode/master"
+	"github.com/slapnode/slapnode/node/supervisor"
+	"github.com/slapnode/slapnode/slap"
+)
+
+// openNode opens a node on a fresh root whose wazero cache is shared
+// between tests (compiling the cookbook costs seconds).
+func openNode(t *testing.T) *Node {
+	t.Helper()
+	if _, err := builtin.Module("cookbook"); err != nil {
+		if os.Getenv("SLAPNODE_REQUIRE_WASM") != "" {
+			t.Fatal(err)
+		}
+		t.Skip(err)
+	}
+	root := t.TempDir()
+	shared := filepath.Join(os.TempDir(), "slapnode-test-wazero-cache")
+	os.MkdirAll(shared, 0o755)
+	os.MkdirAll(filepath.Join(root, "cache"), 0o755)
+	if err := os.Symlink(shared, filepath.Join(root, "cache", "wazero")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(context.Background(), root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close(context.Background()) })
+	return n
+}
+
+func inProcessServices(t *testing.T, root string) (Services, *supervisor.Supervisor) {
+	t.Helper()
+	sup, err := supervisor.New(supervisor.Options{StateDir: filepath.Join(root, "var", "lib", "supervisor")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		sup.Shutdown(ctx)
+	})
+	return InProcess(sup), sup
+}
+
+func TestConvergeWithMaster(t *testing.T) {
+	n := openNode(t)
+	svc, sup := inProcessServices(t, n.Root)
+	m, err := master.Open(filepath.Join(t.TempDir(), "master.db"), master.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	client, err := slap.NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	o := ConvergeOptions{Master: client, ComputerID: "COMP-1", Partitions: 2, Services: svc, PromiseWait: 20 * time.Second}
+	if err := n.Register(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	sw, err := filepath.Abs("../../examples/helloweb/software.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Supply(ctx, sw, "COMP-1", slap.StateAvailable); err != nil {
+		t.Fatal(err)
+	}
+	req := slap.Request{SoftwareURL: sw, Reference: "web", Parameters: map[string]any{"port": "18491", "greeting": "from the master"},
+		Filter: map[string]any{"computer_guid": "COMP-1"}}
+	if _, err := client.Request(ctx, req); err != nil && !strings.Contains(err.Error(), "408") {
+		t.Fatal(err)
+	}
+
+	rep, err := n.ConvergeOnce(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Software[sw] != slap.StateAvailable || len(rep.Processed) != 1 || len(rep.Errors) != 0 {
+		t.Fatalf("first pass: %+v", rep)
+	}
+	inst, err := client.Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, _ := inst.ConnectionDict["url"].(string)
+	if !strings.HasPrefix(url, "http://127.1.0.") {
+		t.Fatalf("connection parameters: %v", inst.ConnectionDict)
+	}
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "from the master") {
+		t.Fatalf("page: %s", body)
+	}
+
+	// Nothing changed: the partition is skipped.
+	rep, err = n.ConvergeOnce(ctx, o)
+	if err != nil || len(rep.Skipped) != 1 || len(rep.Processed) != 0 {
+		t.Fatalf("second pass: %+v %v", rep, err)
+	}
+
+	// A shared instance is attached to it and gets its own connection.
+	shared := slap.Request{SoftwareURL: sw, Reference: "site-a", Shared: true, Filter: map[string]any{"computer_guid": "COMP-1"}}
+	if _, err := client.Request(ctx, shared); err != nil && !strings.Contains(err.Error(), "408") {
+		t.Fatal(err)
+	}
+	if rep, err = n.ConvergeOnce(ctx, o); err != nil || len(rep.Processed) != 1 {
+		t.Fatalf("pass with a shared instance: %+v %v", rep, err)
+	}
+	sh, err := client.Request(ctx, shared)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := sh.ConnectionDict["url"].(string); !strings.HasSuffix(u, "site-a") {
+		t.Fatalf("shared connection: %v", sh.ConnectionDict)
+	}
+
+	// Stop propagates, then destroy.
+	req.State = slap.StateStopped
+	if _, err := client.Request(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if rep, err = n.ConvergeOnce(ctx, o); err != nil || len(rep.Processed) != 1 {
+		t.Fatalf("stop pass: %+v %v", rep, err)
+	}
+	for _, st := range sup.Status() {
+		if st.State == supervisor.StateRunning {
+			t.Fatalf("service still running after stop: %+v", st)
+		}
+	}
+	req.State = slap.StateDestroyed
+	if _, err := client.Request(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	// Destruction is child first: the shared instance is destroyed too by
+	// the master; the node empties the partition.
+	if rep, err = n.ConvergeOnce(ctx, o); err != nil || len(rep.Destroyed) == 0 {
+		t.Fatalf("destroy pass: %+v %v", rep, err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(n.Root, "instance", rep.Destroyed[0])); len(entries) != 0 {
+		t.Fatalf("partition not emptied: %v", entries)
+	}
+	if len(sup.Status()) != 0 {
+		t.Fatalf("services left: %+v", sup.Status())
+	}
+}
+
+func TestConvergeOffline(t *testing.T) {
+	n := openNode(t)
+	svc, _ := inProcessServices(t, n.Root)
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close() // nothing listens there any more
+	client, _ := slap.NewClient(srv.URL)
+	_, err := n.ConvergeOnce(context.Background(), ConvergeOptions{Master: client, ComputerID: "X", Services: svc})
+	if err == nil || !strings.Contains(err.Error(), ErrOffline.Error()) {
+		t.Fatalf("offline master: %v", err)
+	}
+}
