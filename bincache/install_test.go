@@ -88,9 +88,11 @@ func TestHelloWebBuiltOnceUnpackedElsewhere(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, why, err := builder.Push(ctx, swA.URL, swA.Profile.Digest, swA.Path); err != nil || !ok {
+	ok, why, err := builder.Push(ctx, swA.URL, swA.Profile.Digest, swA.Path)
+	if err != nil || !ok {
 		t.Fatalf("push: %v %s", err, why)
 	}
+	t.Logf("push: %s", why)
 
 	b := openNode(t, t.TempDir(), wazero)
 	swB := load(t, b)

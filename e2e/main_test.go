@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -200,4 +201,64 @@ func get(t *testing.T, url string) string {
 		t.Fatalf("GET %s: %s", url, resp.Status)
 	}
 	return string(b)
+}
+
+// TestHellowebFormattedNode runs the demo on a node prepared by `slapnode
+// node format` (as root): the service runs as its partition's user, in the
+// partition's cgroup; unformat removes the users and cgroups again.
+func TestHellowebFormattedNode(t *testing.T) {
+	requireBuiltins(t)
+	if os.Geteuid() != 0 {
+		t.Skip("node format creates users and cgroups: needs root")
+	}
+	root := filepath.Join(os.TempDir(), fmt.Sprintf("slntest-e2e-%d", os.Getpid()))
+	os.RemoveAll(root)
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(root, "node.hcl")
+	os.WriteFile(conf, []byte(`
+partitions {
+  count          = 2
+  user_base_name = "slntestuser"
+}
+software_user = "slntestsoft"
+cgroup {
+  parent = "slntest-e2e"
+}
+`), 0o644)
+	t.Cleanup(func() {
+		run(t, root, "node", "stop")
+		r := run(t, root, "node", "unformat", "--purge")
+		if r.code != 0 {
+			t.Errorf("unformat: %s%s", r.stdout, r.stderr)
+		}
+		os.RemoveAll(root)
+	})
+	if r := run(t, root, "node", "format"); r.code != 0 {
+		t.Fatalf("format (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r := run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18482")
+	if r.code != 0 {
+		t.Fatalf("apply (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	m := urlRe.FindStringSubmatch(r.stdout)
+	if m == nil || !strings.Contains(get(t, m[1]), "Hello from slapnode") {
+		t.Fatalf("no working URL:\n%s", r.stdout)
+	}
+	st := run(t, root, "status")
+	pid := regexp.MustCompile(`RUNNING\s+(\d+)`).FindStringSubmatch(st.stdout)
+	if pid == nil {
+		t.Fatalf("status:\n%s", st.stdout)
+	}
+	status, _ := os.ReadFile("/proc/" + pid[1] + "/status")
+	uidLine := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindStringSubmatch(string(status))
+	u, err := user.LookupId(uidLine[1])
+	if err != nil || u.Username != "slntestuser0" {
+		t.Fatalf("service runs as uid %s (%v), want slntestuser0", uidLine[1], err)
+	}
+	cg, _ := os.ReadFile("/proc/" + pid[1] + "/cgroup")
+	if !strings.Contains(string(cg), "slntest-e2e/slappart0") {
+		t.Fatalf("service not in its partition's cgroup:\n%s", cg)
+	}
 }

@@ -209,6 +209,11 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 	if plan {
 		return inst, nil
 	}
+	if c := part.Credential; c != nil {
+		if err := chownTree(part.Path, int(c.Uid), int(c.Gid)); err != nil {
+			return nil, fmt.Errorf("partition %s: %w", part.ID, err)
+		}
+	}
 	ev := applied.Evaluator
 	if inst.Services, err = e.services(p, ev, &part); err != nil {
 		return nil, err

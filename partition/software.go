@@ -143,6 +143,9 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 	if plan {
 		return nil
 	}
+	if err := shareTree(s.Path); err != nil {
+		return fmt.Errorf("software %s: %w", s.Path, err)
+	}
 	return atomicfile.WriteJSON(marker, completion{Digest: s.Profile.Digest, Completed: time.Now().UTC()}, 0o644)
 }
 

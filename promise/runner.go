@@ -143,7 +143,9 @@ func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([
 		r.pool(ctx, pending, o.Anomaly, force)
 		var again []*task
 		for _, t := range pending {
-			if t.res.Failed() && !t.res.Cached {
+			// A promise with both modes disabled is a profile error that
+			// no retry fixes.
+			if t.res.Failed() && !t.res.Cached && (t.spec.Test || t.spec.Anomaly) {
 				again = append(again, t)
 			}
 		}
@@ -227,7 +229,19 @@ func (r *Runner) runOne(ctx context.Context, ps *partState, s *Spec, anomaly, fo
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ok, msg, timedOut := r.sense(ctx, ps, s, timeout)
+	// Loading (compiling, on first use) a module is the node's work, not the
+	// promise's: it is not counted in the promise's timeout.
+	var mod *wasmhost.Module
+	if _, isNative := native(s); !isNative {
+		var err error
+		if mod, err = r.module(ctx, s); err != nil {
+			res.Message = err.Error()
+			res.Duration = time.Since(start)
+			r.save(ps, s, &res, start, anomaly)
+			return res
+		}
+	}
+	ok, msg, timedOut := r.sense(ctx, ps, s, mod, timeout)
 	res.Duration = time.Since(start)
 	if timedOut {
 		// As SlapOS: a killed promise leaves no sense in its log. In anomaly
@@ -296,12 +310,12 @@ type senseOut struct {
 // sense runs the check once, giving up at timeout: the check's goroutine
 // may linger in a host call, but the promise is reported timed out then,
 // and its session is never reused.
-func (r *Runner) sense(ctx context.Context, ps *partState, s *Spec, timeout time.Duration) (ok bool, msg string, timedOut bool) {
+func (r *Runner) sense(ctx context.Context, ps *partState, s *Spec, mod *wasmhost.Module, timeout time.Duration) (ok bool, msg string, timedOut bool) {
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan senseOut, 1)
 	go func() {
-		ok, msg := r.check(cctx, ps, s)
+		ok, msg := r.check(cctx, ps, s, mod)
 		done <- senseOut{ok, msg}
 	}()
 	select {
@@ -318,18 +332,14 @@ func (r *Runner) sense(ctx context.Context, ps *partState, s *Spec, timeout time
 	}
 }
 
-// check senses once: natively for host checks, else promise_check.
-func (r *Runner) check(ctx context.Context, ps *partState, s *Spec) (bool, string) {
+// check senses once: natively for host checks, else promise_check of mod.
+func (r *Runner) check(ctx context.Context, ps *partState, s *Spec, mod *wasmhost.Module) (bool, string) {
 	opts := s.Options
 	if len(opts) == 0 || string(opts) == "null" {
 		opts = json.RawMessage("{}")
 	}
 	if fn, ok := native(s); ok {
 		return fn(ctx, r, ps.ref, opts)
-	}
-	mod, err := r.module(ctx, s)
-	if err != nil {
-		return false, err.Error()
 	}
 	_, checkName, _ := strings.Cut(s.Check, ":")
 	in, err := json.Marshal(map[string]any{"promise": checkName, "name": s.Name, "options": opts, "context": ps.pctx})

@@ -151,7 +151,7 @@ func (e *encoder) value(v any) error {
 		if !allowedClasses[x.Class] {
 			return fmt.Errorf("marshal: class %q is not one of slapos.slap.slap's Computer, ComputerPartition, SoftwareRelease, SoftwareInstance", x.Class)
 		}
-		fmt.Fprintf(&e.buf, `<object id="%s" module="%s" class="%s">`, e.id(), ObjectModule, x.Class)
+		e.buf.WriteString(`<object id="` + e.id() + `" module="` + ObjectModule + `" class="` + x.Class + `">`)
 		if err := e.value(x.Args); err != nil {
 			return err
 		}
@@ -168,10 +168,10 @@ func (e *encoder) value(v any) error {
 func (e *encoder) seq(tag string, l []any) error {
 	id := e.id()
 	if len(l) == 0 {
-		fmt.Fprintf(&e.buf, `<%s id="%s"/>`, tag, id)
+		e.buf.WriteString("<" + tag + ` id="` + id + `"/>`)
 		return nil
 	}
-	fmt.Fprintf(&e.buf, `<%s id="%s">`, tag, id)
+	e.buf.WriteString("<" + tag + ` id="` + id + `">`)
 	for _, c := range l {
 		if err := e.value(c); err != nil {
 			return err
@@ -184,10 +184,10 @@ func (e *encoder) seq(tag string, l []any) error {
 func (e *encoder) dict(m map[string]any) error {
 	id := e.id()
 	if len(m) == 0 {
-		fmt.Fprintf(&e.buf, `<dictionary id="%s"/>`, id)
+		e.buf.WriteString(`<dictionary id="` + id + `"/>`)
 		return nil
 	}
-	fmt.Fprintf(&e.buf, `<dictionary id="%s">`, id)
+	e.buf.WriteString(`<dictionary id="` + id + `">`)
 	// Python sorts str keys by code point; Go compares UTF-8 bytes, which
 	// orders code points the same way.
 	keys := make([]string, 0, len(m))
@@ -325,14 +325,38 @@ func Unmarshal(data []byte) (any, error) {
 }
 
 type decoder struct {
-	x    *xml.Decoder
-	refs map[string]any
+	x     *xml.Decoder
+	refs  map[string]any
+	stack []string // open elements: RawToken does not check nesting, so we do
+}
+
+// token is xml.Decoder.Token without its namespace bookkeeping, which
+// costs more than the rest of decoding: RawToken plus a check that every
+// end tag closes the element it should.
+func (d *decoder) token() (xml.Token, error) {
+	t, err := d.x.RawToken()
+	if err != nil {
+		if err == io.EOF && len(d.stack) > 0 {
+			return nil, fmt.Errorf("<%s> is not closed", d.stack[len(d.stack)-1])
+		}
+		return nil, err
+	}
+	switch t := t.(type) {
+	case xml.StartElement:
+		d.stack = append(d.stack, t.Name.Local)
+	case xml.EndElement:
+		if len(d.stack) == 0 || d.stack[len(d.stack)-1] != t.Name.Local || t.Name.Space != "" {
+			return nil, fmt.Errorf("unexpected </%s>", t.Name.Local)
+		}
+		d.stack = d.stack[:len(d.stack)-1]
+	}
+	return t, nil
 }
 
 // nextStart skips to the next start element.
 func (d *decoder) nextStart() (xml.StartElement, error) {
 	for {
-		t, err := d.x.Token()
+		t, err := d.token()
 		if err != nil {
 			return xml.StartElement{}, d.wrap(err)
 		}
@@ -364,7 +388,7 @@ func (d *decoder) value(depth int) (v any, end bool, err error) {
 	}
 	var start xml.StartElement
 	for {
-		t, err := d.x.Token()
+		t, err := d.token()
 		if err != nil {
 			return nil, false, d.wrap(err)
 		}
@@ -380,6 +404,9 @@ func (d *decoder) value(depth int) (v any, end bool, err error) {
 		}
 	}
 	tag := start.Name.Local
+	if start.Name.Space != "" {
+		return nil, false, fmt.Errorf("%w: unknown element <%s:%s>", ErrSyntax, start.Name.Space, tag)
+	}
 	switch tag {
 	case "none":
 		return nil, false, d.expectEnd(tag)
@@ -555,7 +582,7 @@ func (d *decoder) object(start xml.StartElement, depth int) (any, bool, error) {
 func (d *decoder) text(tag string) (string, error) {
 	var sb strings.Builder
 	for {
-		t, err := d.x.Token()
+		t, err := d.token()
 		if err != nil {
 			return "", d.wrap(err)
 		}
@@ -572,7 +599,7 @@ func (d *decoder) text(tag string) (string, error) {
 
 func (d *decoder) expectEnd(tag string) error {
 	for {
-		t, err := d.x.Token()
+		t, err := d.token()
 		if err != nil {
 			return d.wrap(err)
 		}

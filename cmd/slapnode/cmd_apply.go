@@ -162,7 +162,11 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	defer n.Close(context.Background())
 	n.Engine.Verbose = env.verbose
 	if n.Rootless && !a.asJSON && !plan {
-		fmt.Fprintln(env.stderr, "note: not running as root: rootless mode (every partition runs as you; no cgroups, no network setup)")
+		if os.Geteuid() == 0 {
+			fmt.Fprintf(env.stderr, "note: node %s is not formatted: partitions run as root, without users, cgroups or network of their own ('slapnode node format --root %s' sets them up)\n", n.Root, n.Root)
+		} else {
+			fmt.Fprintln(env.stderr, "note: not running as root: rootless mode (every partition runs as you; no cgroups, no network setup)")
+		}
 	}
 	opts := local.ApplyOptions{
 		Name: a.name, Type: a.typ, Params: params, Strings: strs, State: a.state,

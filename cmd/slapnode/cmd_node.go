@@ -21,7 +21,7 @@ func init() {
 	register(&command{
 		name:    "node run",
 		summary: "run the node daemon in the foreground (supervisor + control socket)",
-		usage: `Usage: slapnode node run [--root DIR]
+		usage: `Usage: slapnode node run [--root DIR] [--master URL [--node-id ID] [--partitions N] [--interval D]]
 
 Runs the node daemon in the foreground: it restores every partition to its
 recorded state (services of started partitions are started again), then
@@ -34,12 +34,25 @@ Only one daemon runs per node root; a second one is refused. 'slapnode apply'
 starts the daemon in the background when none runs; a systemd unit is in
 packaging/slapnode.service.
 
+With --master, the node also joins a SLAP master (a slapnode master or a
+SlapOS one): it registers its partitions, then every interval fetches what
+the master wants, installs supplied software releases, applies each
+partition in its requested state, publishes connection parameters and
+reports back; a watched service that turns FATAL bangs its partition (once
+per deployment). While the master is unreachable the services keep running
+and the node retries with a growing delay.
+
 Flags:
-  --root DIR   node root (default $SLAPNODE_ROOT, else ~/.local/state/slapnode)
+  --root DIR         node root (default $SLAPNODE_ROOT, else ~/.local/state/slapnode)
+  --master URL       SLAP master to converge with (e.g. http://127.0.0.1:8080)
+  --node-id ID       the node's computer id on the master (default: slapnode)
+  --partitions N     partitions registered with the master (default 10)
+  --interval D       time between converge passes (default 30s)
 
 Examples:
   slapnode node run
   sudo slapnode node run --root /srv/slapnode
+  slapnode node run --master http://127.0.0.1:8080 --node-id COMP-1
 `,
 		run: runNodeRun,
 	})
@@ -124,6 +137,8 @@ Examples:
 func runNodeRun(env *cliEnv, args []string) error {
 	fs := newFlags("node run")
 	root := rootFlag(fs)
+	var mf nodeMasterFlags
+	mf.define(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -133,7 +148,17 @@ func runNodeRun(env *cliEnv, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return daemon.Serve(ctx, *root, daemon.Config{})
+	cfg := daemon.Config{}
+	if mf.master != "" {
+		conv, err := newConverger(ctx, env, *root, mf)
+		if err != nil {
+			return err
+		}
+		defer conv.close()
+		cfg.Supervisor.OnFatal = conv.bang
+		cfg.Ready = func() { go conv.run(ctx) }
+	}
+	return daemon.Serve(ctx, *root, cfg)
 }
 
 func runNodeStop(env *cliEnv, args []string) error {

@@ -90,7 +90,7 @@ func Format(opts Options) (*Result, error) {
 	if opts.EtcDir == "" {
 		opts.EtcDir = "/etc"
 	}
-	r := &run{opts: opts, cfg: cfg, res: &Result{}}
+	r := &run{opts: opts, cfg: cfg, res: &Result{Changes: []string{}, Notes: []string{}}}
 	r.res.Rootless = opts.Rootless || os.Geteuid() != 0
 	if err := os.MkdirAll(cfg.Root, 0o755); err != nil && !opts.DryRun {
 		return nil, fmt.Errorf("creating node root: %w", err)
@@ -168,6 +168,9 @@ func (r *run) checkAgainstPrevious() error {
 	p, c := r.prev, r.cfg
 	if p == nil {
 		return nil
+	}
+	if !p.Rootless && r.res.Rootless {
+		return fmt.Errorf("%w: the node was formatted as root (users, cgroups, network); run format as root, or unformat it (as root) first", ErrChanged)
 	}
 	if len(p.List) > c.PartitionCount {
 		return fmt.Errorf("%w: the node has %d partitions and the configuration asks for %d; partitions hold instances, so format never removes them (raise partitions.count back to %d, or 'slapnode node unformat' first)", ErrShrink, len(p.List), c.PartitionCount, len(p.List))
@@ -485,7 +488,7 @@ func Unformat(opts Options) (*Result, error) {
 	if opts.EtcDir == "" {
 		opts.EtcDir = "/etc"
 	}
-	res := &Result{Rootless: opts.Rootless || os.Geteuid() != 0}
+	res := &Result{Changes: []string{}, Notes: []string{}, Rootless: opts.Rootless || os.Geteuid() != 0}
 	unlock, err := lockRoot(cfg.Root, opts.DryRun)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

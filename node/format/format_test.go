@@ -373,6 +373,9 @@ func TestFormatAsRoot(t *testing.T) {
 	if err != nil || len(again.Changes) != 0 {
 		t.Errorf("re-run changed %q (%v)", again.Changes, err)
 	}
+	if _, err := Format(Options{Config: cfg, Rootless: true}); !errors.Is(err, ErrChanged) {
+		t.Errorf("a rootless format over a root-formatted node: %v, want ErrChanged", err)
+	}
 	// Growing adds one partition and touches nothing else.
 	grown, err := Format(Options{Config: parse(t, cfg.Root, rootConfig(4, ns))})
 	if err != nil {
@@ -406,9 +409,18 @@ func TestUnformatRemovesEverything(t *testing.T) {
 	ns := newNS(t)
 	root := nodeRoot(t)
 	cfg := parse(t, root, rootConfig(2, ns))
+	dry, err := Format(Options{Config: cfg, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, err := Format(Options{Config: cfg})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The plan is what happens (users, cgroups, network), line for line
+	// but for the order of the v1 memory limits.
+	if len(dry.Changes) != len(st.Changes) {
+		t.Errorf("dry run planned %d changes:\n%s\nformat made %d:\n%s", len(dry.Changes), strings.Join(dry.Changes, "\n"), len(st.Changes), strings.Join(st.Changes, "\n"))
 	}
 	p0 := st.State.List[0]
 	// A process in a partition blocks unformat.

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/node/format"
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
@@ -50,7 +51,8 @@ type Node struct {
 	Engine   *partition.Engine
 	Out      io.Writer
 
-	mu sync.Mutex
+	format *format.State // nil on a node never formatted
+	mu     sync.Mutex
 }
 
 // InstanceRecord is what the node remembers of a requested instance.
@@ -91,8 +93,18 @@ func Open(ctx context.Context, root string, out io.Writer) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{Root: abs, ID: id, Rootless: os.Geteuid() != 0, Out: out,
+	n := &Node{Root: abs, ID: id, Rootless: true, Out: out,
 		Engine: &partition.Engine{Root: abs, NodeID: id, Host: host, Out: out}}
+	st, err := format.LoadState(abs)
+	switch {
+	case errors.Is(err, format.ErrNotFormatted):
+	case err != nil:
+		host.Close(ctx)
+		return nil, err
+	default:
+		n.format = st
+		n.Rootless = st.Rootless
+	}
 	return n, nil
 }
 
@@ -137,9 +149,20 @@ func (n *Node) Instances() ([]*InstanceRecord, error) {
 	return out, nil
 }
 
-// Partition describes partition id in this node (rootless: the current
-// user, a loopback address of its own).
+// Partition describes partition id in this node: as `slapnode node format`
+// prepared it (its user, cgroups, addresses), or, on a node never
+// formatted, rootless (the current user, a loopback address of its own).
 func (n *Node) Partition(id string) (partition.Partition, error) {
+	if n.format != nil {
+		p, ok := n.format.Partition(id)
+		if !ok {
+			return partition.Partition{}, fmt.Errorf("partition %s does not exist on this node (it has %d; 'slapnode node format' with a larger partition count adds more)", id, len(n.format.Partitions()))
+		}
+		return partition.Partition{
+			ID: p.ID, Path: p.Path, User: p.User, IPv4: p.IPv4, IPv6: p.IPv6,
+			Credential: p.Credential(), Cgroup: p.Cgroup, ExtraCgroups: p.ExtraCgroups, ExecHook: p.Join,
+		}, nil
+	}
 	num, err := strconv.Atoi(strings.TrimPrefix(id, "slappart"))
 	if err != nil || !strings.HasPrefix(id, "slappart") || num < 0 || num > 60000 {
 		return partition.Partition{}, fmt.Errorf("invalid partition id %q (slappartN)", id)

@@ -306,6 +306,13 @@ func readUint(path string) (uint64, error) {
 	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
 }
 
+// kernelDefaults are the values of a new cgroup's files.
+var kernelDefaults = map[string]string{
+	"cpu.weight": "100", "cpu.max": "max 100000", "memory.max": "max", "memory.swap.max": "max", "pids.max": "max",
+	"cpu.shares": "1024", "cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "-1",
+	"memory.limit_in_bytes": "9223372036854771712", "memory.memsw.limit_in_bytes": "9223372036854771712",
+}
+
 // writer applies (or records, in a dry run) changes, stopping at the first
 // error.
 type writer struct {
@@ -337,6 +344,14 @@ func (w *writer) set(path, value string, eq func(string) bool) {
 	}
 	b, err := os.ReadFile(path)
 	cur := strings.TrimSpace(string(b))
+	if err != nil && w.dry && errors.Is(err, os.ErrNotExist) {
+		// A dry run cannot read a cgroup it has not created: compare with
+		// what the kernel puts in a new one, so that the plan lists what
+		// the real run will write.
+		if def, ok := kernelDefaults[filepath.Base(path)]; ok {
+			cur, err = def, nil
+		}
+	}
 	if err == nil && (cur == value || eq != nil && eq(cur)) {
 		return
 	}

@@ -216,7 +216,9 @@ func TestRealCgroup(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	defer func() { _ = cmd.Process.Kill(); <-done }()
 	if err := Join(cmd.Process.Pid, append([]string{main}, extra...)...); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +229,6 @@ func TestRealCgroup(t *testing.T) {
 	if err := Remove(main); !errors.Is(err, ErrBusy) {
 		t.Errorf("Remove of a busy cgroup: %v", err)
 	}
-	go func() { _ = cmd.Wait() }()
 	if left := Kill(main, 10); len(left) != 0 {
 		t.Errorf("left after Kill: %v", left)
 	}
@@ -255,4 +256,20 @@ func TestIsV2(t *testing.T) {
 	if IsV2(t.TempDir()) {
 		t.Error("IsV2 of a temporary directory")
 	}
+}
+
+func FuzzParseMountinfo(f *testing.F) {
+	f.Add(hybridMountinfo)
+	f.Add("1 0 0:1 / /x rw - cgroup2 none rw\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		l, err := ParseMountinfo(strings.NewReader(s))
+		if err != nil {
+			return
+		}
+		for c, m := range l.V1 {
+			if m == "" || c == "" {
+				t.Errorf("empty v1 entry %q → %q", c, m)
+			}
+		}
+	})
 }

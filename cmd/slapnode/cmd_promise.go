@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/slapnode/slapnode/node/daemon"
+	"github.com/slapnode/slapnode/node/local"
+	"github.com/slapnode/slapnode/node/supervisor"
+	"github.com/slapnode/slapnode/partition"
+	"github.com/slapnode/slapnode/promise"
+)
+
+func init() {
+	register(&command{
+		name:    "promise run",
+		summary: "run the promises of the node's partitions now and print their results",
+		usage: `Usage: slapnode promise run [PARTITION] [--only NAME]... [--json] [--root DIR]
+
+Runs now, in test mode, the promises of every started instance of the node, or
+of PARTITION (a partition id such as slappart0, or an instance name): the
+promise blocks of its profile as last applied, and the executables of its
+etc/promise directory (SlapOS legacy promises). Promises run concurrently.
+Each result is written in SlapOS's format to
+PARTITION/.slapgrid/promise/result/NAME.status.json, and each sense is logged
+to PARTITION/.slapgrid/promise/log/NAME.log.
+
+Flags:
+  --only NAME   run only this promise (repeatable)
+  --json        print the results as JSON
+  --root DIR    node root
+
+Exit codes: 0 every promise passed, 2 a promise failed, 1 the promises could
+not be run.
+
+Examples:
+  slapnode promise run
+  slapnode promise run slappart0 --only web-listening
+  slapnode promise run helloweb --json
+`,
+		run: runPromiseRun,
+	})
+}
+
+func runPromiseRun(env *cliEnv, args []string) error {
+	fs := newFlags("promise run")
+	root := rootFlag(fs)
+	var only stringList
+	fs.Var(&only, "only", "promise name (repeatable)")
+	asJSON := fs.Bool("json", false, "JSON output")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 1 {
+		return withCode(exitPromise, errors.New("give at most one partition (slappartN) or instance name"))
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	node, err := local.Open(ctx, *root, nil)
+	if err != nil {
+		return err
+	}
+	defer node.Close(context.WithoutCancel(ctx))
+	parts, err := promisePartitions(node, pos)
+	if err != nil {
+		return err
+	}
+	svc := &lazyServices{root: node.Root}
+	defer svc.close()
+	r := &promise.Runner{Host: node.Engine.Host, Services: svc}
+	results, runErr := r.Run(ctx, parts, promise.RunOptions{Force: true, Only: only})
+	if len(only) > 0 {
+		for _, name := range only {
+			if !hasPromise(results, name) {
+				runErr = errors.Join(runErr, fmt.Errorf("no promise named %q in %s", name, describeParts(parts)))
+			}
+		}
+	}
+	if *asJSON {
+		if results == nil {
+			results = []promise.Result{}
+		}
+		enc := json.NewEncoder(env.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(results); err != nil {
+			return err
+		}
+	} else {
+		printPromiseTable(env.stdout, results)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	for _, res := range results {
+		if res.Failed() {
+			return withCode(exitPromise, nil)
+		}
+	}
+	return nil
+}
+
+// promisePartitions lists the partitions to check: the one named, or every
+// started instance.
+func promisePartitions(node *local.Node, pos []string) ([]promise.PartitionRef, error) {
+	insts, err := node.Instances()
+	if err != nil {
+		return nil, err
+	}
+	var out []promise.PartitionRef
+	for _, rec := range insts {
+		if len(pos) == 1 {
+			if rec.Partition != pos[0] && rec.Name != pos[0] {
+				continue
+			}
+		} else if rec.State != local.StateStarted {
+			continue
+		}
+		part, err := node.Partition(rec.Partition)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: rec.Software, SoftwarePath: partition.SoftwareDir(node.Root, rec.Software)})
+	}
+	if len(pos) == 1 && len(out) == 0 {
+		return nil, fmt.Errorf("no partition or instance named %q on the node at %s (see 'slapnode status')", pos[0], node.Root)
+	}
+	return out, nil
+}
+
+func hasPromise(results []promise.Result, name string) bool {
+	for _, r := range results {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func describeParts(parts []promise.PartitionRef) string {
+	ids := make([]string, len(parts))
+	for i, p := range parts {
+		ids[i] = p.ID
+	}
+	if len(ids) == 0 {
+		return "the node (no started instance)"
+	}
+	return strings.Join(ids, ", ")
+}
+
+func printPromiseTable(w io.Writer, results []promise.Result) {
+	if len(results) == 0 {
+		fmt.Fprintln(w, "no promises to run")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PARTITION\tPROMISE\tRESULT\tTIME\tMESSAGE")
+	failed := 0
+	for _, r := range results {
+		state := "ok"
+		switch {
+		case r.Skipped:
+			state = "skipped"
+		case r.TimedOut:
+			state, failed = "timeout", failed+1
+		case !r.OK:
+			state, failed = "failed", failed+1
+		}
+		msg, _, more := strings.Cut(strings.TrimSpace(r.Message), "\n")
+		if more {
+			msg += " …"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Partition, r.Name, state, r.Duration.Round(time.Millisecond), msg)
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "%d promises, %d failed\n", len(results), failed)
+}
+
+// lazyServices asks the node daemon for service states, connecting on first
+// use: only check_service_running needs it, and the daemon may be down.
+type lazyServices struct {
+	root string
+	once sync.Once
+	c    *daemon.Client
+	err  error
+}
+
+func (l *lazyServices) Status(ctx context.Context) ([]supervisor.ServiceStatus, error) {
+	l.once.Do(func() { l.c, l.err = daemon.Dial(l.root) })
+	if l.err != nil {
+		return nil, l.err
+	}
+	return l.c.Status(ctx)
+}
+
+func (l *lazyServices) close() {
+	if l.c != nil {
+		l.c.Close()
+	}
+}

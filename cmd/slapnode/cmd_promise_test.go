@@ -1,0 +1,61 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/slapnode/slapnode/promise"
+)
+
+// promiseNode makes a node root with one started instance whose partition
+// has a passing and a failing promise, and a legacy etc/promise executable.
+func promiseNode(t *testing.T) string {
+	t.Helper()
+	root := t.TempDir()
+	reg := `{"instances": {"web": {"name": "web", "partition": "slappart0", "software": "/nowhere/software.hcl",
+		"software_type": "default", "state": "started", "updated": "2026-01-01T00:00:00Z"}}}`
+	if err := os.WriteFile(filepath.Join(root, "instances.json"), []byte(reg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	part := filepath.Join(root, "instance", "slappart0")
+	os.MkdirAll(filepath.Join(part, "etc", "promise"), 0o755)
+	os.WriteFile(filepath.Join(part, "etc", "promise", "legacy"), []byte("#!/bin/sh\necho legacy fine\n"), 0o755)
+	opts := func(cmd string) json.RawMessage { b, _ := json.Marshal(map[string]any{"command": []string{"/bin/sh", "-c", cmd}}); return b }
+	specs := []promise.Spec{
+		{Name: "good", Check: "promises:check_command", Module: promise.ModuleRef{Name: "promises", Source: "builtin:cookbook"}, Options: opts("echo all good"), Test: true, Anomaly: true},
+		{Name: "bad", Check: "promises:check_command", Module: promise.ModuleRef{Name: "promises", Source: "builtin:cookbook"}, Options: opts("echo it broke; exit 1"), Test: true, Anomaly: true},
+	}
+	if err := promise.SaveSpecs(part, specs); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func TestPromiseRunCommand(t *testing.T) {
+	root := promiseNode(t)
+	code, out, errs := runCLI(t, "", "promise", "run", "--root", root)
+	if code != exitPromise || !strings.Contains(out, "slappart0   bad") && !strings.Contains(out, "bad") ||
+		!strings.Contains(out, "failed") || !strings.Contains(out, "it broke") || !strings.Contains(out, "legacy fine") ||
+		!strings.Contains(out, "3 promises, 1 failed") {
+		t.Fatalf("code %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(root, "instance", "slappart0", ".slapgrid", "promise", "result", "bad.status.json")); err != nil {
+		t.Errorf("no result file: %v", err)
+	}
+	code, out, errs = runCLI(t, "", "promise", "run", "web", "--only", "good", "--only", "legacy", "--json", "--root", root)
+	var res []promise.Result
+	if code != exitOK || json.Unmarshal([]byte(out), &res) != nil || len(res) != 2 || !res[0].OK || res[0].Name != "good" || res[1].Message != "legacy fine" {
+		t.Fatalf("code %d\nstdout %s\nstderr %s", code, out, errs)
+	}
+	code, _, errs = runCLI(t, "", "promise", "run", "--only", "nope", "--root", root)
+	if code != exitFailure || !strings.Contains(errs, `no promise named "nope" in slappart0`) {
+		t.Fatalf("unknown promise: code %d, stderr %s", code, errs)
+	}
+	code, _, errs = runCLI(t, "", "promise", "run", "slappart7", "--root", root)
+	if code != exitFailure || !strings.Contains(errs, `no partition or instance named "slappart7"`) {
+		t.Fatalf("unknown partition: code %d, stderr %s", code, errs)
+	}
+}

@@ -1,0 +1,28 @@
+# bench.mk: `make bench` runs slapnode side by side with zc.buildout on the
+# peer's generated profiles (N = 10, 100, 1000), then the Go benchmarks of
+# the hot paths, and regenerates docs/benchmarks.md and docs/bench/*.png
+# (method: bench/README.md). bench/ is its own Go module so that the plotting
+# library (gonum.org/v1/plot) stays out of slapnode's go.mod.
+# Nothing is appended to WASM_OUTPUTS.
+#
+#   make bench                               the full run (about 10 minutes)
+#   make bench BENCH_ARGS='-quick -repeat 1' a quick look while developing
+#   make bench-render                        re-render the page from docs/bench/results.json
+BENCH_ARGS ?=
+BENCH_SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+.PHONY: bench bench-deps bench-render bench-vet
+bench: build bench-deps
+	cd bench && $(GO) run ./cmd/slapbench -repo .. $(BENCH_ARGS)
+
+# Debian's zc.buildout for /usr/bin/python3 (the peer's benchmark runs it).
+bench-deps:
+	@dpkg-query -W -f '$${Status}' python3-zc.buildout 2>/dev/null | grep -q 'ok installed' || { \
+		echo "bench: installing python3-zc.buildout"; \
+		$(BENCH_SUDO) apt-get update -qq && $(BENCH_SUDO) apt-get install -y -qq python3-zc.buildout; }
+
+bench-render:
+	cd bench && $(GO) run ./cmd/slapbench -repo .. -render-only
+
+bench-vet:
+	cd bench && $(GO) vet ./... && test -z "$$(gofmt -l .)"

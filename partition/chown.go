@@ -1,0 +1,118 @@
+package partition
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"syscall"
+)
+
+// chownTree gives everything under dir to uid:gid, except the engine's own
+// state (.slapnode), which stays with the node. Recipes run inside the node
+// process, so what they create belongs to the node's user; services run as
+// the partition's user and must own their files, as in SlapOS where the
+// instance's buildout runs as that user.
+//
+// The walk goes through an os.Root of dir and never follows symlinks, so a
+// partition user who swaps a directory for a symlink while it runs cannot
+// make it change anything outside the partition.
+func chownTree(dir string, uid, gid int) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		if err := root.Lchown(rel, uid, gid); err != nil {
+			return fmt.Errorf("chown %s: %w", path.Join(dir, rel), err)
+		}
+		st, err := root.Lstat(rel)
+		if err != nil || !st.IsDir() {
+			return err
+		}
+		d, err := root.Open(rel)
+		if err != nil {
+			return err
+		}
+		entries, err := d.ReadDir(-1)
+		d.Close()
+		if err != nil {
+			return err
+		}
+		for _, ent := range entries {
+			if rel == "." && ent.Name() == ".slapnode" {
+				continue
+			}
+			if ent.Type()&fs.ModeSymlink == 0 || ent.Type().IsDir() {
+				if err := walk(path.Join(rel, ent.Name())); err != nil {
+					return err
+				}
+				continue
+			}
+			if err := root.Lchown(path.Join(rel, ent.Name()), uid, gid); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(".")
+}
+
+// ownerOf reports a file's owner.
+func ownerOf(st os.FileInfo) (uint32, uint32) {
+	if s, ok := st.Sys().(*syscall.Stat_t); ok {
+		return s.Uid, s.Gid
+	}
+	return 0, 0
+}
+
+// shareTree makes a software directory readable by every partition user:
+// directories a+rx, files a+r (a+x when anyone may execute them). Recipes
+// create through WASI, which gives new files 0600 and directories 0700; a
+// software release, like SlapOS's, is read by the partitions' users. Group
+// and world write bits are never added. Symlinks are left alone.
+func shareTree(dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	var walk func(rel string) error
+	walk = func(rel string) error {
+		st, err := root.Lstat(rel)
+		if err != nil || st.Mode()&fs.ModeSymlink != 0 {
+			return err
+		}
+		mode := st.Mode().Perm()
+		want := mode | 0o444
+		if st.IsDir() || mode&0o111 != 0 {
+			want |= 0o111
+		}
+		if want != mode {
+			if err := root.Chmod(rel, want); err != nil {
+				return fmt.Errorf("chmod %s: %w", path.Join(dir, rel), err)
+			}
+		}
+		if !st.IsDir() {
+			return nil
+		}
+		d, err := root.Open(rel)
+		if err != nil {
+			return err
+		}
+		entries, err := d.ReadDir(-1)
+		d.Close()
+		if err != nil {
+			return err
+		}
+		for _, ent := range entries {
+			if err := walk(path.Join(rel, ent.Name())); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(".")
+}
