@@ -352,7 +352,9 @@ func (c *Client) Push(ctx context.Context, releaseURL, profileDigest, softwareDi
 	if _, err := os.Stat(filepath.Join(softwareDir, ".shared")); err == nil {
 		return false, "the software directory has a .shared marker", nil
 	}
-	tmp, err := os.CreateTemp("", "slapnode-bincache-*.tar.gz")
+	// Next to the software directory: the node's software root has room
+	// for what it installs, /tmp may not.
+	tmp, err := os.CreateTemp(filepath.Dir(softwareDir), ".bincache-push-*.tar.gz")
 	if err != nil {
 		return false, "", fmt.Errorf("binary cache push: %w", err)
 	}

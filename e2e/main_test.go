@@ -262,3 +262,41 @@ cgroup {
 		t.Fatalf("service not in its partition's cgroup:\n%s", cg)
 	}
 }
+
+// TestDaemonRestartsOnUpgrade: a daemon started by another slapnode binary
+// (an upgrade, a rebuild) is replaced by the current one, and the services
+// come back.
+func TestDaemonRestartsOnUpgrade(t *testing.T) {
+	requireBuiltins(t)
+	root := t.TempDir()
+	stopNode(t, root)
+	if r := run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18483"); r.code != 0 {
+		t.Fatalf("apply: %s%s", r.stdout, r.stderr)
+	}
+	pidOf := func() string {
+		b, _ := os.ReadFile(filepath.Join(root, "var", "run", "daemon.pid"))
+		return strings.TrimSpace(string(b))
+	}
+	before := pidOf()
+	upgraded := filepath.Join(t.TempDir(), "slapnode-new")
+	b, err := os.ReadFile(slapnode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(upgraded, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(upgraded, "apply", "examples/helloweb/software.hcl", "--param", "port:=18483", "--root", root)
+	cmd.Dir = ".."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("apply with the new binary: %v\n%s", err, out)
+	}
+	if after := pidOf(); after == before || after == "" {
+		t.Fatalf("daemon not replaced: pid %s -> %s", before, after)
+	}
+	if body := get(t, "http://127.1.0.1:18483/"); !strings.Contains(body, "Hello") {
+		t.Fatalf("page after the daemon restart: %q", body)
+	}
+	t.Cleanup(func() { exec.Command(upgraded, "node", "stop", "--root", root).Run() })
+}

@@ -432,3 +432,43 @@ func FuzzRequest(f *testing.F) {
 		}
 	})
 }
+
+// A child follows its stopped or destroyed root when re-requested, but a
+// child being destroyed under a stopped root stays destroyed.
+func TestStatePropagation(t *testing.T) {
+	m := openTest(t, Options{DefaultComputer: comp})
+	c, _ := startMaster(t, m)
+	ctx := context.Background()
+	c.LoadComputerConfiguration(ctx, formatConfig(3))
+	root := slap.Request{SoftwareURL: sr, Reference: "root"}
+	if _, err := c.Request(ctx, root); err != nil {
+		t.Fatal(err)
+	}
+	kid := slap.Request{ComputerID: comp, PartitionID: "slappart0", SoftwareURL: sr, Reference: "kid"}
+	state := func(r slap.Request) string {
+		t.Helper()
+		i, err := c.Request(ctx, r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return i.RequestedState
+	}
+	if s := state(kid); s != "started" {
+		t.Fatalf("kid %s", s)
+	}
+	root.State = "stopped"
+	state(root)
+	if s := state(kid); s != "stopped" {
+		t.Errorf("kid under a stopped root: %s", s)
+	}
+	kid.State = "destroyed"
+	if s := state(kid); s != "destroyed" {
+		t.Errorf("kid destroyed under a stopped root: %s", s)
+	}
+	kid.State = "started"
+	root.State = "destroyed"
+	state(root)
+	if s := state(kid); s != "destroyed" {
+		t.Errorf("kid under a destroyed root: %s", s)
+	}
+}

@@ -812,12 +812,14 @@ func (m *Master) requestInstance(tx *sql.Tx, q instanceRequest, requestedBy, com
 		}
 	} else if requestedBy != "" {
 		// A child follows its root's state once the root is no longer
-		// started, the next time it is requested.
+		// started, the next time it is requested — except that a child
+		// asked to be destroyed stays so under a merely stopped root.
 		root, err := queryPartition(tx, `slap_state='busy' AND partition_reference=? AND requested_by=''`, requestedBy)
 		if err != nil {
 			return nil, err
 		}
-		if root != nil && root.RequestedState != slap.StateStarted {
+		if root != nil && root.RequestedState != slap.StateStarted &&
+			!(root.RequestedState == slap.StateStopped && state == slap.StateDestroyed) {
 			state = root.RequestedState
 		}
 	}

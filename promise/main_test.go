@@ -58,7 +58,7 @@ func buildGuest(dir string) ([]byte, error) {
 
 // needWasm skips (or, under make test, fails) a test that needs the
 // built-in cookbook or the test guest.
-func needWasm(t *testing.T, guest bool) {
+func needWasm(t testing.TB, guest bool) {
 	t.Helper()
 	var why error
 	if len(builtin.Names()) == 0 {
@@ -75,7 +75,7 @@ func needWasm(t *testing.T, guest bool) {
 	t.Skip(why)
 }
 
-func host(t *testing.T) *wasmhost.Host {
+func host(t testing.TB) *wasmhost.Host {
 	t.Helper()
 	hostOnce.Do(func() {
 		testHost, hostErr = wasmhost.New(context.Background(), wasmhost.Config{CacheDir: testCache})

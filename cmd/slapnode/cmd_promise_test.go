@@ -23,7 +23,10 @@ func promiseNode(t *testing.T) string {
 	part := filepath.Join(root, "instance", "slappart0")
 	os.MkdirAll(filepath.Join(part, "etc", "promise"), 0o755)
 	os.WriteFile(filepath.Join(part, "etc", "promise", "legacy"), []byte("#!/bin/sh\necho legacy fine\n"), 0o755)
-	opts := func(cmd string) json.RawMessage { b, _ := json.Marshal(map[string]any{"command": []string{"/bin/sh", "-c", cmd}}); return b }
+	opts := func(cmd string) json.RawMessage {
+		b, _ := json.Marshal(map[string]any{"command": []string{"/bin/sh", "-c", cmd}})
+		return b
+	}
 	specs := []promise.Spec{
 		{Name: "good", Check: "promises:check_command", Module: promise.ModuleRef{Name: "promises", Source: "builtin:cookbook"}, Options: opts("echo all good"), Test: true, Anomaly: true},
 		{Name: "bad", Check: "promises:check_command", Module: promise.ModuleRef{Name: "promises", Source: "builtin:cookbook"}, Options: opts("echo it broke; exit 1"), Test: true, Anomaly: true},
@@ -37,8 +40,14 @@ func promiseNode(t *testing.T) string {
 func TestPromiseRunCommand(t *testing.T) {
 	root := promiseNode(t)
 	code, out, errs := runCLI(t, "", "promise", "run", "--root", root)
-	if code != exitPromise || !strings.Contains(out, "slappart0   bad") && !strings.Contains(out, "bad") ||
-		!strings.Contains(out, "failed") || !strings.Contains(out, "it broke") || !strings.Contains(out, "legacy fine") ||
+	rows := map[string][]string{}
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) >= 4 {
+			rows[f[1]] = f
+		}
+	}
+	if code != exitPromise || rows["bad"] == nil || rows["bad"][0] != "slappart0" || rows["bad"][2] != "failed" || !strings.Contains(out, "it broke") ||
+		rows["good"] == nil || rows["good"][2] != "ok" || rows["legacy"] == nil || rows["legacy"][2] != "ok" ||
 		!strings.Contains(out, "3 promises, 1 failed") {
 		t.Fatalf("code %d\nstdout %s\nstderr %s", code, out, errs)
 	}

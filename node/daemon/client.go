@@ -216,7 +216,19 @@ func Ensure(root, exe string) (*Client, error) {
 		return nil, fmt.Errorf("node root: %w", err)
 	}
 	if c, err := Dial(root); err == nil {
-		return c, nil
+		if !stale(c, exe) {
+			return c, nil
+		}
+		// The daemon runs an older slapnode (the binary was rebuilt or
+		// upgraded since it started): its API may not match this client.
+		// Stop it — services stop gracefully and their state is kept — and
+		// start the current one, which restores them.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+		err := c.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("restart the daemon of %s on the current slapnode: %w", root, err)
+		}
 	} else if !errors.Is(err, ErrNotRunning) {
 		return nil, err
 	}
@@ -300,4 +312,26 @@ func logTail(root string) string {
 		lines = lines[len(lines)-5:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// stale reports whether the daemon behind c runs another binary than exe:
+// its /proc/PID/exe is gone ("(deleted)": the file was replaced) or is a
+// different file. When it cannot tell (another user's daemon), it is not.
+func stale(c *Client, exe string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := c.Info(ctx)
+	if err != nil || info.Pid <= 0 {
+		return false
+	}
+	link, err := os.Readlink(fmt.Sprintf("/proc/%d/exe", info.Pid))
+	if err != nil {
+		return false
+	}
+	if strings.HasSuffix(link, " (deleted)") {
+		return true
+	}
+	a, err1 := os.Stat(link)
+	b, err2 := os.Stat(exe)
+	return err1 == nil && err2 == nil && !os.SameFile(a, b)
 }
