@@ -270,7 +270,9 @@ func TestDaemonRestartsOnUpgrade(t *testing.T) {
 	requireBuiltins(t)
 	root := t.TempDir()
 	stopNode(t, root)
-	if r := run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18483"); r.code != 0 {
+	r := run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18483")
+	m := urlRe.FindStringSubmatch(r.stdout)
+	if r.code != 0 || m == nil {
 		t.Fatalf("apply: %s%s", r.stdout, r.stderr)
 	}
 	pidOf := func() string {
@@ -295,7 +297,7 @@ func TestDaemonRestartsOnUpgrade(t *testing.T) {
 	if after := pidOf(); after == before || after == "" {
 		t.Fatalf("daemon not replaced: pid %s -> %s", before, after)
 	}
-	if body := get(t, "http://127.1.0.1:18483/"); !strings.Contains(body, "Hello") {
+	if body := get(t, m[1]); !strings.Contains(body, "Hello") {
 		t.Fatalf("page after the daemon restart: %q", body)
 	}
 	t.Cleanup(func() { exec.Command(upgraded, "node", "stop", "--root", root).Run() })

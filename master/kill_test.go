@@ -3,13 +3,13 @@ package master
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/slapnode/slapnode/slap"
@@ -17,8 +17,8 @@ import (
 
 const killHelperEnv = "SLAPNODE_MASTER_KILL_HELPER_DB"
 
-// TestKillHelper is the process TestKillMaster kills: it writes to the
-// master as fast as it can and prints each committed step.
+// TestKillHelper is the master TestKillMaster kills: it serves the
+// database on loopback and prints its address.
 func TestKillHelper(t *testing.T) {
 	path := os.Getenv(killHelperEnv)
 	if path == "" {
@@ -29,50 +29,29 @@ func TestKillHelper(t *testing.T) {
 		fmt.Println("error", err)
 		os.Exit(1)
 	}
-	ctx := context.Background()
-	cfg := formatConfig(300)
-	// Start where the previous (killed) run stopped.
-	var n int
-	m.db.QueryRow(`SELECT COUNT(*) FROM partition WHERE slap_state='busy'`).Scan(&n)
-	for i := n; i < 100000; i++ {
-		if i%7 == 0 {
-			// A multi-statement transaction: every address row is
-			// deleted and written again.
-			if err := m.tx(ctx, func(tx *sql.Tx) error { return formatComputer(tx, cfg) }); err != nil {
-				fmt.Println("error", err)
-				os.Exit(1)
-			}
-			fmt.Println("format")
-		}
-		title := "inst-" + strconv.Itoa(i)
-		if _, err := m.request(ctx, instanceRequest{SoftwareURL: sr, Title: title, Params: map[string]any{"i": i, "pad": strings.Repeat("x", 2000)}}); err != nil {
-			fmt.Println("error", err)
-			os.Exit(1)
-		}
-		fmt.Println("requested", title)
-		doc, _ := slap.DictToXML(map[string]any{"url": "http://" + title + "/"})
-		if err := m.tx(ctx, func(tx *sql.Tx) error {
-			_, err := tx.Exec(`UPDATE partition SET connection_xml=? WHERE partition_reference=? AND requested_by=''`, doc, title)
-			return err
-		}); err != nil {
-			fmt.Println("error", err)
-			os.Exit(1)
-		}
-		fmt.Println("published", title)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("error", err)
+		os.Exit(1)
 	}
+	fmt.Println("listening", ln.Addr())
+	m.Serve(context.Background(), ln, nil)
 }
 
-// TestKillMaster kills (SIGKILL) a process writing to a master database at
-// arbitrary points of its work, several times, and checks after each kill
-// that the database is intact and holds every change that was committed.
+// TestKillMaster runs a master in its own process, has several clients
+// write to it at once (requests, connection parameters, reformats that
+// rewrite every address), and SIGKILLs it in the middle of that work, five
+// times. After each kill the database must be intact and hold every change
+// the master acknowledged, and no change may be half applied.
 func TestKillMaster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
 	path := filepath.Join(t.TempDir(), "master.db")
-	published := map[string]bool{}
+	var mu sync.Mutex
 	requested := map[string]bool{}
-	for cycle, after := range []int{1, 9, 23, 50, 77} {
+	published := map[string]bool{}
+	for cycle, after := range []int{1, 7, 19, 31, 43} {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1")
 		cmd.Env = append(os.Environ(), killHelperEnv+"="+path)
 		out, err := cmd.StdoutPipe()
@@ -83,25 +62,64 @@ func TestKillMaster(t *testing.T) {
 			t.Fatal(err)
 		}
 		sc := bufio.NewScanner(out)
-		lines := 0
-		for lines < after && sc.Scan() {
-			f := strings.Fields(sc.Text())
-			switch f[0] {
-			case "requested":
-				requested[f[1]] = true
-				lines++
-			case "published":
-				published[f[1]] = true
-				lines++
-			case "error":
-				t.Fatalf("helper: %s", sc.Text())
+		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "listening ") {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("cycle %d: the master did not start: %q", cycle, sc.Text())
+		}
+		c, _ := slap.NewClient("http://" + strings.TrimPrefix(sc.Text(), "listening "))
+		ctx, stop := context.WithCancel(context.Background())
+		acks := make(chan struct{}, 1000)
+		var wg sync.WaitGroup
+		if cycle == 0 {
+			if err := c.LoadComputerConfiguration(ctx, formatConfig(300)); err != nil {
+				t.Fatal(err)
 			}
 		}
-		cmd.Process.Kill()
-		cmd.Wait()
-		if lines < after {
-			t.Fatalf("cycle %d: the helper stopped after %d lines", cycle, lines)
+		wg.Add(1)
+		go func() { // reformats: multi-statement transactions
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if c.LoadComputerConfiguration(ctx, formatConfig(300)) == nil {
+					acks <- struct{}{}
+				}
+			}
+		}()
+		for w := 0; w < 3; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for i := 0; ctx.Err() == nil; i++ {
+					title := fmt.Sprintf("c%d-w%d-%d", cycle, w, i)
+					_, err := c.Request(ctx, slap.Request{SoftwareURL: sr, Reference: title, Parameters: map[string]any{"i": i, "pad": strings.Repeat("x", 2000)}})
+					if err != nil {
+						return
+					}
+					mu.Lock()
+					requested[title] = true
+					mu.Unlock()
+					acks <- struct{}{}
+					info, err := c.Request(ctx, slap.Request{SoftwareURL: sr, Reference: title, Parameters: map[string]any{"i": i, "pad": strings.Repeat("x", 2000)}})
+					if err != nil {
+						return
+					}
+					if c.SetConnectionParameters(ctx, comp, info.PartitionID, "", map[string]any{"url": "http://" + title + "/"}) != nil {
+						return
+					}
+					mu.Lock()
+					published[title] = true
+					mu.Unlock()
+					acks <- struct{}{}
+				}
+			}(w)
 		}
+		for n := 0; n < after; n++ {
+			<-acks
+		}
+		cmd.Process.Kill() // SIGKILL, with requests in flight
+		cmd.Wait()
+		stop()
+		wg.Wait()
 		checkIntact(t, path, requested, published)
 	}
 }
@@ -139,11 +157,11 @@ func checkIntact(t *testing.T, path string, requested, published map[string]bool
 	for title := range requested {
 		p := busy[title]
 		if p == nil {
-			t.Errorf("%s was committed but is gone", title)
+			t.Errorf("%s was acknowledged but is gone", title)
 			continue
 		}
 		if published[title] && p.ConnectionDict["url"] != "http://"+title+"/" {
-			t.Errorf("%s's connection parameters were committed but are %v", title, p.ConnectionDict)
+			t.Errorf("%s's connection parameters were acknowledged but are %v", title, p.ConnectionDict)
 		}
 	}
 }

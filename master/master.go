@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"log"
-	"math"
 	"net"
 	"net/http"
 	"os"
@@ -201,11 +200,9 @@ func (m *Master) timestamp() float64 {
 	t := m.opts.Now()
 	ts := float64(t.UnixNano()) / 1e9
 	if ts <= m.lastTS {
-		ts = math.Nextafter(m.lastTS, math.Inf(1))
-		// keep it readable: step by a microsecond rather than an ulp
-		if u := m.lastTS + 1e-6; u > ts {
-			ts = u
-		}
+		// A microsecond, not an ulp, so that the two stay distinct once
+		// printed with Python's repr.
+		ts = m.lastTS + 1e-6
 	}
 	m.lastTS = ts
 	return ts

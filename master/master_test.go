@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slapnode/slapnode/slap"
 )
@@ -470,5 +471,30 @@ func TestStatePropagation(t *testing.T) {
 	state(root)
 	if s := state(kid); s != "destroyed" {
 		t.Errorf("kid under a destroyed root: %s", s)
+	}
+}
+
+// Timestamps strictly increase even when the clock does not move, so that
+// two changes are never mistaken for one by a node.
+func TestTimestampsIncrease(t *testing.T) {
+	frozen := time.Unix(1795302566, 829519300)
+	m := openTest(t, Options{DefaultComputer: comp, Now: func() time.Time { return frozen }})
+	c, _ := startMaster(t, m)
+	ctx := context.Background()
+	c.LoadComputerConfiguration(ctx, formatConfig(3))
+	seen := map[string]bool{}
+	for i := 0; i < 3; i++ {
+		inst, err := c.Request(ctx, slap.Request{SoftwareURL: sr, Reference: fmt.Sprint("i", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := inst.ParameterDict["timestamp"].(string)
+		if seen[ts] {
+			t.Errorf("timestamp %s handed out twice", ts)
+		}
+		seen[ts] = true
+	}
+	if !seen["1795302566.8295193"] {
+		t.Errorf("first timestamp is not str(time.time()): %v", seen)
 	}
 }

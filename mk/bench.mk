@@ -25,4 +25,4 @@ bench-render:
 	cd bench && $(GO) run ./cmd/slapbench -repo .. -render-only
 
 bench-vet:
-	cd bench && $(GO) vet ./... && test -z "$$(gofmt -l .)"
+	cd bench && $(GO) vet ./... && test -z "$$(gofmt -l .)" && $(GO) test -count=1 ./...

@@ -32,16 +32,20 @@ type ModuleSpec struct {
 
 // InstanceType is an `instance "TYPE"` block of a software profile.
 type InstanceType struct {
-	Name          string
-	Profile       string // absolute path of the instance profile
-	Parameters    string // absolute path of the parameter schema, "" if none
-	Connection    string // absolute path of the connection schema, "" if none
-	Description   string
-	Title         string
-	Serialisation string
-	Shared        bool
-	Index         int
-	Range         hcl.Range
+	Name       string
+	Profile    string // absolute path of the instance profile
+	Parameters string // absolute path of the parameter schema, "" if none
+	Connection string // absolute path of the connection schema, "" if none
+	// SharedParameters, when set, is the schema of the shared (slave)
+	// instances this type hosts: requests with shared set are validated
+	// against it.
+	SharedParameters string
+	Description      string
+	Title            string
+	Serialisation    string
+	Shared           bool
+	Index            int
+	Range            hcl.Range
 }
 
 // Software decodes the `software` block (zero value when absent).
@@ -109,11 +113,11 @@ func (p *Profile) InstanceTypes(e *Evaluator) (map[string]*InstanceType, hcl.Dia
 		d := decodeInto(e, b, map[string]any{
 			"profile": &it.Profile, "parameters": &it.Parameters, "connection": &it.Connection,
 			"description": &it.Description, "title": &it.Title, "serialisation": &it.Serialisation,
-			"shared": &it.Shared, "index": &index,
+			"shared": &it.Shared, "index": &index, "shared_parameters": &it.SharedParameters,
 		})
 		diags = append(diags, d...)
 		it.Index = int(index)
-		for name, ptr := range map[string]*string{"profile": &it.Profile, "parameters": &it.Parameters, "connection": &it.Connection} {
+		for name, ptr := range map[string]*string{"profile": &it.Profile, "parameters": &it.Parameters, "connection": &it.Connection, "shared_parameters": &it.SharedParameters} {
 			if *ptr != "" && !filepath.IsAbs(*ptr) && !strings.Contains(*ptr, "://") {
 				*ptr = filepath.Join(filepath.Dir(b.Attrs[name].Range.Filename), *ptr)
 			}

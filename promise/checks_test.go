@@ -3,6 +3,8 @@ package promise
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -95,7 +97,9 @@ func TestURLAvailable(t *testing.T) {
 		w.Write([]byte("hello slapnode"))
 	}))
 	defer srv.Close()
-	tls := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { w.Write([]byte("secure")) }))
+	tls := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { w.Write([]byte("secure")) }))
+	tls.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused handshake is expected
+	tls.StartTLS()
 	defer tls.Close()
 	res := runSpecs(t, r, p,
 		spec("ok", "cookbook:check_url_available", map[string]any{"url": srv.URL, "content": "slapnode"}),
@@ -156,7 +160,14 @@ func TestCommand(t *testing.T) {
 		spec("good", "promises:check_command", map[string]any{"command": "bin/good"}),
 		spec("bad", "promises:check_command", map[string]any{"command": []string{filepath.Join(p.Path, "bin/bad")}}),
 		spec("absent", "cookbook:check_command", map[string]any{"command": "bin/absent"}),
+		spec("system", "promises:check_command", map[string]any{"command": []string{"sh", "-c", "echo $PATH"}}),
 	)
+	want(t, res, "system", true, "/usr/local/bin:/usr/bin:/bin")
+	esc := runSpecs(t, r, p, spec("../escape", "promises:check_command", map[string]any{"command": "/bin/true"}))
+	want(t, esc, "../escape", false, "invalid promise name")
+	if _, err := os.Stat(filepath.Join(p.Path, ".slapgrid", "promise", "escape.status.json")); !os.IsNotExist(err) {
+		t.Errorf("a promise named ../escape wrote outside the result directory: %v", err)
+	}
 	want(t, res, "good", true, "in "+p.Path+" as HOME="+p.Path)
 	want(t, res, "bad", false, "database is down")
 	want(t, res, "absent", false, "cannot run")

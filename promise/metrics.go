@@ -62,15 +62,11 @@ func (m *Metrics) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		services, svcErr = m.Services.Status(ctx)
 		cancel()
 	}
-	if svcErr != nil {
-		http.Error(w, "supervisor status: "+svcErr.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	m.write(w, services, om)
+	m.write(w, services, svcErr, om)
 }
 
 // write renders the metric families.
-func (m *Metrics) write(w io.Writer, services []supervisor.ServiceStatus, om bool) {
+func (m *Metrics) write(w io.Writer, services []supervisor.ServiceStatus, svcErr error, om bool) {
 	m.mu.Lock()
 	var rs []Result
 	for _, byName := range m.results {
@@ -105,6 +101,9 @@ func (m *Metrics) write(w io.Writer, services []supervisor.ServiceStatus, om boo
 		fmt.Fprintf(w, "slapnode_promise_last_run_timestamp_seconds{partition=%s,promise=%s} %.3f\n", label(r.Partition), label(r.Name), float64(r.Date.UnixMilli())/1000)
 	}
 	if m.Services != nil {
+		// Promise metrics stay available when the supervisor does not answer.
+		family("slapnode_supervisor_up", "gauge", "1 if the supervisor answered for this scrape.")
+		fmt.Fprintf(w, "slapnode_supervisor_up %d\n", b2i(svcErr == nil))
 		family("slapnode_service_up", "gauge", "1 if the service is RUNNING (or SCHEDULED, for a job).")
 		for _, s := range services {
 			up := s.State == supervisor.StateRunning || (s.Schedule != "" && s.State == supervisor.StateScheduled)

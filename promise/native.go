@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 
 	"os/exec"
 	"path/filepath"
@@ -59,6 +60,9 @@ func native(s *Spec) (nativeCheck, bool) {
 	return c, ok
 }
 
+// cleanPath is the PATH of commands run by check_command.
+const cleanPath = "/usr/local/bin:/usr/bin:/bin"
+
 // checkCommand runs an executable of the partition as the partition user,
 // in the partition, with a clean environment; exit 0 is success. The
 // promise's timeout (the context) kills its whole process group.
@@ -81,12 +85,22 @@ func checkCommand(ctx context.Context, r *Runner, p *PartitionRef, raw json.RawM
 		return false, `option "command" is empty`
 	}
 	exe := argv[0]
-	if !filepath.IsAbs(exe) {
+	switch {
+	case filepath.IsAbs(exe):
+	case strings.Contains(exe, "/"):
 		exe = filepath.Join(p.Path, exe)
+	default:
+		// A bare name is a system command, found in the clean PATH.
+		for _, d := range filepath.SplitList(cleanPath) {
+			if st, err := os.Stat(filepath.Join(d, exe)); err == nil && st.Mode().IsRegular() {
+				exe = filepath.Join(d, exe)
+				break
+			}
+		}
 	}
 	cmd := exec.CommandContext(ctx, exe, argv[1:]...)
 	cmd.Dir = p.Path
-	cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + p.Path, "LANG=C.UTF-8"}
+	cmd.Env = []string{"PATH=" + cleanPath, "HOME=" + p.Path, "LANG=C.UTF-8"}
 	for k, v := range o.Env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}

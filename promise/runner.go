@@ -71,16 +71,21 @@ type task struct {
 	res  Result
 }
 
-// partState holds what the promises of one partition share during a run:
-// WebAssembly sessions (one per concurrently running check, since a session
-// runs one call per module at a time).
+// partState holds what the promises of one partition share during a run.
 type partState struct {
 	ref      *PartitionRef
 	pctx     map[string]any
 	uid, gid int
-	mu       sync.Mutex
-	free     []*wasmhost.Session
-	closed   bool
+}
+
+// lane is a sequence of promises of one partition run one after the other
+// by one worker, on one WebAssembly session (a session runs one call per
+// module at a time, and instantiating the cookbook costs more than most
+// checks: few sessions, well used, beat one per promise).
+type lane struct {
+	part  *partState
+	tasks []*task
+	sess  *wasmhost.Session
 }
 
 // RunPartition runs the promises of one partition (see Run).
@@ -96,11 +101,11 @@ func (r *Runner) RunPartition(ctx context.Context, p PartitionRef, o RunOptions)
 func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([]Result, error) {
 	var tasks []*task
 	var errs []error
-	var states []*partState
 	for i := range parts {
 		p := &parts[i]
-		specs := o.Specs
-		if specs == nil {
+		// Each partition gets its own copy: legacy promises are appended.
+		specs := slices.Clone(o.Specs)
+		if o.Specs == nil {
 			var err error
 			if specs, err = LoadSpecs(p.Path); err != nil {
 				errs = append(errs, fmt.Errorf("partition %s: %w", p.ID, err))
@@ -123,7 +128,6 @@ func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([
 		if p.Credential != nil {
 			ps.uid, ps.gid = int(p.Credential.Uid), int(p.Credential.Gid)
 		}
-		states = append(states, ps)
 		for j := range specs {
 			if len(o.Only) > 0 && !slices.Contains(o.Only, specs[j].Name) {
 				continue
@@ -131,11 +135,6 @@ func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([
 			tasks = append(tasks, &task{part: ps, spec: &specs[j]})
 		}
 	}
-	defer func() {
-		for _, ps := range states {
-			ps.closeAll(context.WithoutCancel(ctx))
-		}
-	}()
 	deadline := time.Now().Add(o.Settle)
 	pending := tasks
 	force := o.Force
@@ -165,26 +164,54 @@ func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([
 	return out, errors.Join(errs...)
 }
 
-// pool runs tasks on at most Workers goroutines.
+// pool runs tasks on at most Workers goroutines. The tasks of a partition
+// are split into as many lanes as its share of the workers (at least one),
+// so that every partition progresses and no session sits idle.
 func (r *Runner) pool(ctx context.Context, tasks []*task, anomaly, force bool) {
 	n := r.Workers
 	if n <= 0 {
 		n = 16
 	}
-	n = min(n, len(tasks))
-	ch := make(chan *task)
+	var order []*partState
+	byPart := map[*partState][]*task{}
+	for _, t := range tasks {
+		if byPart[t.part] == nil {
+			order = append(order, t.part)
+		}
+		byPart[t.part] = append(byPart[t.part], t)
+	}
+	var lanes []*lane
+	share := max(1, (n+len(order)-1)/max(1, len(order)))
+	for _, ps := range order {
+		ts := byPart[ps]
+		k := min(share, len(ts))
+		first := len(lanes)
+		for range k {
+			lanes = append(lanes, &lane{part: ps})
+		}
+		for i, t := range ts {
+			l := lanes[first+i%k]
+			l.tasks = append(l.tasks, t)
+		}
+	}
+	ch := make(chan *lane)
 	var wg sync.WaitGroup
-	for range n {
+	for range min(n, len(lanes)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for t := range ch {
-				t.res = r.runOne(ctx, t.part, t.spec, anomaly, force)
+			for l := range ch {
+				for _, t := range l.tasks {
+					t.res = r.runOne(ctx, l, t.spec, anomaly, force)
+				}
+				if l.sess != nil {
+					l.sess.Close(context.WithoutCancel(ctx))
+				}
 			}
 		}()
 	}
-	for _, t := range tasks {
-		ch <- t
+	for _, l := range lanes {
+		ch <- l
 	}
 	close(ch)
 	wg.Wait()
@@ -192,7 +219,8 @@ func (r *Runner) pool(ctx context.Context, tasks []*task, anomaly, force bool) {
 
 // runOne runs one promise as SlapOS's launcher does: periodicity, sense,
 // log, test/anomaly decision, result file, cache.
-func (r *Runner) runOne(ctx context.Context, ps *partState, s *Spec, anomaly, force bool) Result {
+func (r *Runner) runOne(ctx context.Context, l *lane, s *Spec, anomaly, force bool) Result {
+	ps := l.part
 	p := ps.ref
 	start := time.Now()
 	res := Result{Partition: p.ID, Name: s.Name, Check: s.Check, Type: TestResult, Legacy: s.legacy != "", Date: start}
@@ -205,6 +233,11 @@ func (r *Runner) runOne(ctx context.Context, ps *partState, s *Spec, anomaly, fo
 	}
 	res.NextRun = start.Add(every)
 	title := s.Name
+	if title == "" || title == "." || title == ".." || strings.ContainsAny(title, "/\x00") {
+		// Its files would land outside the promise directories.
+		res.Message = fmt.Sprintf("invalid promise name %q: a promise name is a file name (no \"/\")", title)
+		return res
+	}
 	if !s.Test && !s.Anomaly {
 		res.Message = msgBothDisabled
 		r.save(ps, s, &res, start, anomaly)
@@ -241,8 +274,14 @@ func (r *Runner) runOne(ctx context.Context, ps *partState, s *Spec, anomaly, fo
 			return res
 		}
 	}
-	ok, msg, timedOut := r.sense(ctx, ps, s, mod, timeout)
+	ok, msg, timedOut := r.sense(ctx, l, s, mod, timeout)
 	res.Duration = time.Since(start)
+	if ctx.Err() != nil {
+		// The run was cancelled (node stopping): this says nothing about
+		// the promise, so nothing is recorded.
+		res.Message = msg
+		return res
+	}
 	if timedOut {
 		// As SlapOS: a killed promise leaves no sense in its log. In anomaly
 		// mode it counts as a failure only after a failed result.
@@ -307,24 +346,44 @@ type senseOut struct {
 	msg string
 }
 
-// sense runs the check once, giving up at timeout: the check's goroutine
-// may linger in a host call, but the promise is reported timed out then,
-// and its session is never reused.
-func (r *Runner) sense(ctx context.Context, ps *partState, s *Spec, mod *wasmhost.Module, timeout time.Duration) (ok bool, msg string, timedOut bool) {
+// sense runs the check once, giving up at timeout: a check stuck in a host
+// call may linger, but the promise is reported timed out then, and the
+// lane's session is replaced (closed once that call is over).
+func (r *Runner) sense(ctx context.Context, l *lane, s *Spec, mod *wasmhost.Module, timeout time.Duration) (ok bool, msg string, timedOut bool) {
+	var sess *wasmhost.Session
+	if mod != nil {
+		var err error
+		if sess, err = l.session(r); err != nil {
+			return false, err.Error(), false
+		}
+	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	done := make(chan senseOut, 1)
 	go func() {
-		ok, msg := r.check(cctx, ps, s, mod)
+		ok, msg := r.check(cctx, l.part, s, mod, sess)
 		done <- senseOut{ok, msg}
 	}()
+	var o senseOut
 	select {
-	case o := <-done:
+	case o = <-done:
+		if cctx.Err() != nil && sess != nil {
+			// Cut by the deadline: the instance may be mid-call state.
+			l.sess = nil
+			sess.Close(context.WithoutCancel(ctx))
+		}
 		if !o.ok && cctx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 			return false, "", true
 		}
 		return o.ok, o.msg, false
 	case <-cctx.Done():
+		if sess != nil {
+			l.sess = nil
+			go func() {
+				<-done
+				sess.Close(context.Background())
+			}()
+		}
 		if ctx.Err() != nil {
 			return false, "promise run cancelled: " + ctx.Err().Error(), false
 		}
@@ -332,8 +391,9 @@ func (r *Runner) sense(ctx context.Context, ps *partState, s *Spec, mod *wasmhos
 	}
 }
 
-// check senses once: natively for host checks, else promise_check of mod.
-func (r *Runner) check(ctx context.Context, ps *partState, s *Spec, mod *wasmhost.Module) (bool, string) {
+// check senses once: natively for host checks, else promise_check of mod
+// in sess.
+func (r *Runner) check(ctx context.Context, ps *partState, s *Spec, mod *wasmhost.Module, sess *wasmhost.Session) (bool, string) {
 	opts := s.Options
 	if len(opts) == 0 || string(opts) == "null" {
 		opts = json.RawMessage("{}")
@@ -346,18 +406,7 @@ func (r *Runner) check(ctx context.Context, ps *partState, s *Spec, mod *wasmhos
 	if err != nil {
 		return false, err.Error()
 	}
-	sess, err := ps.session(r)
-	if err != nil {
-		return false, err.Error()
-	}
 	raw, err := sess.Call(ctx, mod, "promise_check", in)
-	if ctx.Err() != nil {
-		// The promise was reported timed out (or the run cancelled) while
-		// this call went on: its session is not reused.
-		sess.Close(context.Background())
-	} else {
-		ps.release(sess)
-	}
 	if err != nil {
 		return false, err.Error()
 	}
@@ -371,51 +420,24 @@ func (r *Runner) check(ctx context.Context, ps *partState, s *Spec, mod *wasmhos
 	return out.OK, out.Message
 }
 
-// session takes a free WebAssembly session of the partition, or opens one:
+// session returns the lane's WebAssembly session, opening it on first use:
 // the partition and its software are mounted read-only, nothing else.
-func (ps *partState) session(r *Runner) (*wasmhost.Session, error) {
+func (l *lane) session(r *Runner) (*wasmhost.Session, error) {
+	if l.sess != nil {
+		return l.sess, nil
+	}
 	if r.Host == nil {
 		return nil, errors.New("no WebAssembly host to run promise checks (promise.Runner.Host is nil)")
 	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if n := len(ps.free); n > 0 {
-		s := ps.free[n-1]
-		ps.free = ps.free[:n-1]
-		return s, nil
-	}
-	p := ps.ref
+	p := l.part.ref
 	mounts := []wasmhost.Mount{{HostPath: p.Path, ReadOnly: true}}
 	if p.SoftwarePath != "" && p.SoftwarePath != p.Path {
 		if _, err := os.Stat(p.SoftwarePath); err == nil {
 			mounts = append(mounts, wasmhost.Mount{HostPath: p.SoftwarePath, ReadOnly: true})
 		}
 	}
-	return r.Host.NewSession(wasmhost.SessionConfig{Mounts: mounts, Credential: p.Credential, ExecStarted: p.ExecHook, Home: p.Path, Log: r.Log}), nil
-}
-
-// release returns a session to the partition's pool, or closes it when the
-// run is over (a check that outlived its timeout returns late).
-func (ps *partState) release(s *wasmhost.Session) {
-	ps.mu.Lock()
-	closed := ps.closed
-	if !closed {
-		ps.free = append(ps.free, s)
-	}
-	ps.mu.Unlock()
-	if closed {
-		s.Close(context.Background())
-	}
-}
-
-func (ps *partState) closeAll(ctx context.Context) {
-	ps.mu.Lock()
-	free := ps.free
-	ps.free, ps.closed = nil, true
-	ps.mu.Unlock()
-	for _, s := range free {
-		s.Close(ctx)
-	}
+	l.sess = r.Host.NewSession(wasmhost.SessionConfig{Mounts: mounts, Credential: p.Credential, ExecStarted: p.ExecHook, Home: p.Path, Log: r.Log})
+	return l.sess, nil
 }
 
 // module returns the module of a check: the one apply loaded, else the

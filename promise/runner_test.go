@@ -38,14 +38,28 @@ func TestHangingPromiseIsKilledAtItsTimeout(t *testing.T) {
 	p := newPartition(t, "slappart0")
 	hang := guestSpec(t, "hang", "hang", map[string]any{})
 	hang.Timeout = Duration(time.Second)
-	sleeper := spec("sleeper", "promises:check_command", map[string]any{"command": []string{"/bin/sh", "-c", "sleep 600 & sleep 600"}})
+	pidFile := filepath.Join(p.Path, "child.pid")
+	sleeper := spec("sleeper", "promises:check_command", map[string]any{"command": []string{"/bin/sh", "-c", "sleep 600 & echo $! > " + pidFile + "; sleep 600"}})
 	sleeper.Timeout = Duration(time.Second)
-	res := runSpecs(t, r, p, hang, sleeper)
-	for _, name := range []string{"hang", "sleeper"} {
+	// A built-in check blocked in a host call (a server that never answers,
+	// the check's own HTTP timeout being 10 s).
+	release := make(chan struct{})
+	mute := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { <-release }))
+	defer mute.Close()
+	defer close(release)
+	stuck := spec("stuck", "cookbook:check_url_available", map[string]any{"url": mute.URL})
+	stuck.Timeout = Duration(time.Second)
+	res := runSpecs(t, r, p, hang, sleeper, stuck)
+	for _, name := range []string{"hang", "sleeper", "stuck"} {
 		got := res[name]
 		if got.OK || !got.TimedOut || got.Message != "Error: Promise timed out after 1 seconds" {
 			t.Errorf("%s: %+v, want a failure \"Error: Promise timed out after 1 seconds\"", name, got)
 		}
+	}
+	// The promise's background child was killed with it.
+	pid, _ := os.ReadFile(pidFile)
+	if stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat"); len(pid) == 0 || err == nil && !strings.Contains(string(stat), ") Z ") {
+		t.Errorf("the child %q of a timed out check_command still runs: %s", pid, stat)
 	}
 	b, err := os.ReadFile(resultPath(p.Path, "hang"))
 	if err != nil || !strings.Contains(string(b), `"failed": true, "date": `) || !strings.Contains(string(b), `"message": "Error: Promise timed out after 1 seconds"}}`) {

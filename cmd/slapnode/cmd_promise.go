@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -184,24 +186,97 @@ func printPromiseTable(w io.Writer, results []promise.Result) {
 }
 
 // lazyServices asks the node daemon for service states, connecting on first
-// use: only check_service_running needs it, and the daemon may be down.
+// use (only check_service_running and the metrics need it, and the daemon may
+// be down, or not serving yet: a failed connection is retried next time).
 type lazyServices struct {
 	root string
-	once sync.Once
+	mu   sync.Mutex
 	c    *daemon.Client
-	err  error
 }
 
 func (l *lazyServices) Status(ctx context.Context) ([]supervisor.ServiceStatus, error) {
-	l.once.Do(func() { l.c, l.err = daemon.Dial(l.root) })
-	if l.err != nil {
-		return nil, l.err
+	l.mu.Lock()
+	if l.c == nil {
+		c, err := daemon.Dial(l.root)
+		if err != nil {
+			l.mu.Unlock()
+			return nil, err
+		}
+		l.c = c
 	}
-	return l.c.Status(ctx)
+	c := l.c
+	l.mu.Unlock()
+	return c.Status(ctx)
 }
 
 func (l *lazyServices) close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.c != nil {
 		l.c.Close()
+		l.c = nil
 	}
+}
+
+// promiseDaemon runs the promises of a node root inside 'slapnode node run':
+// every started instance's promises by their periodicity, in anomaly mode,
+// banging through bang at most once per deployment, and, when metricsAddr is
+// set, OpenMetrics on http://metricsAddr/metrics.
+type promiseDaemon struct {
+	node  *local.Node
+	sched *promise.Scheduler
+	svc   *lazyServices
+	srv   *http.Server
+	addr  string // the metrics address actually bound ("" without metrics)
+}
+
+// startPromiseDaemon starts it; bang may be nil (no master: anomalies are
+// only logged). Call stop before the daemon returns.
+func startPromiseDaemon(ctx context.Context, root string, bang func(partition, promise, message string), metricsAddr string, logf func(string, ...any)) (*promiseDaemon, error) {
+	node, err := local.Open(ctx, root, nil)
+	if err != nil {
+		return nil, err
+	}
+	d := &promiseDaemon{node: node, svc: &lazyServices{root: node.Root}}
+	metrics := &promise.Metrics{Services: d.svc}
+	d.sched = &promise.Scheduler{
+		Runner:     &promise.Runner{Host: node.Engine.Host, Services: d.svc},
+		Partitions: func(context.Context) ([]promise.PartitionRef, error) { return promisePartitions(node, nil) },
+		OnResults:  metrics.Observe,
+		Logf:       logf,
+		Bang: func(partition, name, message string) {
+			if logf != nil {
+				logf("partition %s: anomaly: %s", partition, message)
+			}
+			if bang != nil {
+				bang(partition, name, message)
+			}
+		},
+	}
+	if metricsAddr != "" {
+		ln, err := net.Listen("tcp", metricsAddr)
+		if err != nil {
+			node.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("metrics address %s: %w", metricsAddr, err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", metrics)
+		d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		d.addr = ln.Addr().String()
+		go d.srv.Serve(ln)
+	}
+	if err := d.sched.Start(ctx); err != nil {
+		d.stop()
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *promiseDaemon) stop() {
+	d.sched.Stop()
+	if d.srv != nil {
+		d.srv.Close()
+	}
+	d.svc.close()
+	d.node.Close(context.Background())
 }

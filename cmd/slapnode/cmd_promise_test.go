@@ -1,11 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slapnode/slapnode/promise"
 )
@@ -66,5 +70,38 @@ func TestPromiseRunCommand(t *testing.T) {
 	code, _, errs = runCLI(t, "", "promise", "run", "slappart7", "--root", root)
 	if code != exitFailure || !strings.Contains(errs, `no partition or instance named "slappart7"`) {
 		t.Fatalf("unknown partition: code %d, stderr %s", code, errs)
+	}
+}
+
+func TestPromiseDaemon(t *testing.T) {
+	root := promiseNode(t)
+	bangs := make(chan string, 10)
+	d, err := startPromiseDaemon(context.Background(), root, func(part, name, msg string) { bangs <- part + " " + name + ": " + msg }, "127.0.0.1:0", t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.stop()
+	select {
+	case b := <-bangs:
+		if b != "slappart0 bad: Promise bad is failing" {
+			t.Fatalf("bang %q", b)
+		}
+	case <-time.After(2 * time.Minute): // a guard against a hang, not a timing check
+		t.Fatal("no bang for a failing anomaly")
+	}
+	resp, err := http.Get("http://" + d.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range []string{
+		`slapnode_promise_ok{partition="slappart0",promise="bad",type="Anomaly Result"} 0`,
+		`slapnode_promise_ok{partition="slappart0",promise="good",type="Anomaly Result"} 1`,
+		"slapnode_supervisor_up 0", // no daemon serves this root
+	} {
+		if !strings.Contains(string(body), line+"\n") {
+			t.Errorf("metrics lack %s:\n%s", line, body)
+		}
 	}
 }

@@ -94,23 +94,6 @@ type selfTestResult struct {
 	Connection map[string]any `json:"connection,omitempty"`
 }
 
-// selfTestServices adapts an in-process supervisor to local.Services: a
-// throwaway node needs no daemon that outlives the command.
-type selfTestServices struct{ s *supervisor.Supervisor }
-
-func (v selfTestServices) Apply(_ context.Context, part string, specs []supervisor.ServiceSpec) (supervisor.Changes, error) {
-	return v.s.Apply(part, specs)
-}
-func (v selfTestServices) StopPartition(ctx context.Context, part string) error {
-	return v.s.StopPartition(ctx, part)
-}
-func (v selfTestServices) Remove(ctx context.Context, part string) error {
-	return v.s.Remove(ctx, part)
-}
-func (v selfTestServices) ApplyState(_ context.Context, part string, specs []supervisor.ServiceSpec, requested string) (supervisor.Changes, error) {
-	return v.s.ApplyState(part, specs, requested)
-}
-
 // selfTestExampleParams returns the first example of a parameter schema, or an
 // empty object.
 func selfTestExampleParams(schemaPath string) (map[string]any, error) {
@@ -181,7 +164,7 @@ func selfTest(ctx context.Context, o selfTestOptions) (*selfTestReport, error) {
 		defer cancel()
 		sup.Shutdown(sctx)
 	}()
-	svc := selfTestServices{sup}
+	svc := local.InProcess(sup)
 
 	sw, err := n.Engine.LoadSoftware(o.Profile)
 	if err != nil {

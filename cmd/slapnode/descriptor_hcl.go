@@ -36,6 +36,14 @@ func hclDescriptor(path string) (*schema.Descriptor, error) {
 		if err := d.AddType(st); err != nil {
 			return nil, err
 		}
+		if it.SharedParameters != "" {
+			sh := *st
+			sh.Key = it.Name + "-shared"
+			sh.Shared, sh.Request, sh.Response = true, it.SharedParameters, ""
+			if err := d.AddType(&sh); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return d, nil
 }

@@ -27,4 +27,6 @@ instance "default" {
   profile     = "instance.hcl"
   parameters  = "schema/instance-input.json"
   connection  = "schema/instance-output.json"
+  # Shared instances (a page under this server's URL) hosted by it.
+  shared_parameters = "schema/shared-input.json"
 }

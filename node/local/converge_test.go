@@ -100,7 +100,7 @@ func TestConvergeWithMaster(t *testing.T) {
 		t.Fatal(err)
 	}
 	url, _ := inst.ConnectionDict["url"].(string)
-	if !strings.HasPrefix(url, "http://127.1.0.") {
+	if !strings.HasPrefix(url, "http://127.") {
 		t.Fatalf("connection parameters: %v", inst.ConnectionDict)
 	}
 	resp, err := http.Get(url)

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"net"
 	"os"
@@ -172,7 +173,11 @@ func (n *Node) Partition(id string) (partition.Partition, error) {
 	if u != nil {
 		name = u.Username
 	}
-	ip := net.IPv4(127, 1, byte(num/250), byte(num%250+1))
+	// 127.0.0.0/8 reaches lo without any setup; the second byte comes from
+	// the node root so that several nodes on one machine do not collide.
+	h := fnv.New32a()
+	h.Write([]byte(n.Root))
+	ip := net.IPv4(127, byte(1+h.Sum32()%254), byte(num/250), byte(num%250+1))
 	return partition.Partition{
 		ID: id, Path: filepath.Join(n.Root, "instance", id), User: name,
 		IPv4: ip.String(), IPv6: "::1",

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
@@ -85,9 +86,14 @@ func cpuInfo(key string) string {
 	return "unknown"
 }
 
+// meminfo returns a /proc/meminfo size in GiB.
 func meminfo(key string) string {
 	for _, l := range strings.Split(readFile("/proc/meminfo"), "\n") {
 		if k, v, ok := strings.Cut(l, ":"); ok && k == key {
+			var kb float64
+			if _, err := fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb); err == nil {
+				return fmt.Sprintf("%.1f GiB", kb/(1<<20))
+			}
 			return strings.TrimSpace(v)
 		}
 	}

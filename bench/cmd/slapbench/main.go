@@ -94,10 +94,27 @@ func parseFlags(args []string) (*config, error) {
 	}
 	c.plotDir = filepath.Join(filepath.Dir(c.out), "bench")
 	c.command = "make bench"
-	if extra := strings.Join(args, " "); extra != "" {
-		c.command = "go run ./cmd/slapbench " + extra + " (in bench/)"
+	if extra := benchArgs(args); extra != "" {
+		c.command = "make bench BENCH_ARGS='" + extra + "'"
 	}
 	return c, nil
+}
+
+// benchArgs is the command line without -repo (which `make bench` always
+// passes): what BENCH_ARGS was.
+func benchArgs(args []string) string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		switch {
+		case a == "-repo" || a == "--repo":
+			i++
+		case strings.HasPrefix(a, "-repo=") || strings.HasPrefix(a, "--repo="):
+		default:
+			out = append(out, a)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 // findPeer looks for the shared peer benchmark where the project's layout

@@ -68,6 +68,7 @@ func drawPlots(dir string, r *results) ([]plotFile, error) {
 		p.Add(plotter.NewGrid())
 		p.Legend.Top = true
 		p.Legend.Left = true
+		maxY := 0.0
 		for _, s := range plotSeries {
 			var xys plotter.XYs
 			for _, n := range sb.Sizes {
@@ -76,6 +77,7 @@ func drawPlots(dir string, r *results) ([]plotFile, error) {
 					continue
 				}
 				xys = append(xys, plotter.XY{X: float64(n), Y: k.value(st)})
+				maxY = max(maxY, k.value(st))
 			}
 			if len(xys) == 0 {
 				continue
@@ -93,6 +95,12 @@ func drawPlots(dir string, r *results) ([]plotFile, error) {
 			pts.Radius = vg.Points(3)
 			p.Add(l, pts)
 			p.Legend.Add(s.label, l, pts)
+		}
+		// Head room above the data for the legend (top left).
+		if k.logY {
+			p.Y.Max = maxY * 20
+		} else {
+			p.Y.Max = maxY * 1.6
 		}
 		if err := p.Save(8*vg.Inch, 5*vg.Inch, filepath.Join(dir, k.file)); err != nil {
 			return nil, fmt.Errorf("plot %s: %w", k.file, err)

@@ -1,0 +1,175 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// cli runs slapnode against the master at url (no --root).
+func cli(t *testing.T, url string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(slapnode, args...)
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "SLAPNODE_MASTER="+url)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// background starts a long-running slapnode command, stopped at cleanup.
+func background(t *testing.T, logName string, args ...string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(slapnode, args...)
+	cmd.Dir = ".."
+	logf, err := os.Create(filepath.Join(t.TempDir(), logName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(90 * time.Second):
+			cmd.Process.Kill()
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			t.Logf("%s:\n%s", logName, b)
+		}
+	})
+	return cmd
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+type instanceInfo struct {
+	State      string         `json:"state"`
+	Connection map[string]any `json:"connection"`
+}
+
+// TestClusterOneMasterThreeNodes: a master and three nodes on one machine;
+// a user supplies and requests helloweb on each, instances start and their
+// promises pass, connection parameters reach the requester, a shared
+// instance is attached, stop and destroy propagate, and a node killed and
+// restarted converges again.
+func TestClusterOneMasterThreeNodes(t *testing.T) {
+	requireBuiltins(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	mroot := t.TempDir()
+	background(t, "master.log", "master", "--root", mroot, "--listen", strings.TrimPrefix(url, "http://"))
+	deadline := time.Now().Add(30 * time.Second)
+	for cli(t, url, "list").code != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("master did not start")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	sw, _ := filepath.Abs("../examples/helloweb/software.hcl")
+	roots := make([]string, 3)
+	daemons := make([]*exec.Cmd, 3)
+	for i := range roots {
+		roots[i] = t.TempDir()
+		node := fmt.Sprintf("COMP-%d", i)
+		daemons[i] = background(t, node+".log", "node", "run", "--root", roots[i], "--master", url, "--node-id", node, "--partitions", "2", "--interval", "1s")
+		t.Cleanup(func() { run(t, roots[i], "node", "stop") })
+		if r := cli(t, url, "supply", sw, node); r.code != 0 {
+			t.Fatalf("supply: %s%s", r.stdout, r.stderr)
+		}
+	}
+	urls := make([]string, 3)
+	for i := range roots {
+		r := cli(t, url, "request", fmt.Sprintf("web%d", i), sw, "--node", fmt.Sprintf("COMP-%d", i),
+			"--param", fmt.Sprintf("greeting=node %d", i), "--wait", "--timeout", "180s")
+		m := urlRe.FindStringSubmatch(r.stdout)
+		if r.code != 0 || m == nil {
+			t.Fatalf("request web%d (%d):\n%s%s", i, r.code, r.stdout, r.stderr)
+		}
+		urls[i] = m[1]
+		if body := get(t, urls[i]); !strings.Contains(body, fmt.Sprintf("node %d", i)) {
+			t.Fatalf("web%d page: %q", i, body)
+		}
+	}
+
+	// A shared instance, hosted by one of the instances.
+	r := cli(t, url, "request", "site-a", sw, "--shared", "--node", "COMP-0", "--wait", "--timeout", "120s")
+	if r.code != 0 || !strings.Contains(r.stdout, "site-a") {
+		t.Fatalf("shared request (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+
+	info := func(name string) instanceInfo {
+		r := cli(t, url, "info", name, "--json")
+		var in instanceInfo
+		json.Unmarshal([]byte(r.stdout), &in)
+		return in
+	}
+	waitFor := func(what string, ok func() bool) {
+		deadline := time.Now().Add(120 * time.Second)
+		for !ok() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+
+	// Stop propagates: the node stops the service.
+	if r := cli(t, url, "request", "web1", sw, "--node", "COMP-1", "--param", "greeting=node 1", "--state", "stopped"); r.code != 0 {
+		t.Fatalf("stop: %s%s", r.stdout, r.stderr)
+	}
+	waitFor("web1 to stop", func() bool {
+		c := http2get(urls[1])
+		return c != nil
+	})
+
+	// Destroy propagates: the partition is freed.
+	if r := cli(t, url, "request", "web2", sw, "--node", "COMP-2", "--param", "greeting=node 2", "--state", "destroyed", "--wait", "--timeout", "120s"); r.code != 0 {
+		t.Fatalf("remove: %s%s", r.stdout, r.stderr)
+	}
+	if http2get(urls[2]) == nil {
+		t.Fatal("web2 still answers after destroy")
+	}
+
+	// A node killed with SIGKILL and started again converges: web0 answers.
+	daemons[0].Process.Kill()
+	daemons[0].Wait()
+	background(t, "COMP-0-again.log", "node", "run", "--root", roots[0], "--master", url, "--node-id", "COMP-0", "--partitions", "2", "--interval", "1s")
+	waitFor("web0 to answer again", func() bool { return http2get(urls[0]) == nil })
+	if st := info("web0").State; st != "" && st != "started" {
+		t.Fatalf("web0 state %q", st)
+	}
+}
+
+// http2get returns nil when url answers 200.
+func http2get(url string) error {
+	cmd := exec.Command("curl", "-sf", "-m", "3", url)
+	return cmd.Run()
+}
