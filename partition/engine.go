@@ -34,10 +34,20 @@ type Engine struct {
 	Host    *wasmhost.Host
 	Out     io.Writer // progress, one line per part that changes; nil: silent
 	Verbose bool      // also print recipe messages
+	// BinaryCache, when set, is asked for a built release before building
+	// it, and given the release after a build (package bincache).
+	BinaryCache BinaryCache
 
 	mu      sync.Mutex
 	modules map[string]*wasmhost.Module
 	schemas map[string]*schema.Validator
+}
+
+// BinaryCache is where built software releases are shared between nodes.
+type BinaryCache interface {
+	Fetch(ctx context.Context, releaseURL, profileDigest, softwareDir string) (hit bool, reason string, err error)
+	Push(ctx context.Context, releaseURL, profileDigest, softwareDir string) (pushed bool, reason string, err error)
+	CanPush() bool
 }
 
 // ActionKind says what an apply does (or a plan would do) to a part.

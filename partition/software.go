@@ -26,6 +26,8 @@ type Software struct {
 	Info    profile.SoftwareInfo
 	Types   map[string]*profile.InstanceType
 	Report  *Report // nil when the release was already complete
+	// FromCache says the release was unpacked from the binary cache.
+	FromCache bool
 	// Recheck compares every part with the state even when the release is
 	// complete (unchanged parts are still skipped), as a buildout re-run
 	// does; by default a complete release is not looked at again.
@@ -121,6 +123,25 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 		if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
 			return err
 		}
+		_, statErr := os.Stat(filepath.Join(s.Path, ".slapnode", "parts.journal"))
+		if e.BinaryCache != nil && !force && os.IsNotExist(statErr) {
+			// Only a release never built here is fetched: one built (or
+			// being rebuilt) here is updated part by part.
+			hit, why, err := e.BinaryCache.Fetch(ctx, s.URL, s.Profile.Digest, s.Path)
+			if err != nil {
+				return fmt.Errorf("software %s: binary cache: %w", s.URL, err)
+			}
+			if why != "" {
+				e.progress("binary cache: %s", why)
+			}
+			if hit {
+				s.FromCache = true
+				if err := shareTree(s.Path); err != nil {
+					return fmt.Errorf("software %s: %w", s.Path, err)
+				}
+				return atomicfile.WriteJSON(marker, completion{Digest: s.Profile.Digest, Completed: time.Now().UTC()}, 0o644)
+			}
+		}
 	}
 	t := &Target{
 		Kind: "software", Name: s.Info.Name, Dir: s.Path, ProfileDir: s.Profile.Dir,
@@ -145,6 +166,17 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 	}
 	if err := shareTree(s.Path); err != nil {
 		return fmt.Errorf("software %s: %w", s.Path, err)
+	}
+	if e.BinaryCache != nil && e.BinaryCache.CanPush() && res.Report.Counts[Install]+res.Report.Counts[Reinstall] > 0 {
+		// Sharing the build is a favour to other nodes: its failure is a
+		// warning, not a failed install.
+		_, why, err := e.BinaryCache.Push(ctx, s.URL, s.Profile.Digest, s.Path)
+		if err != nil {
+			why = "not uploaded: " + err.Error()
+		}
+		if why != "" {
+			e.progress("binary cache: %s", why)
+		}
 	}
 	return atomicfile.WriteJSON(marker, completion{Digest: s.Profile.Digest, Completed: time.Now().UTC()}, 0o644)
 }

@@ -38,6 +38,9 @@ Flags:
   --force             reinstall every part, even unchanged ones
   --recheck           compare every part of an already complete software release
                       with its state (a complete release is skipped otherwise)
+  --release           refuse a profile that can change under a user's feet (see
+                      'slapnode release check'): unpinned downloads, modules, extends,
+                      versions or commands
   --wait DURATION     how long promises may take to pass after services start (default 30s)
   --json              print the result as JSON
   -v                  print details: every recipe's messages
@@ -70,7 +73,7 @@ Example:
 type applyFlags struct {
 	root, name, typ, paramsFile, state string
 	params                             stringList
-	force, recheck, asJSON             bool
+	force, recheck, release, asJSON    bool
 	wait                               time.Duration
 }
 
@@ -83,6 +86,7 @@ func (a *applyFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&a.state, "state", local.StateStarted, "requested state")
 	fs.BoolVar(&a.force, "force", false, "reinstall every part")
 	fs.BoolVar(&a.recheck, "recheck", false, "compare every part of a complete software release")
+	fs.BoolVar(&a.release, "release", false, "refuse a profile that is not a frozen release")
 	fs.BoolVar(&a.asJSON, "json", false, "JSON output")
 	fs.DurationVar(&a.wait, "wait", 30*time.Second, "promise wait")
 }
@@ -170,7 +174,7 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	}
 	opts := local.ApplyOptions{
 		Name: a.name, Type: a.typ, Params: params, Strings: strs, State: a.state,
-		Force: a.force, Recheck: a.recheck, Plan: plan, PromiseWait: a.wait,
+		Force: a.force, Recheck: a.recheck, Release: a.release, Plan: plan, PromiseWait: a.wait,
 	}
 	if !plan {
 		svc, err := nodeServices(ctx, n.Root)

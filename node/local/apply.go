@@ -12,6 +12,7 @@ import (
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/release"
 )
 
 // Requested states of an instance, as SlapOS names them.
@@ -30,7 +31,10 @@ type ApplyOptions struct {
 	State   string         // started (default), stopped or destroyed
 	Force   bool           // reinstall every part
 	Recheck bool           // compare every part of a complete release too
-	Plan    bool           // say what would change, change nothing
+	// Release refuses a profile that is not a frozen release (any
+	// unpinned download, module, extends, version or command).
+	Release bool
+	Plan    bool // say what would change, change nothing
 	// PromiseWait is how long promises may take to pass after services
 	// start (a service needs a moment to listen). 0 checks once.
 	PromiseWait time.Duration
@@ -76,6 +80,11 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		name = sw.Info.Name
 	}
 	sw.Recheck = o.Recheck
+	if o.Release {
+		if err := release.Err(release.Check(sw.Profile, release.Options{})); err != nil {
+			return nil, err
+		}
+	}
 	res := &ApplyResult{Software: sw}
 	reg, err := n.load()
 	if err != nil {

@@ -26,10 +26,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/slapnode/slapnode/bincache"
 	"github.com/slapnode/slapnode/internal/atomicfile"
 	"github.com/slapnode/slapnode/node/format"
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
+	"github.com/slapnode/slapnode/profile"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 
@@ -96,6 +98,22 @@ func Open(ctx context.Context, root string, out io.Writer) (*Node, error) {
 	}
 	n := &Node{Root: abs, ID: id, Rootless: true, Out: out,
 		Engine: &partition.Engine{Root: abs, NodeID: id, Host: host, Out: out}}
+	// The binary cache, when <root>/cache.hcl configures one.
+	bc, err := bincache.LoadConfig(abs)
+	if err != nil {
+		host.Close(ctx)
+		return nil, err
+	}
+	if bc != nil {
+		c, err := bincache.New(*bc)
+		if err != nil {
+			host.Close(ctx)
+			return nil, err
+		}
+		n.Engine.BinaryCache = c
+	}
+	// extends URLs (pinned with #sha256=) go through the download cache.
+	profile.FetchURL = func(u string) (string, error) { return host.DownloadPinned(context.Background(), u) }
 	st, err := format.LoadState(abs)
 	switch {
 	case errors.Is(err, format.ErrNotFormatted):
