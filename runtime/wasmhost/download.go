@@ -65,7 +65,9 @@ func (d *downloader) md5Index(sum string) string {
 	return filepath.Join(d.dir, "md5", sum[:2], sum)
 }
 
-// cached returns the cache entry for the request's checksum, if present.
+// cached returns the cache entry for the request's checksum, if present and
+// intact: an entry whose content no longer matches its name (disk error,
+// tampering) is removed, so the caller downloads it again.
 func (d *downloader) cached(r downloadRequest) (downloadResponse, bool) {
 	sum := r.SHA256
 	if sum == "" {
@@ -77,6 +79,9 @@ func (d *downloader) cached(r downloadRequest) (downloadResponse, bool) {
 	}
 	fi, err := os.Stat(d.shaPath(sum))
 	if err != nil || !fi.Mode().IsRegular() {
+		return downloadResponse{}, false
+	}
+	if ok, err := verifyCached(d.shaPath(sum), sum); err != nil || !ok {
 		return downloadResponse{}, false
 	}
 	return downloadResponse{Path: d.shaPath(sum), SHA256: sum, Size: fi.Size()}, true

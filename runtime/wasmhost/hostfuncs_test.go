@@ -106,6 +106,13 @@ func TestDownload(t *testing.T) {
 	if hits.Load() != 0 {
 		t.Error("md5 download not served from the cache")
 	}
+	// A corrupted cache entry is detected and fetched again.
+	os.Chmod(want, 0o644)
+	must(t, os.WriteFile(want, []byte("bit rot"), 0o644))
+	resp = hostCall(t, s, m, "download", map[string]any{"url": srv.URL + "/file", "sha256": good})
+	if b, _ := os.ReadFile(want); resp["path"] != want || string(b) != string(content) || hits.Load() != 1 {
+		t.Errorf("corrupted entry: %v, content %q, %d transfers", resp, b, hits.Load())
+	}
 	resp = hostCall(t, s, m, "download", map[string]any{"url": "local.txt", "sha256": good})
 	if resp["path"] != want {
 		t.Errorf("profile file: %v", resp)
