@@ -367,6 +367,17 @@ func (c *Client) Push(ctx context.Context, releaseURL, profileDigest, softwareDi
 		return false, "", fmt.Errorf("binary cache push: archiving %s: %w", softwareDir, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
+	// The same build, already published with this key for this platform:
+	// pushing again (after an automatic push at install) adds nothing.
+	pub := c.cfg.SigningKey.Public().(ed25519.PublicKey)
+	if envs, err := c.store.Entries(ctx, Key(releaseURL)); err == nil {
+		for _, env := range envs {
+			if old, _, err := Open(env, []ed25519.PublicKey{pub}); err == nil &&
+				old.ArchiveSHA256 == sum && old.ProfileDigest == profileDigest && old.Platform == c.cfg.Platform {
+				return false, "already in the binary cache (archive " + short(sum) + ")", nil
+			}
+		}
+	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return false, "", err
 	}

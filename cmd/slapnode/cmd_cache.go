@@ -358,6 +358,10 @@ func runCachePush(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if !pushed && strings.HasPrefix(why, "already in the binary cache") {
+		fmt.Fprintln(env.stdout, why)
+		return nil
+	}
 	if !pushed {
 		return fmt.Errorf("not pushed: %s", why)
 	}
