@@ -119,6 +119,15 @@ func TestClusterOneMasterThreeNodes(t *testing.T) {
 		}
 	}
 
+	// Usage reports reach the master: info shows the partition's disk use.
+	waitUsage := time.Now().Add(60 * time.Second)
+	for !strings.Contains(cli(t, url, "info", "web0").stdout, "Disk Usage") {
+		if time.Now().After(waitUsage) {
+			t.Fatalf("no usage in info web0:\n%s", cli(t, url, "info", "web0").stdout)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
 	// A shared instance, hosted by one of the instances.
 	r := cli(t, url, "request", "site-a", sw, "--shared", "--node", "COMP-0", "--wait", "--timeout", "120s")
 	if r.code != 0 || !strings.Contains(r.stdout, "site-a") {

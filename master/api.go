@@ -36,6 +36,8 @@ type Instance struct {
 	IPList          [][2]string       `json:"ip_list"`
 	Children        []string          `json:"children,omitempty"`
 	SharedInstances []string          `json:"shared_instances,omitempty"`
+	// Usage is what the partition's node last reported (useComputer).
+	Usage map[string]Usage `json:"usage,omitempty"`
 }
 
 // Computer is a computer as the JSON API lists it.
@@ -247,7 +249,11 @@ func partitionInstance(tx *sql.Tx, p *partitionRow) (*Instance, error) {
 		return nil, err
 	}
 	ts, _ := tsString(p.Timestamp).(string)
-	return &Instance{
+	usage, err := partitionUsage(tx, p.Computer, p.Reference)
+	if err != nil {
+		return nil, err
+	}
+	return &Instance{Usage: usage,
 		Title: p.Title.String, RequestedBy: p.RequestedBy, SoftwareURL: p.SoftwareRelease.String,
 		SoftwareType: p.SoftwareType.String, RequestedState: p.RequestedState, ReportedState: p.ReportedState,
 		Error: p.ErrorLog, Computer: p.Computer, Partition: p.Reference, InstanceGUID: p.Computer + "-" + p.Reference,

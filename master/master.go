@@ -63,6 +63,14 @@ const schemaVersion = "1"
 
 var schemaSQL = []string{
 	`CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)`,
+	`CREATE TABLE IF NOT EXISTS usage (
+		computer TEXT NOT NULL,
+		partition TEXT NOT NULL,
+		resource TEXT NOT NULL,
+		quantity REAL NOT NULL,
+		unit TEXT NOT NULL DEFAULT '',
+		date TEXT NOT NULL DEFAULT '',
+		PRIMARY KEY (computer, partition, resource))`,
 	`CREATE TABLE IF NOT EXISTS computer (
 		reference TEXT PRIMARY KEY,
 		address TEXT NOT NULL DEFAULT '',

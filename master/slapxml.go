@@ -41,12 +41,7 @@ func (m *Master) routeSLAP(mux *http.ServeMux) {
 	} {
 		route(mux, post, path, m.reportSoftware(state))
 	}
-	route(mux, post, "/useComputer", func(r *http.Request) (string, error) {
-		if _, err := field(r, "computer_id"); err != nil {
-			return "", err
-		}
-		return "Ignored", nil
-	})
+	route(mux, post, "/useComputer", m.recordUsage)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		htmlError(w, http.StatusNotFound, notFoundMsg)
 	})

@@ -147,6 +147,17 @@ type bangState struct {
 	Date       time.Time `json:"date"`
 }
 
+// ResetBang forgets that a partition banged, so that its next anomaly bangs
+// again even if its promises did not change: for callers that count every
+// successful processing of a partition as a new deployment, as SlapOS's
+// .timestamp does.
+func ResetBang(partitionDir string) error {
+	if err := os.Remove(bangPath(partitionDir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reset bang of %s: %w", partitionDir, err)
+	}
+	return nil
+}
+
 func bangPath(partitionDir string) string {
 	return filepath.Join(partitionDir, ".slapnode", "promise-bang.json")
 }

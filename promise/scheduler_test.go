@@ -64,6 +64,22 @@ func TestSchedulerBangsOncePerDeployment(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(p.Path, ".slapnode", "promise-bang.json")); err != nil {
 		t.Errorf("bang not recorded: %v", err)
 	}
+	// Saving the same promises is not a new deployment.
+	if err := SaveSpecs(p.Path, []Spec{quiet, failing}); err != nil {
+		t.Fatal(err)
+	}
+	s.RunOnce(ctx)
+	if len(bangs) != 2 {
+		t.Fatalf("unchanged promises banged again: %+v", bangs)
+	}
+	// ResetBang: a caller's own notion of a new deployment.
+	if err := ResetBang(p.Path); err != nil {
+		t.Fatal(err)
+	}
+	s.RunOnce(ctx)
+	if len(bangs) != 3 {
+		t.Fatalf("no bang after ResetBang: %+v", bangs)
+	}
 }
 
 func TestSchedulerStartStop(t *testing.T) {

@@ -24,6 +24,7 @@
 package promise
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,15 +114,24 @@ type specFile struct {
 
 // SaveSpecs records the promises of a partition after apply, atomically, for
 // the runner, the CLI and the daemon. Saving different specs starts a new
-// deployment (the scheduler may bang again).
+// deployment (the scheduler may bang again); saving the same ones changes
+// nothing.
 func SaveSpecs(partitionDir string, specs []Spec) error {
 	if specs == nil {
 		specs = []Spec{}
 	}
+	b, err := json.MarshalIndent(specFile{Promises: specs}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save promises of %s: %w", partitionDir, err)
+	}
+	b = append(b, '\n')
+	if old, err := os.ReadFile(SpecsPath(partitionDir)); err == nil && bytes.Equal(old, b) {
+		return nil
+	}
 	if err := os.MkdirAll(filepath.Dir(SpecsPath(partitionDir)), 0o755); err != nil {
 		return fmt.Errorf("save promises of %s: %w", partitionDir, err)
 	}
-	return atomicfile.WriteJSON(SpecsPath(partitionDir), specFile{Promises: specs}, 0o644)
+	return atomicfile.Write(SpecsPath(partitionDir), b, 0o644)
 }
 
 // LoadSpecs reads the promises apply saved for a partition; none (nil, nil)

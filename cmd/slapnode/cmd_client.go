@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -743,5 +744,19 @@ func printInstance(w io.Writer, i *master.Instance) {
 		printKV(w, c)
 	} else {
 		fmt.Fprintln(w, "no connection parameters yet")
+	}
+	if len(i.Usage) > 0 {
+		fmt.Fprintln(w, "usage (last report of its node):")
+		names := make([]string, 0, len(i.Usage))
+		for n := range i.Usage {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		uw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		for _, n := range names {
+			u := i.Usage[n]
+			fmt.Fprintf(uw, "  %s\t%.3f %s\t%s\n", n, u.Quantity, u.Unit, u.Date)
+		}
+		uw.Flush()
 	}
 }

@@ -74,7 +74,7 @@ func newConverger(ctx context.Context, env *cliEnv, root string, mf nodeMasterFl
 	return &converger{
 		node: n, client: client, mf: mf, logf: logger.Printf,
 		banger: local.NewBanger(n.Root, client, mf.nodeID),
-		opts:   local.ConvergeOptions{Master: client, ComputerID: mf.nodeID, Partitions: mf.partitions, PromiseWait: 30 * time.Second},
+		opts:   local.ConvergeOptions{Master: client, ComputerID: mf.nodeID, Partitions: mf.partitions, PromiseWait: 30 * time.Second, UsageEvery: 10 * time.Minute},
 	}, nil
 }
 

@@ -29,6 +29,9 @@ type ConvergeOptions struct {
 	Partitions  int // partitions registered with the master
 	Services    Services
 	PromiseWait time.Duration
+	// UsageEvery is how often the partitions' consumption is reported to
+	// the master (useComputer); 0 reports on every pass.
+	UsageEvery time.Duration
 }
 
 // ConvergeReport says what one pass did.
@@ -139,7 +142,34 @@ func (n *Node) ConvergeOnce(ctx context.Context, o ConvergeOptions) (*ConvergeRe
 			return rep, err
 		}
 	}
+	if now := time.Now(); n.lastUsage.IsZero() || now.Sub(n.lastUsage) >= o.UsageEvery {
+		if err := n.ReportUsage(ctx, o.Master, o.ComputerID); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
+}
+
+// ReportUsage sends the partitions' consumption to the master.
+func (n *Node) ReportUsage(ctx context.Context, m *slap.Client, computerID string) error {
+	usage, err := n.Usage()
+	if err != nil || len(usage) == 0 {
+		return err
+	}
+	now := time.Now()
+	from := n.lastUsage
+	if from.IsZero() {
+		from = now
+	}
+	doc, err := UsageXML(computerID, usage, from, now)
+	if err != nil {
+		return err
+	}
+	if err := m.UseComputer(ctx, computerID, string(doc)); err != nil {
+		return offline(err)
+	}
+	n.lastUsage = now
+	return nil
 }
 
 // installRelease installs a supplied release, reporting building and then

@@ -113,6 +113,17 @@ func TestConvergeWithMaster(t *testing.T) {
 		t.Fatalf("page: %s", body)
 	}
 
+	// The node reported the partition's consumption; the master shows it.
+	apiResp, err := http.Get(srv.URL + "/api/v1/instances/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	apiBody, _ := io.ReadAll(apiResp.Body)
+	apiResp.Body.Close()
+	if !strings.Contains(string(apiBody), `"Disk Usage"`) {
+		t.Fatalf("no usage in the master's view of web: %s", apiBody)
+	}
+
 	// Nothing changed: the partition is skipped.
 	rep, err = n.ConvergeOnce(ctx, o)
 	if err != nil || len(rep.Skipped) != 1 || len(rep.Processed) != 0 {

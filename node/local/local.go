@@ -54,8 +54,9 @@ type Node struct {
 	Engine   *partition.Engine
 	Out      io.Writer
 
-	format *format.State // nil on a node never formatted
-	mu     sync.Mutex
+	format    *format.State // nil on a node never formatted
+	mu        sync.Mutex
+	lastUsage time.Time // last usage report sent to a master
 }
 
 // InstanceRecord is what the node remembers of a requested instance.
