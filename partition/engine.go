@@ -104,7 +104,8 @@ type Target struct {
 	Mounts     []wasmhost.Mount
 	Credential *syscall.Credential
 	ExecHook   func(pid int) error
-	Force      bool // reinstall every part
+	Force      bool      // reinstall every part
+	Requester  Requester // makes `request` blocks' requests (instances)
 }
 
 // Result is an applied (or planned) target: the report, and an evaluator
@@ -198,6 +199,12 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 				return nil, err
 			}
 			ev.SetLocal(n.Name, v)
+			continue
+		}
+		if n.Kind == "request" {
+			if err := r.request(ctx, n); err != nil {
+				return nil, err
+			}
 			continue
 		}
 		if err := r.part(ctx, n); err != nil {

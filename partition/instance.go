@@ -41,6 +41,8 @@ type InstanceRequest struct {
 	Strings   bool
 	Partition Partition
 	Force     bool
+	// Requester makes the profile's request blocks' requests.
+	Requester Requester
 	// Shared are the shared (slave) instances this instance hosts, as the
 	// master lists them; the profile sees them as `shared` and answers each
 	// through a publish_shared block.
@@ -195,6 +197,7 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		Credential: part.Credential,
 		ExecHook:   part.ExecHook,
 		Force:      req.Force,
+		Requester:  req.Requester,
 	}
 	t.Mounts = append(t.Mounts, wasmhost.Mount{HostPath: s.Path, ReadOnly: true})
 	var extra []*profile.Block

@@ -13,17 +13,18 @@ import (
 // are known. The engine sets each part's value (its options and outputs) as
 // it goes, in graph order.
 type Evaluator struct {
-	p      *Profile
-	vars   map[string]cty.Value
-	parts  map[string]cty.Value
-	locals map[string]cty.Value
-	ctxs   map[string]*hcl.EvalContext
+	p        *Profile
+	vars     map[string]cty.Value
+	parts    map[string]cty.Value
+	locals   map[string]cty.Value
+	requests map[string]cty.Value
+	ctxs     map[string]*hcl.EvalContext
 }
 
 // Evaluator returns an evaluator with the given context variables
 // (partition, software, parameter, node, profile, software_type …).
 func (p *Profile) Evaluator(vars map[string]cty.Value) *Evaluator {
-	return &Evaluator{p: p, vars: vars, parts: map[string]cty.Value{}, locals: map[string]cty.Value{}, ctxs: map[string]*hcl.EvalContext{}}
+	return &Evaluator{p: p, vars: vars, parts: map[string]cty.Value{}, locals: map[string]cty.Value{}, requests: map[string]cty.Value{}, ctxs: map[string]*hcl.EvalContext{}}
 }
 
 // SetPart records a part's value: an object of its options and outputs.
@@ -31,6 +32,9 @@ func (e *Evaluator) SetPart(name string, v cty.Value) { e.parts[name] = v }
 
 // Part returns a part's value, if set.
 func (e *Evaluator) Part(name string) (cty.Value, bool) { v, ok := e.parts[name]; return v, ok }
+
+// SetRequest records what a request returned (its connection parameters).
+func (e *Evaluator) SetRequest(name string, v cty.Value) { e.requests[name] = v }
 
 // SetLocal records a local value.
 func (e *Evaluator) SetLocal(name string, v cty.Value) { e.locals[name] = v }
@@ -85,7 +89,7 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 	for k, v := range e.vars {
 		vars[k] = v
 	}
-	parts, locals, base, self := map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}
+	parts, locals, base, self, requests := map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}
 	var diags hcl.Diagnostics
 	for _, t := range a.Expr.Variables() {
 		if len(t) < 2 {
@@ -103,6 +107,10 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		case "local":
 			if v, ok := e.locals[name]; ok {
 				locals[name] = v
+			}
+		case "request":
+			if v, ok := e.requests[name]; ok {
+				requests[name] = v
 			}
 		case "self":
 			switch {
@@ -139,6 +147,9 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 	}
 	vars["part"] = cty.ObjectVal(parts)
 	vars["local"] = cty.ObjectVal(locals)
+	if len(requests) > 0 {
+		vars["request"] = cty.ObjectVal(requests)
+	}
 	if len(base) > 0 {
 		vars["base"] = cty.ObjectVal(base)
 	}

@@ -9,16 +9,18 @@ import (
 	"github.com/hashicorp/hcl/v2"
 )
 
-// Node is a vertex of the evaluation graph: a part or a local value.
+// Node is a vertex of the evaluation graph: a part, a local value or a
+// request for another instance.
 type Node struct {
-	Kind  string // "part" or "local"
+	Kind  string // "part", "local" or "request"
 	Name  string
 	Block *Block // for parts
 	Attr  *Attr  // for locals
 	Deps  []string
 }
 
-// ID is the node's reference root form: "part.NAME" or "local.NAME".
+// ID is the node's reference root form: "part.NAME", "local.NAME" or
+// "request.NAME".
 func (n *Node) ID() string { return n.Kind + "." + n.Name }
 
 // Graph is the ordered set of parts and locals to evaluate.
@@ -37,7 +39,7 @@ func refs(a *Attr, b *Block, out map[string]hcl.Range, diags *hcl.Diagnostics, s
 	for _, t := range a.Expr.Variables() {
 		root := t.RootName()
 		switch root {
-		case "part", "local":
+		case "part", "local", "request":
 			if len(t) < 2 {
 				*diags = append(*diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Invalid reference",
@@ -132,6 +134,11 @@ func (p *Profile) Graph(extra []*Block) (*Graph, hcl.Diagnostics) {
 		}
 		add(&Node{Kind: "part", Name: b.Name(), Block: b}, r)
 	}
+	for _, b := range p.BlocksOf("request") {
+		r, d := p.References(b)
+		diags = append(diags, d...)
+		add(&Node{Kind: "request", Name: b.Name(), Block: b}, r)
+	}
 	localNames := make([]string, 0, len(p.Locals))
 	for n := range p.Locals {
 		localNames = append(localNames, n)
@@ -206,9 +213,10 @@ func (p *Profile) Graph(extra []*Block) (*Graph, hcl.Diagnostics) {
 	for _, id := range sortedKeys(roots) {
 		visit(id)
 	}
-	// Locals are cheap and may be used by blocks we do not see here: keep all.
+	// Locals are cheap and may be used by blocks we do not see here: keep
+	// all. Requests are always made (a request is its own effect).
 	for id, n := range g.Nodes {
-		if n.Kind == "local" {
+		if n.Kind == "local" || n.Kind == "request" {
 			visit(id)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/slapnode/slapnode/internal/atomicfile"
@@ -39,6 +40,10 @@ type ApplyOptions struct {
 	// start (a service needs a moment to listen). 0 checks once.
 	PromiseWait time.Duration
 	Services    Services
+	// Requester makes the instance profile's request blocks' requests;
+	// default: children instantiated on this node.
+	Requester partition.Requester
+	depth     int // nesting of child requests, bounded
 }
 
 // ApplyResult is what an apply did.
@@ -62,6 +67,11 @@ var ErrPromise = errors.New("promise failed")
 func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*ApplyResult, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.apply(ctx, profilePath, o)
+}
+
+// apply is Apply with the node's lock held (child requests re-enter it).
+func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*ApplyResult, error) {
 	e := n.Engine
 	sw, err := e.LoadSoftware(profilePath)
 	if err != nil {
@@ -117,6 +127,17 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		return nil, err
 	}
 	pid := allocate(reg, name)
+	if reg.Instances[name] == nil && !o.Plan {
+		// Reserve the partition now: children this instance requests are
+		// allocated while it is being applied.
+		reg.Instances[name] = &InstanceRecord{Name: name, Partition: pid, Software: sw.URL, Type: it.Name, State: o.State, Updated: time.Now().UTC()}
+		if err := n.save(reg); err != nil {
+			return nil, err
+		}
+	}
+	if o.Requester == nil {
+		o.Requester = &localRequester{n: n, parent: name, o: o}
+	}
 	if n.Out != nil && !o.Plan {
 		fmt.Fprintf(n.Out, "instance %s in %s\n", name, pid)
 	}
@@ -130,6 +151,11 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	}
 	rec := &InstanceRecord{Name: name, Partition: pid, Software: sw.URL, Type: it.Name, State: o.State,
 		Params: res.Instance.Params, Connection: res.Instance.Connection, Updated: time.Now().UTC()}
+	// Children saved their own records meanwhile: reload before writing.
+	reg, lerr := n.load()
+	if lerr != nil {
+		return nil, lerr
+	}
 	reg.Instances[name] = rec
 	if serr := n.save(reg); serr != nil {
 		return nil, serr
@@ -151,6 +177,7 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	res := &ApplyResult{Software: sw, Partition: part}
 	inst, err := e.Instantiate(ctx, &partition.InstanceRequest{
 		Software: sw, Type: it.Name, Params: o.Params, Strings: o.Strings, Partition: part, Force: o.Force, Shared: shared,
+		Requester: o.Requester,
 	}, o.Plan)
 	if err != nil {
 		return nil, err
@@ -235,6 +262,15 @@ func (n *Node) destroy(ctx context.Context, reg *registry, name string, o ApplyO
 	if o.Plan {
 		return nil
 	}
+	// Children first (they are named PARENT/CHILD), as SlapOS destroys a
+	// tree.
+	for child := range reg.Instances {
+		if rest, ok := strings.CutPrefix(child, name+"/"); ok && !strings.Contains(rest, "/") {
+			if err := n.destroy(ctx, reg, child, o); err != nil {
+				return err
+			}
+		}
+	}
 	if err := n.destroyPartition(ctx, rec.Partition, o.Services); err != nil {
 		return err
 	}
@@ -264,4 +300,31 @@ func (n *Node) destroyPartition(ctx context.Context, pid string, services Servic
 		}
 	}
 	return nil
+}
+
+// localRequester instantiates the children an instance requests on this
+// node, each in a partition of its own, named PARENT/CHILD.
+type localRequester struct {
+	n      *Node
+	parent string
+	o      ApplyOptions
+}
+
+func (lr *localRequester) Request(ctx context.Context, _ string, cr partition.ChildRequest) (map[string]any, error) {
+	if cr.Shared {
+		return nil, fmt.Errorf("request %s: shared instances need a master to find their host (slapnode master, node run --master)", cr.Name)
+	}
+	if lr.o.depth >= 8 {
+		return nil, fmt.Errorf("request %s: more than 8 levels of instances requesting instances (a request loop?)", cr.Name)
+	}
+	o := ApplyOptions{Name: lr.parent + "/" + cr.Name, Type: cr.SoftwareType, Params: cr.Parameters, State: cr.State,
+		PromiseWait: lr.o.PromiseWait, Services: lr.o.Services, depth: lr.o.depth + 1}
+	res, err := lr.n.apply(ctx, cr.Software, o)
+	if err != nil {
+		return nil, fmt.Errorf("request %s: %w", cr.Name, err)
+	}
+	if res.Instance == nil {
+		return map[string]any{}, nil
+	}
+	return res.Instance.Connection, nil
 }

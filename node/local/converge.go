@@ -240,7 +240,8 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 	if p.RequestedState == slap.StateStopped {
 		state = StateStopped
 	}
-	res, err := n.deploy(ctx, sw, it, pid, ApplyOptions{Params: params, Strings: strs, State: state, PromiseWait: o.PromiseWait, Services: o.Services}, shared)
+	res, err := n.deploy(ctx, sw, it, pid, ApplyOptions{Params: params, Strings: strs, State: state, PromiseWait: o.PromiseWait, Services: o.Services,
+		Requester: &masterRequester{m: m, computer: o.ComputerID, partition: pid}}, shared)
 	if res != nil && res.Instance != nil {
 		if perr := m.SetConnectionParameters(ctx, o.ComputerID, pid, "", res.Instance.Connection); perr != nil {
 			return offline(perr)
@@ -368,4 +369,37 @@ func (b *Banger) Bang(ctx context.Context, partitionID, message string) error {
 	b.done[partitionID] = string(ts)
 	b.mu.Unlock()
 	return b.Master.Bang(ctx, b.ComputerID, partitionID, message)
+}
+
+// masterRequester sends an instance's child requests to the master, as the
+// requesting partition (SlapOS's ComputerPartition.request).
+type masterRequester struct {
+	m                   *slap.Client
+	computer, partition string
+}
+
+func (mr *masterRequester) Request(ctx context.Context, _ string, cr partition.ChildRequest) (map[string]any, error) {
+	params := map[string]any{}
+	if len(cr.Parameters) > 0 {
+		// json-in-xml: typed values survive the trip.
+		b, err := json.Marshal(cr.Parameters)
+		if err != nil {
+			return nil, err
+		}
+		params["_"] = string(b)
+	}
+	var filter map[string]any
+	if cr.Node != "" {
+		filter = map[string]any{"computer_guid": cr.Node}
+	}
+	inst, err := mr.m.Request(ctx, slap.Request{ComputerID: mr.computer, PartitionID: mr.partition,
+		SoftwareURL: cr.Software, SoftwareType: cr.SoftwareType, Reference: cr.Name, Shared: cr.Shared,
+		Parameters: params, Filter: filter, State: cr.State})
+	if errors.Is(err, slap.ErrNotReady) {
+		return map[string]any{}, nil
+	}
+	if err != nil {
+		return nil, offline(err)
+	}
+	return inst.ConnectionDict, nil
 }

@@ -77,7 +77,7 @@ func goBenchSpecs(quick bool) []goBenchSpec {
 		{ID: idCallGo, Title: "recipe call, Go guest (the cookbook; default input: recipe \"echo\", which the cookbook answers with an error result)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"), Env: []string{cookbook}},
 		{ID: idCallGoPub, Title: "recipe call, Go guest (the cookbook's `publish` recipe: no I/O)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"),
 			Env: []string{cookbook, "SLAPNODE_BENCH_INPUT=bench/testdata/call-publish.json"}},
-		{ID: idPromise, Title: "promises", Pkg: "./promise", Bench: ".", Benchtime: bt("3x", "1x")},
+		{ID: idPromise, Title: "promises: one full run of 200 (20 partitions × 10, half TCP, half HTTP)", Pkg: "./promise", Bench: ".", Benchtime: "1x"},
 		{ID: idSchema, Title: "parameter validation (schema.Validator)", Pkg: "./schema", Bench: "Validate", Benchtime: bt("1s", "100x")},
 		{ID: idCorpus, Title: ".cfg → HCL conversion of the public SlapOS corpus", Pkg: "./buildout", Bench: "Corpus", Benchtime: bt("5x", "1x")},
 		{ID: idFormat, Title: "node format of 100 partitions", Pkg: "./node/format", Bench: "Format100", Benchtime: bt("3x", "1x"), NeedsRoot: true},

@@ -202,9 +202,13 @@ func writeTargets(b *strings.Builder, r *results) {
 	}
 	callRow(idCallGoPub, "per recipe call, Go guest (cookbook `publish`, no I/O)", 0.2, "call-go")
 	callRow(idCallC, "per recipe call, C guest", 0.05, "call-c")
-	if res, ok := promise200(r); ok {
-		ns := res.Metrics["ns/op"].Median
-		p("| 200 promises, one full run < 1 s wall | %s (`%s`, the fastest variant measured) | %s |\n", nsDur(ns), res.Name, verdict(ns < 1e9, "promise"))
+	if first, fastest, ok := promise200(r); ok {
+		ns := first.Metrics["ns/op"].Median
+		also := ""
+		if fastest.Name != first.Name {
+			also = fmt.Sprintf("; fastest variant `%s`: %s", fastest.Name, nsDur(fastest.Metrics["ns/op"].Median))
+		}
+		p("| 200 promises, one full run < 1 s wall | %s (`%s`)%s | %s |\n", nsDur(ns), first.Name, also, verdict(ns < 1e9, "promise"))
 	} else {
 		p("| 200 promises, one full run < 1 s wall | not measured (%s) | |\n", skipReason(r, idPromise))
 	}
@@ -302,26 +306,27 @@ func goResult(r *results, id, name string) (goBenchResult, bool) {
 }
 
 // promise200 finds the promise package's benchmarks of 200 promises, by
-// the convention of naming them after the count, and returns the fastest
-// variant (the page names it).
-func promise200(r *results) (goBenchResult, bool) {
-	var best goBenchResult
-	found := false
+// the convention of naming them after the count: the first variant (the
+// package's default configuration comes first) and the fastest.
+func promise200(r *results) (first, fastest goBenchResult, ok bool) {
 	for _, g := range r.GoBench {
 		if g.ID != idPromise {
 			continue
 		}
 		for _, res := range g.Results {
-			ns, ok := res.Metrics["ns/op"]
-			if !strings.Contains(res.Name, "200") || !ok {
+			ns, has := res.Metrics["ns/op"]
+			if !strings.Contains(res.Name, "200") || !has {
 				continue
 			}
-			if !found || ns.Median < best.Metrics["ns/op"].Median {
-				best, found = res, true
+			if !ok {
+				first, fastest, ok = res, res, true
+			}
+			if ns.Median < fastest.Metrics["ns/op"].Median {
+				fastest = res
 			}
 		}
 	}
-	return best, found
+	return first, fastest, ok
 }
 
 func skipReason(r *results, id string) string {
