@@ -62,6 +62,7 @@ type PromiseSpec struct {
 	Name          string
 	Check         string // MODULE:NAME
 	Module        *wasmhost.Module
+	Source        string // where the module comes from (builtin:NAME, a path, a URL), to load it again later
 	Options       json.RawMessage
 	Every         time.Duration
 	Timeout       time.Duration
@@ -405,6 +406,10 @@ func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.E
 			}
 		}
 		ps.Module, ps.Options = mod, raw
+		ps.Source = "builtin:cookbook"
+		if spec := mods[modName]; spec != nil {
+			ps.Source = spec.Source
+		}
 		out = append(out, ps)
 	}
 	if err := p.Err(diags); err != nil {

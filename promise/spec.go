@@ -181,7 +181,8 @@ func FromPartition(ps []partition.PromiseSpec) []Spec {
 		if m := p.Module; m != nil {
 			s.Module = ModuleRef{Name: m.Name, SHA256: m.Digest, AllowNet: m.Grants.Net, AllowExec: m.Grants.Exec,
 				MemoryBytes: m.Grants.MemoryBytes, Timeout: Duration(m.Grants.Timeout)}
-			if m.Grants.Trusted {
+			s.Module.Source = p.Source
+			if s.Module.Source == "" && m.Grants.Trusted {
 				// Only built-in modules are trusted (partition.Engine.module).
 				s.Module.Source = "builtin:cookbook"
 			}

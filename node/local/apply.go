@@ -13,6 +13,7 @@ import (
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/promise"
 	"github.com/slapnode/slapnode/release"
 )
 
@@ -53,7 +54,7 @@ type ApplyResult struct {
 	Record         *InstanceRecord
 	Partition      partition.Partition
 	Changes        supervisor.Changes
-	Promises       []partition.PromiseResult
+	Promises       []promise.Result
 	PromisesFailed bool
 }
 
@@ -192,6 +193,11 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	if o.Services == nil {
 		return nil, fmt.Errorf("no supervisor to hand the services of %s to", pid)
 	}
+	// The daemon and `slapnode promise run` read the promises from here.
+	specs := promise.FromPartition(inst.Promises)
+	if err := promise.SaveSpecs(part.Path, specs); err != nil {
+		return nil, err
+	}
 	if o.State == StateStopped {
 		res.Changes, err = o.Services.ApplyState(ctx, pid, inst.Services, supervisor.PartitionStopped)
 		if err != nil {
@@ -203,54 +209,22 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	if err != nil {
 		return nil, fmt.Errorf("services of %s: %w", pid, err)
 	}
-	res.Promises = n.checkPromises(ctx, sw, &part, inst, o.PromiseWait)
+	runner := &promise.Runner{Host: e.Host}
+	if st, ok := o.Services.(promise.Services); ok {
+		runner.Services = st
+	}
+	res.Promises, err = runner.RunPartition(ctx, promise.PartitionRef{Partition: part, SoftwarePath: sw.Path, SoftwareURL: sw.URL},
+		promise.RunOptions{Force: true, Settle: o.PromiseWait, Specs: specs})
+	if err != nil {
+		return nil, fmt.Errorf("promises of %s: %w", pid, err)
+	}
 	for _, p := range res.Promises {
-		if !p.OK {
+		if p.Failed() {
 			res.PromisesFailed = true
 			return res, fmt.Errorf("%w: %s: %s", ErrPromise, p.Name, p.Message)
 		}
 	}
 	return res, nil
-}
-
-// checkPromises senses every promise, retrying the failing ones until they
-// pass or wait runs out.
-func (n *Node) checkPromises(ctx context.Context, sw *partition.Software, part *partition.Partition, inst *partition.Instance, wait time.Duration) []partition.PromiseResult {
-	if len(inst.Promises) == 0 {
-		return nil
-	}
-	sess := n.Engine.CheckSession(sw, part)
-	defer sess.Close(context.WithoutCancel(ctx))
-	pctx := map[string]any{
-		"kind":      "instance",
-		"partition": map[string]any{"id": part.ID, "path": part.Path, "user": part.User, "ipv4": part.IPv4, "ipv6": part.IPv6},
-		"software":  map[string]any{"path": sw.Path, "url": sw.URL},
-	}
-	results := make([]partition.PromiseResult, len(inst.Promises))
-	done := make([]bool, len(inst.Promises))
-	deadline := time.Now().Add(wait)
-	for {
-		pending := 0
-		for i := range inst.Promises {
-			if done[i] {
-				continue
-			}
-			results[i] = n.Engine.CheckPromise(ctx, sess, &inst.Promises[i], pctx)
-			if results[i].OK {
-				done[i] = true
-			} else {
-				pending++
-			}
-		}
-		if pending == 0 || time.Now().After(deadline) || ctx.Err() != nil {
-			return results
-		}
-		select {
-		case <-ctx.Done():
-			return results
-		case <-time.After(250 * time.Millisecond):
-		}
-	}
 }
 
 // destroy stops an instance's services, empties its partition and forgets it.

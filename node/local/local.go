@@ -240,3 +240,8 @@ func (v inProcess) StopPartition(ctx context.Context, part string) error {
 }
 
 func (v inProcess) Remove(ctx context.Context, part string) error { return v.s.Remove(ctx, part) }
+
+// Status lets promises (check_service_running) ask the supervisor.
+func (v inProcess) Status(context.Context) ([]supervisor.ServiceStatus, error) {
+	return v.s.Status(), nil
+}
