@@ -101,6 +101,15 @@ func (c *converger) bang(partition, service, reason string) {
 	}
 }
 
+// bangPromise bangs a partition whose promise shows an anomaly.
+func (c *converger) bangPromise(partition, promise, message string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.banger.Bang(ctx, partition, fmt.Sprintf("promise %s is failing: %s", promise, message)); err != nil {
+		c.logf("bang %s: %v", partition, err)
+	}
+}
+
 func runNodeConverge(env *cliEnv, args []string) error {
 	fs := newFlags("node converge")
 	root := rootFlag(fs)

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -48,6 +50,8 @@ Flags:
   --node-id ID       the node's computer id on the master (default: slapnode)
   --partitions N     partitions registered with the master (default 10)
   --interval D       time between converge passes (default 30s)
+  --metrics ADDR     serve OpenMetrics (promise status and duration, service
+                     restarts) at http://ADDR/metrics, e.g. 127.0.0.1:9780
 
 Examples:
   slapnode node run
@@ -139,6 +143,7 @@ func runNodeRun(env *cliEnv, args []string) error {
 	root := rootFlag(fs)
 	var mf nodeMasterFlags
 	mf.define(fs)
+	metrics := fs.String("metrics", "", "serve OpenMetrics (promises, services) on this address, e.g. 127.0.0.1:9780")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -149,6 +154,9 @@ func runNodeRun(env *cliEnv, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	cfg := daemon.Config{}
+	logf := log.New(env.stderr, "slapnode daemon: ", log.LstdFlags).Printf
+	var bang func(partition, promise, message string)
+	var ready []func()
 	if mf.master != "" {
 		conv, err := newConverger(ctx, env, *root, mf)
 		if err != nil {
@@ -156,7 +164,37 @@ func runNodeRun(env *cliEnv, args []string) error {
 		}
 		defer conv.close()
 		cfg.Supervisor.OnFatal = conv.bang
-		cfg.Ready = func() { go conv.run(ctx) }
+		bang = conv.bangPromise
+		ready = append(ready, func() { go conv.run(ctx) })
+	}
+	// Promises run on their periodicity once the daemon serves; an anomaly
+	// bangs the partition when a master is there.
+	var pd *promiseDaemon
+	var pdMu sync.Mutex
+	ready = append(ready, func() {
+		d, err := startPromiseDaemon(ctx, *root, bang, *metrics, logf)
+		if err != nil {
+			logf("promises: %v", err)
+			return
+		}
+		pdMu.Lock()
+		pd = d
+		pdMu.Unlock()
+		if d.addr != "" {
+			logf("metrics on http://%s/metrics", d.addr)
+		}
+	})
+	defer func() {
+		pdMu.Lock()
+		defer pdMu.Unlock()
+		if pd != nil {
+			pd.stop()
+		}
+	}()
+	cfg.Ready = func() {
+		for _, f := range ready {
+			f()
+		}
 	}
 	return daemon.Serve(ctx, *root, cfg)
 }

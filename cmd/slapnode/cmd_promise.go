@@ -131,6 +131,26 @@ func promisePartitions(node *local.Node, pos []string) ([]promise.PartitionRef, 
 		}
 		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: rec.Software, SoftwarePath: partition.SoftwareDir(node.Root, rec.Software)})
 	}
+	// Partitions a master asked for (node run --master) are not in the
+	// local registry.
+	conv, err := node.ConvergedPartitions()
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, r := range out {
+		seen[r.ID] = true
+	}
+	for _, c := range conv {
+		if seen[c.ID] || (len(pos) == 1 && c.ID != pos[0]) || (len(pos) == 0 && c.State != local.StateStarted) {
+			continue
+		}
+		part, err := node.Partition(c.ID)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: c.Software, SoftwarePath: partition.SoftwareDir(node.Root, c.Software)})
+	}
 	if len(pos) == 1 && len(out) == 0 {
 		return nil, fmt.Errorf("no partition or instance named %q on the node at %s (see 'slapnode status')", pos[0], node.Root)
 	}

@@ -403,3 +403,31 @@ func (mr *masterRequester) Request(ctx context.Context, _ string, cr partition.C
 	}
 	return inst.ConnectionDict, nil
 }
+
+// ConvergedPartition is a partition a master asked this node to run, as
+// its last successful processing recorded it.
+type ConvergedPartition struct {
+	ID, State, Software, Type string
+}
+
+// ConvergedPartitions lists the partitions processed for a master (their
+// .slapnode/converged.json), for the promise scheduler and `promise run`.
+func (n *Node) ConvergedPartitions() ([]ConvergedPartition, error) {
+	entries, err := os.ReadDir(filepath.Join(n.Root, "instance"))
+	if err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	var out []ConvergedPartition
+	for _, ent := range entries {
+		b, err := os.ReadFile(filepath.Join(n.Root, "instance", ent.Name(), ".slapnode", "converged.json"))
+		if err != nil {
+			continue
+		}
+		var st partitionState
+		if json.Unmarshal(b, &st) != nil {
+			continue
+		}
+		out = append(out, ConvergedPartition{ID: ent.Name(), State: st.State, Software: st.Software, Type: st.Type})
+	}
+	return out, nil
+}
