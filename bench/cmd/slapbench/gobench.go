@@ -54,6 +54,7 @@ type metricStat struct {
 const (
 	idApply     = "apply"
 	idCallC     = "call-c"
+	idCallCTrus = "call-c-trusted"
 	idCallGo    = "call-go"
 	idCallGoPub = "call-go-publish"
 	idSchema    = "schema"
@@ -73,7 +74,9 @@ func goBenchSpecs(quick bool) []goBenchSpec {
 	cookbook := "SLAPNODE_BENCH_WASM=internal/builtin/wasm/cookbook.wasm"
 	return []goBenchSpec{
 		{ID: idApply, Title: "engine: apply of generated profiles (in process, no daemon)", Pkg: "./partition", Bench: "Apply", Benchtime: bt("3x", "1x")},
-		{ID: idCallC, Title: "recipe call, C guest (runtime/wasmhost/testdata/reactor.c)", Pkg: "./runtime/wasmhost", Bench: "CallC$|FirstCallC", Benchtime: bt("1s", "200x")},
+		{ID: idCallC, Title: "recipe call, C guest (runtime/wasmhost/testdata/reactor.c), loaded as an untrusted module", Pkg: "./runtime/wasmhost", Bench: "CallC$|FirstCallC", Benchtime: bt("1s", "200x")},
+		{ID: idCallCTrus, Title: "recipe call, the same C guest loaded as a trusted module (as built-in modules are: no per-loop termination checks)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"),
+			Env: []string{"SLAPNODE_BENCH_WASM=runtime/wasmhost/testdata/build/reactor.wasm"}},
 		{ID: idCallGo, Title: "recipe call, Go guest (the cookbook; default input: recipe \"echo\", which the cookbook answers with an error result)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"), Env: []string{cookbook}},
 		{ID: idCallGoPub, Title: "recipe call, Go guest (the cookbook's `publish` recipe: no I/O)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"),
 			Env: []string{cookbook, "SLAPNODE_BENCH_INPUT=bench/testdata/call-publish.json"}},
@@ -157,7 +160,7 @@ func benchAbsent(repo string, sp goBenchSpec) string {
 		_, v, _ := strings.Cut(e, "=")
 		if strings.HasSuffix(v, ".wasm") || strings.HasSuffix(v, ".json") {
 			if _, err := os.Stat(filepath.Join(repo, v)); err != nil {
-				return fmt.Sprintf("%s is missing (make build)", v)
+				return fmt.Sprintf("%s is missing (make build runtime-testdata)", v)
 			}
 		}
 	}

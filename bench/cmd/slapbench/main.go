@@ -154,6 +154,9 @@ func run(c *config) error {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return fmt.Errorf("%s: %w", jsonPath, err)
 		}
+		if r.SideBySide != nil && r.SideBySide.Peer == nil {
+			r.SideBySide.Peer = readPeer(c.peer) // results from before the cross-check existed
+		}
 		return publish(c, &r)
 	}
 	slapnode := filepath.Join(c.repo, "bin", "slapnode")

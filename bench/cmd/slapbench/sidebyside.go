@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -66,6 +67,54 @@ type sideBySide struct {
 	Order    string   `json:"order"`
 	Cache    string   `json:"cache"`
 	Commands []string `json:"commands"`
+	Peer     *peerRun `json:"peer,omitempty"` // the peer's own recorded lean figures
+}
+
+// peerRun is the `lean` rows of the peer's results.json, for a cross-check
+// of this run's zc.buildout figures against the peer's.
+type peerRun struct {
+	Date string    `json:"date"`
+	Rows []peerRow `json:"rows"`
+}
+
+type peerRow struct {
+	N     int     `json:"n"`
+	Run   string  `json:"run"`
+	Wall  float64 `json:"wall_s"`
+	RSSMB float64 `json:"max_rss_mib"`
+}
+
+// readPeer reads the peer's results.json (rows of [label, n, run, wall,
+// min, max, cpu, rss MB, installed bytes]); nil when absent or unreadable.
+func readPeer(dir string) *peerRun {
+	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
+	if err != nil {
+		return nil
+	}
+	var raw struct {
+		Date string  `json:"date"`
+		Rows [][]any `json:"rows"`
+	}
+	if json.Unmarshal(b, &raw) != nil {
+		return nil
+	}
+	pr := &peerRun{Date: raw.Date}
+	for _, r := range raw.Rows {
+		if len(r) < 8 || r[0] != "lean" {
+			continue
+		}
+		n, ok1 := r[1].(float64)
+		run, ok2 := r[2].(string)
+		wall, ok3 := r[3].(float64)
+		rss, ok4 := r[7].(float64)
+		if ok1 && ok2 && ok3 && ok4 && n > 0 {
+			pr.Rows = append(pr.Rows, peerRow{N: int(n), Run: run, Wall: wall, RSSMB: rss})
+		}
+	}
+	if len(pr.Rows) == 0 {
+		return nil
+	}
+	return pr
 }
 
 func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
@@ -101,6 +150,7 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 			"slapnode apply hcl/buildout.hcl --root ROOT   (no-op, complete release skipped)",
 		},
 	}
+	sb.Peer = readPeer(c.peer)
 	profiles := map[int]string{}
 	for _, n := range c.sizes {
 		dir := filepath.Join(c.work, "profiles", fmt.Sprint(n))

@@ -51,6 +51,13 @@ func WriteFile(ctx recipe.Context, path string, data []byte, mode os.FileMode) e
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("creating the directory of %s: %w", path, err)
 	}
+	// A write interrupted by a kill leaves its temporary file: remove those
+	// first, so a re-run converges on the same tree as a clean one.
+	if stale, err := filepath.Glob(path + ".tmp-????????"); err == nil {
+		for _, s := range stale {
+			os.Remove(s)
+		}
+	}
 	tmp := fmt.Sprintf("%s.tmp-%s", path, randomSuffix())
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
@@ -66,22 +73,23 @@ func WriteFile(ctx recipe.Context, path string, data []byte, mode os.FileMode) e
 	return nil
 }
 
-// SetMode gives regular files mode. A mode with execute bits must take
-// effect (a launcher that cannot run is broken), so it goes through
-// Context.Chmod, which falls back to the host's chmod in the sandbox, where
-// WASI has none. Other modes are applied where the platform can: natively
-// always; in the sandbox files keep the 0600 they were created with, which
-// the partition's user — the one running its services — can read.
+// SetMode gives regular files mode. WASI preview 1 cannot set permission
+// bits (os.Chmod does nothing there), so a mode that did not take is set
+// through the host (Context.Chmod, slapnode.chmod).
 func SetMode(ctx recipe.Context, mode os.FileMode, paths ...string) error {
-	if mode&0o111 != 0 {
-		return ctx.Chmod(mode, paths...)
-	}
+	var pending []string
 	for _, p := range paths {
 		if err := os.Chmod(p, mode); err != nil {
 			return fmt.Errorf("setting mode %04o on %s: %w", mode.Perm(), p, err)
 		}
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != mode.Perm() {
+			pending = append(pending, p)
+		}
 	}
-	return nil
+	if len(pending) == 0 {
+		return nil
+	}
+	return ctx.Chmod(mode, pending...)
 }
 
 func randomSuffix() string {
