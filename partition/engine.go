@@ -286,16 +286,20 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	if err != nil {
 		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid option value", Detail: err.Error(), Subject: b.DefRange.Ptr()}})
 	}
-	if entry.Options != nil {
-		if optJSON, err = r.e.validate(mod, recipeName, entry.Options, optJSON, b, r.p); err != nil {
-			return err
-		}
-	}
+	// The signature covers the options as written: the validated form
+	// (defaults applied) follows from them and from the module, whose
+	// digest is in the signature too, so an unchanged part is not even
+	// validated again.
 	sig := signature(recipe, mod.Digest, optJSON)
 	prev := r.j.parts[name]
 	if prev != nil && prev.Signature == sig && !r.t.Force {
 		r.report.add(Action{Part: name, Kind: Unchanged, Recipe: recipe})
 		return r.setValue(name, opts, prev.Outputs)
+	}
+	if entry.Options != nil {
+		if optJSON, err = r.e.validate(mod, recipeName, entry.Options, optJSON, b, r.p); err != nil {
+			return err
+		}
 	}
 	act := Action{Part: name, Kind: Install, Recipe: recipe}
 	if prev != nil {

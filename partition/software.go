@@ -164,8 +164,10 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 	if plan {
 		return nil
 	}
-	if err := shareTree(s.Path); err != nil {
-		return fmt.Errorf("software %s: %w", s.Path, err)
+	if changed := res.Report.Counts[Install] + res.Report.Counts[Reinstall]; changed > 0 {
+		if err := shareTree(s.Path); err != nil {
+			return fmt.Errorf("software %s: %w", s.Path, err)
+		}
 	}
 	if e.BinaryCache != nil && e.BinaryCache.CanPush() && res.Report.Counts[Install]+res.Report.Counts[Reinstall] > 0 {
 		// Sharing the build is a favour to other nodes: its failure is a
