@@ -95,10 +95,14 @@ func TestClusterOneMasterThreeNodes(t *testing.T) {
 	}
 	sw, _ := filepath.Abs("../examples/helloweb/software.hcl")
 	roots := make([]string, 3)
+	netns := make([]string, 3) // as root: each node's partitions in a namespace of their own
 	daemons := make([]*exec.Cmd, 3)
 	for i := range roots {
 		roots[i] = t.TempDir()
 		node := fmt.Sprintf("COMP-%d", i)
+		if os.Geteuid() == 0 {
+			netns[i] = formatInNamespace(t, roots[i], i)
+		}
 		daemons[i] = background(t, node+".log", "node", "run", "--root", roots[i], "--master", url, "--node-id", node, "--partitions", "2", "--interval", "1s")
 		t.Cleanup(func() { run(t, roots[i], "node", "stop") })
 		if r := cli(t, url, "supply", sw, node); r.code != 0 {
@@ -114,7 +118,7 @@ func TestClusterOneMasterThreeNodes(t *testing.T) {
 			t.Fatalf("request web%d (%d):\n%s%s", i, r.code, r.stdout, r.stderr)
 		}
 		urls[i] = m[1]
-		if body := get(t, urls[i]); !strings.Contains(body, fmt.Sprintf("node %d", i)) {
+		if body := fetchIn(netns[i], urls[i]); !strings.Contains(body, fmt.Sprintf("node %d", i)) {
 			t.Fatalf("web%d page: %q", i, body)
 		}
 	}
@@ -154,16 +158,13 @@ func TestClusterOneMasterThreeNodes(t *testing.T) {
 	if r := cli(t, url, "request", "web1", sw, "--node", "COMP-1", "--param", "greeting=node 1", "--state", "stopped"); r.code != 0 {
 		t.Fatalf("stop: %s%s", r.stdout, r.stderr)
 	}
-	waitFor("web1 to stop", func() bool {
-		c := http2get(urls[1])
-		return c != nil
-	})
+	waitFor("web1 to stop", func() bool { return fetchIn(netns[1], urls[1]) == "" })
 
 	// Destroy propagates: the partition is freed.
 	if r := cli(t, url, "request", "web2", sw, "--node", "COMP-2", "--param", "greeting=node 2", "--state", "destroyed", "--wait", "--timeout", "120s"); r.code != 0 {
 		t.Fatalf("remove: %s%s", r.stdout, r.stderr)
 	}
-	if http2get(urls[2]) == nil {
+	if fetchIn(netns[2], urls[2]) != "" {
 		t.Fatal("web2 still answers after destroy")
 	}
 
@@ -171,14 +172,64 @@ func TestClusterOneMasterThreeNodes(t *testing.T) {
 	daemons[0].Process.Kill()
 	daemons[0].Wait()
 	background(t, "COMP-0-again.log", "node", "run", "--root", roots[0], "--master", url, "--node-id", "COMP-0", "--partitions", "2", "--interval", "1s")
-	waitFor("web0 to answer again", func() bool { return http2get(urls[0]) == nil })
+	waitFor("web0 to answer again", func() bool { return fetchIn(netns[0], urls[0]) != "" })
 	if st := info("web0").State; st != "" && st != "started" {
 		t.Fatalf("web0 state %q", st)
 	}
 }
 
-// http2get returns nil when url answers 200.
-func http2get(url string) error {
-	cmd := exec.Command("curl", "-sf", "-m", "3", url)
-	return cmd.Run()
+// fetchIn GETs url from network namespace ns ("" = this one) and returns
+// the body, "" when it does not answer 200. Traffic stays on loopback or
+// inside the test's own namespaces.
+func fetchIn(ns, url string) string {
+	argv := []string{"curl", "-sf", "-m", "3", url}
+	if ns != "" {
+		argv = append([]string{"ip", "netns", "exec", ns}, argv...)
+	}
+	out, err := exec.Command(argv[0], argv[1:]...).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// formatInNamespace formats node i in a network namespace the test creates
+// (bridge, taps and addresses live there; services run there), with users
+// and cgroups of a recognisable prefix; everything is removed at cleanup.
+func formatInNamespace(t *testing.T, root string, i int) string {
+	t.Helper()
+	os.Chmod(filepath.Dir(root), 0o755) // partition users traverse to their directories
+	ns := fmt.Sprintf("slntest-cl%d-%d", os.Getpid()%100000, i)
+	exec.Command("ip", "netns", "del", ns).Run()
+	if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+		t.Fatalf("ip netns add: %v %s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	conf := fmt.Sprintf(`
+partitions {
+  count          = 2
+  user_base_name = "slntestc%du"
+}
+software_user = "slntestc%ds"
+cgroup {
+  parent = "slntest-cl%d"
+}
+network {
+  enabled   = true
+  namespace = %q
+}
+`, i, i, i, ns)
+	if err := os.WriteFile(filepath.Join(root, "node.hcl"), []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		run(t, root, "node", "stop")
+		if r := run(t, root, "node", "unformat", "--purge"); r.code != 0 {
+			t.Errorf("unformat node %d: %s%s", i, r.stdout, r.stderr)
+		}
+	})
+	if r := run(t, root, "node", "format"); r.code != 0 {
+		t.Fatalf("format node %d: %s%s", i, r.stdout, r.stderr)
+	}
+	return ns
 }

@@ -28,6 +28,7 @@ type Partition struct {
 	Credential     *syscall.Credential // nil: the current user (rootless)
 	Cgroup         string              // "" without cgroups
 	ExtraCgroups   []string
+	NetNS          string // network namespace of its addresses ("" = the node's own)
 	ExecHook       func(pid int) error
 }
 
@@ -271,7 +272,7 @@ func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Parti
 	}
 	base := func(name string) supervisor.ServiceSpec {
 		return supervisor.ServiceSpec{Partition: part.ID, Name: name, Dir: part.Path, Credential: cred,
-			Cgroup: part.Cgroup, ExtraCgroups: part.ExtraCgroups}
+			Cgroup: part.Cgroup, ExtraCgroups: part.ExtraCgroups, NetNS: part.NetNS}
 	}
 	seen := map[string]hcl.Range{}
 	for _, typ := range []string{"service", "schedule"} {

@@ -436,7 +436,7 @@ func (l *lane) session(r *Runner) (*wasmhost.Session, error) {
 			mounts = append(mounts, wasmhost.Mount{HostPath: p.SoftwarePath, ReadOnly: true})
 		}
 	}
-	l.sess = r.Host.NewSession(wasmhost.SessionConfig{Mounts: mounts, Credential: p.Credential, ExecStarted: p.ExecHook, Home: p.Path, Log: r.Log})
+	l.sess = r.Host.NewSession(wasmhost.SessionConfig{Mounts: mounts, Credential: p.Credential, ExecStarted: p.ExecHook, Home: p.Path, Log: r.Log, NetNS: p.NetNS})
 	return l.sess, nil
 }
 

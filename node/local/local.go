@@ -178,9 +178,13 @@ func (n *Node) Partition(id string) (partition.Partition, error) {
 		if !ok {
 			return partition.Partition{}, fmt.Errorf("partition %s does not exist on this node (it has %d; 'slapnode node format' with a larger partition count adds more)", id, len(n.format.Partitions()))
 		}
+		var ns string
+		if n.format.Network != nil {
+			ns = n.format.Network.Namespace
+		}
 		return partition.Partition{
 			ID: p.ID, Path: p.Path, User: p.User, IPv4: p.IPv4, IPv6: p.IPv6,
-			Credential: p.Credential(), Cgroup: p.Cgroup, ExtraCgroups: p.ExtraCgroups, ExecHook: p.Join,
+			Credential: p.Credential(), Cgroup: p.Cgroup, ExtraCgroups: p.ExtraCgroups, ExecHook: p.Join, NetNS: ns,
 		}, nil
 	}
 	num, err := strconv.Atoi(strings.TrimPrefix(id, "slappart"))

@@ -44,7 +44,12 @@ type ServiceSpec struct {
 	// ExtraCgroups are further directories to join the same way: the other
 	// controller hierarchies on a cgroup v1 node (cpu, memory, pids…).
 	ExtraCgroups []string `json:",omitempty"`
-	LogDir       string   `json:",omitempty"` // default <Dir>/var/log; the log is LogDir/<Name>.log
+	// NetNS, when set, is the network namespace (a name under /run/netns,
+	// or a path) the service runs in: the partition's, on a node formatted
+	// with network.namespace. The service is started through nsenter(1),
+	// which enters it and then drops to the service's credential.
+	NetNS  string `json:",omitempty"`
+	LogDir string `json:",omitempty"` // default <Dir>/var/log; the log is LogDir/<Name>.log
 	// LogFile overrides the log path (SlapOS's <partition>/.<partition>_<service>.log).
 	LogFile string `json:",omitempty"`
 	// Schedule, when set, is a cron expression: the command runs on that

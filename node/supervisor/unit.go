@@ -5,7 +5,9 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"syscall"
 	"time"
 )
@@ -274,12 +276,34 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 		defer cgfd.Close()
 		attr.UseCgroupFD, attr.CgroupFD = true, int(cgfd.Fd())
 	}
+	args := sp.Command
+	if sp.NetNS != "" {
+		// Entering a network namespace needs privileges the service's user
+		// does not have: nsenter enters it as the supervisor, then sets the
+		// user and group and executes the service (same pid, so the cgroup
+		// placement above still holds).
+		nsenter, err := exec.LookPath("nsenter")
+		if err != nil {
+			return nil, fmt.Errorf("service %s runs in network namespace %s, which needs nsenter (util-linux): %w", sp.Name, sp.NetNS, err)
+		}
+		ns := sp.NetNS
+		if !filepath.IsAbs(ns) {
+			ns = filepath.Join("/run/netns", ns)
+		}
+		argv := []string{nsenter, "--net=" + ns}
+		if c := attr.Credential; c != nil {
+			argv = append(argv, "--setgid", strconv.Itoa(int(c.Gid)), "--setuid", strconv.Itoa(int(c.Uid)))
+			attr.Credential = nil
+		}
+		args = append(append(argv, "--", exe), sp.Command[1:]...)
+		exe = nsenter
+	}
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating output pipe: %w", err)
 	}
 	cmd := &exec.Cmd{
-		Path: exe, Args: sp.Command, Env: sp.environ(u.marker), Dir: sp.Dir,
+		Path: exe, Args: args, Env: sp.environ(u.marker), Dir: sp.Dir,
 		Stdout: wr, Stderr: wr, SysProcAttr: attr, // Stdin nil: /dev/null
 	}
 	orphans.Lock()

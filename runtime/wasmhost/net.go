@@ -135,8 +135,12 @@ func (st *callState) allowedURL(u *url.URL) error {
 // and never uses a proxy from the environment (the grant is the destination).
 func (st *callState) httpClient(insecure bool) *http.Client {
 	tr := &http.Transport{
-		Proxy:             nil,
-		DialContext:       (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
+		Proxy: nil,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			return st.s.dial(ctx, network, addr)
+		},
 		TLSClientConfig:   &tls.Config{InsecureSkipVerify: insecure},
 		DisableKeepAlives: true,
 	}
@@ -186,8 +190,7 @@ func (h *Host) tcpProbe(ctx context.Context, st *callState, req []byte) any {
 	}
 	dctx, cancel := context.WithTimeout(ctx, msTimeout(r.TimeoutMs, 2*time.Second))
 	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(dctx, "tcp", net.JoinHostPort(strings.Trim(r.Host, "[]"), port))
+	c, err := st.s.dial(dctx, "tcp", net.JoinHostPort(strings.Trim(r.Host, "[]"), port))
 	if err != nil {
 		return okResponse{Error: netError(err)}
 	}

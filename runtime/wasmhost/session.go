@@ -51,6 +51,9 @@ type SessionConfig struct {
 	Home string
 	// Log, when set, receives every guest log line as "LEVEL module/part: msg".
 	Log io.Writer
+	// NetNS, when set, is the network namespace (name or path) tcp_probe,
+	// http_get and download connect from: the partition's.
+	NetNS string
 }
 
 // Session serves one apply of one partition (or one software install): it

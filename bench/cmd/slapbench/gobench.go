@@ -117,7 +117,9 @@ func runGoBenchmarks(c *config) []goBenchRun {
 		start := time.Now()
 		out, err := cmd.CombinedOutput()
 		r.Seconds = time.Since(start).Seconds()
-		fmt.Fprintf(raw, "# %s\n%s\n", r.Command, out)
+		// A configuration line per run: benchstat makes a table per value,
+		// so runs of the same benchmark on different guests stay apart.
+		fmt.Fprintf(raw, "# %s\nslapbench: %s\n%s\n", r.Command, sp.ID, out)
 		r.Results = parseBench(out)
 		switch {
 		case err != nil && len(r.Results) == 0:

@@ -17,9 +17,11 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -163,6 +165,7 @@ func run(c *config) error {
 	if _, err := os.Stat(slapnode); err != nil {
 		return fmt.Errorf("%s not found: run `make build` first", slapnode)
 	}
+	stopOnSignal(c, slapnode)
 	r := &results{Command: c.command, Started: time.Now().UTC(), Repeat: c.repeat}
 	r.Machine = describeMachine(c, slapnode)
 	logf("machine: %d cores, %s; load average %s", r.Machine.Cores, r.Machine.CPU, r.Machine.LoadStart)
@@ -202,6 +205,24 @@ func publish(c *config, r *results) error {
 	}
 	logf("wrote %s and %d plots in %s", c.out, len(plots), c.plotDir)
 	return nil
+}
+
+// stopOnSignal stops the node daemons of the scratch roots when the run is
+// interrupted: each `slapnode apply` starts one, and an interrupted
+// benchmark must not leave them running.
+func stopOnSignal(c *config, slapnode string) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		roots, _ := filepath.Glob(filepath.Join(c.work, "runs", "slapnode-*"))
+		roots = append(roots, filepath.Join(c.work, "cold-root"))
+		for _, r := range roots {
+			stopNode(slapnode, r)
+		}
+		logf("interrupted (%v)", sig)
+		os.Exit(130)
+	}()
 }
 
 func logf(format string, args ...any) {

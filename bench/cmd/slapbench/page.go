@@ -257,9 +257,9 @@ var missedWhy = map[string]func(*results) string{
 		x := median(w)
 		return fmt.Sprintf("**First apply, N = %d: %s, short of 30× by a factor %.1f** (30× would be %s s against zc.buildout's %s s; slapnode took %s s wall, %s s CPU). "+
 			"About %s s is fixed cost — the whole first apply at N = %d — mostly loading the cached compiled cookbook (wazero decodes and validates the 8 MB module even on a cache hit: a `--recheck` at N = %d costs %s s against %s s for the no-op that loads nothing); starting the node daemon adds only 30–40 ms (measured by hand with the daemon started beforehand). "+
-			"Creating the same directories and files straight from Go takes %s s here (filesystem floor), but the recipes make those calls through the sandbox (`os.Root`, which resolves every path component by component with openat), so each mkdir/open costs several syscalls: in a CPU profile the recipe calls were ~45%% of the CPU of a first apply, nearly all of it in those syscalls, the profile's parsing and evaluation ~10%%, loading the module ~9%%. Wall time above CPU time is disk latency and waiting for a core on the loaded machine. "+
+			"Creating the same directories and files straight from Go takes %s s here (filesystem floor), but the recipes make those calls through the sandbox (`os.Root`, which resolves every path component by component with openat), so each mkdir/open costs several syscalls: in a CPU profile the recipe calls were ~45%% of the CPU of a first apply, nearly all of it in those syscalls, the profile's parsing and evaluation ~10%%, loading the module ~9%%.%s "+
 			"What would close it: a smaller cookbook, or one whose decoded form is cached too, so that loading costs milliseconds; a directory handle kept per part so that the sandbox resolves paths from there; independent parts run concurrently (the peer's tree of references allows it, and disk latency then overlaps); on a quiet disk the floor itself is about 0.1 s at N = 1000.",
-			n, ratio(x), 30/math.Max(x, 1e-9), secs(bs.Wall/30), secs(bs.Wall), secs(ss.Wall), secs(ss.CPU), secs(small.Wall), sb.Sizes[0], sb.Sizes[0], secs(smallR.Wall), secs(smallC.Wall), secs(fl.Wall))
+			n, ratio(x), 30/math.Max(x, 1e-9), secs(bs.Wall/30), secs(bs.Wall), secs(ss.Wall), secs(ss.CPU), secs(small.Wall), sb.Sizes[0], sb.Sizes[0], secs(smallR.Wall), secs(smallC.Wall), secs(fl.Wall), waiting(ss))
 	},
 	"noop": func(r *results) string {
 		sb := r.SideBySide
@@ -273,7 +273,7 @@ var missedWhy = map[string]func(*results) string{
 		apply, _ := goResult(r, idApply, fmt.Sprintf("Apply/parts=%d/noop", n))
 		inproc := ""
 		if ns := apply.Metrics["ns/op"].Median; ns > 0 {
-			inproc = fmt.Sprintf(" The same no-op inside one process with the module already loaded (`BenchmarkApply/parts=%d/noop`) takes %s: the rest of the CLI's time is per process.", n, nsDur(ns))
+			inproc = fmt.Sprintf(" The engine's own no-op on a profile of the same shape (`BenchmarkApply/parts=%d/noop`: a simpler generated profile, in one process, module already loaded) takes %s: most of the rest is per process — loading the module, and connecting to the daemon.", n, nsDur(ns))
 		}
 		return fmt.Sprintf("**No-op `--recheck`, N = %d: %s, short of 30× by a factor %.1f** (30× would be %s s; slapnode took %s s wall, %s s CPU). "+
 			"A recheck calls no recipe for an unchanged part, but it still loads the cookbook to get its description and digest (a recheck costs %s s at N = %d, against %s s for the complete-release no-op, which loads nothing, at the same N), parses the %d-part profile, evaluates every part and validates its options against the recipe's schema before comparing the signature with the journal.%s "+
@@ -310,6 +310,14 @@ var missedWhy = map[string]func(*results) string{
 	"promise": func(r *results) string {
 		return "**200 promises**: the figure is the promise package's `BenchmarkRun200`; its own section below explains what one run does."
 	},
+}
+
+// waiting is a sentence about wall time well above CPU time, if it is.
+func waiting(s stats) string {
+	if s.Wall > 1.2*s.CPU {
+		return " Wall time above CPU time is disk latency and waiting for a core on the loaded machine."
+	}
+	return ""
 }
 
 func goResult(r *results, id, name string) (goBenchResult, bool) {

@@ -32,6 +32,12 @@ var plotSeries = []series{
 	{"filesystem floor (same mkdir/writes from Go, no engine)", engFloor, runFloor, color.RGBA{R: 120, G: 120, B: 120, A: 255}, true, draw.CrossGlyph{}},
 }
 
+// errPoints gives plotter.NewYErrorBars the points and their min–max.
+type errPoints struct {
+	plotter.XYs
+	plotter.YErrors
+}
+
 // plotFile is a generated plot, for the page.
 type plotFile struct {
 	Name, Alt string
@@ -46,10 +52,11 @@ func drawPlots(dir string, r *results) ([]plotFile, error) {
 		file, title, ylabel string
 		logY                bool
 		value               func(stats) float64
+		errBars             bool // min–max of the runs
 	}{
-		{"apply-wall.png", "Wall time vs number of parts (median)", "wall time (s)", true, func(s stats) float64 { return s.Wall }},
-		{"apply-cpu.png", "CPU time (user+sys) vs number of parts (median)", "CPU time (s)", true, func(s stats) float64 { return s.CPU }},
-		{"apply-rss.png", "Peak resident memory vs number of parts (max over runs)", "peak RSS (MiB)", false, func(s stats) float64 { return s.RSS }},
+		{"apply-wall.png", "Wall time vs number of parts (median; bars: min–max of the runs)", "wall time (s)", true, func(s stats) float64 { return s.Wall }, true},
+		{"apply-cpu.png", "CPU time (user+sys) vs number of parts (median)", "CPU time (s)", true, func(s stats) float64 { return s.CPU }, false},
+		{"apply-rss.png", "Peak resident memory vs number of parts (max over runs)", "peak RSS (MiB)", false, func(s stats) float64 { return s.RSS }, false},
 	}
 	var out []plotFile
 	for _, k := range kinds {
@@ -71,13 +78,18 @@ func drawPlots(dir string, r *results) ([]plotFile, error) {
 		maxY := 0.0
 		for _, s := range plotSeries {
 			var xys plotter.XYs
+			var errs plotter.YErrors
 			for _, n := range sb.Sizes {
 				st, ok := summarize(sb.Samples, s.engine, s.run, n)
 				if !ok || k.value(st) <= 0 || (s.engine == engFloor && k.file != "apply-wall.png") {
 					continue
 				}
 				xys = append(xys, plotter.XY{X: float64(n), Y: k.value(st)})
+				errs = append(errs, struct{ Low, High float64 }{st.Wall - st.WallLo, st.WallHi - st.Wall})
 				maxY = max(maxY, k.value(st))
+				if k.errBars {
+					maxY = max(maxY, st.WallHi)
+				}
 			}
 			if len(xys) == 0 {
 				continue
@@ -94,6 +106,14 @@ func drawPlots(dir string, r *results) ([]plotFile, error) {
 			pts.Shape = s.shape
 			pts.Radius = vg.Points(3)
 			p.Add(l, pts)
+			if k.errBars && len(xys) > 1 {
+				eb, err := plotter.NewYErrorBars(errPoints{xys, errs})
+				if err != nil {
+					return nil, err
+				}
+				eb.Color = s.color
+				p.Add(eb)
+			}
 			p.Legend.Add(s.label, l, pts)
 		}
 		// Head room above the data for the legend (top left).

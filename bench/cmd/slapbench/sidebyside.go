@@ -137,14 +137,20 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The page shows the peer's scripts relative to the repository, as the
+	// project's layout places them (../shared/peers/buildout-bench).
+	peerShown := c.peer
+	if rel, err := filepath.Rel(c.repo, c.peer); err == nil {
+		peerShown = rel
+	}
 	sb := &sideBySide{
 		Sizes: c.sizes,
 		Order: "per repetition and N: zc.buildout first, filesystem floor, slapnode first, zc.buildout no-op, slapnode no-op (--recheck), slapnode no-op (complete)",
 		Cache: "each fresh node root gets a copy of a wazero compilation cache warmed once (ROOT/cache/wazero, copied before the run, untimed)",
 		Commands: []string{
-			fmt.Sprintf("%s %s N buildout.cfg --no-develop", pythonBin, filepath.Join(c.peer, "gen_buildout.py")),
+			fmt.Sprintf("%s %s N buildout.cfg --no-develop", pythonBin, filepath.Join(peerShown, "gen_buildout.py")),
 			fmt.Sprintf("slapnode convert buildout.cfg --recipe-map %s --recipe-map %s -o hcl", recipeMap[0], recipeMap[1]),
-			fmt.Sprintf("PYTHONPATH=lean-env %s -S %s -o   (first, then again: no-op)", pythonBin, filepath.Join(c.peer, "peer-buildout.py")),
+			fmt.Sprintf("PYTHONPATH=lean-env %s -S %s -o   (first, then again: no-op)", pythonBin, filepath.Join(peerShown, "peer-buildout.py")),
 			"slapnode apply hcl/buildout.hcl --root ROOT   (first, fresh ROOT)",
 			"slapnode apply hcl/buildout.hcl --root ROOT --recheck   (no-op, every part compared)",
 			"slapnode apply hcl/buildout.hcl --root ROOT   (no-op, complete release skipped)",
@@ -182,6 +188,7 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 	coldRoot := filepath.Join(c.work, "cold-root")
 	logf("slapnode N=%d first apply with an empty wazero cache", big)
 	m, err := slapnodeFirst(slapnode, profiles[big], coldRoot, big)
+	stopNode(slapnode, coldRoot)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +197,6 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 	if err := os.Rename(filepath.Join(coldRoot, "cache", "wazero"), warm); err != nil {
 		return nil, err
 	}
-	stopNode(slapnode, coldRoot)
 
 	for rep := 1; rep <= c.repeat; rep++ {
 		for _, n := range c.sizes {

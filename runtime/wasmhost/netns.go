@@ -1,0 +1,55 @@
+package wasmhost
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// NetNSPath turns a network namespace name (as `ip netns` names them) into
+// its path; a path is kept as it is.
+func NetNSPath(ns string) string {
+	if filepath.IsAbs(ns) {
+		return ns
+	}
+	return filepath.Join("/run/netns", ns)
+}
+
+// dial connects from the session's network namespace (SessionConfig.NetNS):
+// a partition formatted into a namespace listens on addresses that exist
+// only there, so its promises must probe from there. The socket is created
+// by a thread that entered the namespace; that thread is never given back
+// to the Go scheduler, so no other goroutine runs in the wrong namespace.
+func (s *Session) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	if s == nil || s.cfg.NetNS == "" {
+		return d.DialContext(ctx, network, addr)
+	}
+	type result struct {
+		c   net.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		// Never unlocked: the thread ends with this goroutine.
+		fd, err := unix.Open(NetNSPath(s.cfg.NetNS), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- result{err: fmt.Errorf("network namespace %s: %w", s.cfg.NetNS, err)}
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			done <- result{err: fmt.Errorf("entering network namespace %s: %w", s.cfg.NetNS, err)}
+			return
+		}
+		c, err := d.DialContext(ctx, network, addr)
+		done <- result{c, err}
+	}()
+	r := <-done
+	return r.c, r.err
+}
