@@ -20,6 +20,7 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/slapnode/slapnode/internal/atomicfile"
 	"github.com/slapnode/slapnode/internal/builtin"
 	"github.com/slapnode/slapnode/profile"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
@@ -39,7 +40,7 @@ type Engine struct {
 	BinaryCache BinaryCache
 
 	mu      sync.Mutex
-	modules map[string]*wasmhost.Module
+	modules map[string]*modRef
 	schemas map[string]*schema.Validator
 }
 
@@ -398,7 +399,11 @@ type recipeOutput struct {
 	Error     string          `json:"error"`
 }
 
-func (r *run) call(ctx context.Context, mod *wasmhost.Module, entry, part, recipe string, opts json.RawMessage, prev *PartRecord) (*recipeOutput, error) {
+func (r *run) call(ctx context.Context, ref *modRef, entry, part, recipe string, opts json.RawMessage, prev *PartRecord) (*recipeOutput, error) {
+	mod, err := ref.load(ctx)
+	if err != nil {
+		return nil, err
+	}
 	phase := strings.TrimPrefix(entry, "recipe_")
 	in := map[string]any{
 		"recipe": recipe, "part": part, "phase": phase,
@@ -440,7 +445,7 @@ func rawOrEmpty(b json.RawMessage) json.RawMessage {
 // uninstall removes what a part installed: the recipe's own uninstall when it
 // has one, then the paths it reported. The record is dropped last, so an
 // interrupted uninstall is retried.
-func (r *run) uninstall(ctx context.Context, name string, rec *PartRecord, mod *wasmhost.Module) error {
+func (r *run) uninstall(ctx context.Context, name string, rec *PartRecord, mod *modRef) error {
 	if mod == nil {
 		modName, _, _ := strings.Cut(rec.Recipe, ":")
 		if m, err := r.e.module(ctx, r.specs, modName, nil); err == nil {
@@ -448,7 +453,13 @@ func (r *run) uninstall(ctx context.Context, name string, rec *PartRecord, mod *
 		}
 	}
 	_, recipeName, _ := strings.Cut(rec.Recipe, ":")
-	if mod != nil && mod.Has("recipe_uninstall") {
+	var loaded *wasmhost.Module
+	if mod != nil {
+		// A module that cannot load any more cannot clean up: its paths
+		// are still removed below.
+		loaded, _ = mod.load(ctx)
+	}
+	if loaded != nil && loaded.Has("recipe_uninstall") {
 		if _, err := r.call(ctx, mod, "recipe_uninstall", name, recipeName, rec.Options, rec); err != nil {
 			return fmt.Errorf("uninstall part %q (%s): %w", name, rec.Recipe, err)
 		}
@@ -528,9 +539,66 @@ func (e *Engine) logWriter() io.Writer {
 	return nil
 }
 
-// module returns the loaded module named by a part's recipe: a `module`
-// block of the profile, or the built-in cookbook.
-func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpec, name string, at *profile.Attr) (*wasmhost.Module, error) {
+// modRef is a module known by its bytes' digest and its description. It is
+// compiled and instantiated (Host.Load) only when one of its functions is
+// called, so an apply whose parts are all unchanged never starts wazero:
+// the description comes from a cache keyed by the digest.
+type modRef struct {
+	Name        string
+	Digest      string
+	Description wasmhost.Description
+	Described   bool
+
+	e      *Engine
+	wasm   []byte
+	grants wasmhost.Grants
+	mu     sync.Mutex
+	loaded *wasmhost.Module
+}
+
+// load compiles and checks the module (once).
+func (m *modRef) load(ctx context.Context) (*wasmhost.Module, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.loaded != nil {
+		return m.loaded, nil
+	}
+	lm, err := m.e.Host.Load(ctx, m.Name, m.wasm, m.grants)
+	if err != nil {
+		return nil, err
+	}
+	m.loaded, m.Description, m.Described = lm, lm.Description, lm.Described
+	m.e.saveDescription(m.Digest, lm)
+	return lm, nil
+}
+
+type cachedDescription struct {
+	Description wasmhost.Description `json:"description"`
+	Described   bool                 `json:"described"`
+}
+
+func (e *Engine) descriptionPath(digest string) string {
+	if e.Root == "" {
+		return ""
+	}
+	return filepath.Join(e.Root, "cache", "modules", digest+".json")
+}
+
+func (e *Engine) saveDescription(digest string, m *wasmhost.Module) {
+	p := e.descriptionPath(digest)
+	if p == "" {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return
+	}
+	// A cache: losing it only costs a module load.
+	_ = atomicfile.WriteJSON(p, cachedDescription{m.Description, m.Described}, 0o644)
+}
+
+// module returns the module named by a part's recipe: a `module` block of
+// the profile, or the built-in cookbook.
+func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpec, name string, at *profile.Attr) (*modRef, error) {
 	spec := specs[name]
 	if spec == nil {
 		if name != "cookbook" && name != "promises" {
@@ -557,25 +625,42 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 		wasm, err = builtin.Module(strings.TrimPrefix(spec.Source, "builtin:"))
 		g.Trusted = true
 	case strings.Contains(spec.Source, "://"):
-		err = fmt.Errorf("module %q: fetching modules from URLs is not supported by this node; download %s and give its path", name, spec.Source)
+		// Through the node's download cache, verified against sha256
+		// (which the profile loader requires for URLs).
+		var path string
+		if path, err = e.Host.Download(ctx, spec.Source, spec.SHA256); err == nil {
+			wasm, err = os.ReadFile(path)
+		}
 	default:
 		wasm, err = os.ReadFile(spec.Source)
 	}
-	if err == nil && spec.SHA256 != "" {
-		sum := sha256.Sum256(wasm)
-		if got := hex.EncodeToString(sum[:]); !strings.EqualFold(got, spec.SHA256) {
-			err = fmt.Errorf("module %q: %s has sha256 %s but the profile requires %s", name, spec.Source, got, spec.SHA256)
-		}
+	sum := sha256.Sum256(wasm)
+	digest := hex.EncodeToString(sum[:])
+	if err == nil && spec.SHA256 != "" && !strings.EqualFold(digest, spec.SHA256) {
+		err = fmt.Errorf("module %q: %s has sha256 %s but the profile requires %s", name, spec.Source, digest, spec.SHA256)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
-	m, err := e.Host.Load(ctx, name, wasm, g)
-	if err != nil {
-		return nil, err
+	m := &modRef{Name: name, Digest: digest, e: e, wasm: wasm, grants: g}
+	var cached cachedDescription
+	if p := e.descriptionPath(digest); p != "" {
+		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &cached) == nil && cached.Description.ABI != 0 {
+			m.Description, m.Described = cached.Description, cached.Described
+		}
+	}
+	if m.Description.ABI == 0 && !cached.Described {
+		// Not seen on this node yet: load it now (this also checks its
+		// imports against the grants).
+		e.mu.Unlock()
+		_, err := m.load(ctx)
+		e.mu.Lock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if e.modules == nil {
-		e.modules = map[string]*wasmhost.Module{}
+		e.modules = map[string]*modRef{}
 	}
 	e.modules[key] = m
 	return m, nil
@@ -583,7 +668,7 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 
 // validate checks options against the recipe's schema, applies its
 // defaults, and turns violations into diagnostics at the attributes.
-func (e *Engine) validate(mod *wasmhost.Module, recipe string, sch json.RawMessage, opts json.RawMessage, b *profile.Block, p *profile.Profile) (json.RawMessage, error) {
+func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts json.RawMessage, b *profile.Block, p *profile.Profile) (json.RawMessage, error) {
 	key := mod.Digest + ":" + recipe
 	e.mu.Lock()
 	v := e.schemas[key]

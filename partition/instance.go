@@ -406,7 +406,11 @@ func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.E
 				return nil, err
 			}
 		}
-		ps.Module, ps.Options = mod, raw
+		loaded, err := mod.load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ps.Module, ps.Options = loaded, raw
 		ps.Source = "builtin:cookbook"
 		if spec := mods[modName]; spec != nil {
 			ps.Source = spec.Source
