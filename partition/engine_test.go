@@ -390,3 +390,20 @@ part "run" {
 		t.Fatalf("wrapper ran: %q %v", out, err)
 	}
 }
+
+func TestCompletedWithoutParsing(t *testing.T) {
+	e := newEngine(t)
+	dir := t.TempDir()
+	path := writeProfile(t, dir, fmt.Sprintf(chainProfile, "data", "lone"))
+	if ok, _ := e.Completed(path); ok {
+		t.Fatal("complete before any install")
+	}
+	install(t, e, path)
+	if ok, types := e.Completed(path); !ok || types != 0 {
+		t.Fatalf("after install: %v %d", ok, types)
+	}
+	writeProfile(t, dir, fmt.Sprintf(chainProfile, "data", "changed"))
+	if ok, _ := e.Completed(path); ok {
+		t.Fatal("a changed profile still counts as complete")
+	}
+}

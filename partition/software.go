@@ -3,6 +3,7 @@ package partition
 import (
 	"context"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -44,6 +45,49 @@ func SoftwareDir(root, url string) string {
 type completion struct {
 	Digest    string    `json:"profile_digest"`
 	Completed time.Time `json:"completed"`
+	// Files are the profile files the release was built from, with the
+	// sha256 of their content, and Types its number of software types: with
+	// them a complete release is recognised without parsing its profile.
+	Files map[string]string `json:"files,omitempty"`
+	Types int               `json:"software_types"`
+}
+
+func (s *Software) completion() completion {
+	c := completion{Digest: s.Profile.Digest, Completed: time.Now().UTC(), Files: map[string]string{}, Types: len(s.Types)}
+	for _, f := range s.Profile.Files {
+		if b, err := os.ReadFile(f); err == nil {
+			sum := sha256.Sum256(b)
+			c.Files[f] = hex.EncodeToString(sum[:])
+		}
+	}
+	return c
+}
+
+// Completed reports whether the release of pathOrURL is installed and none
+// of its profile files changed since — without parsing the profile (a node
+// polling a master checks every supplied release on every pass). It also
+// says how many software types the release has.
+func (e *Engine) Completed(pathOrURL string) (complete bool, types int) {
+	url, err := SoftwareURL(pathOrURL)
+	if err != nil {
+		return false, 0
+	}
+	var c completion
+	b, err := os.ReadFile(filepath.Join(SoftwareDir(e.Root, url), ".completed"))
+	if err != nil || json.Unmarshal(b, &c) != nil || len(c.Files) == 0 || c.Files[url] == "" {
+		return false, 0
+	}
+	for f, want := range c.Files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return false, 0
+		}
+		sum := sha256.Sum256(b)
+		if hex.EncodeToString(sum[:]) != want {
+			return false, 0
+		}
+	}
+	return true, c.Types
 }
 
 // SoftwareURL turns what a user typed into a release identity: URLs as they
@@ -139,7 +183,7 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 				if err := shareTree(s.Path); err != nil {
 					return fmt.Errorf("software %s: %w", s.Path, err)
 				}
-				return atomicfile.WriteJSON(marker, completion{Digest: s.Profile.Digest, Completed: time.Now().UTC()}, 0o644)
+				return atomicfile.WriteJSON(marker, s.completion(), 0o644)
 			}
 		}
 	}
@@ -180,7 +224,7 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 			e.progress("binary cache: %s", why)
 		}
 	}
-	return atomicfile.WriteJSON(marker, completion{Digest: s.Profile.Digest, Completed: time.Now().UTC()}, 0o644)
+	return atomicfile.WriteJSON(marker, s.completion(), 0o644)
 }
 
 // mounts lists what a recipe sees: its writable directory, and read-only the

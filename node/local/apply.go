@@ -74,6 +74,15 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 // apply is Apply with the node's lock held (child requests re-enter it).
 func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*ApplyResult, error) {
 	e := n.Engine
+	if complete, types := e.Completed(profilePath); complete && types == 0 && o.Type == "" && !o.Force && !o.Recheck && !o.Plan && !o.Release && o.State != StateDestroyed {
+		// A software-only release, installed, its profile unchanged:
+		// nothing to parse, nothing to do.
+		url, _ := partition.SoftwareURL(profilePath)
+		if n.Out != nil {
+			fmt.Fprintf(n.Out, "software %s: complete and unchanged\n", partition.SoftwareDir(n.Root, url))
+		}
+		return &ApplyResult{Software: &partition.Software{URL: url, Path: partition.SoftwareDir(n.Root, url)}}, nil
+	}
 	sw, err := e.LoadSoftware(profilePath)
 	if err != nil {
 		return nil, err

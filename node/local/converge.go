@@ -127,7 +127,9 @@ func (n *Node) ConvergeOnce(ctx context.Context, o ConvergeOptions) (*ConvergeRe
 				}
 				continue
 			}
-			softwares[sr.URL] = sw
+			if sw != nil {
+				softwares[sr.URL] = sw
+			}
 			rep.Software[sr.URL] = slap.StateAvailable
 		}
 	}
@@ -175,6 +177,14 @@ func (n *Node) ReportUsage(ctx context.Context, m *slap.Client, computerID strin
 // installRelease installs a supplied release, reporting building and then
 // available; a complete release is only reported available.
 func (n *Node) installRelease(ctx context.Context, m *slap.Client, computerID, url string) (*partition.Software, error) {
+	if complete, _ := n.Engine.Completed(url); complete {
+		// Installed and unchanged: confirmed without parsing it again;
+		// the partitions that use it load it when they need it.
+		if err := m.AvailableSoftwareRelease(ctx, url, computerID); err != nil {
+			return nil, offline(err)
+		}
+		return nil, nil
+	}
 	sw, err := n.Engine.LoadSoftware(url)
 	if err != nil {
 		return nil, err
@@ -225,6 +235,11 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 		// Not supplied to this node (or failed): install it now.
 		if sw, err = n.installRelease(ctx, m, o.ComputerID, p.SoftwareRelease.URL); err != nil {
 			return fail(fmt.Errorf("software %s: %w", p.SoftwareRelease.URL, err))
+		}
+		if sw == nil { // complete: installRelease did not need to parse it
+			if sw, err = n.Engine.LoadSoftware(p.SoftwareRelease.URL); err != nil {
+				return fail(fmt.Errorf("software %s: %w", p.SoftwareRelease.URL, err))
+			}
 		}
 		softwares[p.SoftwareRelease.URL] = sw
 	}
