@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -20,16 +19,7 @@ func cli(t *testing.T, url string, args ...string) result {
 	cmd := exec.Command(slapnode, args...)
 	cmd.Dir = ".."
 	cmd.Env = append(os.Environ(), "SLAPNODE_MASTER="+url)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{out.String(), errb.String(), code}
+	return runCmd(t, cmd)
 }
 
 // background starts a long-running slapnode command, stopped at cleanup.

@@ -69,6 +69,12 @@ func runAs(t *testing.T, cred *syscall.Credential, root string, args ...string) 
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 		cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + root, "LANG=C.UTF-8"}
 	}
+	return runCmd(t, cmd)
+}
+
+// runCmd runs cmd and collects its output and exit code.
+func runCmd(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -18,6 +18,21 @@ import (
 // partition user who swaps a directory for a symlink while it runs cannot
 // make it change anything outside the partition.
 func chownTree(dir string, uid, gid int) error {
+	return walkRoot(dir, func(root *os.Root, rel string, st os.FileInfo) (bool, error) {
+		if rel == ".slapnode" {
+			return false, nil
+		}
+		if err := root.Lchown(rel, uid, gid); err != nil {
+			return false, fmt.Errorf("chown %s: %w", path.Join(dir, rel), err)
+		}
+		return true, nil
+	})
+}
+
+// walkRoot calls fn for dir and everything below it, through an os.Root of
+// dir, never following symlinks; fn returning false skips a directory's
+// contents.
+func walkRoot(dir string, fn func(root *os.Root, rel string, st os.FileInfo) (bool, error)) error {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return err
@@ -25,11 +40,12 @@ func chownTree(dir string, uid, gid int) error {
 	defer root.Close()
 	var walk func(rel string) error
 	walk = func(rel string) error {
-		if err := root.Lchown(rel, uid, gid); err != nil {
-			return fmt.Errorf("chown %s: %w", path.Join(dir, rel), err)
-		}
 		st, err := root.Lstat(rel)
-		if err != nil || !st.IsDir() {
+		if err != nil {
+			return err
+		}
+		descend, err := fn(root, rel, st)
+		if err != nil || !descend || !st.IsDir() {
 			return err
 		}
 		d, err := root.Open(rel)
@@ -42,16 +58,7 @@ func chownTree(dir string, uid, gid int) error {
 			return err
 		}
 		for _, ent := range entries {
-			if rel == "." && ent.Name() == ".slapnode" {
-				continue
-			}
-			if ent.Type()&fs.ModeSymlink == 0 || ent.Type().IsDir() {
-				if err := walk(path.Join(rel, ent.Name())); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := root.Lchown(path.Join(rel, ent.Name()), uid, gid); err != nil {
+			if err := walk(path.Join(rel, ent.Name())); err != nil {
 				return err
 			}
 		}
@@ -74,16 +81,9 @@ func ownerOf(st os.FileInfo) (uint32, uint32) {
 // software release, like SlapOS's, is read by the partitions' users. Group
 // and world write bits are never added. Symlinks are left alone.
 func shareTree(dir string) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	var walk func(rel string) error
-	walk = func(rel string) error {
-		st, err := root.Lstat(rel)
-		if err != nil || st.Mode()&fs.ModeSymlink != 0 {
-			return err
+	return walkRoot(dir, func(root *os.Root, rel string, st os.FileInfo) (bool, error) {
+		if st.Mode()&fs.ModeSymlink != 0 {
+			return false, nil
 		}
 		mode := st.Mode().Perm()
 		want := mode | 0o444
@@ -92,27 +92,9 @@ func shareTree(dir string) error {
 		}
 		if want != mode {
 			if err := root.Chmod(rel, want); err != nil {
-				return fmt.Errorf("chmod %s: %w", path.Join(dir, rel), err)
+				return false, fmt.Errorf("chmod %s: %w", path.Join(dir, rel), err)
 			}
 		}
-		if !st.IsDir() {
-			return nil
-		}
-		d, err := root.Open(rel)
-		if err != nil {
-			return err
-		}
-		entries, err := d.ReadDir(-1)
-		d.Close()
-		if err != nil {
-			return err
-		}
-		for _, ent := range entries {
-			if err := walk(path.Join(rel, ent.Name())); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return walk(".")
+		return true, nil
+	})
 }

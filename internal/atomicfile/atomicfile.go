@@ -13,6 +13,13 @@ import (
 
 // Write replaces path with data, atomically and durably.
 func Write(path string, data []byte, perm os.FileMode) error {
+	return WriteOwned(path, data, perm, -1, -1)
+}
+
+// WriteOwned is Write, the new file owned by uid:gid (-1 keeps the
+// writer's; only root can give a file away, so the owner is set only when
+// running as root).
+func WriteOwned(path string, data []byte, perm os.FileMode, uid, gid int) error {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -31,6 +38,11 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	}
 	if err := f.Chmod(perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if (uid >= 0 || gid >= 0) && os.Geteuid() == 0 {
+		if err := f.Chown(uid, gid); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
 	}
 	if err := f.Sync(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slapnode/slapnode/internal/atomicfile"
 )
 
 // ErrNoFreeID is returned when the system id range is full.
@@ -140,59 +142,15 @@ func (t *table) write() error {
 	}
 	if t.exists {
 		if old, err := os.ReadFile(t.path); err == nil {
-			if err := writeAtomic(t.path+"-", old, t.mode, t.uid, t.gid); err != nil {
+			if err := atomicfile.WriteOwned(t.path+"-", old, t.mode, t.uid, t.gid); err != nil {
 				return err
 			}
 		}
 	}
-	if err := writeAtomic(t.path, buf.Bytes(), t.mode, t.uid, t.gid); err != nil {
+	if err := atomicfile.WriteOwned(t.path, buf.Bytes(), t.mode, t.uid, t.gid); err != nil {
 		return err
 	}
 	t.edits = 0
-	return nil
-}
-
-func writeAtomic(path string, data []byte, mode os.FileMode, uid, gid int) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".slapnode*")
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp := f.Name()
-	ok := false
-	defer func() {
-		if !ok {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := f.Write(data); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Chmod(mode); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	// Only root can give the file away; without root the files are a test
-	// copy owned by the caller anyway.
-	if os.Geteuid() == 0 {
-		if err := f.Chown(uid, gid); err != nil {
-			return fmt.Errorf("writing %s: %w", path, err)
-		}
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	ok = true
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
 	return nil
 }
 
