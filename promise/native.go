@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/slapnode/slapnode/internal/nsexec"
 	"github.com/slapnode/slapnode/node/supervisor"
 )
 
@@ -98,7 +99,12 @@ func checkCommand(ctx context.Context, r *Runner, p *PartitionRef, raw json.RawM
 			}
 		}
 	}
-	cmd := exec.CommandContext(ctx, exe, argv[1:]...)
+	// In the partition's network namespace, where its addresses are.
+	wexe, wargv, cred, err := nsexec.Wrap(p.NetNS, exe, argv[1:], p.Credential)
+	if err != nil {
+		return false, err.Error()
+	}
+	cmd := exec.CommandContext(ctx, wexe, wargv[1:]...)
 	cmd.Dir = p.Path
 	cmd.Env = []string{"PATH=" + cleanPath, "HOME=" + p.Path, "LANG=C.UTF-8"}
 	for k, v := range o.Env {
@@ -106,7 +112,7 @@ func checkCommand(ctx context.Context, r *Runner, p *PartitionRef, raw json.RawM
 	}
 	out := &tail{max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.Credential}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	// A promise's children go with it (SlapOS kills the whole tree).
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
@@ -120,7 +126,7 @@ func checkCommand(ctx context.Context, r *Runner, p *PartitionRef, raw json.RawM
 			return false, fmt.Sprintf("cannot confine %s to its partition: %v", exe, err)
 		}
 	}
-	err := cmd.Wait()
+	err = cmd.Wait()
 	msg := strings.TrimSpace(out.String())
 	if err != nil {
 		if ctx.Err() != nil {

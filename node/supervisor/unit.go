@@ -5,11 +5,11 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
-	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/slapnode/slapnode/internal/nsexec"
 )
 
 // unit is one service or job. Its loop goroutine owns the processes; the
@@ -276,28 +276,13 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 		defer cgfd.Close()
 		attr.UseCgroupFD, attr.CgroupFD = true, int(cgfd.Fd())
 	}
-	args := sp.Command
-	if sp.NetNS != "" {
-		// Entering a network namespace needs privileges the service's user
-		// does not have: nsenter enters it as the supervisor, then sets the
-		// user and group and executes the service (same pid, so the cgroup
-		// placement above still holds).
-		nsenter, err := exec.LookPath("nsenter")
-		if err != nil {
-			return nil, fmt.Errorf("service %s runs in network namespace %s, which needs nsenter (util-linux): %w", sp.Name, sp.NetNS, err)
-		}
-		ns := sp.NetNS
-		if !filepath.IsAbs(ns) {
-			ns = filepath.Join("/run/netns", ns)
-		}
-		argv := []string{nsenter, "--net=" + ns}
-		if c := attr.Credential; c != nil {
-			argv = append(argv, "--setgid", strconv.Itoa(int(c.Gid)), "--setuid", strconv.Itoa(int(c.Uid)))
-			attr.Credential = nil
-		}
-		args = append(append(argv, "--", exe), sp.Command[1:]...)
-		exe = nsenter
+	// In a network namespace the service is started through nsenter, which
+	// enters it as the supervisor and then drops to the service's user.
+	exe, args, cred, err := nsexec.Wrap(sp.NetNS, exe, sp.Command[1:], attr.Credential)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", sp.Name, err)
 	}
+	attr.Credential = cred
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating output pipe: %w", err)

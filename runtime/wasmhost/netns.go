@@ -4,20 +4,12 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"path/filepath"
 	"runtime"
 
 	"golang.org/x/sys/unix"
-)
 
-// NetNSPath turns a network namespace name (as `ip netns` names them) into
-// its path; a path is kept as it is.
-func NetNSPath(ns string) string {
-	if filepath.IsAbs(ns) {
-		return ns
-	}
-	return filepath.Join("/run/netns", ns)
-}
+	"github.com/slapnode/slapnode/internal/nsexec"
+)
 
 // dial connects from the session's network namespace (SessionConfig.NetNS):
 // a partition formatted into a namespace listens on addresses that exist
@@ -37,7 +29,7 @@ func (s *Session) dial(ctx context.Context, network, addr string) (net.Conn, err
 	go func() {
 		runtime.LockOSThread()
 		// Never unlocked: the thread ends with this goroutine.
-		fd, err := unix.Open(NetNSPath(s.cfg.NetNS), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		fd, err := unix.Open(nsexec.Path(s.cfg.NetNS), unix.O_RDONLY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			done <- result{err: fmt.Errorf("network namespace %s: %w", s.cfg.NetNS, err)}
 			return
