@@ -26,18 +26,27 @@ type Sample struct {
 	ResponseBody    string            `json:"response_body"`
 }
 
-// Path is the samples file, kept in slap/testdata (a copy of the reference
-// capture, so that tests need nothing outside the module).
+// Path is the samples file: the reference capture in shared/reference,
+// found by walking up from this package (shared/ sits beside the
+// repository), read in place rather than copied into the project.
 func Path() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "testdata", "slap-wire-samples.jsonl")
+	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
+		p := filepath.Join(dir, "shared", "reference", "slap-wire-samples.jsonl")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		if parent := filepath.Dir(dir); parent == dir {
+			return filepath.Join("shared", "reference", "slap-wire-samples.jsonl")
+		}
+	}
 }
 
 // Load reads every sample, in capture order.
 func Load() ([]Sample, error) {
 	f, err := os.Open(Path())
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("the captured SLAP exchanges (shared/reference/slap-wire-samples.jsonl, beside the repository): %w", err)
 	}
 	defer f.Close()
 	var out []Sample
