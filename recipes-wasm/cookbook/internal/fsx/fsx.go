@@ -51,14 +51,10 @@ func WriteFile(ctx recipe.Context, path string, data []byte, mode os.FileMode) e
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("creating the directory of %s: %w", path, err)
 	}
-	// A write interrupted by a kill leaves its temporary file: remove those
-	// first, so a re-run converges on the same tree as a clean one.
-	if stale, err := filepath.Glob(path + ".tmp-????????"); err == nil {
-		for _, s := range stale {
-			os.Remove(s)
-		}
-	}
-	tmp := fmt.Sprintf("%s.tmp-%s", path, randomSuffix())
+	// A fixed temporary name: a write interrupted by a kill leaves a file
+	// the next write of the same path truncates and renames, so a re-run
+	// converges on the tree of a clean one without listing the directory.
+	tmp := path + ".slapnode-tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -73,23 +69,10 @@ func WriteFile(ctx recipe.Context, path string, data []byte, mode os.FileMode) e
 	return nil
 }
 
-// SetMode gives regular files mode. WASI preview 1 cannot set permission
-// bits (os.Chmod does nothing there), so a mode that did not take is set
-// through the host (Context.Chmod, slapnode.chmod).
+// SetMode gives regular files mode, through Context.Chmod: WASI preview 1
+// cannot set permission bits, so the host does it (slapnode.chmod).
 func SetMode(ctx recipe.Context, mode os.FileMode, paths ...string) error {
-	var pending []string
-	for _, p := range paths {
-		if err := os.Chmod(p, mode); err != nil {
-			return fmt.Errorf("setting mode %04o on %s: %w", mode.Perm(), p, err)
-		}
-		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != mode.Perm() {
-			pending = append(pending, p)
-		}
-	}
-	if len(pending) == 0 {
-		return nil
-	}
-	return ctx.Chmod(mode, pending...)
+	return ctx.Chmod(mode, paths...)
 }
 
 func randomSuffix() string {
