@@ -42,6 +42,9 @@ type InstanceRequest struct {
 	Strings   bool
 	Partition Partition
 	Force     bool
+	// Validated, when set, is the result of validating Params already
+	// (ValidateParameters): they are not validated twice.
+	Validated *schema.Result
 	// Requester makes the profile's request blocks' requests.
 	Requester Requester
 	// Shared are the shared (slave) instances this instance hosts, as the
@@ -133,9 +136,11 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 	if err != nil {
 		return nil, err
 	}
-	res, err := ValidateParameters(it, req.Params, req.Strings)
-	if err != nil {
-		return nil, fmt.Errorf("parameters of %s: %w", it.Name, err)
+	res := req.Validated
+	if res == nil {
+		if res, err = ValidateParameters(it, req.Params, req.Strings); err != nil {
+			return nil, fmt.Errorf("parameters of %s: %w", it.Name, err)
+		}
 	}
 	p, diags := profile.Load(it.Profile, profile.Instance)
 	if err := p.Err(diags); err != nil {

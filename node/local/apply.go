@@ -15,6 +15,7 @@ import (
 	"github.com/slapnode/slapnode/profile"
 	"github.com/slapnode/slapnode/promise"
 	"github.com/slapnode/slapnode/release"
+	"github.com/slapnode/slapnode/schema"
 )
 
 // Requested states of an instance, as SlapOS names them.
@@ -44,7 +45,8 @@ type ApplyOptions struct {
 	// Requester makes the instance profile's request blocks' requests;
 	// default: children instantiated on this node.
 	Requester partition.Requester
-	depth     int // nesting of child requests, bounded
+	depth     int            // nesting of child requests, bounded
+	validated *schema.Result // Params, already validated by Apply
 }
 
 // ApplyResult is what an apply did.
@@ -127,9 +129,11 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		return nil, err
 	}
 	// Parameters are checked before anything is installed.
-	if _, err := partition.ValidateParameters(it, o.Params, o.Strings); err != nil {
+	validated, err := partition.ValidateParameters(it, o.Params, o.Strings)
+	if err != nil {
 		return nil, fmt.Errorf("parameters of software type %q: %w", it.Name, err)
 	}
+	o.validated = validated
 	if n.Out != nil && !o.Plan {
 		fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
 	}
@@ -187,7 +191,7 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	res := &ApplyResult{Software: sw, Partition: part}
 	inst, err := e.Instantiate(ctx, &partition.InstanceRequest{
 		Software: sw, Type: it.Name, Params: o.Params, Strings: o.Strings, Partition: part, Force: o.Force, Shared: shared,
-		Requester: o.Requester,
+		Requester: o.Requester, Validated: o.validated,
 	}, o.Plan)
 	if err != nil {
 		return nil, err
