@@ -66,6 +66,7 @@ func runAs(t *testing.T, cred *syscall.Credential, root string, args ...string) 
 	cmd := exec.Command(slapnode, append(args, "--root", root)...)
 	cmd.Dir = ".."
 	if cred != nil {
+		cmd.Dir = root // the checkout may be private to root
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 		cmd.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + root, "LANG=C.UTF-8"}
 	}
@@ -110,7 +111,23 @@ func TestHellowebRootless(t *testing.T) {
 		}
 	}
 	t.Cleanup(func() { runAs(t, cred, root, "node", "stop") })
-	r := runAs(t, cred, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18481")
+	profile := "examples/helloweb/software.hcl"
+	if cred != nil {
+		// The checkout may be private to root (a clone in a 0700 temporary
+		// directory): give the unprivileged user its own readable copy.
+		copyDir := filepath.Join(filepath.Dir(root), "helloweb")
+		if err := os.CopyFS(copyDir, os.DirFS("../examples/helloweb")); err != nil {
+			t.Fatal(err)
+		}
+		filepath.Walk(copyDir, func(p string, info os.FileInfo, err error) error {
+			if err == nil {
+				os.Chmod(p, info.Mode().Perm()|0o055)
+			}
+			return nil
+		})
+		profile = filepath.Join(copyDir, "software.hcl")
+	}
+	r := runAs(t, cred, root, "apply", profile, "--param", "port:=18481")
 	if r.code != 0 {
 		t.Fatalf("rootless apply exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
 	}
