@@ -134,3 +134,17 @@ func TestSpecsRoundTripAndLatestMinute(t *testing.T) {
 		t.Fatalf("takeLatestMinute: %s %d", rest, n)
 	}
 }
+
+func TestTransactionIDsDiffer(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "p.log")
+	now := time.Now()
+	for i := 0; i < 2000; i++ {
+		last := lastTransactionID(path)
+		if err := appendLog(path, now, true, "ok", -1, -1); err != nil {
+			t.Fatal(err)
+		}
+		if got := lastTransactionID(path); got == "" || got == last {
+			t.Fatalf("sense %d reused transaction id %q", i, got)
+		}
+	}
+}

@@ -211,9 +211,37 @@ func chown(path string, uid, gid int) error {
 	return nil
 }
 
-// transactionID is GenericPromise's "<int(time)>-<randint(100,999)>".
-func transactionID(t time.Time) string {
-	return fmt.Sprintf("%d-%d", t.Unix(), 100+rand.IntN(900))
+// transactionID is GenericPromise's "<int(time)>-<randint(100,999)>",
+// drawn again if it equals last: two senses in the same second would
+// otherwise (one time in 900) read back as a single transaction.
+func transactionID(t time.Time, last string) string {
+	for {
+		if id := fmt.Sprintf("%d-%d", t.Unix(), 100+rand.IntN(900)); id != last {
+			return id
+		}
+	}
+}
+
+// lastTransactionID is the transaction id of the log's last line, if any.
+func lastTransactionID(path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return ""
+	}
+	buf := make([]byte, min(st.Size(), 4096))
+	if _, err := f.ReadAt(buf, st.Size()-int64(len(buf))); err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(buf), "\n"), "\n")
+	if m := logLine.FindStringSubmatch(lines[len(lines)-1]); m != nil {
+		return m[3]
+	}
+	return ""
 }
 
 // appendLog records one sense in the promise log, in GenericPromise's
@@ -227,7 +255,7 @@ func appendLog(path string, t time.Time, ok bool, message string, uid, gid int) 
 	if !ok {
 		level = "ERROR"
 	}
-	tid := transactionID(t)
+	tid := transactionID(t, lastTransactionID(path))
 	stamp := t.Local().Format("2006-01-02 15:04:05")
 	var b strings.Builder
 	lines := strings.Split(strings.TrimRight(message, "\n"), "\n")
