@@ -11,7 +11,7 @@ export GOFLAGS ?=
 all: build
 
 # Each component adds its build rules and appends its outputs to WASM_OUTPUTS.
-include $(sort $(wildcard mk/*.mk))
+include recipes-wasm/cookbook.mk recipes-wasm/sdk.mk runtime/runtime.mk hcl/buildout/goldens.mk cmd/slapbench/bench.mk
 
 wasm: $(WASM_OUTPUTS)
 

@@ -20,9 +20,9 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
+	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/internal/atomicfile"
-	"github.com/slapnode/slapnode/internal/builtin"
-	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/runtime/builtin"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 	"github.com/slapnode/slapnode/schema"
 )

@@ -14,8 +14,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/slapnode/slapnode/internal/builtin"
-	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/hcl/profile"
+	"github.com/slapnode/slapnode/runtime/builtin"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 

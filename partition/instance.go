@@ -15,8 +15,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
-	"github.com/slapnode/slapnode/node/supervisor"
-	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/hcl/profile"
+	"github.com/slapnode/slapnode/partition/service"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 	"github.com/slapnode/slapnode/schema"
 )
@@ -81,7 +81,7 @@ type Instance struct {
 	Params     map[string]any
 	Defaults   []string // JSON pointers of parameters filled from the schema
 	Report     *Report
-	Services   []supervisor.ServiceSpec
+	Services   []service.Spec
 	Promises   []PromiseSpec
 	Connection map[string]any
 	// SharedConnections are the connection parameters published for each
@@ -265,18 +265,18 @@ func ctyToGo(v cty.Value) (any, error) {
 // services evaluates service and schedule blocks, and adds the executables
 // recipes placed in etc/service (watched) and etc/run (run once), as SlapOS
 // does.
-func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Partition) ([]supervisor.ServiceSpec, error) {
-	var out []supervisor.ServiceSpec
+func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Partition) ([]service.Spec, error) {
+	var out []service.Spec
 	var diags hcl.Diagnostics
-	var cred *supervisor.Credential
+	var cred *service.Credential
 	if part.Credential != nil {
-		cred = &supervisor.Credential{Uid: part.Credential.Uid, Gid: part.Credential.Gid}
+		cred = &service.Credential{Uid: part.Credential.Uid, Gid: part.Credential.Gid}
 		for _, g := range part.Credential.Groups {
 			cred.Groups = append(cred.Groups, g)
 		}
 	}
-	base := func(name string) supervisor.ServiceSpec {
-		return supervisor.ServiceSpec{Partition: part.ID, Name: name, Dir: part.Path, Credential: cred,
+	base := func(name string) service.Spec {
+		return service.Spec{Partition: part.ID, Name: name, Dir: part.Path, Credential: cred,
 			Cgroup: part.Cgroup, ExtraCgroups: part.ExtraCgroups, NetNS: part.NetNS}
 	}
 	seen := map[string]hcl.Range{}

@@ -8,7 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
-	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/hcl/profile"
 )
 
 // ChildRequest is an instance profile's `request` block: another instance

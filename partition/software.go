@@ -14,8 +14,8 @@ import (
 
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/internal/atomicfile"
-	"github.com/slapnode/slapnode/profile"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 

@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/slapnode/slapnode/bincache"
+	"github.com/slapnode/slapnode/hcl/profile"
+	"github.com/slapnode/slapnode/node/bincache"
 	"github.com/slapnode/slapnode/partition"
-	"github.com/slapnode/slapnode/profile"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 

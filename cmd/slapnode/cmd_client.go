@@ -19,9 +19,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/slapnode/slapnode/master"
+	"github.com/slapnode/slapnode/node/master"
+	"github.com/slapnode/slapnode/node/slap"
 	"github.com/slapnode/slapnode/schema"
-	"github.com/slapnode/slapnode/slap"
 )
 
 const masterFlagsHelp = `  --master URL        the master (default $SLAPNODE_MASTER, else http://` + defaultMasterListen + `,

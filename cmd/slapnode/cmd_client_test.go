@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slapnode/slapnode/master"
-	"github.com/slapnode/slapnode/slap"
+	"github.com/slapnode/slapnode/node/master"
+	"github.com/slapnode/slapnode/node/slap"
 )
 
 // testMaster runs a master with a formatted computer "slapnode" of 2

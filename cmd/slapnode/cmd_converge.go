@@ -10,7 +10,7 @@ import (
 
 	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/local"
-	"github.com/slapnode/slapnode/slap"
+	"github.com/slapnode/slapnode/node/slap"
 )
 
 func init() {

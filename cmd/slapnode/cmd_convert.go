@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/slapnode/slapnode/buildout"
+	"github.com/slapnode/slapnode/hcl/buildout"
 )
 
 func init() {

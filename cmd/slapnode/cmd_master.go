@@ -8,7 +8,7 @@ import (
 	"net"
 	"path/filepath"
 
-	"github.com/slapnode/slapnode/master"
+	"github.com/slapnode/slapnode/node/master"
 )
 
 // defaultMasterListen is where the embedded master listens, and so where

@@ -34,7 +34,7 @@ next 'node run' brings the services back.
 
 Only one daemon runs per node root; a second one is refused. 'slapnode apply'
 starts the daemon in the background when none runs; a systemd unit is in
-packaging/slapnode.service.
+node/slapnode.service.
 
 With --master, the node also joins a SLAP master (a slapnode master or a
 SlapOS one): it registers its partitions, then every interval fetches what

@@ -17,7 +17,7 @@ import (
 	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
-	"github.com/slapnode/slapnode/promise"
+	"github.com/slapnode/slapnode/partition/promise"
 )
 
 func init() {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slapnode/slapnode/promise"
+	"github.com/slapnode/slapnode/partition/promise"
 )
 
 // promiseNode makes a node root with one started instance whose partition

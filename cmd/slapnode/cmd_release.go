@@ -8,8 +8,8 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 
-	"github.com/slapnode/slapnode/profile"
-	"github.com/slapnode/slapnode/release"
+	"github.com/slapnode/slapnode/hcl/profile"
+	"github.com/slapnode/slapnode/partition/release"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 

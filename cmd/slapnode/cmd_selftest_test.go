@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slapnode/slapnode/internal/builtin"
+	"github.com/slapnode/slapnode/runtime/builtin"
 )
 
 func selfTestCLI(t *testing.T, args ...string) (string, string, int) {

@@ -5,7 +5,7 @@ import (
 	"runtime/debug"
 	"strings"
 
-	"github.com/slapnode/slapnode/internal/builtin"
+	"github.com/slapnode/slapnode/runtime/builtin"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise

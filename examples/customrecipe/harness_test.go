@@ -16,7 +16,7 @@ import (
 )
 
 // The modules under test, relative to this package. Paths are the ones
-// mk/sdk.mk builds.
+// recipes-wasm/sdk.mk builds.
 var (
 	motdModules = map[string]string{
 		"c":  "../custom-recipe-c/motd.wasm",

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/slapnode/slapnode/profile"
+	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 

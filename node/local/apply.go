@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/internal/atomicfile"
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
-	"github.com/slapnode/slapnode/profile"
-	"github.com/slapnode/slapnode/promise"
-	"github.com/slapnode/slapnode/release"
+	"github.com/slapnode/slapnode/partition/promise"
+	"github.com/slapnode/slapnode/partition/release"
 	"github.com/slapnode/slapnode/schema"
 )
 

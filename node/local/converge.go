@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/node/slap"
 	"github.com/slapnode/slapnode/partition"
-	"github.com/slapnode/slapnode/slap"
 )
 
 // ErrOffline wraps errors reaching the master: the node keeps its services

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slapnode/slapnode/internal/builtin"
-	"github.com/slapnode/slapnode/master"
+	"github.com/slapnode/slapnode/node/master"
+	"github.com/slapnode/slapnode/node/slap"
 	"github.com/slapnode/slapnode/node/supervisor"
-	"github.com/slapnode/slapnode/slap"
+	"github.com/slapnode/slapnode/runtime/builtin"
 )
 
 // openNode opens a node on a fresh root whose wazero cache is shared

@@ -26,12 +26,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/slapnode/slapnode/bincache"
+	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/node/bincache"
 	"github.com/slapnode/slapnode/node/format"
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
-	"github.com/slapnode/slapnode/profile"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 

@@ -13,49 +13,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/slapnode/slapnode/partition/service"
 )
 
 // ErrSpec is wrapped by every error about an invalid ServiceSpec.
 var ErrSpec = errors.New("invalid service spec")
 
-// Credential is the identity a service runs as.
-type Credential struct {
-	Uid, Gid uint32
-	Groups   []uint32 `json:",omitempty"`
-}
+// Credential is the identity a service runs as (see package service).
+type Credential = service.Credential
 
-// ServiceSpec is what an instance declares for one service or scheduled job.
-// Its hash decides whether Apply restarts it, so every field that changes how
-// the process runs belongs here.
-type ServiceSpec struct {
-	Partition, Name string
-	Command         []string
-	Env             map[string]string `json:",omitempty"`
-	Dir             string            // working directory: the partition directory
-	Watch           bool              // true: a service, restarted when it exits; false: run once
-	StopGrace       time.Duration     `json:",omitempty"` // SIGTERM→SIGKILL delay; 0 = 60s like SlapOS
-	Credential      *Credential       `json:",omitempty"` // nil = the supervisor's own user
-	// Cgroup is a cgroup directory of the partition (a cgroup v2 directory, or
-	// one v1 controller directory). The supervisor makes one child directory
-	// per service in it and starts the service there, so that stopping one
-	// service kills exactly its processes while the partition's limits,
-	// set on the parent by the node layer, still apply. "" = no cgroup.
-	Cgroup string `json:",omitempty"`
-	// ExtraCgroups are further directories to join the same way: the other
-	// controller hierarchies on a cgroup v1 node (cpu, memory, pids…).
-	ExtraCgroups []string `json:",omitempty"`
-	// NetNS, when set, is the network namespace (a name under /run/netns,
-	// or a path) the service runs in: the partition's, on a node formatted
-	// with network.namespace. The service is started through nsenter(1),
-	// which enters it and then drops to the service's credential.
-	NetNS  string `json:",omitempty"`
-	LogDir string `json:",omitempty"` // default <Dir>/var/log; the log is LogDir/<Name>.log
-	// LogFile overrides the log path (SlapOS's <partition>/.<partition>_<service>.log).
-	LogFile string `json:",omitempty"`
-	// Schedule, when set, is a cron expression: the command runs on that
-	// schedule instead of as a service, never two runs at once.
-	Schedule string `json:",omitempty"`
-}
+// ServiceSpec is what an instance declares for one service or scheduled
+// job (see package service).
+type ServiceSpec = service.Spec
 
 // DefaultStopGrace is SlapOS's supervisord stopwaitsecs.
 const DefaultStopGrace = 60 * time.Second
@@ -75,7 +45,7 @@ func validName(s string) bool {
 }
 
 // check validates sp; partition is the partition it is applied to.
-func (sp *ServiceSpec) check(partition string) error {
+func specCheck(sp ServiceSpec, partition string) error {
 	where := fmt.Sprintf("service %q of partition %q", sp.Name, partition)
 	switch {
 	case sp.Partition != "" && sp.Partition != partition:
@@ -101,20 +71,20 @@ func (sp *ServiceSpec) check(partition string) error {
 
 // hash identifies the spec's content: Apply restarts a service whose hash
 // changed. encoding/json sorts map keys, so the hash is stable.
-func (sp *ServiceSpec) hash() string {
+func specHash(sp ServiceSpec) string {
 	b, _ := json.Marshal(sp)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])
 }
 
-func (sp *ServiceSpec) grace() time.Duration {
+func specGrace(sp ServiceSpec) time.Duration {
 	if sp.StopGrace == 0 {
 		return DefaultStopGrace
 	}
 	return sp.StopGrace
 }
 
-func (sp *ServiceSpec) logPath() string {
+func specLogPath(sp ServiceSpec) string {
 	if sp.LogFile != "" {
 		return sp.LogFile
 	}
@@ -131,7 +101,7 @@ const defaultPath = "/usr/local/bin:/usr/bin:/bin"
 // SlapOS's supervisord sets (USER, LOGNAME, HOME), a default PATH, then what
 // the profile sets, then the marker the supervisor uses to find the
 // service's processes that escaped its process group.
-func (sp *ServiceSpec) environ(marker string) []string {
+func specEnviron(sp ServiceSpec, marker string) []string {
 	env := map[string]string{"PATH": defaultPath}
 	uid := os.Getuid()
 	if sp.Credential != nil {
@@ -156,7 +126,7 @@ func (sp *ServiceSpec) environ(marker string) []string {
 
 // executable resolves the command's program the way a shell would, but with
 // the service's PATH, not the daemon's.
-func (sp *ServiceSpec) executable() (string, error) {
+func specExecutable(sp ServiceSpec) (string, error) {
 	name := sp.Command[0]
 	if strings.Contains(name, "/") {
 		if !filepath.IsAbs(name) {

@@ -147,7 +147,7 @@ func PersistedLogPaths(stateDir, partition, service string) ([]string, error) {
 	var out []string
 	for _, sp := range st.Specs {
 		if service == "" || sp.Name == service {
-			out = append(out, sp.logPath())
+			out = append(out, specLogPath(sp))
 		}
 	}
 	if len(out) == 0 {

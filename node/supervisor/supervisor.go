@@ -29,18 +29,19 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/slapnode/slapnode/partition/service"
 )
 
-// Service states, as supervisord names them, plus SCHEDULED for a job
-// waiting for its next run.
+// Service states (see package service).
 const (
-	StateStarting  = "STARTING"
-	StateRunning   = "RUNNING"
-	StateBackoff   = "BACKOFF"
-	StateExited    = "EXITED" // a run-once program that finished
-	StateFatal     = "FATAL"  // a watched service that kept failing
-	StateStopped   = "STOPPED"
-	StateScheduled = "SCHEDULED"
+	StateStarting  = service.StateStarting
+	StateRunning   = service.StateRunning
+	StateBackoff   = service.StateBackoff
+	StateExited    = service.StateExited
+	StateFatal     = service.StateFatal
+	StateStopped   = service.StateStopped
+	StateScheduled = service.StateScheduled
 )
 
 // Requested states of a partition.
@@ -77,20 +78,8 @@ type Options struct {
 	StableAfter time.Duration
 }
 
-// ServiceStatus is one line of Status.
-type ServiceStatus struct {
-	Partition, Name string
-	State           string
-	Pid             int       `json:",omitempty"`
-	Since           time.Time // when State was entered
-	Restarts        int       // restarts after failures (watched services) or runs (jobs)
-	LastExit        string    `json:",omitempty"`
-	Watch           bool
-	Schedule        string    `json:",omitempty"`
-	Next            time.Time `json:",omitempty"` // next run (job) or restart (BACKOFF)
-	Requested       string    // requested state of the partition
-	Log             string    // path of the service's log
-}
+// ServiceStatus is one line of Status (see package service).
+type ServiceStatus = service.Status
 
 // Changes says what Apply did, by service name.
 type Changes struct {
@@ -255,7 +244,7 @@ func (s *Supervisor) ApplyState(partition string, specs []ServiceSpec, requested
 	seen := map[string]bool{}
 	specs = append([]ServiceSpec(nil), specs...)
 	for i := range specs {
-		if err := specs[i].check(partition); err != nil {
+		if err := specCheck(specs[i], partition); err != nil {
 			return ch, err
 		}
 		specs[i].Partition = partition
@@ -299,14 +288,14 @@ func (s *Supervisor) ApplyState(partition string, specs []ServiceSpec, requested
 			if u != nil {
 				u.stop()
 			}
-			if u == nil || u.hash != sp.hash() {
+			if u == nil || u.hash != specHash(sp) {
 				u = s.newUnit(sp)
 			}
 		case u == nil:
 			u = s.newUnit(sp)
 			u.start()
 			ch.Started = append(ch.Started, sp.Name)
-		case u.hash != sp.hash():
+		case u.hash != specHash(sp):
 			u.stop()
 			u = s.newUnit(sp)
 			u.start()
@@ -511,7 +500,7 @@ func (s *Supervisor) Status() []ServiceStatus {
 				Partition: p.name, Name: u.spec.Name, State: u.state, Pid: u.pid,
 				Since: u.since, Restarts: u.restarts, LastExit: u.lastExit,
 				Watch: u.spec.Watch, Schedule: u.spec.Schedule, Next: u.next,
-				Requested: p.requested, Log: u.spec.logPath(),
+				Requested: p.requested, Log: specLogPath(u.spec),
 			})
 		}
 	}
@@ -536,7 +525,7 @@ func (s *Supervisor) LogPaths(partition, service string) ([]string, error) {
 	var out []string
 	for _, sp := range p.specs {
 		if service == "" || sp.Name == service {
-			out = append(out, sp.logPath())
+			out = append(out, specLogPath(sp))
 		}
 	}
 	if len(out) == 0 {
@@ -600,7 +589,7 @@ func (s *Supervisor) Restore(ctx context.Context) error {
 			stopped[n] = true
 		}
 		for _, sp := range st.Specs {
-			if err := sp.check(st.Partition); err != nil {
+			if err := specCheck(sp, st.Partition); err != nil {
 				errs = append(errs, fmt.Errorf("restoring partition %s: %w", st.Partition, err))
 				continue
 			}
@@ -629,7 +618,7 @@ func (s *Supervisor) killLeftovers(states []persisted) {
 			if sp.Cgroup == "" {
 				continue
 			}
-			if cg, err := newCgroupSet(&sp, sp.leaf()); err == nil {
+			if cg, err := newCgroupSet(&sp, specLeaf(sp)); err == nil {
 				if !cg.kill() {
 					pids = append(pids, cg.pids()...)
 				}
@@ -654,7 +643,7 @@ func (s *Supervisor) killLeftovers(states []persisted) {
 }
 
 // leaf is the name of the service's own cgroup directory.
-func (sp *ServiceSpec) leaf() string {
+func specLeaf(sp ServiceSpec) string {
 	if sp.Schedule != "" {
 		return sp.Name + ".job"
 	}

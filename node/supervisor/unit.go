@@ -31,7 +31,7 @@ type unit struct {
 }
 
 func (s *Supervisor) newUnit(sp ServiceSpec) *unit {
-	return &unit{s: s, spec: sp, hash: sp.hash(), marker: s.marker(sp.Partition, sp.Name),
+	return &unit{s: s, spec: sp, hash: specHash(sp), marker: s.marker(sp.Partition, sp.Name),
 		state: StateStopped, since: time.Now()}
 }
 
@@ -97,13 +97,13 @@ func (u *unit) fail(reason string, cancel <-chan struct{}) {
 
 func (u *unit) loop(cancel <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
-	log, err := openRotator(u.spec.logPath(), u.s.opts.LogMaxBytes, u.s.opts.LogKeep, u.spec.Credential)
+	log, err := openRotator(specLogPath(u.spec), u.s.opts.LogMaxBytes, u.s.opts.LogKeep, u.spec.Credential)
 	if err != nil {
-		u.fail(fmt.Sprintf("cannot open log %s: %v", u.spec.logPath(), err), cancel)
+		u.fail(fmt.Sprintf("cannot open log %s: %v", specLogPath(u.spec), err), cancel)
 		return
 	}
 	defer log.Close()
-	cg, err := newCgroupSet(&u.spec, u.spec.leaf())
+	cg, err := newCgroupSet(&u.spec, specLeaf(u.spec))
 	if err != nil {
 		log.Printf("%v", err)
 		u.fail(err.Error(), cancel)
@@ -152,7 +152,7 @@ func (u *unit) loop(cancel <-chan struct{}, done chan<- struct{}) {
 		if r != nil {
 			// A watched service is its whole process tree: leftovers of the
 			// previous run would collide with the next one.
-			u.terminateWithin(r, cg, log, min(u.spec.grace(), 5*time.Second))
+			u.terminateWithin(r, cg, log, min(specGrace(u.spec), 5*time.Second))
 			if r.ran >= u.s.opts.StableAfter {
 				failures = 0
 			}
@@ -222,7 +222,7 @@ func (u *unit) runSchedule(cancel <-chan struct{}, log *rotator, cg *cgroupSet) 
 			desc = r.desc
 			// A job ends with its command; what it left behind would
 			// overlap the next run.
-			u.terminateWithin(r, cg, log, min(u.spec.grace(), 5*time.Second))
+			u.terminateWithin(r, cg, log, min(specGrace(u.spec), 5*time.Second))
 		}
 		u.s.mu.Lock()
 		u.lastExit = desc
@@ -251,7 +251,7 @@ func (r *run) alive() bool {
 
 func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 	sp := &u.spec
-	exe, err := sp.executable()
+	exe, err := specExecutable(*sp)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +288,7 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 		return nil, fmt.Errorf("creating output pipe: %w", err)
 	}
 	cmd := &exec.Cmd{
-		Path: exe, Args: args, Env: sp.environ(u.marker), Dir: sp.Dir,
+		Path: exe, Args: args, Env: specEnviron(*sp, u.marker), Dir: sp.Dir,
 		Stdout: wr, Stderr: wr, SysProcAttr: attr, // Stdin nil: /dev/null
 	}
 	orphans.Lock()
@@ -335,7 +335,7 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 }
 
 func (u *unit) terminate(r *run, cg *cgroupSet, log *rotator) {
-	u.terminateWithin(r, cg, log, u.spec.grace())
+	u.terminateWithin(r, cg, log, specGrace(u.spec))
 }
 
 // terminateWithin sends SIGTERM to every process of the run, then SIGKILL

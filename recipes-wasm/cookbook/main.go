@@ -1,6 +1,6 @@
 // Command cookbook is slapnode's built-in recipe module ("cookbook"): the
 // recipes and promise checks SlapOS profiles use most, as one WebAssembly
-// reactor embedded in the slapnode binary (internal/builtin/wasm).
+// reactor embedded in the slapnode binary (runtime/builtin/wasm).
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o cookbook.wasm .
 // Its recipes and their options are documented in docs/recipes.md.

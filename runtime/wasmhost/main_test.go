@@ -15,7 +15,7 @@ import (
 )
 
 // The test modules are compiled from testdata/ by TestMain with the flags
-// of mk/runtime.mk, so `go test` needs no prior `make`.
+// of runtime/runtime.mk, so `go test` needs no prior `make`.
 var (
 	testModules  = map[string][]byte{}
 	missingTool  error // clang or wat2wasm absent: tests that need modules skip

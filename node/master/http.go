@@ -1,0 +1,153 @@
+package master
+
+import (
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/slapnode/slapnode/node/slap"
+)
+
+// maxForm bounds a request body: a formatted node with a thousand
+// partitions is about 2 MB.
+const maxForm = 32 << 20
+
+// statusError is an error the client caused (or may retry): its status and
+// message go out as they are.
+type statusError struct {
+	status int
+	msg    string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) error {
+	return &statusError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// notFoundMsg is Werkzeug's text for an unknown URL, which slapproxy (and
+// so the client's initializeConnection probe of getHateoasUrl) shows.
+const notFoundMsg = "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."
+
+// htmlError writes an error page as Flask/Werkzeug does, so that SlapOS's
+// client reads the message out of its <p> the same way.
+func htmlError(w http.ResponseWriter, status int, msg string) {
+	body := "<!doctype html>\n<html lang=en>\n<title>" + strconv.Itoa(status) + " " + http.StatusText(status) +
+		"</title>\n<h1>" + http.StatusText(status) + "</h1>\n<p>" + html.EscapeString(msg) + "</p>\n"
+	writeBody(w, status, body)
+}
+
+func writeBody(w http.ResponseWriter, status int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	w.Write([]byte(body))
+}
+
+// slapHandler is one SLAP endpoint: it returns the body of a 200, or an
+// error.
+type slapHandler func(r *http.Request) (string, error)
+
+// serve runs h and maps its error: a statusError as is, anything else to a
+// 500 whose details stay in the server's log.
+func serve(h slapHandler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
+		if err := r.ParseForm(); err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				htmlError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxForm))
+				return
+			}
+			htmlError(w, http.StatusBadRequest, "unreadable form: "+err.Error())
+			return
+		}
+		body, err := h(r)
+		if err != nil {
+			var se *statusError
+			if errors.As(err, &se) {
+				htmlError(w, se.status, se.msg)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "slapnode master: %s %s: %v\n", r.Method, r.URL.Path, err)
+			htmlError(w, http.StatusInternalServerError, "The master could not complete the request: "+err.Error())
+			return
+		}
+		writeBody(w, http.StatusOK, body)
+	}
+}
+
+// route registers a SLAP endpoint for one method (GET also answers HEAD,
+// as Flask does); other methods get Werkzeug's 405.
+func route(mux *http.ServeMux, method, path string, h slapHandler) {
+	f := serve(h)
+	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
+			allow := method
+			if method == http.MethodGet {
+				allow = "GET, HEAD, OPTIONS"
+			}
+			w.Header().Set("Allow", allow)
+			htmlError(w, http.StatusMethodNotAllowed, "The method is not allowed for the requested URL.")
+			return
+		}
+		f(w, r)
+	})
+}
+
+// field returns a required form field.
+func field(r *http.Request, name string) (string, error) {
+	if _, ok := r.Form[name]; !ok {
+		return "", errorf(http.StatusBadRequest, "missing field %q in %s", name, r.URL.Path)
+	}
+	return r.Form.Get(name), nil
+}
+
+// optional returns a form field, "" for missing or Python's None.
+func optional(r *http.Request, name string) string {
+	v := r.Form.Get(name)
+	if v == "None" {
+		return ""
+	}
+	return v
+}
+
+// marshalled decodes a marshalled form field; missing means def.
+func marshalled(r *http.Request, name string, def any) (any, error) {
+	s, ok := r.Form[name]
+	if !ok || len(s) == 0 || s[0] == "" {
+		return def, nil
+	}
+	v, err := slap.Unmarshal([]byte(s[0]))
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "field %q: %v", name, err)
+	}
+	return v, nil
+}
+
+func marshalledDict(r *http.Request, name string) (map[string]any, error) {
+	v, err := marshalled(r, name, map[string]any{})
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return map[string]any{}, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, errorf(http.StatusBadRequest, "field %q: expected a marshalled dictionary, got %T", name, v)
+	}
+	return m, nil
+}
+
+func dumps(v any) (string, error) {
+	b, err := slap.Marshal(v)
+	if err != nil {
+		return "", errorf(http.StatusBadRequest, "%v", err)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,26 @@
+# The built-in cookbook (recipes-wasm/cookbook) and the Go example recipe
+# module, built from the recipes-wasm Go module as WASI reactors.
+# Included by the top Makefile.
+
+RECIPES_WASM_GO := $(GO)
+# Sources of the guest module: everything but tests; examples are built
+# by their own rule below.
+COOKBOOK_SRCS := recipes-wasm/go.mod $(wildcard recipes-wasm/go.sum) \
+	$(shell find recipes-wasm/sdk recipes-wasm/cookbook -name '*.go' ! -name '*_test.go' 2>/dev/null)
+HELLO_GO_SRCS := $(filter-out %_test.go,$(wildcard recipes-wasm/examples/hello-go/*.go)) \
+	$(shell find recipes-wasm/sdk -name '*.go' ! -name '*_test.go' 2>/dev/null) recipes-wasm/go.mod
+
+runtime/builtin/wasm/cookbook.wasm: $(COOKBOOK_SRCS)
+	cd recipes-wasm && GOOS=wasip1 GOARCH=wasm $(RECIPES_WASM_GO) build -buildmode=c-shared -trimpath -o ../$@ ./cookbook
+
+# The Go example module lands next to the profile that loads it
+# (examples/custom-recipe-go), like the C and AssemblyScript examples.
+examples/custom-recipe-go/hello.wasm: $(HELLO_GO_SRCS)
+	cd recipes-wasm && GOOS=wasip1 GOARCH=wasm $(RECIPES_WASM_GO) build -buildmode=c-shared -trimpath -o ../$@ ./examples/hello-go
+
+.PHONY: test-recipes-wasm
+# Native unit tests of the SDK, the cookbook and the examples.
+test-recipes-wasm:
+	cd recipes-wasm && $(RECIPES_WASM_GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(RECIPES_WASM_GO) vet ./... && $(RECIPES_WASM_GO) test -count=1 ./...
+
+WASM_OUTPUTS += runtime/builtin/wasm/cookbook.wasm examples/custom-recipe-go/hello.wasm
