@@ -49,29 +49,6 @@ type Warning struct {
 
 func (w Warning) String() string { return fmt.Sprintf("%s: warning: %s: %s", w.Pos, w.Kind, w.Msg) }
 
-// DefaultRecipeMap maps buildout recipe entry points to the built-in
-// cookbook (see docs/convert.md).
-var DefaultRecipeMap = map[string]string{
-	"slapos.cookbook:mkdirectory":           "cookbook:mkdirectory",
-	"slapos.recipe.build:mkdirectory":       "cookbook:mkdirectory",
-	"slapos.cookbook:symbolic.link":         "cookbook:symlink",
-	"cns.recipe.symlink":                    "cookbook:symlink",
-	"slapos.recipe.template":                "cookbook:template",
-	"slapos.recipe.template:default":        "cookbook:template",
-	"slapos.recipe.template:jinja2":         "cookbook:template",
-	"slapos.recipe.build":                   "cookbook:build",
-	"slapos.recipe.build:default":           "cookbook:build",
-	"plone.recipe.command":                  "cookbook:build",
-	"slapos.recipe.cmmi":                    "cookbook:cmmi",
-	"slapos.recipe.cmmi:default":            "cookbook:cmmi",
-	"slapos.recipe.build:cmmi":              "cookbook:cmmi",
-	"slapos.recipe.build:download":          "cookbook:download",
-	"slapos.recipe.build:download-unpacked": "cookbook:download-unpacked",
-	"slapos.cookbook:wrapper":               "cookbook:wrapper",
-	"slapos.cookbook:publish":               "cookbook:publish",
-	"slapos.cookbook:generate.password":     "cookbook:password",
-}
-
 // ConvertOptions configures the converter.
 type ConvertOptions struct {
 	// RecipeMap adds to (and overrides) DefaultRecipeMap: OLD entry point
@@ -399,6 +376,7 @@ func (c *converter) emit(secs []*cvSection) (*Result, error) {
 			c.emitPart(body, s, s.options)
 		}
 	}
+	c.emitModules(body)
 	for _, d := range c.dropped {
 		body.AppendNewline()
 		body.AppendUnstructuredTokens(comment(d))
