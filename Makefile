@@ -1,25 +1,39 @@
-# slapnode build. `make demo` builds everything and runs the helloweb example on
-# the embedded default node; `make test` builds and runs every test.
+# slapnode build.
+#
+#   make demo   build the slapnode binary and apply the helloweb example on
+#               the embedded default node (needs only Go and a C compiler)
+#   make test   build everything and run every test (installs, as root, or
+#               names the toolchains it needs: .ci/deps)
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/slapnode
+# The modules embedded in the binary: built from Go only.
+BUILTIN_WASM := runtime/builtin/wasm/cookbook.wasm
+# Every module of the repository (SDK examples in C and AssemblyScript, test
+# modules): each component's rules append theirs.
 WASM_OUTPUTS :=
-# Compilation cache key for wazero in tests (see docs/wasm-abi.md §8).
 export GOFLAGS ?=
 
-.PHONY: all build wasm demo test vet fmt clean
+.PHONY: all build wasm demo demo-check deps test vet fmt clean
 all: build
 
-# Each component adds its build rules and appends its outputs to WASM_OUTPUTS.
 include recipes-wasm/cookbook.mk recipes-wasm/sdk.mk runtime/runtime.mk hcl/buildout/goldens.mk cmd/slapbench/bench.mk
 
 wasm: $(WASM_OUTPUTS)
 
-build: wasm
+build: $(BUILTIN_WASM)
 	$(GO) build -o $(BIN) ./cmd/slapnode
 
-demo: build
+# What the demo needs besides Go: a C compiler (the example's server is
+# built from source). One line says what is missing and how to install it.
+demo-check:
+	@command -v cc >/dev/null 2>&1 || { echo "make demo: no C compiler (cc) on PATH; install one with: sudo apt-get install -y gcc"; exit 1; }
+
+demo: demo-check build
 	./$(BIN) apply examples/helloweb/software.hcl
+
+deps:
+	@.ci/deps
 
 vet:
 	$(GO) vet ./...
@@ -27,7 +41,7 @@ vet:
 
 # SLAPNODE_REQUIRE_WASM turns "module not built" skips into failures: under
 # make, everything is built first.
-test: build vet test-recipes-wasm
+test: deps build wasm vet test-recipes-wasm
 	SLAPNODE_REQUIRE_WASM=1 $(GO) test -count=1 -timeout 40m ./...
 
 clean:

@@ -23,4 +23,4 @@ examples/custom-recipe-go/hello.wasm: $(HELLO_GO_SRCS)
 test-recipes-wasm:
 	cd recipes-wasm && $(RECIPES_WASM_GO) vet ./... && GOOS=wasip1 GOARCH=wasm $(RECIPES_WASM_GO) vet ./... && $(RECIPES_WASM_GO) test -count=1 ./...
 
-WASM_OUTPUTS += runtime/builtin/wasm/cookbook.wasm examples/custom-recipe-go/hello.wasm
+WASM_OUTPUTS += $(BUILTIN_WASM) examples/custom-recipe-go/hello.wasm

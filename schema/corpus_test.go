@@ -10,28 +10,14 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v5"
+
+	"github.com/slapnode/slapnode/internal/testcorpus"
 )
 
-// corpusDir finds shared/corpus/schema by walking up from the package
-// directory, so the tests work wherever the repository is checked out next
-// to the shared material.
+// corpusDir is shared/corpus/schema beside the repository (or a skip).
 func corpusDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c := filepath.Join(dir, "shared", "corpus", "schema")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("SlapOS schema corpus not found: no shared/corpus/schema in any parent directory (expected at ../shared/corpus/schema from the repository root)")
-		}
-		dir = parent
-	}
+	return testcorpus.Dir(t, "schema")
 }
 
 func corpusDescriptors(t testing.TB) []string {

@@ -7,27 +7,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slapnode/slapnode/internal/testcorpus"
 )
 
-// schemaCorpus finds shared/corpus/schema/software above the working
-// directory, or skips.
+// schemaCorpus is shared/corpus/schema/software beside the repository (or a
+// skip).
 func schemaCorpus(t *testing.T) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c := filepath.Join(dir, "shared", "corpus", "schema", "software")
-		if st, err := os.Stat(c); err == nil && st.IsDir() {
-			return c
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("SlapOS schema corpus not found: no shared/corpus/schema in any parent directory")
-		}
-		dir = parent
-	}
+	return filepath.Join(testcorpus.Dir(t, "schema"), "software")
 }
 
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {

@@ -8,27 +8,14 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/slapnode/slapnode/internal/testcorpus"
 )
 
-// corpusDir finds shared/corpus/slapos by walking up from the package
-// directory, so the tests read the corpus in place wherever the tree is.
+// corpusDir is shared/corpus/slapos beside the repository (or a skip).
 func corpusDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		c := filepath.Join(dir, "shared", "corpus", "slapos")
-		if st, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err == nil && !st.IsDir() {
-			return c
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Skip("shared/corpus/slapos not found above the package directory; the corpus tests need it")
-		}
-		dir = parent
-	}
+	return testcorpus.Dir(t, "slapos")
 }
 
 type manifestRow struct{ Path, Class, Closure string }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slapnode/slapnode/internal/testcorpus"
 )
 
 func sections(t *testing.T, src string) map[string]map[string]string {
@@ -108,7 +110,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("[s]\na = 1\n  2\nb =\n  x\n    y\n"))
 	f.Add([]byte("[s:python3]\na += b\n=> c\n# c\n; d\n"))
 	f.Add([]byte("[buildout]\nextends = a.cfg b.cfg\nparts = x\n[x]\n<= y\nv = ${:a} $${b:c}\n"))
-	if dir, err := filepath.Glob("../../../shared/corpus/slapos/component/*/buildout.cfg"); err == nil {
+	if corpus, ok := testcorpus.Find("slapos"); ok {
+		dir, _ := filepath.Glob(filepath.Join(corpus, "component", "*", "buildout.cfg"))
 		for _, p := range dir[:min(5, len(dir))] {
 			if b, err := os.ReadFile(p); err == nil {
 				f.Add(b)

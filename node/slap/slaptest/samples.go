@@ -5,11 +5,10 @@ package slaptest
 
 import (
 	"bufio"
+	"bytes"
+	_ "embed"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
-	"runtime"
 )
 
 // Sample is one captured HTTP exchange.
@@ -26,36 +25,22 @@ type Sample struct {
 	ResponseBody    string            `json:"response_body"`
 }
 
-// Path is the samples file: the reference capture in shared/reference,
-// found by walking up from this package (shared/ sits beside the
-// repository), read in place rather than copied into the project.
-func Path() string {
-	_, file, _, _ := runtime.Caller(0)
-	for dir := filepath.Dir(file); ; dir = filepath.Dir(dir) {
-		p := filepath.Join(dir, "shared", "reference", "slap-wire-samples.jsonl")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		if parent := filepath.Dir(dir); parent == dir {
-			return filepath.Join("shared", "reference", "slap-wire-samples.jsonl")
-		}
-	}
-}
+// samples is the capture, kept in the repository (testdata) so that the
+// tests run in any clone; shared/reference/slap-wire-samples.jsonl is its
+// origin, documented in slap-wire-protocol.md there.
+//
+//go:embed testdata/slap-wire-samples.jsonl
+var samples []byte
 
 // Load reads every sample, in capture order.
 func Load() ([]Sample, error) {
-	f, err := os.Open(Path())
-	if err != nil {
-		return nil, fmt.Errorf("the captured SLAP exchanges (shared/reference/slap-wire-samples.jsonl, beside the repository): %w", err)
-	}
-	defer f.Close()
 	var out []Sample
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(bytes.NewReader(samples))
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
 	for n := 1; sc.Scan(); n++ {
 		var s Sample
 		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w", Path(), n, err)
+			return nil, fmt.Errorf("testdata/slap-wire-samples.jsonl:%d: %w", n, err)
 		}
 		out = append(out, s)
 	}
