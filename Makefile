@@ -27,6 +27,7 @@ build: $(BUILTIN_WASM)
 # What the demo needs besides Go: a C compiler (the example's server is
 # built from source). One line says what is missing and how to install it.
 demo-check:
+	@command -v $(GO) >/dev/null 2>&1 || { echo "make demo: Go is not on PATH; install Go 1.26 from https://go.dev/dl/ (tar -C /usr/local -xzf go1.26.*.linux-amd64.tar.gz; export PATH=\$$PATH:/usr/local/go/bin)"; exit 1; }
 	@command -v cc >/dev/null 2>&1 || { echo "make demo: no C compiler (cc) on PATH; install one with: sudo apt-get install -y gcc"; exit 1; }
 
 demo: demo-check build
@@ -42,6 +43,7 @@ vet:
 # SLAPNODE_REQUIRE_WASM turns "module not built" skips into failures: under
 # make, everything is built first.
 test: deps build wasm vet test-recipes-wasm
+	@test -d ../shared/corpus/slapos -a -d ../shared/corpus/schema || echo "note: the SlapOS corpus (../shared/corpus/slapos and schema, beside the repository) is absent: its tests are skipped$$( [ "$$CI" = true ] && echo ', and fail under CI=true')"
 	SLAPNODE_REQUIRE_WASM=1 $(GO) test -count=1 -timeout 40m ./...
 
 clean:
