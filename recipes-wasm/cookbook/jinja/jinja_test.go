@@ -115,7 +115,12 @@ func TestErrors(t *testing.T) {
 		{"unclosed comment", "{# x", "t.in:1:1: comment '{#' is never closed"},
 		{"include without loader", "a\n{% include 'x.cfg' %}", `t.in:2:4: {% include %} of "x.cfg": no templates to import (give them to the template recipe: imports = { "x.cfg" = file("…") })`},
 		{"import without loader", "{% import 'x' as y %}", `{% import %} of "x": no templates to import`},
-		{"extends", "{% extends 'base' %}", "{% extends %} is not supported"},
+		{"extends without loader", "{% extends 'base' %}", `t.in:1:4: {% extends %} of "base": no templates to import`},
+		{"super without parent", "{% block b %}{{ super() }}{% endblock %}", `"super" is undefined`},
+		{"duplicate block", "{% block b %}{% endblock %}{% block b %}{% endblock %}", `block "b" defined twice`},
+		{"call without a call", "{% call x %}{% endcall %}", "{% call %} needs a macro call"},
+		{"loop not recursive", "{% for x in [1] %}{{ loop([]) }}{% endfor %}", "the loop is not recursive"},
+		{"assert", "{{ assert(1 > 2, 'one is', 'small') }}", "AssertionError: one is small"},
 		{"unknown tag", "{% frob %}", "unknown tag {% frob %}"},
 		{"stray endif", "{% endif %}", "unknown tag {% endif %}"},
 		{"bad char", "{{ a $ b }}", "t.in:1:6: unexpected character '$'"},
@@ -125,7 +130,7 @@ func TestErrors(t *testing.T) {
 		{"unclosed raw", "{% raw %}abc", "never closed with {% endraw %}"},
 		{"zero division", "{{ 1 // 0 }}", "integer division by zero"},
 		{"set attr on non-namespace", "{% set x = 1 %}{% set x.y = 2 %}", "cannot set attribute"},
-		{"loop break", "{% for x in [1] %}{% break %}{% endfor %}", "{% break %} is not supported"},
+		{"break outside a loop", "{% if true %}{% break %}{% endif %}", "t.in:1:17: {% break %} outside of a loop"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
