@@ -26,7 +26,8 @@ const schema = `{"type":"object","required":["output"],"properties":{
 	"path":{"type":"string","description":"template file path (relative to the profile directory)"},
 	"md5sum":{"type":"string","pattern":"^[0-9a-fA-F]{32}$"},
 	"sha256":{"type":"string","pattern":"^[0-9a-fA-F]{64}$"},
-	"engine":{"enum":["jinja2","go","none"]},
+	"engine":{"enum":["jinja2","go","buildout","none"]},
+	"sections":{"type":"object","additionalProperties":{"type":"object"},"description":"engine buildout: the values of the template's ${section:option} (section -> option -> value; \"\" is the part's own section)"},
 	"vars":{"type":"object"},
 	"imports":{"type":"object","additionalProperties":{"type":"string"},"description":"templates for {% import %}, {% from %} and {% include %}: name -> text"},
 	"import-list":{"type":["string","array"],"items":{"type":"string"},"description":"SlapOS form: lines 'file NAME PATH' or 'rawfile NAME PATH' (a template), 'folder NAME DIR' or 'rawfolder NAME DIR' (templates NAME/…), paths relative to the profile directory"},
@@ -114,10 +115,12 @@ func install(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 		rendered, err = jinja.RenderWith(name, text, vars, load)
 	case "go":
 		rendered, err = renderGo(name, text, vars)
+	case "buildout":
+		rendered, err = renderBuildout(name, text, opts)
 	case "none":
 		rendered = text
 	default:
-		return recipe.Result{}, fmt.Errorf("option \"engine\": %q is not jinja2, go or none", engine)
+		return recipe.Result{}, fmt.Errorf("option \"engine\": %q is not jinja2, go, buildout or none", engine)
 	}
 	if err != nil {
 		return recipe.Result{}, fmt.Errorf("rendering %s: %w", name, err)
@@ -232,6 +235,61 @@ func firstLine(s string) string {
 		return s[:i] + "…"
 	}
 	return s
+}
+
+// renderBuildout substitutes the template as plain slapos.recipe.template
+// does, with buildout's rules: ${section:option} is the option's value
+// (from the sections option, filled by the converter), $$ is a literal $.
+func renderBuildout(name, text string, opts recipe.Options) (string, error) {
+	sections, err := opts.Map("sections")
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	line, lineStart := 1, 0
+	for i := 0; i < len(text); {
+		c := text[i]
+		switch {
+		case c == '\n':
+			line, lineStart = line+1, i+1
+			b.WriteByte(c)
+			i++
+		case strings.HasPrefix(text[i:], "$$"):
+			b.WriteByte('$')
+			i += 2
+		case strings.HasPrefix(text[i:], "${"):
+			end := strings.IndexByte(text[i:], '}')
+			if end < 0 {
+				b.WriteString(text[i:])
+				i = len(text)
+				continue
+			}
+			ref := text[i : i+end+1]
+			sec, opt, ok := strings.Cut(ref[2:len(ref)-1], ":")
+			if !ok || strings.Contains(opt, ":") || opt == "" {
+				return "", fmt.Errorf("%s:%d:%d: %s is not a buildout reference (${section:option}); write $$ for a literal $", name, line, i-lineStart+1, ref)
+			}
+			m, _ := sections[sec].(map[string]any)
+			v, found := m[opt]
+			if !found {
+				what := "section [" + sec + "]"
+				if sec == "" {
+					what = "the part's own options"
+				}
+				return "", fmt.Errorf("%s:%d:%d: %s: %s has no option %q in sections (the converter fills sections from the file's references)", name, line, i-lineStart+1, ref, what, opt)
+			}
+			s, isStr := v.(string)
+			if !isStr {
+				s = fmt.Sprint(v)
+			}
+			b.WriteString(s)
+			i += end + 1
+		default:
+			b.WriteByte(c)
+			i++
+		}
+	}
+	return b.String(), nil
 }
 
 // renderGo renders with text/template; a missing key is an error, as in

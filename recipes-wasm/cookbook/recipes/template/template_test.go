@@ -107,6 +107,14 @@ func TestEngines(t *testing.T) {
 		t.Fatalf("go engine: %q", got)
 	}
 	e.MustFail("go2", "template", map[string]any{"output": "go2", "engine": "go", "inline": "{{ .missing }}"}, "missing")
+	e.MustInstall("bo", "template", map[string]any{"output": "bo", "engine": "buildout",
+		"inline":   "a=${sec:opt} own=${:x} lit=$${x:y} $$5\n",
+		"sections": map[string]any{"sec": map[string]any{"opt": "v"}, "": map[string]any{"x": 1}}})
+	if got := e.ReadFile(e.Path("bo")); got != "a=v own=1 lit=${x:y} $5\n" {
+		t.Fatalf("engine buildout: %q", got)
+	}
+	e.MustFail("bo2", "template", map[string]any{"output": "bo2", "engine": "buildout", "inline": "x\n  ${nope:o}"}, "bo2 (inline):2:3: ${nope:o}: section [nope] has no option")
+	e.MustFail("bo3", "template", map[string]any{"output": "bo3", "engine": "buildout", "inline": "${nocolon}"}, "is not a buildout reference")
 	e.MustInstall("none", "template", map[string]any{"output": "none", "engine": "none", "inline": "{{ kept }}"})
 	if got := e.ReadFile(e.Path("none")); got != "{{ kept }}" {
 		t.Fatalf("engine none: %q", got)
