@@ -258,3 +258,30 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRender renders a template of the shape SlapOS instance profiles
+// have (testdata/instance.cfg.in: loops, macros, filters, dict methods).
+func BenchmarkRender(b *testing.B) {
+	src, err := os.ReadFile("testdata/instance.cfg.in")
+	if err != nil {
+		b.Fatal(err)
+	}
+	vars := map[string]any{
+		"buildout":               map[string]any{"eggs-directory": "/srv/eggs", "develop-eggs-directory": "/srv/develop-eggs"},
+		"slapparameter_dict":     map[string]any{"title": "My site", "port": int64(8081), "backend-list": []any{"[::1]:8001", "[::1]:8002"}, "frontend-dict": map[string]any{"main": map[string]any{"url": "https://a.example", "weight": int64(2)}}},
+		"default_parameter_dict": map[string]any{"title": "", "download_url": nil, "port": int64(8080), "monitor-httpd-port": int64(8197)},
+		"partition_ipv6":         "fd00::1",
+		"bin_directory":          "/srv/sr/bin",
+		"software_type":          "default",
+	}
+	tpl, err := Parse("instance.cfg.in", string(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		if _, err := tpl.Execute(vars); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
