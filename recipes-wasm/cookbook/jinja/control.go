@@ -231,7 +231,7 @@ func (ev *evaluator) execRoot(b *strings.Builder, t *Template) error {
 		return nil
 	}
 	p := ev.parent
-	sub := &evaluator{src: p.src, root: ev.root, globals: ev.globals, load: ev.load, cache: ev.cache, depth: ev.depth + 1, blocks: ev.blocks}
+	sub := &evaluator{src: p.src, root: ev.root, globals: ev.globals, load: ev.load, cache: ev.cache, depth: ev.depth + 1, blocks: ev.blocks, calls: ev.calls}
 	if sub.depth > maxDepth {
 		return fmt.Errorf("%s: more than %d levels of {%% extends %%}", p.src.name, maxDepth)
 	}
@@ -263,7 +263,12 @@ func (ev *evaluator) renderBlock(b *strings.Builder, name string, i int, f *fram
 	if i+1 < len(chain) {
 		scope.vars["super"] = ev.blockFunc(name, i+1)
 	}
-	sub := &evaluator{src: def.tmpl.src, root: ev.root, globals: ev.globals, load: ev.load, cache: ev.cache, depth: ev.depth, blocks: ev.blocks, autoescape: ev.autoescape}
+	leave, err := ev.enter("block " + name)
+	if err != nil {
+		return ev.errorf(def.node.pos, "%v", err)
+	}
+	defer leave()
+	sub := &evaluator{src: def.tmpl.src, root: ev.root, globals: ev.globals, load: ev.load, cache: ev.cache, depth: ev.depth, blocks: ev.blocks, autoescape: ev.autoescape, calls: ev.calls}
 	return sub.exec(b, def.node.body, scope)
 }
 
@@ -281,6 +286,11 @@ func (ev *evaluator) execExtends(n extendsNode, f *frame) error {
 
 func (ev *evaluator) execCallBlock(b *strings.Builder, n callBlockNode, f *frame) error {
 	caller := &Func{Name: "caller", Call: func(args []any, kw map[string]any) (any, error) {
+		leave, err := ev.enter("caller")
+		if err != nil {
+			return nil, ev.errorf(n.pos, "%v", err)
+		}
+		defer leave()
 		inner := &frame{vars: map[string]any{}, parent: f}
 		if err := ev.bindParams(inner, "caller", n.pos, n.params, n.defaults, args, kw, nil); err != nil {
 			return nil, err
@@ -309,7 +319,11 @@ func (ev *evaluator) execCallBlock(b *strings.Builder, n callBlockNode, f *frame
 	kw["caller"] = caller
 	v, err := callable.Call(args, kw)
 	if err != nil {
-		return ev.wrap(n.call.pos, fmt.Errorf("%s(): %w", callable.Name, err))
+		var te *Error
+		if errors.As(err, &te) {
+			return err
+		}
+		return ev.errorf(n.call.pos, "%s(): %v", callable.Name, err)
 	}
 	ev.write(b, v)
 	return nil

@@ -68,7 +68,7 @@ func (t *Template) ExecuteWith(vars map[string]any, load Loader) (string, error)
 	for k, v := range vars {
 		root.vars[k] = fromGo(v)
 	}
-	ev := &evaluator{src: t.src, root: root, load: load, globals: globalFrame, cache: map[string]*Template{}, blocks: map[string][]blockDef{}}
+	ev := &evaluator{src: t.src, root: root, load: load, globals: globalFrame, cache: map[string]*Template{}, blocks: map[string][]blockDef{}, calls: new(int)}
 	var b strings.Builder
 	if err := ev.execRoot(&b, t); err != nil {
 		if l, ok := isLoopSignal(err); ok {
@@ -103,7 +103,25 @@ type evaluator struct {
 	blocks     map[string][]blockDef // {% block %} chains, child-most first
 	parent     *Template             // the template {% extends %} named
 	autoescape bool
+	recursions int  // calls of loop(…) in recursive loops
+	calls      *int // depth of macro, caller and block calls, shared by the rendering
 }
+
+// maxCalls bounds nested macro, caller and block calls: a macro calling
+// itself fails instead of exhausting the stack.
+const maxCalls = 256
+
+// enter counts a nested call; the returned function leaves it.
+func (ev *evaluator) enter(what string) (func(), error) {
+	if *ev.calls >= maxCalls {
+		return nil, fmt.Errorf("%s: more than %d nested calls (does it call itself?)", what, maxCalls)
+	}
+	*ev.calls++
+	return func() { *ev.calls-- }, nil
+}
+
+// maxRecursions bounds the calls of loop(…) in one rendering.
+const maxRecursions = 1 << 16
 
 // errorf makes a positioned error; an error that already has a position
 // is kept as is (it is more precise).
@@ -324,6 +342,11 @@ func (ev *evaluator) loop(b *strings.Builder, n forNode, f *frame, seq any, dept
 			if depth >= maxDepth*8 {
 				return nil, fmt.Errorf("recursive loop deeper than %d", maxDepth*8)
 			}
+			// Each call may loop over several items: bound the total, or
+			// loop([a, b]) at every level would run for 2^depth calls.
+			if ev.recursions++; ev.recursions > maxRecursions {
+				return nil, fmt.Errorf("recursive loop called more than %d times", maxRecursions)
+			}
 			var sub strings.Builder
 			if err := ev.loop(&sub, n, f, args[0], depth+1); err != nil {
 				return nil, err
@@ -375,6 +398,11 @@ func (ev *evaluator) execSet(n setNode, f *frame) error {
 
 func (ev *evaluator) macro(n macroNode) *Func {
 	return &Func{Name: n.name, Call: func(args []any, kwargs map[string]any) (any, error) {
+		leave, err := ev.enter("macro " + n.name)
+		if err != nil {
+			return nil, ev.errorf(n.pos, "%v", err)
+		}
+		defer leave()
 		// A macro sees the template's top-level names, not its caller's locals.
 		inner := &frame{vars: map[string]any{}, parent: ev.root}
 		if err := ev.bindParams(inner, "macro "+n.name, n.pos, n.params, n.defaults, args, kwargs, macroExtras); err != nil {
@@ -843,7 +871,12 @@ func (ev *evaluator) evalCall(e callExpr, f *frame) (any, error) {
 	}
 	v, err := callable.Call(args, kwargs)
 	if err != nil {
-		return nil, ev.wrap(e.pos, fmt.Errorf("%s(): %w", callable.Name, err))
+		var te *Error
+		if errors.As(err, &te) {
+			// Positioned inside the callee (a macro's body): keep it.
+			return nil, err
+		}
+		return nil, ev.errorf(e.pos, "%s(): %v", callable.Name, err)
 	}
 	return v, nil
 }
@@ -1126,7 +1159,7 @@ func (ev *evaluator) template(n importNode, f *frame) (*Template, string, error)
 }
 
 func (ev *evaluator) child(t *Template, root *frame) *evaluator {
-	return &evaluator{src: t.src, root: root, globals: ev.globals, load: ev.load, cache: ev.cache, depth: ev.depth + 1, blocks: map[string][]blockDef{}}
+	return &evaluator{src: t.src, root: root, globals: ev.globals, load: ev.load, cache: ev.cache, depth: ev.depth + 1, blocks: map[string][]blockDef{}, calls: ev.calls}
 }
 
 func (ev *evaluator) execImport(b *strings.Builder, n importNode, f *frame) error {
