@@ -153,6 +153,11 @@ func (e *Engine) cacheDir() string { return filepath.Join(e.Root, "cache", "down
 // with plan set, nothing is changed.
 func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan bool) error {
 	marker := filepath.Join(s.Path, ".completed")
+	if !plan {
+		// The marker's temporary files, from writers killed before their
+		// rename.
+		atomicfile.CleanTemp(s.Path)
+	}
 	if !force && !s.Recheck {
 		var c completion
 		if b, err := os.ReadFile(marker); err == nil && json.Unmarshal(b, &c) == nil && c.Digest == s.Profile.Digest {
