@@ -248,10 +248,24 @@ func (d *Dir) Lstat(rel string) (os.FileInfo, error) {
 	return f.Stat()
 }
 
+// OpenPath opens rel below d with O_PATH|O_NOFOLLOW: a descriptor of the
+// file itself (a symlink included) for Fstat, Fchown and Fchmod. The caller
+// closes it (unix.Close).
+func (d *Dir) OpenPath(rel string) (int, error) {
+	fd, err := d.openat(rel, unix.O_PATH, 0)
+	if err != nil {
+		return -1, wrap("open", d.Path(rel), err)
+	}
+	return fd, nil
+}
+
 // OpenFile opens rel below d (never through a symlink, the last component
 // included). Opens for reading add O_NONBLOCK, so that a FIFO planted
 // there cannot block the caller; the caller checks what it opened (Stat).
 func (d *Dir) OpenFile(rel string, flag int, perm os.FileMode) (*os.File, error) {
+	if flag&unix.O_PATH != 0 {
+		return nil, &fs.PathError{Op: "open", Path: d.Path(rel), Err: errors.New("O_PATH: use OpenPath")}
+	}
 	if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
 		flag |= unix.O_NONBLOCK
 	}
@@ -550,3 +564,17 @@ func Owner(st *unix.Stat_t) (uid, gid int) { return int(st.Uid), int(st.Gid) }
 
 // IsNotExist reports a missing file, as os.IsNotExist but through wrapping.
 func IsNotExist(err error) bool { return errors.Is(err, fs.ErrNotExist) }
+
+// Lchown gives rel below d to uid:gid, a symlink itself rather than its
+// target.
+func (d *Dir) Lchown(rel string, uid, gid int) error {
+	fd, err := d.openat(rel, unix.O_PATH, 0)
+	if err != nil {
+		return wrap("chown", d.Path(rel), err)
+	}
+	defer unix.Close(fd)
+	if err := Fchown(fd, uid, gid); err != nil {
+		return &fs.PathError{Op: "chown", Path: d.Path(rel), Err: err}
+	}
+	return nil
+}
