@@ -73,6 +73,17 @@ func WriteOwned(path string, data []byte, perm os.FileMode, uid, gid int) error 
 // following a symlink on the way (a link at rel itself is replaced, as
 // rename does). For directories another user can write.
 func WriteIn(d *nofollow.Dir, rel string, data []byte, perm os.FileMode, uid, gid int) error {
+	return writeIn(d, rel, data, perm, uid, gid, true)
+}
+
+// ReplaceIn is WriteIn without the fsyncs: readers never see a partial
+// file, but a power loss may lose the new content. For files rewritten at
+// every run (promise results).
+func ReplaceIn(d *nofollow.Dir, rel string, data []byte, perm os.FileMode, uid, gid int) error {
+	return writeIn(d, rel, data, perm, uid, gid, false)
+}
+
+func writeIn(d *nofollow.Dir, rel string, data []byte, perm os.FileMode, uid, gid int, durable bool) error {
 	dir, base := filepath.Split(rel)
 	p, err := d.OpenDir(dir)
 	if err != nil {
@@ -102,8 +113,10 @@ func WriteIn(d *nofollow.Dir, rel string, data []byte, perm os.FileMode, uid, gi
 			return fmt.Errorf("write %s: %w", d.Path(rel), err)
 		}
 	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("write %s: %w", d.Path(rel), err)
+	if durable {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("write %s: %w", d.Path(rel), err)
+		}
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", d.Path(rel), err)
@@ -112,6 +125,9 @@ func WriteIn(d *nofollow.Dir, rel string, data []byte, perm os.FileMode, uid, gi
 		return fmt.Errorf("write %s: %w", d.Path(rel), err)
 	}
 	ok = true
+	if !durable {
+		return nil
+	}
 	return syncFd(p.Fd(), p.Name())
 }
 

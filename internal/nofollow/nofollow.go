@@ -260,32 +260,27 @@ func (d *Dir) OpenPath(rel string) (int, error) {
 }
 
 // OpenFile opens rel below d (never through a symlink, the last component
-// included). Opens for reading add O_NONBLOCK, so that a FIFO planted
-// there cannot block the caller; the caller checks what it opened (Stat).
+// included). The open is non-blocking, so that a FIFO planted there cannot
+// block the caller (a write-only open of one fails with ENXIO); the
+// caller checks what it opened (Stat, or OpenRegular).
 func (d *Dir) OpenFile(rel string, flag int, perm os.FileMode) (*os.File, error) {
 	if flag&unix.O_PATH != 0 {
 		return nil, &fs.PathError{Op: "open", Path: d.Path(rel), Err: errors.New("O_PATH: use OpenPath")}
 	}
-	if flag&(os.O_WRONLY|os.O_RDWR) == 0 {
-		flag |= unix.O_NONBLOCK
-	}
+	flag |= unix.O_NONBLOCK
 	fd, err := d.openat(rel, flag, uint32(perm.Perm()))
 	if err != nil {
 		return nil, d.linkErr("open", rel, err)
 	}
-	if flag&unix.O_NONBLOCK != 0 {
-		// Regular files ignore O_NONBLOCK; clear it anyway so that the
-		// *os.File behaves as an ordinary one.
-		if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
-			unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
-		}
+	// Regular files ignore O_NONBLOCK; clear it anyway so that the
+	// *os.File behaves as an ordinary one.
+	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
+		unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
 	}
 	return os.NewFile(uintptr(fd), d.Path(rel)), nil
 }
 
-// OpenRegular opens rel for reading and checks that it is a regular file
-// with a single link: a hard link would let its other names be changed
-// through this one.
+// OpenRegular opens rel for reading and checks that it is a regular file.
 func (d *Dir) OpenRegular(rel string) (*os.File, os.FileInfo, error) {
 	f, err := d.OpenFile(rel, os.O_RDONLY, 0)
 	if err != nil {
