@@ -185,6 +185,9 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 			}
 			if hit {
 				s.FromCache = true
+				if err := e.adoptJournal(s.Path); err != nil {
+					return fmt.Errorf("software %s: %w", s.Path, err)
+				}
 				if err := shareTree(s.Path); err != nil {
 					return fmt.Errorf("software %s: %w", s.Path, err)
 				}

@@ -90,6 +90,10 @@ type journalSpec struct {
 	// stateDir itself is taken over (software directories: only root
 	// writes them).
 	trusted bool
+	// adopt: the journal was authenticated by another node (a software
+	// directory unpacked from a signed binary-cache archive): its lines
+	// are taken unverified and rewritten under this node's key.
+	adopt bool
 	// legacy, when set, is the target directory where an older version
 	// kept the journal (.slapnode/parts.journal), to migrate from.
 	legacy string
@@ -186,10 +190,13 @@ func openJournal(s journalSpec) (*journal, error) {
 		j.close()
 		return nil, fmt.Errorf("read state %s: %w", j.path, err)
 	}
-	valid, legacy, err := j.replay(data, s.trusted)
+	valid, legacy, err := j.replay(data, s.trusted, s.adopt)
 	if err != nil {
 		j.close()
 		return nil, err
+	}
+	if s.adopt {
+		j.dirID, legacy = "", true // the builder's directory, and its key
 	}
 	stale := s.dirID != "" && j.dirID != "" && j.dirID != s.dirID
 	if stale {
@@ -264,7 +271,7 @@ func tighten(d *nofollow.Dir, rel string, mode os.FileMode) error {
 // replay applies the lines of data. It returns how many bytes are complete
 // lines, and whether the data was an older version's unauthenticated log
 // (accepted only when trusted).
-func (j *journal) replay(data []byte, trusted bool) (valid int, legacy bool, err error) {
+func (j *journal) replay(data []byte, trusted, adopt bool) (valid int, legacy bool, err error) {
 	rest := data
 	lineNo := 0
 	for len(rest) > 0 {
@@ -278,10 +285,10 @@ func (j *journal) replay(data []byte, trusted bool) (valid int, legacy bool, err
 		var body []byte
 		switch {
 		case len(line) > 65 && line[64] == ' ' && isHex(line[:64]):
-			if j.mac == nil {
+			if j.mac == nil && !adopt {
 				return 0, false, fmt.Errorf("state %s: no journal key to authenticate it", j.path)
 			}
-			if !hmac.Equal(j.sum(line[65:]), line[:64]) {
+			if !adopt && !hmac.Equal(j.sum(line[65:]), line[:64]) {
 				return 0, false, fmt.Errorf("state %s:%d: %w (forged, edited or damaged): refusing to use it; if the disk was damaged, remove the file and the next apply installs every part again", j.path, lineNo, errForged)
 			}
 			body = line[65:]
@@ -395,7 +402,7 @@ func (j *journal) migrate(s journalSpec, plan bool) error {
 		return fmt.Errorf("read state %s: %w", d.Path(rel), err)
 	}
 	old := &journal{path: d.Path(rel), parts: map[string]*PartRecord{}}
-	if _, _, err := old.replay(data, true); err != nil {
+	if _, _, err := old.replay(data, true, false); err != nil {
 		s.notef("state of an older version not migrated: %v; every part is installed again", err)
 		return nil
 	}
@@ -640,6 +647,26 @@ func (e *Engine) stateKey(create bool) ([]byte, error) {
 	}
 	e.key = k
 	return k, nil
+}
+
+// adoptJournal re-keys the journal of a software directory unpacked from
+// the binary cache at the path it was built at: its lines were
+// authenticated by the builder's key, and the archive by the cache's
+// signature, which the client checked before unpacking.
+func (e *Engine) adoptJournal(dir string) error {
+	if _, err := os.Lstat(filepath.Join(dir, ".slapnode", journalName)); err != nil {
+		return nil
+	}
+	key, err := e.stateKey(true)
+	if err != nil {
+		return err
+	}
+	j, err := openJournal(journalSpec{stateDir: filepath.Join(dir, ".slapnode"), bind: "software:" + filepath.Base(dir),
+		key: key, trusted: true, adopt: true, dirID: dirIdentity(dir), note: e.progress})
+	if err != nil {
+		return err
+	}
+	return j.close()
 }
 
 // StateDir is where the engine keeps the state of partition id on the node

@@ -312,3 +312,33 @@ func TestStateKey(t *testing.T) {
 		t.Fatalf("reread: %v", err)
 	}
 }
+
+// A software directory unpacked from the binary cache at the path it was
+// built at keeps the builder's journal, authenticated by the builder's
+// key: it is re-keyed, not refused.
+func TestAdoptJournalFromAnotherNode(t *testing.T) {
+	root := t.TempDir()
+	sw := filepath.Join(root, "software", "abc")
+	os.MkdirAll(sw, 0o755)
+	s := journalSpec{stateDir: filepath.Join(sw, ".slapnode"), bind: "software:abc", key: []byte("the builder's key..............."), trusted: true, dirID: "1:2"}
+	j, err := openJournal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.set("a", &PartRecord{Signature: "a"})
+	j.close()
+	e := &Engine{Root: root}
+	key, _ := e.stateKey(true)
+	s.key, s.dirID = key, dirIdentity(sw)
+	if _, err := openJournal(s); !errors.Is(err, errForged) {
+		t.Fatalf("a foreign journal was accepted: %v", err)
+	}
+	if err := e.adoptJournal(sw); err != nil {
+		t.Fatal(err)
+	}
+	j, err = openJournal(s)
+	if err != nil || len(j.parts) != 1 || j.parts["a"] == nil {
+		t.Fatalf("adopted: %v %v", j.parts, err)
+	}
+	j.close()
+}
