@@ -637,10 +637,16 @@ func (e *Engine) saveDescription(digest string, m *wasmhost.Module) {
 }
 
 // cleanModuleCache removes, once per engine, the temporary files of
-// description writes killed before their rename.
+// writes killed before their rename in the node's own directories: the
+// module cache, the node root (instances.json, node-state.json) and the
+// state directory.
 func (e *Engine) cleanModuleCache() {
 	if p := e.descriptionPath("x"); p != "" {
-		e.cleaned.Do(func() { atomicfile.CleanTemp(filepath.Dir(p)) })
+		e.cleaned.Do(func() {
+			for _, d := range []string{filepath.Dir(p), e.Root, filepath.Join(e.Root, "state")} {
+				atomicfile.CleanTemp(d)
+			}
+		})
 	}
 }
 

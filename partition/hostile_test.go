@@ -144,6 +144,7 @@ func TestHostileStaleTempFilesCleaned(t *testing.T) {
 		filepath.Join(sw.Path, "..completed.tmp123456"),
 		filepath.Join(sw.Path, fmt.Sprintf("..completed.slapnode-tmp-%d-0a0b0c0d", dead)),
 		filepath.Join(e.Root, "cache", "modules", ".0123abcd.json.tmp42"),
+		filepath.Join(e.Root, fmt.Sprintf(".instances.json.slapnode-tmp-%d-0a0b0c0d", dead)),
 	}
 	for _, p := range stale {
 		os.MkdirAll(filepath.Dir(p), 0o755)
