@@ -2,6 +2,7 @@ package partition
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -68,5 +69,29 @@ func BenchmarkApply(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkJournalOpen measures what every apply pays for its state: open
+// a journal of 1000 parts, replay it (checking each line's HMAC), close it.
+func BenchmarkJournalOpen(b *testing.B) {
+	dir := filepath.Join(b.TempDir(), "s")
+	j, err := openJournal(testSpec(dir))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 1000 {
+		opts := fmt.Sprintf(`{"output":"/srv/slapnode/instance/slappart0/etc/f%d.txt","inline":"part %d after {{ prev }}\n","context":{"prev":"/srv/slapnode/instance/slappart0/d%d"}}`, i, i, i)
+		j.set(fmt.Sprint("part", i), &PartRecord{Recipe: "cookbook:template", Module: strings.Repeat("a", 64), Signature: strings.Repeat("b", 64),
+			Options: json.RawMessage(opts), Outputs: json.RawMessage(opts), Installed: []string{"/srv/slapnode/instance/slappart0/etc/f.txt"}})
+	}
+	j.close()
+	b.ResetTimer()
+	for range b.N {
+		j, err := openJournal(testSpec(dir))
+		if err != nil || len(j.parts) != 1000 {
+			b.Fatal(err)
+		}
+		j.close()
 	}
 }

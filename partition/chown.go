@@ -5,28 +5,131 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slapnode/slapnode/internal/nofollow"
 )
 
-// chownTree gives everything under dir to uid:gid, except the engine's own
-// state (.slapnode), which stays with the node. Recipes run inside the node
-// process, so what they create belongs to the node's user; services run as
-// the partition's user and must own their files, as in SlapOS where the
-// instance's buildout runs as that user.
+// chownTree gives everything under dir to uid:gid. Recipes run inside the
+// node process, so what they create belongs to the node's user; services
+// run as the partition's user and must own their files, as in SlapOS where
+// the instance's buildout runs as that user.
 //
-// The walk goes through an os.Root of dir and never follows symlinks, so a
-// partition user who swaps a directory for a symlink while it runs cannot
-// make it change anything outside the partition.
-func chownTree(dir string, uid, gid int) error {
-	return walkRoot(dir, func(root *os.Root, rel string, st os.FileInfo) (bool, error) {
-		if rel == ".slapnode" {
+// The partition user owns dir and may have planted anything in it, so the
+// walk never follows a link (package nofollow: each file is opened
+// O_PATH|O_NOFOLLOW beneath its parent and changed through that
+// descriptor, a symlink itself rather than its target), and a file of
+// another owner with more than one link is given away only when every one
+// of its links is inside dir: otherwise it is a hard link to a file
+// elsewhere (`ln /etc/x dir/x`), left as it is and reported in skipped.
+func chownTree(dir string, uid, gid int) (skipped []string, err error) {
+	d, err := nofollow.OpenNoFollow(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	type inode struct{ dev, ino uint64 }
+	type linked struct {
+		rels  []string
+		nlink uint64
+		owner uint32
+	}
+	multi := map[inode]*linked{}
+	var order []inode
+	err = d.Walk(func(e nofollow.Entry) (bool, error) {
+		if e.Rel == ".slapnode" {
+			// An older version's state, migrated from there: it stays
+			// the node's until removed.
 			return false, nil
 		}
-		if err := root.Lchown(rel, uid, gid); err != nil {
-			return false, fmt.Errorf("chown %s: %w", path.Join(dir, rel), err)
+		st := e.Stat
+		if int(st.Uid) == uid && int(st.Gid) == gid {
+			return true, nil
+		}
+		if st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Nlink > 1 {
+			k := inode{st.Dev, st.Ino}
+			l := multi[k]
+			if l == nil {
+				l = &linked{nlink: uint64(st.Nlink), owner: st.Uid}
+				multi[k] = l
+				order = append(order, k)
+			}
+			l.rels = append(l.rels, e.Rel)
+			return false, nil
+		}
+		if err := nofollow.Fchown(e.Fd, uid, gid); err != nil {
+			return false, fmt.Errorf("chown %s: %w", d.Path(e.Rel), err)
 		}
 		return true, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range order {
+		l := multi[k]
+		if int(l.owner) == uid || uint64(len(l.rels)) == l.nlink {
+			// The partition user's own, or every link is in here: a file
+			// a recipe linked twice. Re-checked on the descriptor that is
+			// changed, in case a link was added since.
+			if err := chownIfAllLinks(d, l.rels[0], k.dev, k.ino, uint64(len(l.rels)), uid, gid); err != nil {
+				return skipped, err
+			}
+			continue
+		}
+		skipped = append(skipped, fmt.Sprintf("%s left to uid %d: it is a hard link (%d links, %d in the partition) to a file outside the partition",
+			filepath.Join(dir, l.rels[0]), l.owner, l.nlink, len(l.rels)))
+	}
+	return skipped, nil
+}
+
+func chownIfAllLinks(d *nofollow.Dir, rel string, dev, ino, seen uint64, uid, gid int) error {
+	fd, err := d.OpenPath(rel)
+	if err != nil {
+		return nil // gone meanwhile
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil
+	}
+	if st.Dev != dev || st.Ino != ino || (uint64(st.Nlink) != seen && int(st.Uid) != uid) {
+		return nil
+	}
+	if err := nofollow.Fchown(fd, uid, gid); err != nil {
+		return fmt.Errorf("chown %s: %w", d.Path(rel), err)
+	}
+	return nil
+}
+
+// preparePartitionDir creates the partition directory if needed, 0750 and
+// owned by the partition's user. Its parent is the node's (the instance
+// root); the directory itself is opened without following a link.
+func preparePartitionDir(part Partition) error {
+	if err := os.MkdirAll(filepath.Dir(part.Path), 0o750); err != nil {
+		return fmt.Errorf("partition directory: %w", err)
+	}
+	parent, err := nofollow.Open(filepath.Dir(part.Path))
+	if err != nil {
+		return fmt.Errorf("partition directory: %w", err)
+	}
+	defer parent.Close()
+	d, err := parent.MkdirAll(filepath.Base(part.Path), 0o750)
+	if err != nil {
+		return fmt.Errorf("partition directory: %w", err)
+	}
+	defer d.Close()
+	if err := d.Chmod(".", 0o750); err != nil {
+		return err
+	}
+	if c := part.Credential; c != nil {
+		if err := d.Lchown(".", int(c.Uid), int(c.Gid)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // walkRoot calls fn for dir and everything below it, through an os.Root of
@@ -79,7 +182,8 @@ func ownerOf(st os.FileInfo) (uint32, uint32) {
 // directories a+rx, files a+r (a+x when anyone may execute them). Recipes
 // create through WASI, which gives new files 0600 and directories 0700; a
 // software release, like SlapOS's, is read by the partitions' users. Group
-// and world write bits are never added. Symlinks are left alone.
+// and world write bits are never added. Symlinks are left alone. Only the
+// node's user writes a software directory.
 func shareTree(dir string) error {
 	return walkRoot(dir, func(root *os.Root, rel string, st os.FileInfo) (bool, error) {
 		if st.Mode()&fs.ModeSymlink != 0 {

@@ -3,6 +3,7 @@ package partition
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -17,7 +18,7 @@ func TestChownTreeStaysInside(t *testing.T) {
 	os.WriteFile(filepath.Join(outside, "victim"), []byte("x"), 0o600)
 	os.Symlink(outside, filepath.Join(dir, "escape"))
 	os.Symlink(filepath.Join(outside, "victim"), filepath.Join(dir, "etc", "link"))
-	if err := chownTree(dir, 65534, 65534); err != nil {
+	if _, err := chownTree(dir, 65534, 65534); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range []string{".", "etc", "etc/sub", "etc/sub/f", "escape", "etc/link"} {
@@ -50,5 +51,40 @@ func TestShareTree(t *testing.T) {
 		if st.Mode().Perm() != want {
 			t.Errorf("%s: %v, want %v", p, st.Mode().Perm(), want)
 		}
+	}
+}
+
+// Finding #8: a file of another owner hard-linked into the partition is
+// not given to the partition user; a file a recipe linked twice inside the
+// partition is.
+func TestChownTreeSkipsHardLinksFromOutside(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("changing owners needs root")
+	}
+	dir, outside := t.TempDir(), t.TempDir()
+	victim := filepath.Join(outside, "victim")
+	os.WriteFile(victim, []byte("x"), 0o600)
+	os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+	if err := os.Link(victim, filepath.Join(dir, "etc", "x")); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "a"), []byte("x"), 0o600)
+	if err := os.Link(filepath.Join(dir, "a"), filepath.Join(dir, "etc", "a2")); err != nil {
+		t.Fatal(err)
+	}
+	skipped, err := chownTree(dir, 65534, 65534)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _ := os.Lstat(victim)
+	if uid, _ := ownerOf(st); uid != 0 {
+		t.Fatalf("the victim outside became uid %d's", uid)
+	}
+	if len(skipped) != 1 || !strings.Contains(skipped[0], "etc/x") || !strings.Contains(skipped[0], "hard link") {
+		t.Fatalf("skipped: %q", skipped)
+	}
+	st, _ = os.Lstat(filepath.Join(dir, "a"))
+	if uid, _ := ownerOf(st); uid != 65534 {
+		t.Fatalf("a file linked twice inside stayed uid %d's", uid)
 	}
 }

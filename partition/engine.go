@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/internal/nofollow"
 	"github.com/slapnode/slapnode/runtime/builtin"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 	"github.com/slapnode/slapnode/schema"
@@ -42,6 +44,8 @@ type Engine struct {
 	mu      sync.Mutex
 	modules map[string]*modRef
 	schemas map[string]*schema.Validator
+	key     []byte    // the journal key (stateKey)
+	cleaned sync.Once // stale temporary files of the module cache removed
 }
 
 // BinaryCache is where built software releases are shared between nodes.
@@ -95,10 +99,15 @@ func (r *Report) Summary() string {
 // Target is what a profile is applied to: a software directory or a
 // partition directory, with the grants its recipes get.
 type Target struct {
-	Kind       string // "software" or "instance"
-	Name       string // shown in messages: software name or partition id
-	Dir        string // writable directory of the target
-	StateDir   string // where the journal lives; default Dir/.slapnode
+	Kind string // "software" or "instance"
+	Name string // shown in messages: software name or partition id
+	Dir  string // writable directory of the target
+	// StateDir is where the journal lives; its parent is trusted (only the
+	// node's user writes it). Default Dir/.slapnode, for targets only the
+	// node's user writes (software); instances keep theirs under
+	// <root>/state (StateDir), and an older version's journal in
+	// Dir/.slapnode is migrated from there.
+	StateDir   string
 	ProfileDir string
 	Vars       map[string]cty.Value // HCL context variables
 	Context    map[string]any       // recipe input "context"
@@ -140,17 +149,11 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 	if err := p.Err(diags); err != nil {
 		return nil, err
 	}
-	stateDir := t.StateDir
-	if stateDir == "" {
-		stateDir = filepath.Join(t.Dir, ".slapnode")
+	spec, err := e.journalSpec(t, plan)
+	if err != nil {
+		return nil, err
 	}
-	var j *journal
-	var err error
-	if plan {
-		j, err = readJournal(stateDir)
-	} else {
-		j, err = openJournal(stateDir)
-	}
+	j, err := openJournal(spec)
 	if err != nil {
 		return nil, err
 	}
@@ -464,13 +467,31 @@ func (r *run) uninstall(ctx context.Context, name string, rec *PartRecord, mod *
 			return fmt.Errorf("uninstall part %q (%s): %w", name, rec.Recipe, err)
 		}
 	}
-	for i := len(rec.Installed) - 1; i >= 0; i-- {
-		p := rec.Installed[i]
-		if !within(r.t.Dir, p) {
-			continue
-		}
-		if err := os.RemoveAll(p); err != nil {
+	if len(rec.Installed) > 0 {
+		// The target directory may be a partition user's: its paths are
+		// removed beneath it without following any link (a link on the
+		// way means the path is not inside any more: it is left alone).
+		d, err := nofollow.Open(r.t.Dir)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("uninstall part %q: %w", name, err)
+		}
+		for i := len(rec.Installed) - 1; d != nil && i >= 0; i-- {
+			p := filepath.Clean(rec.Installed[i])
+			rel, err := filepath.Rel(r.t.Dir, p)
+			if err != nil || !filepath.IsLocal(rel) || rel == "." {
+				continue // the target directory itself stays
+			}
+			if err := d.RemoveAll(rel); err != nil {
+				if errors.Is(err, nofollow.ErrSymlink) {
+					r.e.progress("  %s: %s left alone: %v", name, p, err)
+					continue
+				}
+				d.Close()
+				return fmt.Errorf("uninstall part %q: %w", name, err)
+			}
+		}
+		if d != nil {
+			d.Close()
 		}
 	}
 	return r.j.del(name)
@@ -479,6 +500,24 @@ func (r *run) uninstall(ctx context.Context, name string, rec *PartRecord, mod *
 func within(dir, p string) bool {
 	rel, err := filepath.Rel(dir, filepath.Clean(p))
 	return err == nil && filepath.IsLocal(rel)
+}
+
+// journalSpec says where the journal of t is and how it is keyed.
+func (e *Engine) journalSpec(t *Target, plan bool) (journalSpec, error) {
+	key, err := e.stateKey(!plan)
+	if err != nil {
+		return journalSpec{}, err
+	}
+	s := journalSpec{stateDir: t.StateDir, key: key, plan: plan, dirID: dirIdentity(t.Dir), note: e.progress}
+	if s.stateDir == "" {
+		s.stateDir = filepath.Join(t.Dir, ".slapnode")
+		s.trusted = true
+		s.bind = t.Kind + ":" + filepath.Base(t.Dir)
+	} else {
+		s.legacy = t.Dir
+		s.bind = t.Kind + ":" + filepath.Base(s.stateDir)
+	}
+	return s, nil
 }
 
 func toJSON(opts map[string]cty.Value) (json.RawMessage, error) {
@@ -592,8 +631,23 @@ func (e *Engine) saveDescription(digest string, m *wasmhost.Module) {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return
 	}
+	e.cleanModuleCache()
 	// A cache: losing it only costs a module load.
 	_ = atomicfile.WriteJSON(p, cachedDescription{m.Description, m.Described}, 0o644)
+}
+
+// cleanModuleCache removes, once per engine, the temporary files of
+// writes killed before their rename in the node's own directories: the
+// module cache, the node root (instances.json, node-state.json) and the
+// state directory.
+func (e *Engine) cleanModuleCache() {
+	if p := e.descriptionPath("x"); p != "" {
+		e.cleaned.Do(func() {
+			for _, d := range []string{filepath.Dir(p), e.Root, filepath.Join(e.Root, "state")} {
+				atomicfile.CleanTemp(d)
+			}
+		})
+	}
 }
 
 // module returns the module named by a part's recipe: a `module` block of
@@ -643,6 +697,7 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
 	m := &modRef{Name: name, Digest: digest, e: e, wasm: wasm, grants: g}
+	e.cleanModuleCache()
 	var cached cachedDescription
 	if p := e.descriptionPath(digest); p != "" {
 		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &cached) == nil && cached.Description.ABI != 0 {
@@ -709,18 +764,4 @@ func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts 
 		return nil, p.Err(diags)
 	}
 	return json.Marshal(res.Params)
-}
-
-// readJournal loads the state without opening it for writing (plan).
-func readJournal(dir string) (*journal, error) {
-	if _, err := os.Stat(filepath.Join(dir, "parts.journal")); os.IsNotExist(err) {
-		return &journal{parts: map[string]*PartRecord{}}, nil
-	}
-	j, err := openJournal(dir)
-	if err != nil {
-		return nil, err
-	}
-	j.f.Close()
-	j.f = nil
-	return j, nil
 }

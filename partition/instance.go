@@ -30,6 +30,10 @@ type Partition struct {
 	ExtraCgroups   []string
 	NetNS          string // network namespace of its addresses ("" = the node's own)
 	ExecHook       func(pid int) error
+	// StateDir is where the node keeps its state about the partition
+	// (parts journal, saved promises…), out of its user's reach:
+	// StateDir(root, ID) when empty.
+	StateDir string
 }
 
 // InstanceRequest is what to instantiate in a partition.
@@ -147,17 +151,15 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		return nil, err
 	}
 	part := req.Partition
+	if !validID(part.ID) {
+		return nil, fmt.Errorf("invalid partition id %q", part.ID)
+	}
+	if part.StateDir == "" {
+		part.StateDir = StateDir(e.Root, part.ID)
+	}
 	if !plan {
-		if err := os.MkdirAll(part.Path, 0o750); err != nil {
-			return nil, fmt.Errorf("partition directory: %w", err)
-		}
-		if err := os.Chmod(part.Path, 0o750); err != nil {
+		if err := preparePartitionDir(part); err != nil {
 			return nil, err
-		}
-		if part.Credential != nil {
-			if err := os.Chown(part.Path, int(part.Credential.Uid), int(part.Credential.Gid)); err != nil {
-				return nil, err
-			}
 		}
 	}
 	paramVal, err := jsonToCty(res.Params)
@@ -200,6 +202,7 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 			"cache_dir":     e.cacheDir(),
 			"node":          map[string]any{"id": e.NodeID, "root": e.Root},
 		},
+		StateDir:   part.StateDir,
 		Mounts:     e.mounts(wasmhost.Mount{HostPath: part.Path}, p, s.Profile),
 		Credential: part.Credential,
 		ExecHook:   part.ExecHook,
@@ -220,8 +223,12 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		return inst, nil
 	}
 	if c := part.Credential; c != nil {
-		if err := chownTree(part.Path, int(c.Uid), int(c.Gid)); err != nil {
+		skipped, err := chownTree(part.Path, int(c.Uid), int(c.Gid))
+		if err != nil {
 			return nil, fmt.Errorf("partition %s: %w", part.ID, err)
+		}
+		for _, s := range skipped {
+			e.progress("partition %s: %s", part.ID, s)
 		}
 	}
 	ev := applied.Evaluator

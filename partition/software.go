@@ -153,6 +153,11 @@ func (e *Engine) cacheDir() string { return filepath.Join(e.Root, "cache", "down
 // with plan set, nothing is changed.
 func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan bool) error {
 	marker := filepath.Join(s.Path, ".completed")
+	if !plan {
+		// The marker's temporary files, from writers killed before their
+		// rename.
+		atomicfile.CleanTemp(s.Path)
+	}
 	if !force && !s.Recheck {
 		var c completion
 		if b, err := os.ReadFile(marker); err == nil && json.Unmarshal(b, &c) == nil && c.Digest == s.Profile.Digest {
@@ -180,6 +185,9 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 			}
 			if hit {
 				s.FromCache = true
+				if err := e.adoptJournal(s.Path); err != nil {
+					return fmt.Errorf("software %s: %w", s.Path, err)
+				}
 				if err := shareTree(s.Path); err != nil {
 					return fmt.Errorf("software %s: %w", s.Path, err)
 				}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/partition/promise"
 )
 
@@ -35,7 +36,7 @@ func promiseNode(t *testing.T) string {
 		{Name: "good", Check: "promises:check_command", Module: promise.ModuleRef{Name: "promises", Source: "builtin:cookbook"}, Options: opts("echo all good"), Test: true, Anomaly: true},
 		{Name: "bad", Check: "promises:check_command", Module: promise.ModuleRef{Name: "promises", Source: "builtin:cookbook"}, Options: opts("echo it broke; exit 1"), Test: true, Anomaly: true},
 	}
-	if err := promise.SaveSpecs(part, specs); err != nil {
+	if err := promise.SaveSpecs(partition.Partition{ID: "slappart0", Path: part, StateDir: partition.StateDir(root, "slappart0")}, specs); err != nil {
 		t.Fatal(err)
 	}
 	return root

@@ -200,7 +200,9 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	if o.Plan {
 		return res, nil
 	}
-	if err := atomicfile.WriteJSON(filepath.Join(part.Path, ".slapnode", "connection.json"), inst.Connection, 0o640); err != nil {
+	// In the node's state directory of the partition: the partition's
+	// user owns the partition directory and could plant links there.
+	if err := atomicfile.WriteJSON(filepath.Join(part.StateDir, "connection.json"), inst.Connection, 0o600); err != nil {
 		return nil, err
 	}
 	if o.Services == nil {
@@ -208,7 +210,7 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	}
 	// The daemon and `slapnode promise run` read the promises from here.
 	specs := promise.FromPartition(inst.Promises)
-	if err := promise.SaveSpecs(part.Path, specs); err != nil {
+	if err := promise.SaveSpecs(part, specs); err != nil {
 		return nil, err
 	}
 	if o.State == StateStopped {
@@ -286,7 +288,8 @@ func (n *Node) destroyPartition(ctx context.Context, pid string, services Servic
 			return fmt.Errorf("empty %s: %w", part.Path, err)
 		}
 	}
-	return nil
+	// Its parts are gone: the next instance there installs all of its own.
+	return n.Engine.ForgetInstance(pid)
 }
 
 // localRequester instantiates the children an instance requests on this

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/internal/nofollow"
 	"github.com/slapnode/slapnode/node/slap"
 	"github.com/slapnode/slapnode/partition"
 )
@@ -82,8 +83,9 @@ func offline(err error) error {
 }
 
 // partitionState is what a partition's last successful processing was, in
-// <partition>/.slapnode/converged.json; the .timestamp file SlapOS writes is
-// kept beside it for compatibility.
+// converged.json of its state directory (partition.StateDir, out of its
+// user's reach); the .timestamp file SlapOS writes is kept in the
+// partition for compatibility.
 type partitionState struct {
 	Timestamp string `json:"timestamp"`
 	State     string `json:"state"`
@@ -207,7 +209,7 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 	if err != nil {
 		return err
 	}
-	statePath := filepath.Join(part.Path, ".slapnode", "converged.json")
+	statePath := filepath.Join(part.StateDir, "converged.json")
 	if p.RequestedState == slap.StateDestroyed {
 		if err := n.destroyPartition(ctx, pid, o.Services); err != nil {
 			rep.Errors[pid] = err.Error()
@@ -375,7 +377,13 @@ func NewBanger(root string, m *slap.Client, computerID string) *Banger {
 
 // Bang asks the master to reprocess partition, once per deployment.
 func (b *Banger) Bang(ctx context.Context, partitionID, message string) error {
-	ts, _ := os.ReadFile(filepath.Join(b.root, "instance", partitionID, ".timestamp"))
+	// The partition's user could make .timestamp a FIFO or a link: read
+	// it without following nor blocking.
+	var ts []byte
+	if d, err := nofollow.Open(filepath.Join(b.root, "instance")); err == nil {
+		ts, _ = d.ReadFile(filepath.Join(partitionID, ".timestamp"), 4096)
+		d.Close()
+	}
 	b.mu.Lock()
 	if last, ok := b.done[partitionID]; ok && last == string(ts) {
 		b.mu.Unlock()
@@ -425,16 +433,18 @@ type ConvergedPartition struct {
 	ID, State, Software, Type string
 }
 
-// ConvergedPartitions lists the partitions processed for a master (their
-// .slapnode/converged.json), for the promise scheduler and `promise run`.
+// ConvergedPartitions lists the partitions processed for a master (the
+// converged.json of their state directories), for the promise scheduler and
+// `promise run`.
 func (n *Node) ConvergedPartitions() ([]ConvergedPartition, error) {
-	entries, err := os.ReadDir(filepath.Join(n.Root, "instance"))
+	dir := filepath.Dir(partition.StateDir(n.Root, "x"))
+	entries, err := os.ReadDir(dir)
 	if err != nil && !os.IsNotExist(err) {
 		return nil, err
 	}
 	var out []ConvergedPartition
 	for _, ent := range entries {
-		b, err := os.ReadFile(filepath.Join(n.Root, "instance", ent.Name(), ".slapnode", "converged.json"))
+		b, err := os.ReadFile(filepath.Join(dir, ent.Name(), "converged.json"))
 		if err != nil {
 			continue
 		}

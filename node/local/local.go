@@ -185,6 +185,7 @@ func (n *Node) Partition(id string) (partition.Partition, error) {
 		return partition.Partition{
 			ID: p.ID, Path: p.Path, User: p.User, IPv4: p.IPv4, IPv6: p.IPv6,
 			Credential: p.Credential(), Cgroup: p.Cgroup, ExtraCgroups: p.ExtraCgroups, ExecHook: p.Join, NetNS: ns,
+			StateDir: partition.StateDir(n.Root, p.ID),
 		}, nil
 	}
 	num, err := strconv.Atoi(strings.TrimPrefix(id, "slappart"))
@@ -203,7 +204,7 @@ func (n *Node) Partition(id string) (partition.Partition, error) {
 	ip := net.IPv4(127, byte(1+h.Sum32()%254), byte(num/250), byte(num%250+1))
 	return partition.Partition{
 		ID: id, Path: filepath.Join(n.Root, "instance", id), User: name,
-		IPv4: ip.String(), IPv6: "::1",
+		IPv4: ip.String(), IPv6: "::1", StateDir: partition.StateDir(n.Root, id),
 	}, nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/slapnode/slapnode/partition"
 )
 
 // PartitionUsage is what one partition consumes.
@@ -36,7 +38,7 @@ func (n *Node) Usage() ([]PartitionUsage, error) {
 		if err != nil {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(p.Path, ".slapnode")); err != nil {
+		if !used(p) {
 			continue // free: nothing instantiated
 		}
 		u := PartitionUsage{Partition: p.ID, CPUSeconds: -1, MemoryMB: -1, DiskMB: float64(diskUsage(p.Path)) / (1 << 20)}
@@ -60,6 +62,16 @@ func (n *Node) Usage() ([]PartitionUsage, error) {
 		out = append(out, u)
 	}
 	return out, nil
+}
+
+// used reports whether an instance was applied in p: the engine has its
+// journal (or an older version left its state in the partition).
+func used(p partition.Partition) bool {
+	if _, err := os.Stat(filepath.Join(p.StateDir, "parts.journal")); err == nil {
+		return true
+	}
+	_, err := os.Lstat(filepath.Join(p.Path, ".slapnode"))
+	return err == nil
 }
 
 func readCgroupNumber(dir, file string) (float64, bool) {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 )
@@ -43,7 +44,7 @@ func benchNode(b *testing.B, legacy bool) []PartitionRef {
 	for i := range 20 {
 		dir := b.TempDir()
 		p := PartitionRef{}
-		p.ID, p.Path = fmt.Sprintf("slappart%d", i), dir
+		p.ID, p.Path, p.StateDir = fmt.Sprintf("slappart%d", i), dir, filepath.Join(dir, "..", "state")
 		var specs []Spec
 		for j := range 10 {
 			n := i*10 + j
@@ -62,7 +63,7 @@ func benchNode(b *testing.B, legacy bool) []PartitionRef {
 			}
 			specs = append(specs, s)
 		}
-		if err := SaveSpecs(dir, specs); err != nil {
+		if err := SaveSpecs(p.Partition, specs); err != nil {
 			b.Fatal(err)
 		}
 		parts = append(parts, p)

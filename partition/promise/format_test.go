@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slapnode/slapnode/internal/nofollow"
+	"github.com/slapnode/slapnode/partition"
 )
 
 // The reference example of docs/…/slapos-core-inventory.md §3.4, byte for byte.
@@ -44,12 +47,13 @@ func TestPythonJSONEncoding(t *testing.T) {
 }
 
 func TestLogFormatAndHistory(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "log", "p.log")
+	part := t.TempDir()
+	path := filepath.Join(part, "log", "p.log")
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
-	if err := appendLog(path, t0, true, "fine", -1, -1); err != nil {
+	if err := appendLog(part, "log/p.log", t0, true, "fine", -1, -1); err != nil {
 		t.Fatal(err)
 	}
-	if err := appendLog(path, t0.Add(time.Minute), false, "broken\nsecond line", -1, -1); err != nil {
+	if err := appendLog(part, "log/p.log", t0.Add(time.Minute), false, "broken\nsecond line", -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
@@ -63,7 +67,7 @@ func TestLogFormatAndHistory(t *testing.T) {
 			t.Errorf("SlapOS's regular expression does not parse %q", l)
 		}
 	}
-	hist, err := readHistory(path, 10)
+	hist, err := readHistory(part, "log/p.log", 10)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +109,7 @@ func TestDecideTestAndAnomaly(t *testing.T) {
 }
 
 func TestSpecsRoundTripAndLatestMinute(t *testing.T) {
-	dir := t.TempDir()
+	dir := partition.Partition{ID: "slappart0", StateDir: filepath.Join(t.TempDir(), "state")}
 	if specs, err := LoadSpecs(dir); err != nil || specs != nil {
 		t.Fatalf("no file: %v %v", specs, err)
 	}
@@ -136,14 +140,19 @@ func TestSpecsRoundTripAndLatestMinute(t *testing.T) {
 }
 
 func TestTransactionIDsDiffer(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "p.log")
+	part := t.TempDir()
+	d, err := nofollow.Open(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
 	now := time.Now()
 	for i := 0; i < 2000; i++ {
-		last := lastTransactionID(path)
-		if err := appendLog(path, now, true, "ok", -1, -1); err != nil {
+		last := lastTransactionID(d, "p.log")
+		if err := appendLog(part, "p.log", now, true, "ok", -1, -1); err != nil {
 			t.Fatal(err)
 		}
-		if got := lastTransactionID(path); got == "" || got == last {
+		if got := lastTransactionID(d, "p.log"); got == "" || got == last {
 			t.Fatalf("sense %d reused transaction id %q", i, got)
 		}
 	}

@@ -72,7 +72,7 @@ promise "command" {
 		t.Fatalf("with live modules: %+v %v", res, err)
 	}
 	// Later, from the saved file, by a runner that loads the module itself.
-	if err := SaveSpecs(p.Path, specs); err != nil {
+	if err := SaveSpecs(p.Partition, specs); err != nil {
 		t.Fatal(err)
 	}
 	p.SoftwarePath, p.SoftwareURL = sw.Path, sw.URL

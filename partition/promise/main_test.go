@@ -93,5 +93,6 @@ func newPartition(t *testing.T, id string) PartitionRef {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	return PartitionRef{Partition: partition.Partition{ID: id, Path: dir, User: "test", IPv4: "127.0.0.1", IPv6: "::1"}}
+	return PartitionRef{Partition: partition.Partition{ID: id, Path: dir, User: "test", IPv4: "127.0.0.1", IPv6: "::1",
+		StateDir: filepath.Join(filepath.Dir(dir), "state", id)}}
 }

@@ -14,8 +14,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf16"
+
+	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/internal/nofollow"
 )
 
 // Result types, as SlapOS's loader accepts them.
@@ -62,16 +66,28 @@ type Result struct {
 // Failed reports a result that counts as a failure (a skipped promise does not).
 func (r *Result) Failed() bool { return !r.OK && !r.Skipped }
 
-// dirs of a partition's promise state, as SlapOS lays them out.
-func resultPath(part, title string) string {
-	return filepath.Join(part, ".slapgrid", "promise", "result", title+".status.json")
+// Files of a partition's promise state, as SlapOS lays them out, relative
+// to the partition directory. The partition's user owns that directory and
+// may plant anything there, so the runner (root on a formatted node)
+// reaches them only through package nofollow: never through a link, never
+// blocking on a FIFO, never appending to a hard link of another owner's
+// file.
+func resultRel(title string) string {
+	return filepath.Join(".slapgrid", "promise", "result", title+".status.json")
 }
-func logPath(part, title string) string {
-	return filepath.Join(part, ".slapgrid", "promise", "log", title+".log")
-}
-func cachePath(part, title string) string {
-	return filepath.Join(part, ".slapgrid", "promise", "cache", title)
-}
+func logRel(title string) string   { return filepath.Join(".slapgrid", "promise", "log", title+".log") }
+func cacheRel(title string) string { return filepath.Join(".slapgrid", "promise", "cache", title) }
+
+func resultPath(part, title string) string { return filepath.Join(part, resultRel(title)) }
+func logPath(part, title string) string    { return filepath.Join(part, logRel(title)) }
+func cachePath(part, title string) string  { return filepath.Join(part, cacheRel(title)) }
+
+// maxStateFile bounds what the runner reads of a result or cache file.
+const maxStateFile = 1 << 20
+
+// openPart opens a partition directory; its parent (the instance root) is
+// the node's.
+func openPart(part string) (*nofollow.Dir, error) { return nofollow.OpenNoFollow(part) }
 
 // statusFile renders a result exactly as SlapOS's
 // json.dump(PromiseQueueResult.serialize()) does: one line, keys in this
@@ -150,7 +166,12 @@ type savedResult struct {
 
 // ReadResult reads the saved result of promise title in a partition.
 func ReadResult(partitionDir, title string) (*Result, error) {
-	b, err := os.ReadFile(resultPath(partitionDir, title))
+	d, err := openPart(partitionDir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	b, err := d.ReadFile(resultRel(title), maxStateFile)
 	if err != nil {
 		return nil, err
 	}
@@ -158,57 +179,64 @@ func ReadResult(partitionDir, title string) (*Result, error) {
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", resultPath(partitionDir, title), err)
 	}
-	d, _ := time.Parse("2006-01-02T15:04:05-0700", s.Result.Date)
-	return &Result{Name: s.Title, Type: s.Result.Type, OK: !s.Result.Failed, Message: s.Result.Message, Date: d,
+	date, _ := time.Parse("2006-01-02T15:04:05-0700", s.Result.Date)
+	return &Result{Name: s.Title, Type: s.Result.Type, OK: !s.Result.Failed, Message: s.Result.Message, Date: date,
 		Duration: time.Duration(s.ExecutionTime * float64(time.Second))}, nil
 }
 
-// writeFile writes data via a temporary file and a rename, so that readers
-// never see a partial file. Not fsynced, as SlapOS: the next run rewrites it.
-func writeFile(path string, data []byte, uid, gid int) error {
-	if err := mkdirOwned(filepath.Dir(path), uid, gid); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+// writeFile writes data at rel below the partition via a temporary file
+// and a rename, so that readers never see a partial file. Not fsynced, as
+// SlapOS: the next run rewrites it.
+func writeFile(part, rel string, data []byte, uid, gid int) error {
+	d, err := openPart(part)
 	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr, os.Chmod(f.Name(), 0o644), chown(f.Name(), uid, gid)); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
-}
-
-// mkdirOwned creates dir (and parents) and hands the ones it creates to the
-// partition's owner, as SlapOS chowns the result directory.
-func mkdirOwned(dir string, uid, gid int) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	if err := mkdirOwned(filepath.Dir(dir), uid, gid); err != nil {
 		return err
 	}
-	if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("create %s: %w", dir, err)
+	defer d.Close()
+	if err := mkdirOwned(d, filepath.Dir(rel), uid, gid); err != nil {
+		return err
 	}
-	return chown(dir, uid, gid)
+	return atomicfile.ReplaceIn(d, rel, data, 0o644, uid, gid)
 }
 
-func chown(path string, uid, gid int) error {
-	if uid < 0 {
-		return nil
-	}
-	if err := os.Lchown(path, uid, gid); err != nil {
-		return fmt.Errorf("give %s to the partition user: %w", path, err)
+// mkdirOwned creates rel (and parents) below d and hands the ones it
+// creates to the partition's owner, as SlapOS chowns the result directory.
+// An existing component must be a directory, not a link.
+func mkdirOwned(d *nofollow.Dir, rel string, uid, gid int) error {
+	cur := ""
+	for _, c := range strings.Split(filepath.ToSlash(rel), "/") {
+		cur = filepath.Join(cur, c)
+		st, err := d.Lstat(cur)
+		if err == nil {
+			if !st.IsDir() {
+				return fmt.Errorf("create %s: %w", d.Path(cur), nofollow.ErrSymlink)
+			}
+			continue
+		}
+		if !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		sub, err := d.MkdirAll(cur, 0o755)
+		if err != nil {
+			return fmt.Errorf("create %s: %w", d.Path(cur), err)
+		}
+		sub.Close()
+		if uid >= 0 {
+			if err := d.Lchown(cur, uid, gid); err != nil {
+				return fmt.Errorf("give %s to the partition user: %w", d.Path(cur), err)
+			}
+		}
 	}
 	return nil
+}
+
+// partOwner is the uid owning a partition's files: uid, or this process's
+// user on a rootless node.
+func partOwner(uid int) int {
+	if uid < 0 {
+		return os.Geteuid()
+	}
+	return uid
 }
 
 // transactionID is GenericPromise's "<int(time)>-<randint(100,999)>",
@@ -222,17 +250,14 @@ func transactionID(t time.Time, last string) string {
 	}
 }
 
-// lastTransactionID is the transaction id of the log's last line, if any.
-func lastTransactionID(path string) string {
-	f, err := os.Open(path)
+// lastTransactionID is the transaction id of the last line of the log at
+// rel below d, if any.
+func lastTransactionID(d *nofollow.Dir, rel string) string {
+	f, st, err := d.OpenRegular(rel)
 	if err != nil {
 		return ""
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return ""
-	}
 	buf := make([]byte, min(st.Size(), 4096))
 	if _, err := f.ReadAt(buf, st.Size()-int64(len(buf))); err != nil {
 		return ""
@@ -244,55 +269,72 @@ func lastTransactionID(path string) string {
 	return ""
 }
 
-// appendLog records one sense in the promise log, in GenericPromise's
-// format: "%Y-%m-%d %H:%M:%S - LEVEL - <tid> - message", one line per
-// line of the message. The log keeps its last half when it passes 1 MiB.
-func appendLog(path string, t time.Time, ok bool, message string, uid, gid int) error {
-	if err := mkdirOwned(filepath.Dir(path), uid, gid); err != nil {
+// appendLog records one sense in the promise log at rel below the
+// partition, in GenericPromise's format: "%Y-%m-%d %H:%M:%S - LEVEL - <tid>
+// - message", one line per line of the message. The log keeps its last half
+// when it passes 1 MiB. A log that is not a regular file, or a hard link to
+// a file of another owner, is refused: appending would write to that file.
+func appendLog(part, rel string, t time.Time, ok bool, message string, uid, gid int) error {
+	d, err := openPart(part)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := mkdirOwned(d, filepath.Dir(rel), uid, gid); err != nil {
 		return err
 	}
 	level := "INFO"
 	if !ok {
 		level = "ERROR"
 	}
-	tid := transactionID(t, lastTransactionID(path))
+	tid := transactionID(t, lastTransactionID(d, rel))
 	stamp := t.Local().Format("2006-01-02 15:04:05")
 	var b strings.Builder
 	lines := strings.Split(strings.TrimRight(message, "\n"), "\n")
 	for _, l := range lines {
 		fmt.Fprintf(&b, "%s - %s - %s - %s\n", stamp, level, tid, strings.TrimRight(l, "\r"))
 	}
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	path := d.Path(rel)
+	f, err := d.OpenFile(rel, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("promise log %s: %w", path, err)
 	}
-	_, werr := f.WriteString(b.String())
-	st, serr := f.Stat()
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
 		return fmt.Errorf("promise log %s: %w", path, err)
 	}
-	if serr == nil && st.Size() == int64(len(b.String())) {
-		if err := chown(path, uid, gid); err != nil {
-			return err
-		}
+	if sys, isSys := st.Sys().(*syscall.Stat_t); !st.Mode().IsRegular() || (isSys && sys.Nlink > 1 && int(sys.Uid) != partOwner(uid)) {
+		f.Close()
+		return fmt.Errorf("promise log %s: not a regular file of the partition (a hard link or a special file): refusing to write to it", path)
+	}
+	fresh := st.Size() == 0
+	_, werr := f.WriteString(b.String())
+	var cherr error
+	if fresh && uid >= 0 {
+		cherr = f.Chown(uid, gid)
+	}
+	st, serr := f.Stat()
+	cerr := f.Close()
+	if err := errors.Join(werr, cherr, cerr); err != nil {
+		return fmt.Errorf("promise log %s: %w", path, err)
 	}
 	if serr == nil && st.Size() > maxLogBytes {
-		return trimLog(path, uid, gid)
+		return trimLog(d, rel, uid, gid)
 	}
 	return nil
 }
 
-func trimLog(path string, uid, gid int) error {
-	b, err := os.ReadFile(path)
+func trimLog(d *nofollow.Dir, rel string, uid, gid int) error {
+	b, err := d.ReadFile(rel, 4*maxLogBytes)
 	if err != nil {
-		return fmt.Errorf("promise log %s: %w", path, err)
+		return fmt.Errorf("promise log %s: %w", d.Path(rel), err)
 	}
-	keep := b[len(b)-maxLogBytes/2:]
+	keep := b[max(0, len(b)-maxLogBytes/2):]
 	if i := bytes.IndexByte(keep, '\n'); i >= 0 {
 		keep = keep[i+1:]
 	}
-	return writeFile(path, keep, uid, gid)
+	return atomicfile.ReplaceIn(d, rel, keep, 0o644, uid, gid)
 }
 
 // logLine is GenericPromise's log parsing regular expression.
@@ -305,10 +347,17 @@ type transaction struct {
 	messages []string
 }
 
-// readHistory returns the senses of a promise log, newest first, at most
-// max of them. Only the log's tail is read: max senses never need more.
-func readHistory(path string, max int) ([]transaction, error) {
-	f, err := os.Open(path)
+// readHistory returns the senses of the promise log at rel below the
+// partition, newest first, at most max of them. Only the log's tail is
+// read: max senses never need more.
+func readHistory(part, rel string, max int) ([]transaction, error) {
+	d, err := openPart(part)
+	if err != nil {
+		return nil, fmt.Errorf("promise log: %w", err)
+	}
+	defer d.Close()
+	path := d.Path(rel)
+	f, st, err := d.OpenRegular(rel)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -317,7 +366,7 @@ func readHistory(path string, max int) ([]transaction, error) {
 	}
 	defer f.Close()
 	const tail = 256 << 10
-	if st, err := f.Stat(); err == nil && st.Size() > tail {
+	if st.Size() > tail {
 		if _, err := f.Seek(st.Size()-tail, io.SeekStart); err != nil {
 			return nil, fmt.Errorf("promise log %s: %w", path, err)
 		}
@@ -407,8 +456,13 @@ type cache struct {
 	ModuleFileMtime   float64 `json:"module_file_mtime"`
 }
 
-func readCache(path string) (*cache, error) {
-	b, err := os.ReadFile(path)
+func readCache(part, rel string) (*cache, error) {
+	d, err := openPart(part)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	b, err := d.ReadFile(rel, maxStateFile)
 	if err != nil {
 		return nil, err
 	}

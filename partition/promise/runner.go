@@ -107,7 +107,7 @@ func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([
 		specs := slices.Clone(o.Specs)
 		if o.Specs == nil {
 			var err error
-			if specs, err = LoadSpecs(p.Path); err != nil {
+			if specs, err = LoadSpecs(p.Partition); err != nil {
 				errs = append(errs, fmt.Errorf("partition %s: %w", p.ID, err))
 				continue
 			}
@@ -249,7 +249,7 @@ func (r *Runner) runOne(ctx context.Context, l *lane, s *Spec, anomaly, force bo
 		return res
 	}
 	if !force {
-		if c, err := readCache(cachePath(p.Path, title)); err == nil && start.Before(fromUnixFloat(c.NextRunAfter)) {
+		if c, err := readCache(p.Path, cacheRel(title)); err == nil && start.Before(fromUnixFloat(c.NextRunAfter)) {
 			if saved, err := ReadResult(p.Path, title); err == nil {
 				saved.Partition, saved.Check, saved.Legacy, saved.Cached = p.ID, s.Check, res.Legacy, true
 				saved.NextRun = fromUnixFloat(c.NextRunAfter)
@@ -294,7 +294,7 @@ func (r *Runner) runOne(ctx context.Context, l *lane, s *Spec, anomaly, force bo
 			}
 		}
 	} else {
-		if err := appendLog(logPath(p.Path, title), start, ok, msg, ps.uid, ps.gid); err != nil {
+		if err := appendLog(p.Path, logRel(title), start, ok, msg, ps.uid, ps.gid); err != nil {
 			res.Message = err.Error()
 			r.save(ps, s, &res, start, anomaly)
 			return res
@@ -303,7 +303,7 @@ func (r *Runner) runOne(ctx context.Context, l *lane, s *Spec, anomaly, force bo
 		if anomaly {
 			count, failures = max(s.FailureAmount, 1), max(s.FailureAmount, 1)
 		}
-		hist, err := readHistory(logPath(p.Path, title), count)
+		hist, err := readHistory(p.Path, logRel(title), count)
 		if err != nil {
 			res.Message = err.Error()
 		} else {
@@ -320,12 +320,12 @@ func (r *Runner) runOne(ctx context.Context, l *lane, s *Spec, anomaly, force bo
 // them fails the result, saying why.
 func (r *Runner) save(ps *partState, s *Spec, res *Result, start time.Time, anomaly bool) {
 	p := ps.ref
-	name, path := s.Name, SpecsPath(p.Path)
+	name, path := s.Name, SpecsPath(p.Partition)
 	if s.legacy != "" {
 		path = s.legacy
 	}
 	data := statusFile(s.Name, name, path, float64(res.Duration.Milliseconds())/1000, res.Type, !res.OK, res.Date, res.Message)
-	err := writeFile(resultPath(p.Path, s.Name), data, ps.uid, ps.gid)
+	err := writeFile(p.Path, resultRel(s.Name), data, ps.uid, ps.gid)
 	if err == nil {
 		c := cache{IsTested: s.Test, IsAnomalyDetected: s.Anomaly, Periodicity: time.Duration(s.Every).Minutes(),
 			NextRunAfter: unixFloat(res.NextRun), Timestamp: unixFloat(time.Now()), ModuleFile: path}
@@ -333,7 +333,7 @@ func (r *Runner) save(ps *partState, s *Spec, res *Result, start time.Time, anom
 			c.ModuleFileMtime = unixFloat(st.ModTime())
 		}
 		b, _ := json.Marshal(c)
-		err = writeFile(cachePath(p.Path, s.Name), b, ps.uid, ps.gid)
+		err = writeFile(p.Path, cacheRel(s.Name), b, ps.uid, ps.gid)
 	}
 	if err != nil {
 		res.OK = false

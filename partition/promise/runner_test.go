@@ -182,7 +182,7 @@ func TestModesPeriodicityAndSettle(t *testing.T) {
 	neither := spec("neither", "promises:check_command", map[string]any{"command": "/bin/true"})
 	neither.Test, neither.Anomaly = false, false
 	specs := []Spec{slow, noTest, neither}
-	if err := SaveSpecs(p.Path, specs); err != nil {
+	if err := SaveSpecs(p.Partition, specs); err != nil {
 		t.Fatal(err)
 	}
 	res, err := r.RunPartition(context.Background(), p, RunOptions{Settle: time.Minute})
@@ -206,7 +206,7 @@ func TestModesPeriodicityAndSettle(t *testing.T) {
 	if b, _ := os.ReadFile(count); strings.TrimSpace(string(b)) != "3" {
 		t.Errorf("a promise that was not due ran (count %s)", b)
 	}
-	if _, err := readCache(cachePath(p.Path, "slow")); err != nil {
+	if _, err := readCache(p.Path, cacheRel("slow")); err != nil {
 		t.Errorf("no periodicity cache: %v", err)
 	}
 	// Forced: it runs.
@@ -250,14 +250,14 @@ func TestRunAcrossPartitions(t *testing.T) {
 		for j := range 5 {
 			specs = append(specs, spec(fmt.Sprintf("p%d", j), "promises:check_command", map[string]any{"command": []string{"/bin/sh", "-c", fmt.Sprintf("echo %d-%d", i, j)}}))
 		}
-		if err := SaveSpecs(p.Path, specs); err != nil {
+		if err := SaveSpecs(p.Partition, specs); err != nil {
 			t.Fatal(err)
 		}
 		parts = append(parts, p)
 	}
 	broken := newPartition(t, "slappart9")
-	os.MkdirAll(filepath.Dir(SpecsPath(broken.Path)), 0o755)
-	os.WriteFile(SpecsPath(broken.Path), []byte("nope"), 0o644)
+	os.MkdirAll(filepath.Dir(SpecsPath(broken.Partition)), 0o755)
+	os.WriteFile(SpecsPath(broken.Partition), []byte("nope"), 0o644)
 	res, err := r.Run(context.Background(), append(parts, broken), RunOptions{Force: true})
 	if err == nil || !strings.Contains(err.Error(), "slappart9") {
 		t.Errorf("a damaged promises file is not reported: %v", err)

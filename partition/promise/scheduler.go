@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/partition"
 )
 
 // Scheduler runs the promises of the node's partitions by their
@@ -120,8 +121,7 @@ func (s *Scheduler) RunOnce(ctx context.Context) (time.Time, error) {
 		}
 		// Only the first failing anomaly of a partition may bang in a run.
 		banged[r.Partition] = true
-		dir := partitionDir(parts, r.Partition)
-		if err := s.bangOnce(dir, r); err != nil {
+		if err := s.bangOnce(partitionOf(parts, r.Partition), r); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -131,13 +131,13 @@ func (s *Scheduler) RunOnce(ctx context.Context) (time.Time, error) {
 	return next, errors.Join(errs...)
 }
 
-func partitionDir(parts []PartitionRef, id string) string {
+func partitionOf(parts []PartitionRef, id string) partition.Partition {
 	for _, p := range parts {
 		if p.ID == id {
-			return p.Path
+			return p.Partition
 		}
 	}
-	return ""
+	return partition.Partition{ID: id}
 }
 
 // bangState records the deployment a partition last banged in.
@@ -151,21 +151,26 @@ type bangState struct {
 // again even if its promises did not change: for callers that count every
 // successful processing of a partition as a new deployment, as SlapOS's
 // .timestamp does.
-func ResetBang(partitionDir string) error {
-	if err := os.Remove(bangPath(partitionDir)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("reset bang of %s: %w", partitionDir, err)
+func ResetBang(p partition.Partition) error {
+	if err := needState(p); err != nil {
+		return err
+	}
+	if err := os.Remove(bangPath(p)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reset bang of %s: %w", p.ID, err)
 	}
 	return nil
 }
 
-func bangPath(partitionDir string) string {
-	return filepath.Join(partitionDir, ".slapnode", "promise-bang.json")
+// bangPath is where the last bang is recorded, in the partition's state
+// directory.
+func bangPath(p partition.Partition) string {
+	return filepath.Join(p.StateDir, "promise-bang.json")
 }
 
 // deployment identifies the current deployment of a partition by its
 // promises file, which apply rewrites.
-func deployment(partitionDir string) string {
-	b, err := os.ReadFile(SpecsPath(partitionDir))
+func deployment(p partition.Partition) string {
+	b, err := os.ReadFile(SpecsPath(p))
 	if err != nil {
 		return ""
 	}
@@ -173,17 +178,20 @@ func deployment(partitionDir string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-func (s *Scheduler) bangOnce(dir string, r Result) error {
-	dep := deployment(dir)
+func (s *Scheduler) bangOnce(p partition.Partition, r Result) error {
+	if err := needState(p); err != nil {
+		return err
+	}
+	dep := deployment(p)
 	var st bangState
-	if b, err := os.ReadFile(bangPath(dir)); err == nil && json.Unmarshal(b, &st) == nil && st.Deployment == dep {
+	if b, err := os.ReadFile(bangPath(p)); err == nil && json.Unmarshal(b, &st) == nil && st.Deployment == dep {
 		return nil
 	}
 	s.Bang(r.Partition, r.Name, fmt.Sprintf("Promise %s is failing", r.Name))
-	if err := os.MkdirAll(filepath.Dir(bangPath(dir)), 0o755); err != nil {
+	if err := os.MkdirAll(p.StateDir, 0o700); err != nil {
 		return fmt.Errorf("partition %s: record bang: %w", r.Partition, err)
 	}
-	if err := atomicfile.WriteJSON(bangPath(dir), bangState{Deployment: dep, Promise: r.Name, Date: time.Now().UTC()}, 0o644); err != nil {
+	if err := atomicfile.WriteJSON(bangPath(p), bangState{Deployment: dep, Promise: r.Name, Date: time.Now().UTC()}, 0o600); err != nil {
 		return fmt.Errorf("partition %s: record bang (it may bang again): %w", r.Partition, err)
 	}
 	return nil

@@ -21,7 +21,7 @@ func TestSchedulerBangsOncePerDeployment(t *testing.T) {
 	failing.Every = Duration(time.Nanosecond) // due at every run
 	quiet := spec("quiet", "promises:check_command", map[string]any{"command": "bin/down"})
 	quiet.Anomaly = false // test only: never bangs
-	if err := SaveSpecs(p.Path, []Spec{quiet, failing}); err != nil {
+	if err := SaveSpecs(p.Partition, []Spec{quiet, failing}); err != nil {
 		t.Fatal(err)
 	}
 	script(t, p.Path, "etc/promise/legacy", "exit 1") // legacy promises never bang
@@ -52,7 +52,7 @@ func TestSchedulerBangsOncePerDeployment(t *testing.T) {
 	}
 	// A new deployment (apply rewrote the promises): it may bang again.
 	failing.Timeout = Duration(10 * time.Second)
-	if err := SaveSpecs(p.Path, []Spec{quiet, failing}); err != nil {
+	if err := SaveSpecs(p.Partition, []Spec{quiet, failing}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.RunOnce(ctx); err != nil {
@@ -61,11 +61,11 @@ func TestSchedulerBangsOncePerDeployment(t *testing.T) {
 	if len(bangs) != 2 {
 		t.Fatalf("no bang after a new deployment: %+v", bangs)
 	}
-	if _, err := os.Stat(filepath.Join(p.Path, ".slapnode", "promise-bang.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(p.StateDir, "promise-bang.json")); err != nil {
 		t.Errorf("bang not recorded: %v", err)
 	}
 	// Saving the same promises is not a new deployment.
-	if err := SaveSpecs(p.Path, []Spec{quiet, failing}); err != nil {
+	if err := SaveSpecs(p.Partition, []Spec{quiet, failing}); err != nil {
 		t.Fatal(err)
 	}
 	s.RunOnce(ctx)
@@ -73,7 +73,7 @@ func TestSchedulerBangsOncePerDeployment(t *testing.T) {
 		t.Fatalf("unchanged promises banged again: %+v", bangs)
 	}
 	// ResetBang: a caller's own notion of a new deployment.
-	if err := ResetBang(p.Path); err != nil {
+	if err := ResetBang(p.Partition); err != nil {
 		t.Fatal(err)
 	}
 	s.RunOnce(ctx)
@@ -85,7 +85,7 @@ func TestSchedulerBangsOncePerDeployment(t *testing.T) {
 func TestSchedulerStartStop(t *testing.T) {
 	p := newPartition(t, "slappart0")
 	ok := spec("ok", "promises:check_command", map[string]any{"command": "/bin/true"})
-	if err := SaveSpecs(p.Path, []Spec{ok}); err != nil {
+	if err := SaveSpecs(p.Partition, []Spec{ok}); err != nil {
 		t.Fatal(err)
 	}
 	ran := make(chan []Result, 1)

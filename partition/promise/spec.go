@@ -15,8 +15,9 @@
 // (a partition program, the supervisor, statfs) and run natively. Legacy
 // executables in <partition>/etc/promise/ run as check_command promises.
 //
-// The runner works from the specs saved by apply in
-// <partition>/.slapnode/promises.json (SaveSpecs), runs every partition's
+// The runner works from the specs saved by apply in the partition's state
+// directory, <root>/state/instance/<id>/promises.json (SaveSpecs), out of
+// the partition user's reach (a spec names a module and its grants), runs every partition's
 // promises concurrently on a bounded worker pool, honours each promise's
 // periodicity unless forced, and kills a promise at its timeout. Scheduler
 // runs them periodically in the node daemon and bangs on anomaly at most
@@ -103,9 +104,18 @@ type Spec struct {
 	legacy string           // path of an etc/promise executable
 }
 
-// SpecsPath is where apply saves the promises of a partition.
-func SpecsPath(partitionDir string) string {
-	return filepath.Join(partitionDir, ".slapnode", "promises.json")
+// SpecsPath is where apply saves the promises of a partition: its state
+// directory (partition.Partition.StateDir), which only the node's user
+// writes.
+func SpecsPath(p partition.Partition) string {
+	return filepath.Join(p.StateDir, "promises.json")
+}
+
+func needState(p partition.Partition) error {
+	if p.StateDir == "" {
+		return fmt.Errorf("partition %s has no state directory to keep its promises in", p.ID)
+	}
+	return nil
 }
 
 type specFile struct {
@@ -116,37 +126,43 @@ type specFile struct {
 // the runner, the CLI and the daemon. Saving different specs starts a new
 // deployment (the scheduler may bang again); saving the same ones changes
 // nothing.
-func SaveSpecs(partitionDir string, specs []Spec) error {
+func SaveSpecs(p partition.Partition, specs []Spec) error {
+	if err := needState(p); err != nil {
+		return err
+	}
 	if specs == nil {
 		specs = []Spec{}
 	}
 	b, err := json.MarshalIndent(specFile{Promises: specs}, "", "  ")
 	if err != nil {
-		return fmt.Errorf("save promises of %s: %w", partitionDir, err)
+		return fmt.Errorf("save promises of %s: %w", p.ID, err)
 	}
 	b = append(b, '\n')
-	if old, err := os.ReadFile(SpecsPath(partitionDir)); err == nil && bytes.Equal(old, b) {
+	if old, err := os.ReadFile(SpecsPath(p)); err == nil && bytes.Equal(old, b) {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(SpecsPath(partitionDir)), 0o755); err != nil {
-		return fmt.Errorf("save promises of %s: %w", partitionDir, err)
+	if err := os.MkdirAll(p.StateDir, 0o700); err != nil {
+		return fmt.Errorf("save promises of %s: %w", p.ID, err)
 	}
-	return atomicfile.Write(SpecsPath(partitionDir), b, 0o644)
+	return atomicfile.Write(SpecsPath(p), b, 0o600)
 }
 
 // LoadSpecs reads the promises apply saved for a partition; none (nil, nil)
 // when it has not been applied with promises.
-func LoadSpecs(partitionDir string) ([]Spec, error) {
-	b, err := os.ReadFile(SpecsPath(partitionDir))
+func LoadSpecs(p partition.Partition) ([]Spec, error) {
+	if err := needState(p); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(SpecsPath(p))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("promises of %s: %w", partitionDir, err)
+		return nil, fmt.Errorf("promises of %s: %w", p.ID, err)
 	}
 	var f specFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("promises of %s: %s is damaged (apply the instance again to rewrite it): %w", partitionDir, SpecsPath(partitionDir), err)
+		return nil, fmt.Errorf("promises of %s: %s is damaged (apply the instance again to rewrite it): %w", p.ID, SpecsPath(p), err)
 	}
 	for i := range f.Promises {
 		f.Promises[i].defaults()

@@ -3,7 +3,13 @@ package wasmhost
 import (
 	"context"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/slapnode/slapnode/internal/nofollow"
 )
 
 type chmodRequest struct {
@@ -13,9 +19,21 @@ type chmodRequest struct {
 
 // chmod is slapnode.chmod: WASI preview 1 has no way to set permission bits,
 // yet recipes write launchers and unpack configure scripts that must be
-// executable. It acts only inside the session's read-write mounts, through
-// the same os.Root as the guest's file system, and never sets the setuid,
-// setgid or sticky bits. Like log, it needs no grant.
+// executable. Like log, it needs no grant, so it is narrow (issue 18 #9):
+//
+//   - only inside the session's read-write mounts, and never on a mount's
+//     directory itself (a partition directory's mode is the node's) nor on
+//     an older version's state (.slapnode);
+//   - never through a symlink, the last component included: the mount is
+//     a partition directory its user may have planted links in, and an
+//     "inside" link (x -> .) would otherwise reach the mount itself;
+//   - never on a hard link to a file of another owner than the one the
+//     recipe works for (the partition's user, or the node's without a
+//     credential): its other name may be outside the mount;
+//   - permission bits only, and group and other write bits are dropped
+//     (0777 gives 0755, 0666 gives 0644): nothing a recipe makes is
+//     writable by other users. The setuid, setgid and sticky bits are
+//     refused.
 func (h *Host) chmod(ctx context.Context, st *callState, req []byte) any {
 	var r chmodRequest
 	if err := decode(req, &r); err != nil {
@@ -48,7 +66,37 @@ func (h *Host) chmod(ctx context.Context, st *callState, req []byte) any {
 	if err != nil {
 		return errorf("chmod %s: %v", r.Path, err)
 	}
-	if err := best.root.Chmod(name, fs.FileMode(r.Mode)); err != nil {
+	if name == "." {
+		return errorf("chmod %s: the mount's directory itself keeps the mode the node gave it", r.Path)
+	}
+	if first, _, _ := strings.Cut(filepath.ToSlash(name), "/"); first == ".slapnode" {
+		return errorf("chmod %s: the node's state is not the recipe's", r.Path)
+	}
+	d, err := nofollow.Open(best.root.Name())
+	if err != nil {
+		return errorf("chmod %s: %v", r.Path, err)
+	}
+	defer d.Close()
+	fd, err := d.OpenPath(name)
+	if err != nil {
+		return errorf("chmod %s: %v", r.Path, err)
+	}
+	defer unix.Close(fd)
+	var fst unix.Stat_t
+	if err := unix.Fstat(fd, &fst); err != nil {
+		return errorf("chmod %s: %v", r.Path, err)
+	}
+	owner := os.Geteuid()
+	if c := st.s.cfg.Credential; c != nil {
+		owner = int(c.Uid)
+	}
+	switch {
+	case fst.Mode&unix.S_IFMT == unix.S_IFLNK:
+		return errorf("chmod %s: %v", r.Path, nofollow.ErrSymlink)
+	case fst.Mode&unix.S_IFMT != unix.S_IFDIR && fst.Nlink > 1 && int(fst.Uid) != owner:
+		return errorf("chmod %s: a hard link (%d links) to a file of uid %d: refusing to change it", r.Path, fst.Nlink, fst.Uid)
+	}
+	if err := nofollow.Fchmod(fd, fs.FileMode(r.Mode&^0o022)); err != nil {
 		return errorf("chmod %s: %v", r.Path, err)
 	}
 	return struct{}{}

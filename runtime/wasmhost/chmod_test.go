@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -51,5 +52,62 @@ func TestChmod(t *testing.T) {
 		if st, _ := os.Stat(filepath.Join(d, "f")); st.Mode().Perm() != 0o600 {
 			t.Fatalf("%s changed to %v", d, st.Mode())
 		}
+	}
+}
+
+// Issue 18 #9: chmod needs no grant, so it must not make the partition,
+// its state or anything else world-writable.
+func TestChmodCannotOpenThePartition(t *testing.T) {
+	h, _ := newHost(t)
+	m := load(t, h, "ctest", "reactor", Grants{Exec: []string{"true"}, Net: []string{"tcp://127.0.0.1:1"}})
+	part, outside := t.TempDir(), t.TempDir()
+	os.Chmod(part, 0o750)
+	os.MkdirAll(filepath.Join(part, ".slapnode"), 0o750)
+	os.WriteFile(filepath.Join(part, ".slapnode", "parts.journal"), nil, 0o640)
+	os.WriteFile(filepath.Join(part, "f"), []byte("x"), 0o600)
+	os.Symlink(".", filepath.Join(part, "self"))
+	os.Symlink("f", filepath.Join(part, "flink"))
+	victim := filepath.Join(outside, "victim")
+	os.WriteFile(victim, []byte("x"), 0o600)
+	if os.Geteuid() == 0 {
+		os.Link(victim, filepath.Join(part, "hard"))
+	}
+	cred := &syscall.Credential{Uid: 65534, Gid: 65534}
+	s := h.NewSession(SessionConfig{Mounts: []Mount{{HostPath: part}}, Credential: cred})
+	defer s.Close(t.Context())
+	for name, tc := range map[string]struct {
+		path string
+		want string
+	}{
+		"the partition":     {part, "mount's directory itself"},
+		"through a link":    {filepath.Join(part, "self"), "symbolic link"},
+		"a link to a file":  {filepath.Join(part, "flink"), "symbolic link"},
+		"a link on the way": {filepath.Join(part, "self", "f"), "symbolic link"},
+		"the journal":       {filepath.Join(part, ".slapnode", "parts.journal"), "state"},
+		"a hard link":       {filepath.Join(part, "hard"), "hard link"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if name == "a hard link" && os.Geteuid() != 0 {
+				t.Skip("a file of another owner needs root")
+			}
+			resp := hostCall(t, s, m, "chmod", map[string]any{"path": tc.path, "mode": 0o777})
+			msg, _ := resp["error"].(string)
+			if !strings.Contains(msg, tc.want) {
+				t.Fatalf("error %q, want %q", msg, tc.want)
+			}
+		})
+	}
+	for p, want := range map[string]os.FileMode{part: 0o750, filepath.Join(part, ".slapnode", "parts.journal"): 0o640,
+		filepath.Join(part, "f"): 0o600, victim: 0o600} {
+		if st, _ := os.Stat(p); st.Mode().Perm() != want {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode().Perm(), want)
+		}
+	}
+	// Group and other write bits are dropped.
+	if resp := hostCall(t, s, m, "chmod", map[string]any{"path": filepath.Join(part, "f"), "mode": 0o777}); resp["error"] != nil {
+		t.Fatal(resp)
+	}
+	if st, _ := os.Stat(filepath.Join(part, "f")); st.Mode().Perm() != 0o755 {
+		t.Fatalf("0777 gave %v, want 0755", st.Mode().Perm())
 	}
 }
