@@ -276,20 +276,6 @@ func (cg *cgroupSet) pids() []int {
 	return out
 }
 
-// join moves pid into the directories it could not be cloned into (all of
-// them on cgroup v1, the extra ones on v2).
-func (cg *cgroupSet) join(pid int, skipMain bool) error {
-	for i, d := range cg.dirs {
-		if i == 0 && skipMain {
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("moving pid %d into cgroup %s: %w", pid, d, err)
-		}
-	}
-	return nil
-}
-
 // kill ends every member at once where the kernel offers it (cgroup v2's
 // cgroup.kill, Linux ≥ 5.14); elsewhere the caller signals the members.
 func (cg *cgroupSet) kill() bool {
