@@ -189,8 +189,9 @@ var orphans = struct {
 
 // reapOrphans records the live adopted orphans that carry a marker starting
 // with idPrefix (one scan of /proc) and reaps the recorded ones that died.
-// An orphan that is born and dies between two calls stays a zombie until
-// the daemon exits.
+// It is the fallback of reapZombies on kernels without pidfds: there, an
+// orphan that is born and dies between two calls stays a zombie until the
+// daemon exits.
 func reapOrphans(idPrefix string) {
 	self := os.Getpid()
 	procs := allProcs()
@@ -202,6 +203,106 @@ func reapOrphans(idPrefix string) {
 	}
 	orphans.Unlock()
 	reapAdopted()
+}
+
+// reapMu keeps two reapZombies from seeing each other's pidfds as held.
+var reapMu sync.Mutex
+
+// errNoPidfd says the kernel has no pidfd_open (Linux < 5.3).
+var errNoPidfd = errors.New("pidfd_open not supported")
+
+// reapZombies reaps every dead child of this process that no code of the
+// process is going to wait for, and returns how many. As a subreaper the
+// daemon inherits every orphan of the services: when a service's tree is
+// killed from outside (its main process first), thousands of dead children
+// may land here, most of them never seen alive. The ones some code will
+// wait for are the children started by os/exec (services' main processes,
+// and any command the daemon runs): os/exec holds a pidfd on each until it
+// waits for it, so a dead child without a pidfd in this process is an
+// orphan, and reaping it steals no exit status. Each one is opened with
+// pidfd_open and reaped through that pidfd, so a reused pid cannot be hit.
+func reapZombies() (int, error) {
+	reapMu.Lock()
+	defer reapMu.Unlock()
+	self := os.Getpid()
+	var dead []int
+	starts := map[int]uint64{}
+	for pid, st := range allProcs() {
+		if st.ppid == self && st.zombie {
+			dead = append(dead, pid)
+			starts[pid] = st.start
+		}
+	}
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	orphans.Lock()
+	mains := maps.Clone(orphans.mains)
+	orphans.Unlock()
+	held := heldPidfds()
+	n := 0
+	for _, pid := range dead {
+		if mains[pid] || held[pid] {
+			continue
+		}
+		fd, err := unix.PidfdOpen(pid, 0)
+		if errors.Is(err, unix.ENOSYS) {
+			return n, errNoPidfd
+		}
+		if err != nil {
+			continue // reaped meanwhile
+		}
+		// The pid still names the same dead child (not a new process that
+		// reused it), and nobody took a pidfd on it meanwhile.
+		st, ok := readStat(pid)
+		if ok && st.zombie && st.ppid == self && st.start == starts[pid] && !heldPidfd(pid, fd) {
+			var info unix.Siginfo
+			if unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOHANG, nil) == nil {
+				n++
+			}
+		}
+		unix.Close(fd)
+	}
+	return n, nil
+}
+
+// heldPidfds returns the pids that the pidfds open in this process refer to.
+func heldPidfds() map[int]bool {
+	held := map[int]bool{}
+	ents, _ := os.ReadDir("/proc/self/fdinfo")
+	for _, e := range ents {
+		if pid := pidfdTarget(e.Name()); pid > 0 {
+			held[pid] = true
+		}
+	}
+	return held
+}
+
+// heldPidfd reports whether a pidfd other than ours refers to pid.
+func heldPidfd(pid, ours int) bool {
+	ents, _ := os.ReadDir("/proc/self/fdinfo")
+	for _, e := range ents {
+		if e.Name() != strconv.Itoa(ours) && pidfdTarget(e.Name()) == pid {
+			return true
+		}
+	}
+	return false
+}
+
+// pidfdTarget returns the pid of fd's "Pid:" line in /proc/self/fdinfo (only
+// pidfds have one), 0 for any other file.
+func pidfdTarget(fd string) int {
+	b, err := os.ReadFile("/proc/self/fdinfo/" + fd)
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := bytes.Cut(b, []byte("\nPid:"))
+	if !ok {
+		return 0
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(line)))
+	return pid
 }
 
 // adopt records which of pids (processes of a service being stopped) are

@@ -904,3 +904,73 @@ func TestRestoreKillsCgroupLeftovers(t *testing.T) {
 		t.Errorf("cgroup of the stopped service kept: %v", err)
 	}
 }
+
+// zombieChildren lists the dead children of this process among pids.
+func zombieChildren(pids []int) []int {
+	self := os.Getpid()
+	var out []int
+	for _, pid := range pids {
+		if st, ok := readStat(pid); ok && st.zombie && st.ppid == self {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestZombiesOfKilledTreeAreReaped (issue 18, finding 14): a service's
+// tree killed from outside, its main process first, leaves hundreds of
+// orphans re-parented to the supervisor (a subreaper), dead before the
+// supervisor ever saw them alive; none stays a zombie.
+func TestZombiesOfKilledTreeAreReaped(t *testing.T) {
+	s := newTestSup(t, Options{})
+	dir := t.TempDir()
+	sp := shSpec(dir, "tree", `for i in $(seq 300); do sleep 1000 & done; echo $! > last; exec sleep 1000`)
+	sp.Watch = false
+	if _, err := s.Apply("p", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	main := waitState(t, s, "p", "tree", StateRunning).Pid
+	var kids []int
+	waitFor(t, "the 300 children", func() bool {
+		kids = kids[:0]
+		for pid, st := range allProcs() {
+			if st.ppid == main && !st.zombie {
+				kids = append(kids, pid)
+			}
+		}
+		return len(kids) >= 300
+	})
+	// From outside: the main process first (its children go to the
+	// supervisor), then every child at once.
+	if err := syscall.Kill(main, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the children to be re-parented", func() bool {
+		st, ok := readStat(kids[0])
+		return ok && st.ppid == os.Getpid()
+	})
+	for _, pid := range kids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitFor(t, "the dead children to be reaped", func() bool {
+		return len(zombieChildren(kids)) == 0
+	})
+}
+
+// The reaper never steals the exit status of a child that other code of
+// the process waits for with os/exec.
+func TestReaperLeavesOsExecChildren(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "exit 7")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the child to exit", func() bool { return len(zombieChildren([]int{cmd.Process.Pid})) == 1 })
+	if _, err := reapZombies(); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("os/exec's Wait after the reaper ran: %v, want exit status 7", err)
+	}
+}
