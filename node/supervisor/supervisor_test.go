@@ -849,6 +849,54 @@ func TestLogSymlinkIsRefused(t *testing.T) {
 	if ents, _ := os.ReadDir(rootOnly); len(ents) != 0 {
 		t.Errorf("the root daemon created %v in a directory the partition user cannot write", ents)
 	}
+
+	// The same through root's groups: var/log -> a directory writable by
+	// group root only (0770), holding a log-named file of group root
+	// (0660). The user's filesystem identity alone would still carry the
+	// daemon's supplementary groups (root): the log is opened with the
+	// user's groups too.
+	dir3 := partitionDir(t, cred)
+	groupDir := filepath.Join(filepath.Dir(dir3), "rootgroup")
+	if err := os.Mkdir(groupDir, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(groupDir, 0o770)
+	victim := filepath.Join(groupDir, "web.log")
+	if err := os.WriteFile(victim, []byte("root's\n"), 0o660); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(victim, 0o660)
+	if err := os.MkdirAll(filepath.Join(dir3, "var"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(filepath.Join(dir3, "var"), int(cred.Uid), int(cred.Gid))
+	if err := os.Symlink(groupDir, filepath.Join(dir3, "var", "log")); err != nil {
+		t.Fatal(err)
+	}
+	// Give the daemon (this process) root's usual supplementary group.
+	groups, _ := syscall.Getgroups()
+	if err := syscall.Setgroups([]int{0}); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setgroups(groups)
+	sp3 := shSpec(dir3, "web", "echo pwned; exec sleep 1000")
+	sp3.Credential = cred
+	if _, err := s.Apply("p3", []ServiceSpec{sp3}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "p3/web to fail or run", func() bool {
+		st := statusOf(t, s, "p3", "web").State
+		return st == StateFatal || st == StateRunning
+	})
+	if st := statusOf(t, s, "p3", "web"); st.State != StateFatal {
+		t.Errorf("p3/web is %s, want FATAL (its log cannot be opened as its user)", st.State)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "root's\n" {
+		t.Errorf("the root daemon wrote the service's log into a file of group root: %q", b)
+	}
+	if ents, _ := os.ReadDir(groupDir); len(ents) != 1 {
+		t.Errorf("the root daemon created files in a directory of group root: %v", ents)
+	}
 }
 
 // TestRestoreKillsCgroupLeftovers: what a killed daemon left in a service's
@@ -972,5 +1020,33 @@ func TestReaperLeavesOsExecChildren(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
 		t.Errorf("os/exec's Wait after the reaper ran: %v, want exit status 7", err)
+	}
+}
+
+// TestScanRunDirsAsPartitionUser: a partition user who makes its
+// etc/service a link to a directory only root may read does not get root
+// to list it (the scan is done as the user).
+func TestScanRunDirsAsPartitionUser(t *testing.T) {
+	cred := testUser(t)
+	dir := partitionDir(t, cred)
+	private := filepath.Join(filepath.Dir(dir), "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(private, "rootjob"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Join(dir, "etc")
+	os.Mkdir(etc, 0o755)
+	os.Chown(etc, int(cred.Uid), int(cred.Gid))
+	if err := os.Symlink(private, filepath.Join(etc, "service")); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := ScanRunDirs(dir, ServiceSpec{Partition: "p", Credential: cred})
+	if len(specs) != 0 {
+		t.Errorf("root listed a directory the partition user cannot read: %+v", specs)
+	}
+	if err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("scan error %v, want permission denied", err)
 	}
 }
