@@ -20,12 +20,12 @@ import (
 // read end of every service's output pipe, so it rotates without
 // signalling the service.
 type rotator struct {
-	mu   sync.Mutex
-	path string
-	max  int64
-	keep int
-	f    *os.File
-	size int64
+	mu     sync.Mutex
+	path   string
+	max    int64
+	keep   int
+	f      *os.File
+	size   int64
 	uid    int // owner of new files: the partition user, so it can read its logs
 	gid    int
 	groups []int // the partition user's supplementary groups
