@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slapnode/slapnode/node/format/cgroup"
 )
 
 // How a stop finds every process of a service, so that none survives:
@@ -333,8 +335,9 @@ func reapAdopted() {
 
 // cgroupSet is the per-service child of each cgroup directory the spec names.
 type cgroupSet struct {
-	dirs []string // dirs[0] is the main one
-	v2   bool     // dirs[0] is on a cgroup2 filesystem
+	dirs   []string        // dirs[0] is the main one
+	groups []*cgroup.Group // the same, through containerd's cgroups
+	v2     bool            // dirs[0] is on a cgroup2 filesystem
 }
 
 // newCgroupSet creates (or reuses) the child directories. leaf is the
@@ -348,31 +351,26 @@ func newCgroupSet(sp *ServiceSpec, leaf string) (*cgroupSet, error) {
 		if _, err := os.Stat(filepath.Join(parent, "cgroup.procs")); err != nil {
 			return nil, fmt.Errorf("cgroup %s of partition %s is not a cgroup directory (the node layer creates it): %w", parent, sp.Partition, err)
 		}
-		d := filepath.Join(parent, leaf)
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("creating cgroup %s: %w", d, err)
+		p, err := cgroup.Open(parent)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup of partition %s: %w", sp.Partition, err)
 		}
-		cg.dirs = append(cg.dirs, d)
+		g, err := p.Child(leaf)
+		if err != nil {
+			return nil, err
+		}
+		cg.dirs = append(cg.dirs, g.Dir())
+		cg.groups = append(cg.groups, g)
 	}
-	var fs unix.Statfs_t
-	if err := unix.Statfs(cg.dirs[0], &fs); err == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
-		cg.v2 = true
-	}
+	cg.v2 = cg.groups[0].V2()
 	return cg, nil
 }
 
 func (cg *cgroupSet) pids() []int {
 	var out []int
-	for _, d := range cg.dirs {
-		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				out = append(out, pid)
-			}
-		}
+	for _, g := range cg.groups {
+		pids, _ := g.Procs()
+		out = append(out, pids...)
 	}
 	return out
 }
@@ -380,16 +378,13 @@ func (cg *cgroupSet) pids() []int {
 // kill ends every member at once where the kernel offers it (cgroup v2's
 // cgroup.kill, Linux ≥ 5.14); elsewhere the caller signals the members.
 func (cg *cgroupSet) kill() bool {
-	if !cg.v2 {
-		return false
-	}
-	return os.WriteFile(filepath.Join(cg.dirs[0], "cgroup.kill"), []byte("1"), 0) == nil
+	return cg.groups[0].KillAll() == nil
 }
 
 // remove deletes the service's directories; a busy one is left behind
 // (it is reused at the next start).
 func (cg *cgroupSet) remove() {
-	for _, d := range cg.dirs {
-		_ = os.Remove(d)
+	for _, g := range cg.groups {
+		_ = g.Delete()
 	}
 }
