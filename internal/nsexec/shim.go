@@ -56,6 +56,7 @@ type shimConfig struct {
 	NetNS     string   `json:"netns,omitempty"`
 	Cred      *cred    `json:"cred,omitempty"`
 	Pdeathsig int      `json:"pdeathsig,omitempty"`
+	Parent    int      `json:"parent,omitempty"` // the starter's pid, for Pdeathsig
 	StatusFD  int      `json:"status_fd,omitempty"` // 0: none
 }
 
@@ -109,7 +110,7 @@ func ThroughShim(cmd *exec.Cmd, c Confine, status bool) (*Shim, error) {
 	if attr.Pdeathsig != 0 {
 		// A credential change clears the parent-death signal: the shim
 		// sets it again after dropping.
-		cfg.Pdeathsig = int(attr.Pdeathsig)
+		cfg.Pdeathsig, cfg.Parent = int(attr.Pdeathsig), os.Getpid()
 	}
 	sh := &Shim{}
 	if status {
@@ -245,8 +246,8 @@ func shimMain(args []string) {
 		if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(cfg.Pdeathsig), 0, 0, 0); err != nil {
 			fail("setting the parent-death signal: %v", err)
 		}
-		if os.Getppid() == 1 {
-			os.Exit(ShimExitCode) // the parent is already gone
+		if os.Getppid() != cfg.Parent {
+			os.Exit(ShimExitCode) // the starter is already gone
 		}
 	}
 	if cfg.Dir != "" {

@@ -149,3 +149,20 @@ func TestShimJoinsCgroupsAndDrops(t *testing.T) {
 		t.Errorf("output:\n%s", out)
 	}
 }
+
+// A parent-death signal survives the credential change (which clears it):
+// the shim sets it again, and, its starter being alive, runs the program.
+func TestShimKeepsPdeathsig(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("changing user needs root")
+	}
+	cmd := exec.Command("/bin/sh", "-c", "grep -E '^(Uid|PPid)' /proc/$$/status")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, errOut, err := runShim(t, cmd, Confine{NetNS: "/proc/self/ns/net"})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if !strings.Contains(out, fmt.Sprintf("PPid:\t%d\n", os.Getpid())) || !strings.Contains(out, "Uid:\t65534") {
+		t.Errorf("status:\n%s", out)
+	}
+}
