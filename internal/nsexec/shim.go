@@ -56,7 +56,7 @@ type shimConfig struct {
 	NetNS     string   `json:"netns,omitempty"`
 	Cred      *cred    `json:"cred,omitempty"`
 	Pdeathsig int      `json:"pdeathsig,omitempty"`
-	Parent    int      `json:"parent,omitempty"` // the starter's pid, for Pdeathsig
+	Parent    int      `json:"parent,omitempty"`    // the starter's pid, for Pdeathsig
 	StatusFD  int      `json:"status_fd,omitempty"` // 0: none
 }
 
