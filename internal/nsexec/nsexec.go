@@ -1,8 +1,18 @@
-// Package nsexec starts a program inside a network namespace as another
-// user. Entering a namespace needs privileges the user does not have, so
-// the program is started through nsenter(1), which enters the namespace as
-// the caller, then sets the user and group and executes the program — in
-// the same process, so a pid (and its cgroup placement) stays valid.
+// Package nsexec starts a program confined the way a partition's
+// processes are: in its cgroups, in its network namespace, as its user.
+//
+// ThroughShim (shim.go) is the complete way: the command starts as a
+// re-execution of the current binary that joins every cgroup and the
+// namespace, drops to the user, and only then executes the program, so
+// that nothing the program runs is ever outside them.
+//
+// Wrap is the older way for a network namespace alone: the program is
+// started through nsenter(1), which enters the namespace as the caller,
+// then sets the user and group and executes the program — in the same
+// process, so a pid (and its cgroup placement) stays valid. nsenter runs as
+// root with the environment the caller gives the program: that environment
+// must not come from the partition (LD_PRELOAD would run in nsenter, as
+// root); ThroughShim has no such caveat.
 package nsexec
 
 import (

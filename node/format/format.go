@@ -20,6 +20,7 @@ package format
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"os/user"
@@ -215,9 +216,11 @@ func (r *run) roots() error {
 }
 
 // ensureDir creates d with mode and owner (uid/gid -1: leave as is), or
-// corrects them.
+// corrects them. It never follows a symbolic link in d's place: the mode
+// and owner are changed through a descriptor of d itself (O_NOFOLLOW), so
+// a link planted there cannot make root change another directory.
 func (r *run) ensureDir(d string, mode os.FileMode, uid, gid int) error {
-	st, err := os.Stat(d)
+	st, err := os.Lstat(d)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		r.change("create directory %s (mode %04o%s)", d, mode, owner(uid, gid))
@@ -227,34 +230,46 @@ func (r *run) ensureDir(d string, mode os.FileMode, uid, gid int) error {
 		if err := os.MkdirAll(d, mode); err != nil {
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
-		if err := os.Chmod(d, mode); err != nil { // MkdirAll's mode is masked by umask
-			return fmt.Errorf("chmod %s: %w", d, err)
-		}
-		if uid >= 0 {
-			if err := os.Chown(d, uid, gid); err != nil {
-				return fmt.Errorf("chown %s: %w", d, err)
-			}
-		}
-		return nil
+		// MkdirAll's mode is masked by umask.
+		return fixDir(d, mode, uid, gid, true, true)
 	case err != nil:
 		return fmt.Errorf("checking %s: %w", d, err)
+	case st.Mode()&os.ModeSymlink != 0:
+		return fmt.Errorf("%s is a symbolic link, not a directory: remove it (format creates the directory)", d)
 	case !st.IsDir():
 		return fmt.Errorf("%s exists and is not a directory: move it away", d)
 	}
-	if st.Mode().Perm() != mode {
+	chmod := st.Mode().Perm() != mode
+	if chmod {
 		r.change("chmod %04o %s (was %04o)", mode, d, st.Mode().Perm())
-		if !r.opts.DryRun {
-			if err := os.Chmod(d, mode); err != nil {
-				return fmt.Errorf("chmod %s: %w", d, err)
-			}
+	}
+	s, ok := st.Sys().(*syscall.Stat_t)
+	chown := ok && uid >= 0 && (int(s.Uid) != uid || int(s.Gid) != gid)
+	if chown {
+		r.change("chown %d:%d %s (was %d:%d)", uid, gid, d, s.Uid, s.Gid)
+	}
+	if r.opts.DryRun || !chmod && !chown {
+		return nil
+	}
+	return fixDir(d, mode, uid, gid, chmod, chown)
+}
+
+// fixDir sets d's mode and owner through a descriptor opened without
+// following a link.
+func fixDir(d string, mode os.FileMode, uid, gid int, chmod, chown bool) error {
+	fd, err := unix.Open(d, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", d, err)
+	}
+	defer unix.Close(fd)
+	if chmod {
+		if err := unix.Fchmod(fd, uint32(mode.Perm())); err != nil {
+			return fmt.Errorf("chmod %s: %w", d, err)
 		}
 	}
-	if s, ok := st.Sys().(*syscall.Stat_t); ok && uid >= 0 && (int(s.Uid) != uid || int(s.Gid) != gid) {
-		r.change("chown %d:%d %s (was %d:%d)", uid, gid, d, s.Uid, s.Gid)
-		if !r.opts.DryRun {
-			if err := os.Chown(d, uid, gid); err != nil {
-				return fmt.Errorf("chown %s: %w", d, err)
-			}
+	if chown && uid >= 0 {
+		if err := unix.Fchown(fd, uid, gid); err != nil {
+			return fmt.Errorf("chown %s: %w", d, err)
 		}
 	}
 	return nil
@@ -607,6 +622,18 @@ func Unformat(opts Options) (*Result, error) {
 			}
 		}
 	}
+	if a := st.SoftwareUser; a != nil && a.Created && !st.Rootless {
+		// Format gave the software root to the software user, now
+		// deleted: a user created later with the same id would own it.
+		if _, err := os.Lstat(st.SoftwareRoot); err == nil {
+			change("give %s back to root (what uid %d and gid %d owned in it)", st.SoftwareRoot, a.Uid, a.Gid)
+			if !opts.DryRun {
+				if err := giveBack(st.SoftwareRoot, a.Uid, a.Gid); err != nil {
+					return res, err
+				}
+			}
+		}
+	}
 	p := filepath.Join(cfg.Root, StateFile)
 	change("delete node state %s", p)
 	if !opts.DryRun {
@@ -615,6 +642,47 @@ func Unformat(opts Options) (*Result, error) {
 		}
 	}
 	return res, nil
+}
+
+// giveBack makes root the owner (and root the group) of whatever uid (gid)
+// owns in the tree dir, the tree's top included. The walk goes through an
+// os.Root: a symbolic link is changed itself, never what it points to, and
+// nothing outside dir is reached even if the tree changes meanwhile.
+// Changing the owner clears the set-user-ID and set-group-ID bits of
+// regular files (Linux does it for root too).
+func giveBack(dir string, uid, gid uint32) error {
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("giving %s back to root: %w", dir, err)
+	}
+	defer r.Close()
+	return fs.WalkDir(r.FS(), ".", func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return fmt.Errorf("giving %s back to root: %w", dir, err)
+		}
+		info, err := d.Info() // lstat: the link itself
+		if err != nil {
+			return nil
+		}
+		st, ok := info.Sys().(*syscall.Stat_t)
+		if !ok || st.Uid != uid && st.Gid != gid {
+			return nil
+		}
+		u, g := -1, -1
+		if st.Uid == uid {
+			u = 0
+		}
+		if st.Gid == gid {
+			g = 0
+		}
+		if err := r.Lchown(p, u, g); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("giving %s back to root: %w", filepath.Join(dir, p), err)
+		}
+		return nil
+	})
 }
 
 // Summary is the one-line outcome of a Format for humans.

@@ -468,3 +468,81 @@ func TestUnformatRemovesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnformatGivesSoftwareRootBack (issue 18, finding 13): unformat
+// --purge deletes the software user; the software root it owned, and what
+// the user left in it, belong to root again, and a symbolic link the user
+// planted there is changed itself, not what it points to.
+func TestUnformatGivesSoftwareRootBack(t *testing.T) {
+	needRoot(t)
+	root := nodeRoot(t)
+	cfg := parse(t, root, rootConfig(2, ""))
+	res, err := Format(Options{Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft := res.State.SoftwareUser
+	sw := res.State.SoftwareRoot
+	victim := filepath.Join(root, "victim")
+	if err := os.WriteFile(victim, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(victim, 65534, 65534)
+	for _, f := range []string{"bin/tool", "link"} {
+		p := filepath.Join(sw, f)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if f == "link" {
+			if err := os.Symlink(victim, p); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := os.WriteFile(p, []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Lchown(p, int(soft.Uid), int(soft.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.Lchown(filepath.Join(sw, "bin"), int(soft.Uid), int(soft.Gid))
+	if _, err := Unformat(Options{Config: cfg, Purge: true}); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{sw, filepath.Join(sw, "bin"), filepath.Join(sw, "bin/tool"), filepath.Join(sw, "link")} {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid != 0 || st.Gid != 0 {
+			t.Errorf("%s is owned by %d:%d after unformat, want 0:0 (uid %d was deleted)", p, st.Uid, st.Gid, soft.Uid)
+		}
+	}
+	fi, _ := os.Stat(victim)
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 65534 {
+		t.Errorf("unformat followed a link of the software root: %s is owned by %d", victim, st.Uid)
+	}
+}
+
+// A symbolic link in a partition directory's place is refused, not
+// followed: format would otherwise change the mode (and, as root, the
+// owner) of whatever it points to.
+func TestFormatRefusesSymlinkedPartitionDir(t *testing.T) {
+	root := nodeRoot(t)
+	cfg := parse(t, root, "partitions {\n count = 1\n}\n")
+	other := filepath.Join(root, "elsewhere")
+	if err := os.Mkdir(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(other, 0o755)
+	if err := os.MkdirAll(cfg.InstanceRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(other, filepath.Join(cfg.InstanceRoot, "slappart0")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Format(Options{Config: cfg, Rootless: true})
+	if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("format over a symlinked partition directory: %v", err)
+	}
+	if fi, _ := os.Stat(other); fi.Mode().Perm() != 0o755 {
+		t.Errorf("format changed the link's target to %v", fi.Mode().Perm())
+	}
+}

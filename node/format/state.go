@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/internal/nsexec"
 	"github.com/slapnode/slapnode/node/config"
 	"github.com/slapnode/slapnode/node/format/cgroup"
 	"github.com/slapnode/slapnode/node/supervisor"
@@ -168,10 +169,9 @@ func (p PartitionInfo) ServiceCredential() *supervisor.Credential {
 }
 
 // Join moves a started process into the partition's cgroups (every one:
-// main and extra). It is partition.Partition.ExecHook /
-// wasmhost.SessionConfig.ExecStarted; it works on cgroup v1 and v2, but
-// a child the process forks before the move stays outside, which is why
-// CgroupExec is preferred where it can be used.
+// main and extra), for callers that only have a pid. A child the process
+// forked before the move stays outside (cgroup v1 has no way to start a
+// process inside a cgroup): start processes with CgroupExec instead.
 func (p PartitionInfo) Join(pid int) error {
 	if p.Cgroup == "" {
 		return nil
@@ -179,17 +179,18 @@ func (p PartitionInfo) Join(pid int) error {
 	return cgroup.Join(pid, append([]string{p.Cgroup}, p.ExtraCgroups...)...)
 }
 
-// CgroupExec starts commands inside a partition's cgroups. On cgroup v2
-// (the main cgroup) Hook makes the kernel create the process directly in
-// the cgroup (clone3 with CLONE_INTO_CGROUP, through exec.Cmd's
-// SysProcAttr.UseCgroupFD): nothing it does can escape. v1 has no such
-// call, so Started moves the process into the v1 directories right after
-// it starts. Use one CgroupExec per session: Hook for
-// wasmhost.SessionConfig.ExecHook, Started for ExecStarted; Close at the
-// end of the session.
+// CgroupExec starts commands inside a partition's cgroups, as its user,
+// so that nothing they run is ever outside them. On cgroup v2 (the main
+// cgroup) Hook makes the kernel create the process directly in the cgroup
+// (clone3 with CLONE_INTO_CGROUP, through exec.Cmd's SysProcAttr.UseCgroupFD);
+// the cgroups it cannot be cloned into (every one on cgroup v1, the v1
+// controllers of a hybrid machine) are joined by the exec shim
+// (nsexec.ThroughShim), which moves itself into them and drops to the
+// user before it executes the command. Use one CgroupExec per session:
+// Hook for wasmhost.SessionConfig.ExecHook; Close at the end of the session.
 type CgroupExec struct {
 	fd    *os.File // the open v2 directory, nil on v1 or without cgroup
-	join  []string // directories Started moves the pid into
+	join  []string // directories the shim joins
 	creds *syscall.Credential
 }
 
@@ -212,9 +213,11 @@ func (p PartitionInfo) CgroupExec() (*CgroupExec, error) {
 	return ce, nil
 }
 
-// Hook sets cmd to start in the v2 cgroup and as the partition's user.
+// Hook sets cmd to start in the partition's cgroups and as its user. The
+// command's working directory is entered as the user. A command the shim
+// cannot execute exits with nsexec.ShimExitCode, the reason on its stderr.
 func (ce *CgroupExec) Hook(cmd *exec.Cmd) error {
-	if ce.fd == nil && ce.creds == nil {
+	if ce.fd == nil && ce.creds == nil && len(ce.join) == 0 {
 		return nil
 	}
 	if cmd.SysProcAttr == nil {
@@ -228,11 +231,23 @@ func (ce *CgroupExec) Hook(cmd *exec.Cmd) error {
 		c := *ce.creds
 		cmd.SysProcAttr.Credential = &c
 	}
+	if len(ce.join) > 0 {
+		if _, err := nsexec.ThroughShim(cmd, nsexec.Confine{Cgroups: ce.join}, false); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
-// Started moves pid into the cgroups Hook could not clone it into.
-func (ce *CgroupExec) Started(pid int) error { return cgroup.Join(pid, ce.join...) }
+// Started waits until a process started after Hook runs its command (the
+// shim placed it in every cgroup first), for wasmhost.SessionConfig's
+// ExecStarted: once it returns, the process is where it belongs.
+func (ce *CgroupExec) Started(pid int) error {
+	if len(ce.join) > 0 {
+		nsexec.WaitExec(pid)
+	}
+	return nil
+}
 
 // Close releases the cgroup directory.
 func (ce *CgroupExec) Close() error {

@@ -20,22 +20,27 @@ import (
 // read end of every service's output pipe, so it rotates without
 // signalling the service.
 type rotator struct {
-	mu   sync.Mutex
-	path string
-	max  int64
-	keep int
-	f    *os.File
-	size int64
-	uid  int // owner of new files: the partition user, so it can read its logs
-	gid  int
+	mu     sync.Mutex
+	path   string
+	max    int64
+	keep   int
+	f      *os.File
+	size   int64
+	uid    int // owner of new files: the partition user, so it can read its logs
+	gid    int
+	groups []int // the partition user's supplementary groups
 }
 
 func openRotator(path string, max int64, keep int, cred *Credential) (*rotator, error) {
 	r := &rotator{path: path, max: max, keep: keep, uid: -1, gid: -1}
 	if cred != nil && os.Geteuid() == 0 {
 		r.uid, r.gid = int(cred.Uid), int(cred.Gid)
+		r.groups = make([]int, 0, len(cred.Groups))
+		for _, g := range cred.Groups {
+			r.groups = append(r.groups, int(g))
+		}
 	}
-	err := asUser(r.uid, r.gid, func() error {
+	err := asUser(r.uid, r.gid, r.groups, func() error {
 		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 			return fmt.Errorf("creating log directory: %w", err)
 		}
@@ -47,28 +52,44 @@ func openRotator(path string, max int64, keep int, cred *Credential) (*rotator, 
 	return r, nil
 }
 
-// asUser runs fn with the filesystem identity (fsuid/fsgid) of the
-// partition user when the supervisor is root, on a locked OS thread: the
-// log lives in a directory the partition user controls, and a root daemon
-// following a symlink planted there (var/log/web.log -> /etc/shadow) would
-// append to, rotate or create files anywhere. As the user, the kernel
-// refuses that, and new files and directories belong to the user. Changing
-// fsuid away from 0 also drops the capabilities that would bypass the
-// checks, and changing it back restores them.
-func asUser(uid, gid int, fn func() error) error {
+// asUser runs fn with the filesystem identity (fsuid/fsgid) and the
+// supplementary groups of the partition user when the supervisor is root,
+// on a locked OS thread: the log lives in a directory the partition user
+// controls, and a root daemon following a symlink planted there
+// (var/log/web.log -> /etc/shadow, var/log -> a directory of group root)
+// would append to, rotate or create files anywhere. As the user, the
+// kernel refuses that, and new files and directories belong to the user.
+// Changing fsuid away from 0 also drops the capabilities that would bypass
+// the checks, and changing it back restores them; the groups are changed
+// for this thread only (a raw setgroups), so that the daemon's own groups
+// (root's) grant nothing meanwhile.
+func asUser(uid, gid int, groups []int, fn func() error) error {
 	if uid < 0 {
 		return fn()
 	}
 	runtime.LockOSThread()
 	euid, egid := os.Geteuid(), os.Getegid()
+	saved, err := unix.Getgroups()
+	if err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("reading the daemon's groups: %w", err)
+	}
+	if groups == nil {
+		groups = []int{}
+	}
+	if err := unix.Setgroups(groups); err != nil {
+		runtime.UnlockOSThread()
+		return fmt.Errorf("taking the groups of uid %d: %w", uid, err)
+	}
 	// These calls return the previous id; they fail only for a bad id.
 	_, _ = unix.SetfsgidRetGid(gid)
 	_, _ = unix.SetfsuidRetUid(uid)
-	err := fn()
+	err = fn()
 	_, _ = unix.SetfsuidRetUid(euid)
 	_, _ = unix.SetfsgidRetGid(egid)
+	restored := unix.Setgroups(saved) == nil
 	// An invalid id (-1) changes nothing and returns the current one.
-	if u, _ := unix.SetfsuidRetUid(-1); u == euid {
+	if u, _ := unix.SetfsuidRetUid(-1); u == euid && restored {
 		if g, _ := unix.SetfsgidRetGid(-1); g == egid {
 			runtime.UnlockOSThread()
 		}
@@ -77,7 +98,7 @@ func asUser(uid, gid int, fn func() error) error {
 }
 
 func (r *rotator) open() error {
-	return asUser(r.uid, r.gid, r.openFile)
+	return asUser(r.uid, r.gid, r.groups, r.openFile)
 }
 
 // openFile opens the log; O_NOFOLLOW refuses a symlink in its place even in
@@ -99,7 +120,7 @@ func (r *rotator) openFile() error {
 func (r *rotator) rotate() error {
 	r.f.Close()
 	r.f = nil
-	return asUser(r.uid, r.gid, r.rotateFiles)
+	return asUser(r.uid, r.gid, r.groups, r.rotateFiles)
 }
 
 func (r *rotator) rotateFiles() error {

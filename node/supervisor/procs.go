@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/slapnode/slapnode/node/format/cgroup"
 )
 
 // How a stop finds every process of a service, so that none survives:
@@ -189,8 +191,9 @@ var orphans = struct {
 
 // reapOrphans records the live adopted orphans that carry a marker starting
 // with idPrefix (one scan of /proc) and reaps the recorded ones that died.
-// An orphan that is born and dies between two calls stays a zombie until
-// the daemon exits.
+// It is the fallback of reapZombies on kernels without pidfds: there, an
+// orphan that is born and dies between two calls stays a zombie until the
+// daemon exits.
 func reapOrphans(idPrefix string) {
 	self := os.Getpid()
 	procs := allProcs()
@@ -202,6 +205,106 @@ func reapOrphans(idPrefix string) {
 	}
 	orphans.Unlock()
 	reapAdopted()
+}
+
+// reapMu keeps two reapZombies from seeing each other's pidfds as held.
+var reapMu sync.Mutex
+
+// errNoPidfd says the kernel has no pidfd_open (Linux < 5.3).
+var errNoPidfd = errors.New("pidfd_open not supported")
+
+// reapZombies reaps every dead child of this process that no code of the
+// process is going to wait for, and returns how many. As a subreaper the
+// daemon inherits every orphan of the services: when a service's tree is
+// killed from outside (its main process first), thousands of dead children
+// may land here, most of them never seen alive. The ones some code will
+// wait for are the children started by os/exec (services' main processes,
+// and any command the daemon runs): os/exec holds a pidfd on each until it
+// waits for it, so a dead child without a pidfd in this process is an
+// orphan, and reaping it steals no exit status. Each one is opened with
+// pidfd_open and reaped through that pidfd, so a reused pid cannot be hit.
+func reapZombies() (int, error) {
+	reapMu.Lock()
+	defer reapMu.Unlock()
+	self := os.Getpid()
+	var dead []int
+	starts := map[int]uint64{}
+	for pid, st := range allProcs() {
+		if st.ppid == self && st.zombie {
+			dead = append(dead, pid)
+			starts[pid] = st.start
+		}
+	}
+	if len(dead) == 0 {
+		return 0, nil
+	}
+	orphans.Lock()
+	mains := maps.Clone(orphans.mains)
+	orphans.Unlock()
+	held := heldPidfds()
+	n := 0
+	for _, pid := range dead {
+		if mains[pid] || held[pid] {
+			continue
+		}
+		fd, err := unix.PidfdOpen(pid, 0)
+		if errors.Is(err, unix.ENOSYS) {
+			return n, errNoPidfd
+		}
+		if err != nil {
+			continue // reaped meanwhile
+		}
+		// The pid still names the same dead child (not a new process that
+		// reused it), and nobody took a pidfd on it meanwhile.
+		st, ok := readStat(pid)
+		if ok && st.zombie && st.ppid == self && st.start == starts[pid] && !heldPidfd(pid, fd) {
+			var info unix.Siginfo
+			if unix.Waitid(unix.P_PIDFD, fd, &info, unix.WEXITED|unix.WNOHANG, nil) == nil {
+				n++
+			}
+		}
+		unix.Close(fd)
+	}
+	return n, nil
+}
+
+// heldPidfds returns the pids that the pidfds open in this process refer to.
+func heldPidfds() map[int]bool {
+	held := map[int]bool{}
+	ents, _ := os.ReadDir("/proc/self/fdinfo")
+	for _, e := range ents {
+		if pid := pidfdTarget(e.Name()); pid > 0 {
+			held[pid] = true
+		}
+	}
+	return held
+}
+
+// heldPidfd reports whether a pidfd other than ours refers to pid.
+func heldPidfd(pid, ours int) bool {
+	ents, _ := os.ReadDir("/proc/self/fdinfo")
+	for _, e := range ents {
+		if e.Name() != strconv.Itoa(ours) && pidfdTarget(e.Name()) == pid {
+			return true
+		}
+	}
+	return false
+}
+
+// pidfdTarget returns the pid of fd's "Pid:" line in /proc/self/fdinfo (only
+// pidfds have one), 0 for any other file.
+func pidfdTarget(fd string) int {
+	b, err := os.ReadFile("/proc/self/fdinfo/" + fd)
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := bytes.Cut(b, []byte("\nPid:"))
+	if !ok {
+		return 0
+	}
+	line, _, _ := bytes.Cut(rest, []byte("\n"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(line)))
+	return pid
 }
 
 // adopt records which of pids (processes of a service being stopped) are
@@ -232,8 +335,9 @@ func reapAdopted() {
 
 // cgroupSet is the per-service child of each cgroup directory the spec names.
 type cgroupSet struct {
-	dirs []string // dirs[0] is the main one
-	v2   bool     // dirs[0] is on a cgroup2 filesystem
+	dirs   []string        // dirs[0] is the main one
+	groups []*cgroup.Group // the same, through containerd's cgroups
+	v2     bool            // dirs[0] is on a cgroup2 filesystem
 }
 
 // newCgroupSet creates (or reuses) the child directories. leaf is the
@@ -247,62 +351,40 @@ func newCgroupSet(sp *ServiceSpec, leaf string) (*cgroupSet, error) {
 		if _, err := os.Stat(filepath.Join(parent, "cgroup.procs")); err != nil {
 			return nil, fmt.Errorf("cgroup %s of partition %s is not a cgroup directory (the node layer creates it): %w", parent, sp.Partition, err)
 		}
-		d := filepath.Join(parent, leaf)
-		if err := os.Mkdir(d, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("creating cgroup %s: %w", d, err)
+		p, err := cgroup.Open(parent)
+		if err != nil {
+			return nil, fmt.Errorf("cgroup of partition %s: %w", sp.Partition, err)
 		}
-		cg.dirs = append(cg.dirs, d)
+		g, err := p.Child(leaf)
+		if err != nil {
+			return nil, err
+		}
+		cg.dirs = append(cg.dirs, g.Dir())
+		cg.groups = append(cg.groups, g)
 	}
-	var fs unix.Statfs_t
-	if err := unix.Statfs(cg.dirs[0], &fs); err == nil && fs.Type == unix.CGROUP2_SUPER_MAGIC {
-		cg.v2 = true
-	}
+	cg.v2 = cg.groups[0].V2()
 	return cg, nil
 }
 
 func (cg *cgroupSet) pids() []int {
 	var out []int
-	for _, d := range cg.dirs {
-		b, err := os.ReadFile(filepath.Join(d, "cgroup.procs"))
-		if err != nil {
-			continue
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				out = append(out, pid)
-			}
-		}
+	for _, g := range cg.groups {
+		pids, _ := g.Procs()
+		out = append(out, pids...)
 	}
 	return out
-}
-
-// join moves pid into the directories it could not be cloned into (all of
-// them on cgroup v1, the extra ones on v2).
-func (cg *cgroupSet) join(pid int, skipMain bool) error {
-	for i, d := range cg.dirs {
-		if i == 0 && skipMain {
-			continue
-		}
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
-			return fmt.Errorf("moving pid %d into cgroup %s: %w", pid, d, err)
-		}
-	}
-	return nil
 }
 
 // kill ends every member at once where the kernel offers it (cgroup v2's
 // cgroup.kill, Linux ≥ 5.14); elsewhere the caller signals the members.
 func (cg *cgroupSet) kill() bool {
-	if !cg.v2 {
-		return false
-	}
-	return os.WriteFile(filepath.Join(cg.dirs[0], "cgroup.kill"), []byte("1"), 0) == nil
+	return cg.groups[0].KillAll() == nil
 }
 
 // remove deletes the service's directories; a busy one is left behind
 // (it is reused at the next start).
 func (cg *cgroupSet) remove() {
-	for _, d := range cg.dirs {
-		_ = os.Remove(d)
+	for _, g := range cg.groups {
+		_ = g.Delete()
 	}
 }

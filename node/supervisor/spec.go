@@ -155,8 +155,25 @@ func specExecutable(sp ServiceSpec) (string, error) {
 // and <dir>/etc/run (run once). Each takes base's fields (credential,
 // cgroup, env, grace), is named after its file, and logs where SlapOS's
 // supervisord would: <dir>/.<partition>_<name>.log. Missing directories are
-// not an error.
-func ScanRunDirs(dir string, base ServiceSpec) ([]ServiceSpec, error) {
+// not an error. When the supervisor is root and base has a credential, the
+// directories are read as that user: the partition user owns them and may
+// have made them links to places it cannot read itself.
+func ScanRunDirs(dir string, base ServiceSpec) (specs []ServiceSpec, err error) {
+	uid, gid, groups := -1, -1, []int(nil)
+	if c := base.Credential; c != nil && os.Geteuid() == 0 {
+		uid, gid = int(c.Uid), int(c.Gid)
+		for _, g := range c.Groups {
+			groups = append(groups, int(g))
+		}
+	}
+	err = asUser(uid, gid, groups, func() error {
+		specs, err = scanRunDirs(dir, base)
+		return err
+	})
+	return specs, err
+}
+
+func scanRunDirs(dir string, base ServiceSpec) ([]ServiceSpec, error) {
 	var specs []ServiceSpec
 	for _, d := range []struct {
 		sub   string

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"sync"
@@ -165,17 +166,37 @@ func New(opts Options) (*Supervisor, error) {
 	return s, nil
 }
 
+// reaper collects the orphans of services re-parented to this process (a
+// subreaper) once they die: at each SIGCHLD, at most every 100 ms, and every
+// 2 s in case a signal was coalesced away.
 func (s *Supervisor) reaper() {
 	defer close(s.reaperDone)
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
+	sigchld := make(chan os.Signal, 1)
+	signal.Notify(sigchld, syscall.SIGCHLD)
+	defer signal.Stop(sigchld)
+	pidfds := true
 	for {
 		select {
 		case <-s.reaperStop:
 			return
 		case <-t.C:
-			reapOrphans(s.id + "/")
+		case <-sigchld:
+			select {
+			case <-s.reaperStop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		}
+		if pidfds {
+			if _, err := reapZombies(); err == nil {
+				continue
+			}
+			pidfds = false
+			s.opts.Logf("supervisor: %v; only the orphans of services seen alive are reaped", errNoPidfd)
+		}
+		reapOrphans(s.id + "/")
 	}
 }
 

@@ -849,6 +849,54 @@ func TestLogSymlinkIsRefused(t *testing.T) {
 	if ents, _ := os.ReadDir(rootOnly); len(ents) != 0 {
 		t.Errorf("the root daemon created %v in a directory the partition user cannot write", ents)
 	}
+
+	// The same through root's groups: var/log -> a directory writable by
+	// group root only (0770), holding a log-named file of group root
+	// (0660). The user's filesystem identity alone would still carry the
+	// daemon's supplementary groups (root): the log is opened with the
+	// user's groups too.
+	dir3 := partitionDir(t, cred)
+	groupDir := filepath.Join(filepath.Dir(dir3), "rootgroup")
+	if err := os.Mkdir(groupDir, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(groupDir, 0o770)
+	victim := filepath.Join(groupDir, "web.log")
+	if err := os.WriteFile(victim, []byte("root's\n"), 0o660); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(victim, 0o660)
+	if err := os.MkdirAll(filepath.Join(dir3, "var"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	os.Chown(filepath.Join(dir3, "var"), int(cred.Uid), int(cred.Gid))
+	if err := os.Symlink(groupDir, filepath.Join(dir3, "var", "log")); err != nil {
+		t.Fatal(err)
+	}
+	// Give the daemon (this process) root's usual supplementary group.
+	groups, _ := syscall.Getgroups()
+	if err := syscall.Setgroups([]int{0}); err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Setgroups(groups)
+	sp3 := shSpec(dir3, "web", "echo pwned; exec sleep 1000")
+	sp3.Credential = cred
+	if _, err := s.Apply("p3", []ServiceSpec{sp3}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "p3/web to fail or run", func() bool {
+		st := statusOf(t, s, "p3", "web").State
+		return st == StateFatal || st == StateRunning
+	})
+	if st := statusOf(t, s, "p3", "web"); st.State != StateFatal {
+		t.Errorf("p3/web is %s, want FATAL (its log cannot be opened as its user)", st.State)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "root's\n" {
+		t.Errorf("the root daemon wrote the service's log into a file of group root: %q", b)
+	}
+	if ents, _ := os.ReadDir(groupDir); len(ents) != 1 {
+		t.Errorf("the root daemon created files in a directory of group root: %v", ents)
+	}
 }
 
 // TestRestoreKillsCgroupLeftovers: what a killed daemon left in a service's
@@ -902,5 +950,103 @@ func TestRestoreKillsCgroupLeftovers(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(cg, "idle.service")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("cgroup of the stopped service kept: %v", err)
+	}
+}
+
+// zombieChildren lists the dead children of this process among pids.
+func zombieChildren(pids []int) []int {
+	self := os.Getpid()
+	var out []int
+	for _, pid := range pids {
+		if st, ok := readStat(pid); ok && st.zombie && st.ppid == self {
+			out = append(out, pid)
+		}
+	}
+	return out
+}
+
+// TestZombiesOfKilledTreeAreReaped (issue 18, finding 14): a service's
+// tree killed from outside, its main process first, leaves hundreds of
+// orphans re-parented to the supervisor (a subreaper), dead before the
+// supervisor ever saw them alive; none stays a zombie.
+func TestZombiesOfKilledTreeAreReaped(t *testing.T) {
+	s := newTestSup(t, Options{})
+	dir := t.TempDir()
+	sp := shSpec(dir, "tree", `for i in $(seq 300); do sleep 1000 & done; echo $! > last; exec sleep 1000`)
+	sp.Watch = false
+	if _, err := s.Apply("p", []ServiceSpec{sp}); err != nil {
+		t.Fatal(err)
+	}
+	main := waitState(t, s, "p", "tree", StateRunning).Pid
+	var kids []int
+	waitFor(t, "the 300 children", func() bool {
+		kids = kids[:0]
+		for pid, st := range allProcs() {
+			if st.ppid == main && !st.zombie {
+				kids = append(kids, pid)
+			}
+		}
+		return len(kids) >= 300
+	})
+	// From outside: the main process first (its children go to the
+	// supervisor), then every child at once.
+	if err := syscall.Kill(main, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the children to be re-parented", func() bool {
+		st, ok := readStat(kids[0])
+		return ok && st.ppid == os.Getpid()
+	})
+	for _, pid := range kids {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+	}
+	waitFor(t, "the dead children to be reaped", func() bool {
+		return len(zombieChildren(kids)) == 0
+	})
+}
+
+// The reaper never steals the exit status of a child that other code of
+// the process waits for with os/exec.
+func TestReaperLeavesOsExecChildren(t *testing.T) {
+	cmd := exec.Command("/bin/sh", "-c", "exit 7")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the child to exit", func() bool { return len(zombieChildren([]int{cmd.Process.Pid})) == 1 })
+	if _, err := reapZombies(); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("os/exec's Wait after the reaper ran: %v, want exit status 7", err)
+	}
+}
+
+// TestScanRunDirsAsPartitionUser: a partition user who makes its
+// etc/service a link to a directory only root may read does not get root
+// to list it (the scan is done as the user).
+func TestScanRunDirsAsPartitionUser(t *testing.T) {
+	cred := testUser(t)
+	dir := partitionDir(t, cred)
+	private := filepath.Join(filepath.Dir(dir), "private")
+	if err := os.Mkdir(private, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(private, "rootjob"), []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	etc := filepath.Join(dir, "etc")
+	os.Mkdir(etc, 0o755)
+	os.Chown(etc, int(cred.Uid), int(cred.Gid))
+	if err := os.Symlink(private, filepath.Join(etc, "service")); err != nil {
+		t.Fatal(err)
+	}
+	specs, err := ScanRunDirs(dir, ServiceSpec{Partition: "p", Credential: cred})
+	if len(specs) != 0 {
+		t.Errorf("root listed a directory the partition user cannot read: %+v", specs)
+	}
+	if err == nil || !strings.Contains(err.Error(), "permission denied") {
+		t.Errorf("scan error %v, want permission denied", err)
 	}
 }

@@ -276,20 +276,34 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 		defer cgfd.Close()
 		attr.UseCgroupFD, attr.CgroupFD = true, int(cgfd.Fd())
 	}
-	// In a network namespace the service is started through nsenter, which
-	// enters it as the supervisor and then drops to the service's user.
-	exe, args, cred, err := nsexec.Wrap(sp.NetNS, exe, sp.Command[1:], attr.Credential)
-	if err != nil {
-		return nil, fmt.Errorf("service %s: %w", sp.Name, err)
-	}
-	attr.Credential = cred
 	rd, wr, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating output pipe: %w", err)
 	}
 	cmd := &exec.Cmd{
-		Path: exe, Args: args, Env: specEnviron(*sp, u.marker), Dir: sp.Dir,
+		Path: exe, Args: append([]string{exe}, sp.Command[1:]...), Env: specEnviron(*sp, u.marker), Dir: sp.Dir,
 		Stdout: wr, Stderr: wr, SysProcAttr: attr, // Stdin nil: /dev/null
+	}
+	// The cgroups it could not be cloned into (every one on cgroup v1, the
+	// v1 controllers of a hybrid machine) and the network namespace are
+	// joined by the exec shim before the service's first instruction, so
+	// that nothing it forks is ever outside its limits.
+	var confine nsexec.Confine
+	if cg != nil {
+		confine.Cgroups = cg.dirs
+		if cg.v2 {
+			confine.Cgroups = cg.dirs[1:]
+		}
+	}
+	confine.NetNS = sp.NetNS
+	var shim *nsexec.Shim
+	if !confine.Empty() {
+		if shim, err = nsexec.ThroughShim(cmd, confine, true); err != nil {
+			rd.Close()
+			wr.Close()
+			return nil, fmt.Errorf("service %s: %w", sp.Name, err)
+		}
+		defer shim.Close()
 	}
 	orphans.Lock()
 	err = cmd.Start()
@@ -298,6 +312,15 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 	}
 	orphans.Unlock()
 	wr.Close()
+	if err == nil {
+		if err = shim.Started(); err != nil {
+			// The shim could not join, switch or execute: it exits.
+			_ = cmd.Wait()
+			orphans.Lock()
+			delete(orphans.mains, cmd.Process.Pid)
+			orphans.Unlock()
+		}
+	}
 	if err != nil {
 		rd.Close()
 		return nil, fmt.Errorf("starting %q in %s: %w", sp.Command[0], sp.Dir, err)
@@ -321,14 +344,6 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 		log.Printf("pid %d: %s", r.pid, r.desc)
 		close(r.exited)
 	}()
-	if cg != nil && (!cg.v2 || len(cg.dirs) > 1) {
-		// cgroup v1 offers no clone-into: join right after the fork. A
-		// process forked in between is still in the process group.
-		if err := cg.join(r.pid, cg.v2); err != nil {
-			u.terminateWithin(r, cg, log, 0)
-			return nil, err
-		}
-	}
 	log.Printf("started pid %d: %q", r.pid, sp.Command)
 	u.s.opts.Logf("service %s/%s started, pid %d", sp.Partition, sp.Name, r.pid)
 	return r, nil

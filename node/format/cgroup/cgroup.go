@@ -10,11 +10,15 @@
 // its membership is exact, processes can be cloned straight into it
 // (clone3 CLONE_INTO_CGROUP, exec.Cmd's SysProcAttr.UseCgroupFD) and
 // cgroup.kill ends them all at once. Limits go wherever the controller is.
+// A process joins the v1 directories before it runs anything through the
+// exec shim of internal/nsexec.
 //
-// The package writes the cgroup file system directly rather than through
-// containerd/cgroups: the few files involved are the kernel's stable
-// interface, and that library would bring eBPF, D-Bus and systemd client
-// code into the node for no gain here.
+// The cgroups are created, limited, listed, killed and removed through
+// containerd/cgroups (cgroup1 for the v1 hierarchies, cgroup2 for the
+// unified one: docs/adr/0006-cgroups-through-containerd.md). This package
+// finds the hierarchies (the library has no notion of a hybrid machine's
+// per-controller mounts), and reads the current values first so that a
+// second format changes nothing and a dry run lists what a real run does.
 package cgroup
 
 import (
@@ -22,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +35,9 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/containerd/cgroups/v3/cgroup2"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/slapnode/slapnode/node/config"
@@ -180,7 +188,7 @@ func (c Change) String() string {
 }
 
 // Ensure creates cgroup rel in every hierarchy and sets its limits. It
-// reads each value first and writes only what differs, so a second call
+// reads each value first and changes only what differs, so a second call
 // returns no change. With dry, nothing is written. notes list limits that
 // this machine cannot apply (a controller mounted nowhere).
 func (l *Layout) Ensure(rel string, lim config.Limits, dry bool) (changes []Change, notes []string, err error) {
@@ -188,11 +196,11 @@ func (l *Layout) Ensure(rel string, lim config.Limits, dry bool) (changes []Chan
 	if main == "" {
 		return nil, nil, fmt.Errorf("creating cgroup %s: no cgroup hierarchy is mounted (mount cgroup2 on /sys/fs/cgroup, or disable cgroups in node.hcl)", rel)
 	}
-	w := &writer{dry: dry}
+	w := &planner{dry: dry}
 	for _, d := range append([]string{main}, extra...) {
-		w.mkdirAll(d)
+		w.mkdir(d)
 	}
-	if w.err == nil && l.V2 != "" {
+	if l.V2 != "" {
 		// A v2 controller's files appear in a cgroup only when its parent
 		// delegates it (cgroup.subtree_control), all the way from the root.
 		var want []string
@@ -245,28 +253,19 @@ func (l *Layout) Ensure(rel string, lim config.Limits, dry bool) (changes []Chan
 			// The kernel keeps whole pages; compare what it will report.
 			mem := lim.MemoryMax &^ (pagesize - 1)
 			if v2 {
-				val, swap := "max", "max"
+				val, swap, eq := "max", "max", isMax
 				if mem != 0 {
-					val, swap = strconv.FormatUint(mem, 10), "0"
+					val, swap, eq = strconv.FormatUint(mem, 10), "0", nil
 				}
-				w.set(filepath.Join(d, "memory.max"), val, nil)
-				w.setIfExists(filepath.Join(d, "memory.swap.max"), swap, nil)
+				w.set(filepath.Join(d, "memory.max"), val, eq)
+				w.setIfExists(filepath.Join(d, "memory.swap.max"), swap, eq)
 			} else {
 				val, eq := "-1", isUnlimited
 				if mem != 0 {
 					val, eq = strconv.FormatUint(mem, 10), nil
 				}
-				limit, memsw := filepath.Join(d, "memory.limit_in_bytes"), filepath.Join(d, "memory.memsw.limit_in_bytes")
-				// memsw must stay ≥ the memory limit at every step: raise
-				// it first, lower it last.
-				cur, _ := readUint(limit)
-				if mem == 0 || mem > cur {
-					w.setIfExists(memsw, val, eq)
-					w.set(limit, val, eq)
-				} else {
-					w.set(limit, val, eq)
-					w.setIfExists(memsw, val, eq)
-				}
+				w.set(filepath.Join(d, "memory.limit_in_bytes"), val, eq)
+				w.setIfExists(filepath.Join(d, "memory.memsw.limit_in_bytes"), val, eq)
 			}
 		case "pids":
 			if d == "" {
@@ -275,14 +274,168 @@ func (l *Layout) Ensure(rel string, lim config.Limits, dry bool) (changes []Chan
 				}
 				continue
 			}
-			val := "max"
+			val, eq := "max", isMax
 			if lim.PidsMax != 0 {
-				val = strconv.FormatUint(lim.PidsMax, 10)
+				val, eq = strconv.FormatUint(lim.PidsMax, 10), nil
 			}
-			w.set(filepath.Join(d, "pids.max"), val, nil)
+			w.set(filepath.Join(d, "pids.max"), val, eq)
 		}
 	}
-	return w.changes, notes, w.err
+	if w.err != nil || dry || len(w.changes) == 0 {
+		return w.changes, notes, w.err
+	}
+	return w.changes, notes, l.apply(rel, lim, w.changes)
+}
+
+// pidMaxLimit is the kernel's PID_MAX_LIMIT: a cgroup v1 pids.max this high
+// is no limit (containerd's cgroup1 cannot write "max").
+const pidMaxLimit = 1 << 22
+
+// apply makes the planned changes through containerd/cgroups: the v2
+// cgroup (created with its controllers delegated from the root) and each
+// v1 controller's cgroup that has a change.
+func (l *Layout) apply(rel string, lim config.Limits, changes []Change) error {
+	touched := func(dir string) bool {
+		for _, c := range changes {
+			if c.Path == dir || strings.HasPrefix(c.Path, dir+"/") {
+				return true
+			}
+		}
+		return false
+	}
+	mem := int64(lim.MemoryMax &^ uint64(os.Getpagesize()-1))
+	if l.V2 != "" && touched(l.V2) {
+		dir := filepath.Join(l.V2, rel)
+		enable := &cgroup2.Resources{}
+		res := &cgroup2.Resources{}
+		if l.V2Controllers["cpu"] {
+			weight := or(lim.CPUWeight, 100)
+			var quota *int64
+			if lim.CPUQuotaPercent != 0 {
+				q := int64(lim.CPUQuotaPercent * 1000)
+				quota = &q
+			}
+			period := uint64(100000)
+			enable.CPU = &cgroup2.CPU{}
+			res.CPU = &cgroup2.CPU{Weight: &weight, Max: cgroup2.NewCPUMax(quota, &period)}
+		}
+		if l.V2Controllers["memory"] {
+			// "max" is written as the largest value, which the kernel
+			// shows as "max".
+			limit, swap := int64(math.MaxInt64), int64(math.MaxInt64)
+			if mem != 0 {
+				limit, swap = mem, 0
+			}
+			enable.Memory = &cgroup2.Memory{}
+			res.Memory = &cgroup2.Memory{Max: &limit, Swap: &swap}
+		}
+		if l.V2Controllers["pids"] {
+			pids := int64(-1)
+			if lim.PidsMax != 0 {
+				pids = int64(lim.PidsMax)
+			}
+			enable.Pids = &cgroup2.Pids{}
+			res.Pids = &cgroup2.Pids{Max: pids}
+		}
+		m, err := cgroup2.NewManager(l.V2, "/"+filepath.Clean(rel), enable)
+		if err != nil {
+			return fmt.Errorf("creating cgroup %s (a cgroup with processes cannot delegate controllers: choose an empty cgroup.parent in node.hcl): %w", dir, err)
+		}
+		if res.Memory != nil {
+			if _, err := os.Stat(filepath.Join(dir, "memory.swap.max")); err != nil {
+				res.Memory.Swap = nil // no swap accounting in this kernel
+			}
+		}
+		if err := m.Update(res); err != nil {
+			return fmt.Errorf("setting the limits of cgroup %s: %w", dir, err)
+		}
+	}
+	for _, c := range Controllers {
+		mnt, ok := l.V1[c]
+		if !ok || l.V2Controllers[c] {
+			continue
+		}
+		dir := filepath.Join(mnt, rel)
+		if !touched(dir) {
+			continue
+		}
+		cg, err := cgroup1.New(v1Path(mnt, c, rel), &specs.LinuxResources{}, cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
+			return []cgroup1.Subsystem{v1Subsystem(mnt, c)}, nil
+		}))
+		if err != nil {
+			return fmt.Errorf("creating cgroup %s: %w", dir, err)
+		}
+		var updates []*specs.LinuxResources
+		switch c {
+		case "cpu":
+			shares := max(2, or(lim.CPUWeight, 100)*1024/100)
+			period := uint64(100000)
+			quota := int64(-1)
+			if lim.CPUQuotaPercent != 0 {
+				quota = int64(lim.CPUQuotaPercent * 1000)
+			}
+			updates = append(updates, &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares, Period: &period, Quota: &quota}})
+		case "memory":
+			limit := int64(-1)
+			if mem != 0 {
+				limit = mem
+			}
+			onlyLimit := &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: &limit}}
+			if _, err := os.Stat(filepath.Join(dir, "memory.memsw.limit_in_bytes")); err != nil {
+				updates = append(updates, onlyLimit) // no swap accounting
+				break
+			}
+			onlySwap := &specs.LinuxResources{Memory: &specs.LinuxMemory{Swap: &limit}}
+			// memsw must stay ≥ the memory limit at every step: raise it
+			// first, lower it last.
+			cur, _ := readUint(filepath.Join(dir, "memory.limit_in_bytes"))
+			if limit < 0 || uint64(limit) > cur {
+				updates = append(updates, onlySwap, onlyLimit)
+			} else {
+				updates = append(updates, onlyLimit, onlySwap)
+			}
+		case "pids":
+			pids := int64(pidMaxLimit)
+			if lim.PidsMax != 0 {
+				pids = int64(lim.PidsMax)
+			}
+			updates = append(updates, &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &pids}})
+		}
+		for _, u := range updates {
+			if err := cg.Update(u); err != nil {
+				return fmt.Errorf("setting the %s limit of cgroup %s: %w", c, dir, err)
+			}
+		}
+	}
+	return nil
+}
+
+// v1Subsystem is containerd's controller c of the v1 hierarchy mounted at
+// mnt. The library places controller c at <root>/<c>: mnt's parent is the
+// root, and v1Path compensates when the mount is named otherwise
+// ("cpu,cpuacct").
+func v1Subsystem(mnt, c string) cgroup1.Subsystem {
+	root := filepath.Dir(mnt)
+	switch c {
+	case "cpu":
+		return cgroup1.NewCpu(root)
+	case "memory":
+		return cgroup1.NewMemory(root)
+	case "pids":
+		return cgroup1.NewPids(root)
+	}
+	return cgroup1.NewNamed(root, cgroup1.Name(filepath.Base(mnt)))
+}
+
+// v1Path is the path of cgroup rel for controller c mounted at mnt, as
+// containerd wants it: relative to <dir of mnt>/<c>.
+func v1Path(mnt, c, rel string) cgroup1.Path {
+	p := "/" + filepath.Clean(rel)
+	if filepath.Base(mnt) != c {
+		// Joined lexically to <dir of mnt>/<c>: lands in mnt.
+		p = "../" + filepath.Base(mnt) + p
+	}
+	return cgroup1.StaticPath(p)
 }
 
 func or(v, def uint64) uint64 {
@@ -296,6 +449,14 @@ func or(v, def uint64) uint64 {
 func isUnlimited(cur string) bool {
 	n, err := strconv.ParseUint(cur, 10, 64)
 	return err == nil && n >= 1<<62
+}
+
+// isMax matches "no limit" as the kernel shows it ("max"), as containerd
+// writes it (the largest value: a file tree that is not the kernel's
+// keeps it as is), and v1's pids.max at the kernel's largest pid count.
+func isMax(cur string) bool {
+	n, err := strconv.ParseUint(cur, 10, 64)
+	return cur == "max" || isUnlimited(cur) || err == nil && n >= pidMaxLimit
 }
 
 func readUint(path string) (uint64, error) {
@@ -313,15 +474,15 @@ var kernelDefaults = map[string]string{
 	"memory.limit_in_bytes": "9223372036854771712", "memory.memsw.limit_in_bytes": "9223372036854771712",
 }
 
-// writer applies (or records, in a dry run) changes, stopping at the first
-// error.
-type writer struct {
+// planner compares the machine with what Ensure wants and records the
+// changes, stopping at the first error; apply makes them.
+type planner struct {
 	dry     bool
 	changes []Change
 	err     error
 }
 
-func (w *writer) mkdirAll(d string) {
+func (w *planner) mkdir(d string) {
 	if w.err != nil {
 		return
 	}
@@ -329,25 +490,20 @@ func (w *writer) mkdirAll(d string) {
 		return
 	}
 	w.changes = append(w.changes, Change{Path: d, Mkdir: true})
-	if !w.dry {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			w.err = fmt.Errorf("creating cgroup %s: %w", d, err)
-		}
-	}
 }
 
-// set writes value to path unless it already reads as value (or as
+// set plans writing value to path unless it already reads as value (or as
 // something eq accepts).
-func (w *writer) set(path, value string, eq func(string) bool) {
+func (w *planner) set(path, value string, eq func(string) bool) {
 	if w.err != nil {
 		return
 	}
 	b, err := os.ReadFile(path)
 	cur := strings.TrimSpace(string(b))
-	if err != nil && w.dry && errors.Is(err, os.ErrNotExist) {
-		// A dry run cannot read a cgroup it has not created: compare with
-		// what the kernel puts in a new one, so that the plan lists what
-		// the real run will write.
+	if err != nil && errors.Is(err, os.ErrNotExist) {
+		// A cgroup not created yet has the kernel's defaults: compare
+		// with them, so that the plan (and a dry run) lists what the real
+		// run writes.
 		if def, ok := kernelDefaults[filepath.Base(path)]; ok {
 			cur, err = def, nil
 		}
@@ -355,22 +511,17 @@ func (w *writer) set(path, value string, eq func(string) bool) {
 	if err == nil && (cur == value || eq != nil && eq(cur)) {
 		return
 	}
-	if err != nil && !(w.dry && errors.Is(err, os.ErrNotExist)) {
+	if err != nil {
 		w.err = fmt.Errorf("reading %s: %w", path, err)
 		return
 	}
 	w.changes = append(w.changes, Change{Path: path, Value: value})
-	if !w.dry {
-		if err := os.WriteFile(path, []byte(value), 0); err != nil {
-			w.err = fmt.Errorf("setting %s to %s: %w", path, value, err)
-		}
-	}
 }
 
 // setIfExists is set for files that depend on kernel options (swap
 // accounting).
-func (w *writer) setIfExists(path, value string, eq func(string) bool) {
-	if _, err := os.Stat(path); err != nil && !(w.dry && errors.Is(err, os.ErrNotExist) && dirMissing(path)) {
+func (w *planner) setIfExists(path, value string, eq func(string) bool) {
+	if _, err := os.Stat(path); err != nil && !(errors.Is(err, os.ErrNotExist) && dirMissing(path)) {
 		return
 	}
 	w.set(path, value, eq)
@@ -381,65 +532,185 @@ func dirMissing(path string) bool {
 	return errors.Is(err, os.ErrNotExist)
 }
 
-// delegate enables controllers in dir's cgroup.subtree_control.
-func (w *writer) delegate(dir string, controllers []string) {
+// delegate plans enabling controllers in dir's cgroup.subtree_control.
+func (w *planner) delegate(dir string, controllers []string) {
 	if w.err != nil || len(controllers) == 0 {
 		return
 	}
 	p := filepath.Join(dir, "cgroup.subtree_control")
 	b, err := os.ReadFile(p)
-	if err != nil && !(w.dry && errors.Is(err, os.ErrNotExist)) {
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		w.err = fmt.Errorf("reading %s: %w", p, err)
 		return
 	}
 	have := strings.Fields(string(b))
 	var add []string
 	for _, c := range controllers {
-		if !slices.Contains(have, c) {
+		if !slices.Contains(have, c) && !slices.Contains(have, "+"+c) {
 			add = append(add, "+"+c)
 		}
 	}
 	if len(add) == 0 {
 		return
 	}
-	v := strings.Join(add, " ")
-	w.changes = append(w.changes, Change{Path: p, Value: v})
-	if !w.dry {
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
-			w.err = fmt.Errorf("enabling %s in %s (a cgroup with processes cannot delegate controllers: choose an empty cgroup.parent in node.hcl): %w", v, p, err)
+	w.changes = append(w.changes, Change{Path: p, Value: strings.Join(add, " ")})
+}
+
+// Group is one cgroup directory, v1 or v2, handled through containerd's
+// cgroups.
+type Group struct {
+	dir string
+	v2  *cgroup2.Manager
+	v1  cgroup1.Cgroup
+	sub cgroup1.Name
+}
+
+// Open returns the cgroup at dir (an existing directory of a mounted
+// hierarchy): the hierarchy's root is the highest ancestor on the same
+// mount.
+func Open(dir string) (*Group, error) {
+	dir = filepath.Clean(dir)
+	var fs unix.Statfs_t
+	if err := unix.Statfs(dir, &fs); err != nil {
+		return nil, fmt.Errorf("opening cgroup %s: %w", dir, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return nil, fmt.Errorf("opening cgroup %s: %w", dir, err)
+	}
+	mnt := dir
+	for mnt != "/" {
+		var pst unix.Stat_t
+		if unix.Stat(filepath.Dir(mnt), &pst) != nil || pst.Dev != st.Dev {
+			break
+		}
+		mnt = filepath.Dir(mnt)
+	}
+	group := "/" + strings.TrimPrefix(strings.TrimPrefix(dir, mnt), "/")
+	switch fs.Type {
+	case unix.CGROUP2_SUPER_MAGIC:
+		m, err := cgroup2.Load(group, cgroup2.WithMountpoint(mnt))
+		if err != nil {
+			return nil, fmt.Errorf("opening cgroup %s: %w", dir, err)
+		}
+		return &Group{dir: dir, v2: m}, nil
+	case unix.CGROUP_SUPER_MAGIC:
+		sub := cgroup1.Name(filepath.Base(mnt))
+		cg, err := cgroup1.Load(cgroup1.StaticPath(group), cgroup1.WithHierarchy(func() ([]cgroup1.Subsystem, error) {
+			return []cgroup1.Subsystem{cgroup1.NewNamed(filepath.Dir(mnt), sub)}, nil
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("opening cgroup %s: %w", dir, err)
+		}
+		return &Group{dir: dir, v1: cg, sub: sub}, nil
+	}
+	return nil, fmt.Errorf("opening cgroup %s: not on a cgroup file system", dir)
+}
+
+// Dir is the group's directory.
+func (g *Group) Dir() string { return g.dir }
+
+// V2 says whether the group is on the cgroup2 hierarchy.
+func (g *Group) V2() bool { return g.v2 != nil }
+
+// Child creates (or reuses) the child cgroup name.
+func (g *Group) Child(name string) (*Group, error) {
+	if g.v2 != nil {
+		m, err := g.v2.NewChild(name, nil)
+		if err != nil {
+			return nil, fmt.Errorf("creating cgroup %s: %w", filepath.Join(g.dir, name), err)
+		}
+		return &Group{dir: filepath.Join(g.dir, name), v2: m}, nil
+	}
+	cg, err := g.v1.New(name, &specs.LinuxResources{})
+	if err != nil {
+		return nil, fmt.Errorf("creating cgroup %s: %w", filepath.Join(g.dir, name), err)
+	}
+	return &Group{dir: filepath.Join(g.dir, name), v1: cg, sub: g.sub}, nil
+}
+
+// Procs returns the processes in the group and every cgroup below it.
+func (g *Group) Procs() ([]int, error) {
+	var out []int
+	if g.v2 != nil {
+		pids, err := g.v2.Procs(true)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		for _, p := range pids {
+			out = append(out, int(p))
+		}
+	} else {
+		procs, err := g.v1.Processes(g.sub, true)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, err
+		}
+		for _, p := range procs {
+			out = append(out, p.Pid)
 		}
 	}
+	sort.Ints(out)
+	return out, nil
+}
+
+// Add moves pid into the group.
+func (g *Group) Add(pid int) error {
+	var err error
+	if g.v2 != nil {
+		err = g.v2.AddProc(uint64(pid))
+	} else {
+		err = g.v1.AddProc(uint64(pid))
+	}
+	if err != nil {
+		return fmt.Errorf("moving pid %d into cgroup %s: %w", pid, g.dir, err)
+	}
+	return nil
+}
+
+// ErrNoKill is returned by KillAll where the kernel cannot kill a cgroup at
+// once (cgroup v1): signal its Procs instead.
+var ErrNoKill = errors.New("cgroup v1 has no cgroup.kill")
+
+// KillAll kills every member of the group and below at once (cgroup v2's
+// cgroup.kill: forks included).
+func (g *Group) KillAll() error {
+	// Without cgroup.kill (cgroup v1, Linux < 5.14, a removed cgroup) the
+	// library would fall back to freezing and signalling, and log about
+	// it: the callers signal the members themselves instead.
+	if g.v2 == nil {
+		return ErrNoKill
+	}
+	if _, err := os.Stat(filepath.Join(g.dir, "cgroup.kill")); err != nil {
+		return ErrNoKill
+	}
+	return g.v2.Kill()
+}
+
+// Delete removes the group (which must have no child cgroup), refusing
+// with ErrBusy while it has processes.
+func (g *Group) Delete() error {
+	var err error
+	if g.v2 != nil {
+		err = g.v2.Delete()
+	} else {
+		err = g.v1.Delete()
+	}
+	if err != nil && strings.Contains(err.Error(), "running") {
+		return fmt.Errorf("removing cgroup %s: %w: %v", g.dir, ErrBusy, err)
+	}
+	return err
 }
 
 // Procs returns the processes in dir and every cgroup below it.
 func Procs(dir string) ([]int, error) {
-	var out []int
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if !d.IsDir() {
-			return nil
-		}
-		b, err := os.ReadFile(filepath.Join(p, "cgroup.procs"))
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		for _, f := range strings.Fields(string(b)) {
-			if pid, err := strconv.Atoi(f); err == nil {
-				out = append(out, pid)
-			}
-		}
-		return nil
-	})
-	sort.Ints(out)
-	return out, err
+	g, err := Open(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return g.Procs()
 }
 
 // Remove deletes dir and the cgroups below it (deepest first). It refuses
@@ -469,9 +740,14 @@ func Remove(dir string) error {
 		return fmt.Errorf("removing cgroup %s: %w", dir, err)
 	}
 	for i := len(dirs) - 1; i >= 0; i-- {
-		// cgroup directories are removed with rmdir even though they
-		// list files: the files are the kernel's, not real entries.
-		if err := unix.Rmdir(dirs[i]); err != nil && !errors.Is(err, unix.ENOENT) {
+		g, err := Open(dirs[i])
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil {
+			err = g.Delete()
+		}
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("removing cgroup %s: %w", dirs[i], err)
 		}
 	}
@@ -482,14 +758,16 @@ func Remove(dir string) error {
 // or rounds are exhausted (a fork bomb forks while being killed; with a
 // pids limit it runs out of room quickly). It returns the processes left.
 func Kill(dir string, rounds int) []int {
+	g, err := Open(dir)
+	if err != nil {
+		return nil
+	}
 	var pids []int
 	for range rounds {
 		// cgroup v2's cgroup.kill (Linux ≥ 5.14) kills every member
 		// atomically, forks included; v1 needs the signal rounds below.
-		if _, err := os.Stat(filepath.Join(dir, "cgroup.kill")); err == nil {
-			_ = os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
-		}
-		pids, _ = Procs(dir)
+		_ = g.KillAll()
+		pids, _ = g.Procs()
 		if len(pids) == 0 {
 			return nil
 		}
@@ -498,7 +776,7 @@ func Kill(dir string, rounds int) []int {
 		}
 		waitGone(pids)
 	}
-	pids, _ = Procs(dir)
+	pids, _ = g.Procs()
 	return pids
 }
 
@@ -519,11 +797,17 @@ func waitGone(pids []int) {
 	}
 }
 
-// Join moves pid into each directory (its cgroup.procs).
+// Join moves pid into each directory. A child the process forked before
+// stays outside: processes that must be confined from their first
+// instruction start through nsexec.ThroughShim.
 func Join(pid int, dirs ...string) error {
 	for _, d := range dirs {
-		if err := os.WriteFile(filepath.Join(d, "cgroup.procs"), []byte(strconv.Itoa(pid)), 0); err != nil {
+		g, err := Open(d)
+		if err != nil {
 			return fmt.Errorf("moving pid %d into cgroup %s: %w", pid, d, err)
+		}
+		if err := g.Add(pid); err != nil {
+			return err
 		}
 	}
 	return nil
