@@ -15,7 +15,7 @@
 //
 // The cgroups are created, limited, listed, killed and removed through
 // containerd/cgroups (cgroup1 for the v1 hierarchies, cgroup2 for the
-// unified one: docs/adr/0006-cgroups-through-containerd.md). This package
+// unified one: docs/adr/0008-cgroups-through-containerd.md). This package
 // finds the hierarchies (the library has no notion of a hybrid machine's
 // per-controller mounts), and reads the current values first so that a
 // second format changes nothing and a dry run lists what a real run does.
