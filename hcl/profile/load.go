@@ -141,7 +141,7 @@ var topAttrs = []hcl.AttributeSchema{{Name: "extends"}, {Name: "parts"}, {Name: 
 // options. nil means "any attribute" (parts, publish, promise options, locals).
 var blockAttrs = map[string][]string{
 	"software":       {"version", "description", "title"},
-	"module":         {"source", "sha256", "memory", "timeout", "allow_exec", "allow_net", "description"},
+	"module":         {"source", "sha256", "memory", "timeout", "allow_exec", "allow_env", "allow_net", "description"},
 	"instance":       {"profile", "parameters", "connection", "description", "title", "serialisation", "shared", "index", "shared_parameters"},
 	"service":        {"command", "env", "watch", "stop_grace", "dir", "depends_on"},
 	"schedule":       {"cron", "command", "env", "dir", "depends_on"},

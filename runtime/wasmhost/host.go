@@ -219,6 +219,7 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 // Grants are what a profile `module` block allows a module (docs/profiles.md §2).
 type Grants struct {
 	Exec        []string      // allow_exec: command names (or absolute paths)
+	Env         []string      // allow_env: variable names, or prefixes ending in * (execenv.go)
 	Net         []string      // allow_net: scheme://host:port patterns
 	MemoryBytes uint64        // 0 = DefaultMemory
 	Timeout     time.Duration // per call; 0 = DefaultTimeout (DefaultPromiseTimeout for promise_check)
@@ -261,6 +262,7 @@ type Module struct {
 	Grants Grants
 
 	net     []netPattern
+	env     []envPattern
 	class   *class
 	cm      wazero.CompiledModule
 	exports map[string]bool
@@ -316,6 +318,13 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, g Grants) (*M
 		if e == "" || (strings.Contains(e, "/") && !filepath.IsAbs(e)) {
 			return nil, fail("allow_exec entry %q must be a command name or an absolute path", e)
 		}
+	}
+	for _, e := range g.Env {
+		p, err := parseEnvPattern(e)
+		if err != nil {
+			return nil, fail("%w", err)
+		}
+		m.env = append(m.env, p)
 	}
 	c, err := h.class(ctx, uint32(pages64), !g.Trusted)
 	if err != nil {
