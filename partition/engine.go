@@ -665,8 +665,8 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 		}
 		spec = &profile.ModuleSpec{Name: name, Source: "builtin:cookbook"}
 	}
-	g := wasmhost.Grants{Exec: spec.AllowExec, Net: spec.AllowNet, MemoryBytes: spec.MemoryBytes, Timeout: spec.Timeout}
-	key := fmt.Sprintf("%s|%s|%v|%v|%d|%s", spec.Source, spec.SHA256, g.Exec, g.Net, g.MemoryBytes, g.Timeout)
+	g := wasmhost.Grants{Exec: spec.AllowExec, Env: spec.AllowEnv, Net: spec.AllowNet, MemoryBytes: spec.MemoryBytes, Timeout: spec.Timeout}
+	key := fmt.Sprintf("%s|%s|%v|%v|%v|%d|%s", spec.Source, spec.SHA256, g.Exec, g.Env, g.Net, g.MemoryBytes, g.Timeout)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if m := e.modules[key]; m != nil {

@@ -10,13 +10,13 @@ WASM_CFLAGS := --target=wasm32-wasi --sysroot=/usr -O2 -Wall -Wl,--strip-debug
 WAT2WASM ?= wat2wasm
 
 RUNTIME_TEST_MODULES := \
-	$(RUNTIME_BUILD)/reactor.wasm $(RUNTIME_BUILD)/hostile.wasm $(RUNTIME_BUILD)/command.wasm \
+	$(RUNTIME_BUILD)/reactor.wasm $(RUNTIME_BUILD)/hostile.wasm $(RUNTIME_BUILD)/hostile_exec.wasm $(RUNTIME_BUILD)/command.wasm \
 	$(patsubst $(RUNTIME_TESTDATA)/%.wat,$(RUNTIME_BUILD)/%.wasm,$(wildcard $(RUNTIME_TESTDATA)/*.wat))
 
 .PHONY: runtime-testdata runtime-bench clean-runtime
 runtime-testdata: $(RUNTIME_TEST_MODULES)
 
-$(RUNTIME_BUILD)/reactor.wasm $(RUNTIME_BUILD)/hostile.wasm: $(RUNTIME_BUILD)/%.wasm: $(RUNTIME_TESTDATA)/%.c $(RUNTIME_TESTDATA)/mini.h
+$(RUNTIME_BUILD)/reactor.wasm $(RUNTIME_BUILD)/hostile.wasm $(RUNTIME_BUILD)/hostile_exec.wasm: $(RUNTIME_BUILD)/%.wasm: $(RUNTIME_TESTDATA)/%.c $(RUNTIME_TESTDATA)/mini.h
 	@mkdir -p $(@D)
 	$(WASM_CC) $(WASM_CFLAGS) -mexec-model=reactor -o $@ $<
 

@@ -146,7 +146,7 @@ func convertString(s string, types map[string]bool) (any, bool) {
 	if types["null"] && (t == "null" || t == "None") {
 		return nil, true
 	}
-	if (types["object"] && strings.HasPrefix(t, "{")) || (types["array"] && strings.HasPrefix(t, "[")) {
+	if ((types["object"] && strings.HasPrefix(t, "{")) || (types["array"] && strings.HasPrefix(t, "["))) && checkDepth([]byte(t)) == nil {
 		dec := json.NewDecoder(bytes.NewReader([]byte(t)))
 		dec.UseNumber()
 		var v any

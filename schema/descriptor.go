@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -305,7 +304,7 @@ type typeFile struct {
 // LoadDescriptor reads a software.cfg.json file. Its schema paths are
 // resolved against the file's directory.
 func LoadDescriptor(path string) (*Descriptor, error) {
-	data, err := os.ReadFile(path)
+	data, err := readBounded(path, MaxSchemaSize)
 	if err != nil {
 		return nil, fmt.Errorf("schema: read software descriptor: %w", err)
 	}
@@ -324,6 +323,9 @@ func LoadDescriptor(path string) (*Descriptor, error) {
 // ParseDescriptor parses the content of a software.cfg.json whose schema
 // paths are relative to dir.
 func ParseDescriptor(data []byte, dir string) (*Descriptor, error) {
+	if err := checkDepth(data); err != nil {
+		return nil, fmt.Errorf("schema: the software descriptor is %w", err)
+	}
 	var f descriptorFile
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&f); err != nil {

@@ -10,9 +10,6 @@ import (
 	"strings"
 )
 
-// maxParamsSize bounds a parameter document read from a stream.
-const maxParamsSize = 64 << 20
-
 // ParseKeyValues turns --param arguments into parameters.
 //
 //	key=value    the string "value" (like SlapOS's --parameters k=v)
@@ -52,6 +49,9 @@ func ParseKeyValues(pairs []string) (map[string]any, error) {
 }
 
 func decodeJSONValue(data []byte) (any, error) {
+	if err := checkDepth(data); err != nil {
+		return nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	var v any
@@ -67,12 +67,15 @@ func decodeJSONValue(data []byte) (any, error) {
 // DecodeJSON reads a JSON object of parameters, keeping numbers exact
 // (json.Number).
 func DecodeJSON(r io.Reader) (map[string]any, error) {
-	data, err := io.ReadAll(io.LimitReader(r, maxParamsSize+1))
+	data, err := io.ReadAll(io.LimitReader(r, MaxParamsSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("schema: read parameters: %w", err)
 	}
-	if len(data) > maxParamsSize {
-		return nil, fmt.Errorf("schema: parameter document larger than %d bytes", maxParamsSize)
+	if len(data) > MaxParamsSize {
+		return nil, fmt.Errorf("schema: parameter document larger than %d MiB", MaxParamsSize>>20)
+	}
+	if err := checkDepth(data); err != nil {
+		return nil, fmt.Errorf("schema: parameters are %w", err)
 	}
 	v, err := decodeJSONValue(data)
 	if err != nil {
@@ -94,7 +97,7 @@ func DecodeJSON(r io.Reader) (map[string]any, error) {
 // is returned), SerialisationXML otherwise (every value a string; a repeated
 // id has its values joined by a space, as SlapOS's xml2dict does).
 func ParseInstanceXML(r io.Reader) (map[string]any, string, error) {
-	dec := xml.NewDecoder(io.LimitReader(r, maxParamsSize))
+	dec := xml.NewDecoder(&boundedReader{r: r, limit: MaxParamsSize, what: "instance XML"})
 	var root *xml.StartElement
 	for root == nil {
 		tok, err := dec.Token()
@@ -150,6 +153,9 @@ func ParseInstanceXML(r io.Reader) (map[string]any, string, error) {
 	}
 	if len(order) == 1 && order[0] == "_" {
 		v, err := decodeJSONValue([]byte(params["_"].(string)))
+		if errors.Is(err, ErrTooDeep) {
+			return nil, "", fmt.Errorf("schema: instance XML: parameter \"_\" (json-in-xml) is %w", err)
+		}
 		if err != nil {
 			return nil, "", fmt.Errorf("schema: instance XML: parameter \"_\" (json-in-xml) is not valid JSON: %w", err)
 		}

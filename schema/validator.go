@@ -24,10 +24,6 @@ import (
 // schemas are never fetched silently.
 var ErrRemoteRef = errors.New("remote schema reference refused (allow remote references explicitly: Options.AllowRemoteRefs, --allow-remote-refs)")
 
-// maxRemoteSchema bounds what a remote schema may weigh, so that an allowed
-// but hostile server cannot exhaust memory.
-const maxRemoteSchema = 8 << 20
-
 // Options tune compilation.
 type Options struct {
 	// AllowRemoteRefs permits fetching http(s) schemas and $ref targets.
@@ -147,6 +143,9 @@ func compile(loc, baseDir string, doc []byte, opts Options) (*Validator, error) 
 		}
 	}
 	if doc != nil {
+		if err := checkSchemaBounds(loc, doc); err != nil {
+			return nil, fmt.Errorf("schema: %w", err)
+		}
 		doc, err := ld.repair(loc, doc)
 		if err != nil {
 			return nil, fmt.Errorf("schema: %s is not valid JSON: %w", displayLoc(loc), err)
@@ -219,9 +218,12 @@ func (l *loader) load(s string) (io.ReadCloser, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	data, err := io.ReadAll(io.LimitReader(rc, maxRemoteSchema+1))
+	data, err := io.ReadAll(io.LimitReader(rc, MaxSchemaSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("read schema %s: %w", displayLoc(s), err)
+	}
+	if err := checkSchemaBounds(s, data); err != nil {
+		return nil, err
 	}
 	data, err = l.repair(s, data)
 	if err != nil {
@@ -266,12 +268,12 @@ func (o Options) fetch(s string) (io.ReadCloser, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetch remote schema %s: HTTP %s", s, resp.Status)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxRemoteSchema+1))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxSchemaSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("fetch remote schema %s: %w", s, err)
 	}
-	if len(data) > maxRemoteSchema {
-		return nil, fmt.Errorf("fetch remote schema %s: larger than %d bytes", s, maxRemoteSchema)
+	if len(data) > MaxSchemaSize {
+		return nil, fmt.Errorf("fetch remote schema %s: larger than %d MiB", s, MaxSchemaSize>>20)
 	}
 	return io.NopCloser(bytes.NewReader(data)), nil
 }

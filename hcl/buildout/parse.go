@@ -145,6 +145,9 @@ func splitLines(src []byte) []string {
 // not evaluated: Sections evaluates them. All errors are returned at once as
 // an ErrorList.
 func Parse(path string, src []byte) (*File, error) {
+	if errs := checkBounds(path, src); errs != nil {
+		return nil, errs
+	}
 	f := &File{Path: path, Comments: map[int]string{}}
 	var (
 		errs      ErrorList
@@ -364,4 +367,76 @@ func (f *File) Sections(env *CondEnv) (map[string][]*Option, []string, error) {
 		return nil, nil, errs
 	}
 	return out, order, nil
+}
+
+// Input bounds of a .cfg file (docs/convert.md §1). The line grammar does not
+// recurse, but the condition of a [name:condition] header is parsed by a
+// recursive-descent parser (cond.go): 500,000 parentheses, which fit in
+// 1 MiB, overflowed the stack and killed the process.
+const (
+	// MaxFileSize bounds a .cfg file (the largest SlapOS profile is 44 KB).
+	MaxFileSize = 1 << 20
+	// MaxNesting bounds the brackets of a section condition.
+	MaxNesting = 256
+	// MaxConditionLen bounds a section condition's length, and with it
+	// chains of unary operators (not not not …); the longest in SlapOS's
+	// profiles is 166 characters.
+	MaxConditionLen = 4096
+)
+
+// checkBounds enforces the bounds above before anything parses src; each
+// error says where (file:line:col).
+func checkBounds(path string, src []byte) ErrorList {
+	if len(src) > MaxFileSize {
+		line := 1 + bytes.Count(src[:MaxFileSize], []byte("\n"))
+		col := MaxFileSize - bytes.LastIndexByte(src[:MaxFileSize], '\n')
+		return ErrorList{{Pos{path, line, col}, fmt.Sprintf("the file is larger than %d MiB, the limit for a .cfg profile: split it with extends", MaxFileSize>>20)}}
+	}
+	var errs ErrorList
+	for start, line := 0, 1; start < len(src); line++ {
+		// Lines end as in splitLines: \n, \r\n or \r.
+		end := len(src)
+		if i := bytes.IndexAny(src[start:], "\r\n"); i >= 0 {
+			end = start + i
+		}
+		l := src[start:end]
+		start = end + 1
+		if end+1 < len(src) && src[end] == '\r' && src[end+1] == '\n' {
+			start++
+		}
+		colon := bytes.IndexByte(l, ':')
+		if len(l) == 0 || l[0] != '[' || colon < 0 {
+			continue
+		}
+		// The header grammar stops a condition at # or ; (even quoted).
+		cond := l[colon+1:]
+		if i := bytes.IndexAny(cond, "#;"); i >= 0 {
+			cond = cond[:i]
+		}
+		if len(cond) > MaxConditionLen {
+			errs = append(errs, Diagnostic{Pos{path, line, colon + 2}, fmt.Sprintf("the section condition is longer than %d characters: write a shorter expression", MaxConditionLen)})
+			continue
+		}
+		depth := 0
+		var quote byte
+		for i, c := range cond {
+			switch {
+			case quote != 0:
+				if c == quote {
+					quote = 0
+				}
+			case c == '\'' || c == '"':
+				quote = c
+			case c == '(' || c == '[' || c == '{':
+				depth++
+			case c == ')' || c == ']' || c == '}':
+				depth = max(depth-1, 0)
+			}
+			if depth > MaxNesting {
+				errs = append(errs, Diagnostic{Pos{path, line, colon + 2 + i}, fmt.Sprintf("the section condition nests more than %d brackets deep: write a shallower expression", MaxNesting)})
+				break
+			}
+		}
+	}
+	return errs
 }

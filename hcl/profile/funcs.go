@@ -162,6 +162,9 @@ func (p *Profile) fileFuncs(dir string, base map[string]function.Function) map[s
 			if !vars.Type().IsObjectType() && !vars.Type().IsMapType() {
 				return cty.NilVal, fmt.Errorf("templatefile: vars must be an object, e.g. { port = 8080 }")
 			}
+			if d := checkBounds(src, filepath.Join(dir, name), true); d != nil {
+				return cty.NilVal, hcl.Diagnostics{d}
+			}
 			tmpl, diags := hclsyntax.ParseTemplate(src, filepath.Join(dir, name), hcl.InitialPos)
 			if diags.HasErrors() {
 				return cty.NilVal, diags

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -141,7 +143,7 @@ var topAttrs = []hcl.AttributeSchema{{Name: "extends"}, {Name: "parts"}, {Name: 
 // options. nil means "any attribute" (parts, publish, promise options, locals).
 var blockAttrs = map[string][]string{
 	"software":       {"version", "description", "title"},
-	"module":         {"source", "sha256", "memory", "timeout", "allow_exec", "allow_net", "description"},
+	"module":         {"source", "sha256", "memory", "timeout", "allow_exec", "allow_env", "allow_net", "description"},
 	"instance":       {"profile", "parameters", "connection", "description", "title", "serialisation", "shared", "index", "shared_parameters"},
 	"service":        {"command", "env", "watch", "stop_grace", "dir", "depends_on"},
 	"schedule":       {"cron", "command", "env", "dir", "depends_on"},
@@ -231,7 +233,7 @@ func (l *loader) load(path string, stack []string, from *hcl.Range) {
 	if l.seen[path] {
 		return // a diamond: each file is merged once, at its first place
 	}
-	src, err := os.ReadFile(path)
+	src, err := readBounded(path)
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: "Cannot read profile",
@@ -243,6 +245,11 @@ func (l *loader) load(path string, stack []string, from *hcl.Range) {
 		l.content = map[string][]byte{}
 	}
 	l.content[path] = src
+	if d := checkBounds(src, path, false); d != nil {
+		l.diags = append(l.diags, d)
+		l.seen[path] = true
+		return
+	}
 	f, diags := l.p.parser.ParseHCL(src, path)
 	l.diags = append(l.diags, diags...)
 	if f == nil || diags.HasErrors() {
@@ -506,4 +513,149 @@ func levenshtein(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// Input bounds (docs/profiles.md §1.8). hclsyntax's parser recurses once per
+// nesting level (about 20 KiB of stack each: 20,000 levels took 447 MB,
+// 100,000 overflowed the stack and killed the process), and evaluating an
+// expression recurses once per operator of a chain, so both are bounded
+// before the parser sees the bytes.
+const (
+	// MaxFileSize bounds every profile file and template (1 MiB; the
+	// largest SlapOS profile is 44 KB).
+	MaxFileSize = 1 << 20
+	// MaxNesting bounds how deep an HCL file nests: brackets, braces,
+	// parentheses, strings and ${…} interpolations, template directives,
+	// runs of unary operators, and chains of binary operators, indexes and
+	// conditionals within one expression.
+	MaxNesting = 256
+)
+
+// readBounded reads a profile file of at most MaxFileSize bytes, without
+// reading more than that from whatever path names (a device, a FIFO).
+func readBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	src, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > MaxFileSize {
+		return nil, fmt.Errorf("%s is larger than %d MiB, the limit for a profile file: split it with extends", path, MaxFileSize>>20)
+	}
+	return src, nil
+}
+
+// checkBounds reports a file larger than MaxFileSize or nesting deeper
+// than MaxNesting (src is a config file, or a template when template is
+// set).
+func checkBounds(src []byte, filename string, template bool) *hcl.Diagnostic {
+	if len(src) > MaxFileSize {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "File too large",
+			Detail: fmt.Sprintf("%s is larger than %d MiB, the limit for a profile file or template.", filename, MaxFileSize>>20)}
+	}
+	if depth, at := nesting(src, filename, template, MaxNesting); depth > MaxNesting {
+		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Nesting too deep",
+			Detail:  fmt.Sprintf("The file nests more than %d levels deep here (brackets, strings, interpolations, template directives and chains of operators each count one): slapnode refuses deeper input so that parsing it cannot exhaust memory. Split the expression, e.g. with locals.", MaxNesting),
+			Subject: &at}
+	}
+	return nil
+}
+
+// nesting scans src with hclsyntax's lexer, which does not recurse, and
+// returns how deep it nests, stopping at the first token deeper than
+// limit (returned with its range). The count is an upper bound of the
+// parser's and the evaluator's recursion: each open bracket, string,
+// interpolation and template directive, each unary operator of a run, and
+// each binary operator, index or conditional since the start of the
+// current item (a comma, an =, or a newline where newlines separate items)
+// counts one level.
+func nesting(src []byte, filename string, template bool, limit int) (int, hcl.Range) {
+	var toks hclsyntax.Tokens
+	if template {
+		toks, _ = hclsyntax.LexTemplate(src, filename, hcl.InitialPos)
+	} else {
+		toks, _ = hclsyntax.LexConfig(src, filename, hcl.InitialPos)
+	}
+	type frame struct {
+		chain     int  // operators of the current item at this level
+		newlineEq bool // newlines separate items here (a body or object)
+	}
+	stack := []frame{{newlineEq: !template}}
+	chains, unary, directives, deepest := 0, 0, 0, 0
+	// afterOperand: the previous token ends an operand, so a [ is an
+	// index and a - is binary (else a tuple and a negation).
+	afterOperand := false
+	for i, t := range toks {
+		top := &stack[len(stack)-1]
+		operand := afterOperand
+		switch t.Type {
+		case hclsyntax.TokenIdent, hclsyntax.TokenNumberLit, hclsyntax.TokenCParen, hclsyntax.TokenCBrack,
+			hclsyntax.TokenCBrace, hclsyntax.TokenCQuote, hclsyntax.TokenCHeredoc:
+			afterOperand = true
+		case hclsyntax.TokenNewline, hclsyntax.TokenComment:
+			if top.newlineEq {
+				afterOperand = false
+			}
+		default:
+			afterOperand = false
+		}
+		switch t.Type {
+		case hclsyntax.TokenOBrace, hclsyntax.TokenOBrack, hclsyntax.TokenOParen, hclsyntax.TokenOQuote,
+			hclsyntax.TokenOHeredoc, hclsyntax.TokenTemplateInterp, hclsyntax.TokenTemplateControl:
+			if t.Type == hclsyntax.TokenOBrack && operand {
+				top.chain++ // an index extends the expression before it
+				chains++
+			}
+			stack = append(stack, frame{newlineEq: t.Type == hclsyntax.TokenOBrace})
+			if t.Type == hclsyntax.TokenTemplateControl && i+1 < len(toks) && toks[i+1].Type == hclsyntax.TokenIdent {
+				switch string(toks[i+1].Bytes) {
+				case "if", "for":
+					directives++
+				case "endif", "endfor":
+					directives = max(directives-1, 0)
+				}
+			}
+		case hclsyntax.TokenCBrace, hclsyntax.TokenCBrack, hclsyntax.TokenCParen, hclsyntax.TokenCQuote,
+			hclsyntax.TokenCHeredoc, hclsyntax.TokenTemplateSeqEnd:
+			if len(stack) > 1 {
+				chains -= top.chain
+				stack = stack[:len(stack)-1]
+			}
+		case hclsyntax.TokenMinus:
+			if operand {
+				top.chain++
+				chains++
+			}
+		case hclsyntax.TokenPlus, hclsyntax.TokenStar, hclsyntax.TokenSlash, hclsyntax.TokenPercent,
+			hclsyntax.TokenEqualOp, hclsyntax.TokenNotEqual, hclsyntax.TokenLessThan, hclsyntax.TokenLessThanEq,
+			hclsyntax.TokenGreaterThan, hclsyntax.TokenGreaterThanEq, hclsyntax.TokenAnd, hclsyntax.TokenOr,
+			hclsyntax.TokenQuestion:
+			top.chain++
+			chains++
+		case hclsyntax.TokenComma, hclsyntax.TokenEqual:
+			chains -= top.chain
+			top.chain = 0
+		case hclsyntax.TokenNewline:
+			if top.newlineEq {
+				chains -= top.chain
+				top.chain = 0
+			}
+		}
+		if (t.Type == hclsyntax.TokenMinus && !operand) || t.Type == hclsyntax.TokenBang {
+			unary++
+		} else if t.Type != hclsyntax.TokenNewline && t.Type != hclsyntax.TokenComment {
+			unary = 0
+		}
+		if depth := len(stack) - 1 + chains + unary + directives; depth > deepest {
+			deepest = depth
+			if depth > limit {
+				return depth, t.Range
+			}
+		}
+	}
+	return deepest, hcl.Range{}
 }

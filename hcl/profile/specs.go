@@ -26,6 +26,7 @@ type ModuleSpec struct {
 	MemoryBytes uint64
 	Timeout     time.Duration
 	AllowExec   []string
+	AllowEnv    []string // variables exec may pass besides the default ones (docs/wasm-abi.md §6)
 	AllowNet    []string
 	Range       hcl.Range
 }
@@ -70,7 +71,7 @@ func (p *Profile) Modules(e *Evaluator) (map[string]*ModuleSpec, hcl.Diagnostics
 		var memory, timeout string
 		d := decodeInto(e, b, map[string]any{
 			"source": &m.Source, "sha256": &m.SHA256, "memory": &memory, "timeout": &timeout,
-			"allow_exec": &m.AllowExec, "allow_net": &m.AllowNet, "description": new(string),
+			"allow_exec": &m.AllowExec, "allow_env": &m.AllowEnv, "allow_net": &m.AllowNet, "description": new(string),
 		})
 		diags = append(diags, d...)
 		if m.Source == "" {

@@ -458,8 +458,8 @@ func (r *Runner) module(ctx context.Context, s *Spec) (*wasmhost.Module, error) 
 		}
 		src = "builtin:cookbook"
 	}
-	g := wasmhost.Grants{Exec: m.AllowExec, Net: m.AllowNet, MemoryBytes: m.MemoryBytes, Timeout: time.Duration(m.Timeout)}
-	key := fmt.Sprintf("%s|%s|%s|%v|%v|%d|%s", m.Name, src, m.SHA256, g.Exec, g.Net, g.MemoryBytes, g.Timeout)
+	g := wasmhost.Grants{Exec: m.AllowExec, Env: m.AllowEnv, Net: m.AllowNet, MemoryBytes: m.MemoryBytes, Timeout: time.Duration(m.Timeout)}
+	key := fmt.Sprintf("%s|%s|%s|%v|%v|%v|%d|%s", m.Name, src, m.SHA256, g.Exec, g.Env, g.Net, g.MemoryBytes, g.Timeout)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if mod := r.modules[key]; mod != nil {

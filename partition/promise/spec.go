@@ -81,6 +81,7 @@ type ModuleRef struct {
 	SHA256      string   `json:"sha256,omitempty"` // of the module loaded at apply; a changed file is refused
 	AllowNet    []string `json:"allow_net,omitempty"`
 	AllowExec   []string `json:"allow_exec,omitempty"`
+	AllowEnv    []string `json:"allow_env,omitempty"`
 	MemoryBytes uint64   `json:"memory_bytes,omitempty"`
 	Timeout     Duration `json:"timeout,omitempty"`
 }
@@ -195,7 +196,7 @@ func FromPartition(ps []partition.PromiseSpec) []Spec {
 			Test: p.Test, Anomaly: p.Anomaly, FailureAmount: p.FailureAmount, live: p.Module}
 		s.Options, s.LatestMinute = takeLatestMinute(s.Options)
 		if m := p.Module; m != nil {
-			s.Module = ModuleRef{Name: m.Name, SHA256: m.Digest, AllowNet: m.Grants.Net, AllowExec: m.Grants.Exec,
+			s.Module = ModuleRef{Name: m.Name, SHA256: m.Digest, AllowNet: m.Grants.Net, AllowExec: m.Grants.Exec, AllowEnv: m.Grants.Env,
 				MemoryBytes: m.Grants.MemoryBytes, Timeout: Duration(m.Grants.Timeout)}
 			s.Module.Source = p.Source
 			if s.Module.Source == "" && m.Grants.Trusted {

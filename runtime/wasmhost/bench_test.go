@@ -168,3 +168,35 @@ func BenchmarkWazeroBaselineC(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkExec: one slapnode.exec call of a granted `true` with a typical
+// build environment, through the C reactor (request decoding, grant and
+// environment checks, command lookup, fork/exec, wait, response).
+func BenchmarkExec(b *testing.B) {
+	ctx := context.Background()
+	h, err := New(ctx, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(ctx)
+	m, err := h.Load(ctx, "bench", module(b, "reactor"), Grants{Exec: []string{"true"}, Net: []string{"tcp://127.0.0.1:1"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	s := h.NewSession(SessionConfig{Mounts: []Mount{{HostPath: dir}}})
+	defer s.Close(ctx)
+	in := input("host", map[string]any{"fn": "exec", "request": map[string]any{
+		"argv": []string{"true"}, "dir": dir,
+		"env": map[string]string{"CFLAGS": "-O2", "LDFLAGS": "-Wl,-rpath=/x", "LC_ALL": "C", "TMPDIR": dir, "location": dir},
+	}})
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		out, err := s.Call(ctx, m, "recipe_install", in)
+		if err != nil || !bytes.Contains(out, []byte(`"exit_code":0`)) {
+			b.Fatalf("%s %v", out, err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}

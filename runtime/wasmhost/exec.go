@@ -57,10 +57,7 @@ func (h *Host) exec(ctx context.Context, st *callState, req []byte) any {
 		return execResponse{ExitCode: -1, Error: "exec: argv is empty"}
 	}
 	name := r.Argv[0]
-	if !slices.Contains(st.m.Grants.Exec, name) {
-		return execResponse{ExitCode: -1, Error: fmt.Sprintf("exec of %q is not granted to module %q: add it to allow_exec", name, st.m.Name)}
-	}
-	path, err := h.lookPath(name)
+	path, err := h.resolveCommand(st.m, name)
 	if err != nil {
 		return execResponse{ExitCode: -1, Error: "exec: " + err.Error()}
 	}
@@ -71,16 +68,23 @@ func (h *Host) exec(ctx context.Context, st *callState, req []byte) any {
 	} else if !filepath.IsAbs(dir) || !s.inMounts(dir) {
 		return execResponse{ExitCode: -1, Error: fmt.Sprintf("exec: dir %q is not inside a directory granted to this call", dir)}
 	}
+	// Only allowlisted variables (execenv.go): the host's PATH and the
+	// session's HOME first, then what the guest may set, sorted.
 	env := []string{"PATH=" + strings.Join(h.cfg.PathDirs, ":"), "HOME=" + s.home(), "LANG=C.UTF-8"}
 	keys := make([]string, 0, len(r.Env))
 	for k := range r.Env {
-		if k == "" || strings.ContainsAny(k, "=\x00") || strings.ContainsRune(r.Env[k], 0) {
-			return execResponse{ExitCode: -1, Error: fmt.Sprintf("exec: invalid environment variable %q", k)}
+		if why := s.checkEnv(st.m, k, r.Env[k]); why != "" {
+			return execResponse{ExitCode: -1, Error: "exec " + name + ": " + why}
 		}
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
+		if k == "HOME" || k == "LANG" {
+			// Replace the defaults rather than duplicate them: which of
+			// two entries a program reads is the program's choice.
+			env = slices.DeleteFunc(env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		}
 		env = append(env, k+"="+r.Env[k])
 	}
 

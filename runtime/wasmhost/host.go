@@ -59,6 +59,10 @@ type Config struct {
 	// PathDirs are the only directories where exec looks up granted commands;
 	// nil means DefaultPathDirs.
 	PathDirs []string
+	// MemoryBudget bounds, in bytes, the sum of the memory limits of the
+	// live guest instances of this host (memory.go); 0 means
+	// $SLAPNODE_WASM_MEMORY, else DefaultMemoryBudget.
+	MemoryBudget uint64
 	// Logger, when set, receives every guest log line (host function log,
 	// stdout and stderr of reactors, stderr of commands, exec output).
 	// level: 0 debug, 1 info, 2 warn, 3 error. It may be called from several
@@ -71,6 +75,11 @@ type Host struct {
 	cfg   Config
 	cache wazero.CompilationCache
 	dl    *downloader
+	mem   *budget
+	// live is held (read) while guest code runs, and (write) by Close:
+	// closing an instance unmaps its memory, which must not happen under
+	// a running guest.
+	live sync.RWMutex
 
 	mu       sync.Mutex
 	closed   bool
@@ -90,6 +99,7 @@ type Host struct {
 // only their host functions (exec, downloads, probes) honour the deadline.
 type class struct {
 	classKey
+	h  *Host
 	rt wazero.Runtime
 }
 
@@ -112,6 +122,12 @@ type compileEntry struct {
 // New creates a Host. The directories in cfg are created when missing.
 func New(ctx context.Context, cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, classes: map[classKey]*class{}, compiled: map[compileKey]*compileEntry{}}
+	mb, err := memoryBudget(cfg.MemoryBudget)
+	if err != nil {
+		return nil, err
+	}
+	h.cfg.MemoryBudget = mb
+	h.mem = newBudget(mb)
 	if len(h.cfg.PathDirs) == 0 {
 		h.cfg.PathDirs = DefaultPathDirs
 	}
@@ -144,6 +160,8 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 // Close releases every runtime, compiled module and instance still open.
 // Sessions must not be used afterwards.
 func (h *Host) Close(ctx context.Context) error {
+	h.live.Lock()
+	defer h.live.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -187,7 +205,7 @@ func (h *Host) class(ctx context.Context, pages uint32, interruptible bool) (*cl
 		rt.Close(ctx)
 		return nil, err
 	}
-	c := &class{classKey: key, rt: rt}
+	c := &class{classKey: key, h: h, rt: rt}
 	h.classes[key] = c
 	return c, nil
 }
@@ -219,6 +237,7 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 // Grants are what a profile `module` block allows a module (docs/profiles.md §2).
 type Grants struct {
 	Exec        []string      // allow_exec: command names (or absolute paths)
+	Env         []string      // allow_env: variable names, or prefixes ending in * (execenv.go)
 	Net         []string      // allow_net: scheme://host:port patterns
 	MemoryBytes uint64        // 0 = DefaultMemory
 	Timeout     time.Duration // per call; 0 = DefaultTimeout (DefaultPromiseTimeout for promise_check)
@@ -261,6 +280,8 @@ type Module struct {
 	Grants Grants
 
 	net     []netPattern
+	env     []envPattern
+	pages   uint64 // what one instance holds of the memory budget
 	class   *class
 	cm      wazero.CompiledModule
 	exports map[string]bool
@@ -317,6 +338,13 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, g Grants) (*M
 			return nil, fail("allow_exec entry %q must be a command name or an absolute path", e)
 		}
 	}
+	for _, e := range g.Env {
+		p, err := parseEnvPattern(e)
+		if err != nil {
+			return nil, fail("%w", err)
+		}
+		m.env = append(m.env, p)
+	}
 	c, err := h.class(ctx, uint32(pages64), !g.Trusted)
 	if err != nil {
 		return nil, err
@@ -331,6 +359,17 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, g Grants) (*M
 		return nil, fail("compile (sha256 %s, memory limit %d pages): %w%s", m.Digest, pages64, err, hint)
 	}
 	m.cm = cm
+	// An instance holds its limit of the node's budget, or the maximum
+	// its memory declares when that is lower.
+	m.pages = pages64
+	if md, ok := cm.ExportedMemories()["memory"]; ok {
+		if max, ok := md.Max(); ok && uint64(max) < m.pages {
+			m.pages = uint64(max)
+		}
+	}
+	if m.pages > h.mem.limit {
+		return nil, fail("memory limit of %d MiB exceeds the node's WebAssembly memory budget of %d MiB: lower memory in its module block or raise %s", m.pages*pageSize>>20, h.mem.limit*pageSize>>20, MemoryBudgetEnv)
+	}
 
 	// Imports: unknown ones are refused for every module, ungranted ones for
 	// untrusted modules (the exec/download checks need no description;

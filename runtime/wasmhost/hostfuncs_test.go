@@ -154,10 +154,10 @@ func TestExec(t *testing.T) {
 		t.Error("command output was not streamed to the log")
 	}
 	resp = hostCall(t, s, m, "exec", map[string]any{
-		"argv": []string{"sh", "-c", `echo "$PATH|$HOME|$LANG|$FOO|$SECRET|$(pwd)"; exit 3`},
-		"env":  map[string]string{"FOO": "bar"},
+		"argv": []string{"sh", "-c", `echo "$PATH|$HOME|$LANG|$CFLAGS|$SECRET|$(pwd)"; exit 3`},
+		"env":  map[string]string{"CFLAGS": "-O2"},
 	})
-	wantOut := fmt.Sprintf("/usr/local/bin:/usr/bin:/bin|%s|C.UTF-8|bar||%s\n", home, home)
+	wantOut := fmt.Sprintf("/usr/local/bin:/usr/bin:/bin|%s|C.UTF-8|-O2||%s\n", home, home)
 	if resp["exit_code"] != 3.0 || resp["output"] != wantOut {
 		t.Fatalf("sh: %v, want output %q", resp, wantOut)
 	}

@@ -47,9 +47,10 @@ func buildTestModules(dir string) {
 	}
 	cflags := []string{"--target=wasm32-wasi", "--sysroot=/usr", "-O2", "-Wall", "-Wl,--strip-debug"}
 	jobs := map[string][]string{
-		"reactor": append([]string{clang}, append(cflags, "-mexec-model=reactor", "-o", "OUT", "testdata/reactor.c")...),
-		"hostile": append([]string{clang}, append(cflags, "-mexec-model=reactor", "-o", "OUT", "testdata/hostile.c")...),
-		"command": append([]string{clang}, append(cflags, "-o", "OUT", "testdata/command.c")...),
+		"reactor":      append([]string{clang}, append(cflags, "-mexec-model=reactor", "-o", "OUT", "testdata/reactor.c")...),
+		"hostile":      append([]string{clang}, append(cflags, "-mexec-model=reactor", "-o", "OUT", "testdata/hostile.c")...),
+		"hostile_exec": append([]string{clang}, append(cflags, "-mexec-model=reactor", "-o", "OUT", "testdata/hostile_exec.c")...),
+		"command":      append([]string{clang}, append(cflags, "-o", "OUT", "testdata/command.c")...),
 	}
 	wats, _ := filepath.Glob("testdata/*.wat")
 	for _, w := range wats {

@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"bytes"
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 )
@@ -79,6 +81,7 @@ type Session struct {
 type slot struct {
 	mu   sync.Mutex
 	inst *instance
+	idle *list.Element // in Host.mem.idle while inst is between calls (guarded by Host.mem.mu)
 }
 
 // NewSession starts a session. Mounts are opened on the first call.
@@ -101,8 +104,9 @@ func (s *Session) Close(ctx context.Context) error {
 	var errs []error
 	for _, sl := range slots {
 		sl.mu.Lock()
+		s.h.mem.markBusy(sl)
 		if sl.inst != nil {
-			errs = append(errs, sl.inst.mod.Close(ctx))
+			errs = append(errs, sl.inst.close(ctx))
 			sl.inst = nil
 		}
 		sl.mu.Unlock()
@@ -254,6 +258,7 @@ func (s *Session) Call(ctx context.Context, m *Module, entry string, input []byt
 
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
+	s.h.mem.markBusy(sl)
 	if sl.inst == nil {
 		s.mu.Lock()
 		closed := s.closed
@@ -270,9 +275,15 @@ func (s *Session) Call(ctx context.Context, m *Module, entry string, input []byt
 	out, err := sl.inst.callEntry(ctx, st, timeout, entry, input)
 	if err != nil {
 		// Never reuse an instance that trapped, timed out or misbehaved.
-		sl.inst.mod.Close(context.WithoutCancel(ctx))
+		sl.inst.close(context.WithoutCancel(ctx))
 		sl.inst = nil
 		return nil, fail(err)
+	}
+	if !s.h.mem.markIdle(sl) {
+		// Another instantiation waits for memory: give this one's back
+		// rather than keep it idle (its next call re-creates it).
+		sl.inst.close(context.WithoutCancel(ctx))
+		sl.inst = nil
 	}
 	return out, nil
 }
@@ -303,9 +314,10 @@ func promiseGrants(host string, port json.RawMessage, rawURL string) []netPatter
 
 // instance is one live reactor instance.
 type instance struct {
-	m   *Module
-	mod api.Module
-	out *router
+	m     *Module
+	mod   api.Module
+	pages uint64 // held from the memory budget until close
+	out   *router
 	// fns caches exported functions: each ExportedFunction call allocates
 	// a new call engine with its own stack, which dominated a warm call.
 	fns map[string]api.Function
@@ -323,7 +335,8 @@ func (h *Host) moduleConfig(fsc wazero.FSConfig, out *router) wazero.ModuleConfi
 	return cfg
 }
 
-// instantiate creates a reactor instance and runs its _initialize.
+// instantiate creates a reactor instance and runs its _initialize. The
+// instance holds m.pages of the memory budget until it is closed.
 func (h *Host) instantiate(ctx context.Context, m *Module, st *callState, fsc wazero.FSConfig, timeout time.Duration) (*instance, error) {
 	out := newRouter()
 	cfg := h.moduleConfig(fsc, out)
@@ -336,18 +349,46 @@ func (h *Host) instantiate(ctx context.Context, m *Module, st *callState, fsc wa
 	defer out.end()
 	cctx, cancel := context.WithTimeout(withState(ctx, st), timeout)
 	defer cancel()
-	mod, err := m.class.rt.InstantiateModule(cctx, m.cm, cfg)
+	mod, err := h.instantiateModule(cctx, m, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w", explain(ctx, cctx, timeout, err, m, nil))
+	}
+	inst := &instance{m: m, mod: mod, pages: m.pages, out: out, fns: map[string]api.Function{}}
+	if err := st.takeFault(); err != nil {
+		inst.close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	return inst, nil
+}
+
+// instantiateModule takes m.pages from the memory budget and instantiates
+// m with its memory in its own mapping (memory.go). On error the pages
+// are given back; on success the caller closes the module with
+// closeModule (or instance.close).
+func (h *Host) instantiateModule(ctx context.Context, m *Module, cfg wazero.ModuleConfig) (api.Module, error) {
+	if err := h.mem.acquire(ctx, m.pages); err != nil {
+		return nil, err
+	}
+	h.live.RLock()
+	mod, err := m.class.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, allocator), m.cm, cfg)
+	h.live.RUnlock()
 	if err != nil {
 		if mod != nil {
 			mod.Close(context.WithoutCancel(ctx))
 		}
-		return nil, fmt.Errorf("instantiate: %w", explain(ctx, cctx, timeout, err, m, nil))
+		h.mem.release(m.pages)
+		return nil, err
 	}
-	if err := st.takeFault(); err != nil {
-		mod.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("instantiate: %w", err)
-	}
-	return &instance{m: m, mod: mod, out: out, fns: map[string]api.Function{}}, nil
+	return mod, nil
+}
+
+// close closes the instance and gives its memory back to the budget. Only
+// the instance's owner (its slot, under the slot's lock, or whoever
+// detached it from the slot) calls it, once.
+func (i *instance) close(ctx context.Context) error {
+	err := i.mod.Close(ctx)
+	i.m.class.h.mem.release(i.pages)
+	return err
 }
 
 // call runs one exported function under the call's timeout with st as the
@@ -364,7 +405,10 @@ func (i *instance) call(ctx context.Context, st *callState, timeout time.Duratio
 	defer i.out.end()
 	cctx, cancel := context.WithTimeout(withState(ctx, st), timeout)
 	defer cancel()
+	h := i.m.class.h
+	h.live.RLock()
 	res, err := fn.Call(cctx, args...)
+	h.live.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, explain(ctx, cctx, timeout, err, i.m, i.mod))
 	}
@@ -428,6 +472,8 @@ func explain(parent, cctx context.Context, timeout time.Duration, err error, m *
 	var ee *sys.ExitError
 	isExit := errors.As(err, &ee)
 	switch {
+	case errors.Is(err, errBudget):
+		return err // says itself what it waited for
 	case parent.Err() != nil:
 		return fmt.Errorf("interrupted (%w)", parent.Err())
 	case errors.Is(cctx.Err(), context.DeadlineExceeded) || (isExit && ee.ExitCode() == sys.ExitCodeDeadlineExceeded):
@@ -458,7 +504,7 @@ func (h *Host) describeReactor(ctx context.Context, m *Module) error {
 	if err != nil {
 		return fmt.Errorf("describe: %w", err)
 	}
-	defer inst.mod.Close(context.WithoutCancel(ctx))
+	defer inst.close(context.WithoutCancel(ctx))
 	res, err := inst.call(ctx, st, timeout, "abi_version")
 	if err != nil {
 		return err
@@ -549,10 +595,12 @@ func (h *Host) runCommand(ctx context.Context, m *Module, st *callState, fsc waz
 	out.cur.Store(st)
 	cctx, cancel := context.WithTimeout(withState(ctx, st), timeout)
 	defer cancel()
-	mod, err := m.class.rt.InstantiateModule(cctx, m.cm, cfg)
+	// _start runs inside the instantiation.
+	mod, err := h.instantiateModule(cctx, m, cfg)
 	out.end()
 	if mod != nil {
 		mod.Close(context.WithoutCancel(ctx))
+		h.mem.release(m.pages)
 	}
 	// A guest whose stdout hit the cap usually exits non-zero after its
 	// write failed: report the cause, not the symptom.

@@ -8,7 +8,10 @@
 #include "mini.h"
 
 EXPORT("abi_describe") uint64_t abi_describe(void) {
-	return ret(out("%s", "{\"abi\":1,\"module\":\"hostile\",\"version\":\"0\",\"recipes\":{}}"));
+	/* fill is described so that profiles can use it (the e2e reproduction
+	 * of issue 18 #7); the other attacks are only called by the tests. */
+	return ret(out("%s", "{\"abi\":1,\"module\":\"hostile\",\"version\":\"0\",\"recipes\":{"
+		"\"fill\":{\"description\":\"Grow memory to the limit, touching every page.\",\"options\":{\"type\":\"object\"}}}}"));
 }
 
 /* slurp reads up to 4 KiB of path through libc; NULL when refused. */
@@ -145,6 +148,24 @@ EXPORT("recipe_install") uint64_t recipe_install(const char *p, int32_t n) {
 				__builtin_trap();
 			}
 		}
+	}
+	if (!strcmp(recipe, "fill")) {
+		/* Grow by "step" pages (default 16: 1 MiB) until the host refuses,
+		 * writing every 4 KiB so that the host must really back each page;
+		 * then return normally, keeping the memory: the instance stays
+		 * alive in its session with its memory at the limit. */
+		char *s = raw(opts, "step");
+		long step = s ? atol(s[0] == '"' ? s + 1 : s) : 16;
+		if (step <= 0) step = 16;
+		long pages = 0;
+		for (;;) {
+			size_t old = __builtin_wasm_memory_grow(0, step);
+			if (old == (size_t)-1) break;
+			for (size_t a = old * 65536; a < (old + step) * 65536; a += 4096)
+				*(volatile char *)a = 1;
+			pages = (long)(old + step);
+		}
+		return ret(out("{\"outputs\":{\"pages\":%ld},\"installed\":[],\"messages\":[],\"error\":\"\"}", pages));
 	}
 	if (!strcmp(recipe, "loop")) {
 		volatile unsigned long i = 0;
