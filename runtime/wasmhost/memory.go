@@ -16,7 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Guest memory (docs/adr/0006-wasm-memory-budget.md).
+// Guest memory (docs/adr/0009-wasm-memory-budget.md).
 //
 // wazero's default linear memory is a Go slice that memory.grow extends
 // with append: each growth past the capacity copies the whole memory into
