@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -134,6 +135,9 @@ func Open(path string, opts Options) (*Master, error) {
 			return nil, fmt.Errorf("master database %s: %w", path, err)
 		}
 	}
+	if err := privateDatabaseFiles(path); err != nil {
+		return nil, fmt.Errorf("master database %s: %w", path, err)
+	}
 	// WAL: a commit is one append to the log, and a process killed at any
 	// point leaves the database at its last commit. synchronous=NORMAL is
 	// durable against a killed process; only a power cut may lose the
@@ -150,6 +154,52 @@ func Open(path string, opts Options) (*Master, error) {
 		return nil, fmt.Errorf("master database %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// privateDatabaseFiles makes the database, and the WAL and shared-memory
+// files SQLite keeps beside it, readable by the master's user only: they
+// hold every instance's parameters and the credentials' hashes, whatever
+// directory --db names. The database is created 0600 before SQLite opens
+// it (SQLite gives its -wal and -shm files the database file's mode), and
+// files left more open by an older slapnode are tightened.
+func privateDatabaseFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := tighten(f); err != nil {
+		return err
+	}
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		g, err := os.OpenFile(path+suffix, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = tighten(g)
+		g.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tighten(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", f.Name())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return f.Chmod(fi.Mode().Perm() &^ 0o077)
+	}
+	return nil
 }
 
 func (m *Master) init() error {
