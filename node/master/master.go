@@ -42,8 +42,10 @@ type Options struct {
 	// SoftwareProducts maps a product reference to its software release
 	// URLs (getSoftwareReleaseListFromSoftwareProduct).
 	SoftwareProducts map[string][]string
-	// RequireAuth makes every call need a bearer token made by
-	// CreateCredential (see auth.go); required on non-loopback listeners.
+	// RequireAuth makes every call need a credential: a bearer token made
+	// by CreateCredential or a client certificate made by IssueCertificate
+	// (see auth.go); required on non-loopback listeners. Without it, the
+	// master's own user and root on this machine need none.
 	RequireAuth bool
 	// Now returns the current time; tests use it to control timestamps.
 	Now func() time.Time
@@ -114,6 +116,22 @@ var schemaSQL = []string{
 		address TEXT NOT NULL,
 		netmask TEXT NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS partition_network_partition ON partition_network (computer_reference, partition_reference)`,
+	`CREATE TABLE IF NOT EXISTS certificate (
+		fingerprint TEXT PRIMARY KEY,
+		serial TEXT NOT NULL,
+		scope TEXT NOT NULL,
+		computer_reference TEXT NOT NULL DEFAULT '',
+		partition_reference TEXT NOT NULL DEFAULT '',
+		certificate TEXT NOT NULL,
+		key TEXT NOT NULL DEFAULT '',
+		not_after TEXT NOT NULL,
+		created TEXT NOT NULL,
+		revoked TEXT NOT NULL DEFAULT '')`,
+	`CREATE INDEX IF NOT EXISTS certificate_owner ON certificate (scope, computer_reference, partition_reference)`,
+	`CREATE TABLE IF NOT EXISTS registration (
+		computer_reference TEXT PRIMARY KEY,
+		title TEXT NOT NULL,
+		registered TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS credential (
 		token_hash TEXT PRIMARY KEY,
 		scope TEXT NOT NULL,
@@ -293,11 +311,7 @@ func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
 	m.routeSLAP(mux)
 	m.routeAPI(mux)
-	var h http.Handler = mux
-	if m.opts.RequireAuth {
-		h = m.authenticate(mux)
-	}
-	return recoverer(h)
+	return recoverer(m.authenticate(mux))
 }
 
 // Serve serves the master on ln until ctx is cancelled, over TLS when
