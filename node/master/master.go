@@ -331,6 +331,13 @@ func (m *Master) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		ErrorLog:          log.New(os.Stderr, "slapnode master: ", 0),
 	}
 	if tlsConfig != nil {
+		if tlsConfig.ClientAuth == tls.NoClientCert {
+			// Ask for a client certificate; whether it is one this master
+			// issued is decided per request (pki.go), with a message.
+			tlsConfig = tlsConfig.Clone()
+			tlsConfig.ClientAuth = tls.RequestClientCert
+		}
+		srv.TLSConfig = tlsConfig
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	done := make(chan error, 1)
