@@ -47,6 +47,10 @@ type Options struct {
 	// (see auth.go); required on non-loopback listeners. Without it, the
 	// master's own user and root on this machine need none.
 	RequireAuth bool
+	// AdvertiseHATEOAS makes getHateoasUrl answer the URL of the master's
+	// /hateoas/, as a SlapOS Master does, so that `slapos service list`
+	// finds it without master_rest_url; off, it is a 404, as slapproxy's.
+	AdvertiseHATEOAS bool
 	// Now returns the current time; tests use it to control timestamps.
 	Now func() time.Time
 }
@@ -310,6 +314,7 @@ func (m *Master) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
 	m.routeSLAP(mux)
+	m.routeHATEOAS(mux)
 	m.routeAPI(mux)
 	return recoverer(m.authenticate(mux))
 }
