@@ -367,3 +367,110 @@ func interpolateDepth(v string, lookup func(string) (string, bool), depth int) (
 	}
 	return b.String(), nil
 }
+
+// SlapOSRegistration is what `slapnode node register` writes, as `slapos
+// node register` does: the node's certificate under DIR/ssl, an empty
+// partition certificate repository, and DIR/slapos.cfg.
+type SlapOSRegistration struct {
+	Dir                   string // /etc/opt/slapos
+	ComputerID, MasterURL string
+	Certificate, Key      string // PEM
+	MasterCA              string // PEM of the master's CA, "" to verify with the system's roots
+	SoftwareRoot          string
+	InstanceRoot          string
+	PartitionAmount       int
+	InterfaceName         string
+	IPv4LocalNetwork      string
+	CreateTap             bool
+}
+
+// Paths of a registration's files.
+func (r *SlapOSRegistration) Paths() (cfg, key, cert, ca, repo string) {
+	ssl := filepath.Join(r.Dir, "ssl")
+	if r.MasterCA != "" {
+		ca = filepath.Join(ssl, "master-ca.crt")
+	}
+	return filepath.Join(r.Dir, "slapos.cfg"), filepath.Join(ssl, "key"), filepath.Join(ssl, "certificate"), ca, filepath.Join(ssl, "partition_pki")
+}
+
+// Render is the slapos.cfg of the registration.
+func (r *SlapOSRegistration) Render() string {
+	_, key, cert, ca, repo := r.Paths()
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Written by slapnode node register: SlapOS's node configuration, read by\n")
+	fmt.Fprintf(&b, "# slapnode node run --cfg (and by SlapOS's own slapos node commands).\n")
+	fmt.Fprintf(&b, "[slapos]\ncomputer_id = %s\nmaster_url = %s\nkey_file = %s\ncert_file = %s\n", r.ComputerID, r.MasterURL, key, cert)
+	if ca != "" {
+		fmt.Fprintf(&b, "# slapnode verifies the master with this CA; SlapOS's slapgrid refuses the key\n# (it never verifies the master): remove it before running slapgrid.\nmaster_ca_file = %s\n", ca)
+	}
+	fmt.Fprintf(&b, "certificate_repository_path = %s\nsoftware_root = %s\ninstance_root = %s\n\n", repo, r.SoftwareRoot, r.InstanceRoot)
+	fmt.Fprintf(&b, "[slapformat]\ninterface_name = %s\ncreate_tap = %t\npartition_amount = %d\n", r.InterfaceName, r.CreateTap, r.PartitionAmount)
+	fmt.Fprintf(&b, "partition_base_name = slappart\nuser_base_name = slapuser\ntap_base_name = slaptap\nipv4_local_network = %s\n", r.IPv4LocalNetwork)
+	return b.String()
+}
+
+// WriteSlapOS writes the registration: directories 0711, key and
+// certificate 0600, slapos.cfg 0644. Files a previous registration left
+// are kept as NAME.old (then NAME.old.1, …), never overwritten.
+func WriteSlapOS(r *SlapOSRegistration) error {
+	cfgPath, key, cert, ca, repo := r.Paths()
+	for _, d := range []string{r.Dir, filepath.Join(r.Dir, "ssl"), repo} {
+		if err := os.MkdirAll(d, 0o711); err != nil {
+			return err
+		}
+	}
+	files := []struct {
+		path, content string
+		mode          os.FileMode
+	}{{key, r.Key, 0o600}, {cert, r.Certificate, 0o600}, {cfgPath, r.Render(), 0o644}}
+	if ca != "" {
+		files = append(files, struct {
+			path, content string
+			mode          os.FileMode
+		}{ca, r.MasterCA, 0o644})
+	}
+	for _, f := range files {
+		if err := keepOld(f.path); err != nil {
+			return err
+		}
+		if err := writeNew(f.path, f.content, f.mode); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keepOld(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	old := path + ".old"
+	for i := 1; ; i++ {
+		if _, err := os.Lstat(old); errors.Is(err, os.ErrNotExist) {
+			break
+		}
+		old = fmt.Sprintf("%s.old.%d", path, i)
+	}
+	return os.Rename(path, old)
+}
+
+// writeNew creates path (which must not exist) with content, then syncs.
+func writeNew(path, content string, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}

@@ -113,3 +113,33 @@ func TestLoadSlapOSChecksFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteSlapOS: what node register writes reads back as the node it
+// registered, with the files where slapos.cfg says and a previous
+// registration kept aside.
+func TestWriteSlapOS(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "slapos")
+	r := &SlapOSRegistration{Dir: dir, ComputerID: "COMP-3", MasterURL: "https://m.example:8770",
+		Certificate: "CERT", Key: "KEY", MasterCA: "CA", SoftwareRoot: "/opt/slapgrid", InstanceRoot: "/srv/slapgrid",
+		PartitionAmount: 4, InterfaceName: "lo", IPv4LocalNetwork: "10.0.0.0/16"}
+	for i := 0; i < 2; i++ {
+		if err := WriteSlapOS(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c, err := LoadSlapOS(filepath.Join(dir, "slapos.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ComputerID != "COMP-3" || c.MasterURL != "https://m.example:8770" || c.PartitionAmount != 4 ||
+		c.KeyFile != filepath.Join(dir, "ssl/key") || c.CertFile != filepath.Join(dir, "ssl/certificate") ||
+		c.MasterCAFile != filepath.Join(dir, "ssl/master-ca.crt") || c.CertificateRepositoryPath != filepath.Join(dir, "ssl/partition_pki") {
+		t.Errorf("read back: %+v", c)
+	}
+	if fi, _ := os.Stat(c.KeyFile); fi.Mode().Perm() != 0o600 {
+		t.Errorf("key mode %v", fi.Mode())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ssl/key.old")); err != nil {
+		t.Errorf("the first registration's key was not kept: %v", err)
+	}
+}

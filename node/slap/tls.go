@@ -1,12 +1,18 @@
 package slap
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"html"
+	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -115,4 +121,87 @@ func (c *Client) certificateError(err error) error {
 			Reason: "it refused this client's certificate (revoked, expired, or not signed by a CA it trusts): register the node again (slapnode node register) or ask the master's operator"}
 	}
 	return nil
+}
+
+// Registration is what a master answers `slapos node register`: the new
+// node's certificate and key (PEM) and its computer id.
+type Registration struct {
+	ComputerID  string
+	Certificate string // PEM, as the master sent it (text may precede it)
+	Key         string
+}
+
+// RegisterNode asks the master at webURL for a new node titled title, with
+// a registration token, as `slapos node register --token` does
+// (Person_requestComputer; slapnode's master makes tokens with 'slapnode
+// master token --register'). h carries the TLS settings (nil: a default
+// client).
+func RegisterNode(ctx context.Context, h *http.Client, webURL, title, token string) (*Registration, error) {
+	if h == nil {
+		h = &http.Client{Timeout: 60 * time.Second}
+	}
+	u := strings.TrimRight(webURL, "/") + "/Person_requestComputer"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(url.Values{"title": {title}}.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("X-Access-Token", token)
+	req.Header.Set("User-Agent", UserAgent)
+	resp, err := h.Do(req)
+	if err != nil {
+		c := &Client{base: webURL}
+		if cerr := c.certificateError(err); cerr != nil {
+			return nil, cerr
+		}
+		return nil, fmt.Errorf("master %s unreachable: %w", webURL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode >= 400 {
+		msg := strings.TrimSpace(string(body))
+		if m := errorParagraph.FindSubmatch(body); m != nil {
+			msg = html.UnescapeString(string(m[1]))
+		}
+		if strings.Contains(msg, "Certificate still active.") {
+			msg = fmt.Sprintf("the node name %q is already in use: choose another, or revoke its certificate on the master", title)
+		}
+		return nil, &HTTPError{Endpoint: "Person_requestComputer", Status: resp.StatusCode, Message: msg}
+	}
+	var r struct{ Certificate, Key string }
+	if err := json.Unmarshal(body, &r); err != nil || r.Certificate == "" || r.Key == "" {
+		return nil, fmt.Errorf("the master's answer to Person_requestComputer is not a certificate and key: %.200s", body)
+	}
+	reg := &Registration{Certificate: r.Certificate, Key: r.Key}
+	reg.ComputerID = computerIDOf(r.Certificate)
+	if reg.ComputerID == "" {
+		return nil, errors.New("the certificate the master sent names no computer (COMP-…)")
+	}
+	return reg, nil
+}
+
+// computerIDOf reads the computer id out of a node certificate: its
+// subject's common name, or, as SlapOS's client does, the text between
+// "COMP-" and "/email" of the dump preceding the PEM.
+func computerIDOf(cert string) string {
+	rest := []byte(cert)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil && strings.HasPrefix(c.Subject.CommonName, "COMP-") {
+			return c.Subject.CommonName
+		}
+	}
+	if k := strings.Index(cert, "COMP-"); k >= 0 {
+		if i := strings.Index(cert[k:], "/email"); i > 0 {
+			return cert[k : k+i]
+		}
+	}
+	return ""
 }
