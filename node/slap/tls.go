@@ -102,9 +102,16 @@ func (e *CertificateError) Is(target error) bool { return target == ErrAuth }
 
 // certificateError recognises a certificate failure in a transport error.
 func (c *Client) certificateError(err error) error {
+	return CertificateProblem(c.base, c.hasCert, err)
+}
+
+// CertificateProblem returns a *CertificateError when err, from a request
+// to master, is a TLS handshake that failed over certificates (hasCert:
+// the client presented one), and nil otherwise.
+func CertificateProblem(master string, hasCert bool, err error) error {
 	var verr *tls.CertificateVerificationError
 	if errors.As(err, &verr) {
-		return &CertificateError{Master: c.base, Err: err,
+		return &CertificateError{Master: master, Err: err,
 			Reason: "its certificate is not trusted: give the CA that signed it (slapos.cfg master_ca_file, --ca; for slapnode's master: the ca.crt beside its database)"}
 	}
 	var oe *net.OpError
@@ -113,11 +120,11 @@ func (c *Client) certificateError(err error) error {
 	}
 	alert := oe.Err.Error()
 	switch {
-	case !c.hasCert && (strings.Contains(alert, "certificate required") || strings.Contains(alert, "bad certificate") || strings.Contains(alert, "handshake failure")):
-		return &CertificateError{Master: c.base, Err: err,
+	case !hasCert && (strings.Contains(alert, "certificate required") || strings.Contains(alert, "bad certificate") || strings.Contains(alert, "handshake failure")):
+		return &CertificateError{Master: master, Err: err,
 			Reason: "it requires a client certificate and this client has none: set key_file and cert_file in slapos.cfg (slapnode node register writes them), or give --cert and --key"}
 	case strings.Contains(alert, "certificate"), strings.Contains(alert, "handshake failure"):
-		return &CertificateError{Master: c.base, Err: err,
+		return &CertificateError{Master: master, Err: err,
 			Reason: "it refused this client's certificate (revoked, expired, or not signed by a CA it trusts): register the node again (slapnode node register) or ask the master's operator"}
 	}
 	return nil
@@ -150,8 +157,7 @@ func RegisterNode(ctx context.Context, h *http.Client, webURL, title, token stri
 	req.Header.Set("User-Agent", UserAgent)
 	resp, err := h.Do(req)
 	if err != nil {
-		c := &Client{base: webURL}
-		if cerr := c.certificateError(err); cerr != nil {
+		if cerr := CertificateProblem(webURL, false, err); cerr != nil {
 			return nil, cerr
 		}
 		return nil, fmt.Errorf("master %s unreachable: %w", webURL, err)
