@@ -37,7 +37,9 @@ configuration describes, as for slapgrid: its master_url, computer_id,
 key_file/cert_file (HTTPS with the node's certificate), master_ca_file and
 certificate_repository_path (each partition's certificate, written there)
 — see docs/master.md for every key. --master, --node-id and --partitions
-given as well win over it.
+given as well win over it. --master-ca FILE verifies an https master with
+that CA (slapos.cfg's master_ca_file; SlapOS's own tools never verify the
+master, so a slapos.cfg written by slapos node register has none).
 
 Exit codes: 0 success, 1 a partition or release failed (reported to the
 master) or the master refused the node's credential, 3 the master is
@@ -53,6 +55,7 @@ Examples:
 
 type nodeMasterFlags struct {
 	master, nodeID, cfg string
+	masterCA            string
 	partitions          int
 	interval            time.Duration
 	set                 map[string]bool // flags given on the command line
@@ -64,6 +67,7 @@ func (m *nodeMasterFlags) define(fs *flag.FlagSet) {
 	fs.IntVar(&m.partitions, "partitions", 10, "partitions registered with the master")
 	fs.DurationVar(&m.interval, "interval", 30*time.Second, "time between converge passes")
 	fs.StringVar(&m.cfg, "cfg", os.Getenv(config.SlapOSConfigEnv), "SlapOS node configuration (slapos.cfg)")
+	fs.StringVar(&m.masterCA, "master-ca", "", "CA certificate to verify an https master with")
 }
 
 // visit records which flags were given, so that slapos.cfg fills the
@@ -107,9 +111,15 @@ func (m *nodeMasterFlags) resolve(env *cliEnv) (*nodeMaster, error) {
 			nm.partitions = c.PartitionAmount
 		}
 		nm.certRepo = c.CertificateRepositoryPath
-		if strings.HasPrefix(url, "https:") || c.CertFile != "" || c.MasterCAFile != "" {
-			opts = append(opts, slap.WithTLS(slap.TLSFiles{CertFile: c.CertFile, KeyFile: c.KeyFile, CAFile: c.MasterCAFile}))
+		ca := c.MasterCAFile
+		if m.masterCA != "" {
+			ca = m.masterCA
 		}
+		if strings.HasPrefix(url, "https:") || c.CertFile != "" || ca != "" {
+			opts = append(opts, slap.WithTLS(slap.TLSFiles{CertFile: c.CertFile, KeyFile: c.KeyFile, CAFile: ca}))
+		}
+	} else if m.masterCA != "" {
+		opts = append(opts, slap.WithTLS(slap.TLSFiles{CAFile: m.masterCA}))
 	}
 	if url == "" {
 		return nil, nil
@@ -141,8 +151,25 @@ func (nm *nodeMaster) report(w io.Writer, n *local.Node) {
 	if sw := filepath.Join(n.Root, "software"); c.SoftwareRoot != "" && sw != filepath.Clean(c.SoftwareRoot) {
 		fmt.Fprintf(w, "%s: software_root %s: slapnode installs releases in %s (the node root's; SlapOS's buildout-built releases are not reused)\n", c.File, c.SoftwareRoot, sw)
 	}
+	// One line per reason and section: [networkcache] alone has a dozen keys.
+	type group struct {
+		section, why string
+		keys         []string
+	}
+	var groups []*group
+	index := map[[2]string]*group{}
 	for _, s := range c.Ignored {
-		fmt.Fprintf(w, "%s: ignored: %s\n", c.File, strings.TrimPrefix(s.String(), s.Pos+": "))
+		k := [2]string{s.Section, s.Why}
+		g := index[k]
+		if g == nil {
+			g = &group{section: s.Section, why: s.Why}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		g.keys = append(g.keys, s.Key)
+	}
+	for _, g := range groups {
+		fmt.Fprintf(w, "%s: ignored [%s] %s: %s\n", c.File, g.section, strings.Join(g.keys, ", "), g.why)
 	}
 }
 
@@ -264,8 +291,12 @@ func runNodeConverge(env *cliEnv, args []string) error {
 }
 
 func convergeErr(err error) error {
+	var cerr *slap.CertificateError
+	if errors.As(err, &cerr) {
+		return withCode(exitFailure, err)
+	}
 	if errors.Is(err, slap.ErrAuth) {
-		return withCode(exitFailure, fmt.Errorf("%w\n(the master refused this node's credential: see its message above)", err))
+		return withCode(exitFailure, fmt.Errorf("%w\n(the master refused this node's credential)", err))
 	}
 	if strings.Contains(err.Error(), local.ErrOffline.Error()) {
 		return withCode(exitOffline, err)

@@ -59,6 +59,8 @@ Flags:
   --partitions N     partitions registered with the master (default 10)
   --interval D       time between converge passes (default 30s)
   --cfg FILE         SlapOS node configuration, slapos.cfg (default $SLAPOS_CONFIGURATION)
+  --master-ca FILE   CA certificate to verify an https master with (else
+                     slapos.cfg's master_ca_file, else the system's roots)
   --metrics ADDR     serve OpenMetrics (promise status and duration, service
                      restarts) at http://ADDR/metrics, e.g. 127.0.0.1:9780
 

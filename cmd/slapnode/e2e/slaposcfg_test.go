@@ -139,7 +139,7 @@ func TestSlapOSCfgNodeThroughClientCertificateFront(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("first converge (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"node COMP-9 of master " + front, "ignored: [networkcache] download-binary-cache-url", "software_root /opt/slapgrid"} {
+	for _, want := range []string{"node COMP-9 of master " + front, "ignored [networkcache] download-binary-cache-url", "software_root /opt/slapgrid"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("converge did not say %q:\n%s", want, r.stderr)
 		}
