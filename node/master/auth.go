@@ -116,7 +116,7 @@ func (m *Master) identify(r *http.Request) (*principal, error) {
 		// called its handler itself.
 		return &principal{scope: ScopeAdmin, via: "in-process call"}, nil
 	}
-	uid, err := peerUID(r)
+	uid, err := requestPeerUID(r)
 	if err != nil {
 		return nil, nil
 	}
@@ -133,7 +133,7 @@ func (m *Master) anonymousMessage(r *http.Request) string {
 		return "this master requires a credential: send Authorization: Bearer TOKEN (make one with slapnode master token) or present a client certificate (slapnode master certificate)"
 	}
 	who := "a remote client"
-	if uid, err := peerUID(r); err == nil {
+	if uid, err := requestPeerUID(r); err == nil {
 		who = fmt.Sprintf("local user %d", uid)
 	}
 	return fmt.Sprintf("%s has no credential for this master: without one, only the master's own user (uid %d) and root on this machine may call it; give a token (slapnode master token, then --token) or a client certificate (slapnode master certificate)", who, os.Geteuid())

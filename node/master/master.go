@@ -334,6 +334,7 @@ func (m *Master) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		IdleTimeout:       2 * time.Minute,
 		TLSConfig:         tlsConfig,
 		ErrorLog:          log.New(os.Stderr, "slapnode master: ", 0),
+		ConnContext:       withConnPeer,
 	}
 	if tlsConfig != nil {
 		if tlsConfig.ClientAuth == tls.NoClientCert {
