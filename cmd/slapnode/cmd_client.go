@@ -252,8 +252,10 @@ func (f *masterFlags) api(ctx context.Context, method, path string, body, out an
 	}
 	resp, err := h.Do(req)
 	if err != nil {
-		if cerr := slap.CertificateProblem(f.url, f.cert != "", err); cerr != nil {
-			return f.explain(cerr)
+		if c, cerr := f.client(); cerr == nil {
+			if cerr := c.CertificateError(ctx, err); cerr != nil {
+				return f.explain(cerr)
+			}
 		}
 		return f.explain(fmt.Errorf("master %s unreachable: %w", f.url, err))
 	}

@@ -140,7 +140,7 @@ func (c *Client) do(req *http.Request, path string) ([]byte, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		if cerr := c.certificateError(err); cerr != nil {
+		if cerr := c.certificateError(req.Context(), err); cerr != nil {
 			return nil, cerr
 		}
 		return nil, fmt.Errorf("master %s unreachable (%s): %w", c.base, path, err)

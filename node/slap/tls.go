@@ -100,9 +100,65 @@ func (e *CertificateError) Unwrap() error { return e.Err }
 // Is makes a CertificateError an ErrAuth.
 func (e *CertificateError) Is(target error) bool { return target == ErrAuth }
 
+// CertificateError returns a *CertificateError when err, from a call of
+// c, failed over certificates, and nil otherwise.
+func (c *Client) CertificateError(ctx context.Context, err error) error {
+	return c.certificateError(ctx, err)
+}
+
 // certificateError recognises a certificate failure in a transport error.
-func (c *Client) certificateError(err error) error {
-	return CertificateProblem(c.base, c.hasCert, err)
+// With TLS 1.3 a server refusing the client's certificate says so after
+// the client's side of the handshake is done, so the client may be writing
+// its request when the connection closes and see only a broken pipe: over
+// https, a transport error is checked again with a bare handshake and read
+// (probeTLS), which receives the server's alert.
+func (c *Client) certificateError(ctx context.Context, err error) error {
+	if cerr := CertificateProblem(c.base, c.hasCert, err); cerr != nil {
+		return cerr
+	}
+	if !strings.HasPrefix(c.base, "https://") || ctx.Err() != nil {
+		return nil
+	}
+	var cfg *tls.Config
+	if tr, ok := c.http.Transport.(*http.Transport); ok && tr.TLSClientConfig != nil {
+		cfg = tr.TLSClientConfig.Clone()
+	} else if c.http.Transport == nil {
+		cfg = &tls.Config{}
+	} else {
+		return nil
+	}
+	if perr := probeTLS(ctx, c.base, cfg); perr != nil {
+		return CertificateProblem(c.base, c.hasCert, perr)
+	}
+	return nil
+}
+
+// probeTLS opens a TLS connection to the master and reads from it for a
+// moment, and returns what the server said if it closed with an alert.
+func probeTLS(ctx context.Context, base string, cfg *tls.Config) error {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil
+	}
+	host := u.Host
+	if u.Port() == "" {
+		host = net.JoinHostPort(u.Hostname(), "443")
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = u.Hostname()
+	}
+	cfg.NextProtos = []string{"http/1.1"}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	d := tls.Dialer{Config: cfg}
+	conn, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(time.Second))
+	_, err = conn.Read(make([]byte, 1))
+	return err
 }
 
 // CertificateProblem returns a *CertificateError when err, from a request
