@@ -49,11 +49,15 @@ func (m *Master) routeHATEOAS(mux *http.ServeMux) {
 	mux.HandleFunc("GET /hateoas/computers/{reference}", m.hateoasDoc(m.hateoasComputer))
 }
 
-// baseURL is the master's URL as the client reached it.
+// baseURL is the master's URL as the client reached it: through a TLS
+// front, the scheme the front says it was reached by (X-Forwarded-Proto,
+// as slapproxy's ProxyFix reads it; only a link is built from it).
 func baseURL(r *http.Request) string {
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
+	} else if p := r.Header.Get("X-Forwarded-Proto"); p == "https" {
+		scheme = p
 	}
 	return scheme + "://" + r.Host
 }
