@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
+
 	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/node/bincache"
 	"github.com/slapnode/slapnode/partition"
@@ -65,18 +67,23 @@ Example:
 		name:    "cache serve",
 		summary: "serve a binary cache over HTTP (storage on disk)",
 		usage: `Usage: slapnode cache serve --dir DIR [--listen ADDR] [--upload-key FILE.pub]... [--read-only]
+                           [--anonymous-uploads] [--max-upload SIZE]
 
 Serves the binary cache stored in DIR (archives under DIR/shacache, signed
 entries under DIR/shadir) to nodes whose cache.hcl names http://ADDR.
 Downloads are open: nodes verify signatures and checksums themselves.
-Uploads must hash to their name and be well-formed signed entries; with
---upload-key, only those keys may upload (their requests are signed).
+Uploads must hash to their name and be well-formed signed entries, and only
+the --upload-key keys may upload (their requests are signed). Without any
+--upload-key the cache refuses uploads, unless --anonymous-uploads accepts
+anyone's (content-checked, each archive at most --max-upload).
 
 Flags:
-  --dir DIR          storage directory (created if missing)
-  --listen ADDR      address to listen on (default 127.0.0.1:8750)
-  --upload-key FILE  a public key (from 'slapnode cache keygen') allowed to upload (repeatable)
-  --read-only        refuse every upload
+  --dir DIR            storage directory (created if missing)
+  --listen ADDR        address to listen on (default 127.0.0.1:8750)
+  --upload-key FILE    a public key (from 'slapnode cache keygen') allowed to upload (repeatable)
+  --read-only          refuse every upload
+  --anonymous-uploads  accept uploads from anyone when no --upload-key is given
+  --max-upload SIZE    largest archive accepted (default 4GiB; e.g. 512MiB)
 
 Example:
   slapnode cache serve --dir /srv/slapnode-cache --listen 0.0.0.0:8750 --upload-key builder.pub
@@ -275,16 +282,26 @@ func runCacheServe(env *cliEnv, args []string) error {
 	var keys stringList
 	fs.Var(&keys, "upload-key", "public key allowed to upload")
 	readOnly := fs.Bool("read-only", false, "refuse uploads")
+	anonymous := fs.Bool("anonymous-uploads", false, "accept uploads from anyone")
+	maxUpload := fs.String("max-upload", "4GiB", "largest archive accepted")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *dir == "" {
 		return withCode(exitPromise, errors.New("give the storage directory: --dir DIR"))
 	}
+	limit, err := humanize.ParseBytes(*maxUpload)
+	if err != nil || limit == 0 || limit > 1<<50 {
+		return withCode(exitPromise, fmt.Errorf("--max-upload %q: give a size such as 512MiB or 4GiB", *maxUpload))
+	}
+	if *anonymous && len(keys) > 0 {
+		return withCode(exitPromise, errors.New("--anonymous-uploads and --upload-key exclude each other: with upload keys only their holders upload"))
+	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
 	}
 	srv := &bincache.Server{Store: &bincache.DirStore{Dir: *dir}, ReadOnly: *readOnly,
+		AnonymousUploads: *anonymous, MaxArchive: int64(limit),
 		Logf: func(f string, a ...any) { fmt.Fprintf(env.stderr, f+"\n", a...) }}
 	for _, k := range keys {
 		b, err := os.ReadFile(k)
@@ -310,12 +327,14 @@ func runCacheServe(env *cliEnv, args []string) error {
 		defer c()
 		hs.Shutdown(sctx)
 	}()
-	mode := "uploads from anyone (content-checked)"
+	mode := "read-only: no upload key given (--upload-key KEY.pub, or --anonymous-uploads)"
 	switch {
 	case *readOnly:
 		mode = "read-only"
 	case len(srv.UploadKeys) > 0:
-		mode = fmt.Sprintf("uploads from %d key(s)", len(srv.UploadKeys))
+		mode = fmt.Sprintf("uploads from %d key(s), %s each at most", len(srv.UploadKeys), humanize.IBytes(limit))
+	case *anonymous:
+		mode = fmt.Sprintf("ANONYMOUS uploads accepted (content-checked), %s each at most", humanize.IBytes(limit))
 	}
 	fmt.Fprintf(env.stdout, "binary cache %s on http://%s (%s)\n", *dir, ln.Addr(), mode)
 	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

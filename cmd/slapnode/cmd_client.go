@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,8 +24,13 @@ import (
 
 const masterFlagsHelp = `  --master URL        the master (default $SLAPNODE_MASTER, else http://` + defaultMasterListen + `,
                       the embedded 'slapnode master')
-  --token TOKEN       credential for a master run with --auth (default $SLAPNODE_MASTER_TOKEN)
+  --token TOKEN       credential (default $SLAPNODE_MASTER_TOKEN); not needed on this
+                      machine by the master's own user or root
+  --cert FILE, --key FILE
+                      client certificate for an https master (default $SLAPNODE_MASTER_CERT,
+                      $SLAPNODE_MASTER_KEY; slapnode master certificate --admin makes one)
   --ca FILE           CA certificate (PEM) to verify an https master with
+                      (slapnode's master: the ca.crt beside its database)
   --json              print JSON instead of a table
 `
 
@@ -120,18 +123,39 @@ Example:
 		run: runInfo,
 	})
 	register(&command{
-		name:    "remove",
+		name:    "destroy",
 		summary: "request an instance destroyed (its node then frees the partition)",
-		usage: `Usage: slapnode remove NAME [--requested-by ROOT] [flags]
+		usage: `Usage: slapnode destroy NAME [--requested-by ROOT] [flags]
 
-Requests the instance NAME destroyed, keeping its software and parameters.
-The node destroys it, children first, and reports; the master then frees
-its partition.
+Requests the instance NAME destroyed, keeping its software and parameters
+(as 'slapos request NAME SOFTWARE --state destroyed' does). The node
+destroys it, children first, and reports; the master then frees its
+partition.
 
   --requested-by ROOT the root of NAME's tree, when several instances share a name
 ` + masterFlagsHelp + `
 Example:
-  slapnode remove web
+  slapnode destroy web
+`,
+		run: runDestroy,
+	})
+	register(&command{
+		name:    "remove",
+		summary: "ask a node to remove a software release (as slapos remove)",
+		usage: `Usage: slapnode remove SOFTWARE NODE [flags]
+
+Asks node NODE to remove the software release SOFTWARE, as 'slapos remove'
+does: the same as 'slapnode supply SOFTWARE NODE --state destroyed'. The
+node deletes the release and reports; the master then forgets it.
+
+To destroy an instance, use 'slapnode destroy NAME'. 'slapnode remove NAME'
+with one argument still destroys the instance NAME, as it did before
+slapnode's words were aligned with SlapOS's, and says so: it is deprecated.
+
+` + masterFlagsHelp + `
+Examples:
+  slapnode remove https://lab.example/software/kvm/software.cfg COMP-1
+  slapnode remove examples/helloweb/software.hcl slapnode
 `,
 		run: runRemove,
 	})
@@ -140,6 +164,7 @@ Example:
 // masterFlags are the flags every client command takes.
 type masterFlags struct {
 	url, token, ca string
+	cert, key      string
 	asJSON         bool
 }
 
@@ -151,35 +176,35 @@ func (f *masterFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.url, "master", def, "master URL")
 	fs.StringVar(&f.token, "token", os.Getenv("SLAPNODE_MASTER_TOKEN"), "credential")
 	fs.StringVar(&f.ca, "ca", "", "CA certificate")
+	fs.StringVar(&f.cert, "cert", os.Getenv("SLAPNODE_MASTER_CERT"), "client certificate")
+	fs.StringVar(&f.key, "key", os.Getenv("SLAPNODE_MASTER_KEY"), "client certificate's key")
 	fs.BoolVar(&f.asJSON, "json", false, "JSON output")
 }
 
 func (f *masterFlags) httpClient() (*http.Client, error) {
-	h := &http.Client{Timeout: 60 * time.Second}
-	if f.ca != "" {
-		pem, err := os.ReadFile(f.ca)
-		if err != nil {
-			return nil, fmt.Errorf("--ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", f.ca)
-		}
-		h.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	if f.ca == "" && f.cert == "" && f.key == "" {
+		return &http.Client{Timeout: 60 * time.Second}, nil
+	}
+	h, err := slap.TLSFiles{CertFile: f.cert, KeyFile: f.key, CAFile: f.ca}.HTTPClient()
+	if err != nil {
+		return nil, withCode(exitPromise, fmt.Errorf("--cert/--key/--ca: %w", err))
 	}
 	return h, nil
 }
 
 func (f *masterFlags) client() (*slap.Client, error) {
-	h, err := f.httpClient()
-	if err != nil {
-		return nil, err
+	var opts []slap.ClientOption
+	if f.ca != "" || f.cert != "" || f.key != "" {
+		opts = append(opts, slap.WithTLS(slap.TLSFiles{CertFile: f.cert, KeyFile: f.key, CAFile: f.ca}))
 	}
-	opts := []slap.ClientOption{slap.WithHTTPClient(h)}
 	if f.token != "" {
 		opts = append(opts, slap.WithToken(f.token))
 	}
-	return slap.NewClient(f.url, opts...)
+	c, err := slap.NewClient(f.url, opts...)
+	if err != nil {
+		return nil, withCode(exitPromise, err)
+	}
+	return c, nil
 }
 
 // explain adds what to do to an error from the master.
@@ -193,8 +218,12 @@ func (f *masterFlags) explain(err error) error {
 	if errors.Is(err, slap.ErrNotFound) && strings.Contains(err.Error(), "No free computer partition found") {
 		return fmt.Errorf("%w\n(every partition of the node is busy, or no node registered under that id: see 'slapnode list', or choose one with --node)", err)
 	}
+	var cerr *slap.CertificateError
+	if errors.As(err, &cerr) {
+		return withCode(exitFailure, err)
+	}
 	if errors.Is(err, slap.ErrAuth) {
-		return fmt.Errorf("%w\n(give a credential with --token or $SLAPNODE_MASTER_TOKEN: slapnode master token --admin)", err)
+		return withCode(exitFailure, fmt.Errorf("%w\n(give a credential: --token or $SLAPNODE_MASTER_TOKEN from 'slapnode master token --admin', or --cert/--key from 'slapnode master certificate --admin')", err))
 	}
 	return err
 }
@@ -223,6 +252,11 @@ func (f *masterFlags) api(ctx context.Context, method, path string, body, out an
 	}
 	resp, err := h.Do(req)
 	if err != nil {
+		if c, cerr := f.client(); cerr == nil {
+			if cerr := c.CertificateError(ctx, err); cerr != nil {
+				return f.explain(cerr)
+			}
+		}
 		return f.explain(fmt.Errorf("master %s unreachable: %w", f.url, err))
 	}
 	defer resp.Body.Close()
@@ -652,16 +686,31 @@ func instancePath(name, requestedBy string, given bool) string {
 	return p
 }
 
-func runInfo(env *cliEnv, args []string) error { return infoOrRemove(env, args, false) }
+func runInfo(env *cliEnv, args []string) error    { return infoOrDestroy(env, "info", args, false) }
+func runDestroy(env *cliEnv, args []string) error { return infoOrDestroy(env, "destroy", args, true) }
+
+// runRemove is slapos remove: a software release removed from a node. With
+// one argument, the instance destruction it meant before (deprecated).
 func runRemove(env *cliEnv, args []string) error {
-	return infoOrRemove(env, args, true)
+	fs := newFlags("remove")
+	var mf masterFlags
+	mf.define(fs)
+	fs.String("requested-by", "", "root of the instance's tree (deprecated form)")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	switch len(pos) {
+	case 1:
+		fmt.Fprintf(env.stderr, "note: 'slapnode remove NAME' is deprecated: 'remove' now means what 'slapos remove' does (remove a software release from a node: slapnode remove SOFTWARE NODE); use 'slapnode destroy %s' to destroy an instance\n", pos[0])
+		return infoOrDestroy(env, "destroy", args, true)
+	case 2:
+		return runSupply(env, append(args, "--state", slap.StateDestroyed))
+	}
+	return withCode(exitPromise, errors.New("give SOFTWARE and NODE, e.g. slapnode remove examples/helloweb/software.hcl slapnode (to destroy an instance: slapnode destroy NAME)"))
 }
 
-func infoOrRemove(env *cliEnv, args []string, remove bool) error {
-	name := "info"
-	if remove {
-		name = "remove"
-	}
+func infoOrDestroy(env *cliEnv, name string, args []string, remove bool) error {
 	fs := newFlags(name)
 	var mf masterFlags
 	mf.define(fs)

@@ -103,13 +103,28 @@ func TestClientCommands(t *testing.T) {
 	if code != exitFailure || !strings.Contains(errs, "no instance named") {
 		t.Errorf("info of unknown: %d %s", code, errs)
 	}
-	code, out, _ = runCLI(t, "", "remove", "web", m)
+	code, out, _ = runCLI(t, "", "destroy", "web", m)
 	if code != exitOK || !strings.Contains(out, "requested destroyed") {
-		t.Errorf("remove: %d %s", code, out)
+		t.Errorf("destroy: %d %s", code, out)
 	}
 	info, _ = node.FullComputerInformation(ctx, master.DefaultComputer)
 	if info.Partitions[0].RequestedState != "destroyed" {
-		t.Errorf("after remove: %s", info.Partitions[0].RequestedState)
+		t.Errorf("after destroy: %s", info.Partitions[0].RequestedState)
+	}
+	// remove SOFTWARE NODE is slapos remove: the release is asked removed.
+	code, out, errs = runCLI(t, "", "remove", sw, "slapnode", m)
+	if code != exitOK || !strings.Contains(out, "(destroyed)") {
+		t.Errorf("remove SOFTWARE NODE: %d %s%s", code, out, errs)
+	}
+	info, _ = node.FullComputerInformation(ctx, master.DefaultComputer)
+	if len(info.SoftwareReleases) != 1 || info.SoftwareReleases[0].RequestedState != "destroyed" {
+		t.Errorf("after remove SOFTWARE NODE: %+v", info.SoftwareReleases)
+	}
+	// remove NAME still destroys an instance, and says it is deprecated.
+	runCLI(t, "", "request", "web", sw, "--param", "port=8080", "--param", "name=w", m)
+	code, out, errs = runCLI(t, "", "remove", "web", m)
+	if code != exitOK || !strings.Contains(out, "requested destroyed") || !strings.Contains(errs, "deprecated") || !strings.Contains(errs, "slapnode destroy web") {
+		t.Errorf("remove NAME: %d %s%s", code, out, errs)
 	}
 	// The partitions are full: a 404 with slapproxy's message, exit 1.
 	runCLI(t, "", "request", "b", sw, m)

@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/slapnode/slapnode/node/config"
 	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/node/slap"
@@ -17,7 +22,7 @@ func init() {
 	register(&command{
 		name:    "node converge",
 		summary: "one pass against a SLAP master: install, apply, publish, report (exit 3 when the master is unreachable)",
-		usage: `Usage: slapnode node converge --master URL [--node-id ID] [--partitions N] [--root DIR]
+		usage: `Usage: slapnode node converge (--master URL [--node-id ID] [--partitions N] | --cfg slapos.cfg) [--root DIR]
 
 Does once what 'slapnode node run --master URL' does periodically: registers
 the node's partitions, fetches what the master wants of this node, installs
@@ -27,20 +32,33 @@ publishes connection parameters and reports every outcome. Partitions whose
 timestamp and state did not change since their last success are skipped.
 Services are handed to the node daemon (started in the background if needed).
 
-Exit codes: 0 success, 1 a partition or release failed (reported to the
-master), 3 the master is unreachable (services keep running).
+With --cfg (default $SLAPOS_CONFIGURATION), the node is the one a SlapOS
+configuration describes, as for slapgrid: its master_url, computer_id,
+key_file/cert_file (HTTPS with the node's certificate), master_ca_file and
+certificate_repository_path (each partition's certificate, written there)
+— see docs/master.md for every key. --master, --node-id and --partitions
+given as well win over it. --master-ca FILE verifies an https master with
+that CA (slapos.cfg's master_ca_file; SlapOS's own tools never verify the
+master, so a slapos.cfg written by slapos node register has none).
 
-Example:
+Exit codes: 0 success, 1 a partition or release failed (reported to the
+master) or the master refused the node's credential, 3 the master is
+unreachable (services keep running).
+
+Examples:
   slapnode node converge --master http://127.0.0.1:8080 --node-id COMP-1
+  sudo slapnode node converge --cfg /etc/opt/slapos/slapos.cfg --root /srv/slapnode
 `,
 		run: runNodeConverge,
 	})
 }
 
 type nodeMasterFlags struct {
-	master, nodeID string
-	partitions     int
-	interval       time.Duration
+	master, nodeID, cfg string
+	masterCA            string
+	partitions          int
+	interval            time.Duration
+	set                 map[string]bool // flags given on the command line
 }
 
 func (m *nodeMasterFlags) define(fs *flag.FlagSet) {
@@ -48,6 +66,111 @@ func (m *nodeMasterFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&m.nodeID, "node-id", "slapnode", "computer id on the master")
 	fs.IntVar(&m.partitions, "partitions", 10, "partitions registered with the master")
 	fs.DurationVar(&m.interval, "interval", 30*time.Second, "time between converge passes")
+	fs.StringVar(&m.cfg, "cfg", os.Getenv(config.SlapOSConfigEnv), "SlapOS node configuration (slapos.cfg)")
+	fs.StringVar(&m.masterCA, "master-ca", "", "CA certificate to verify an https master with")
+}
+
+// visit records which flags were given, so that slapos.cfg fills the
+// others.
+func (m *nodeMasterFlags) visit(fs *flag.FlagSet) {
+	m.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { m.set[f.Name] = true })
+}
+
+// nodeMaster is how a node reaches its master: from the flags, or from a
+// SlapOS configuration (slapos.cfg) as slapgrid reads it.
+type nodeMaster struct {
+	client     *slap.Client
+	computerID string
+	partitions int
+	certRepo   string
+	slapos     *config.SlapOSConfig // nil without --cfg
+}
+
+// resolve builds the master client: --cfg (default $SLAPOS_CONFIGURATION)
+// supplies the master URL, the node's id and certificate, the master's CA
+// and the certificate repository; --master, --node-id and --partitions
+// given on the command line win over it.
+func (m *nodeMasterFlags) resolve(env *cliEnv) (*nodeMaster, error) {
+	nm := &nodeMaster{computerID: m.nodeID, partitions: m.partitions}
+	var opts []slap.ClientOption
+	url := m.master
+	if m.cfg != "" && !(m.set["master"] && !m.set["cfg"]) {
+		c, err := config.LoadSlapOS(m.cfg)
+		if err != nil {
+			return nil, withCode(exitPromise, err)
+		}
+		nm.slapos = c
+		if !m.set["master"] {
+			url = c.MasterURL
+		}
+		if !m.set["node-id"] {
+			nm.computerID = c.ComputerID
+		}
+		if !m.set["partitions"] && c.PartitionAmount > 0 {
+			nm.partitions = c.PartitionAmount
+		}
+		nm.certRepo = c.CertificateRepositoryPath
+		ca := c.MasterCAFile
+		if m.masterCA != "" {
+			ca = m.masterCA
+		}
+		if strings.HasPrefix(url, "https:") || c.CertFile != "" || ca != "" {
+			opts = append(opts, slap.WithTLS(slap.TLSFiles{CertFile: c.CertFile, KeyFile: c.KeyFile, CAFile: ca}))
+		}
+	} else if m.masterCA != "" {
+		opts = append(opts, slap.WithTLS(slap.TLSFiles{CAFile: m.masterCA}))
+	}
+	if url == "" {
+		return nil, nil
+	}
+	client, err := slap.NewClient(url, opts...)
+	if err != nil {
+		return nil, withCode(exitPromise, err)
+	}
+	nm.client = client
+	return nm, nil
+}
+
+// report prints what a slapos.cfg gave, and what of it slapnode leaves
+// aside, once at start.
+func (nm *nodeMaster) report(w io.Writer, n *local.Node) {
+	c := nm.slapos
+	if c == nil {
+		return
+	}
+	auth := "no client certificate"
+	if c.CertFile != "" {
+		auth = "certificate " + c.CertFile
+	}
+	fmt.Fprintf(w, "%s: node %s of master %s (%s); partition certificates in %s\n", c.File, nm.computerID, c.MasterURL, auth, dash(c.CertificateRepositoryPath))
+	if p, err := n.Partition("slappart0"); err == nil && c.InstanceRoot != "" && filepath.Dir(p.Path) != filepath.Clean(c.InstanceRoot) {
+		fmt.Fprintf(w, "%s: instance_root %s: this node keeps its partitions in %s (format it with instance_root = %q in node.hcl to use %s)\n",
+			c.File, c.InstanceRoot, filepath.Dir(p.Path), c.InstanceRoot, c.InstanceRoot)
+	}
+	if sw := filepath.Join(n.Root, "software"); c.SoftwareRoot != "" && sw != filepath.Clean(c.SoftwareRoot) {
+		fmt.Fprintf(w, "%s: software_root %s: slapnode installs releases in %s (the node root's; SlapOS's buildout-built releases are not reused)\n", c.File, c.SoftwareRoot, sw)
+	}
+	// One line per reason and section: [networkcache] alone has a dozen keys.
+	type group struct {
+		section, why string
+		keys         []string
+	}
+	var groups []*group
+	index := map[[2]string]*group{}
+	for _, s := range c.Ignored {
+		k := [2]string{s.Section, s.Why}
+		g := index[k]
+		if g == nil {
+			g = &group{section: s.Section, why: s.Why}
+			index[k] = g
+			groups = append(groups, g)
+		}
+		g.keys = append(g.keys, s.Key)
+	}
+	for _, g := range groups {
+		fmt.Fprintf(w, "%s: ignored [%s] %s: %s\n", c.File, g.section, strings.Join(g.keys, ", "), g.why)
+	}
 }
 
 // converger joins a node to a master from inside `node run`: the daemon's
@@ -61,20 +184,19 @@ type converger struct {
 	logf   func(string, ...any)
 }
 
-func newConverger(ctx context.Context, env *cliEnv, root string, mf nodeMasterFlags) (*converger, error) {
-	client, err := slap.NewClient(mf.master)
-	if err != nil {
-		return nil, err
-	}
+func newConverger(ctx context.Context, env *cliEnv, root string, mf nodeMasterFlags, nm *nodeMaster) (*converger, error) {
 	n, err := local.Open(ctx, root, nil)
 	if err != nil {
 		return nil, err
 	}
+	nm.report(env.stderr, n)
 	logger := log.New(env.stderr, "", log.LstdFlags)
+	client := nm.client
 	return &converger{
 		node: n, client: client, mf: mf, logf: logger.Printf,
-		banger: local.NewBanger(n.Root, client, mf.nodeID),
-		opts:   local.ConvergeOptions{Master: client, ComputerID: mf.nodeID, Partitions: mf.partitions, PromiseWait: 30 * time.Second, UsageEvery: 10 * time.Minute},
+		banger: local.NewBanger(n.Root, client, nm.computerID),
+		opts: local.ConvergeOptions{Master: client, ComputerID: nm.computerID, Partitions: nm.partitions, PromiseWait: 30 * time.Second,
+			UsageEvery: 10 * time.Minute, CertificateRepository: nm.certRepo},
 	}, nil
 }
 
@@ -119,22 +241,28 @@ func runNodeConverge(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) != 0 || mf.master == "" {
-		return withCode(exitPromise, fmt.Errorf("give --master URL (see 'slapnode help node converge')"))
+	mf.visit(fs)
+	if len(pos) != 0 {
+		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help node converge')", pos[0]))
 	}
-	ctx, cancel := signalContext()
-	defer cancel()
-	client, err := slap.NewClient(mf.master)
+	nm, err := mf.resolve(env)
 	if err != nil {
 		return err
 	}
+	if nm == nil {
+		return withCode(exitPromise, fmt.Errorf("give --master URL or --cfg slapos.cfg (see 'slapnode help node converge')"))
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
 	n, err := local.Open(ctx, *root, env.stdout)
 	if err != nil {
 		return err
 	}
 	defer n.Close(context.Background())
+	nm.report(env.stderr, n)
 	n.Engine.Verbose = env.verbose
-	o := local.ConvergeOptions{Master: client, ComputerID: mf.nodeID, Partitions: mf.partitions, PromiseWait: 30 * time.Second}
+	o := local.ConvergeOptions{Master: nm.client, ComputerID: nm.computerID, Partitions: nm.partitions, PromiseWait: 30 * time.Second,
+		CertificateRepository: nm.certRepo}
 	if err := n.Register(ctx, o); err != nil {
 		return convergeErr(err)
 	}
@@ -163,6 +291,13 @@ func runNodeConverge(env *cliEnv, args []string) error {
 }
 
 func convergeErr(err error) error {
+	var cerr *slap.CertificateError
+	if errors.As(err, &cerr) {
+		return withCode(exitFailure, err)
+	}
+	if errors.Is(err, slap.ErrAuth) {
+		return withCode(exitFailure, fmt.Errorf("%w\n(the master refused this node's credential)", err))
+	}
 	if strings.Contains(err.Error(), local.ErrOffline.Error()) {
 		return withCode(exitOffline, err)
 	}

@@ -23,7 +23,7 @@ func init() {
 	register(&command{
 		name:    "node run",
 		summary: "run the node daemon in the foreground (supervisor + control socket)",
-		usage: `Usage: slapnode node run [--root DIR] [--master URL [--node-id ID] [--partitions N] [--interval D]]
+		usage: `Usage: slapnode node run [--root DIR] [--master URL [--node-id ID] [--partitions N] | --cfg slapos.cfg] [--interval D]
 
 Runs the node daemon in the foreground: it restores every partition to its
 recorded state (services of started partitions are started again), then
@@ -44,12 +44,23 @@ reports back; a watched service that turns FATAL bangs its partition (once
 per deployment). While the master is unreachable the services keep running
 and the node retries with a growing delay.
 
+With --cfg slapos.cfg (default $SLAPOS_CONFIGURATION), the node takes the
+place of SlapOS's slapgrid: it reads SlapOS's configuration — master_url,
+computer_id, key_file and cert_file (HTTPS with the node's X.509
+certificate), master_ca_file, certificate_repository_path (where each
+partition's certificate is written, 0400, owned by its user) and
+[slapformat] partition_amount — and says at start which other keys it
+leaves aside and why (docs/master.md lists them all).
+
 Flags:
   --root DIR         node root (default $SLAPNODE_ROOT, else ~/.local/state/slapnode)
   --master URL       SLAP master to converge with (e.g. http://127.0.0.1:8080)
   --node-id ID       the node's computer id on the master (default: slapnode)
   --partitions N     partitions registered with the master (default 10)
   --interval D       time between converge passes (default 30s)
+  --cfg FILE         SlapOS node configuration, slapos.cfg (default $SLAPOS_CONFIGURATION)
+  --master-ca FILE   CA certificate to verify an https master with (else
+                     slapos.cfg's master_ca_file, else the system's roots)
   --metrics ADDR     serve OpenMetrics (promise status and duration, service
                      restarts) at http://ADDR/metrics, e.g. 127.0.0.1:9780
 
@@ -57,6 +68,7 @@ Examples:
   slapnode node run
   sudo slapnode node run --root /srv/slapnode
   slapnode node run --master http://127.0.0.1:8080 --node-id COMP-1
+  sudo slapnode node run --cfg /etc/opt/slapos/slapos.cfg --root /srv/slapnode
 `,
 		run: runNodeRun,
 	})
@@ -148,8 +160,13 @@ func runNodeRun(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	mf.visit(fs)
 	if len(pos) != 0 {
 		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help node run')", pos[0]))
+	}
+	nm, err := mf.resolve(env)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -157,8 +174,8 @@ func runNodeRun(env *cliEnv, args []string) error {
 	logf := log.New(env.stderr, "slapnode daemon: ", log.LstdFlags).Printf
 	var bang func(partition, promise, message string)
 	var ready []func()
-	if mf.master != "" {
-		conv, err := newConverger(ctx, env, *root, mf)
+	if nm != nil {
+		conv, err := newConverger(ctx, env, *root, mf, nm)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -497,4 +499,47 @@ func FuzzUnpack(f *testing.F) {
 			t.Fatalf("unpack wrote next to its directory: %v", ents)
 		}
 	})
+}
+
+// TestServerRefusesAnonymousUploads: a server given no upload keys takes no
+// upload at all unless it was told to accept anonymous ones, and then each
+// archive is bounded (issue 18 #11: it took anyone's, up to 4 GiB).
+func TestServerRefusesAnonymousUploads(t *testing.T) {
+	ctx := context.Background()
+	_, signer := keys(t)
+	dirA := filepath.Join(t.TempDir(), "a")
+	buildTree(t, dirA)
+
+	d := &DirStore{Dir: t.TempDir()}
+	srv := httptest.NewServer(&Server{Store: d})
+	defer srv.Close()
+	for name, store := range map[string]*HTTPStore{
+		"signed":    {URL: srv.URL, SigningKey: signer},
+		"anonymous": {URL: srv.URL},
+	} {
+		_, _, err := NewWithStore(Config{SigningKey: signer, Platform: linux}, store).Push(ctx, release, "", dirA)
+		if err == nil || !strings.Contains(err.Error(), "403") || !strings.Contains(err.Error(), "no anonymous uploads") {
+			t.Errorf("%s upload to a keyless server: err=%v, want a 403 saying it takes no anonymous uploads", name, err)
+		}
+	}
+	if ents, _ := os.ReadDir(filepath.Join(d.Dir, "shacache")); len(ents) != 0 {
+		t.Errorf("refused uploads left %d archives", len(ents))
+	}
+
+	// Accepted when asked for, within the size bound.
+	open := &DirStore{Dir: t.TempDir()}
+	osrv := httptest.NewServer(&Server{Store: open, AnonymousUploads: true, MaxArchive: 1 << 20})
+	defer osrv.Close()
+	if pushed, reason, err := NewWithStore(Config{SigningKey: signer, Platform: linux}, &HTTPStore{URL: osrv.URL}).Push(ctx, release, "", dirA); err != nil || !pushed {
+		t.Fatalf("anonymous upload to a server accepting them: pushed=%v %s %v", pushed, reason, err)
+	}
+	big := bytes.Repeat([]byte{'x'}, 2<<20)
+	sum := sha256.Sum256(big)
+	err := (&HTTPStore{URL: osrv.URL}).PutArchive(ctx, hex.EncodeToString(sum[:]), bytes.NewReader(big))
+	if err == nil || !strings.Contains(err.Error(), "413") {
+		t.Errorf("archive over the bound: err=%v, want a 413", err)
+	}
+	if _, err := os.Stat(filepath.Join(open.Dir, "shacache", hex.EncodeToString(sum[:]))); err == nil {
+		t.Error("the archive over the bound was stored")
+	}
 }

@@ -19,20 +19,31 @@ import (
 // which verifies every entry's signature and every archive's checksum.
 // Uploads are checked here too so that a cache is not filled by strangers:
 // archives must hash to their name, entries must be well-formed signed
-// envelopes, and when UploadKeys is set every upload must be authenticated
-// by, and every entry signed with, one of those keys.
+// envelopes, and every upload must be authenticated by, and every entry
+// signed with, one of UploadKeys — unless AnonymousUploads says otherwise.
 type Server struct {
 	Store *DirStore
-	// UploadKeys may upload; empty accepts any upload that passes the
-	// content checks.
+	// UploadKeys may upload.
 	UploadKeys []ed25519.PublicKey
+	// AnonymousUploads accepts uploads from anyone when UploadKeys is
+	// empty (they are still content-checked and bounded by MaxArchive);
+	// without it, a server with no UploadKeys refuses every upload.
+	AnonymousUploads bool
 	// ReadOnly refuses every upload.
 	ReadOnly bool
-	// MaxArchive bounds one upload (0: 4 GiB).
+	// MaxArchive bounds one uploaded archive (0: DefaultMaxArchive).
 	MaxArchive int64
 	// Logf, when set, is told about refused uploads.
 	Logf func(format string, args ...any)
 }
+
+// DefaultMaxArchive bounds an uploaded archive when Server.MaxArchive is 0:
+// the largest software releases of the SlapOS corpus pack to well under it.
+const DefaultMaxArchive = 4 << 30
+
+// ErrAnonymousUpload is the refusal of an upload to a server that has no
+// upload keys and does not accept anonymous uploads.
+var ErrAnonymousUpload = errors.New("this binary cache takes no anonymous uploads: start 'slapnode cache serve' with --upload-key KEY.pub (or, to accept anyone's, --anonymous-uploads)")
 
 func (s *Server) logf(format string, args ...any) {
 	if s.Logf != nil {
@@ -76,7 +87,10 @@ func (s *Server) authorize(r *http.Request) error {
 		return errors.New("this binary cache is read-only")
 	}
 	if len(s.UploadKeys) == 0 {
-		return nil
+		if s.AnonymousUploads {
+			return nil
+		}
+		return ErrAnonymousUpload
 	}
 	pub, err := uploadKey(r)
 	if err != nil {
@@ -147,10 +161,19 @@ func (s *Server) getEntries(w http.ResponseWriter, r *http.Request, key string) 
 func (s *Server) putArchive(w http.ResponseWriter, r *http.Request, sum string) {
 	limit := s.MaxArchive
 	if limit <= 0 {
-		limit = 4 << 30
+		limit = DefaultMaxArchive
+	}
+	if r.ContentLength > limit {
+		http.Error(w, fmt.Sprintf("archive of %d bytes refused: this cache takes at most %d bytes per archive", r.ContentLength, limit), http.StatusRequestEntityTooLarge)
+		return
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
 	if err := s.Store.PutArchive(r.Context(), sum, body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, fmt.Sprintf("archive refused: this cache takes at most %d bytes per archive", limit), http.StatusRequestEntityTooLarge)
+			return
+		}
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}

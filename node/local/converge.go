@@ -33,6 +33,10 @@ type ConvergeOptions struct {
 	// UsageEvery is how often the partitions' consumption is reported to
 	// the master (useComputer); 0 reports on every pass.
 	UsageEvery time.Duration
+	// CertificateRepository, when set (slapos.cfg's
+	// certificate_repository_path), receives each processed partition's
+	// certificate and key from the master, as SlapOS writes them (certs.go).
+	CertificateRepository string
 }
 
 // ConvergeReport says what one pass did.
@@ -73,6 +77,10 @@ func (n *Node) Register(ctx context.Context, o ConvergeOptions) error {
 // offline marks transport errors (no answer at all) as ErrOffline; an HTTP
 // error answer means the master is there.
 func offline(err error) error {
+	if errors.Is(err, slap.ErrAuth) {
+		// A refused credential or certificate: the master is there.
+		return err
+	}
 	var he *slap.HTTPError
 	var ne net.Error
 	var oe *net.OpError
@@ -215,6 +223,12 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 			rep.Errors[pid] = err.Error()
 			return offline(m.InstanceError(ctx, o.ComputerID, pid, err.Error(), ""))
 		}
+		if o.CertificateRepository != "" {
+			if err := RemovePartitionCertificate(o.CertificateRepository, pid); err != nil {
+				rep.Errors[pid] = err.Error()
+				return offline(m.InstanceError(ctx, o.ComputerID, pid, err.Error(), ""))
+			}
+		}
 		rep.Destroyed = append(rep.Destroyed, pid)
 		if _, err := m.Destroyed(ctx, o.ComputerID, pid); err != nil {
 			return offline(err)
@@ -231,6 +245,19 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 	fail := func(err error) error {
 		rep.Errors[pid] = err.Error()
 		return offline(m.InstanceError(ctx, o.ComputerID, pid, err.Error(), ""))
+	}
+	if o.CertificateRepository != "" {
+		// As slapgrid's _updateCertificate, before the instance is built.
+		cert, key, err := m.Certificate(ctx, o.ComputerID, pid)
+		if err != nil {
+			if oe := offline(err); errors.Is(oe, ErrOffline) {
+				return oe
+			}
+			return fail(fmt.Errorf("the certificate of %s: %w", pid, err))
+		}
+		if _, err := WritePartitionCertificate(o.CertificateRepository, pid, part.Credential, cert, key); err != nil {
+			return fail(err)
+		}
 	}
 	sw := softwares[p.SoftwareRelease.URL]
 	if sw == nil {

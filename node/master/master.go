@@ -22,6 +22,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
@@ -41,9 +42,15 @@ type Options struct {
 	// SoftwareProducts maps a product reference to its software release
 	// URLs (getSoftwareReleaseListFromSoftwareProduct).
 	SoftwareProducts map[string][]string
-	// RequireAuth makes every call need a bearer token made by
-	// CreateCredential (see auth.go); required on non-loopback listeners.
+	// RequireAuth makes every call need a credential: a bearer token made
+	// by CreateCredential or a client certificate made by IssueCertificate
+	// (see auth.go); required on non-loopback listeners. Without it, the
+	// master's own user and root on this machine need none.
 	RequireAuth bool
+	// AdvertiseHATEOAS makes getHateoasUrl answer the URL of the master's
+	// /hateoas/, as a SlapOS Master does, so that `slapos service list`
+	// finds it without master_rest_url; off, it is a 404, as slapproxy's.
+	AdvertiseHATEOAS bool
 	// Now returns the current time; tests use it to control timestamps.
 	Now func() time.Time
 }
@@ -113,6 +120,22 @@ var schemaSQL = []string{
 		address TEXT NOT NULL,
 		netmask TEXT NOT NULL)`,
 	`CREATE INDEX IF NOT EXISTS partition_network_partition ON partition_network (computer_reference, partition_reference)`,
+	`CREATE TABLE IF NOT EXISTS certificate (
+		fingerprint TEXT PRIMARY KEY,
+		serial TEXT NOT NULL,
+		scope TEXT NOT NULL,
+		computer_reference TEXT NOT NULL DEFAULT '',
+		partition_reference TEXT NOT NULL DEFAULT '',
+		certificate TEXT NOT NULL,
+		key TEXT NOT NULL DEFAULT '',
+		not_after TEXT NOT NULL,
+		created TEXT NOT NULL,
+		revoked TEXT NOT NULL DEFAULT '')`,
+	`CREATE INDEX IF NOT EXISTS certificate_owner ON certificate (scope, computer_reference, partition_reference)`,
+	`CREATE TABLE IF NOT EXISTS registration (
+		computer_reference TEXT PRIMARY KEY,
+		title TEXT NOT NULL,
+		registered TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS credential (
 		token_hash TEXT PRIMARY KEY,
 		scope TEXT NOT NULL,
@@ -134,6 +157,9 @@ func Open(path string, opts Options) (*Master, error) {
 			return nil, fmt.Errorf("master database %s: %w", path, err)
 		}
 	}
+	if err := privateDatabaseFiles(path); err != nil {
+		return nil, fmt.Errorf("master database %s: %w", path, err)
+	}
 	// WAL: a commit is one append to the log, and a process killed at any
 	// point leaves the database at its last commit. synchronous=NORMAL is
 	// durable against a killed process; only a power cut may lose the
@@ -150,6 +176,52 @@ func Open(path string, opts Options) (*Master, error) {
 		return nil, fmt.Errorf("master database %s: %w", path, err)
 	}
 	return m, nil
+}
+
+// privateDatabaseFiles makes the database, and the WAL and shared-memory
+// files SQLite keeps beside it, readable by the master's user only: they
+// hold every instance's parameters and the credentials' hashes, whatever
+// directory --db names. The database is created 0600 before SQLite opens
+// it (SQLite gives its -wal and -shm files the database file's mode), and
+// files left more open by an older slapnode are tightened.
+func privateDatabaseFiles(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := tighten(f); err != nil {
+		return err
+	}
+	for _, suffix := range []string{"-wal", "-shm", "-journal"} {
+		g, err := os.OpenFile(path+suffix, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		err = tighten(g)
+		g.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tighten(f *os.File) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", f.Name())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return f.Chmod(fi.Mode().Perm() &^ 0o077)
+	}
+	return nil
 }
 
 func (m *Master) init() error {
@@ -242,12 +314,9 @@ func (m *Master) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
 func (m *Master) Handler() http.Handler {
 	mux := http.NewServeMux()
 	m.routeSLAP(mux)
+	m.routeHATEOAS(mux)
 	m.routeAPI(mux)
-	var h http.Handler = mux
-	if m.opts.RequireAuth {
-		h = m.authenticate(mux)
-	}
-	return recoverer(h)
+	return recoverer(m.authenticate(mux))
 }
 
 // Serve serves the master on ln until ctx is cancelled, over TLS when
@@ -265,8 +334,16 @@ func (m *Master) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		IdleTimeout:       2 * time.Minute,
 		TLSConfig:         tlsConfig,
 		ErrorLog:          log.New(os.Stderr, "slapnode master: ", 0),
+		ConnContext:       withConnPeer,
 	}
 	if tlsConfig != nil {
+		if tlsConfig.ClientAuth == tls.NoClientCert {
+			// Ask for a client certificate; whether it is one this master
+			// issued is decided per request (pki.go), with a message.
+			tlsConfig = tlsConfig.Clone()
+			tlsConfig.ClientAuth = tls.RequestClientCert
+		}
+		srv.TLSConfig = tlsConfig
 		ln = tls.NewListener(ln, tlsConfig)
 	}
 	done := make(chan error, 1)

@@ -24,7 +24,9 @@ const comp = "COMP-T"
 // it.
 func startMaster(t testing.TB, m *Master, opts ...slap.ClientOption) (*slap.Client, *httptest.Server) {
 	t.Helper()
-	srv := httptest.NewServer(m.Handler())
+	srv := httptest.NewUnstartedServer(m.Handler())
+	srv.Config.ConnContext = withConnPeer // as Serve does
+	srv.Start()
 	t.Cleanup(srv.Close)
 	c, err := slap.NewClient(srv.URL, opts...)
 	if err != nil {

@@ -12,6 +12,9 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,5 +84,57 @@ func TestServeRefusesPublicPlainHTTP(t *testing.T) {
 	defer ln.Close()
 	if err := m.Serve(context.Background(), ln, nil); !errors.Is(err, ErrInsecureListen) {
 		t.Errorf("Serve on %s without TLS: %v", ln.Addr(), err)
+	}
+}
+
+// TestDatabaseIsPrivate: whatever directory --db names and whatever the
+// umask, the database and the files SQLite keeps beside it are readable by
+// the master's user only (issue 18 #13: it was created 0644).
+func TestDatabaseIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "master.db")
+	m, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	// A write makes SQLite create the WAL and shared-memory files.
+	if _, err := m.CreateCredential(context.Background(), ScopeAdmin, "", ""); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+			t.Errorf("%s has mode %o, want no access for group and others", filepath.Base(p), perm)
+		}
+	}
+	if seen < 2 {
+		t.Errorf("only %d database files found, want the database and its WAL", seen)
+	}
+	m.Close()
+	// A database left 0644 by an older slapnode is tightened on open.
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2.Close()
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("reopened database has mode %o, want 0600", fi.Mode().Perm())
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/slapnode/slapnode/node/slap"
 )
@@ -18,8 +19,18 @@ func (m *Master) routeSLAP(mux *http.ServeMux) {
 	route(mux, get, "/registerComputerPartition", m.registerComputerPartition)
 	route(mux, get, "/getComputerPartitionCertificate", m.certificate)
 	route(mux, get, "/getSoftwareReleaseListFromSoftwareProduct", m.productList)
-	route(mux, get, "/getComputerPartitionStatus", func(*http.Request) (string, error) { return dumps("Not implemented.") })
-	route(mux, get, "/getRunId", func(*http.Request) (string, error) { return m.runID, nil })
+	route(mux, get, "/getComputerPartitionStatus", func(r *http.Request) (string, error) {
+		if err := authorizeRead(r); err != nil {
+			return "", err
+		}
+		return dumps("Not implemented.")
+	})
+	route(mux, get, "/getRunId", func(r *http.Request) (string, error) {
+		if err := authorizeRead(r); err != nil {
+			return "", err
+		}
+		return m.runID, nil
+	})
 	route(mux, post, "/loadComputerConfigurationFromXML", m.loadComputerConfiguration)
 	route(mux, post, "/supplySupply", m.supply)
 	route(mux, post, "/requestComputerPartition", m.requestComputerPartition)
@@ -28,7 +39,17 @@ func (m *Master) routeSLAP(mux *http.ServeMux) {
 	route(mux, post, "/softwareInstanceRename", m.rename)
 	route(mux, post, "/destroyedComputerPartition", m.destroyedComputerPartition)
 	route(mux, post, "/destroyedSoftwareRelease", m.destroyedSoftwareRelease)
-	route(mux, post, "/computerBang", func(*http.Request) (string, error) { return dumps("") })
+	route(mux, post, "/computerBang", func(r *http.Request) (string, error) {
+		c, err := field(r, "computer_id")
+		if err != nil {
+			return "", err
+		}
+		if err := authorizeComputer(r, c); err != nil {
+			return "", err
+		}
+		return dumps("")
+	})
+	mux.HandleFunc("/Person_requestComputer", m.registerComputer)
 	for path, state := range map[string]string{
 		"/startedComputerPartition": "started", "/stoppedComputerPartition": "stopped",
 		"/softwareInstanceError": "error",
@@ -339,16 +360,38 @@ func mustPartition(tx *sql.Tx, computer, partition string) (*partitionRow, error
 	return p, nil
 }
 
+// certificate answers a partition's certificate and key. Over HTTPS the
+// master issues one per instance (its own CA, pki.go), as a SlapOS Master
+// does; over plain HTTP it answers empty strings, as slapproxy does, since
+// a key must not travel in clear and a certificate is of no use there.
 func (m *Master) certificate(r *http.Request) (string, error) {
-	if _, _, err := partitionArgs(r); err != nil {
+	c, pid, err := partitionArgs(r)
+	if err != nil {
 		return "", err
 	}
-	return dumps(map[string]any{"certificate": "", "key": ""})
+	cert, key := "", ""
+	if r.TLS != nil {
+		err := m.tx(r.Context(), func(tx *sql.Tx) error {
+			p, err := mustPartition(tx, c, pid)
+			if err != nil || p.SlapState == "free" {
+				return err
+			}
+			cert, key, err = m.partitionCertificate(tx, c, pid)
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	return dumps(map[string]any{"certificate": cert, "key": key})
 }
 
 func (m *Master) productList(r *http.Request) (string, error) {
 	ref, err := field(r, "software_product_reference")
 	if err != nil {
+		return "", err
+	}
+	if err := authorizeRead(r); err != nil {
 		return "", err
 	}
 	l := []any{}
@@ -555,7 +598,7 @@ func (m *Master) setConnectionXML(r *http.Request) (string, error) {
 		// slapproxy matches the shared instance on its reference alone;
 		// with authentication, only the partition hosting it may publish.
 		where, args := `reference=?`, []any{slave}
-		if authenticated(r) {
+		if scoped(r) {
 			where, args = `reference=? AND computer_reference=? AND hosted_by=?`, []any{slave, c, p}
 		}
 		res, err := tx.Exec(`UPDATE slave SET connection_xml=?, hosted_by=? WHERE `+where, append([]any{doc, p}, args...)...)
@@ -672,6 +715,11 @@ func freePartition(tx *sql.Tx, c, pid string) (string, error) {
 			}
 			return "Not destroying yet because this partition has child partitions: " + strings.Join(names, ", "), nil
 		}
+	}
+	// The instance's certificate ends with it (pki.go).
+	if _, err := tx.Exec(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND scope='partition' AND computer_reference=? AND partition_reference=?`,
+		time.Now().UTC().Format(time.RFC3339), c, pid); err != nil {
+		return "", err
 	}
 	_, err = tx.Exec(`UPDATE partition SET slap_state='free', software_release=NULL, xml=NULL, connection_xml=NULL,
 		slave_instance_list=NULL, software_type=NULL, partition_reference=NULL, requested_by='', requested_state='started',

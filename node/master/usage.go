@@ -41,6 +41,9 @@ func (m *Master) recordUsage(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := authorizeComputer(r, computer); err != nil {
+		return "", err
+	}
 	var j usageJournal
 	if xml.Unmarshal([]byte(r.Form.Get("use_string")), &j) != nil {
 		return "Ignored", nil

@@ -52,9 +52,11 @@ func (e *HTTPError) Is(target error) bool {
 // Client talks to a SLAP master (slapnode's, slapproxy, or a SlapOS Master
 // through its legacy endpoints). It is safe for concurrent use.
 type Client struct {
-	base  string
-	http  *http.Client
-	token string
+	base    string
+	http    *http.Client
+	token   string
+	hasCert bool  // a client certificate is configured (WithTLS)
+	optErr  error // an option that could not be applied
 }
 
 // ClientOption configures a Client.
@@ -78,6 +80,9 @@ func NewClient(masterURL string, opts ...ClientOption) (*Client, error) {
 	c := &Client{base: strings.TrimRight(masterURL, "/") + "/", http: &http.Client{Timeout: 60 * time.Second}}
 	for _, o := range opts {
 		o(c)
+	}
+	if c.optErr != nil {
+		return nil, c.optErr
 	}
 	return c, nil
 }
@@ -135,6 +140,9 @@ func (c *Client) do(req *http.Request, path string) ([]byte, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		if cerr := c.certificateError(req.Context(), err); cerr != nil {
+			return nil, cerr
+		}
 		return nil, fmt.Errorf("master %s unreachable (%s): %w", c.base, path, err)
 	}
 	defer resp.Body.Close()
