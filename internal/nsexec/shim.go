@@ -303,12 +303,33 @@ func WaitExec(pid int) {
 	delay := 20 * time.Microsecond
 	for {
 		b, err := os.ReadFile(cmdline)
-		// A zombie has an empty command line; a process that is gone
-		// cannot be read.
-		if err != nil || len(b) == 0 || !strings.HasPrefix(string(b), shimArg0+"\x00") {
+		if err != nil {
+			return // gone
+		}
+		// The command line is empty for a zombie, and also for a moment
+		// while execve replaces the process's memory: only the first
+		// means it is over.
+		if len(b) == 0 && zombie(pid) {
+			return
+		}
+		if len(b) > 0 && !strings.HasPrefix(string(b), shimArg0+"\x00") {
 			return
 		}
 		time.Sleep(delay)
 		delay = min(2*delay, 10*time.Millisecond)
 	}
+}
+
+// zombie reports whether pid has exited (or is gone): state Z or X in
+// /proc/PID/stat, after the parenthesised command name.
+func zombie(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return true
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return true
+	}
+	return b[i+2] == 'Z' || b[i+2] == 'X'
 }

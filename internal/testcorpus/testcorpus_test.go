@@ -21,8 +21,10 @@ func TestFindWalksUp(t *testing.T) {
 	if d, ok := Find("slapos"); !ok || d != filepath.Join(root, "shared", "corpus", "slapos") {
 		t.Errorf("Find(slapos) = %q %v", d, ok)
 	}
-	if _, ok := Find("schema"); ok {
-		t.Error("found a corpus that is not there")
+	// A corpus elsewhere on the machine (above the temporary directory)
+	// may be found; never one inside the tree that lacks it.
+	if d, ok := Find("schema"); ok && strings.HasPrefix(d, root) {
+		t.Errorf("found %s, which is not there", d)
 	}
 }
 
