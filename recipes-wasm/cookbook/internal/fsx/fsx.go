@@ -259,3 +259,27 @@ func ValidName(s string) bool {
 	}
 	return true
 }
+
+// MkdirAll creates path and its missing parents with mode 0755: WASI
+// creates directories 0700, and commands the host runs for the recipe (as
+// the partition user) must be able to enter and write what the recipe
+// prepared for them. Existing directories are left as they are.
+func MkdirAll(ctx recipe.Context, path string) error {
+	var created []string
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil {
+			break
+		}
+		created = append(created, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	if len(created) == 0 {
+		return nil
+	}
+	return ctx.Chmod(0o755, created...)
+}
