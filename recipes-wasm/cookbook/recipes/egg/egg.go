@@ -316,7 +316,9 @@ func isDistName(s string) bool {
 	return true
 }
 
-func isAlnum(c rune) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' }
+func isAlnum(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
 
 // versions reads the versions option: an object, or NAME = VERSION lines.
 // Names that are not distribution names (buildout's own options) and empty
