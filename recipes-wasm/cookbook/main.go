@@ -13,6 +13,7 @@ import (
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/egg"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/files"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/gitclone"
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/instance"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/template"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/values"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/wrapper"
@@ -37,6 +38,7 @@ func register(g *recipe.Registry) {
 	build.Register(g)
 	gitclone.Register(g)
 	egg.Register(g)
+	instance.Register(g)
 	values.Register(g)
 	promises.Register(g)
 }

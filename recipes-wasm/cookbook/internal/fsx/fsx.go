@@ -283,3 +283,33 @@ func MkdirAll(ctx recipe.Context, path string) error {
 	}
 	return ctx.Chmod(0o755, created...)
 }
+
+// Unmangle decodes an option name written with the mangling of
+// docs/profiles.md §1.7 (`__XX` for a byte, `__5f5f` for `__`), as
+// converted buildout profiles write names that are not HCL identifiers
+// (`-extends` is `__2dextends`). A name that is not a mangled one is
+// returned unchanged.
+func Unmangle(name string) string {
+	if !strings.Contains(name, "__") {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		if strings.HasPrefix(name[i:], "__5f5f") {
+			b.WriteString("__")
+			i += 6
+			continue
+		}
+		if strings.HasPrefix(name[i:], "__") && i+4 <= len(name) && isLowerHex(name[i+2]) && isLowerHex(name[i+3]) {
+			c, _ := strconv.ParseUint(name[i+2:i+4], 16, 8)
+			b.WriteByte(byte(c))
+			i += 4
+			continue
+		}
+		b.WriteByte(name[i])
+		i++
+	}
+	return b.String()
+}
+
+func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }

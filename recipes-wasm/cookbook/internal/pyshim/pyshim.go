@@ -124,9 +124,11 @@ func tail(s string, n int) string {
 	return "…" + s[len(s)-n:]
 }
 
-// Strings turns recipe options into buildout's strings: lists become
-// lines, booleans true/false, numbers their decimal form; objects are left
-// out (they are not buildout options) unless keep names them.
+// Strings turns recipe options into buildout's strings, under their
+// buildout names (mangled names decoded: `__2dextends` is `-extends`):
+// lists become lines, booleans true/false, numbers their decimal form;
+// objects are left out (they are not buildout options), and so are the
+// options named in skip.
 func Strings(opts recipe.Options, skip ...string) map[string]string {
 	out := map[string]string{}
 	for k, v := range opts {
@@ -134,7 +136,7 @@ func Strings(opts recipe.Options, skip ...string) map[string]string {
 			continue
 		}
 		if s, ok := String(v); ok {
-			out[k] = s
+			out[fsx.Unmangle(k)] = s
 		}
 	}
 	return out

@@ -20,6 +20,21 @@ func TestPublish(t *testing.T) {
 	if out.Outputs["url"] != "http://[::1]:8080/" || out.Outputs["port"] != float64(8080) || len(out.Installed) != 0 {
 		t.Fatalf("publish: %+v", out)
 	}
+	// Options named -… are the recipe's; -publish chooses; serialised puts
+	// everything in _ as JSON, under the buildout names.
+	out = e.MustInstall("priv", "publish", map[string]any{"a": "1", "b__2ec": "2", "__2dslave-reference": "x"})
+	if len(out.Outputs) != 2 || out.Outputs["b__2ec"] != "2" {
+		t.Fatalf("private options published: %+v", out.Outputs)
+	}
+	out = e.MustInstall("sel", "publish", map[string]any{"a": "1", "b": "2", "__2dpublish": "b"})
+	if len(out.Outputs) != 1 || out.Outputs["b"] != "2" {
+		t.Fatalf("-publish: %+v", out.Outputs)
+	}
+	out = e.MustInstall("ser", "publish", map[string]any{"serialised": true, "url": "http://x/", "b__2ec": "2", "n": 3})
+	if len(out.Outputs) != 1 || out.Outputs["_"] != `{"b.c":"2","n":3,"url":"http://x/"}` {
+		t.Fatalf("serialised: %+v", out.Outputs)
+	}
+	e.MustFail("bad", "publish", map[string]any{"__2dpublish": "nope"}, `-publish names "nope"`)
 }
 
 func TestPasswordStable(t *testing.T) {
