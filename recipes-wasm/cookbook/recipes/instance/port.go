@@ -284,4 +284,3 @@ func pyRepr(s string) string {
 	b.WriteByte(quote)
 	return b.String()
 }
-
