@@ -1,7 +1,8 @@
 // Package instance holds the cookbook's instance-side recipes of
 // slapos.cookbook that need nothing from the engine: cron-entry (cron.d),
-// free-port (free_port), userinfo, promise-plugin (promise.plugin) and
-// port-check (check_port_listening).
+// free-port (free_port), userinfo, promise-plugin (promise.plugin), and the
+// promise executables port-check (check_port_listening), url-check
+// (check_url_available) and param-check (check_parameter).
 package instance
 
 import (
@@ -52,6 +53,7 @@ func Register(g *recipe.Registry) {
 		Outputs: []string{"location", "output"},
 		Install: promisePlugin,
 	})
+	registerChecks(g)
 	g.Register("port-check", recipe.Recipe{
 		Description: "Write an executable promise that fails when a TCP port does not listen (slapos.cookbook:check_port_listening).",
 		Schema: `{"type":"object","required":["path","hostname","port"],"properties":{

@@ -2,6 +2,8 @@ package instance
 
 import (
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -158,5 +160,57 @@ func TestPromisePluginAndPortCheck(t *testing.T) {
 	msg, _ := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 127 || !strings.Contains(string(msg), "isn't listening") {
 		t.Fatalf("closed port: exit %d, %q", cmd.ProcessState.ExitCode(), msg)
+	}
+}
+
+func TestURLAndParamChecks(t *testing.T) {
+	if _, err := exec.LookPath("curl"); err != nil {
+		t.Skip("curl is not installed")
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/private":
+			w.WriteHeader(401)
+		case "/gone":
+			w.WriteHeader(404)
+		}
+	}))
+	defer srv.Close()
+	e := recipetest.New(t)
+	run := func(path string) (int, string) {
+		cmd := exec.Command(e.Path(path))
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	e.MustInstall("ok", "url-check", map[string]any{"path": "p/ok", "url": srv.URL + "/"})
+	e.MustInstall("gone", "url-check", map[string]any{"path": "p/gone", "url": srv.URL + "/gone"})
+	e.MustInstall("priv", "url-check", map[string]any{"path": "p/priv", "url": srv.URL + "/private", "check-secure": "1"})
+	e.MustInstall("code", "url-check", map[string]any{"path": "p/code", "url": srv.URL + "/gone", "http_code": int64(404)})
+	e.MustInstall("down", "url-check", map[string]any{"path": "p/down", "url": "http://127.0.0.1:1/"})
+	for path, want := range map[string]int{"p/ok": 0, "p/gone": 2, "p/priv": 0, "p/code": 0, "p/down": 1} {
+		if code, out := run(path); code != want {
+			t.Errorf("%s: exit %d, want %d (%s)", path, code, want, out)
+		}
+	}
+	e.MustFail("bad", "url-check", map[string]any{"path": "p/bad", "url": "x", "http_code": "2xx"}, "must be a number")
+
+	for name, c := range map[string]struct {
+		opts map[string]any
+		exit int
+	}{
+		"v6":      {map[string]any{"value": "fd00::1", "expected-type": "ipv6"}, 0},
+		"not6":    {map[string]any{"value": "10.0.0.1", "expected-type": "ipv6"}, 127},
+		"v4":      {map[string]any{"value": "10.0.0.1", "expected-type": "ipv4"}, 0},
+		"not4":    {map[string]any{"value": "fd00::1", "expected-type": "ipv4"}, 127},
+		"eq":      {map[string]any{"value": "a", "expected-value": "a"}, 0},
+		"ne":      {map[string]any{"value": "a", "expected-value": "b"}, 127},
+		"not":     {map[string]any{"value": "a", "expected-not-value": "a"}, 127},
+		"nothing": {map[string]any{"value": "a"}, 0},
+	} {
+		c.opts["path"] = "pc/" + name
+		e.MustInstall(name, "param-check", c.opts)
+		if code, out := run("pc/" + name); code != c.exit {
+			t.Errorf("param-check %s: exit %d, want %d (%s)", name, code, c.exit, out)
+		}
 	}
 }

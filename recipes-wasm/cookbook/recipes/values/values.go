@@ -35,6 +35,7 @@ func Register(g *recipe.Registry) {
 		}}`,
 		Install: publish,
 	})
+	registerMore(g)
 	g.Register("password", recipe.Recipe{
 		Description: "Generate a password once and keep it across applies (slapos.cookbook:generate.password); outputs passwd and password.",
 		Schema:      randomSchema,

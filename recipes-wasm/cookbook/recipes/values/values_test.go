@@ -78,3 +78,45 @@ func TestRandomStorage(t *testing.T) {
 		t.Fatalf("stored value not reused: %v", out.Outputs)
 	}
 }
+
+func TestRandomValues(t *testing.T) {
+	e := recipetest.New(t)
+	out := e.MustInstall("i", "random-integer", map[string]any{"minimum": int64(5), "maximum": "7"})
+	v := out.Outputs["value"]
+	if v != "5" && v != "6" && v != "7" {
+		t.Fatalf("random-integer %v", v)
+	}
+	for range 5 {
+		if out := e.Update("i", "random-integer", map[string]any{"minimum": int64(5), "maximum": "7"}); out.Outputs["value"] != v {
+			t.Fatal("random-integer changed on update")
+		}
+	}
+	if out := e.MustInstall("f", "random-integer", map[string]any{"minimum": 1, "maximum": 2, "value": "9"}); out.Outputs["value"] != "9" {
+		t.Fatal(out.Outputs)
+	}
+	e.MustFail("bad", "random-integer", map[string]any{"minimum": 3, "maximum": 2}, "below minimum")
+	out = e.MustInstall("t", "random-time", map[string]any{})
+	tm, _ := out.Outputs["time"].(string)
+	if h, m, ok := strings.Cut(tm, ":"); !ok || len(m) != 2 || len(h) == 0 || len(h) > 2 {
+		t.Fatalf("random-time %q", tm)
+	}
+	out = e.MustInstall("m", "mac-address", map[string]any{"storage-path": "mac"})
+	mac, _ := out.Outputs["mac-address"].(string)
+	if len(mac) != 17 || !strings.HasPrefix(mac, "fe:") || e.ReadFile(e.Path("mac")) != mac {
+		t.Fatalf("mac %q", mac)
+	}
+	if out := e.MustInstall("m2", "mac-address", map[string]any{"storage-path": "mac"}); out.Outputs["mac-address"] != mac {
+		t.Fatal("stored mac not reused")
+	}
+	out = e.MustInstall("u", "urlparse", map[string]any{"url": "https://user:pw@Example.org:8443/a/b;p=1/?q=2#frag"})
+	want := map[string]any{"scheme": "https", "username": "user", "password": "pw", "host": "example.org", "port": "8443", "path": "a/b;p=1", "params": "", "query": "q=2", "fragment": "frag"}
+	for k, v := range want {
+		if out.Outputs[k] != v {
+			t.Errorf("urlparse %s = %q, want %q", k, out.Outputs[k], v)
+		}
+	}
+	out = e.MustInstall("u2", "urlparse", map[string]any{"url": "http://[::1]/x;type=a"})
+	if out.Outputs["host"] != "::1" || out.Outputs["port"] != "" || out.Outputs["path"] != "x" || out.Outputs["params"] != "type=a" {
+		t.Errorf("urlparse: %v", out.Outputs)
+	}
+}
