@@ -211,8 +211,11 @@ func (c *converter) adaptEgg(s *cvSection, orig string, opts []*cvOption) ([]*cv
 	if plainOption(out, "versions") == nil && c.hasSection("versions") {
 		attrs = append(attrs, attrExpr{"versions", "part.versions"})
 	}
-	if plainOption(out, "find-links") == nil && c.buildout["find-links"] {
-		attrs = append(attrs, attrExpr{"find-links", c.expr(s.name, "${buildout:find-links}", s.pos)})
+	// buildout's own find-links and offline apply to every egg.
+	for _, k := range []string{"find-links", "offline"} {
+		if plainOption(out, k) == nil && c.buildout[k] {
+			attrs = append(attrs, attrExpr{k, c.expr(s.name, "${buildout:"+k+"}", s.pos)})
+		}
 	}
 	return out, attrs
 }
