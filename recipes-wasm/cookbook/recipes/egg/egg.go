@@ -331,6 +331,13 @@ func versions(opts recipe.Options) (map[string]string, error) {
 	pins := map[string]string{}
 	add := func(name, version string) {
 		name, version = strings.TrimSpace(name), strings.TrimSpace(version)
+		// SlapOS's buildout reads NAME = VERSION:whl as "a wheel of
+		// VERSION", and pins its patched eggs as VERSION+slapospatchedNNN:
+		// pip knows neither; the custom builds keep the plain version.
+		version, _, _ = strings.Cut(version, ":")
+		if base, local, ok := strings.Cut(version, "+"); ok && strings.HasPrefix(strings.ToLower(local), "slapospatched") {
+			version = base
+		}
 		if isDistName(name) && version != "" && !strings.ContainsAny(version, " \t<>=!~;") {
 			pins[name] = version
 		}

@@ -116,7 +116,7 @@ func TestEggOffline(t *testing.T) {
 		"eggs":           "greet",
 		"find-links":     "links",
 		"offline":        "true",
-		"versions":       map[string]any{"dep": "1.0", "recipe": "ignored but harmless", "zc.buildout": ""},
+		"versions":       map[string]any{"dep": "1.0+SlapOSPatched001", "recipe": "ignored but harmless", "zc.buildout": "", "greet": "1.0:whl"},
 		"interpreter":    "py",
 		"initialization": "import os\nos.environ['INIT'] = 'done'",
 		"arguments":      "'from', 'args'",
