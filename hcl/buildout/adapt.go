@@ -232,8 +232,15 @@ func (c *converter) hasSection(name string) bool {
 	if c.closureNames == nil {
 		c.closureNames = map[string]bool{}
 		if cfg, err := Load(c.file, LoadOptions{Env: c.opts.Env}); err == nil {
-			for n := range cfg.Sections {
-				c.closureNames[n] = true
+			for n, sec := range cfg.Sections {
+				// Sections buildout makes itself ([versions] with its
+				// default pins) are not parts of the converted files.
+				for _, v := range sec {
+					if v.Source != "DEFAULT_VALUE" && v.Source != "COMPUTED_VALUE" && v.Source != "" {
+						c.closureNames[n] = true
+						break
+					}
+				}
 			}
 		}
 	}
