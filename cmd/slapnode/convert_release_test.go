@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -92,6 +93,14 @@ func TestConvertedReleaseBuilds(t *testing.T) {
 	}
 	if !strings.Contains(strings.Join(strings.Fields(string(b)), " "), `allow_exec = ["git", "python3", "sh"]`) {
 		t.Fatalf("the converted release does not grant what its recipes need:\n%s", b)
+	}
+
+	// slapnode plan says what runs outside the sandbox, and builds nothing.
+	var pout, perr bytes.Buffer
+	if code := run([]string{"plan", "--root", t.TempDir(), hcl}, strings.NewReader(""), &pout, &perr); code != exitOK ||
+		!strings.Contains(pout.String(), "module cookbook may run on the host, outside the WebAssembly sandbox: git, python3, sh") ||
+		!strings.Contains(pout.String(), "plan: 5 to install") {
+		t.Fatalf("slapnode plan: code %d\n%s%s", code, pout.String(), perr.String())
 	}
 
 	root := t.TempDir()
