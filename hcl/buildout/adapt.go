@@ -250,10 +250,13 @@ func (c *converter) hasSection(name string) bool {
 // adaptCollective maps collective.recipe.template to the cookbook's
 // template recipe: input = inline:… and inline are the template text,
 // which buildout substitutes as it reads the option (so HCL does), with
-// $$ read as $ as the recipe renders it; input = FILE is a template file.
+// $$ read as $ as the recipe renders it; input = FILE (or url) is a
+// template file the recipe substitutes as buildout does: read now, as for
+// slapos.recipe.template, for engine buildout.
 func (c *converter) adaptCollective(s *cvSection, opts []*cvOption) ([]*cvOption, []attrExpr) {
 	var out []*cvOption
 	var attrs []attrExpr
+	engine := `"none"`
 	for _, o := range opts {
 		if o.op != OpSet {
 			out = append(out, o)
@@ -267,16 +270,21 @@ func (c *converter) adaptCollective(s *cvSection, opts []*cvOption) ([]*cvOption
 				attrs = append(attrs, attrExpr{"inline", c.exprWith(s.name, strings.TrimLeft(rest, " \t\n"), o.pos, true)})
 				continue
 			}
-			if rest, ok := strings.CutPrefix(o.value, profileBaseRef); ok && !strings.Contains(rest, "${") {
+			rest, local := strings.CutPrefix(o.value, profileBaseRef)
+			local = local && !strings.Contains(rest, "${")
+			if local {
 				attrs = append(attrs, attrExpr{"path", quoteLiteral(rest)})
 			} else {
 				attrs = append(attrs, attrExpr{"url", c.expr(s.name, o.value, o.pos)})
 			}
-			c.warn(o.pos, WarnTemplateFile, "[%s] collective.recipe.template substitutes ${section:option} inside the file %s; cookbook:template with engine none does not: convert the file's references (or inline it)", s.name, oneLine(o.value))
+			engine = `"buildout"`
+			if v := c.templateFileSections(s, o, rest, local); v != "" {
+				attrs = append(attrs, attrExpr{"sections", v})
+			}
 		default:
 			out = append(out, o)
 		}
 	}
-	attrs = append(attrs, attrExpr{"engine", `"none"`})
+	attrs = append(attrs, attrExpr{"engine", engine})
 	return out, attrs
 }

@@ -158,6 +158,9 @@ host = example.com
 	if err := os.WriteFile(cfg, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "t.in"), []byte("y is ${other:y}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	r, err := ConvertFile(cfg, []byte(src), ConvertOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -172,7 +175,7 @@ host = example.com
 		`recipe = "cookbook:egg" eggs = "dep" scripts = "" versions = part.versions`,
 		`recipe = "cookbook:egg-custom"`,
 		"inline = chomp(<<EOT #!/bin/sh echo $${HOME} ${part.other.y} EOT ) engine = \"none\"",
-		`path = "t.in" engine = "none"`,
+		`path = "t.in" sections = { "other" = { "y" = part.other.y } } engine = "buildout"`,
 		`serialised = true`,
 		`command-line = [trimspace(self.dcrond-binary), "-s", self.cron-entries,`,
 		`wrapper-path = self.binary`,
@@ -191,7 +194,7 @@ host = example.com
 	for _, w := range r.Warnings {
 		kinds[w.Kind]++
 	}
-	if kinds[WarnHostPython] != 1 || kinds[WarnPythonCode] != 1 || kinds[WarnTemplateFile] != 1 || kinds[WarnUnmappedRecipe] != 0 {
+	if kinds[WarnHostPython] != 1 || kinds[WarnPythonCode] != 1 || kinds[WarnTemplateFile] != 0 || kinds[WarnUnmappedRecipe] != 0 {
 		t.Errorf("warnings %v", r.Warnings)
 	}
 
