@@ -201,6 +201,12 @@ func (c *converter) emitModules(body *hclwrite.Body) {
 	if len(g.net) > 0 {
 		b.SetAttributeRaw("allow_net", raw(quoteList(sortedKeys(g.net))))
 	}
+	if len(g.exec) > 0 {
+		// buildout gives a recipe all the time it takes; slapnode's limit
+		// of a call (10 minutes by default) would stop building a
+		// compiler or a Python.
+		b.SetAttributeRaw("timeout", raw(`"24h"`))
+	}
 }
 
 func quoteList(items []string) string {

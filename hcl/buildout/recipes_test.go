@@ -181,7 +181,7 @@ host = example.com
 		`wrapper-path = self.binary`,
 		`recipe = "cookbook:gitclone"`,
 		// The grants: every command and download host the recipes need.
-		`module "cookbook" { source = "builtin:cookbook" allow_exec = ["python3", "sh", "tar"] allow_net = ["https://example.com", "https://lab.example.org", "https://www.python.org"] }`,
+		`module "cookbook" { source = "builtin:cookbook" allow_exec = ["python3", "sh", "tar"] allow_net = ["https://example.com", "https://lab.example.org", "https://www.python.org"] timeout = "24h" }`,
 	} {
 		if !strings.Contains(got, squash(want)) {
 			t.Errorf("output lacks %q:\n%s", want, r.HCL)
