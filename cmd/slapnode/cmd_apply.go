@@ -16,6 +16,7 @@ import (
 	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/schema"
+	"github.com/zclconf/go-cty/cty"
 )
 
 func init() {
@@ -215,6 +216,9 @@ func printPlan(env *cliEnv, res *local.ApplyResult, asJSON bool) error {
 	if res.Software.Report == nil {
 		fmt.Fprintf(env.stdout, "software %s: installed and unchanged\n", res.Software.Info.Name)
 	}
+	for _, l := range grantsNote(res.Software) {
+		fmt.Fprintln(env.stdout, l)
+	}
 	for i, r := range reports {
 		what := "software " + res.Software.Info.Name
 		if i == len(reports)-1 && res.Instance != nil {
@@ -263,6 +267,11 @@ func printApply(env *cliEnv, res *local.ApplyResult, asJSON bool, state string) 
 		return
 	}
 	w := env.stdout
+	if r := res.Software.Report; r != nil && r.Counts[partition.Install]+r.Counts[partition.Reinstall] > 0 {
+		for _, l := range grantsNote(res.Software) {
+			fmt.Fprintln(w, l)
+		}
+	}
 	if res.Software.Report != nil {
 		fmt.Fprintf(w, "software: %s\n", res.Software.Report.Summary())
 	} else {
@@ -315,6 +324,40 @@ func printApply(env *cliEnv, res *local.ApplyResult, asJSON bool, state string) 
 			}
 		}
 	}
+}
+
+// grantsNote says what the software's modules are granted beyond the
+// WebAssembly sandbox: the host commands they may run (python3 runs the
+// release's Python code, e.g. converted slapos.recipe.build parts, with
+// the software user's rights) and the hosts they may reach. plan and apply
+// print it, so that nothing runs outside the sandbox unannounced.
+func grantsNote(sw *partition.Software) []string {
+	if sw == nil || sw.Profile == nil {
+		return nil
+	}
+	mods, _ := sw.Profile.Modules(sw.Profile.Evaluator(map[string]cty.Value{}))
+	names := make([]string, 0, len(mods))
+	for n := range mods {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, n := range names {
+		m := mods[n]
+		if len(m.AllowExec) > 0 {
+			line := fmt.Sprintf("module %s may run on the host, outside the WebAssembly sandbox: %s", n, strings.Join(m.AllowExec, ", "))
+			for _, e := range m.AllowExec {
+				if e == "python3" {
+					line += " (python3 runs the release's Python code with the software user's rights)"
+				}
+			}
+			out = append(out, line)
+		}
+		if len(m.AllowNet) > 0 {
+			out = append(out, fmt.Sprintf("module %s may reach: %s", n, strings.Join(m.AllowNet, ", ")))
+		}
+	}
+	return out
 }
 
 func planSummary(r *partition.Report) string {

@@ -1,6 +1,9 @@
 package buildout
 
 import (
+	"fmt"
+	"regexp"
+	"sort"
 	"strings"
 )
 
@@ -15,7 +18,8 @@ import (
 const (
 	WarnTemplateContext = "template-context" // a jinja2 context line with no HCL form
 	WarnTemplateFile    = "template-file"    // a plain template file: buildout substitution inside it
-	WarnPythonCode      = "python-code"      // an option holding Python code or a Python hook
+	WarnPythonCode      = "python-code"      // Python code using what slapnode has no equivalent for
+	WarnHostPython      = "host-python"      // zc.recipe.egg's python = SECTION: the host's python3 is used
 )
 
 // attrExpr is an attribute written by an adapter: a ready HCL expression.
@@ -28,6 +32,7 @@ type attrExpr struct {
 // target. It returns the options left to write as usual and the
 // attributes it wrote itself.
 func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption) ([]*cvOption, []attrExpr) {
+	c.record(s, orig, opts)
 	if c.opts.NoAdapt || DefaultRecipeMap[orig] != target || c.opts.RecipeMap[orig] != "" {
 		return opts, nil
 	}
@@ -36,19 +41,250 @@ func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption) (
 		return c.adaptTemplate(s, opts, false)
 	case "slapos.recipe.template:jinja2":
 		return c.adaptTemplate(s, opts, true)
+	case "collective.recipe.template", "collective.recipe.template:default":
+		return c.adaptCollective(s, opts)
 	case "slapos.recipe.build", "slapos.recipe.build:default":
-		for _, o := range opts {
-			switch o.name {
-			case "init", "install", "update":
-				c.warn(o.pos, WarnPythonCode, "[%s] %s is Python code run by slapos.recipe.build; cookbook:build runs commands (commands, script): rewrite it as a shell script", s.name, o.name)
-			}
-		}
+		return c.adaptBuild(s, opts)
 	case "slapos.recipe.cmmi", "slapos.recipe.cmmi:default", "slapos.recipe.build:cmmi":
-		for _, o := range opts {
-			if strings.HasSuffix(o.name, "-hook") {
-				c.warn(o.pos, WarnPythonCode, "[%s] %s names a Python function (%s); cookbook:cmmi runs shell scripts (pre-configure, post-install)", s.name, o.name, oneLine(o.value))
-			}
+		return c.environmentSection(s, opts)
+	case "zc.recipe.egg", "zc.recipe.egg:default", "zc.recipe.egg:script", "zc.recipe.egg:scripts",
+		"zc.recipe.egg:eggs", "zc.recipe.egg:custom", "zc.recipe.egg:develop":
+		return c.adaptEgg(s, orig, opts)
+	case "slapos.cookbook:publish.serialised":
+		return opts, []attrExpr{{"serialised", "true"}}
+	case "slapos.cookbook:cron":
+		// The dcron service: a launcher of dcrond with the recipe's options.
+		return opts, []attrExpr{
+			{"command-line", `[trimspace(self.dcrond-binary), "-s", self.cron-entries, "-c", self.crontabs, "-t", self.cronstamps, "-f", "-l", "5", "-M", self.catcher, "-L", self.log-file]`},
+			{"wrapper-path", "self.binary"},
+		}
+	case "slapos.cookbook:simplelogger":
+		// A script appending its input to log, each line prefixed with the
+		// time, then a separator line.
+		return opts, []attrExpr{
+			{"output", "self.wrapper"},
+			{"mode", `"0755"`},
+			{"content", `"#!/bin/sh\n# Written by slapnode's cookbook (slapos.cookbook:simplelogger).\nprefix=$(date +%Y-%m-%d.%H:%M.%s:)\n{ while IFS= read -r line || [ -n \"$line\" ]; do printf '%s %s\\n' \"$prefix\" \"$line\"; done; printf '%s ------------------------\\n' \"$prefix\"; } >> '${replace(self.log, "'", "'\\''")}'\n"`},
 		}
 	}
 	return opts, nil
+}
+
+// plainOption returns the plain (=) option name of opts, or nil.
+func plainOption(opts []*cvOption, name string) *cvOption {
+	for _, o := range opts {
+		if o.op == OpSet && o.name == name {
+			return o
+		}
+	}
+	return nil
+}
+
+// without returns opts without the plain options named.
+func without(opts []*cvOption, names ...string) []*cvOption {
+	var out []*cvOption
+	for _, o := range opts {
+		drop := false
+		for _, n := range names {
+			if o.op == OpSet && o.name == n {
+				drop = true
+			}
+		}
+		if !drop {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// environmentSection rewrites `environment = SECTION` (slapos.recipe.cmmi,
+// slapos.recipe.build and zc.recipe.egg:custom read the variables of that
+// section) as a reference to the section's part: the recipe then receives
+// its options as an object.
+func (c *converter) environmentSection(s *cvSection, opts []*cvOption) ([]*cvOption, []attrExpr) {
+	o := plainOption(opts, "environment")
+	if o == nil {
+		return opts, nil
+	}
+	v := strings.TrimSpace(o.value)
+	if v == "" || strings.ContainsAny(v, "=\n ${") {
+		return opts, nil
+	}
+	return without(opts, "environment"), []attrExpr{{"environment", "part." + MangleName(v)}}
+}
+
+// buildoutRef finds the sections Python code reads: buildout['NAME'],
+// buildout["NAME"], and buildout[options['KEY']] (KEY's value).
+var (
+	buildoutRef    = regexp.MustCompile(`buildout\[\s*(?:'([^'\\]+)'|"([^"\\]+)")\s*\]`)
+	buildoutOptRef = regexp.MustCompile(`buildout\[\s*(?:self\.)?options\[\s*(?:'([^'\\]+)'|"([^"\\]+)")\s*\]\s*\]`)
+)
+
+// adaptBuild passes the sections slapos.recipe.build's Python code reads
+// (self.buildout[NAME]) as the option `buildout`, an object of parts: the
+// shim offers them as self.buildout. Only the sections init and install
+// name literally are passed: update code, which buildout runs to set up
+// its own process for later parts (os.environ…), has no such effect in
+// slapnode, and passing what it reads would make the part depend on
+// sections buildout only reads when needed.
+func (c *converter) adaptBuild(s *cvSection, opts []*cvOption) ([]*cvOption, []attrExpr) {
+	out, attrs := c.environmentSection(s, opts)
+	code := map[string]*cvOption{}
+	for _, k := range []string{"init", "install", "update"} {
+		if o := plainOption(opts, k); o != nil {
+			code[k] = o
+		}
+	}
+	if len(code) == 0 {
+		return out, attrs // plone.recipe.command's form: commands
+	}
+	for _, k := range []string{"init", "install", "update"} {
+		o := code[k]
+		if o == nil {
+			continue
+		}
+		for _, bad := range []string{"buildout.parse(", "easy_install"} {
+			if strings.Contains(o.value, bad) {
+				c.warn(o.pos, WarnPythonCode, "[%s] %s uses %s, which has no slapnode equivalent (buildout's own machinery); the code fails where it reaches it", s.name, k, strings.TrimSuffix(bad, "("))
+			}
+		}
+	}
+	names := map[string]bool{}
+	for _, k := range []string{"init", "install"} {
+		o := code[k]
+		if o == nil {
+			continue
+		}
+		for _, m := range buildoutRef.FindAllStringSubmatch(o.value, -1) {
+			names[m[1]+m[2]] = true
+		}
+		for _, m := range buildoutOptRef.FindAllStringSubmatch(o.value, -1) {
+			if v := plainOption(opts, m[1]+m[2]); v != nil && !strings.Contains(v.value, "${") && strings.TrimSpace(v.value) != "" {
+				names[strings.TrimSpace(v.value)] = true
+			}
+		}
+	}
+	if len(names) == 0 {
+		return out, attrs
+	}
+	var items []string
+	keys := make([]string, 0, len(names))
+	for n := range names {
+		keys = append(keys, n)
+	}
+	sort.Strings(keys)
+	for _, n := range keys {
+		switch {
+		case n == "buildout":
+			var dirs []string
+			for _, k := range []string{"directory", "bin-directory", "parts-directory", "eggs-directory", "develop-eggs-directory"} {
+				dirs = append(dirs, fmt.Sprintf("%s = %s", quoteLiteral(k), c.expr(s.name, "${buildout:"+k+"}", s.pos)))
+			}
+			items = append(items, fmt.Sprintf("\"buildout\" = {\n%s\n}", strings.Join(dirs, "\n")))
+		case n == "slap-connection" && !c.defined[n]:
+			c.warn(s.pos, WarnRuntimeSection, "[%s] the Python code reads [slap-connection], which slapos node injects; slapnode does not pass it (the code fails where it reads it)", s.name)
+		case c.flatten && !c.defined[n]:
+			c.warn(s.pos, WarnPythonCode, "[%s] the Python code reads section [%s], which does not exist; not passed", s.name, n)
+		default:
+			items = append(items, fmt.Sprintf("%s = part.%s", quoteLiteral(n), MangleName(n)))
+		}
+	}
+	if len(items) > 0 {
+		attrs = append(attrs, attrExpr{"buildout", "{\n" + strings.Join(items, "\n") + "\n}"})
+	}
+	return out, attrs
+}
+
+// adaptEgg adapts zc.recipe.egg's entry points.
+func (c *converter) adaptEgg(s *cvSection, orig string, opts []*cvOption) ([]*cvOption, []attrExpr) {
+	out, attrs := opts, []attrExpr(nil)
+	if orig == "zc.recipe.egg:custom" || orig == "zc.recipe.egg:develop" {
+		out, attrs = c.environmentSection(s, opts)
+	}
+	if o := plainOption(out, "python"); o != nil {
+		c.warn(o.pos, WarnHostPython, "[%s] python = %s: the eggs are installed with the host's python3 (granted to the cookbook), not with the Python of that section", s.name, oneLine(o.value))
+		out = without(out, "python")
+	}
+	if orig == "zc.recipe.egg:eggs" && plainOption(out, "scripts") == nil {
+		attrs = append(attrs, attrExpr{"scripts", `""`})
+	}
+	if plainOption(out, "versions") == nil && c.hasSection("versions") {
+		attrs = append(attrs, attrExpr{"versions", "part.versions"})
+	}
+	// buildout's own find-links and offline apply to every egg.
+	for _, k := range []string{"find-links", "offline"} {
+		if plainOption(out, k) == nil && c.buildout[k] {
+			attrs = append(attrs, attrExpr{k, c.expr(s.name, "${buildout:"+k+"}", s.pos)})
+		}
+	}
+	return out, attrs
+}
+
+// hasSection reports whether a section exists in what is converted: this
+// file (or the flattened closure), or the closure this file extends.
+func (c *converter) hasSection(name string) bool {
+	if c.defined[name] {
+		return true
+	}
+	if c.flatten {
+		return false
+	}
+	if c.closureNames == nil {
+		c.closureNames = map[string]bool{}
+		if cfg, err := Load(c.file, LoadOptions{Env: c.opts.Env}); err == nil {
+			for n, sec := range cfg.Sections {
+				// Sections buildout makes itself ([versions] with its
+				// default pins) are not parts of the converted files.
+				for _, v := range sec {
+					if v.Source != "DEFAULT_VALUE" && v.Source != "COMPUTED_VALUE" && v.Source != "" {
+						c.closureNames[n] = true
+						break
+					}
+				}
+			}
+		}
+	}
+	return c.closureNames[name]
+}
+
+// adaptCollective maps collective.recipe.template to the cookbook's
+// template recipe: input = inline:… and inline are the template text,
+// which buildout substitutes as it reads the option (so HCL does), with
+// $$ read as $ as the recipe renders it; input = FILE (or url) is a
+// template file the recipe substitutes as buildout does: read now, as for
+// slapos.recipe.template, for engine buildout.
+func (c *converter) adaptCollective(s *cvSection, opts []*cvOption) ([]*cvOption, []attrExpr) {
+	var out []*cvOption
+	var attrs []attrExpr
+	engine := `"none"`
+	for _, o := range opts {
+		if o.op != OpSet {
+			out = append(out, o)
+			continue
+		}
+		switch o.name {
+		case "inline":
+			attrs = append(attrs, attrExpr{"inline", c.exprWith(s.name, strings.TrimLeft(o.value, " \t\n"), o.pos, true)})
+		case "input", "url":
+			if rest, ok := strings.CutPrefix(o.value, "inline:"); ok && o.name == "input" {
+				attrs = append(attrs, attrExpr{"inline", c.exprWith(s.name, strings.TrimLeft(rest, " \t\n"), o.pos, true)})
+				continue
+			}
+			rest, local := strings.CutPrefix(o.value, profileBaseRef)
+			local = local && !strings.Contains(rest, "${")
+			if local {
+				attrs = append(attrs, attrExpr{"path", quoteLiteral(rest)})
+			} else {
+				attrs = append(attrs, attrExpr{"url", c.expr(s.name, o.value, o.pos)})
+			}
+			engine = `"buildout"`
+			if v := c.templateFileSections(s, o, rest, local); v != "" {
+				attrs = append(attrs, attrExpr{"sections", v})
+			}
+		default:
+			out = append(out, o)
+		}
+	}
+	attrs = append(attrs, attrExpr{"engine", engine})
+	return out, attrs
 }

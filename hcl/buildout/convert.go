@@ -148,6 +148,9 @@ type converter struct {
 	baseDirs map[string]string
 	rootDir  string
 	flatten  bool
+	recorded []grantSection // sections with a recipe, for emitModules (recipes.go)
+	// closureNames are the sections of the extends closure (adapt.go).
+	closureNames map[string]bool
 }
 
 func newConverter(file string, opts ConvertOptions) *converter {

@@ -30,6 +30,9 @@ func checkShape(t *testing.T, name string, src []byte) *hclsyntax.Body {
 		}
 	}
 	for _, b := range body.Blocks {
+		if b.Type == "module" && len(b.Labels) == 1 && b.Labels[0] == "cookbook" {
+			continue // the grants of the converted recipes (recipes.go)
+		}
 		if b.Type != "part" || len(b.Labels) != 1 {
 			t.Errorf("%s:%d: block %s %v: want part \"NAME\"", name, b.DefRange().Start.Line, b.Type, b.Labels)
 			continue

@@ -10,7 +10,10 @@ import (
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/promises"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/build"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/download"
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/egg"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/files"
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/gitclone"
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/instance"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/template"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/values"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/recipes/wrapper"
@@ -33,6 +36,9 @@ func register(g *recipe.Registry) {
 	wrapper.Register(g)
 	download.Register(g)
 	build.Register(g)
+	gitclone.Register(g)
+	egg.Register(g)
+	instance.Register(g)
 	values.Register(g)
 	promises.Register(g)
 }

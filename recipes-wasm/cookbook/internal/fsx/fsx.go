@@ -259,3 +259,57 @@ func ValidName(s string) bool {
 	}
 	return true
 }
+
+// MkdirAll creates path and its missing parents with mode 0755: WASI
+// creates directories 0700, and commands the host runs for the recipe (as
+// the partition user) must be able to enter and write what the recipe
+// prepared for them. Existing directories are left as they are.
+func MkdirAll(ctx recipe.Context, path string) error {
+	var created []string
+	for p := filepath.Clean(path); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil {
+			break
+		}
+		created = append(created, p)
+		if filepath.Dir(p) == p {
+			break
+		}
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	if len(created) == 0 {
+		return nil
+	}
+	return ctx.Chmod(0o755, created...)
+}
+
+// Unmangle decodes an option name written with the mangling of
+// docs/profiles.md §1.7 (`__XX` for a byte, `__5f5f` for `__`), as
+// converted buildout profiles write names that are not HCL identifiers
+// (`-extends` is `__2dextends`). A name that is not a mangled one is
+// returned unchanged.
+func Unmangle(name string) string {
+	if !strings.Contains(name, "__") {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(name); {
+		if strings.HasPrefix(name[i:], "__5f5f") {
+			b.WriteString("__")
+			i += 6
+			continue
+		}
+		if strings.HasPrefix(name[i:], "__") && i+4 <= len(name) && isLowerHex(name[i+2]) && isLowerHex(name[i+3]) {
+			c, _ := strconv.ParseUint(name[i+2:i+4], 16, 8)
+			b.WriteByte(byte(c))
+			i += 4
+			continue
+		}
+		b.WriteByte(name[i])
+		i++
+	}
+	return b.String()
+}
+
+func isLowerHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }

@@ -83,3 +83,14 @@ func FuzzShellQuote(f *testing.F) {
 		ShellSplit(a)
 	})
 }
+
+func TestUnmangle(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain": "plain", "__2dextends": "-extends", "configuration__2ejson": "configuration.json",
+		"a__5f5fb": "a__b", "__33proxy": "3proxy", "x__zz": "x__zz", "___2e": "_.",
+	} {
+		if got := Unmangle(in); got != want {
+			t.Errorf("Unmangle(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -5,6 +5,7 @@ package values
 
 import (
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -28,10 +29,13 @@ const randomSchema = `{"type":"object","properties":{
 // Register adds the recipes of this package to g.
 func Register(g *recipe.Registry) {
 	g.Register("publish", recipe.Recipe{
-		Description: "Publish connection parameters (slapos.cookbook:publish): every option is published as is.",
-		Schema:      `{"type":"object"}`,
-		Install:     publish,
+		Description: "Publish connection parameters (slapos.cookbook:publish, and publish.serialised with serialised = true).",
+		Schema: `{"type":"object","properties":{
+			"serialised":{"type":["boolean","string"],"description":"publish one parameter _ holding the others as a JSON object (slapos.cookbook:publish.serialised)"}
+		}}`,
+		Install: publish,
 	})
+	registerMore(g)
 	g.Register("password", recipe.Recipe{
 		Description: "Generate a password once and keep it across applies (slapos.cookbook:generate.password); outputs passwd and password.",
 		Schema:      randomSchema,
@@ -46,14 +50,61 @@ func Register(g *recipe.Registry) {
 	})
 }
 
-// publish outputs its options: the engine sends a partition's published
-// values to the master as its connection parameters.
+// publish outputs the values to publish: the engine sends a partition's
+// published values to the master as its connection parameters. As in
+// slapos.cookbook, options whose buildout name starts with "-" are the
+// recipe's own (written __2d… in HCL), and -publish, when set, lists the
+// options to publish. With serialised, the values go as one parameter, _,
+// a JSON object (slapos.cookbook:publish.serialised).
 func publish(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
-	out := make(map[string]any, len(opts))
-	for k, v := range opts {
-		out[k] = v
+	serialised, err := opts.Bool("serialised", false)
+	if err != nil {
+		return recipe.Result{}, err
 	}
-	return recipe.Result{Outputs: out, Messages: []string{fmt.Sprintf("published %d values", len(out))}}, nil
+	names := map[string]string{} // buildout name → option key
+	for k := range opts {
+		if k != "serialised" {
+			names[fsx.Unmangle(k)] = k
+		}
+	}
+	var keys []string
+	if key, ok := names["-publish"]; ok {
+		list, err := opts.StringList(key)
+		if err != nil {
+			return recipe.Result{}, err
+		}
+		for _, l := range list {
+			for _, n := range strings.Fields(l) {
+				if _, ok := names[n]; !ok {
+					return recipe.Result{}, fmt.Errorf("-publish names %q, which this part does not set", n)
+				}
+				keys = append(keys, n)
+			}
+		}
+	} else {
+		for n := range names {
+			if !strings.HasPrefix(n, "-") {
+				keys = append(keys, n)
+			}
+		}
+	}
+	out := make(map[string]any, len(keys))
+	if serialised {
+		values := make(map[string]any, len(keys))
+		for _, n := range keys {
+			values[n] = opts[names[n]]
+		}
+		b, err := json.Marshal(values)
+		if err != nil {
+			return recipe.Result{}, err
+		}
+		out["_"] = string(b)
+	} else {
+		for _, n := range keys {
+			out[names[n]] = opts[names[n]]
+		}
+	}
+	return recipe.Result{Outputs: out, Messages: []string{fmt.Sprintf("published %d values", len(keys))}}, nil
 }
 
 // random returns the install function of password-like recipes: the value

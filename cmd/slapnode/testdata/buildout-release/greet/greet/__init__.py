@@ -1,0 +1,5 @@
+import os
+
+
+def main():
+    print('greetings from %s' % os.environ.get('GREET_WHO', 'nobody'))
