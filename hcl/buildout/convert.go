@@ -68,6 +68,9 @@ type ConvertOptions struct {
 	closure *closureInfo
 	// software, for the root of a software release, is its software block.
 	software *SoftwareMeta
+	// noParts: no file of the release sets [buildout] parts, so buildout
+	// installs nothing: the root says parts = [].
+	noParts bool
 }
 
 // SoftwareMeta is what a converted release says about itself: its
@@ -375,6 +378,9 @@ func ConvertClosure(file string, lopts LoadOptions, copts ConvertOptions) (*Resu
 	if err != nil {
 		return nil, err
 	}
+	if copts.Kind == "software" || copts.Kind == "" && guessKind(file) == "software" {
+		copts.software = softwareMeta(cfg.Root)
+	}
 	return ConvertConfig(cfg, copts)
 }
 
@@ -399,6 +405,11 @@ func (c *converter) emit(secs []*cvSection) (*Result, error) {
 				c.buildout[strings.TrimRight(o.name, " +-")] = true
 			}
 		}
+	}
+	if c.opts.noParts {
+		body.AppendNewline()
+		body.AppendUnstructuredTokens(comment("No file of the release sets [buildout] parts: buildout installs nothing."))
+		body.SetAttributeRaw("parts", raw("[]"))
 	}
 	for _, s := range secs {
 		if s.name == "buildout" {
@@ -986,8 +997,10 @@ func quoteLiteral(s string) string { return `"` + escapeQuoted(s) + `"` }
 // Summary counts a batch of conversions for the report line.
 type Summary struct {
 	Files, Converted, Failed int
-	Warnings                 map[string]int
-	Unmapped                 map[string]int
+	// Copied counts the files the profiles read, copied beside the HCL.
+	Copied   int
+	Warnings map[string]int
+	Unmapped map[string]int
 }
 
 // Add accounts one result (nil with err for a file that did not parse).
@@ -1024,7 +1037,11 @@ func (s *Summary) String() string {
 	if len(parts) > 0 {
 		w += " (" + strings.Join(parts, ", ") + ")"
 	}
-	return fmt.Sprintf("%d files, %d converted, %d failed, %s", s.Files, s.Converted, s.Failed, w)
+	copied := ""
+	if s.Copied > 0 {
+		copied = fmt.Sprintf(" %d files copied,", s.Copied)
+	}
+	return fmt.Sprintf("%d files, %d converted, %d failed,%s %s", s.Files, s.Converted, s.Failed, copied, w)
 }
 
 // UnmappedByFrequency lists unmapped recipes, most frequent first.

@@ -84,6 +84,11 @@ func ConvertRelease(roots []string, opts ConvertOptions) (*Release, error) {
 		if rootSet[f.abs] && copts.Kind == "software" {
 			copts.software = softwareMeta(f.abs)
 		}
+		if rootSet[f.abs] && f.sections != nil && !setsParts(f, map[*relFile]bool{}) {
+			// buildout installs nothing when no file sets [buildout] parts;
+			// a profile without parts installs every part.
+			copts.noParts = true
+		}
 		res, err := ConvertFile(f.path, f.src, copts)
 		if err != nil {
 			rl.rel.Errors[f.path] = err
@@ -111,6 +116,25 @@ func ConvertRelease(roots []string, opts ConvertOptions) (*Release, error) {
 	return rl.rel, nil
 }
 
+// setsParts reports whether f or a file it extends sets [buildout] parts.
+func setsParts(f *relFile, seen map[*relFile]bool) bool {
+	if seen[f] {
+		return false
+	}
+	seen[f] = true
+	for _, o := range f.sections["buildout"] {
+		if o.Name == "parts" {
+			return true
+		}
+	}
+	for _, e := range f.extends {
+		if setsParts(e, seen) {
+			return true
+		}
+	}
+	return false
+}
+
 func guessKind(file string) string {
 	base := filepath.Base(file)
 	if strings.HasPrefix(base, "instance") || strings.HasPrefix(base, "template") || strings.HasSuffix(base, ".in") {
@@ -128,6 +152,7 @@ type relFile struct {
 	err      error
 	sections map[string][]*Option // after conditions; nil for a template
 	warnings []Warning
+	extends  []*relFile // the local files it extends
 }
 
 type releaseLoader struct {
@@ -210,6 +235,9 @@ func (rl *releaseLoader) visit(path string, root *relFile) {
 			}
 			rl.reach = append(rl.reach, reach(filepath.Dir(f.abs), e))
 			rl.visit(target, f)
+			if abs, err := filepath.Abs(target); err == nil && rl.files[abs] != nil {
+				f.extends = append(f.extends, rl.files[abs])
+			}
 		}
 	}
 	rl.merge = append(rl.merge, f)

@@ -239,3 +239,29 @@ part "none" { recipe = null }
 		t.Errorf("url %q, want %q", got, want)
 	}
 }
+
+// As buildout, a part nobody uses may copy a macro or read a part that does
+// not exist (slap-connection, injected at run time in SlapOS; sections of
+// files a release does not extend); the error is reported once it is used.
+func TestErrorsOfUnusedParts(t *testing.T) {
+	files := map[string]string{"software.hcl": `
+parts = ["ok"]
+part "ok" { recipe = "cookbook:mkdirectory" }
+part "bad-macro" { macro = ["slap-connection"] }
+part "bad-ref" { x = part.nowhere.location }
+`}
+	p := mustLoad(t, filepath.Join(write(t, files), "software.hcl"), Software)
+	if _, diags := p.Graph(nil); diags.HasErrors() {
+		t.Fatalf("unused parts reported: %v", diags)
+	}
+	files["software.hcl"] = strings.Replace(files["software.hcl"], `parts = ["ok"]`, `parts = ["ok", "bad-macro", "bad-ref"]`, 1)
+	p = mustLoad(t, filepath.Join(write(t, files), "software.hcl"), Software)
+	_, diags := p.Graph(nil)
+	var msg string
+	for _, d := range diags {
+		msg += d.Summary + "; "
+	}
+	if len(diags) != 2 || !strings.Contains(msg, "Unknown macro") || !strings.Contains(msg, "undeclared part") {
+		t.Fatalf("used parts: %v", diags)
+	}
+}

@@ -225,7 +225,11 @@ func (p *Profile) Graph(extra []*Block) (*Graph, hcl.Diagnostics) {
 		refs(p.Locals[n], nil, r, &diags, map[*Attr]bool{})
 		add(&Node{Kind: "local", Name: n, Attr: p.Locals[n], firstDeps: sortedKeys(r)}, r)
 	}
-	// Check every reference, from nodes and extra blocks alike.
+	// Check every reference, from nodes and extra blocks alike. Only those
+	// of the nodes kept are reported: as buildout, a part nobody uses may
+	// name what does not exist.
+	var undeclared map[string]hcl.Diagnostics // node ID -> its diagnostics
+	checking := ""
 	check := func(r map[string]hcl.Range) []string {
 		ids := make([]string, 0, len(r))
 		for id := range r {
@@ -243,20 +247,29 @@ func (p *Profile) Graph(extra []*Block) (*Graph, hcl.Diagnostics) {
 					}
 				}
 				rng := r[id]
-				diags = append(diags, &hcl.Diagnostic{
+				d := &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Reference to undeclared " + kind,
 					Detail:  fmt.Sprintf("No %s named %q is defined in this profile or the ones it extends.%s", kind, name, suggest(name, known)),
 					Subject: &rng,
-				})
+				}
+				if undeclared != nil {
+					undeclared[checking] = append(undeclared[checking], d)
+				} else {
+					diags = append(diags, d)
+				}
 				continue
 			}
 			ok = append(ok, id)
 		}
 		return ok
 	}
+	undeclared = map[string]hcl.Diagnostics{}
 	for _, id := range sortedKeys(g.Nodes) {
+		checking = id
 		g.Nodes[id].Deps = check(ranges[id])
 	}
+	pending := undeclared
+	undeclared, checking = nil, ""
 	roots := map[string]bool{}
 	var rootOrder []string
 	addRoot := func(id string) {
@@ -335,9 +348,14 @@ func (p *Profile) Graph(extra []*Block) (*Graph, hcl.Diagnostics) {
 			addRoot(id)
 		}
 	}
-	for id := range g.Nodes {
+	for _, id := range sortedKeys(g.Nodes) {
 		if !keep[id] {
 			delete(g.Nodes, id)
+			continue
+		}
+		diags = append(diags, pending[id]...)
+		if b := g.Nodes[id].Block; b != nil {
+			diags = append(diags, b.deferred...)
 		}
 	}
 	ag := p.optionGraph(g.Nodes)

@@ -57,6 +57,9 @@ type Block struct {
 	Attrs    map[string]*Attr
 	DefRange hcl.Range // of the last definition
 	order    int       // first definition order, for stable output
+	// deferred are errors reported only if the block is used (a macro
+	// naming no part): buildout fails only when it initialises the section.
+	deferred hcl.Diagnostics
 }
 
 // Name is the block's first label ("" for unlabelled blocks).
@@ -410,7 +413,9 @@ func contains(list []string, s string) bool {
 }
 
 // expandMacros implements buildout's `<=`: a part's `macro` list names parts
-// whose attributes are copied first; the part's own attributes win.
+// whose attributes are copied first; the part's own attributes win. A macro
+// naming no part, or a loop of macros, is an error of the part, reported
+// when the part is used (as buildout fails only when it initialises it).
 func (p *Profile) expandMacros() hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	done := map[string]bool{}
@@ -427,7 +432,7 @@ func (p *Profile) expandMacros() hcl.Diagnostics {
 		}
 		for _, s := range stack {
 			if s == name {
-				diags = append(diags, &hcl.Diagnostic{
+				b.deferred = append(b.deferred, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Macro cycle",
 					Detail:  "The macros loop: " + strings.Join(append(stack, name), " -> ") + ".",
 					Subject: m.Range.Ptr(),
@@ -444,7 +449,7 @@ func (p *Profile) expandMacros() hcl.Diagnostics {
 			src := p.Part[n.val]
 			if src == nil {
 				rng := n.rng
-				diags = append(diags, &hcl.Diagnostic{
+				b.deferred = append(b.deferred, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Unknown macro",
 					Detail:  fmt.Sprintf("No part %q to copy options from.%s", n.val, suggest(n.val, p.partNames())),
 					Subject: &rng,
@@ -452,6 +457,7 @@ func (p *Profile) expandMacros() hcl.Diagnostics {
 				continue
 			}
 			expand(src, append(stack, name))
+			b.deferred = append(b.deferred, src.deferred...)
 			for an, a := range src.Attrs {
 				merged[an] = a
 				copied[an] = a
