@@ -68,9 +68,10 @@ type ConvertOptions struct {
 	closure *closureInfo
 	// software, for the root of a software release, is its software block.
 	software *SoftwareMeta
-	// noParts: no file of the release sets [buildout] parts, so buildout
-	// installs nothing: the root says parts = [].
-	noParts bool
+	// rootParts, for the root of a release, is the parts list buildout
+	// computes from the whole closure (see rootParts in release.go); nil:
+	// the parts options are converted as written.
+	rootParts *[]string
 }
 
 // SoftwareMeta is what a converted release says about itself: its
@@ -170,6 +171,9 @@ type converter struct {
 	baseDirs map[string]string
 	rootDir  string
 	flatten  bool
+	// topLevel: the value converted is a top-level attribute (parts), where
+	// [buildout]'s own options are part.buildout.X, not self.X.
+	topLevel bool
 }
 
 func newConverter(file string, opts ConvertOptions) *converter {
@@ -273,7 +277,7 @@ func ConvertFile(file string, src []byte, opts ConvertOptions) (*Result, error) 
 	for _, s := range secs {
 		for _, o := range s.options {
 			if o.name == "<" {
-				for _, m := range strings.Fields(o.value) {
+				for _, m := range macroNames(o.value) {
 					c.macros[m] = true
 				}
 			}
@@ -406,10 +410,18 @@ func (c *converter) emit(secs []*cvSection) (*Result, error) {
 			}
 		}
 	}
-	if c.opts.noParts {
+	if rp := c.opts.rootParts; rp != nil && !c.setsParts(secs) {
 		body.AppendNewline()
-		body.AppendUnstructuredTokens(comment("No file of the release sets [buildout] parts: buildout installs nothing."))
-		body.SetAttributeRaw("parts", raw("[]"))
+		if len(*rp) == 0 {
+			body.AppendUnstructuredTokens(comment("No file of the release sets [buildout] parts: buildout installs nothing."))
+		} else {
+			body.AppendUnstructuredTokens(comment("The [buildout] parts of the files this one extends, as buildout merges them."))
+		}
+		var items []string
+		for _, p := range *rp {
+			items = append(items, quoteLiteral(MangleName(p)))
+		}
+		body.SetAttributeRaw("parts", raw("["+strings.Join(items, ", ")+"]"))
 	}
 	for _, s := range secs {
 		if s.name == "buildout" {
@@ -588,9 +600,43 @@ func (c *converter) emitBuildout(body *hclwrite.Body, s *cvSection) {
 			}
 			top(o)
 			body.SetAttributeRaw("extends", raw("["+strings.Join(items, ", ")+"]"))
-		case name == "parts":
+		case name == "parts" && c.opts.rootParts != nil:
+			// The root of a release: the list buildout computes from its
+			// whole closure.
+			if o.name != "parts" && c.hasPlainParts(s) {
+				top(o)
+				continue
+			}
 			top(o)
-			body.SetAttributeRaw("parts", raw(c.partsExpr(o)))
+			var items []string
+			for _, p := range *c.opts.rootParts {
+				items = append(items, quoteLiteral(MangleName(p)))
+			}
+			if o.op != OpSet {
+				body.AppendUnstructuredTokens(comment(fmt.Sprintf("[buildout] parts %s %s: the list buildout computes from the files this one extends.", o.op, oneLine(o.value))))
+			}
+			body.SetAttributeRaw("parts", raw("["+strings.Join(items, ", ")+"]"))
+		case name == "parts":
+			// =, += and -= in one section: buildout applies += then -=
+			// to the section's own value, else to the earlier one.
+			var ops [3]*cvOption
+			for _, p := range s.options {
+				if strings.TrimRight(p.name, " +-") == "parts" {
+					ops[p.op] = p
+				}
+			}
+			if o != ops[0] && o != ops[1] && o != ops[2] {
+				continue
+			}
+			if first := firstOf(ops[:]...); o != first {
+				continue
+			}
+			for _, p := range ops {
+				if p != nil {
+					top(p)
+				}
+			}
+			body.SetAttributeRaw("parts", raw(c.partsExpr(ops[OpSet], ops[OpAppend], ops[OpRemove])))
 		case name == "extensions" || name == "develop":
 			c.warn(o.pos, WarnBuildoutOption, "[buildout] %s (%s) has no slapnode equivalent (buildout extensions and develop eggs are Python); kept as an option of part \"buildout\"", name, oneLine(o.value))
 			rest = append(rest, o)
@@ -607,29 +653,30 @@ func (c *converter) emitBuildout(body *hclwrite.Body, s *cvSection) {
 // `parts -=` work on base.parts, the list of the files extended before
 // (buildout splits the value on whitespace); a computed value is split the
 // same way.
-func (c *converter) partsExpr(o *cvOption) string {
-	if strings.Contains(o.value, "${") {
-		list := "regexall(\"\\\\S+\", " + c.expr("buildout", o.value, o.pos) + ")"
-		switch o.op {
-		case OpAppend:
-			return "concat(base.parts, " + list + ")"
-		case OpRemove:
-			return "[for p in base.parts : p if !contains(" + list + ", p)]"
+func (c *converter) partsExpr(set, add, del *cvOption) string {
+	list := func(o *cvOption) string {
+		if strings.Contains(o.value, "${") {
+			c.topLevel = true
+			defer func() { c.topLevel = false }()
+			return "regexall(\"\\\\S+\", " + c.expr("buildout", o.value, o.pos) + ")"
 		}
-		return list
+		var items []string
+		for _, p := range strings.Fields(o.value) {
+			items = append(items, quoteLiteral(MangleName(p)))
+		}
+		return "[" + strings.Join(items, ", ") + "]"
 	}
-	var items []string
-	for _, p := range strings.Fields(o.value) {
-		items = append(items, quoteLiteral(MangleName(p)))
+	expr := "base.parts"
+	if set != nil {
+		expr = list(set)
 	}
-	list := "[" + strings.Join(items, ", ") + "]"
-	switch o.op {
-	case OpAppend:
-		return "concat(base.parts, " + list + ")"
-	case OpRemove:
-		return "[for p in base.parts : p if !contains(" + list + ", p)]"
+	if add != nil {
+		expr = "concat(" + expr + ", " + list(add) + ")"
 	}
-	return list
+	if del != nil {
+		expr = "[for p in " + expr + " : p if !contains(" + list(del) + ", p)]"
+	}
+	return expr
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -671,7 +718,7 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 			b.SetAttributeRaw("recipe", raw(c.recipe(s.name, o)))
 		case o.name == "<":
 			var items []string
-			for _, m := range strings.Fields(o.value) {
+			for _, m := range macroNames(o.value) {
 				items = append(items, quoteLiteral(MangleName(m)))
 			}
 			note(o)
@@ -704,29 +751,47 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 			c.warn(o.pos, WarnReservedName, "[%s] option %q is a reserved attribute of part blocks; written as %q", s.name, name, renamed)
 			attr = renamed
 		}
-		if o.op == OpSet {
-			if other := findOp(opts, name); other != nil {
-				continue // written by the += / -= line below
+		// =, += and -= of one name in one section are one attribute:
+		// buildout applies += then -= to the section's own value, else to
+		// the earlier one (base.NAME: that of the files extended before, or
+		// of the <= macro for a section defined here first, or none;
+		// docs/profiles.md §1.1).
+		var ops [3]*cvOption
+		for _, p := range rest {
+			pn := p.name
+			if p.op != OpSet {
+				pn = strings.TrimRight(p.name, map[Op]string{OpAppend: " +", OpRemove: " -"}[p.op])
 			}
+			if pn == name {
+				ops[p.op] = p
+			}
+		}
+		if o != firstOf(ops[:]...) {
+			continue // written with the first of its name
+		}
+		if ops[OpAppend] == nil && ops[OpRemove] == nil {
 			note(o)
 			b.SetAttributeRaw(attr, raw(c.expr(s.name, o.value, o.pos)))
 			continue
 		}
-		fn := map[Op]string{OpAppend: "appendlines", OpRemove: "removelines"}[o.op]
-		// base.NAME is the earlier value: that of the files extended before,
-		// or of the <= macro for a section defined here first (docs/profiles.md
-		// §1.1), or none.
-		baseExpr := "base." + attr
-		if p := plain[name]; p != nil {
+		expr := "base." + attr
+		if p := ops[OpSet]; p != nil {
 			note(p)
-			baseExpr = c.expr(s.name, p.value, p.pos)
+			expr = c.expr(s.name, p.value, p.pos)
 		}
-		note(o)
-		args := []string{baseExpr}
-		for _, l := range strings.Split(o.value, "\n") {
-			args = append(args, c.expr(s.name, l, o.pos))
+		for _, op := range []Op{OpAppend, OpRemove} {
+			p := ops[op]
+			if p == nil {
+				continue
+			}
+			note(p)
+			args := []string{expr}
+			for _, l := range strings.Split(p.value, "\n") {
+				args = append(args, c.expr(s.name, l, p.pos))
+			}
+			expr = map[Op]string{OpAppend: "appendlines", OpRemove: "removelines"}[op] + "(" + strings.Join(args, ", ") + ")"
 		}
-		b.SetAttributeRaw(attr, raw(fn+"("+strings.Join(args, ", ")+")"))
+		b.SetAttributeRaw(attr, raw(expr))
 	}
 	// The comments of options an adapter rewrote go before what it wrote.
 	for _, o := range all {
@@ -737,13 +802,50 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 	}
 }
 
-func findOp(opts []*cvOption, name string) *cvOption {
-	for _, o := range opts {
-		if o.op != OpSet && strings.TrimRight(o.name, " +-") == name {
-			return o
+// setsParts reports whether the file's [buildout] sets parts.
+func (c *converter) setsParts(secs []*cvSection) bool {
+	for _, s := range secs {
+		if s.name == "buildout" {
+			for _, o := range s.options {
+				if strings.TrimRight(o.name, " +-") == "parts" {
+					return true
+				}
+			}
 		}
 	}
-	return nil
+	return false
+}
+
+func (c *converter) hasPlainParts(s *cvSection) bool {
+	for _, o := range s.options {
+		if o.name == "parts" {
+			return true
+		}
+	}
+	return false
+}
+
+// macroNames splits a `<=` value as buildout does: one section per line
+// (`<= a b` names the section "a b", which does not exist).
+func macroNames(v string) []string {
+	var out []string
+	for _, l := range strings.Split(v, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// firstOf returns the option of ops that comes first in its file.
+func firstOf(ops ...*cvOption) *cvOption {
+	var first *cvOption
+	for _, o := range ops {
+		if o != nil && (first == nil || o.pos.Line < first.pos.Line) {
+			first = o
+		}
+	}
+	return first
 }
 
 func (c *converter) recipe(section string, o *cvOption) string {
@@ -882,7 +984,7 @@ func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 			c.warn(pos, WarnRuntimeSection, "[slap-connection] is injected by slapos node; slapnode provides node.id and partition.id only: ${slap-connection:%s} written as part.slap-connection.%s", opt, MangleName(opt))
 		}
 	}
-	if sec == self {
+	if sec == self && !c.topLevel {
 		// ${:opt} is the section's own option — in a <= macro, the option of
 		// the part that uses the macro: self.opt (docs/profiles.md §1.3).
 		return []segment{{expr: "self." + MangleName(opt)}}

@@ -335,3 +335,18 @@ func TestComputedParts(t *testing.T) {
 		t.Errorf("parts = %#v", v)
 	}
 }
+
+// A computed parts list reading [buildout]'s own options (software/clammit:
+// parts = ${:clamd-parts} …) reads them from part "buildout": parts is a
+// top-level attribute, where self has no meaning.
+func TestConvertComputedPartsOfBuildout(t *testing.T) {
+	src := "[buildout]\nparts =\n  ${:clamd-parts}\n  ${buildout:web-parts}\n  monitor\nclamd-parts = clamd\nweb-parts = web\n"
+	r, err := ConvertFile("software.cfg", []byte(src), ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "parts = regexall(\"\\\\S+\", chomp(<<EOT\n${part.buildout.clamd-parts}\n${part.buildout.web-parts}\nmonitor\nEOT\n))"
+	if !strings.Contains(string(r.HCL), want) {
+		t.Errorf("output lacks %s:\n%s", want, r.HCL)
+	}
+}

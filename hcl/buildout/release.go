@@ -84,10 +84,8 @@ func ConvertRelease(roots []string, opts ConvertOptions) (*Release, error) {
 		if rootSet[f.abs] && copts.Kind == "software" {
 			copts.software = softwareMeta(f.abs)
 		}
-		if rootSet[f.abs] && f.sections != nil && !setsParts(f, map[*relFile]bool{}) {
-			// buildout installs nothing when no file sets [buildout] parts;
-			// a profile without parts installs every part.
-			copts.noParts = true
+		if rootSet[f.abs] && f.sections != nil {
+			copts.rootParts = rootParts(f, opts)
 		}
 		res, err := ConvertFile(f.path, f.src, copts)
 		if err != nil {
@@ -114,6 +112,31 @@ func ConvertRelease(roots []string, opts ConvertOptions) (*Release, error) {
 	dirs = append(dirs, rl.reach...)
 	rl.rel.Dir = deepestCommon(dirs)
 	return rl.rel, nil
+}
+
+// rootParts is the parts list buildout computes for a root: when no file
+// of its closure sets [buildout] parts, none (buildout installs nothing,
+// where a profile without parts installs every part); when the closure
+// loads, the merged list. Profiles merge a file extended from two places
+// once; buildout merges it again at each place, so with `parts +=` (or no
+// parts in the root) the lists can differ: the root says buildout's.
+func rootParts(f *relFile, opts ConvertOptions) *[]string {
+	if !setsParts(f, map[*relFile]bool{}) {
+		return &[]string{}
+	}
+	cfg, err := Load(f.path, LoadOptions{Env: opts.Env})
+	if err != nil {
+		return nil // a file of the closure is missing: the expressions stay
+	}
+	v := cfg.Sections["buildout"]["parts"]
+	if v == nil {
+		return &[]string{}
+	}
+	if strings.Contains(v.Text, "${") {
+		return nil // computed: the expression is exact
+	}
+	names := strings.Fields(v.Text)
+	return &names
 }
 
 // setsParts reports whether f or a file it extends sets [buildout] parts.
@@ -390,7 +413,7 @@ func (rl *releaseLoader) assets() ([]string, []Warning) {
 	}
 	users := map[string][]string{} // macro -> sections using it
 	for name, opts := range union {
-		for _, m := range strings.Fields(opts["<"]) {
+		for _, m := range macroNames(opts["<"]) {
 			users[m] = append(users[m], name)
 		}
 	}
@@ -399,7 +422,7 @@ func (rl *releaseLoader) assets() ([]string, []Warning) {
 		if v, ok := union[sec][opt]; ok {
 			return v, true
 		}
-		ms := strings.Fields(union[sec]["<"])
+		ms := macroNames(union[sec]["<"])
 		for i := len(ms) - 1; i >= 0 && depth < 8; i-- {
 			if v, ok := effective(ms[i], opt, depth+1); ok {
 				return v, true
