@@ -18,7 +18,7 @@ func init() {
 		summary: "convert buildout .cfg profiles to slapnode HCL",
 		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]... [--no-adapt]
        slapnode convert --resolve FILE
-       slapnode convert --report DIR
+       slapnode convert --report DIR...
 
 Converts legacy SlapOS / zc.buildout profiles into slapnode HCL profiles
 (docs/convert.md). Each FILE, and every file its extends closure names, gives
@@ -48,7 +48,8 @@ Flags:
   --extends-cache DIR directory holding extends URLs, saved under md5(URL)
   --resolve           print the fully resolved options of every section of FILE
                       (extends, macros, substitution), like buildout annotate
-  --report            DIR is a SlapOS checkout (or the corpus): convert every
+  --report            DIR is a SlapOS checkout (or the corpus; several DIRs of the
+                      same layout are overlaid): convert every
                       software/*/software.cfg with its closure, plan it (offline,
                       by the engine) and print the Markdown report of
                       docs/convert.md §7
@@ -86,12 +87,9 @@ func runConvert(env *cliEnv, args []string) error {
 		return withCode(exitPromise, errors.New("no FILE given (see 'slapnode help convert')"))
 	}
 	if *report {
-		if len(files) != 1 {
-			return withCode(exitPromise, errors.New("--report takes one DIR: a SlapOS checkout or corpus (software/*/software.cfg)"))
-		}
 		ctx, cancel := signalContext()
 		defer cancel()
-		return corpusReport(ctx, files[0], env.stdout)
+		return corpusReport(ctx, files, env.stdout)
 	}
 	if *kind != "" && *kind != "software" && *kind != "instance" {
 		return withCode(exitPromise, fmt.Errorf("--kind %q: want software or instance", *kind))

@@ -40,17 +40,29 @@ type releaseOutcome struct {
 	results      []*buildout.Result
 }
 
-// corpusReport measures DIR and writes the report, in Markdown.
-func corpusReport(ctx context.Context, dir string, w io.Writer) error {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return err
-	}
+// corpusReport measures dirs (one SlapOS checkout, or corpus folders of
+// the same layout to overlay, e.g. the public and the held-out sets) and
+// writes the report, in Markdown.
+func corpusReport(ctx context.Context, dirs []string, w io.Writer) error {
 	tmp, err := os.MkdirTemp("", "slapnode-report-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
+	var names []string
+	for _, d := range dirs {
+		names = append(names, "`"+filepath.Base(filepath.Clean(d))+"`")
+	}
+	dir, err := filepath.Abs(dirs[0])
+	if err != nil {
+		return err
+	}
+	if len(dirs) > 1 {
+		dir = filepath.Join(tmp, "corpus")
+		if err := overlay(dir, dirs); err != nil {
+			return err
+		}
+	}
 	n, err := local.Open(ctx, filepath.Join(tmp, "node"), nil)
 	if err != nil {
 		return err
@@ -106,7 +118,7 @@ func corpusReport(ctx context.Context, dir string, w io.Writer) error {
 		}
 		return fmt.Sprintf("%.0f%%", 100*float64(a)/float64(b))
 	}
-	p("Measured by `slapnode convert --report %s` on %s. Every release is converted\n", filepath.Base(dir), filepath.Base(dir))
+	p("Measured by `slapnode convert --report` on %s. Every release is converted\n", strings.Join(names, " overlaid with "))
 	p("with its extends closure (`slapnode convert -o DIR software.cfg`), then planned\n")
 	p("by the engine as `slapnode plan DIR/.../software.hcl` does: offline, nothing is\n")
 	p("downloaded and no recipe runs.\n\n")
@@ -126,8 +138,8 @@ func corpusReport(ctx context.Context, dir string, w io.Writer) error {
 	}
 	p("\n")
 	if withMissing > 0 {
-		p("The public corpus holds 30%% of SlapOS's profiles: %d of these releases extend files\n", withMissing)
-		p("it does not have, so they cannot load as they are. The last row measures what else\n")
+		p("%d of these releases extend files that are not in the folders measured (the public\n", withMissing)
+		p("corpus holds 30%% of SlapOS's profiles), so they cannot load as they are. The last row measures what else\n")
 		p("blocks them: the missing files are stood in by empty ones (in the measurement's\n")
 		p("temporary copy only), and what is then left is either a consequence of their\n")
 		p("absence (a part or macro only they define) or a blocker of its own.\n\n")
@@ -227,6 +239,43 @@ func corpusReport(ctx context.Context, dir string, w io.Writer) error {
 			p("| `%s` | %d |\n", k, unmapped[k])
 		}
 		p("\n")
+	}
+	return nil
+}
+
+// overlay copies the files of dirs into dst, in their layout (the later
+// dirs' files win), and concatenates their MANIFEST.tsv.
+func overlay(dst string, dirs []string) error {
+	var manifest []string
+	for i, d := range dirs {
+		err := filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
+			if err != nil || e.IsDir() {
+				return err
+			}
+			r, err := filepath.Rel(d, p)
+			if err != nil {
+				return err
+			}
+			if r == "MANIFEST.tsv" {
+				b, err := os.ReadFile(p)
+				if err != nil {
+					return err
+				}
+				lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+				if i > 0 && len(lines) > 0 {
+					lines = lines[1:] // the header once
+				}
+				manifest = append(manifest, lines...)
+				return nil
+			}
+			return copyFile(p, filepath.Join(dst, r))
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if len(manifest) > 0 {
+		return os.WriteFile(filepath.Join(dst, "MANIFEST.tsv"), []byte(strings.Join(manifest, "\n")+"\n"), 0o644)
 	}
 	return nil
 }

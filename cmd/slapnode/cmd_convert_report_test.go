@@ -30,7 +30,7 @@ func TestCorpusReport(t *testing.T) {
 	}
 	corpus := testcorpus.Dir(t, "slapos")
 	var buf bytes.Buffer
-	if err := corpusReport(context.Background(), corpus, &buf); err != nil {
+	if err := corpusReport(context.Background(), []string{corpus}, &buf); err != nil {
 		t.Fatal(err)
 	}
 	doc := filepath.Join("..", "..", "docs", "convert.md")
