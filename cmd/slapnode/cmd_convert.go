@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/slapnode/slapnode/hcl/buildout"
+	"github.com/slapnode/slapnode/internal/atomicfile"
 )
 
 func init() {
@@ -16,18 +18,22 @@ func init() {
 		summary: "convert buildout .cfg profiles to slapnode HCL",
 		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]... [--no-adapt]
        slapnode convert --resolve FILE
+       slapnode convert --report DIR...
 
 Converts legacy SlapOS / zc.buildout profiles into slapnode HCL profiles
-(docs/convert.md). Each FILE gives one .hcl file (software.cfg -> software.hcl,
-instance.cfg.in -> instance.hcl.in) next to it, or under DIR with -o (keeping
-the layout of the FILEs below their common directory, so that relative
-extends between converted files still resolve). Everything that cannot be
-carried over exactly is reported as a warning with file and line; jinja2
-templates are reported and not converted (render them first). A summary
-line ends the run.
+(docs/convert.md). Each FILE, and every file its extends closure names, gives
+one .hcl file (software.cfg -> software.hcl, instance.cfg.in -> instance.hcl.in)
+next to it, or under DIR with -o: the layout below their common directory is
+kept, so relative extends between converted files still resolve, and the
+files the profiles read (templates, patches, hooks) are copied there too. A
+software profile gets a software block (its directory's name; the git tag or
+commit, else 0.0.0). Everything that cannot be carried over exactly is
+reported as a warning with file and line; jinja2 templates are reported and
+not converted (render them first). A summary line ends the run.
 
 Flags:
-  -o DIR              write the .hcl files under DIR instead of next to the inputs
+  -o DIR              write the .hcl files, and copy the files they read, under DIR
+  --no-closure        convert only the FILEs, not the files they extend
   --flatten           one self-contained file per FILE: its extends closure merged,
                       <= macros expanded, += / -= applied
   --check             convert without writing; exit 1 if there is any warning
@@ -42,6 +48,11 @@ Flags:
   --extends-cache DIR directory holding extends URLs, saved under md5(URL)
   --resolve           print the fully resolved options of every section of FILE
                       (extends, macros, substitution), like buildout annotate
+  --report            DIR is a SlapOS checkout (or the corpus; several DIRs of the
+                      same layout are overlaid): convert every
+                      software/*/software.cfg with its closure, plan it (offline,
+                      by the engine) and print the Markdown report of
+                      docs/convert.md §7
   -v                  also list the output files and the unmapped recipes by frequency
 
 Examples:
@@ -64,6 +75,8 @@ func runConvert(env *cliEnv, args []string) error {
 	kind := fs.String("kind", "", "software or instance")
 	noAdapt := fs.Bool("no-adapt", false, "keep the options of mapped recipes as buildout names them")
 	cache := fs.String("extends-cache", "", "directory of cached extends URLs")
+	only := fs.Bool("no-closure", false, "convert only the FILEs, not the files they extend")
+	report := fs.Bool("report", false, "measure a SlapOS checkout: convert and plan its releases")
 	var maps stringList
 	fs.Var(&maps, "recipe-map", "OLD=NEW recipe mapping (repeatable)")
 	files, err := parseFlags(fs, args)
@@ -72,6 +85,11 @@ func runConvert(env *cliEnv, args []string) error {
 	}
 	if len(files) == 0 {
 		return withCode(exitPromise, errors.New("no FILE given (see 'slapnode help convert')"))
+	}
+	if *report {
+		ctx, cancel := signalContext()
+		defer cancel()
+		return corpusReport(ctx, files, env.stdout)
 	}
 	if *kind != "" && *kind != "software" && *kind != "instance" {
 		return withCode(exitPromise, fmt.Errorf("--kind %q: want software or instance", *kind))
@@ -97,59 +115,115 @@ func runConvert(env *cliEnv, args []string) error {
 		return buildout.WriteAnnotated(env.stdout, cfg.Resolve())
 	}
 
-	// -o keeps the layout of the inputs below their common directory, so
-	// relative extends between converted files still point at each other.
-	common, err := commonDir(files)
-	if err != nil {
-		return err
-	}
 	var sum buildout.Summary
-	for _, file := range files {
-		var (
-			res *buildout.Result
-			err error
-		)
-		if *flatten {
-			res, err = buildout.ConvertClosure(file, lopts, copts)
-		} else {
-			var src []byte
-			if src, err = os.ReadFile(file); err == nil {
+	if *flatten {
+		common, err := commonDir(files)
+		if err != nil {
+			return err
+		}
+		for _, file := range files {
+			res, err := buildout.ConvertClosure(file, lopts, copts)
+			if err := writeResult(env, &sum, res, err, common, *outDir, *check); err != nil {
+				return err
+			}
+		}
+		return convertDone(env, &sum, *check)
+	}
+	roots := files
+	if *only {
+		roots = nil
+	}
+	var rel *buildout.Release
+	if roots != nil {
+		if rel, err = buildout.ConvertRelease(roots, copts); err != nil {
+			return err
+		}
+	} else {
+		rel = &buildout.Release{Errors: map[string]error{}}
+		for _, file := range files {
+			src, err := os.ReadFile(file)
+			var res *buildout.Result
+			if err == nil {
 				res, err = buildout.ConvertFile(file, src, copts)
 			}
-		}
-		sum.Add(res, err)
-		if err != nil {
-			fmt.Fprintf(env.stderr, "%v\n", err)
-			continue
-		}
-		for _, w := range res.Warnings {
-			fmt.Fprintln(env.stderr, w.String())
-		}
-		if res.HCL == nil || *check {
-			continue
-		}
-		out := res.Output
-		if *outDir != "" {
-			abs, err := filepath.Abs(out)
 			if err != nil {
-				return fmt.Errorf("output for %s: %w", file, err)
+				rel.Errors[file] = err
+			} else {
+				rel.Results = append(rel.Results, res)
 			}
-			rel, err := filepath.Rel(common, abs)
-			if err != nil {
-				rel = filepath.Base(abs)
-			}
-			out = filepath.Join(*outDir, rel)
 		}
-		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-			return fmt.Errorf("write %s: %w", out, err)
-		}
-		if err := os.WriteFile(out, res.HCL, 0o644); err != nil {
-			return fmt.Errorf("write %s: %w", out, err)
-		}
-		if env.verbose {
-			fmt.Fprintf(env.stderr, "%s -> %s\n", file, out)
+		if rel.Dir, err = commonDir(files); err != nil {
+			return err
 		}
 	}
+	// -o keeps the layout of the files below their common directory, so
+	// relative extends between converted files still point at each other.
+	for _, file := range sortedErrKeys(rel.Errors) {
+		sum.Add(nil, rel.Errors[file])
+		fmt.Fprintf(env.stderr, "%v\n", rel.Errors[file])
+	}
+	for _, res := range rel.Results {
+		if err := writeResult(env, &sum, res, nil, rel.Dir, *outDir, *check); err != nil {
+			return err
+		}
+	}
+	if *outDir != "" && !*check {
+		for _, a := range rel.Assets {
+			r, err := filepath.Rel(rel.Dir, a)
+			if err != nil || !filepath.IsLocal(r) {
+				return fmt.Errorf("copy %s: not below %s", a, rel.Dir)
+			}
+			dst := filepath.Join(*outDir, r)
+			if err := copyFile(a, dst); err != nil {
+				return fmt.Errorf("copy %s: %w", a, err)
+			}
+			if env.verbose {
+				fmt.Fprintf(env.stderr, "%s -> %s\n", a, dst)
+			}
+		}
+	}
+	sum.Copied = len(rel.Assets)
+	return convertDone(env, &sum, *check)
+}
+
+// writeResult reports one conversion and writes its HCL (unless check).
+func writeResult(env *cliEnv, sum *buildout.Summary, res *buildout.Result, err error, common, outDir string, check bool) error {
+	sum.Add(res, err)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "%v\n", err)
+		return nil
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintln(env.stderr, w.String())
+	}
+	if res.HCL == nil || check {
+		return nil
+	}
+	out := res.Output
+	if outDir != "" {
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			return fmt.Errorf("output for %s: %w", res.Path, err)
+		}
+		rel, err := filepath.Rel(common, abs)
+		if err != nil {
+			rel = filepath.Base(abs)
+		}
+		out = filepath.Join(outDir, rel)
+	}
+	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	if err := atomicfile.Write(out, res.HCL, 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", out, err)
+	}
+	if env.verbose {
+		fmt.Fprintf(env.stderr, "%s -> %s\n", res.Path, out)
+	}
+	return nil
+}
+
+func convertDone(env *cliEnv, sum *buildout.Summary, check bool) error {
 	if env.verbose && len(sum.Unmapped) > 0 {
 		var parts []string
 		for _, r := range sum.UnmappedByFrequency() {
@@ -161,10 +235,35 @@ func runConvert(env *cliEnv, args []string) error {
 	if sum.Failed > 0 {
 		return withCode(exitFailure, fmt.Errorf("%d of %d files could not be converted (errors above)", sum.Failed, sum.Files))
 	}
-	if *check && len(sum.Warnings) > 0 {
+	if check && len(sum.Warnings) > 0 {
 		return withCode(exitFailure, errors.New("--check: warnings above"))
 	}
 	return nil
+}
+
+func sortedErrKeys(m map[string]error) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// copyFile copies a file the profiles read beside the converted HCL.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(dst, b, st.Mode().Perm())
 }
 
 func commonDir(files []string) (string, error) {

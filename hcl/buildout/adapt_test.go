@@ -63,7 +63,7 @@ inline = left as it is
 		`"extra" = part.plain.port`,
 		`"r" = "two  words"`,
 		`modules = { "json_module" = "json" }`,
-		"file caucase ${part.caucase-lib.target}\nfile own ${self.lib}\nrawfile common ${profile.dir}/common.jinja2",
+		"file caucase ${part.caucase-lib.target}\nfile own ${self.lib}\nrawfile common ${block.dir}/common.jinja2",
 	} {
 		if !strings.Contains(got, squash(want)) {
 			t.Errorf("output lacks %q:\n%s", want, r.HCL)

@@ -17,7 +17,6 @@ import (
 const (
 	WarnJinjaTemplate    = "jinja2-template"     // the file must be rendered first
 	WarnUnmappedRecipe   = "unmapped-recipe"     // no built-in equivalent: kept as is
-	WarnEmptyRecipe      = "empty-recipe"        // `recipe =` cancelling an inherited recipe
 	WarnConditional      = "conditional-section" // [name:expr] decided at conversion time
 	WarnTemplatedExtends = "templated-extends"   // extends computed at render time
 	WarnURLExtends       = "url-extends"         // needs #sha256=… in slapnode
@@ -25,8 +24,6 @@ const (
 	WarnRuntimeSection   = "runtime-section"     // section injected by slapos node
 	WarnBuildoutOption   = "buildout-option"     // [buildout] option without slapnode meaning
 	WarnEngineKey        = "engine-key"          // ${buildout:executable}: no Python in slapnode
-	WarnMacroAppend      = "append-with-macro"   // += / -= against a <= macro's value
-	WarnTopLevelAppend   = "parts-append"        // [buildout] parts += / -=
 	WarnProfileBase      = "profile-base-location"
 	WarnMissingMacro     = "missing-macro" // --flatten: a <= names an unknown section
 	WarnEmptyName        = "empty-name"    // `+= x`: an option without a name
@@ -65,6 +62,28 @@ type ConvertOptions struct {
 	// mapped to the cookbook (whose options are otherwise rewritten into
 	// the cookbook's form: see adapt.go).
 	NoAdapt bool
+
+	// closure is what the other files converted with this one define (the
+	// extends closure of a release): nil for a file converted alone.
+	closure *closureInfo
+	// software, for the root of a software release, is its software block.
+	software *SoftwareMeta
+	// rootParts, for the root of a release, is the parts list buildout
+	// computes from the whole closure (see rootParts in release.go); nil:
+	// the parts options are converted as written.
+	rootParts *[]string
+}
+
+// SoftwareMeta is what a converted release says about itself: its
+// `software` block.
+type SoftwareMeta struct {
+	Name, Version, Description string
+}
+
+// closureInfo is what the files of a release define, as far as one file's
+// conversion depends on it.
+type closureInfo struct {
+	buildout map[string]bool // [buildout] options set by some file
 }
 
 // Result is the conversion of one file (or of a closure, flattened).
@@ -123,13 +142,16 @@ type cvOption struct {
 	op    Op
 	value string
 	pos   Pos
+	// comment holds the column-0 comment lines written above the option or
+	// inside its value, without their marker.
+	comment []string
 }
 
 type cvSection struct {
 	name    string
 	pos     Pos
 	options []*cvOption
-	comment []string
+	comment []string // the comment lines above the section header
 }
 
 type converter struct {
@@ -144,6 +166,7 @@ type converter struct {
 	runtime  map[string]bool // runtime sections already warned about
 	curOpt   string          // option being converted, for self-references
 	header   []string        // file comments before the first section
+	trailing []string        // file comments after the last option
 	dropped  []string        // sections dropped by their condition, as text
 	baseDirs map[string]string
 	rootDir  string
@@ -151,6 +174,9 @@ type converter struct {
 	recorded []grantSection // sections with a recipe, for emitModules (recipes.go)
 	// closureNames are the sections of the extends closure (adapt.go).
 	closureNames map[string]bool
+	// topLevel: the value converted is a top-level attribute (parts), where
+	// [buildout]'s own options are part.buildout.X, not self.X.
+	topLevel bool
 }
 
 func newConverter(file string, opts ConvertOptions) *converter {
@@ -207,48 +233,54 @@ func ConvertFile(file string, src []byte, opts ConvertOptions) (*Result, error) 
 	}
 	var order []string
 	secs := map[string]*cvSection{}
-	c.header = commentsBetween(f, 0, firstHeader(f))
+	notes := attributeComments(f)
+	c.header = notes.header
+	c.trailing = notes.trailing
 	for bi, b := range f.Blocks {
-		end := 1 << 30
-		if bi+1 < len(f.Blocks) {
-			end = f.Blocks[bi+1].Pos.Line
-		}
-		notes := commentsBetween(f, b.Pos.Line, end)
 		if b.Condition != "" {
 			ok, err := c.opts.Env.Eval(b.Condition)
 			env := c.envDesc()
 			switch {
 			case err != nil:
 				c.warn(b.Pos, WarnConditional, "[%s:%s] dropped: cannot evaluate the condition (%v); slapnode profiles have no conditional parts", b.Name, b.Condition, err)
-				c.dropped = append(c.dropped, droppedText(b, "its condition cannot be evaluated"))
+				c.dropped = append(c.dropped, droppedText(b, "its condition cannot be evaluated", notes, bi))
 				continue
 			case !ok:
 				c.warn(b.Pos, WarnConditional, "[%s:%s] dropped: the condition is false for %s; slapnode profiles have no conditional parts", b.Name, b.Condition, env)
-				c.dropped = append(c.dropped, droppedText(b, "false for "+env))
+				c.dropped = append(c.dropped, droppedText(b, "false for "+env, notes, bi))
 				continue
 			default:
 				c.warn(b.Pos, WarnConditional, "[%s:%s] kept: the condition is true for %s; slapnode profiles have no conditional parts", b.Name, b.Condition, env)
 			}
 		}
 		s, ok := secs[b.Name]
+		above := notes.blocks[bi]
+		if b.Condition != "" {
+			above = append([]string{fmt.Sprintf("from [%s:%s] (line %d)", b.Name, b.Condition, b.Pos.Line)}, above...)
+		}
 		if !ok {
-			s = &cvSection{name: b.Name, pos: b.Pos}
+			s = &cvSection{name: b.Name, pos: b.Pos, comment: above}
 			secs[b.Name] = s
 			order = append(order, b.Name)
 			c.defined[b.Name] = true
+			above = nil
 		}
-		if b.Condition != "" {
-			s.comment = append(s.comment, fmt.Sprintf("from [%s:%s] (line %d)", b.Name, b.Condition, b.Pos.Line))
+		for oi, o := range b.Options {
+			cm := notes.options[[2]int{bi, oi}]
+			if oi == 0 && len(above) > 0 {
+				// The header of a section written again: its comments go
+				// with the first option it adds.
+				cm = append(above, cm...)
+				above = nil
+			}
+			s.set(&cvOption{name: o.Key, op: o.Op, value: o.Value, pos: o.Pos, comment: cm})
 		}
-		s.comment = append(s.comment, notes...)
-		for _, o := range b.Options {
-			s.set(&cvOption{name: o.Key, op: o.Op, value: o.Value, pos: o.Pos})
-		}
+		s.comment = append(s.comment, above...)
 	}
 	for _, s := range secs {
 		for _, o := range s.options {
 			if o.name == "<" {
-				for _, m := range strings.Fields(o.value) {
+				for _, m := range macroNames(o.value) {
 					c.macros[m] = true
 				}
 			}
@@ -262,10 +294,11 @@ func ConvertFile(file string, src []byte, opts ConvertOptions) (*Result, error) 
 }
 
 // set adds an option with configparser's rule: the same key again
-// replaces the earlier value in place.
+// replaces the earlier value in place (its comments are kept).
 func (s *cvSection) set(o *cvOption) {
 	for i, e := range s.options {
 		if e.name == o.name {
+			o.comment = append(e.comment, o.comment...)
 			s.options[i] = o
 			return
 		}
@@ -352,6 +385,9 @@ func ConvertClosure(file string, lopts LoadOptions, copts ConvertOptions) (*Resu
 	if err != nil {
 		return nil, err
 	}
+	if copts.Kind == "software" || copts.Kind == "" && guessKind(file) == "software" {
+		copts.software = softwareMeta(cfg.Root)
+	}
 	return ConvertConfig(cfg, copts)
 }
 
@@ -362,12 +398,33 @@ func (c *converter) emit(secs []*cvSection) (*Result, error) {
 	for _, l := range c.header {
 		body.AppendUnstructuredTokens(comment(l))
 	}
+	if sw := c.opts.software; sw != nil {
+		body.AppendNewline()
+		blk := body.AppendNewBlock("software", []string{sw.Name})
+		blk.Body().SetAttributeRaw("version", raw(quoteLiteral(sw.Version)))
+		if sw.Description != "" {
+			blk.Body().SetAttributeRaw("description", raw(quoteLiteral(sw.Description)))
+		}
+	}
 	for _, s := range secs {
 		if s.name == "buildout" {
 			for _, o := range s.options {
-				c.buildout[o.name] = true
+				c.buildout[strings.TrimRight(o.name, " +-")] = true
 			}
 		}
+	}
+	if rp := c.opts.rootParts; rp != nil && !c.setsParts(secs) {
+		body.AppendNewline()
+		if len(*rp) == 0 {
+			body.AppendUnstructuredTokens(comment("No file of the release sets [buildout] parts: buildout installs nothing."))
+		} else {
+			body.AppendUnstructuredTokens(comment("The [buildout] parts of the files this one extends, as buildout merges them."))
+		}
+		var items []string
+		for _, p := range *rp {
+			items = append(items, quoteLiteral(MangleName(p)))
+		}
+		body.SetAttributeRaw("parts", raw("["+strings.Join(items, ", ")+"]"))
 	}
 	for _, s := range secs {
 		if s.name == "buildout" {
@@ -384,13 +441,25 @@ func (c *converter) emit(secs []*cvSection) (*Result, error) {
 		body.AppendNewline()
 		body.AppendUnstructuredTokens(comment(d))
 	}
+	if len(c.trailing) > 0 {
+		body.AppendNewline()
+		for _, l := range c.trailing {
+			body.AppendUnstructuredTokens(comment(l))
+		}
+	}
 	out, err := finish(f)
 	if err != nil {
 		return nil, fmt.Errorf("convert %s: %w", c.file, err)
 	}
 	c.res.HCL = out
-	sort.SliceStable(c.res.Warnings, func(i, j int) bool {
-		a, b := c.res.Warnings[i].Pos, c.res.Warnings[j].Pos
+	sortWarnings(c.res.Warnings)
+	return c.res, nil
+}
+
+// sortWarnings orders warnings by position.
+func sortWarnings(ws []Warning) {
+	sort.SliceStable(ws, func(i, j int) bool {
+		a, b := ws[i].Pos, ws[j].Pos
 		if a.File != b.File {
 			return a.File < b.File
 		}
@@ -399,39 +468,76 @@ func (c *converter) emit(secs []*cvSection) (*Result, error) {
 		}
 		return a.Col < b.Col
 	})
-	return c.res, nil
 }
 
-func firstHeader(f *File) int {
-	if len(f.Blocks) == 0 {
-		return 1 << 30
+// fileComments is where each column-0 comment line of a file belongs: the
+// file header (before the first section), a section header, an option
+// (the comments above it or inside its value), or the end of the file.
+type fileComments struct {
+	header   []string
+	blocks   map[int][]string    // block index -> comments above its header
+	options  map[[2]int][]string // {block, option} -> comments
+	trailing []string
+}
+
+// attributeComments attaches every comment to the item that follows it (a
+// comment describes what comes below it), or to the option whose value it
+// sits in; nothing is dropped.
+func attributeComments(f *File) fileComments {
+	fc := fileComments{blocks: map[int][]string{}, options: map[[2]int][]string{}}
+	type item struct {
+		start, end int
+		block, opt int // opt -1: the header
 	}
-	return f.Blocks[0].Pos.Line
-}
-
-// commentsBetween returns the column-0 comments strictly between two lines,
-// without their # or ; marker, so they can follow the part they annotate.
-func commentsBetween(f *File, from, to int) []string {
-	var lines []int
-	for l := range f.Comments {
-		if l > from && l < to {
-			lines = append(lines, l)
+	var items []item
+	for bi, b := range f.Blocks {
+		items = append(items, item{b.Pos.Line, b.Pos.Line, bi, -1})
+		for oi, o := range b.Options {
+			items = append(items, item{o.Pos.Line, max(o.End, o.Pos.Line), bi, oi})
 		}
 	}
-	sort.Ints(lines)
-	out := make([]string, len(lines))
-	for i, l := range lines {
-		out[i] = strings.TrimPrefix(strings.TrimPrefix(f.Comments[l][1:], " "), "#")
+	lines := make([]int, 0, len(f.Comments))
+	for l := range f.Comments {
+		lines = append(lines, l)
 	}
-	return out
+	sort.Ints(lines)
+	for _, l := range lines {
+		text := commentText(f.Comments[l])
+		// The first item that ends at or after the line: the option whose
+		// value holds the line, or the item below it.
+		i := sort.Search(len(items), func(i int) bool { return items[i].end >= l })
+		switch {
+		case i == len(items):
+			fc.trailing = append(fc.trailing, text)
+		case i == 0 && items[0].start > l:
+			fc.header = append(fc.header, text)
+		case items[i].opt < 0:
+			fc.blocks[items[i].block] = append(fc.blocks[items[i].block], text)
+		default:
+			k := [2]int{items[i].block, items[i].opt}
+			fc.options[k] = append(fc.options[k], text)
+		}
+	}
+	return fc
+}
+
+// commentText is a comment line without its # or ; marker and one space.
+func commentText(line string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(line[1:], " "), "#")
 }
 
 // droppedText keeps a section dropped by its condition as a comment in
 // the output, so its content is still there for a human to carry over.
-func droppedText(b *Block, why string) string {
+func droppedText(b *Block, why string, notes fileComments, bi int) string {
 	var sb strings.Builder
+	for _, l := range notes.blocks[bi] {
+		fmt.Fprintf(&sb, "%s\n", l)
+	}
 	fmt.Fprintf(&sb, "[%s:%s] (line %d) not converted: %s\n", b.Name, b.Condition, b.Pos.Line, why)
-	for _, o := range b.Options {
+	for oi, o := range b.Options {
+		for _, l := range notes.options[[2]int{bi, oi}] {
+			fmt.Fprintf(&sb, "  # %s\n", l)
+		}
 		lines := strings.Split(o.Value, "\n")
 		fmt.Fprintf(&sb, "  %s %s %s\n", o.Name, o.Op, lines[0])
 		for _, l := range lines[1:] {
@@ -465,6 +571,14 @@ func raw(expr string) hclwrite.Tokens {
 
 func (c *converter) emitBuildout(body *hclwrite.Body, s *cvSection) {
 	var rest []*cvOption
+	top := func(o *cvOption) {
+		for _, l := range o.comment {
+			body.AppendUnstructuredTokens(comment(l))
+		}
+	}
+	for _, l := range s.comment {
+		body.AppendUnstructuredTokens(comment(l))
+	}
 	for _, o := range s.options {
 		name := strings.TrimRight(o.name, " +-")
 		switch {
@@ -487,28 +601,45 @@ func (c *converter) emitBuildout(body *hclwrite.Body, s *cvSection) {
 					items = append(items, quoteLiteral(HCLName(e)))
 				}
 			}
+			top(o)
 			body.SetAttributeRaw("extends", raw("["+strings.Join(items, ", ")+"]"))
-		case name == "parts":
+		case name == "parts" && c.opts.rootParts != nil:
+			// The root of a release: the list buildout computes from its
+			// whole closure.
+			if o.name != "parts" && c.hasPlainParts(s) {
+				top(o)
+				continue
+			}
+			top(o)
 			var items []string
-			for _, p := range strings.Fields(o.value) {
+			for _, p := range *c.opts.rootParts {
 				items = append(items, quoteLiteral(MangleName(p)))
 			}
-			list := "[" + strings.Join(items, ", ") + "]"
-			switch o.op {
-			case OpAppend:
-				c.warn(o.pos, WarnTopLevelAppend, "parts += written as concat(base.parts, …): docs/profiles.md defines base.NAME inside blocks only")
-				body.SetAttributeRaw("parts", raw("concat(base.parts, "+list+")"))
-			case OpRemove:
-				c.warn(o.pos, WarnTopLevelAppend, "parts -= written as a filter of base.parts: docs/profiles.md defines base.NAME inside blocks only")
-				body.SetAttributeRaw("parts", raw("[for p in base.parts : p if !contains("+list+", p)]"))
-			default:
-				if strings.Contains(o.value, "${") {
-					// Computed: buildout splits on any whitespace.
-					body.SetAttributeRaw("parts", raw("regexall(\"\\\\S+\", "+c.expr("buildout", o.value, o.pos)+")"))
-				} else {
-					body.SetAttributeRaw("parts", raw(list))
+			if o.op != OpSet {
+				body.AppendUnstructuredTokens(comment(fmt.Sprintf("[buildout] parts %s %s: the list buildout computes from the files this one extends.", o.op, oneLine(o.value))))
+			}
+			body.SetAttributeRaw("parts", raw("["+strings.Join(items, ", ")+"]"))
+		case name == "parts":
+			// =, += and -= in one section: buildout applies += then -=
+			// to the section's own value, else to the earlier one.
+			var ops [3]*cvOption
+			for _, p := range s.options {
+				if strings.TrimRight(p.name, " +-") == "parts" {
+					ops[p.op] = p
 				}
 			}
+			if o != ops[0] && o != ops[1] && o != ops[2] {
+				continue
+			}
+			if first := firstOf(ops[:]...); o != first {
+				continue
+			}
+			for _, p := range ops {
+				if p != nil {
+					top(p)
+				}
+			}
+			body.SetAttributeRaw("parts", raw(c.partsExpr(ops[OpSet], ops[OpAppend], ops[OpRemove])))
 		case name == "extensions" || name == "develop":
 			c.warn(o.pos, WarnBuildoutOption, "[buildout] %s (%s) has no slapnode equivalent (buildout extensions and develop eggs are Python); kept as an option of part \"buildout\"", name, oneLine(o.value))
 			rest = append(rest, o)
@@ -517,8 +648,38 @@ func (c *converter) emitBuildout(body *hclwrite.Body, s *cvSection) {
 		}
 	}
 	if len(rest) > 0 {
-		c.emitPart(body, s, rest)
+		c.emitPart(body, &cvSection{name: s.name, pos: s.pos}, rest)
 	}
+}
+
+// partsExpr writes [buildout] parts: a list of names; `parts +=` and
+// `parts -=` work on base.parts, the list of the files extended before
+// (buildout splits the value on whitespace); a computed value is split the
+// same way.
+func (c *converter) partsExpr(set, add, del *cvOption) string {
+	list := func(o *cvOption) string {
+		if strings.Contains(o.value, "${") {
+			c.topLevel = true
+			defer func() { c.topLevel = false }()
+			return "regexall(\"\\\\S+\", " + c.expr("buildout", o.value, o.pos) + ")"
+		}
+		var items []string
+		for _, p := range strings.Fields(o.value) {
+			items = append(items, quoteLiteral(MangleName(p)))
+		}
+		return "[" + strings.Join(items, ", ") + "]"
+	}
+	expr := "base.parts"
+	if set != nil {
+		expr = list(set)
+	}
+	if add != nil {
+		expr = "concat(" + expr + ", " + list(add) + ")"
+	}
+	if del != nil {
+		expr = "[for p in " + expr + " : p if !contains(" + list(del) + ", p)]"
+	}
+	return expr
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
@@ -530,13 +691,23 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 	}
 	blk := body.AppendNewBlock("part", []string{MangleName(s.name)})
 	b := blk.Body()
+	noted := map[*cvOption]bool{}
+	note := func(o *cvOption) {
+		if o == nil || noted[o] {
+			return
+		}
+		noted[o] = true
+		for _, l := range o.comment {
+			b.AppendUnstructuredTokens(comment(l))
+		}
+	}
+	all := opts
 	plain := map[string]*cvOption{}
 	for _, o := range opts {
 		if o.op == OpSet {
 			plain[o.name] = o
 		}
 	}
-	hasMacro := plain["<"] != nil
 	var adapted []attrExpr
 	if r := plain["recipe"]; r != nil {
 		orig := strings.TrimSpace(r.value)
@@ -546,18 +717,21 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 	for _, o := range opts {
 		switch {
 		case o.name == "recipe":
+			note(o)
 			b.SetAttributeRaw("recipe", raw(c.recipe(s.name, o)))
 		case o.name == "<":
 			var items []string
-			for _, m := range strings.Fields(o.value) {
+			for _, m := range macroNames(o.value) {
 				items = append(items, quoteLiteral(MangleName(m)))
 			}
+			note(o)
 			b.SetAttributeRaw("macro", raw("["+strings.Join(items, ", ")+"]"))
 		case o.name == "<part-dependencies>":
 			var items []string
 			for _, d := range strings.Fields(o.value) {
 				items = append(items, "part."+MangleName(d))
 			}
+			note(o)
 			b.SetAttributeRaw("depends_on", raw("["+strings.Join(items, ", ")+"]"))
 		default:
 			rest = append(rest, o)
@@ -580,44 +754,108 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 			c.warn(o.pos, WarnReservedName, "[%s] option %q is a reserved attribute of part blocks; written as %q", s.name, name, renamed)
 			attr = renamed
 		}
-		if o.op == OpSet {
-			if other := findOp(opts, name); other != nil {
-				continue // written by the += / -= line below
+		// =, += and -= of one name in one section are one attribute:
+		// buildout applies += then -= to the section's own value, else to
+		// the earlier one (base.NAME: that of the files extended before, or
+		// of the <= macro for a section defined here first, or none;
+		// docs/profiles.md §1.1).
+		var ops [3]*cvOption
+		for _, p := range rest {
+			pn := p.name
+			if p.op != OpSet {
+				pn = strings.TrimRight(p.name, map[Op]string{OpAppend: " +", OpRemove: " -"}[p.op])
 			}
+			if pn == name {
+				ops[p.op] = p
+			}
+		}
+		if o != firstOf(ops[:]...) {
+			continue // written with the first of its name
+		}
+		if ops[OpAppend] == nil && ops[OpRemove] == nil {
+			note(o)
 			b.SetAttributeRaw(attr, raw(c.expr(s.name, o.value, o.pos)))
 			continue
 		}
-		fn := map[Op]string{OpAppend: "appendlines", OpRemove: "removelines"}[o.op]
-		baseExpr := "base." + attr
-		if p := plain[name]; p != nil {
-			baseExpr = c.expr(s.name, p.value, p.pos)
-		} else if hasMacro {
-			c.warn(o.pos, WarnMacroAppend, "[%s] %s %s applies to the value copied by <=; written against base.%s, which docs/profiles.md defines as the earlier definition of this part", s.name, name, o.op, attr)
+		expr := "base." + attr
+		if p := ops[OpSet]; p != nil {
+			note(p)
+			expr = c.expr(s.name, p.value, p.pos)
 		}
-		args := []string{baseExpr}
-		for _, l := range strings.Split(o.value, "\n") {
-			args = append(args, c.expr(s.name, l, o.pos))
+		for _, op := range []Op{OpAppend, OpRemove} {
+			p := ops[op]
+			if p == nil {
+				continue
+			}
+			note(p)
+			args := []string{expr}
+			for _, l := range strings.Split(p.value, "\n") {
+				args = append(args, c.expr(s.name, l, p.pos))
+			}
+			expr = map[Op]string{OpAppend: "appendlines", OpRemove: "removelines"}[op] + "(" + strings.Join(args, ", ") + ")"
 		}
-		b.SetAttributeRaw(attr, raw(fn+"("+strings.Join(args, ", ")+")"))
+		b.SetAttributeRaw(attr, raw(expr))
+	}
+	// The comments of options an adapter rewrote go before what it wrote.
+	for _, o := range all {
+		note(o)
 	}
 	for _, a := range adapted {
 		b.SetAttributeRaw(a.name, raw(a.expr))
 	}
 }
 
-func findOp(opts []*cvOption, name string) *cvOption {
-	for _, o := range opts {
-		if o.op != OpSet && strings.TrimRight(o.name, " +-") == name {
-			return o
+// setsParts reports whether the file's [buildout] sets parts.
+func (c *converter) setsParts(secs []*cvSection) bool {
+	for _, s := range secs {
+		if s.name == "buildout" {
+			for _, o := range s.options {
+				if strings.TrimRight(o.name, " +-") == "parts" {
+					return true
+				}
+			}
 		}
 	}
-	return nil
+	return false
+}
+
+func (c *converter) hasPlainParts(s *cvSection) bool {
+	for _, o := range s.options {
+		if o.name == "parts" {
+			return true
+		}
+	}
+	return false
+}
+
+// macroNames splits a `<=` value as buildout does: one section per line
+// (`<= a b` names the section "a b", which does not exist).
+func macroNames(v string) []string {
+	var out []string
+	for _, l := range strings.Split(v, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// firstOf returns the option of ops that comes first in its file.
+func firstOf(ops ...*cvOption) *cvOption {
+	var first *cvOption
+	for _, o := range ops {
+		if o != nil && (first == nil || o.pos.Line < first.pos.Line) {
+			first = o
+		}
+	}
+	return first
 }
 
 func (c *converter) recipe(section string, o *cvOption) string {
 	r := strings.TrimSpace(o.value)
 	if r == "" {
-		c.warn(o.pos, WarnEmptyRecipe, "[%s] recipe = (empty) cancels an inherited recipe in buildout; kept as recipe = \"\"", section)
+		// Cancels an inherited recipe: the part is a data part
+		// (docs/profiles.md §1.3).
 		return `""`
 	}
 	if strings.Contains(r, "${") {
@@ -682,13 +920,21 @@ var engineDirs = map[string]string{"directory": "", "bin-directory": "/bin", "pa
 
 var slapConnection = map[string]string{"computer-id": "node.id", "partition-id": "partition.id"}
 
+// hostPython is ${buildout:executable} when no profile sets it: the Python
+// that runs buildout, in slapnode the host's (the resolver's default too).
+const hostPython = "/usr/bin/python3"
+
 func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 	if sec == "" {
 		sec = self
 	}
 	switch {
 	case opt == "_buildout_section_name_" && sec == self:
-		return []segment{{lit: self}}
+		if c.flatten {
+			return []segment{{lit: self}}
+		}
+		// In a <= macro it names the section using the macro: block.name.
+		return []segment{{expr: "block.name"}}
 	case opt == ProfileBaseOption:
 		if c.flatten {
 			d, ok := c.baseDirs[sec]
@@ -701,24 +947,36 @@ func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 			}
 			return []segment{{expr: "profile.dir"}, {lit: "/" + filepath.ToSlash(rel)}}
 		}
-		if sec != self && !c.defined[sec] {
-			c.warn(pos, WarnProfileBase, "${%s:%s} is the directory of the file defining [%s], not in this file; written as profile.dir", sec, opt, sec)
+		if sec == self {
+			// The directory of the file defining the section (for a <=
+			// macro, the section using it): block.dir.
+			return []segment{{expr: "block.dir"}}
 		}
+		c.warn(pos, WarnProfileBase, "${%s:%s} is the directory of the file defining [%s]; written as profile.dir, the directory of the profile applied", sec, opt, sec)
 		return []segment{{expr: "profile.dir"}}
 	case sec == "buildout":
 		// `eggs-directory = ${buildout:eggs-directory}` in [buildout] (a
 		// template passing the software's value on) names the engine's
 		// value, not itself.
 		selfRef := self == "buildout" && c.curOpt == opt
-		if suffix, ok := engineDirs[opt]; ok && (!c.buildout[opt] || selfRef) {
+		set := c.buildout[opt] || c.opts.closure != nil && c.opts.closure.buildout[opt]
+		if suffix, ok := engineDirs[opt]; ok && (!set || selfRef) {
 			root := "software.path"
 			if c.kind == "instance" {
 				root = "partition.path"
 			}
 			return []segment{{expr: root}, {lit: suffix}}
 		}
-		if opt == "executable" && !c.buildout[opt] {
-			c.warn(pos, WarnEngineKey, "${buildout:executable} is the Python running buildout; slapnode has none: written as part.buildout.executable")
+		if set && !selfRef {
+			break
+		}
+		if opt == "executable" {
+			c.warn(pos, WarnEngineKey, "${buildout:executable} is the Python running buildout: written as %s, the host's", hostPython)
+			return []segment{{lit: hostPython}}
+		}
+		if v, ok := buildoutDefaults[opt]; ok && c.opts.closure != nil {
+			// A default of buildout's own that no file of the release sets.
+			return []segment{{lit: v}}
 		}
 	case sec == "slap-connection":
 		if e, ok := slapConnection[opt]; ok {
@@ -729,12 +987,21 @@ func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 			c.warn(pos, WarnRuntimeSection, "[slap-connection] is injected by slapos node; slapnode provides node.id and partition.id only: ${slap-connection:%s} written as part.slap-connection.%s", opt, MangleName(opt))
 		}
 	}
-	if sec == self {
+	if sec == self && !c.topLevel {
 		// ${:opt} is the section's own option — in a <= macro, the option of
 		// the part that uses the macro: self.opt (docs/profiles.md §1.3).
 		return []segment{{expr: "self." + MangleName(opt)}}
 	}
 	return []segment{{expr: "part." + MangleName(sec) + "." + MangleName(opt)}}
+}
+
+// buildoutDefaults are [buildout] options buildout itself sets (zc.buildout's
+// _buildout_default_options), without the engine's directories and Python.
+var buildoutDefaults = map[string]string{
+	"allow-hosts": "*", "allow-picked-versions": "true", "find-links": "", "install-from-cache": "false",
+	"installed": ".installed.cfg", "log-format": "", "log-level": "INFO", "newest": "true", "offline": "false",
+	"prefer-final": "true", "python": "buildout", "show-picked-versions": "false", "socket-timeout": "",
+	"update-versions-file": "", "use-dependency-links": "true", "allow-unknown-extras": "false",
 }
 
 // expr renders a buildout value as an HCL expression: a lone reference is
@@ -835,8 +1102,10 @@ func quoteLiteral(s string) string { return `"` + escapeQuoted(s) + `"` }
 // Summary counts a batch of conversions for the report line.
 type Summary struct {
 	Files, Converted, Failed int
-	Warnings                 map[string]int
-	Unmapped                 map[string]int
+	// Copied counts the files the profiles read, copied beside the HCL.
+	Copied   int
+	Warnings map[string]int
+	Unmapped map[string]int
 }
 
 // Add accounts one result (nil with err for a file that did not parse).
@@ -873,7 +1142,11 @@ func (s *Summary) String() string {
 	if len(parts) > 0 {
 		w += " (" + strings.Join(parts, ", ") + ")"
 	}
-	return fmt.Sprintf("%d files, %d converted, %d failed, %s", s.Files, s.Converted, s.Failed, w)
+	copied := ""
+	if s.Copied > 0 {
+		copied = fmt.Sprintf(" %d files copied,", s.Copied)
+	}
+	return fmt.Sprintf("%d files, %d converted, %d failed,%s %s", s.Files, s.Converted, s.Failed, copied, w)
 }
 
 // UnmappedByFrequency lists unmapped recipes, most frequent first.

@@ -16,7 +16,8 @@ import (
 )
 
 // checkShape parses converted HCL and checks the block and attribute shapes
-// of docs/profiles.md: top-level extends/parts, part "NAME" blocks.
+// of docs/profiles.md: top-level extends/parts, part "NAME" blocks (and the
+// software block of a software release).
 func checkShape(t *testing.T, name string, src []byte) *hclsyntax.Body {
 	t.Helper()
 	f, diags := hclsyntax.ParseConfig(src, name, hcl.InitialPos)
@@ -32,6 +33,9 @@ func checkShape(t *testing.T, name string, src []byte) *hclsyntax.Body {
 	for _, b := range body.Blocks {
 		if b.Type == "module" && len(b.Labels) == 1 && b.Labels[0] == "cookbook" {
 			continue // the grants of the converted recipes (recipes.go)
+		}
+		if b.Type == "software" && len(b.Labels) == 1 {
+			continue
 		}
 		if b.Type != "part" || len(b.Labels) != 1 {
 			t.Errorf("%s:%d: block %s %v: want part \"NAME\"", name, b.DefRange().Start.Line, b.Type, b.Labels)
@@ -332,5 +336,20 @@ func TestComputedParts(t *testing.T) {
 	want := cty.ListVal([]cty.Value{cty.StringVal("a"), cty.StringVal("b"), cty.StringVal("c"), cty.StringVal("extra")})
 	if !v.RawEquals(want) {
 		t.Errorf("parts = %#v", v)
+	}
+}
+
+// A computed parts list reading [buildout]'s own options (software/clammit:
+// parts = ${:clamd-parts} …) reads them from part "buildout": parts is a
+// top-level attribute, where self has no meaning.
+func TestConvertComputedPartsOfBuildout(t *testing.T) {
+	src := "[buildout]\nparts =\n  ${:clamd-parts}\n  ${buildout:web-parts}\n  monitor\nclamd-parts = clamd\nweb-parts = web\n"
+	r, err := ConvertFile("software.cfg", []byte(src), ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "parts = regexall(\"\\\\S+\", chomp(<<EOT\n${part.buildout.clamd-parts}\n${part.buildout.web-parts}\nmonitor\nEOT\n))"
+	if !strings.Contains(string(r.HCL), want) {
+		t.Errorf("output lacks %s:\n%s", want, r.HCL)
 	}
 }

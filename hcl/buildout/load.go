@@ -103,15 +103,12 @@ func Load(path string, opts LoadOptions) (*Config, error) {
 
 func defaultBuildout(opts LoadOptions) Section {
 	s := Section{}
+	for k, v := range buildoutDefaults {
+		s[k] = &Value{Text: v, Source: "DEFAULT_VALUE"}
+	}
 	for k, v := range map[string]string{
-		"allow-hosts": "*", "allow-picked-versions": "true", "bin-directory": "bin",
-		"develop-eggs-directory": "develop-eggs", "eggs-directory": "eggs",
-		"executable": opts.Executable, "find-links": "", "install-from-cache": "false",
-		"installed": ".installed.cfg", "log-format": "", "log-level": "INFO",
-		"newest": "true", "offline": "false", "parts-directory": "parts",
-		"prefer-final": "true", "python": "buildout", "show-picked-versions": "false",
-		"socket-timeout": "", "update-versions-file": "", "use-dependency-links": "true",
-		"allow-unknown-extras": "false",
+		"bin-directory": "bin", "develop-eggs-directory": "develop-eggs", "eggs-directory": "eggs",
+		"executable": opts.Executable, "parts-directory": "parts",
 	} {
 		s[k] = &Value{Text: v, Source: "DEFAULT_VALUE"}
 	}

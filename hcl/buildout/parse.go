@@ -64,6 +64,9 @@ type Option struct {
 	Op    Op
 	Value string // final value: stripped or dedented as zc.buildout does
 	Pos   Pos
+	// End is the last line holding text of the value (Pos.Line for a
+	// one-line value): a comment line before it is inside the value.
+	End int
 }
 
 // Block is one `[name]` or `[name:condition]` header occurrence with the
@@ -190,6 +193,9 @@ func Parse(path string, src []byte) (*File, error) {
 		// An empty line is "\n" for Python's readline, which is whitespace.
 		leadingSpace := len(line) == 0 || pyIsSpace(r[0])
 		if leadingSpace && cur != nil && opt != nil {
+			if pyStrip(line) != "" {
+				opt.End = lineno
+			}
 			if blockMode {
 				buf.WriteString("\n" + pyRstrip(line))
 			} else if s := pyStrip(line); s != "" {
@@ -224,7 +230,7 @@ func Parse(path string, src []byte) (*File, error) {
 			flush()
 			key := pyRstrip(m[1])
 			val := pyStrip(m[2])
-			o := &Option{Key: key, Name: key, Op: OpSet, Pos: Pos{path, lineno, 1}}
+			o := &Option{Key: key, Name: key, Op: OpSet, Pos: Pos{path, lineno, 1}, End: lineno}
 			switch {
 			case strings.HasSuffix(key, "+"):
 				o.Op, o.Name = OpAppend, strings.TrimRight(key, " +")

@@ -12,6 +12,11 @@ import (
 // Evaluator evaluates a profile's expressions once the values they refer to
 // are known. The engine sets each part's value (its options and outputs) as
 // it goes, in graph order.
+//
+// An option of a part whose value is not set yet is evaluated on demand from
+// the part's attributes, as buildout substitutes option by option: parts
+// that read each other's options are accepted, and only an option that
+// depends on itself is a cycle.
 type Evaluator struct {
 	p        *Profile
 	vars     map[string]cty.Value
@@ -19,12 +24,25 @@ type Evaluator struct {
 	locals   map[string]cty.Value
 	requests map[string]cty.Value
 	ctxs     map[string]*hcl.EvalContext
+	// lazy holds the options read so far from parts whose value is not
+	// set (or lacks the option, as `recipe`).
+	lazy map[string]*blockEval
+	// active are the attributes being evaluated: meeting one of them again
+	// means an option depends on itself.
+	active map[attrKey]bool
+}
+
+type attrKey struct {
+	b    *Block
+	name string
 }
 
 // Evaluator returns an evaluator with the given context variables
 // (partition, software, parameter, node, profile, software_type …).
 func (p *Profile) Evaluator(vars map[string]cty.Value) *Evaluator {
-	return &Evaluator{p: p, vars: vars, parts: map[string]cty.Value{}, locals: map[string]cty.Value{}, requests: map[string]cty.Value{}, ctxs: map[string]*hcl.EvalContext{}}
+	return &Evaluator{p: p, vars: vars, parts: map[string]cty.Value{}, locals: map[string]cty.Value{},
+		requests: map[string]cty.Value{}, ctxs: map[string]*hcl.EvalContext{},
+		lazy: map[string]*blockEval{}, active: map[attrKey]bool{}}
 }
 
 // SetPart records a part's value: an object of its options and outputs.
@@ -56,7 +74,7 @@ func (e *Evaluator) Functions(file string) map[string]function.Function {
 }
 
 // EvalAttr evaluates one attribute outside any block context (locals,
-// top-level values): `self` is not available there.
+// top-level values): `self` and `block` are not available there.
 func (e *Evaluator) EvalAttr(a *Attr) (cty.Value, hcl.Diagnostics) {
 	return e.evalAttr(a, nil)
 }
@@ -65,33 +83,54 @@ func (e *Evaluator) EvalAttr(a *Attr) (cty.Value, hcl.Diagnostics) {
 // own attribute NAME (buildout's ${:NAME}), evaluated once, cycles refused.
 // For a part that copies a macro, self is the part, not the macro.
 type blockEval struct {
-	b       *Block
-	vals    map[string]cty.Value
-	running map[string]bool
+	b    *Block
+	vals map[string]cty.Value
+}
+
+func (be *blockEval) done(name string) bool { _, ok := be.vals[name]; return ok }
+
+func newBlockEval(b *Block) *blockEval {
+	return &blockEval{b: b, vals: map[string]cty.Value{}}
 }
 
 func (e *Evaluator) evalIn(be *blockEval, name string) (cty.Value, hcl.Diagnostics) {
 	if v, ok := be.vals[name]; ok {
 		return v, nil
 	}
-	be.running[name] = true
+	k := attrKey{be.b, name}
+	e.active[k] = true
 	v, diags := e.evalAttr(be.b.Attrs[name], be)
-	delete(be.running, name)
+	delete(e.active, k)
 	be.vals[name] = v
 	return v, diags
+}
+
+// partNeed is what an expression reads of one part.
+type partNeed struct {
+	whole  bool
+	attrs  []string
+	ranges map[string]hcl.Range
 }
 
 // evalAttr evaluates a within block evaluation be (nil outside a block).
 // Only the parts and locals the expression names are put in its context,
 // which keeps large profiles linear.
 func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics) {
-	vars := make(map[string]cty.Value, len(e.vars)+4)
+	vars := make(map[string]cty.Value, len(e.vars)+6)
 	for k, v := range e.vars {
 		vars[k] = v
 	}
 	parts, locals, base, self, requests := map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}
+	needs := map[string]*partNeed{}
 	var diags hcl.Diagnostics
 	for _, t := range a.Expr.Variables() {
+		if t.RootName() == "block" {
+			if be == nil {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "block outside a block",
+					Detail: "block.name and block.dir describe the block an attribute belongs to; they have no meaning here.", Subject: t.SourceRange().Ptr()})
+			}
+			continue
+		}
 		if len(t) < 2 {
 			continue
 		}
@@ -101,9 +140,21 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		}
 		switch t.RootName() {
 		case "part":
-			if v, ok := e.parts[name]; ok {
-				parts[name] = v
+			n := needs[name]
+			if n == nil {
+				n = &partNeed{ranges: map[string]hcl.Range{}}
+				needs[name] = n
 			}
+			if len(t) >= 3 {
+				if an, ok := traverserName(t[2]); ok {
+					if _, dup := n.ranges[an]; !dup {
+						n.attrs = append(n.attrs, an)
+						n.ranges[an] = t.SourceRange()
+					}
+					continue
+				}
+			}
+			n.whole = true
 		case "local":
 			if v, ok := e.locals[name]; ok {
 				locals[name] = v
@@ -120,7 +171,7 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 			case be.b.Attrs[name] == nil:
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Unknown attribute",
 					Detail: fmt.Sprintf("This %s block has no attribute %q for self.%s to read.", be.b.Type, name, name), Subject: t.SourceRange().Ptr()})
-			case be.running[name]:
+			case !be.done(name) && e.active[attrKey{be.b, name}]:
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Reference cycle",
 					Detail: fmt.Sprintf("self.%s refers back to itself through the block's own attributes.", name), Subject: t.SourceRange().Ptr()})
 			default:
@@ -136,13 +187,15 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 				diags = append(diags, d...)
 				base[name] = v
 			} else {
-				diags = append(diags, &hcl.Diagnostic{
-					Severity: hcl.DiagError, Summary: "Nothing to extend",
-					Detail:  "base." + name + " refers to the value " + name + " had in a profile this one extends, but no earlier definition of this block sets " + name + ".",
-					Subject: t.SourceRange().Ptr(),
-				})
-				base[name] = cty.NullVal(cty.DynamicPseudoType)
+				base[name] = implicitBase(a)
 			}
+		}
+	}
+	for _, name := range sortedKeys(needs) {
+		v, d := e.partValue(name, needs[name])
+		diags = append(diags, d...)
+		if v != cty.NilVal {
+			parts[name] = v
 		}
 	}
 	vars["part"] = cty.ObjectVal(parts)
@@ -156,6 +209,9 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 	if len(self) > 0 {
 		vars["self"] = cty.ObjectVal(self)
 	}
+	if be != nil {
+		vars["block"] = blockValue(be.b)
+	}
 	ctx := e.fileCtx(a.Range.Filename).NewChild()
 	ctx.Variables = vars
 	v, d := a.Expr.Value(ctx)
@@ -163,11 +219,124 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 	return v, diags
 }
 
+// implicitBase is base.NAME when no earlier definition sets NAME, as
+// buildout's += and -= see it: an empty value when the block was defined
+// before (or copies a macro) without the attribute; null when nothing
+// defined the block before, so that appendlines(base.x, …) is a plain
+// assignment; an empty list for the top-level parts.
+func implicitBase(a *Attr) cty.Value {
+	switch {
+	case a.topParts:
+		return cty.ListValEmpty(cty.String)
+	case a.Base != nil:
+		return cty.StringVal("")
+	default:
+		return cty.NullVal(cty.String)
+	}
+}
+
+// blockValue is `block`: the name of the block (decoded as §1.7 says, so a
+// converted [instance.cfg] is "instance.cfg") and the directory of the file
+// holding its last definition (buildout's ${:_buildout_section_name_} and
+// SlapOS's ${:_profile_base_location_}).
+func blockValue(b *Block) cty.Value {
+	name := b.Name()
+	if d, err := DecodeName(name); err == nil {
+		name = d
+	}
+	return cty.ObjectVal(map[string]cty.Value{
+		"name": cty.StringVal(name),
+		"dir":  cty.StringVal(filepath.Dir(b.DefRange.Filename)),
+	})
+}
+
+// partValue is what an expression sees of part name: its value once set,
+// else the options it reads, evaluated on demand.
+func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnostics) {
+	v, set := e.parts[name]
+	b := e.p.Part[name]
+	var diags hcl.Diagnostics
+	if set {
+		if b == nil || n.whole || !v.IsKnown() || v.IsNull() || !v.Type().IsObjectType() {
+			return v, nil
+		}
+		// An installed part's value holds its options and outputs, but not
+		// its recipe: read what it lacks from its attributes.
+		var m map[string]cty.Value
+		for _, an := range n.attrs {
+			if v.Type().HasAttribute(an) || b.Attrs[an] == nil || an == "depends_on" {
+				continue
+			}
+			if m == nil {
+				m = v.AsValueMap()
+				if m == nil {
+					m = map[string]cty.Value{}
+				}
+			}
+			av, d := e.lazyAttr(b, an, n.ranges[an])
+			diags = append(diags, d...)
+			m[an] = av
+		}
+		if m == nil {
+			return v, nil
+		}
+		return cty.ObjectVal(m), diags
+	}
+	if b == nil {
+		return cty.NilVal, nil // an unknown part: the graph reports it
+	}
+	m := map[string]cty.Value{}
+	if n.whole {
+		for _, an := range b.AttrNames() {
+			if an == "recipe" || an == "depends_on" {
+				continue
+			}
+			av, d := e.lazyAttr(b, an, b.Attrs[an].Range)
+			diags = append(diags, d...)
+			m[an] = av
+		}
+		return cty.ObjectVal(m), diags
+	}
+	for _, an := range n.attrs {
+		if b.Attrs[an] == nil {
+			rng := n.ranges[an]
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value not known yet",
+				Detail: fmt.Sprintf("%s is not an option of part %q. If its recipe sets it, part %q must be installed first, but it comes after the block evaluated here because the two refer to each other. Read one of its options instead, or remove one of the references.",
+					"part."+name+"."+an, name, name),
+				Subject: &rng})
+			m[an] = cty.DynamicVal
+			continue
+		}
+		av, d := e.lazyAttr(b, an, n.ranges[an])
+		diags = append(diags, d...)
+		m[an] = av
+	}
+	return cty.ObjectVal(m), diags
+}
+
+// lazyAttr evaluates one option of part b before its value is set.
+func (e *Evaluator) lazyAttr(b *Block, name string, rng hcl.Range) (cty.Value, hcl.Diagnostics) {
+	be := e.lazy[b.Name()]
+	if be == nil {
+		be = newBlockEval(b)
+		e.lazy[b.Name()] = be
+	}
+	if v, ok := be.vals[name]; ok {
+		return v, nil
+	}
+	if e.active[attrKey{b, name}] {
+		return cty.DynamicVal, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Reference cycle",
+			Detail:  fmt.Sprintf("part.%s.%s depends on itself through the options it reads.", b.Name(), name),
+			Subject: &rng}}
+	}
+	return e.evalIn(be, name)
+}
+
 // EvalBlock evaluates every attribute of b except those named in skip.
 func (e *Evaluator) EvalBlock(b *Block, skip ...string) (map[string]cty.Value, hcl.Diagnostics) {
 	out := make(map[string]cty.Value, len(b.Attrs))
 	var diags hcl.Diagnostics
-	be := &blockEval{b: b, vals: map[string]cty.Value{}, running: map[string]bool{}}
+	be := newBlockEval(b)
 	for _, n := range b.AttrNames() {
 		if contains(skip, n) {
 			continue

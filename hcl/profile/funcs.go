@@ -81,16 +81,19 @@ var base64DecodeFunc = function.New(&function.Spec{
 	},
 })
 
-// appendlines(text, line...) is buildout's "+=": each line is added on its
-// own line.
+// appendlines(text, line...) is buildout's "+=": the lines are added after
+// text, each on its own line. A null text (no earlier value: base.NAME of a
+// block defined for the first time) gives the lines alone, as buildout
+// turns such a += into an assignment; an empty text gives an empty first
+// line, as buildout's += on an option the block does not set.
 var appendLinesFunc = function.New(&function.Spec{
-	Params:   []function.Parameter{{Name: "text", Type: cty.String}},
+	Params:   []function.Parameter{{Name: "text", Type: cty.String, AllowNull: true}},
 	VarParam: &function.Parameter{Name: "lines", Type: cty.String},
 	Type:     function.StaticReturnType(cty.String),
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
 		parts := []string{}
-		if t := args[0].AsString(); t != "" {
-			parts = append(parts, t)
+		if !args[0].IsNull() {
+			parts = append(parts, args[0].AsString())
 		}
 		for _, a := range args[1:] {
 			parts = append(parts, a.AsString())
@@ -100,12 +103,15 @@ var appendLinesFunc = function.New(&function.Spec{
 })
 
 // removelines(text, line...) is buildout's "-=": lines equal (after trimming)
-// to one of the arguments are dropped.
+// to one of the arguments are dropped. A null text gives "".
 var removeLinesFunc = function.New(&function.Spec{
-	Params:   []function.Parameter{{Name: "text", Type: cty.String}},
+	Params:   []function.Parameter{{Name: "text", Type: cty.String, AllowNull: true}},
 	VarParam: &function.Parameter{Name: "lines", Type: cty.String},
 	Type:     function.StaticReturnType(cty.String),
 	Impl: func(args []cty.Value, _ cty.Type) (cty.Value, error) {
+		if args[0].IsNull() {
+			return cty.StringVal(""), nil
+		}
 		drop := map[string]bool{}
 		for _, a := range args[1:] {
 			for _, l := range strings.Split(a.AsString(), "\n") {

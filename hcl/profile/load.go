@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclparse"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // Kind tells a software profile from an instance profile: they accept
@@ -36,12 +37,18 @@ func (k Kind) String() string {
 
 // Attr is one attribute after merging. Base holds the attributes of the same
 // block as they were before the file that defined this attribute was merged,
-// so that `base.NAME` can be evaluated (buildout's += and -=).
+// so that `base.NAME` can be evaluated (buildout's += and -=). Base is nil
+// when nothing defined the block before; for a part that copies a macro, it
+// is then the attributes copied from the macro (buildout's += against a <=
+// macro's value).
 type Attr struct {
 	Name  string
 	Expr  hcl.Expression
 	Range hcl.Range // the whole "name = expr" range
 	Base  map[string]*Attr
+	// topParts marks the top-level parts attribute, whose base.parts is an
+	// empty list when no earlier file sets parts.
+	topParts bool
 }
 
 // Block is a merged block: the union of its definitions along the extends
@@ -52,6 +59,9 @@ type Block struct {
 	Attrs    map[string]*Attr
 	DefRange hcl.Range // of the last definition
 	order    int       // first definition order, for stable output
+	// deferred are errors reported only if the block is used (a macro
+	// naming no part): buildout fails only when it initialises the section.
+	deferred hcl.Diagnostics
 }
 
 // Name is the block's first label ("" for unlabelled blocks).
@@ -93,8 +103,16 @@ type Profile struct {
 	Parts  []*Block          // part blocks, definition order
 	Part   map[string]*Block // by name
 	// Selected is the top-level `parts` list (nil when absent: every part).
+	// A computed list (one that reads parts' options, as buildout's
+	// `parts = ${section:list}`) is known only when the graph is built:
+	// Selected is nil then and PartsAttr holds the expression.
 	Selected      []string
 	SelectedRange *hcl.Range
+	// PartsAttr is the merged top-level `parts` attribute (nil when absent).
+	// Its base.parts is the parts list of the files extended before.
+	PartsAttr *Attr
+	// partsComputed says PartsAttr needs the graph's evaluator.
+	partsComputed bool
 
 	parser *hclparse.Parser
 	roots  []string // directories file functions may read
@@ -195,6 +213,8 @@ func Load(path string, kind Kind) (*Profile, hcl.Diagnostics) {
 		}
 	}
 	l.diags = append(l.diags, p.expandMacros()...)
+	p.dropEmptyRecipes()
+	l.diags = append(l.diags, p.staticParts()...)
 	l.diags = append(l.diags, p.checkSelected()...)
 	return p, l.diags
 }
@@ -290,13 +310,11 @@ func (l *loader) load(path string, stack []string, from *hcl.Range) {
 		}
 	}
 	if a, ok := content.Attributes["parts"]; ok {
-		l.p.Selected = nil
-		for _, s := range l.staticStrings(a) {
-			l.p.Selected = append(l.p.Selected, s.val)
+		var base map[string]*Attr
+		if l.p.PartsAttr != nil {
+			base = map[string]*Attr{"parts": l.p.PartsAttr}
 		}
-		if l.p.Selected == nil {
-			l.p.Selected = []string{}
-		}
+		l.p.PartsAttr = &Attr{Name: "parts", Expr: a.Expr, Range: a.Range, Base: base, topParts: true}
 		rng := a.Range
 		l.p.SelectedRange = &rng
 	}
@@ -373,6 +391,7 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 	}
 	key := blockKey(hb.Type, hb.Labels)
 	b := l.blocks[key]
+	existed := b != nil
 	if b == nil {
 		l.order++
 		b = &Block{Type: hb.Type, Labels: hb.Labels, Attrs: map[string]*Attr{}, order: l.order}
@@ -380,7 +399,7 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 	}
 	b.DefRange = hb.DefRange
 	var before map[string]*Attr
-	if len(b.Attrs) > 0 {
+	if existed {
 		before = make(map[string]*Attr, len(b.Attrs))
 		for n, a := range b.Attrs {
 			before[n] = a
@@ -401,7 +420,9 @@ func contains(list []string, s string) bool {
 }
 
 // expandMacros implements buildout's `<=`: a part's `macro` list names parts
-// whose attributes are copied first; the part's own attributes win.
+// whose attributes are copied first; the part's own attributes win. A macro
+// naming no part, or a loop of macros, is an error of the part, reported
+// when the part is used (as buildout fails only when it initialises it).
 func (p *Profile) expandMacros() hcl.Diagnostics {
 	var diags hcl.Diagnostics
 	done := map[string]bool{}
@@ -418,7 +439,7 @@ func (p *Profile) expandMacros() hcl.Diagnostics {
 		}
 		for _, s := range stack {
 			if s == name {
-				diags = append(diags, &hcl.Diagnostic{
+				b.deferred = append(b.deferred, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Macro cycle",
 					Detail:  "The macros loop: " + strings.Join(append(stack, name), " -> ") + ".",
 					Subject: m.Range.Ptr(),
@@ -430,11 +451,12 @@ func (p *Profile) expandMacros() hcl.Diagnostics {
 		names := l.staticStrings(&hcl.Attribute{Name: "macro", Expr: m.Expr, Range: m.Range})
 		diags = append(diags, l.diags...)
 		merged := map[string]*Attr{}
+		copied := map[string]*Attr{}
 		for _, n := range names {
 			src := p.Part[n.val]
 			if src == nil {
 				rng := n.rng
-				diags = append(diags, &hcl.Diagnostic{
+				b.deferred = append(b.deferred, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Unknown macro",
 					Detail:  fmt.Sprintf("No part %q to copy options from.%s", n.val, suggest(n.val, p.partNames())),
 					Subject: &rng,
@@ -442,11 +464,20 @@ func (p *Profile) expandMacros() hcl.Diagnostics {
 				continue
 			}
 			expand(src, append(stack, name))
+			b.deferred = append(b.deferred, src.deferred...)
 			for an, a := range src.Attrs {
 				merged[an] = a
+				copied[an] = a
 			}
 		}
 		for an, a := range b.Attrs {
+			if a.Base == nil && an != "macro" {
+				// The part's first definition: base.NAME is the macro's
+				// value, as buildout applies += / -= to what <= copied.
+				c := *a
+				c.Base = copied
+				a = &c
+			}
 			merged[an] = a
 		}
 		delete(merged, "macro")
@@ -658,4 +689,84 @@ func nesting(src []byte, filename string, template bool, limit int) (int, hcl.Ra
 		}
 	}
 	return deepest, hcl.Range{}
+}
+
+// dropEmptyRecipes makes a part whose recipe is null or "" a data part:
+// buildout's empty `recipe =` cancels an inherited recipe (the host's
+// binaries are used instead of building them).
+func (p *Profile) dropEmptyRecipes() {
+	for _, b := range p.Parts {
+		a := b.Attrs["recipe"]
+		if a == nil || len(a.Expr.Variables()) > 0 {
+			continue
+		}
+		v, d := a.Expr.Value(nil)
+		if d.HasErrors() {
+			continue
+		}
+		if v.IsNull() || v.Type() == cty.String && v.IsKnown() && v.AsString() == "" {
+			delete(b.Attrs, "recipe")
+		}
+	}
+}
+
+// staticParts evaluates the top-level parts list when it reads nothing but
+// the lists of earlier files (a list literal, or concat(base.parts, […]));
+// a list computed from parts' options is left to Graph.
+func (p *Profile) staticParts() hcl.Diagnostics {
+	a := p.PartsAttr
+	if a == nil {
+		return nil
+	}
+	if !onlyBase(a) {
+		p.partsComputed = true
+		return nil
+	}
+	v, diags := p.Evaluator(nil).EvalAttr(a)
+	if diags.HasErrors() {
+		return diags
+	}
+	names, d := partsList(v, a)
+	p.Selected = names
+	return d
+}
+
+// onlyBase reports whether an attribute (and the earlier definitions it
+// reads through base) refers to nothing but base.
+func onlyBase(a *Attr) bool {
+	for _, t := range a.Expr.Variables() {
+		if t.RootName() != "base" {
+			return false
+		}
+		if len(t) >= 2 && a.Base != nil {
+			if n, ok := traverserName(t[1]); ok && a.Base[n] != nil && !onlyBase(a.Base[n]) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// partsList turns the value of parts into part names.
+func partsList(v cty.Value, a *Attr) ([]string, hcl.Diagnostics) {
+	bad := hcl.Diagnostics{{
+		Severity: hcl.DiagError, Summary: "Invalid parts",
+		Detail:  `parts must be a list of part names, e.g. parts = ["a", "b"].`,
+		Subject: a.Expr.Range().Ptr(),
+	}}
+	if v.IsNull() || !v.IsWhollyKnown() {
+		return nil, bad
+	}
+	l, err := convert.Convert(v, cty.List(cty.String))
+	if err != nil {
+		return nil, bad
+	}
+	names := []string{}
+	for _, s := range l.AsValueSlice() {
+		if s.IsNull() {
+			return nil, bad
+		}
+		names = append(names, s.AsString())
+	}
+	return names, nil
 }

@@ -307,6 +307,8 @@ func FuzzLoad(f *testing.F) {
 	f.Add([]byte(`extends = ["x.hcl"]` + "\nmodule \"m\" { source = \"builtin:cookbook\" }"))
 	f.Add([]byte("locals { a = local.a }\npart \"p\" { macro = [\"p\"] }"))
 	f.Add([]byte("parts = [\"x\"]\nremove = [\"part.y\"]\n"))
+	f.Add([]byte("parts = concat(base.parts, regexall(\"\\\\S+\", part.l.v))\npart \"l\" { v = \"a b\" }\npart \"a\" { x = appendlines(base.x, block.name, block.dir) }"))
+	f.Add([]byte("part \"a\" {\n  x = part.b.y\n  z = \"1\"\n  recipe = \"\"\n}\npart \"b\" {\n  y = part.a.z\n  w = part.a.x\n  macro = [\"a\"]\n}"))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "software.hcl")
