@@ -30,6 +30,9 @@ type Partition struct {
 	ExtraCgroups   []string
 	NetNS          string // network namespace of its addresses ("" = the node's own)
 	ExecHook       func(pid int) error
+	// IPv4List and IPv6List are further addresses of the partition, beyond
+	// IPv4 and IPv6 (SlapOS's ip_list; slapconfiguration's ipv4/ipv6 sets).
+	IPv4List, IPv6List []string
 }
 
 // InstanceRequest is what to instantiate in a partition.
@@ -51,6 +54,13 @@ type InstanceRequest struct {
 	// master lists them; the profile sees them as `shared` and answers each
 	// through a publish_shared block.
 	Shared []SharedInstance
+	// What a buildout instance profile reads from slap-connection and
+	// slap-configuration (legacy releases, legacy.go): the requested
+	// state (default started), the instance's title and its root
+	// instance's (default: the partition id), the master's URL and the
+	// partition's certificate files when it has them.
+	State, Title, RootTitle      string
+	MasterURL, KeyFile, CertFile string
 }
 
 // SharedInstance is a shared instance hosted by a partition.
@@ -98,6 +108,9 @@ func (s *Software) InstanceType(name string) (*profile.InstanceType, error) {
 	if it := s.Types[name]; it != nil {
 		return it, nil
 	}
+	if it, ok := s.legacyType(name); ok {
+		return it, nil
+	}
 	var known []string
 	for k := range s.Types {
 		known = append(known, k)
@@ -141,6 +154,9 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		if res, err = ValidateParameters(it, req.Params, req.Strings); err != nil {
 			return nil, fmt.Errorf("parameters of %s: %w", it.Name, err)
 		}
+	}
+	if req.Software.Legacy != nil {
+		return e.instantiateLegacy(ctx, req, it, res, plan)
 	}
 	p, diags := profile.Load(it.Profile, profile.Instance)
 	if err := p.Err(diags); err != nil {

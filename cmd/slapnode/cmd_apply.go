@@ -298,15 +298,15 @@ func printApply(env *cliEnv, res *local.ApplyResult, asJSON bool, state string) 
 		}
 		fmt.Fprintf(w, "promise %s: %s (%s)\n", p.Name, status, p.Message)
 	}
-	if len(res.Record.Connection) > 0 {
+	if conn := partition.UnwrapConnection(res.Record.Connection); len(conn) > 0 {
 		fmt.Fprintf(w, "connection parameters of %s (%s):\n", res.Record.Name, res.Record.Partition)
-		keys := make([]string, 0, len(res.Record.Connection))
-		for k := range res.Record.Connection {
+		keys := make([]string, 0, len(conn))
+		for k := range conn {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			v := res.Record.Connection[k]
+			v := conn[k]
 			if s, ok := v.(string); ok {
 				fmt.Fprintf(w, "  %s = %s\n", k, s)
 			} else {

@@ -101,6 +101,7 @@ type Spec struct {
 
 	live   *wasmhost.Module // the module apply loaded, when known
 	legacy string           // path of an etc/promise executable
+	plugin string           // path of an etc/plugin/*.py promise plugin
 }
 
 // SpecsPath is where apply saves the promises of a partition.
@@ -110,6 +111,9 @@ func SpecsPath(partitionDir string) string {
 
 type specFile struct {
 	Promises []Spec `json:"promises"`
+	// PythonPlugins: the instance grants python3, so etc/plugin promises
+	// slapnode does not run natively run with it (plugin_python.go).
+	PythonPlugins bool `json:"python_plugins,omitempty"`
 }
 
 // SaveSpecs records the promises of a partition after apply, atomically, for
@@ -117,10 +121,15 @@ type specFile struct {
 // deployment (the scheduler may bang again); saving the same ones changes
 // nothing.
 func SaveSpecs(partitionDir string, specs []Spec) error {
+	return saveSpecs(partitionDir, specFile{Promises: specs})
+}
+
+func saveSpecs(partitionDir string, f specFile) error {
+	specs := f.Promises
 	if specs == nil {
-		specs = []Spec{}
+		f.Promises = []Spec{}
 	}
-	b, err := json.MarshalIndent(specFile{Promises: specs}, "", "  ")
+	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save promises of %s: %w", partitionDir, err)
 	}
@@ -137,21 +146,29 @@ func SaveSpecs(partitionDir string, specs []Spec) error {
 // LoadSpecs reads the promises apply saved for a partition; none (nil, nil)
 // when it has not been applied with promises.
 func LoadSpecs(partitionDir string) ([]Spec, error) {
+	f, err := loadSpecFile(partitionDir)
+	if err != nil {
+		return nil, err
+	}
+	return f.Promises, nil
+}
+
+func loadSpecFile(partitionDir string) (specFile, error) {
+	var f specFile
 	b, err := os.ReadFile(SpecsPath(partitionDir))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return f, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("promises of %s: %w", partitionDir, err)
+		return f, fmt.Errorf("promises of %s: %w", partitionDir, err)
 	}
-	var f specFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, fmt.Errorf("promises of %s: %s is damaged (apply the instance again to rewrite it): %w", partitionDir, SpecsPath(partitionDir), err)
+		return f, fmt.Errorf("promises of %s: %s is damaged (apply the instance again to rewrite it): %w", partitionDir, SpecsPath(partitionDir), err)
 	}
 	for i := range f.Promises {
 		f.Promises[i].defaults()
 	}
-	return f.Promises, nil
+	return f, nil
 }
 
 // defaults fills what an older or hand-written file may lack.
