@@ -2,6 +2,9 @@ package buildout
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 )
 
@@ -12,6 +15,7 @@ const profileBaseRef = "${:" + ProfileBaseOption + "}/"
 func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja bool) ([]*cvOption, []attrExpr) {
 	var out []*cvOption
 	var attrs []attrExpr
+	plainFile := false
 	byName := map[string]*cvOption{}
 	for _, o := range opts {
 		if o.op == OpSet {
@@ -35,34 +39,141 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja bool) ([
 			attrs = append(attrs, attrExpr{"inline", c.expr(s.name, strings.TrimLeft(strings.TrimPrefix(o.value, "inline:"), "\n"), o.pos)})
 		case o.name == "url" || o.name == "template":
 			// The template file: next to the profile, or a URL.
-			if rest, ok := strings.CutPrefix(o.value, profileBaseRef); ok && !strings.Contains(rest, "${") {
+			rest, local := strings.CutPrefix(o.value, profileBaseRef)
+			local = local && !strings.Contains(rest, "${")
+			if local {
 				attrs = append(attrs, attrExpr{"path", quoteLiteral(rest)})
 			} else {
 				attrs = append(attrs, attrExpr{"url", c.expr(s.name, o.value, o.pos)})
 			}
 			if !jinja {
-				c.warn(o.pos, WarnTemplateFile, "[%s] slapos.recipe.template substitutes ${section:option} inside the file %s; cookbook:template with engine none does not: convert the file's references (or inline it)", s.name, oneLine(o.value))
+				// slapos.recipe.template substitutes the file's
+				// ${section:option} as buildout does: read it now, so its
+				// references become the part's dependencies and values.
+				plainFile = true
+				if v := c.templateFileSections(s, o, rest, local); v != "" {
+					attrs = append(attrs, attrExpr{"sections", v})
+				}
 			}
 		case o.name == "context" && jinja:
-			if v := c.templateVars(s, o, byName); v != "" {
-				attrs = append(attrs, attrExpr{"vars", v})
+			vars, modules := c.templateVars(s, o, byName)
+			if vars != "" {
+				attrs = append(attrs, attrExpr{"vars", vars})
 			}
+			if modules != "" {
+				attrs = append(attrs, attrExpr{"modules", modules})
+			}
+		case o.name == "import-list" && jinja:
+			attrs = append(attrs, attrExpr{"import-list", c.importList(s, o)})
 		default:
 			out = append(out, o)
 		}
 	}
-	if !jinja {
+	switch {
+	case plainFile:
+		attrs = append(attrs, attrExpr{"engine", `"buildout"`})
+	case !jinja:
 		attrs = append(attrs, attrExpr{"engine", `"none"`})
 	}
 	return out, attrs
 }
 
+// importList rewrites slapos.recipe.template:jinja2's import-list for
+// cookbook:template, whose lines all name paths: the PATH of a "file" (and
+// "folder") line is a buildout key, SECTION:OPTION, whose value is the
+// path; "rawfile" and "rawfolder" give the path itself.
+func (c *converter) importList(s *cvSection, o *cvOption) string {
+	var lines []string
+	for _, line := range strings.Split(o.value, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) == 3 && (f[0] == "file" || f[0] == "folder") && !strings.Contains(f[2], "${") {
+			if strings.Count(f[2], ":") != 1 {
+				c.warn(o.pos, WarnTemplateContext, "[%s] import-list line %q: a %s entry names a buildout key (SECTION:OPTION)", s.name, strings.TrimSpace(line), f[0])
+			} else {
+				f[2] = "${" + f[2] + "}"
+			}
+		}
+		lines = append(lines, strings.Join(f, " "))
+	}
+	return c.expr(s.name, strings.Join(lines, "\n"), o.pos)
+}
+
+// templateFileSections reads the file of a plain slapos.recipe.template
+// part (rel, relative to the directory of the profile defining the section,
+// when local) and returns the HCL object of the ${section:option} it
+// references, for cookbook:template's engine buildout. What cannot be read
+// now is said in a warning.
+func (c *converter) templateFileSections(s *cvSection, o *cvOption, rel string, local bool) string {
+	if !local {
+		c.warn(o.pos, WarnTemplateFile, "[%s] the template %s is not a file beside the profile: its ${section:option} cannot be read at conversion time, so the parts it references are not dependencies; give them in sections = { SECTION = { OPTION = part.SECTION.OPTION } }", s.name, oneLine(o.value))
+		return ""
+	}
+	file := filepath.Join(c.profileDirOf(s), filepath.FromSlash(rel))
+	text, err := os.ReadFile(file)
+	if err != nil {
+		c.warn(o.pos, WarnTemplateFile, "[%s] cannot read the template to find its ${section:option} (%v): give them in sections = { SECTION = { OPTION = part.SECTION.OPTION } }", s.name, err)
+		return ""
+	}
+	type ref struct{ sec, opt string }
+	seen := map[ref]bool{}
+	bySection := map[string][]string{}
+	for i, line := range strings.Split(string(text), "\n") {
+		for _, piece := range strings.Split(line, "$$") {
+			for _, loc := range refSplit.FindAllStringIndex(piece, -1) {
+				r := piece[loc[0]:loc[1]]
+				sec, opt, err := CheckRef(r)
+				pos := Pos{File: file, Line: i + 1, Col: strings.Index(line, r) + 1}
+				if err != nil {
+					c.warn(pos, WarnBadReference, "[%s] %v in the template; slapos.recipe.template fails on it", s.name, err)
+					continue
+				}
+				if !seen[ref{sec, opt}] {
+					seen[ref{sec, opt}] = true
+					bySection[sec] = append(bySection[sec], opt)
+				}
+			}
+		}
+	}
+	if len(bySection) == 0 {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("{\n")
+	for _, sec := range sortedKeys(bySection) {
+		fmt.Fprintf(&b, "%s = {\n", quoteLiteral(sec))
+		opts := bySection[sec]
+		sort.Strings(opts)
+		for _, opt := range opts {
+			fmt.Fprintf(&b, "%s = %s\n", quoteLiteral(opt), c.expr(s.name, "${"+sec+":"+opt+"}", Pos{File: file}))
+		}
+		b.WriteString("}\n")
+	}
+	b.WriteString("}")
+	return b.String()
+}
+
+// profileDirOf is the directory of the file defining a section (its
+// ${:_profile_base_location_}).
+func (c *converter) profileDirOf(s *cvSection) string {
+	if c.flatten {
+		if d, ok := c.baseDirs[s.name]; ok {
+			return d
+		}
+		return c.rootDir
+	}
+	return filepath.Dir(c.file)
+}
+
 // templateVars turns slapos.recipe.template:jinja2's `context` lines
 // (`key NAME SECTION:OPTION`, `raw NAME TEXT`, `section NAME SECTION`,
-// `json NAME JSON`, `jsonkey NAME SECTION:OPTION`) into an HCL object, as
-// the cookbook's template recipe wants it.
-func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*cvOption) string {
-	var items []string
+// `json NAME JSON`, `jsonkey NAME SECTION:OPTION`, `import NAME MODULE`)
+// into HCL objects, as the cookbook's template recipe wants them: the
+// variables, and the Python modules (`modules`).
+func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*cvOption) (vars, modules string) {
+	var items, mods []string
 	var walk func(value string, depth int)
 	walk = func(value string, depth int) {
 		for _, line := range strings.Split(value, "\n") {
@@ -102,16 +213,26 @@ func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*c
 				expr = "part." + MangleName(rest)
 			case "json":
 				expr = "jsondecode(" + c.expr(s.name, rest, o.pos) + ")"
+			case "import":
+				mods = append(mods, fmt.Sprintf("%s = %s", quoteLiteral(name), quoteLiteral(rest)))
+				continue
 			default:
-				c.warn(o.pos, WarnTemplateContext, "[%s] context line %q: %s values are Python objects slapnode cannot pass (use filters such as tojson, or compute the value in HCL)", s.name, line, kind)
+				c.warn(o.pos, WarnTemplateContext, "[%s] context line %q: slapos.recipe.template has no %s entries (key, raw, section, json, jsonkey, import)", s.name, line, kind)
 				continue
 			}
 			items = append(items, fmt.Sprintf("%s = %s", quoteLiteral(name), expr))
 		}
 	}
 	walk(o.value, 0)
-	if len(items) == 0 {
-		return "{}"
+	object := func(items []string) string {
+		if len(items) == 0 {
+			return ""
+		}
+		return "{\n" + strings.Join(items, "\n") + "\n}"
 	}
-	return "{\n" + strings.Join(items, "\n") + "\n}"
+	vars = object(items)
+	if vars == "" {
+		vars = "{}"
+	}
+	return vars, object(mods)
 }

@@ -1,6 +1,8 @@
 package buildout
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -28,6 +30,11 @@ context =
   jsonkey cfg slap-configuration:configuration.json
   import json_module json
   ${:extra-context}
+import-list =
+  file caucase caucase-lib:target
+  file own :lib
+  rawfile common ${:_profile_base_location_}/common.jinja2
+lib = /x/lib.in
 
 [build]
 recipe = slapos.recipe.build
@@ -55,6 +62,8 @@ inline = left as it is
 		`"cfg"   = jsondecode(part.slap-configuration.configuration__2ejson)`,
 		`"extra" = part.plain.port`,
 		`"r" = "two  words"`,
+		`modules = { "json_module" = "json" }`,
+		"file caucase ${part.caucase-lib.target}\nfile own ${self.lib}\nrawfile common ${profile.dir}/common.jinja2",
 	} {
 		if !strings.Contains(got, squash(want)) {
 			t.Errorf("output lacks %q:\n%s", want, r.HCL)
@@ -68,7 +77,7 @@ inline = left as it is
 	for _, w := range r.Warnings {
 		kinds[w.Kind]++
 	}
-	if kinds[WarnTemplateContext] != 1 || kinds[WarnPythonCode] != 1 {
+	if kinds[WarnTemplateContext] != 0 || kinds[WarnPythonCode] != 1 {
 		t.Errorf("warnings: %v", r.Warnings)
 	}
 
@@ -80,4 +89,60 @@ inline = left as it is
 	if !strings.Contains(string(r.HCL), `context = "key a b:c"`) {
 		t.Errorf("mapped by the user, yet adapted:\n%s", r.HCL)
 	}
+}
+
+// A plain slapos.recipe.template file: its ${section:option} are read at
+// conversion time, so the parts they name become dependencies (openssh in
+// software/ssh is referenced only from its template).
+func TestAdaptTemplateFile(t *testing.T) {
+	dir := t.TempDir()
+	tpl := "[buildout]\nparts = x\n[sshd]\nbin = ${openssh:location}/sbin/sshd\nport = ${:port}\nhome = $${buildout:directory}\nbad = ${nocolon}\n"
+	if err := os.WriteFile(filepath.Join(dir, "instance.cfg.in"), []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := `[openssh]
+recipe = slapos.recipe.cmmi
+url = https://example.org/openssh.tar.gz
+
+[template]
+recipe = slapos.recipe.template
+url = ${:_profile_base_location_}/instance.cfg.in
+output = ${buildout:directory}/instance.cfg
+port = 22
+
+[remote]
+recipe = slapos.recipe.template
+url = https://example.org/x.in
+output = x
+`
+	profile := filepath.Join(dir, "software.cfg")
+	r, err := ConvertFile(profile, []byte(src), ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	got := squash(string(r.HCL))
+	for _, want := range []string{
+		`engine = "buildout"`,
+		`"openssh" = { "location" = part.openssh.location }`,
+		`"" = { "port" = self.port }`,
+		`path = "instance.cfg.in"`,
+	} {
+		if !strings.Contains(got, squash(want)) {
+			t.Errorf("output lacks %q:\n%s", want, r.HCL)
+		}
+	}
+	var bad, remote bool
+	for _, w := range r.Warnings {
+		if w.Kind == WarnBadReference && w.Pos.File == filepath.Join(dir, "instance.cfg.in") && w.Pos.Line == 7 {
+			bad = true
+		}
+		if w.Kind == WarnTemplateFile && strings.Contains(w.Msg, "[remote]") {
+			remote = true
+		}
+	}
+	if !bad || !remote {
+		t.Errorf("want a bad-reference warning at instance.cfg.in:7 and a template-file warning for [remote]: %v", r.Warnings)
+	}
+	checkShape(t, "software.hcl", r.HCL)
 }

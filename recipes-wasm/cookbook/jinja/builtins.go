@@ -11,7 +11,51 @@ import (
 )
 
 func globals() map[string]any {
+	g := pythonBuiltins()
+	for k, v := range jinjaGlobals() {
+		g[k] = v
+	}
+	return g
+}
+
+// jinjaGlobals are Jinja2's own globals.
+func jinjaGlobals() map[string]any {
 	return map[string]any{
+		"cycler": &Func{Name: "cycler", Call: func(args []any, _ map[string]any) (any, error) {
+			if len(args) == 0 {
+				return nil, errors.New("cycler() needs at least one item")
+			}
+			pos := 0
+			c := &Func{Name: "cycler", Attrs: map[string]any{}}
+			c.Attrs["items"] = newList(args)
+			c.Attrs["current"] = args[0]
+			c.Attrs["next"] = fn("next", func([]any, map[string]any) (any, error) {
+				v := args[pos]
+				pos = (pos + 1) % len(args)
+				c.Attrs["current"] = args[pos]
+				return v, nil
+			})
+			c.Attrs["reset"] = fn("reset", func([]any, map[string]any) (any, error) {
+				pos = 0
+				c.Attrs["current"] = args[0]
+				return nil, nil
+			})
+			c.Call = func([]any, map[string]any) (any, error) {
+				return nil, errors.New("a cycler is not callable: use .next()")
+			}
+			return c, nil
+		}},
+		"joiner": &Func{Name: "joiner", Call: func(args []any, kw map[string]any) (any, error) {
+			sep := str(argN(args, 0, kw, "sep", ", "))
+			used := false
+			return fn("joiner", func([]any, map[string]any) (any, error) {
+				if !used {
+					used = true
+					return "", nil
+				}
+				return sep, nil
+			}), nil
+		}},
 		"range": &Func{Name: "range", Call: func(args []any, _ map[string]any) (any, error) {
 			var ints []int64
 			for _, a := range args {
@@ -241,7 +285,7 @@ func dictMethod(m map[string]any, name string) *Func {
 			return ok, nil
 		})
 	}
-	return nil
+	return moreDictMethod(m, name)
 }
 
 func listMethod(l *List, name string) *Func {
@@ -346,7 +390,7 @@ func listMethod(l *List, name string) *Func {
 			return nil, nil
 		})
 	}
-	return nil
+	return moreListMethod(l, name)
 }
 
 func strArg(a []any, i int, what string) (string, error) {
@@ -513,7 +557,7 @@ func strMethod(s, name string) *Func {
 			return s, nil
 		})
 	}
-	return nil
+	return moreStrMethod(s, name)
 }
 
 func splitFieldsN(s string, n int, fromRight bool) []string {
@@ -1146,7 +1190,7 @@ func (ev *evaluator) filter(name string, v any, args []any, kw map[string]any, f
 		}
 		return newList(out), nil
 	}
-	return nil, fmt.Errorf("unknown filter (supported: abs, attr, batch, capitalize, count, default, dictsort, e, escape, first, float, format, indent, int, items, join, last, length, list, lower, map, max, min, reject, rejectattr, replace, reverse, round, safe, select, selectattr, sort, string, sum, title, tojson, trim, unique, upper)")
+	return ev.moreFilter(name, v, args, kw)
 }
 
 func (ev *evaluator) evalTest(e testExpr, f *frame) (any, error) {
@@ -1282,6 +1326,14 @@ func test(name string, v any, args []any) (bool, error) {
 			return false, err
 		}
 		return r.(bool), nil
+	case "escaped":
+		// No value is markup-safe in this engine (output is never escaped).
+		return false, nil
+	case "filter":
+		return isFilter(str(v)), nil
+	case "test":
+		_, err := test(str(v), nil, []any{nil})
+		return err == nil || !strings.HasPrefix(err.Error(), "unknown test"), nil
 	}
-	return false, fmt.Errorf("unknown test (supported: boolean, callable, defined, divisibleby, eq, even, false, float, ge, gt, in, integer, iterable, le, lower, lt, mapping, ne, none, number, odd, sameas, sequence, string, true, undefined, upper)")
+	return false, fmt.Errorf("unknown test (supported: boolean, callable, defined, divisibleby, eq, escaped, even, false, filter, float, ge, gt, in, integer, iterable, le, lower, lt, mapping, ne, none, number, odd, sameas, sequence, string, test, true, undefined, upper)")
 }

@@ -9,8 +9,9 @@ import (
 
 // Template is a parsed template, safe to render many times.
 type Template struct {
-	src  *source
-	body []node
+	src    *source
+	body   []node
+	blocks map[string]*blockNode
 }
 
 // Parse parses text; name is used in error messages (a file name).
@@ -20,12 +21,12 @@ func Parse(name, text string) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps := &parser{src: src, toks: toks}
+	ps := &parser{src: src, toks: toks, blocks: map[string]*blockNode{}}
 	body, _, err := ps.parseBody()
 	if err != nil {
 		return nil, err
 	}
-	return &Template{src: src, body: body}, nil
+	return &Template{src: src, body: body, blocks: ps.blocks}, nil
 }
 
 // Render parses and renders text with vars.
@@ -67,9 +68,12 @@ func (t *Template) ExecuteWith(vars map[string]any, load Loader) (string, error)
 	for k, v := range vars {
 		root.vars[k] = fromGo(v)
 	}
-	ev := &evaluator{src: t.src, root: root, load: load, globals: globalFrame, cache: map[string]*Template{}}
+	ev := &evaluator{src: t.src, root: root, load: load, globals: globalFrame, cache: map[string]*Template{}, blocks: map[string][]blockDef{}, calls: new(int)}
 	var b strings.Builder
-	if err := ev.exec(&b, t.body, root); err != nil {
+	if err := ev.execRoot(&b, t); err != nil {
+		if l, ok := isLoopSignal(err); ok {
+			return "", fmt.Errorf("%s: %v", t.src.name, l)
+		}
 		return "", err
 	}
 	return b.String(), nil
@@ -90,13 +94,34 @@ func (f *frame) lookup(name string) (any, bool) {
 }
 
 type evaluator struct {
-	src     *source
-	root    *frame // the template's top-level scope (macros see it)
-	globals *frame // range, dict, namespace
-	load    Loader
-	cache   map[string]*Template // loaded templates, shared by nested evaluators
-	depth   int
+	src        *source
+	root       *frame // the template's top-level scope (macros see it)
+	globals    *frame // range, dict, namespace
+	load       Loader
+	cache      map[string]*Template // loaded templates, shared by nested evaluators
+	depth      int
+	blocks     map[string][]blockDef // {% block %} chains, child-most first
+	parent     *Template             // the template {% extends %} named
+	autoescape bool
+	recursions int  // calls of loop(…) in recursive loops
+	calls      *int // depth of macro, caller and block calls, shared by the rendering
 }
+
+// maxCalls bounds nested macro, caller and block calls: a macro calling
+// itself fails instead of exhausting the stack.
+const maxCalls = 256
+
+// enter counts a nested call; the returned function leaves it.
+func (ev *evaluator) enter(what string) (func(), error) {
+	if *ev.calls >= maxCalls {
+		return nil, fmt.Errorf("%s: more than %d nested calls (does it call itself?)", what, maxCalls)
+	}
+	*ev.calls++
+	return func() { *ev.calls-- }, nil
+}
+
+// maxRecursions bounds the calls of loop(…) in one rendering.
+const maxRecursions = 1 << 16
 
 // errorf makes a positioned error; an error that already has a position
 // is kept as is (it is more precise).
@@ -132,7 +157,7 @@ func (ev *evaluator) exec(b *strings.Builder, body []node, f *frame) error {
 				}
 				return ev.errorf(pos, "%s", u.msg)
 			}
-			b.WriteString(str(v))
+			ev.write(b, v)
 		case ifNode:
 			done := false
 			for i, c := range n.conds {
@@ -171,6 +196,32 @@ func (ev *evaluator) exec(b *strings.Builder, body []node, f *frame) error {
 			if err := ev.execImport(b, n, f); err != nil {
 				return err
 			}
+		case extendsNode:
+			if err := ev.execExtends(n, f); err != nil {
+				return err
+			}
+		case *blockNode:
+			if err := ev.renderBlock(b, n.name, 0, f); err != nil {
+				return err
+			}
+		case callBlockNode:
+			if err := ev.execCallBlock(b, n, f); err != nil {
+				return err
+			}
+		case filterBlockNode:
+			if err := ev.execFilterBlock(b, n, f); err != nil {
+				return err
+			}
+		case withNode:
+			if err := ev.execWith(b, n, f); err != nil {
+				return err
+			}
+		case autoescapeNode:
+			if err := ev.execAutoescape(b, n, f); err != nil {
+				return err
+			}
+		case loopControl:
+			return errLoop{n.kind}
 		}
 	}
 	return nil
@@ -213,6 +264,15 @@ func (ev *evaluator) execFor(b *strings.Builder, n forNode, f *frame) error {
 	if err != nil {
 		return err
 	}
+	return ev.loop(b, n, f, seq, 1)
+}
+
+// loop renders a for loop over seq at a recursion depth (1 outside
+// recursive calls of loop(...)).
+func (ev *evaluator) loop(b *strings.Builder, n forNode, f *frame, seq any, depth int) error {
+	if err := ev.need(seq, exprPos(n.iter)); err != nil {
+		return err
+	}
 	items, err := iterate(seq)
 	if err != nil {
 		return ev.errorf(exprPos(n.iter), "for loop: %v", err)
@@ -235,31 +295,75 @@ func (ev *evaluator) execFor(b *strings.Builder, n forNode, f *frame) error {
 		items = kept
 	}
 	if len(items) == 0 {
-		if n.orelse != nil {
+		if n.orelse != nil && depth == 1 {
 			return ev.exec(b, n.orelse, f)
 		}
 		return nil
 	}
+	var last any
+	hasLast := false
 	for i, it := range items {
 		// Each iteration gets its own scope: as in Jinja2, a {% set %} in a
 		// loop body does not leak out of the loop.
 		inner := &frame{vars: map[string]any{}, parent: f}
-		loop := map[string]any{
+		attrs := map[string]any{
 			"index": int64(i + 1), "index0": int64(i), "revindex": int64(len(items) - i),
 			"revindex0": int64(len(items) - i - 1), "first": i == 0, "last": i == len(items)-1,
-			"length": int64(len(items)),
+			"length": int64(len(items)), "depth": int64(depth), "depth0": int64(depth - 1),
 		}
 		if i > 0 {
-			loop["previtem"] = items[i-1]
+			attrs["previtem"] = items[i-1]
 		}
 		if i < len(items)-1 {
-			loop["nextitem"] = items[i+1]
+			attrs["nextitem"] = items[i+1]
 		}
-		inner.vars["loop"] = loop
+		idx := i
+		attrs["cycle"] = fn("loop.cycle", func(args []any, _ map[string]any) (any, error) {
+			if len(args) == 0 {
+				return nil, errors.New("no items for cycling given")
+			}
+			return args[idx%len(args)], nil
+		})
+		attrs["changed"] = fn("loop.changed", func(args []any, _ map[string]any) (any, error) {
+			v := any(newList(args))
+			if hasLast && equal(last, v) {
+				return false, nil
+			}
+			last, hasLast = v, true
+			return true, nil
+		})
+		lp := &Func{Name: "loop", Attrs: attrs, Call: func(args []any, _ map[string]any) (any, error) {
+			if !n.recursive {
+				return nil, errors.New("the loop is not recursive: write 'for … recursive' to call loop(…)")
+			}
+			if len(args) != 1 {
+				return nil, errors.New("loop() takes the sequence to loop over")
+			}
+			if depth >= maxDepth*8 {
+				return nil, fmt.Errorf("recursive loop deeper than %d", maxDepth*8)
+			}
+			// Each call may loop over several items: bound the total, or
+			// loop([a, b]) at every level would run for 2^depth calls.
+			if ev.recursions++; ev.recursions > maxRecursions {
+				return nil, fmt.Errorf("recursive loop called more than %d times", maxRecursions)
+			}
+			var sub strings.Builder
+			if err := ev.loop(&sub, n, f, args[0], depth+1); err != nil {
+				return nil, err
+			}
+			return sub.String(), nil
+		}}
+		inner.vars["loop"] = lp
 		if err := ev.bind(inner, n.targets, it, n.pos); err != nil {
 			return err
 		}
 		if err := ev.exec(b, n.body, inner); err != nil {
+			if l, ok := isLoopSignal(err); ok {
+				if l.kind == "break" {
+					break
+				}
+				continue
+			}
 			return err
 		}
 	}
@@ -294,31 +398,15 @@ func (ev *evaluator) execSet(n setNode, f *frame) error {
 
 func (ev *evaluator) macro(n macroNode) *Func {
 	return &Func{Name: n.name, Call: func(args []any, kwargs map[string]any) (any, error) {
-		if len(args) > len(n.params) {
-			return nil, ev.errorf(n.pos, "macro %s takes %d arguments, %d given", n.name, len(n.params), len(args))
+		leave, err := ev.enter("macro " + n.name)
+		if err != nil {
+			return nil, ev.errorf(n.pos, "%v", err)
 		}
+		defer leave()
 		// A macro sees the template's top-level names, not its caller's locals.
 		inner := &frame{vars: map[string]any{}, parent: ev.root}
-		for i, p := range n.params {
-			switch {
-			case i < len(args):
-				inner.vars[p] = args[i]
-			case kwargs[p] != nil:
-				inner.vars[p] = kwargs[p]
-			case n.defaults[p] != nil:
-				d, err := ev.eval(n.defaults[p], inner)
-				if err != nil {
-					return nil, err
-				}
-				inner.vars[p] = d
-			default:
-				inner.vars[p] = undefined{fmt.Sprintf("macro %s: argument %q was not given", n.name, p)}
-			}
-		}
-		for k := range kwargs {
-			if _, ok := inner.vars[k]; !ok {
-				return nil, ev.errorf(n.pos, "macro %s has no argument %q", n.name, k)
-			}
+		if err := ev.bindParams(inner, "macro "+n.name, n.pos, n.params, n.defaults, args, kwargs, macroExtras); err != nil {
+			return nil, err
 		}
 		var b strings.Builder
 		if err := ev.exec(&b, n.body, inner); err != nil {
@@ -326,6 +414,62 @@ func (ev *evaluator) macro(n macroNode) *Func {
 		}
 		return b.String(), nil
 	}}
+}
+
+// macroExtras are the names a macro gets besides its parameters: the
+// extra positional and keyword arguments, and the body of a {% call %}.
+var macroExtras = []string{"varargs", "kwargs", "caller"}
+
+// bindParams binds a macro's (or a call block's) arguments into inner:
+// positional, then keyword, then defaults evaluated in inner; with extras,
+// surplus arguments land in varargs/kwargs as in Jinja2.
+func (ev *evaluator) bindParams(inner *frame, what string, pos int, params []string, defaults map[string]expr, args []any, kwargs map[string]any, extras []string) error {
+	var varargs []any
+	if len(args) > len(params) {
+		if extras == nil {
+			return ev.errorf(pos, "%s takes %d arguments, %d given", what, len(params), len(args))
+		}
+		varargs = args[len(params):]
+	}
+	for i, p := range params {
+		if v, ok := kwargs[p]; ok && i < len(args) {
+			return ev.errorf(pos, "%s got multiple values for argument %q", what, p)
+		} else if ok {
+			inner.vars[p] = v
+			continue
+		}
+		switch {
+		case i < len(args):
+			inner.vars[p] = args[i]
+		case defaults[p] != nil:
+			d, err := ev.eval(defaults[p], inner)
+			if err != nil {
+				return err
+			}
+			inner.vars[p] = d
+		default:
+			inner.vars[p] = undefined{fmt.Sprintf("%s: argument %q was not given", what, p)}
+		}
+	}
+	extra := map[string]any{}
+	for k, v := range kwargs {
+		if _, ok := inner.vars[k]; ok {
+			continue
+		}
+		if k == "caller" && extras != nil {
+			inner.vars["caller"] = v
+			continue
+		}
+		if extras == nil {
+			return ev.errorf(pos, "%s has no argument %q", what, k)
+		}
+		extra[k] = v
+	}
+	if extras != nil {
+		inner.vars["varargs"] = tuple(varargs...)
+		inner.vars["kwargs"] = extra
+	}
+	return nil
 }
 
 func exprPos(e expr) int {
@@ -509,6 +653,12 @@ func getAttr(obj any, name string) any {
 			return m
 		}
 		return undefined{fmt.Sprintf("dict has no attribute or key %q", name)}
+	}
+	if fx, ok := obj.(*Func); ok && fx.Attrs != nil {
+		if v, ok := fx.Attrs[name]; ok {
+			return v
+		}
+		return undefined{fmt.Sprintf("%s has no attribute %q", fx.Name, name)}
 	}
 	if m := method(obj, name); m != nil {
 		return m
@@ -721,7 +871,12 @@ func (ev *evaluator) evalCall(e callExpr, f *frame) (any, error) {
 	}
 	v, err := callable.Call(args, kwargs)
 	if err != nil {
-		return nil, ev.wrap(e.pos, fmt.Errorf("%s(): %w", callable.Name, err))
+		var te *Error
+		if errors.As(err, &te) {
+			// Positioned inside the callee (a macro's body): keep it.
+			return nil, err
+		}
+		return nil, ev.errorf(e.pos, "%s(): %v", callable.Name, err)
 	}
 	return v, nil
 }
@@ -1004,7 +1159,7 @@ func (ev *evaluator) template(n importNode, f *frame) (*Template, string, error)
 }
 
 func (ev *evaluator) child(t *Template, root *frame) *evaluator {
-	return &evaluator{src: t.src, root: root, globals: ev.globals, load: ev.load, cache: ev.cache, depth: ev.depth + 1}
+	return &evaluator{src: t.src, root: root, globals: ev.globals, load: ev.load, cache: ev.cache, depth: ev.depth + 1, blocks: map[string][]blockDef{}, calls: ev.calls}
 }
 
 func (ev *evaluator) execImport(b *strings.Builder, n importNode, f *frame) error {
@@ -1022,17 +1177,17 @@ func (ev *evaluator) execImport(b *strings.Builder, n importNode, f *frame) erro
 	scope := &frame{vars: map[string]any{}, parent: parent}
 	sub := ev.child(t, scope)
 	if n.kind == "include" {
-		return sub.exec(b, t.body, scope)
+		return sub.execRoot(b, t)
 	}
 	var discard strings.Builder
-	if err := sub.exec(&discard, t.body, scope); err != nil {
+	if err := sub.execRoot(&discard, t); err != nil {
 		return err
 	}
 	// The module's exports: its top-level macros and variables, except
 	// the private ones (leading underscore).
 	exports := map[string]any{}
 	for k, v := range scope.vars {
-		if !strings.HasPrefix(k, "_") {
+		if !strings.HasPrefix(k, "_") && k != "self" {
 			exports[k] = v
 		}
 	}

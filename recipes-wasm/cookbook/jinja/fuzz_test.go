@@ -18,6 +18,9 @@ func FuzzRender(f *testing.F) {
 		"{% raw %}{{ x }}{% endraw %}", "{% macro m(a, b=2) %}{{ a * b }}{% endmacro %}{{ m(3) }}",
 		"{{ '%s-%05.1f' % ('a', 2.5) }}{{ 'a,b'.split(',')|join(';') }}", "{{ 2 ** 62 * 'ab' }}",
 		"{% set ns = namespace(n=0) %}{% do d.update({'k': ns}) %}{{ d.k.n }}",
+		"{% for x in [1, 2] recursive %}{{ loop([1, 2]) }}{% endfor %}",
+		"{% macro m() %}[{{ caller(1) }}]{% endmacro %}{% call(v) m() %}{{ v }}{% endcall %}{% filter upper %}{% with a = 1 %}{{ a }}{% endwith %}{% endfilter %}",
+		"{% block b %}{{ self.b is defined }}{% endblock %}{% for i in range(3) %}{% if i %}{% break %}{% endif %}{% endfor %}",
 	} {
 		f.Add(seed)
 	}

@@ -115,7 +115,15 @@ func TestErrors(t *testing.T) {
 		{"unclosed comment", "{# x", "t.in:1:1: comment '{#' is never closed"},
 		{"include without loader", "a\n{% include 'x.cfg' %}", `t.in:2:4: {% include %} of "x.cfg": no templates to import (give them to the template recipe: imports = { "x.cfg" = file("…") })`},
 		{"import without loader", "{% import 'x' as y %}", `{% import %} of "x": no templates to import`},
-		{"extends", "{% extends 'base' %}", "{% extends %} is not supported"},
+		{"extends without loader", "{% extends 'base' %}", `t.in:1:4: {% extends %} of "base": no templates to import`},
+		{"super without parent", "{% block b %}{{ super() }}{% endblock %}", `"super" is undefined`},
+		{"duplicate block", "{% block b %}{% endblock %}{% block b %}{% endblock %}", `block "b" defined twice`},
+		{"call without a call", "{% call x %}{% endcall %}", "{% call %} needs a macro call"},
+		{"loop not recursive", "{% for x in [1] %}{{ loop([]) }}{% endfor %}", "the loop is not recursive"},
+		{"assert", "{{ assert(1 > 2, 'one is', 'small') }}", "AssertionError: one is small"},
+		{"recursive macro", "{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}", "t.in:1:4: macro m: more than 256 nested calls"},
+		{"recursive block", "{% block b %}{{ self.b() }}{% endblock %}", "block b: more than 256 nested calls"},
+		{"runaway recursive loop", "{% for x in [1, 2] recursive %}{{ loop([1, 2]) }}{% endfor %}", "recursive loop"},
 		{"unknown tag", "{% frob %}", "unknown tag {% frob %}"},
 		{"stray endif", "{% endif %}", "unknown tag {% endif %}"},
 		{"bad char", "{{ a $ b }}", "t.in:1:6: unexpected character '$'"},
@@ -125,7 +133,7 @@ func TestErrors(t *testing.T) {
 		{"unclosed raw", "{% raw %}abc", "never closed with {% endraw %}"},
 		{"zero division", "{{ 1 // 0 }}", "integer division by zero"},
 		{"set attr on non-namespace", "{% set x = 1 %}{% set x.y = 2 %}", "cannot set attribute"},
-		{"loop break", "{% for x in [1] %}{% break %}{% endfor %}", "{% break %} is not supported"},
+		{"break outside a loop", "{% if true %}{% break %}{% endif %}", "t.in:1:17: {% break %} outside of a loop"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -250,6 +258,33 @@ func TestImports(t *testing.T) {
 	} {
 		if _, err := RenderWith("t.in", tpl, vars, load); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", tpl, err, want)
+		}
+	}
+}
+
+// BenchmarkRender renders a template of the shape SlapOS instance profiles
+// have (testdata/instance.cfg.in: loops, macros, filters, dict methods).
+func BenchmarkRender(b *testing.B) {
+	src, err := os.ReadFile("testdata/instance.cfg.in")
+	if err != nil {
+		b.Fatal(err)
+	}
+	vars := map[string]any{
+		"buildout":               map[string]any{"eggs-directory": "/srv/eggs", "develop-eggs-directory": "/srv/develop-eggs"},
+		"slapparameter_dict":     map[string]any{"title": "My site", "port": int64(8081), "backend-list": []any{"[::1]:8001", "[::1]:8002"}, "frontend-dict": map[string]any{"main": map[string]any{"url": "https://a.example", "weight": int64(2)}}},
+		"default_parameter_dict": map[string]any{"title": "", "download_url": nil, "port": int64(8080), "monitor-httpd-port": int64(8197)},
+		"partition_ipv6":         "fd00::1",
+		"bin_directory":          "/srv/sr/bin",
+		"software_type":          "default",
+	}
+	tpl, err := Parse("instance.cfg.in", string(src))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(src)))
+	for b.Loop() {
+		if _, err := tpl.Execute(vars); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

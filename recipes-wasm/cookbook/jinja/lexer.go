@@ -1,21 +1,19 @@
-// Package jinja renders the subset of Jinja2 that SlapOS templates use,
-// without dependencies (full engines are too big or do not build for
-// wasip1).
+// Package jinja is the cookbook's Jinja2 engine: the template language
+// of Jinja2 3.1 as slapos.recipe.template:jinja2 configures it, written
+// for this WebAssembly guest (docs/adr/0006-jinja2-engine.md says why it
+// is not github.com/nikolalohinski/gonja/v2).
 //
-// Supported: {{ expr }}, {% if/elif/else %}, {% for %} (tuple unpacking, an
-// inline "if" filter, {% else %}, loop.index/index0/revindex/revindex0/
-// first/last/length/previtem/nextitem), {% set %} (also block set and
-// namespace attributes), {% do %} (jinja2.ext.do), {% macro %},
-// {% import %}, {% from … import %} and {% include %} (through a Loader),
-// {% raw %}, comments, whitespace control with "-", and expressions with
-// literals, attribute/index/slice access, method calls on strings, lists and
-// dicts, arithmetic, ~, %-formatting, comparisons, and/or/not, in, "is"
-// tests, inline if/else, *args/**kwargs in calls, filters and the globals
-// range, dict, namespace. Undefined variables are errors (Jinja2's
-// StrictUndefined, as slapos.recipe.template uses) except under "is
-// defined" and "default". Dicts iterate in sorted key order (Go maps keep no
-// insertion order). Anything else ({% extends %}, {% call %}, loop controls,
-// unknown filters…) is an error naming the template's line:col.
+// It covers the whole language: {{ }}, {% if %}, {% for %} (unpacking,
+// inline if, else, recursive, loop.*), {% set %} (tuples, blocks,
+// namespaces), {% macro %} and {% call %}, {% import %}/{% from %}/
+// {% include %} (through a Loader), {% extends %}/{% block %} with super()
+// and self, {% filter %}, {% with %}, {% autoescape %}, {% raw %},
+// {% do %} and {% break %}/{% continue %} (always on), whitespace control,
+// Jinja2's filters, tests and globals, and the Python methods, builtins and
+// modules (Module) templates call. As slapos.recipe.template does, an
+// undefined name is an error naming the template's line:col
+// (StrictUndefined) and the template's final newline is kept. Dicts
+// iterate in sorted key order (Go maps keep no insertion order).
 package jinja
 
 import (

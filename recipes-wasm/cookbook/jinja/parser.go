@@ -40,12 +40,13 @@ func (t target) String() string {
 }
 
 type forNode struct {
-	pos     int
-	targets target
-	iter    expr
-	cond    expr // optional inline filter: for x in xs if cond
-	body    []node
-	orelse  []node
+	pos       int
+	targets   target
+	iter      expr
+	cond      expr // optional inline filter: for x in xs if cond
+	recursive bool // loop(children) renders the body again
+	body      []node
+	orelse    []node
 }
 
 type setNode struct {
@@ -164,9 +165,11 @@ type condExpr struct {
 }
 
 type parser struct {
-	src  *source
-	toks []token
-	p    int
+	src    *source
+	toks   []token
+	p      int
+	loops  int                   // nesting of for loops (break/continue)
+	blocks map[string]*blockNode // every {% block %} of the template
 }
 
 func (ps *parser) peek() token { return ps.toks[ps.p] }
@@ -259,17 +262,6 @@ func (ps *parser) parseBody(ends ...string) ([]node, string, error) {
 	}
 }
 
-var unsupportedTags = map[string]string{
-	"extends":    "template inheritance is not supported",
-	"block":      "template inheritance is not supported",
-	"filter":     "apply the filter to an expression instead",
-	"with":       "use {% set %} instead",
-	"call":       "call the macro with {{ name(args) }} instead",
-	"break":      "loop controls are not supported: filter the loop with 'for x in xs if cond'",
-	"continue":   "loop controls are not supported: filter the loop with 'for x in xs if cond'",
-	"autoescape": "autoescaping is not supported (output is never escaped)",
-}
-
 func (ps *parser) endTag() error {
 	_, err := ps.expectKind(tBlockEnd)
 	return err
@@ -293,9 +285,23 @@ func (ps *parser) parseStatement(nt token) (node, error) {
 		return ps.parseMacro(nt)
 	case "import", "from", "include":
 		return ps.parseImport(nt)
-	}
-	if why, ok := unsupportedTags[nt.val]; ok {
-		return nil, ps.src.errorf(nt.pos, "{%% %s %%} is not supported: %s", nt.val, why)
+	case "extends":
+		return ps.parseExtends(nt)
+	case "block":
+		return ps.parseBlock(nt)
+	case "call":
+		return ps.parseCallBlock(nt)
+	case "filter":
+		return ps.parseFilterBlock(nt)
+	case "with":
+		return ps.parseWith(nt)
+	case "autoescape":
+		return ps.parseAutoescape(nt)
+	case "break", "continue":
+		if ps.loops == 0 {
+			return nil, ps.src.errorf(nt.pos, "{%% %s %%} outside of a loop", nt.val)
+		}
+		return loopControl{nt.pos, nt.val}, ps.endTag()
 	}
 	return nil, ps.src.errorf(nt.pos, "unknown tag {%% %s %%} (or one without its opening tag)", nt.val)
 }
@@ -395,12 +401,15 @@ func (ps *parser) parseFor(nt token) (node, error) {
 		}
 	}
 	if ps.isName("recursive") {
-		return nil, ps.src.errorf(ps.peek().pos, "recursive loops are not supported")
+		ps.next()
+		n.recursive = true
 	}
 	if err := ps.endTag(); err != nil {
 		return nil, err
 	}
+	ps.loops++
 	body, end, err := ps.parseBody("else", "endfor")
+	ps.loops--
 	if err != nil {
 		return nil, err
 	}
@@ -459,39 +468,63 @@ func (ps *parser) parseMacro(nt token) (node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := macroNode{pos: nt.pos, name: name.val, defaults: map[string]expr{}}
-	if _, err := ps.expectOp("("); err != nil {
+	n := macroNode{pos: nt.pos, name: name.val}
+	if n.params, n.defaults, err = ps.parseParams(); err != nil {
 		return nil, err
+	}
+	if err := ps.endTag(); err != nil {
+		return nil, err
+	}
+	loops := ps.loops
+	ps.loops = 0
+	n.body, _, err = ps.parseBody("endmacro")
+	ps.loops = loops
+	if err != nil {
+		return nil, err
+	}
+	return n, ps.endName(n.name)
+}
+
+// parseParams parses a macro's "(a, b='x')".
+func (ps *parser) parseParams() ([]string, map[string]expr, error) {
+	var params []string
+	defaults := map[string]expr{}
+	if _, err := ps.expectOp("("); err != nil {
+		return nil, nil, err
 	}
 	for !ps.isOp(")") {
 		p, err := ps.expectKind(tName)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		n.params = append(n.params, p.val)
+		params = append(params, p.val)
 		if ps.isOp("=") {
 			ps.next()
 			d, err := ps.parseExpr()
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
-			n.defaults[p.val] = d
+			defaults[p.val] = d
 		}
 		if !ps.isOp(",") {
 			break
 		}
 		ps.next()
 	}
-	if _, err := ps.expectOp(")"); err != nil {
-		return nil, err
+	_, err := ps.expectOp(")")
+	return params, defaults, err
+}
+
+// endName ends an end tag that may repeat the block's name
+// ({% endmacro name %}, {% endblock name %}).
+func (ps *parser) endName(name string) error {
+	if t := ps.peek(); t.kind == tName {
+		ps.next()
+		if t.val != name {
+			return ps.src.errorf(t.pos, "mismatched end tag: %q ends %q", t.val, name)
+		}
 	}
-	if err := ps.endTag(); err != nil {
-		return nil, err
-	}
-	if n.body, _, err = ps.parseBody("endmacro"); err != nil {
-		return nil, err
-	}
-	return n, ps.endTag()
+	return ps.endTag()
 }
 
 // parseTuple parses an expression or an unparenthesized tuple "a, b".

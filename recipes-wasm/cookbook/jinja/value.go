@@ -25,6 +25,8 @@ type List struct {
 type Func struct {
 	Name string
 	Call func(args []any, kwargs map[string]any) (any, error)
+	// Attrs are the function's attributes (loop.index, module members).
+	Attrs map[string]any
 }
 
 // undefined is the value of a missing variable or attribute; using it for

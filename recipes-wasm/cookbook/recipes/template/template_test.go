@@ -107,6 +107,14 @@ func TestEngines(t *testing.T) {
 		t.Fatalf("go engine: %q", got)
 	}
 	e.MustFail("go2", "template", map[string]any{"output": "go2", "engine": "go", "inline": "{{ .missing }}"}, "missing")
+	e.MustInstall("bo", "template", map[string]any{"output": "bo", "engine": "buildout",
+		"inline":   "a=${sec:opt} own=${:x} lit=$${x:y} $$5\n",
+		"sections": map[string]any{"sec": map[string]any{"opt": "v"}, "": map[string]any{"x": 1}}})
+	if got := e.ReadFile(e.Path("bo")); got != "a=v own=1 lit=${x:y} $5\n" {
+		t.Fatalf("engine buildout: %q", got)
+	}
+	e.MustFail("bo2", "template", map[string]any{"output": "bo2", "engine": "buildout", "inline": "x\n  ${nope:o}"}, "bo2 (inline):2:3: ${nope:o}: section [nope] has no option")
+	e.MustFail("bo3", "template", map[string]any{"output": "bo3", "engine": "buildout", "inline": "${nocolon}"}, "is not a buildout reference")
 	e.MustInstall("none", "template", map[string]any{"output": "none", "engine": "none", "inline": "{{ kept }}"})
 	if got := e.ReadFile(e.Path("none")); got != "{{ kept }}" {
 		t.Fatalf("engine none: %q", got)
@@ -116,16 +124,52 @@ func TestEngines(t *testing.T) {
 func TestImports(t *testing.T) {
 	e := recipetest.New(t)
 	e.WriteFile(filepath.Join(e.Context.ProfileDir, "lib.jinja2"), "{% macro kv(k, v) %}{{ k }}={{ v }}{% endmacro %}")
-	e.WriteFile(filepath.Join(e.Context.ProfileDir, "raw.txt"), "{{ not rendered }}")
+	// rawfile is a template too (its PATH is literal where file's is a
+	// buildout key in slapos.recipe.template): SlapOS imports macros from it.
+	e.WriteFile(filepath.Join(e.Context.ProfileDir, "common.jinja2"), "{% macro hi() %}hi {{ who }}{% endmacro %}")
+	e.WriteFile(filepath.Join(e.Context.ProfileDir, "lib", "sub", "part.in"), "[{{ who }}]")
 	e.MustInstall("i", "template", map[string]any{
-		"output":      "out",
-		"inline":      "{% import 'lib' as lib %}{% from 'inline' import greet %}{{ lib.kv('a', 1) }} {{ greet() }} {% include 'raw' %}",
-		"imports":     map[string]any{"inline": "{% macro greet() %}hi{% endmacro %}"},
-		"import-list": "file lib lib.jinja2\nrawfile raw raw.txt\n",
+		"output":           "out",
+		"inline":           "{% import 'lib' as lib %}{% from 'inline' import greet %}{% import 'common' as c with context %}{{ lib.kv('a', 1) }} {{ greet() }} {{ c.hi() }} {% include 'dir:sub:part.in' %}",
+		"imports":          map[string]any{"inline": "{% macro greet() %}hi{% endmacro %}"},
+		"import-list":      "file lib lib.jinja2\nrawfile common common.jinja2\nfolder dir lib\n",
+		"import-delimiter": ":",
+		"vars":             map[string]any{"who": "you"},
 	})
-	if got := e.ReadFile(e.Path("out")); got != "a=1 hi {{ not rendered }}" {
+	if got := e.ReadFile(e.Path("out")); got != "a=1 hi hi you [you]" {
 		t.Fatalf("rendered %q", got)
 	}
 	e.MustFail("j", "template", map[string]any{"output": "o", "inline": "{% include 'x' %}", "imports": map[string]any{"y": ""}}, `{% include %} of "x": not in imports or import-list (known: y)`)
-	e.MustFail("k", "template", map[string]any{"output": "o", "inline": "", "import-list": "file only-two"}, "is not 'file NAME PATH'")
+	e.MustFail("k", "template", map[string]any{"output": "o", "inline": "", "import-list": "file only-two"}, "is not 'KIND NAME PATH'")
+	e.MustFail("l", "template", map[string]any{"output": "o", "inline": "{% import 'c' as c %}", "import-list": "file c caucase-jinja2-library:target"}, "is a buildout key (SECTION:OPTION)")
+	e.MustFail("m", "template", map[string]any{"output": "o", "inline": "{% include 'd/../../etc/passwd' %}", "import-list": "folder d lib"}, "leaves the folder d")
+	e.MustFail("n", "template", map[string]any{"output": "o", "inline": "{% include 'gone' %}", "import-list": "rawfile gone gone.in"}, "o (inline):1:4", "gone.in")
+}
+
+func TestSlapOSOptions(t *testing.T) {
+	e := recipetest.New(t)
+	e.MustInstall("mods", "template", map[string]any{"output": "m",
+		"inline":     "{{ json_module.dumps({'a': [1, 'x']}) }} {{ re.sub('[0-9]+', 'N', 'a12b3') }} {{ h.md5('x').hexdigest() }}",
+		"modules":    map[string]any{"json_module": "json", "re": "re", "h": "hashlib"},
+		"extensions": "jinja2.ext.do jinja2.ext.loopcontrols",
+	})
+	if got := e.ReadFile(e.Path("m")); got != `{"a": [1, "x"]} aNbN 9dd4e461268c8034f5c8564e155c67a6` {
+		t.Fatalf("modules: %q", got)
+	}
+	e.MustFail("nomod", "template", map[string]any{"output": "x", "inline": "", "modules": map[string]any{"np": "numpy"}}, `no Python module "numpy"`)
+	e.MustFail("ext", "template", map[string]any{"output": "x", "inline": "", "extensions": "jinja2.ext.i18n"}, "jinja2.ext.i18n is not supported")
+	e.MustFail("enc", "template", map[string]any{"output": "x", "inline": "", "encoding": "latin-1"}, `"latin-1" is not supported`)
+
+	// once: rendered the first time only.
+	opts := map[string]any{"output": "o1", "inline": "{{ v }}", "once": "o1.done", "vars": map[string]any{"v": 1}}
+	e.MustInstall("once", "template", opts)
+	opts["vars"] = map[string]any{"v": 2}
+	e.MustInstall("once", "template", opts)
+	if got := e.ReadFile(e.Path("o1")); got != "1" {
+		t.Fatalf("once: rendered again: %q", got)
+	}
+	e.MustInstall("umask", "template", map[string]any{"output": "u", "inline": "x", "umask": "027"})
+	if st, _ := os.Stat(e.Path("u")); st.Mode().Perm() != 0o640 {
+		t.Fatalf("umask 027: mode %v", st.Mode())
+	}
 }
