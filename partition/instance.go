@@ -97,6 +97,10 @@ type Instance struct {
 	// SharedConnections are the connection parameters published for each
 	// hosted shared instance, by reference.
 	SharedConnections map[string]map[string]any
+	// PythonPlugins: the instance profile grants python3 to its cookbook
+	// module, so the promise plugins (etc/plugin/*.py) slapnode does not
+	// run natively run with the host's python3.
+	PythonPlugins bool
 	profile           *profile.Profile
 }
 
@@ -253,6 +257,7 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 	if inst.SharedConnections, err = publishShared(p, ev, req.Shared); err != nil {
 		return nil, err
 	}
+	inst.PythonPlugins = grantsPython(p, ev)
 	return inst, nil
 }
 
@@ -357,6 +362,7 @@ func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Parti
 			sp := base(name)
 			sp.Command = []string{full}
 			sp.Watch = legacy.watch
+			sp.Digest = programDigest(part.Path, filepath.Join(legacy.dir, name))
 			seen[name] = hcl.Range{}
 			out = append(out, sp)
 		}
@@ -584,4 +590,33 @@ func publishShared(p *profile.Profile, ev *profile.Evaluator, hosted []SharedIns
 		}
 	}
 	return out, nil
+}
+
+// programDigest is the sha256 of an executable of the partition, read
+// through the partition's root so that a link planted there cannot make
+// the node read a file outside it; "" when it cannot be read so.
+func programDigest(dir, rel string) string {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return ""
+	}
+	defer root.Close()
+	b, err := root.ReadFile(rel)
+	if err != nil {
+		return ""
+	}
+	return digestOf(b)
+}
+
+// grantsPython reports whether a profile grants python3 to its cookbook.
+func grantsPython(p *profile.Profile, ev *profile.Evaluator) bool {
+	mods, _ := p.Modules(ev)
+	if m := mods["cookbook"]; m != nil {
+		for _, c := range m.AllowExec {
+			if c == "python3" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -182,6 +183,7 @@ func (e *Engine) instantiateLegacy(ctx context.Context, req *InstanceRequest, it
 	if inst.Services, err = e.services(lp.main, lp.mainEv, &part); err != nil {
 		return nil, err
 	}
+	inst.PythonPlugins = lp.python
 	if it.Connection != "" && len(inst.Connection) > 0 {
 		v, err := schema.Compile(it.Connection, schema.Options{})
 		if err != nil {
@@ -223,6 +225,8 @@ type legacyRun struct {
 	inst   *Instance
 	main   *profile.Profile
 	mainEv *profile.Evaluator
+	// python: a profile of the instance grants python3 (for its plugins).
+	python bool
 	// slapConfiguration are the values of the main profile's
 	// [slap-configuration], which a nested profile receives as its own
 	// (switch-softwaretype's SubBuildout does the same).
@@ -299,11 +303,18 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		}
 		m.Switch[n] = target
 	}
+	if plugins := pythonPlugins(cfg); len(plugins) > 0 {
+		// As SlapOS runs them: with Python (the release declares them).
+		m.Exec = append(m.Exec, "python3")
+		if !lr.plan {
+			e.progress("python3 granted to run the promise plugins %s (slapnode has no native check for them)", strings.Join(plugins, ", "))
+		}
+	}
 	conv, err := buildout.ConvertInstance(cfg, m, buildout.ConvertOptions{})
 	if err != nil {
 		return fmt.Errorf("instance profile: %w", err)
 	}
-	p, diags := profile.LoadSource(convertedName(path), withLegacyGrants(conv.HCL, cfg), profile.Instance)
+	p, diags := profile.LoadSource(convertedName(path), conv.HCL, profile.Instance)
 	if err := p.Err(diags); err != nil {
 		return fmt.Errorf("instance profile %s, converted from buildout: %w", path, err)
 	}
@@ -322,8 +333,14 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		lr.slapConfiguration = sectionValues(applied.Evaluator, "slap-configuration", m.Data["slap-configuration"])
 	}
 	ev := applied.Evaluator
+	lr.python = lr.python || grantsPython(p, ev)
 	if !lr.plan {
 		for _, ps := range conv.SortedSections(buildout.KindPublish) {
+			if _, installed := ev.Part(ps.Part); !installed {
+				// Neither in parts nor used: buildout does not install
+				// it, so it publishes nothing.
+				continue
+			}
 			if err := lr.publish(ev, ps); err != nil {
 				return fmt.Errorf("%s: [%s]: %w", path, ps.Section, err)
 			}
@@ -646,5 +663,34 @@ func sectionValues(ev *profile.Evaluator, section string, computed map[string]ct
 		}
 		out[name] = x
 	}
+	return out
+}
+
+// NativePromisePlugins are the slapos.toolbox promise plugins the node
+// runs natively (partition/promise/plugin.go); others need python3.
+var NativePromisePlugins = []string{"check_socket_listening", "check_url_available", "check_file_state", "check_command_execute"}
+
+// pythonPlugins lists the promise.plugin sections of an instance profile
+// that only Python can run: a module the node has no native check for, a
+// plugin file, or a class of its own.
+func pythonPlugins(cfg *buildout.Config) []string {
+	var out []string
+	for name := range cfg.Sections {
+		if cfg.Recipe(name) != "slapos.cookbook:promise.plugin" {
+			continue
+		}
+		opts, err := cfg.ResolveSection(name)
+		if err != nil {
+			// A macro others use (module = …${:promise}): they are
+			// looked at themselves.
+			continue
+		}
+		text := func(k string) string { return strings.TrimSpace(opts[k]) }
+		mod, ok := strings.CutPrefix(text("module"), "slapos.promise.plugin.")
+		if text("file") != "" || (text("class") != "" && text("class") != "RunPromise") || !ok || !slices.Contains(NativePromisePlugins, mod) {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
 	return out
 }

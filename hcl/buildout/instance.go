@@ -187,6 +187,10 @@ type InstanceMapping struct {
 	// RequestedState is the partition's requested state: a request without
 	// a state option asks for it (but never "destroyed").
 	RequestedState string
+	// Exec are commands the profile's cookbook module must be granted
+	// beyond what its recipes need (python3 for promise plugins the node
+	// does not run natively).
+	Exec []string
 }
 
 // SwitchProfileAttr is the attribute of a switch-softwaretype data part
@@ -322,6 +326,11 @@ func ConvertInstance(cfg *Config, m InstanceMapping, opts ConvertOptions) (*Inst
 			b.Body().SetAttributeValue(MangleName(k), vals[k])
 		}
 	}
+	if len(m.Exec) > 0 {
+		if err := grantExec(f, m.Exec); err != nil {
+			return nil, fmt.Errorf("convert %s: %w", cfg.Root, err)
+		}
+	}
 	var extra strings.Builder
 	for _, r := range requests {
 		b := blocks[r.sec.Part]
@@ -419,9 +428,12 @@ func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string,
 		var expr string
 		switch {
 		case optional:
-			expr = fmt.Sprintf("try(tostring(%s[%s]), \"\")", conn, strconv.Quote(r))
+			expr = fmt.Sprintf("\"${lookup(%s, %s, \"\")}\"", conn, strconv.Quote(r))
 		default:
-			expr = fmt.Sprintf("tostring(%s[%s])", conn, strconv.Quote(r))
+			expr = fmt.Sprintf("\"${%s[%s]}\"", conn, strconv.Quote(r))
+		}
+		if !optional {
+			fmt.Fprintf(w, "  # Fails until %s publishes %s (the instance is processed again).\n", label, r)
 		}
 		fmt.Fprintf(w, "  %s = %s\n", MangleName("connection-"+r), expr)
 	}
@@ -458,4 +470,48 @@ func (r *InstanceResult) SortedSections(kind string) []InstanceSection {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Section < out[j].Section })
 	return out
+}
+
+// grantExec adds commands to the allow_exec of the profile's module
+// "cookbook", declaring the module when the profile does not.
+func grantExec(f *hclwrite.File, cmds []string) error {
+	var mod *hclwrite.Block
+	for _, b := range f.Body().Blocks() {
+		if b.Type() == "module" && len(b.Labels()) == 1 && b.Labels()[0] == "cookbook" {
+			mod = b
+		}
+	}
+	if mod == nil {
+		f.Body().AppendNewline()
+		mod = f.Body().AppendNewBlock("module", []string{"cookbook"})
+		mod.Body().SetAttributeValue("source", cty.StringVal("builtin:cookbook"))
+	}
+	have := map[string]bool{}
+	var list []cty.Value
+	if a := mod.Body().GetAttribute("allow_exec"); a != nil {
+		src := a.Expr().BuildTokens(nil).Bytes()
+		expr, diags := hclsyntax.ParseExpression(src, "allow_exec", hcl.InitialPos)
+		if diags.HasErrors() {
+			return fmt.Errorf("module \"cookbook\" allow_exec: %s", diags.Error())
+		}
+		v, diags := expr.Value(nil)
+		if diags.HasErrors() || !v.CanIterateElements() {
+			return fmt.Errorf("module \"cookbook\" allow_exec is not a literal list of commands")
+		}
+		for it := v.ElementIterator(); it.Next(); {
+			_, e := it.Element()
+			if e.Type() == cty.String && !have[e.AsString()] {
+				have[e.AsString()] = true
+				list = append(list, e)
+			}
+		}
+	}
+	for _, c := range cmds {
+		if !have[c] {
+			have[c] = true
+			list = append(list, cty.StringVal(c))
+		}
+	}
+	mod.Body().SetAttributeValue("allow_exec", cty.ListVal(list))
+	return nil
 }

@@ -219,7 +219,7 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	}
 	// The daemon and `slapnode promise run` read the promises from here.
 	specs := promise.FromPartition(inst.Promises)
-	if err := promise.SaveSpecs(part.Path, specs); err != nil {
+	if err := promise.SaveSpecsWithPlugins(part.Path, specs, inst.PythonPlugins); err != nil {
 		return nil, err
 	}
 	if o.State == StateStopped {
@@ -238,7 +238,7 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 		runner.Services = st
 	}
 	res.Promises, err = runner.RunPartition(ctx, promise.PartitionRef{Partition: part, SoftwarePath: sw.Path, SoftwareURL: sw.URL},
-		promise.RunOptions{Force: true, Settle: o.PromiseWait, Specs: specs})
+		promise.RunOptions{Force: true, Settle: o.PromiseWait, Specs: specs, PythonPlugins: inst.PythonPlugins})
 	if err != nil {
 		return nil, fmt.Errorf("promises of %s: %w", pid, err)
 	}

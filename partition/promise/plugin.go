@@ -321,7 +321,9 @@ func pluginURLAvailable(ctx context.Context, _ *Runner, p *PartitionRef, conf ma
 	client := &http.Client{
 		Timeout: time.Duration(timeout) * time.Second,
 		Transport: &http.Transport{Proxy: nil, TLSClientConfig: tlsConf, DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) { return dialAs(ctx, p, network, addr) }},
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return dialAs(ctx, p, network, addr)
+			}},
 	}
 	if intOr("allow-redirects", 1) == 0 {
 		client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }

@@ -161,8 +161,18 @@ _provided = {
   'slapos.grid': lambda: _module('slapos.grid', __path__=[]),
   'slapos.grid.promise': lambda: _module('slapos.grid.promise', __path__=[], PromiseError=Exception, GenericPromise=GenericPromise),
   'slapos.grid.promise.generic': lambda: _module('slapos.grid.promise.generic', GenericPromise=GenericPromise),
-  'slapos.grid.promise.interface': lambda: _module('slapos.grid.promise.interface', IPromise=Interface),
+  'slapos.grid.promise.interface': lambda: _module('slapos.grid.promise.interface', IPromise=_ipromise()),
 }
+
+
+def _ipromise():
+  # A real interface when zope.interface is installed: its implementer
+  # checks what it is given.
+  try:
+    from zope.interface import Interface as ZopeInterface
+  except ImportError:
+    return Interface
+  return type(ZopeInterface)('IPromise', (ZopeInterface,), {'__module__': 'slapos.grid.promise.interface'})
 _zope = {
   'zope': lambda: _module('zope', __path__=[]),
   'zope.interface': lambda: _module('zope.interface', implementer=implementer, Interface=Interface, implements=lambda *a: None),
