@@ -101,7 +101,7 @@ type Instance struct {
 	// module, so the promise plugins (etc/plugin/*.py) slapnode does not
 	// run natively run with the host's python3.
 	PythonPlugins bool
-	profile           *profile.Profile
+	profile       *profile.Profile
 }
 
 // InstanceType resolves a software type, listing the known ones on error.
