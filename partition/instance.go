@@ -33,6 +33,8 @@ type Partition struct {
 	// IPv4List and IPv6List are further addresses of the partition, beyond
 	// IPv4 and IPv6 (SlapOS's ip_list; slapconfiguration's ipv4/ipv6 sets).
 	IPv4List, IPv6List []string
+	// Tap is the partition's tap device, "" without one.
+	Tap string
 }
 
 // InstanceRequest is what to instantiate in a partition.

@@ -11,12 +11,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/zclconf/go-cty/cty"
+	"golang.org/x/sys/unix"
 
 	"github.com/slapnode/slapnode/hcl/buildout"
 	"github.com/slapnode/slapnode/hcl/profile"
@@ -110,6 +113,20 @@ func (e *Engine) loadLegacySoftware(url string) (*Software, error) {
 	if e.Out != nil && len(res.Warnings) > 0 && e.Verbose {
 		for _, w := range res.Warnings {
 			e.progress("convert: %s", w)
+		}
+	}
+	if m, _ := p.Modules(ev); m["cookbook"] != nil && e.Out != nil {
+		// What the release may do outside the sandbox, said once.
+		g := m["cookbook"]
+		var what []string
+		if len(g.AllowExec) > 0 {
+			what = append(what, "run "+strings.Join(g.AllowExec, ", "))
+		}
+		if len(g.AllowNet) > 0 {
+			what = append(what, "reach "+strings.Join(g.AllowNet, ", "))
+		}
+		if len(what) > 0 {
+			e.progress("buildout release, converted in memory: its recipes may %s", strings.Join(what, "; "))
 		}
 	}
 	return s, nil
@@ -246,7 +263,10 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 	if depth > maxNesting {
 		return fmt.Errorf("%s: more than %d nested profiles (switch-softwaretype naming a profile that switches again?)", path, maxNesting)
 	}
-	cfg, err := buildout.Load(path, buildout.LoadOptions{Directory: part.Path})
+	// Read with the partition user's rights: a profile rendered in the
+	// partition (or what it extends) cannot make the node read a file its
+	// partition could not.
+	cfg, err := buildout.Load(path, buildout.LoadOptions{Directory: part.Path, ReadFile: func(p string) ([]byte, error) { return readAs(part.Credential, p) }})
 	if err != nil {
 		return fmt.Errorf("instance profile: %w", err)
 	}
@@ -693,4 +713,27 @@ func pythonPlugins(cfg *buildout.Config) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// readAs reads a file with the file system identity of cred (nil: the
+// node's own): the thread that reads changes its fsuid and fsgid and is
+// never given back to the scheduler.
+func readAs(cred *syscall.Credential, path string) ([]byte, error) {
+	if cred == nil {
+		return os.ReadFile(path)
+	}
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread()
+		unix.Setfsgid(int(cred.Gid))
+		unix.Setfsuid(int(cred.Uid))
+		b, err := os.ReadFile(path)
+		done <- result{b, err}
+	}()
+	r := <-done
+	return r.b, r.err
 }

@@ -30,6 +30,7 @@ type slapData struct {
 	title, root   string
 	guid          string
 	shared        []map[string]any // slave_instance_list
+	tap           string
 	descriptor    *schema.Descriptor
 }
 
@@ -49,6 +50,7 @@ func (e *Engine) slapData(req *InstanceRequest, it *profile.InstanceType) (*slap
 		softwareType:  it.Name,
 		serialisation: it.Serialisation,
 		title:         req.Title,
+		tap:           part.Tap,
 		root:          req.RootTitle,
 	}
 	if s.Legacy != nil {
@@ -118,6 +120,11 @@ func (d *slapData) slapConfiguration(variant string, opts map[string]string) (ma
 		"ipv4":                       stringsAny(d.ipv4),
 		"ipv6":                       stringsAny(d.ipv6),
 		"storage-dict":               map[string]any{},
+	}
+	if d.tap != "" {
+		// From the partition's resources (slapformat's .slapos-resource,
+		// flattened as the recipe flattens it).
+		v["tap-name"] = d.tap
 	}
 	if len(d.ipv4) > 0 {
 		v["ipv4-random"] = d.ipv4[0]
