@@ -116,4 +116,19 @@ func TestFixtureTarball(t *testing.T) {
 	if m == nil || string(m[1]) != want {
 		t.Errorf("software.cfg pins md5sum %q, the tarball's is %s: run go test ./partition -run TestFixtureTarball -args -regen-fixture", m, want)
 	}
+	// The HCL port of the release pins the same tarball.
+	hclPath := filepath.Join(fixtureDir, "software.hcl")
+	hcl, err := os.ReadFile(hclPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *regenFixture {
+		hcl = md5sumAttr.ReplaceAll(hcl, []byte(`md5sum = "`+want+`"`))
+		os.WriteFile(hclPath, hcl, 0o644)
+	}
+	if m := md5sumAttr.FindSubmatch(hcl); m == nil || string(m[1]) != want {
+		t.Errorf("software.hcl pins md5sum %q, the tarball's is %s", m, want)
+	}
 }
+
+var md5sumAttr = regexp.MustCompile(`md5sum = "([0-9a-f]*)"`)

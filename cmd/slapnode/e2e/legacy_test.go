@@ -190,3 +190,21 @@ func TestSlaposReleaseOffline(t *testing.T) {
 		t.Fatalf("no working URL:\n%s", r.stdout)
 	}
 }
+
+// The same release ported to HCL (docs/porting.md) behaves the same.
+func TestSlaposHelloHCL(t *testing.T) {
+	requireBuiltins(t)
+	root := t.TempDir()
+	stopNode(t, root)
+	r := run(t, root, "apply", "examples/slapos-hello/software.hcl", "--param", "port:=18498", "--param", "status-port:=18499", "--param", "name=HCL")
+	if r.code != 0 || !strings.Contains(r.stdout, "promise hello-listening: ok") {
+		t.Fatalf("apply (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if m := helloURLRe.FindStringSubmatch(r.stdout); m == nil || get(t, m[1]) != "Hello HCL!\n" {
+		t.Fatalf("no working URL:\n%s", r.stdout)
+	}
+	r = run(t, root, "apply", "examples/slapos-hello/software.hcl", "--name", "static", "--type", "static")
+	if r.code != 0 || !strings.Contains(r.stdout, "promise greeting-written: ok") {
+		t.Fatalf("static (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}
