@@ -168,7 +168,7 @@ func (e *Engine) instantiateLegacy(ctx context.Context, req *InstanceRequest, it
 	if path == "" {
 		if plan {
 			inst := &Instance{Type: it.Name, Params: res.Params, Report: &Report{Target: part.ID, Counts: map[ActionKind]int{}}}
-			inst.Report.add(Action{Part: "instance.cfg", Kind: Install, Reason: "rendered when the software is installed"})
+			inst.Report.add(Action{Part: "instance.cfg", Kind: Install, Recipe: "buildout", Reason: "rendered when the software is installed"})
 			return inst, nil
 		}
 		return nil, fmt.Errorf("software release %s is not correctly installed: neither instance.cfg nor template.cfg in %s", s.URL, s.Path)
@@ -376,7 +376,7 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		}
 		if nested == "" || (lr.plan && !fileExists(nested)) {
 			if lr.plan {
-				lr.inst.Report.add(Action{Part: prefix + sw.Section, Kind: Install, Reason: "its profile is rendered at apply"})
+				lr.inst.Report.add(Action{Part: prefix + sw.Section, Kind: Install, Recipe: "slapos.cookbook:switch-softwaretype", Reason: "its profile is rendered at apply"})
 				continue
 			}
 			return fmt.Errorf("%s: [%s]: the profile of software type %q is not known", path, sw.Section, lr.data.softwareType)

@@ -44,13 +44,15 @@ func InstanceRecipe(recipe string) (kind, variant string) {
 		return KindSlapConfiguration, ""
 	case "slapconfiguration.serialised":
 		return KindSlapConfiguration, "serialised"
-	case "slapconfiguration.jsonschema":
+	case "slapconfiguration.jsonschema", "slapconfiguration.jsonschema.localdb":
+		// The localdb variant also keeps shared instances in a local
+		// database, which the node does not need.
 		return KindSlapConfiguration, "jsonschema"
 	case "switch-softwaretype":
 		return KindSwitchSoftwareType, ""
-	case "publish":
+	case "publish", "publish_failsafe":
 		return KindPublish, ""
-	case "publish.serialised":
+	case "publish.serialised", "publish.serialised_failsafe":
 		return KindPublish, "serialised"
 	case "request":
 		return KindRequest, ""
