@@ -273,6 +273,14 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 	if err := cfg.AppendText(path, lr.data.conn.Tail()); err != nil {
 		return err
 	}
+	// The directories buildout computes are values of this partition:
+	// written as options, templates given the [buildout] section (context
+	// `section buildout buildout`) see them as buildout's do.
+	for k, v := range map[string]string{"directory": part.Path, "parts-directory": filepath.Join(part.Path, "parts")} {
+		if cur := cfg.Sections["buildout"][k]; cur == nil || cur.Source == "DEFAULT_VALUE" || cur.Source == "COMPUTED_VALUE" {
+			cfg.Sections["buildout"][k] = &buildout.Value{Text: v, Source: path}
+		}
+	}
 	m := buildout.InstanceMapping{Data: map[string]map[string]cty.Value{}, Switch: map[string]string{}, RequestedState: lr.data.conn.RequestedState}
 	if parentSlap != nil {
 		// As SubBuildout: [slap-configuration] holds the parent's values,
