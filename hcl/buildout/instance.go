@@ -345,11 +345,12 @@ func ConvertInstance(cfg *Config, m InstanceMapping, opts ConvertOptions) (*Inst
 	}
 	out := f.Bytes()
 	if extra.Len() > 0 {
-		out = append(out, []byte(extra.String())...)
-	}
-	out = hclwrite.Format(out)
-	if _, diags := hclsyntax.ParseConfig(out, "converted.hcl", hcl.InitialPos); diags.HasErrors() {
-		return nil, fmt.Errorf("convert %s: generated HCL does not parse (a converter bug; please report it): %s", cfg.Root, diags.Error())
+		// Checked here rather than left to the loader: a converter bug
+		// must be reported as one.
+		out = hclwrite.Format(append(out, []byte(extra.String())...))
+		if _, diags := hclsyntax.ParseConfig(out, "converted.hcl", hcl.InitialPos); diags.HasErrors() {
+			return nil, fmt.Errorf("convert %s: generated HCL does not parse (a converter bug; please report it): %s", cfg.Root, diags.Error())
+		}
 	}
 	res.HCL = out
 	return &InstanceResult{Result: res, Sections: secs}, nil

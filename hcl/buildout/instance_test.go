@@ -290,3 +290,30 @@ func TestInstanceRecipe(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkConvertInstance measures what every apply of a buildout
+// instance costs before any part runs: loading the rendered profile with
+// its tail and converting it.
+func BenchmarkConvertInstance(b *testing.B) {
+	dir := b.TempDir()
+	path := filepath.Join(dir, "instance.cfg")
+	os.WriteFile(path, []byte(instanceCfg), 0o644)
+	conn := SlapConnection{ComputerID: "COMP-1", PartitionID: "slappart3", SoftwareReleaseURL: "/srv/sr/software.cfg", RequestedState: "started"}
+	m := InstanceMapping{
+		Data:   map[string]map[string]cty.Value{"slap-configuration": {"configuration.port": cty.StringVal("8080")}},
+		Switch: map[string]string{"switch-softwaretype": "instance-default:output"},
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		cfg, err := Load(path, LoadOptions{Directory: "/srv/part"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := cfg.AppendText(path, conn.Tail()); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := ConvertInstance(cfg, m, ConvertOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
