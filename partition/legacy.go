@@ -396,6 +396,9 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		if slap == nil {
 			return fmt.Errorf("%s: [%s]: the section to retrieve slap partition parameters (with slapos.cookbook:slapconfiguration recipe or a derived one) must be named [slap-configuration]", path, sw.Section)
 		}
+		if !lr.plan {
+			e.progress("%s%s: software type %s runs %s", prefix, sw.Section, lr.data.softwareType, nested)
+		}
 		sub := filepath.Join(stateDir, "nested", sw.Part)
 		if err := lr.apply(ctx, nested, sub, slap, prefix+sw.Section+"/", depth+1); err != nil {
 			return err
