@@ -5,10 +5,15 @@ import (
 	"crypto/md5"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/slapnode/slapnode/hcl/buildout"
 )
 
 // A buildout release in the SlapOS style: software.cfg renders
@@ -343,5 +348,31 @@ func TestWireParameters(t *testing.T) {
 	x := wireParameters(p, "xml")
 	if x["n"] != "3" || x["s"] != "x" || x["o"] != `{"a":true}` {
 		t.Errorf("xml: %v", x)
+	}
+}
+
+// A partition's profiles are read with its user's rights: a profile the
+// partition controls cannot make the node read (and an error quote) a
+// file the partition user could not read.
+func TestLegacyProfilesReadAsPartitionUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to read as another user")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	secret := filepath.Join(dir, "secret.cfg")
+	os.WriteFile(secret, []byte("SECRET-LINE\n"), 0o600)
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	if _, err := readAs(nobody, secret); !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("read as nobody: %v", err)
+	}
+	prof := filepath.Join(dir, "instance.cfg")
+	os.WriteFile(prof, []byte("[buildout]\nextends = secret.cfg\n"), 0o644)
+	_, err := buildout.Load(prof, buildout.LoadOptions{ReadFile: func(p string) ([]byte, error) { return readAs(nobody, p) }})
+	if err == nil || strings.Contains(err.Error(), "SECRET") || !errors.Is(err, fs.ErrPermission) {
+		t.Fatalf("extends of a root-only file: %v", err)
+	}
+	if b, err := readAs(nil, secret); err != nil || string(b) != "SECRET-LINE\n" {
+		t.Fatalf("read as the node: %q %v", b, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/slapnode/slapnode/partition"
@@ -235,5 +236,36 @@ func TestNativePluginList(t *testing.T) {
 	slices.Sort(want)
 	if !slices.Equal(keys, want) {
 		t.Errorf("native plugins %v, partition.NativePromisePlugins %v", keys, want)
+	}
+}
+
+// A plugin's options come from a file its partition writes: the files it
+// names are read, and the Unix sockets it names reached, with the
+// partition user's rights, never the node's.
+func TestPluginsActAsPartitionUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to act as another user")
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	secret := filepath.Join(dir, "secret")
+	os.WriteFile(secret, []byte("x"), 0o600)
+	sock := filepath.Join(dir, "root.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	os.Chmod(sock, 0o600)
+	ref := &PartitionRef{Partition: partition.Partition{ID: "slappart0", Path: dir, Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}}
+	if ok, msg := pluginFileState(context.Background(), nil, ref, map[string]string{"filename": secret, "state": "not-empty"}); ok || !strings.Contains(msg, "permission denied") {
+		t.Errorf("root-only file read: %v %q", ok, msg)
+	}
+	if ok, msg := pluginSocketListening(context.Background(), nil, ref, map[string]string{"pathname": sock}); ok || !strings.Contains(msg, "PermissionError") {
+		t.Errorf("root-only socket reached: %v %q", ok, msg)
+	}
+	ref.Credential = nil
+	if ok, _ := pluginSocketListening(context.Background(), nil, ref, map[string]string{"pathname": sock}); !ok {
+		t.Error("the node itself cannot reach its socket")
 	}
 }
