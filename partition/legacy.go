@@ -174,7 +174,7 @@ func (e *Engine) instantiateLegacy(ctx context.Context, req *InstanceRequest, it
 		return nil, fmt.Errorf("software release %s is not correctly installed: neither instance.cfg nor template.cfg in %s", s.URL, s.Path)
 	}
 	if !plan {
-		if err := preparePartitionDir(part); err != nil {
+		if err := ensurePartitionDir(part); err != nil {
 			return nil, err
 		}
 	}
@@ -213,9 +213,9 @@ func (e *Engine) instantiateLegacy(ctx context.Context, req *InstanceRequest, it
 	return inst, nil
 }
 
-// preparePartitionDir creates the partition directory, mode 0750, owned by
+// ensurePartitionDir creates the partition directory, mode 0750, owned by
 // the partition user.
-func preparePartitionDir(part Partition) error {
+func ensurePartitionDir(part Partition) error {
 	if err := os.MkdirAll(part.Path, 0o750); err != nil {
 		return fmt.Errorf("partition directory: %w", err)
 	}

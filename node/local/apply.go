@@ -219,7 +219,10 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	}
 	// The daemon and `slapnode promise run` read the promises from here.
 	specs := promise.FromPartition(inst.Promises)
-	if err := promise.SaveSpecsWithPlugins(part.Path, specs, inst.PythonPlugins); err != nil {
+	if err := promise.SaveSpecs(part.Path, specs); err != nil {
+		return nil, err
+	}
+	if err := promise.SavePluginGrant(part.Path, inst.PythonPlugins); err != nil {
 		return nil, err
 	}
 	if o.State == StateStopped {

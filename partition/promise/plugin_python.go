@@ -4,7 +4,11 @@ import (
 	"context"
 	_ "embed"
 	"encoding/json"
+	"errors"
+	"os"
 	"path/filepath"
+
+	"github.com/slapnode/slapnode/internal/atomicfile"
 )
 
 // pluginShim offers a plugin the GenericPromise API (plugin_shim.py).
@@ -31,8 +35,40 @@ func runPythonPlugin(ctx context.Context, p *PartitionRef, o pluginOptions) (boo
 	return checkCommand(ctx, nil, p, opts)
 }
 
-// SaveSpecsWithPlugins is SaveSpecs recording whether the instance grants
-// python3 to the etc/plugin promises slapnode does not run natively.
-func SaveSpecsWithPlugins(partitionDir string, specs []Spec, python bool) error {
-	return saveSpecs(partitionDir, specFile{Promises: specs, PythonPlugins: python})
+// pluginGrantFile is where apply records whether the instance grants
+// python3 to its plugins: beside the saved specs, out of the plugins' reach.
+func pluginGrantFile(partitionDir string) string {
+	return filepath.Join(filepath.Dir(SpecsPath(partitionDir)), "plugins.json")
+}
+
+type pluginGrantRecord struct {
+	Python3 bool `json:"python3"`
+}
+
+// SavePluginGrant records, after apply, whether the instance grants
+// python3 to the etc/plugin promises the node does not run natively, for
+// `slapnode promise run` and the daemon.
+func SavePluginGrant(partitionDir string, python bool) error {
+	path := pluginGrantFile(partitionDir)
+	if !python {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, _ := json.Marshal(pluginGrantRecord{Python3: true})
+	return atomicfile.Write(path, b, 0o644)
+}
+
+// pluginGrant reads what SavePluginGrant recorded (no record: no grant).
+func pluginGrant(partitionDir string) bool {
+	b, err := os.ReadFile(pluginGrantFile(partitionDir))
+	if err != nil {
+		return false
+	}
+	var r pluginGrantRecord
+	return json.Unmarshal(b, &r) == nil && r.Python3
 }

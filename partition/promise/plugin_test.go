@@ -222,6 +222,16 @@ class RunPromise(GenericPromise):
 	if res["broken"].OK || !strings.Contains(res["broken"].Message, "ModuleNotFoundError") {
 		t.Errorf("broken plugin: %+v", res["broken"])
 	}
+	// `promise run` and the daemon read the grant apply recorded.
+	for _, granted := range []bool{true, false} {
+		if err := SavePluginGrant(dir, granted); err != nil {
+			t.Fatal(err)
+		}
+		saved, err := r.RunPartition(context.Background(), ref, RunOptions{Force: true, Only: []string{"counter"}})
+		if err != nil || len(saved) != 1 || strings.Contains(saved[0].Message, "not granted") == granted {
+			t.Errorf("saved grant %v: %+v %v", granted, saved, err)
+		}
+	}
 }
 
 // The node's list of native plugins is the engine's (which grants python3

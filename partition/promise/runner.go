@@ -49,7 +49,7 @@ type RunOptions struct {
 	// of etc/plugin.
 	NoLegacy bool
 	// PythonPlugins, with Specs, says the instance grants python3 to its
-	// etc/plugin promises (otherwise read from the saved specs).
+	// etc/plugin promises (otherwise as SavePluginGrant recorded it).
 	PythonPlugins bool
 }
 
@@ -112,12 +112,12 @@ func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([
 		specs := slices.Clone(o.Specs)
 		python := o.PythonPlugins
 		if o.Specs == nil {
-			f, err := loadSpecFile(p.Path)
-			if err != nil {
+			var err error
+			if specs, err = LoadSpecs(p.Path); err != nil {
 				errs = append(errs, fmt.Errorf("partition %s: %w", p.ID, err))
 				continue
 			}
-			specs, python = f.Promises, f.PythonPlugins
+			python = pluginGrant(p.Path)
 		}
 		if !o.NoLegacy {
 			legacy, _ := legacySpecs(p.Path, DefaultTimeout)

@@ -113,9 +113,6 @@ func SpecsPath(partitionDir string) string {
 
 type specFile struct {
 	Promises []Spec `json:"promises"`
-	// PythonPlugins: the instance grants python3, so etc/plugin promises
-	// slapnode does not run natively run with it (plugin_python.go).
-	PythonPlugins bool `json:"python_plugins,omitempty"`
 }
 
 // SaveSpecs records the promises of a partition after apply, atomically, for
@@ -123,15 +120,10 @@ type specFile struct {
 // deployment (the scheduler may bang again); saving the same ones changes
 // nothing.
 func SaveSpecs(partitionDir string, specs []Spec) error {
-	return saveSpecs(partitionDir, specFile{Promises: specs})
-}
-
-func saveSpecs(partitionDir string, f specFile) error {
-	specs := f.Promises
 	if specs == nil {
-		f.Promises = []Spec{}
+		specs = []Spec{}
 	}
-	b, err := json.MarshalIndent(f, "", "  ")
+	b, err := json.MarshalIndent(specFile{Promises: specs}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("save promises of %s: %w", partitionDir, err)
 	}
@@ -148,29 +140,21 @@ func saveSpecs(partitionDir string, f specFile) error {
 // LoadSpecs reads the promises apply saved for a partition; none (nil, nil)
 // when it has not been applied with promises.
 func LoadSpecs(partitionDir string) ([]Spec, error) {
-	f, err := loadSpecFile(partitionDir)
-	if err != nil {
-		return nil, err
-	}
-	return f.Promises, nil
-}
-
-func loadSpecFile(partitionDir string) (specFile, error) {
-	var f specFile
 	b, err := os.ReadFile(SpecsPath(partitionDir))
 	if errors.Is(err, os.ErrNotExist) {
-		return f, nil
+		return nil, nil
 	}
 	if err != nil {
-		return f, fmt.Errorf("promises of %s: %w", partitionDir, err)
+		return nil, fmt.Errorf("promises of %s: %w", partitionDir, err)
 	}
+	var f specFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return f, fmt.Errorf("promises of %s: %s is damaged (apply the instance again to rewrite it): %w", partitionDir, SpecsPath(partitionDir), err)
+		return nil, fmt.Errorf("promises of %s: %s is damaged (apply the instance again to rewrite it): %w", partitionDir, SpecsPath(partitionDir), err)
 	}
 	for i := range f.Promises {
 		f.Promises[i].defaults()
 	}
-	return f, nil
+	return f.Promises, nil
 }
 
 // defaults fills what an older or hand-written file may lack.
