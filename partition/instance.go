@@ -34,6 +34,11 @@ type Partition struct {
 	// (parts journal, saved promises…), out of its user's reach:
 	// StateDir(root, ID) when empty.
 	StateDir string
+	// IPv4List and IPv6List are further addresses of the partition, beyond
+	// IPv4 and IPv6 (SlapOS's ip_list; slapconfiguration's ipv4/ipv6 sets).
+	IPv4List, IPv6List []string
+	// Tap is the partition's tap device, "" without one.
+	Tap string
 }
 
 // InstanceRequest is what to instantiate in a partition.
@@ -55,6 +60,13 @@ type InstanceRequest struct {
 	// master lists them; the profile sees them as `shared` and answers each
 	// through a publish_shared block.
 	Shared []SharedInstance
+	// What a buildout instance profile reads from slap-connection and
+	// slap-configuration (legacy releases, legacy.go): the requested
+	// state (default started), the instance's title and its root
+	// instance's (default: the partition id), the master's URL and the
+	// partition's certificate files when it has them.
+	State, Title, RootTitle      string
+	MasterURL, KeyFile, CertFile string
 }
 
 // SharedInstance is a shared instance hosted by a partition.
@@ -91,7 +103,11 @@ type Instance struct {
 	// SharedConnections are the connection parameters published for each
 	// hosted shared instance, by reference.
 	SharedConnections map[string]map[string]any
-	profile           *profile.Profile
+	// PythonPlugins: the instance profile grants python3 to its cookbook
+	// module, so the promise plugins (etc/plugin/*.py) slapnode does not
+	// run natively run with the host's python3.
+	PythonPlugins bool
+	profile       *profile.Profile
 }
 
 // InstanceType resolves a software type, listing the known ones on error.
@@ -100,6 +116,9 @@ func (s *Software) InstanceType(name string) (*profile.InstanceType, error) {
 		name = "default"
 	}
 	if it := s.Types[name]; it != nil {
+		return it, nil
+	}
+	if it, ok := s.legacyType(name); ok {
 		return it, nil
 	}
 	var known []string
@@ -145,6 +164,9 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		if res, err = ValidateParameters(it, req.Params, req.Strings); err != nil {
 			return nil, fmt.Errorf("parameters of %s: %w", it.Name, err)
 		}
+	}
+	if req.Software.Legacy != nil {
+		return e.instantiateLegacy(ctx, req, it, res, plan)
 	}
 	p, diags := profile.Load(it.Profile, profile.Instance)
 	if err := p.Err(diags); err != nil {
@@ -244,6 +266,7 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 	if inst.SharedConnections, err = publishShared(p, ev, req.Shared); err != nil {
 		return nil, err
 	}
+	inst.PythonPlugins = grantsPython(p, ev)
 	return inst, nil
 }
 
@@ -348,6 +371,7 @@ func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Parti
 			sp := base(name)
 			sp.Command = []string{full}
 			sp.Watch = legacy.watch
+			sp.Digest = programDigest(part.Path, filepath.Join(legacy.dir, name))
 			seen[name] = hcl.Range{}
 			out = append(out, sp)
 		}
@@ -575,4 +599,33 @@ func publishShared(p *profile.Profile, ev *profile.Evaluator, hosted []SharedIns
 		}
 	}
 	return out, nil
+}
+
+// programDigest is the sha256 of an executable of the partition, read
+// through the partition's root so that a link planted there cannot make
+// the node read a file outside it; "" when it cannot be read so.
+func programDigest(dir, rel string) string {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return ""
+	}
+	defer root.Close()
+	b, err := root.ReadFile(rel)
+	if err != nil {
+		return ""
+	}
+	return digestOf(b)
+}
+
+// grantsPython reports whether a profile grants python3 to its cookbook.
+func grantsPython(p *profile.Profile, ev *profile.Evaluator) bool {
+	mods, _ := p.Modules(ev)
+	if m := mods["cookbook"]; m != nil {
+		for _, c := range m.AllowExec {
+			if c == "python3" {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -33,6 +33,9 @@ type Software struct {
 	// complete (unchanged parts are still skipped), as a buildout re-run
 	// does; by default a complete release is not looked at again.
 	Recheck bool
+	// Legacy is set for a SlapOS release written in buildout
+	// (software.cfg), converted in memory (legacy.go).
+	Legacy *Legacy
 }
 
 // SoftwareDir is where a software release with this URL is installed, the
@@ -108,6 +111,9 @@ func (e *Engine) LoadSoftware(pathOrURL string) (*Software, error) {
 	}
 	if strings.Contains(url, "://") {
 		return nil, fmt.Errorf("software %s: only local software profiles can be installed by this node yet; give a path", url)
+	}
+	if IsLegacyProfile(url) {
+		return e.loadLegacySoftware(url)
 	}
 	p, diags := profile.Load(url, profile.Software)
 	if err := p.Err(diags); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -29,6 +30,10 @@ Installs the software release PROFILE (a software.hcl) into the node, instantiat
 one of its software types in a partition, starts its services, runs its promises
 and prints its connection parameters. Applying again changes only what changed.
 
+PROFILE may also be a SlapOS release written in buildout (software.cfg): it is
+converted in memory and applied the SlapOS way — the software is built, then each
+partition runs the instance profile it rendered (docs/porting.md).
+
 Flags:
   --root DIR          node root (default $SLAPNODE_ROOT, $XDG_STATE_HOME/slapnode or ~/.local/state/slapnode)
   --name NAME         instance name (default: the software's name); one partition per name
@@ -43,6 +48,12 @@ Flags:
                       'slapnode release check'): unpinned downloads, modules, extends,
                       versions or commands
   --wait DURATION     how long promises may take to pass after services start (default 30s)
+  --download-cache DIR  look for downloads (url + md5sum or sha256) in DIR first: a
+                      SlapOS download cache (files named by the md5 of their URL) or
+                      a directory of files named by their URL's basename or checksum
+  --offline           never use the network: every download must be in the node's
+                      cache or the --download-cache directory (a missing one is named
+                      with its URL and checksum)
   --json              print the result as JSON
   -v                  print details: every recipe's messages
 
@@ -50,6 +61,8 @@ Exit codes: 0 success, 1 failure, 2 a promise failed.
 
 Examples:
   slapnode apply examples/helloweb/software.hcl
+  slapnode apply examples/slapos-hello/software.cfg --param name=Alice
+  slapnode apply software/foo/software.cfg --offline --download-cache /srv/download-cache
   slapnode apply examples/helloweb/software.hcl --param greeting=Bonjour --param port:=8481
   slapnode apply examples/helloweb/software.hcl --state destroyed
 `,
@@ -62,7 +75,9 @@ Examples:
 
 Shows what 'slapnode apply PROFILE' would do — parts to install, to reinstall
 (with the options that changed), to uninstall, and unchanged — without doing it.
-Takes the same flags as apply (--root, --name, --type, --param, --params, --json).
+Takes the same flags as apply (--root, --name, --type, --param, --params, --json,
+--download-cache, --offline). PROFILE may be a buildout software.cfg, converted
+in memory.
 
 Example:
   slapnode plan examples/helloweb/software.hcl --param greeting=Hi
@@ -76,6 +91,8 @@ type applyFlags struct {
 	params                             stringList
 	force, recheck, release, asJSON    bool
 	wait                               time.Duration
+	downloadCache                      string
+	offline                            bool
 }
 
 func (a *applyFlags) define(fs *flag.FlagSet) {
@@ -90,6 +107,8 @@ func (a *applyFlags) define(fs *flag.FlagSet) {
 	fs.BoolVar(&a.release, "release", false, "refuse a profile that is not a frozen release")
 	fs.BoolVar(&a.asJSON, "json", false, "JSON output")
 	fs.DurationVar(&a.wait, "wait", 30*time.Second, "promise wait")
+	fs.StringVar(&a.downloadCache, "download-cache", "", "local directory searched for downloads first")
+	fs.BoolVar(&a.offline, "offline", false, "never download from the network")
 }
 
 // parameters merges --params FILE and --param pairs; pairs are strings to be
@@ -166,6 +185,20 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	}
 	defer n.Close(context.Background())
 	n.Engine.Verbose = env.verbose
+	if a.downloadCache != "" || a.offline {
+		var dirs []string
+		if a.downloadCache != "" {
+			dir, err := filepath.Abs(a.downloadCache)
+			if err != nil {
+				return err
+			}
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return fmt.Errorf("--download-cache %s: not a directory", a.downloadCache)
+			}
+			dirs = append(dirs, dir)
+		}
+		n.Engine.Host.SetDownloadSources(dirs, a.offline)
+	}
 	if n.Rootless && !a.asJSON && !plan {
 		if os.Geteuid() == 0 {
 			fmt.Fprintf(env.stderr, "note: node %s is not formatted: partitions run as root, without users, cgroups or network of their own ('slapnode node format --root %s' sets them up)\n", n.Root, n.Root)
@@ -307,15 +340,15 @@ func printApply(env *cliEnv, res *local.ApplyResult, asJSON bool, state string) 
 		}
 		fmt.Fprintf(w, "promise %s: %s (%s)\n", p.Name, status, p.Message)
 	}
-	if len(res.Record.Connection) > 0 {
+	if conn := partition.UnwrapConnection(res.Record.Connection); len(conn) > 0 {
 		fmt.Fprintf(w, "connection parameters of %s (%s):\n", res.Record.Name, res.Record.Partition)
-		keys := make([]string, 0, len(res.Record.Connection))
-		for k := range res.Record.Connection {
+		keys := make([]string, 0, len(conn))
+		for k := range conn {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			v := res.Record.Connection[k]
+			v := conn[k]
 			if s, ok := v.(string); ok {
 				fmt.Fprintf(w, "  %s = %s\n", k, s)
 			} else {

@@ -44,6 +44,10 @@ type LoadOptions struct {
 	Executable string
 	// NoProfileBase disables SlapOS's `_profile_base_location_` option.
 	NoProfileBase bool
+	// ReadFile, when set, reads the files of the closure instead of
+	// os.ReadFile (the engine reads a partition's profiles with the
+	// partition user's rights).
+	ReadFile func(path string) ([]byte, error)
 }
 
 // ErrExtendsCycle is wrapped by the error of a file that extends itself.
@@ -219,7 +223,11 @@ func (l *loader) open(base, filename string, chain []string, from Pos) (map[stri
 		src, err = l.fetch(full)
 		newBase = full[:strings.LastIndexByte(full, '/')]
 	} else {
-		src, err = os.ReadFile(full)
+		if l.opts.ReadFile != nil {
+			src, err = l.opts.ReadFile(full)
+		} else {
+			src, err = os.ReadFile(full)
+		}
 		newBase = filepath.Dir(full)
 	}
 	if err != nil {

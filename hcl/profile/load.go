@@ -172,6 +172,11 @@ var blockAttrs = map[string][]string{
 // Load reads the profile at path and every file it extends, and merges them.
 // All errors of all files are returned together.
 func Load(path string, kind Kind) (*Profile, hcl.Diagnostics) {
+	return load(path, kind, nil)
+}
+
+// load is Load with some files' content given in memory (LoadSource).
+func load(path string, kind Kind, mem map[string][]byte) (*Profile, hcl.Diagnostics) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid profile path", Detail: err.Error()}}
@@ -184,6 +189,7 @@ func Load(path string, kind Kind) (*Profile, hcl.Diagnostics) {
 		},
 		blocks: map[string]*Block{},
 		seen:   map[string]bool{},
+		mem:    mem,
 	}
 	l.load(abs, nil, nil)
 	p := l.p
@@ -235,6 +241,7 @@ type loader struct {
 	order   int
 	diags   hcl.Diagnostics
 	content map[string][]byte
+	mem     map[string][]byte // files given in memory, by absolute path
 }
 
 // load parses one file, loads what it extends first, then merges it.
@@ -253,7 +260,11 @@ func (l *loader) load(path string, stack []string, from *hcl.Range) {
 	if l.seen[path] {
 		return // a diamond: each file is merged once, at its first place
 	}
-	src, err := readBounded(path)
+	src, inMem := l.mem[path]
+	var err error
+	if !inMem {
+		src, err = readBounded(path)
+	}
 	if err != nil {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagError, Summary: "Cannot read profile",

@@ -140,6 +140,15 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if err := e.InstallSoftware(ctx, sw, o.Force, o.Plan); err != nil {
 		return nil, err
 	}
+	if sw.Legacy != nil && o.Type == "" && !o.Plan && sw.LegacyInstanceProfile() == "" {
+		// A buildout that renders no instance profile (a component, a
+		// software-only release) is only installed, as `slapos node
+		// software` does.
+		if n.Out != nil {
+			fmt.Fprintf(n.Out, "software %s has no instance profile (instance.cfg or template.cfg): nothing to instantiate\n", sw.Info.Name)
+		}
+		return res, nil
+	}
 	pid := allocate(reg, name)
 	if reg.Instances[name] == nil && !o.Plan {
 		// Reserve the partition now: children this instance requests are
@@ -155,6 +164,7 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if n.Out != nil && !o.Plan {
 		fmt.Fprintf(n.Out, "instance %s in %s\n", name, pid)
 	}
+	o.Name = name
 	dres, err := n.deploy(ctx, sw, it, pid, o, nil)
 	if dres != nil {
 		res.Partition, res.Instance, res.Changes = dres.Partition, dres.Instance, dres.Changes
@@ -189,9 +199,10 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 		return nil, err
 	}
 	res := &ApplyResult{Software: sw, Partition: part}
+	root, _, _ := strings.Cut(o.Name, "/")
 	inst, err := e.Instantiate(ctx, &partition.InstanceRequest{
 		Software: sw, Type: it.Name, Params: o.Params, Strings: o.Strings, Partition: part, Force: o.Force, Shared: shared,
-		Requester: o.Requester, Validated: o.validated,
+		Requester: o.Requester, Validated: o.validated, State: o.State, Title: o.Name, RootTitle: root,
 	}, o.Plan)
 	if err != nil {
 		return nil, err
@@ -213,6 +224,9 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	if err := promise.SaveSpecs(part, specs); err != nil {
 		return nil, err
 	}
+	if err := promise.SavePluginGrant(part, inst.PythonPlugins); err != nil {
+		return nil, err
+	}
 	if o.State == StateStopped {
 		res.Changes, err = o.Services.ApplyState(ctx, pid, inst.Services, supervisor.PartitionStopped)
 		if err != nil {
@@ -229,7 +243,7 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 		runner.Services = st
 	}
 	res.Promises, err = runner.RunPartition(ctx, promise.PartitionRef{Partition: part, SoftwarePath: sw.Path, SoftwareURL: sw.URL},
-		promise.RunOptions{Force: true, Settle: o.PromiseWait, Specs: specs})
+		promise.RunOptions{Force: true, Settle: o.PromiseWait, Specs: specs, PythonPlugins: inst.PythonPlugins})
 	if err != nil {
 		return nil, fmt.Errorf("promises of %s: %w", pid, err)
 	}

@@ -184,7 +184,7 @@ func (n *Node) Partition(id string) (partition.Partition, error) {
 		}
 		return partition.Partition{
 			ID: p.ID, Path: p.Path, User: p.User, IPv4: p.IPv4, IPv6: p.IPv6,
-			Credential: p.Credential(), Cgroup: p.Cgroup, ExtraCgroups: p.ExtraCgroups, ExecHook: p.Join, NetNS: ns,
+			Credential: p.Credential(), Cgroup: p.Cgroup, ExtraCgroups: p.ExtraCgroups, ExecHook: p.Join, NetNS: ns, Tap: p.Tap,
 			StateDir: partition.StateDir(n.Root, p.ID),
 		}, nil
 	}

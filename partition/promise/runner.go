@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -44,8 +45,12 @@ type RunOptions struct {
 	// Specs, when not nil, are the promises to run instead of the saved ones
 	// (apply passes FromPartition's, which keep its loaded modules).
 	Specs []Spec
-	// NoLegacy leaves out the executables of etc/promise.
+	// NoLegacy leaves out the executables of etc/promise and the plugins
+	// of etc/plugin.
 	NoLegacy bool
+	// PythonPlugins, with Specs, says the instance grants python3 to its
+	// etc/plugin promises (otherwise as SavePluginGrant recorded it).
+	PythonPlugins bool
 }
 
 // Runner runs promises. Its zero value needs Host for WebAssembly checks.
@@ -105,15 +110,18 @@ func (r *Runner) Run(ctx context.Context, parts []PartitionRef, o RunOptions) ([
 		p := &parts[i]
 		// Each partition gets its own copy: legacy promises are appended.
 		specs := slices.Clone(o.Specs)
+		python := o.PythonPlugins
 		if o.Specs == nil {
 			var err error
 			if specs, err = LoadSpecs(p.Partition); err != nil {
 				errs = append(errs, fmt.Errorf("partition %s: %w", p.ID, err))
 				continue
 			}
+			python = pluginGrant(p.Partition)
 		}
 		if !o.NoLegacy {
 			legacy, _ := legacySpecs(p.Path, DefaultTimeout)
+			legacy = append(legacy, pluginSpecs(p.Path, DefaultTimeout, python)...)
 			for _, l := range legacy {
 				if !slices.ContainsFunc(specs, func(s Spec) bool { return s.Name == l.Name }) {
 					specs = append(specs, l)
@@ -323,6 +331,11 @@ func (r *Runner) save(ps *partState, s *Spec, res *Result, start time.Time, anom
 	name, path := s.Name, SpecsPath(p.Partition)
 	if s.legacy != "" {
 		path = s.legacy
+	}
+	if s.plugin != "" {
+		// SlapOS names a plugin's result after its file (NAME.py) and
+		// titles it NAME.
+		name, path = filepath.Base(s.plugin), s.plugin
 	}
 	data := statusFile(s.Name, name, path, float64(res.Duration.Milliseconds())/1000, res.Type, !res.OK, res.Date, res.Message)
 	err := writeFile(p.Path, resultRel(s.Name), data, ps.uid, ps.gid)

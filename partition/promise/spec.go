@@ -13,7 +13,9 @@
 // the host checks of the built-in module — check_command,
 // check_service_running, check_free_disk_space — which need the host
 // (a partition program, the supervisor, statfs) and run natively. Legacy
-// executables in <partition>/etc/promise/ run as check_command promises.
+// executables in <partition>/etc/promise/ run as check_command promises,
+// SlapOS promise plugins in <partition>/etc/plugin/ natively or with
+// python3 (plugin.go).
 //
 // The runner works from the specs saved by apply in the partition's state
 // directory, <root>/state/instance/<id>/promises.json (SaveSpecs), out of
@@ -103,6 +105,7 @@ type Spec struct {
 
 	live   *wasmhost.Module // the module apply loaded, when known
 	legacy string           // path of an etc/promise executable
+	plugin string           // path of an etc/plugin/*.py promise plugin
 }
 
 // SpecsPath is where apply saves the promises of a partition: its state

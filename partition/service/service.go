@@ -45,6 +45,10 @@ type Spec struct {
 	// Schedule, when set, is a cron expression: the command runs on that
 	// schedule instead of as a service, never two runs at once.
 	Schedule string `json:",omitempty"`
+	// Digest is the sha256 of the program's content when the engine knows
+	// it (an executable a recipe wrote in etc/service or etc/run): a
+	// rewritten wrapper restarts its service although its path is the same.
+	Digest string `json:",omitempty"`
 }
 
 // Service states, as supervisord names them, plus SCHEDULED for a job

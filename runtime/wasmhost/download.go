@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -27,6 +28,138 @@ type downloader struct {
 	dir      string
 	mu       sync.Mutex
 	inflight map[string]*flight
+	// sources are local directories searched before the network (a
+	// SlapOS download cache, or a directory of source files); offline
+	// forbids the network.
+	sources []string
+	offline bool
+}
+
+// SetDownloadSources makes downloads of http(s) URLs look in these local
+// directories first, before the network — a SlapOS download cache
+// (zc.buildout's layout: files named after the md5 of their URL, at the
+// top or in a namespace directory such as cmmi/), or a plain directory of
+// files named by their URL's basename or by their checksum. A file found
+// there is used only if its checksum is the one asked for. Offline
+// forbids the network: a file in none of them is an error naming the URL,
+// the checksum it must have and where it was looked for.
+func (h *Host) SetDownloadSources(dirs []string, offline bool) {
+	if h.dl == nil {
+		return
+	}
+	h.dl.mu.Lock()
+	defer h.dl.mu.Unlock()
+	h.dl.sources = append([]string(nil), dirs...)
+	h.dl.offline = offline
+}
+
+// local finds a copy of an http(s) URL in the source directories: the
+// opener of a file whose checksum matches r, or nil. The candidates are
+// only names derived from the URL and the checksums, so nothing else is
+// read.
+func (d *downloader) local(r downloadRequest) opener {
+	d.mu.Lock()
+	sources := d.sources
+	d.mu.Unlock()
+	if len(sources) == 0 {
+		return nil
+	}
+	urlSum := md5.Sum([]byte(r.URL))
+	hashed := hex.EncodeToString(urlSum[:])
+	base := ""
+	if u, err := url.Parse(r.URL); err == nil {
+		base = path.Base(u.Path)
+		if base == "/" || base == "." {
+			base = ""
+		}
+	}
+	var names []string
+	for _, n := range []string{hashed, base, r.MD5, r.SHA256} {
+		if n != "" && n != ".." && !strings.ContainsAny(n, "/\x00") {
+			names = append(names, n)
+		}
+	}
+	for _, dir := range sources {
+		candidates := make([]string, 0, 8)
+		for _, n := range names {
+			candidates = append(candidates, filepath.Join(dir, n))
+		}
+		if base != "" {
+			candidates = append(candidates, filepath.Join(dir, "dist", base))
+		}
+		// zc.buildout namespaces (cmmi/, …) hold files named by hash.
+		if subs, err := os.ReadDir(dir); err == nil {
+			for _, e := range subs {
+				if e.IsDir() {
+					candidates = append(candidates, filepath.Join(dir, e.Name(), hashed))
+				}
+			}
+		}
+		for _, c := range candidates {
+			if matchesChecksum(c, r) {
+				c := c
+				return func(context.Context) (io.ReadCloser, error) { return os.Open(c) }
+			}
+		}
+	}
+	return nil
+}
+
+// matchesChecksum reports whether the regular file at p has r's checksum
+// (sha256 when given, else md5).
+func matchesChecksum(p string, r downloadRequest) bool {
+	fi, err := os.Stat(p)
+	if err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if r.SHA256 != "" {
+		h := sha256.New()
+		if _, err := io.Copy(h, f); err != nil {
+			return false
+		}
+		return hex.EncodeToString(h.Sum(nil)) == r.SHA256
+	}
+	h := md5.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == r.MD5
+}
+
+// checksumText names the checksum a download must have, for messages.
+func (r downloadRequest) checksumText() string {
+	if r.SHA256 != "" {
+		return "sha256 " + r.SHA256
+	}
+	return "md5sum " + r.MD5
+}
+
+// network returns the opener for an http(s) URL: a local copy from the
+// source directories, else the network unless offline.
+func (d *downloader) network(r downloadRequest, remote opener) (opener, error) {
+	if o := d.local(r); o != nil {
+		return o, nil
+	}
+	d.mu.Lock()
+	offline, sources := d.offline, d.sources
+	d.mu.Unlock()
+	if offline {
+		where := "the node's download cache " + d.dir
+		if len(sources) > 0 {
+			where += " and " + strings.Join(sources, ", ")
+		}
+		base := ""
+		if u, err := url.Parse(r.URL); err == nil {
+			base = path.Base(u.Path)
+		}
+		return nil, fmt.Errorf("offline, and no file with %s in %s: save it there as %s (or under the md5 of its URL, or its checksum)", r.checksumText(), where, base)
+	}
+	return remote, nil
 }
 
 type flight struct {
@@ -124,6 +257,11 @@ func (h *Host) fetch(ctx context.Context, st *callState, r downloadRequest) (dow
 	}
 	if res, ok := d.cached(r); ok {
 		return res, nil
+	}
+	if strings.HasPrefix(r.URL, "http://") || strings.HasPrefix(r.URL, "https://") {
+		if open, err = d.network(r, open); err != nil {
+			return downloadResponse{}, fmt.Errorf("download %s: %w", r.URL, err)
+		}
 	}
 	key := "sha256:" + r.SHA256
 	if r.SHA256 == "" {
@@ -227,7 +365,7 @@ func (h *Host) source(st *callState, raw string) (opener, error) {
 // the cache.
 func (d *downloader) transfer(ctx context.Context, r downloadRequest, open opener) (downloadResponse, error) {
 	fail := func(err error) (downloadResponse, error) {
-		return downloadResponse{}, fmt.Errorf("download %s: %w", r.URL, err)
+		return downloadResponse{}, fmt.Errorf("download %s (%s): %w", r.URL, r.checksumText(), err)
 	}
 	tmpDir := filepath.Join(d.dir, "tmp")
 	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
@@ -372,6 +510,12 @@ func (h *Host) Download(ctx context.Context, rawURL, sha256sum string) (string, 
 		return "", fmt.Errorf("download %s: %w", rawURL, err)
 	} else if ok {
 		return final, nil
+	}
+	if strings.HasPrefix(rawURL, "http://") || strings.HasPrefix(rawURL, "https://") {
+		var err error
+		if open, err = d.network(downloadRequest{URL: rawURL, SHA256: sum}, open); err != nil {
+			return "", fmt.Errorf("download %s: %w", rawURL, err)
+		}
 	}
 	key := "sha256:" + sum
 	d.mu.Lock()
