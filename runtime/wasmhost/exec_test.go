@@ -182,3 +182,17 @@ func TestHostileExecModule(t *testing.T) {
 		t.Fatalf("the module's code ran on the host: %s", b)
 	}
 }
+
+// Switches of hook families pass with a boolean value only.
+func TestSwitchEnv(t *testing.T) {
+	s := &Session{}
+	m := &Module{Name: "m"}
+	if why := s.checkEnv(m, "GIT_TERMINAL_PROMPT", "0"); why != "" {
+		t.Errorf("GIT_TERMINAL_PROMPT=0 refused: %s", why)
+	}
+	for _, kv := range [][2]string{{"GIT_TERMINAL_PROMPT", "/tmp/evil"}, {"GIT_SSH_COMMAND", "0"}, {"PYTHONUNBUFFERED", "x; rm"}} {
+		if why := s.checkEnv(m, kv[0], kv[1]); why == "" {
+			t.Errorf("%s=%s allowed without a grant", kv[0], kv[1])
+		}
+	}
+}

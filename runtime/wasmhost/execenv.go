@@ -54,6 +54,20 @@ var hookEnv = []string{
 	"GIT_*", "PAGER", "EDITOR", "VISUAL", "BROWSER",
 }
 
+// switchEnv are variables of a hook family that only switch a behaviour
+// on or off: any module may pass them with a boolean value (git's prompt
+// for credentials, which a build must never wait on; Python's bytecode
+// files and buffering).
+var switchEnv = map[string]bool{"GIT_TERMINAL_PROMPT": true, "PYTHONDONTWRITEBYTECODE": true, "PYTHONUNBUFFERED": true}
+
+func isSwitchValue(v string) bool {
+	switch strings.ToLower(v) {
+	case "0", "1", "true", "false", "yes", "no":
+		return true
+	}
+	return false
+}
+
 // envPattern is one allow_env (or defaultEnv) entry.
 type envPattern struct {
 	name   string // the name, or the prefix of a pattern
@@ -143,6 +157,9 @@ func (s *Session) checkEnv(m *Module, name, value string) string {
 		return fmt.Sprintf("environment variable %s contains a NUL byte", name)
 	case name == "PATH":
 		return "PATH is set by the host (the directories granted commands are looked up in); a command that needs another PATH runs through a granted sh (docs/wasm-abi.md §6)"
+	}
+	if switchEnv[name] && isSwitchValue(value) {
+		return ""
 	}
 	if isHook(name) {
 		// Only an exact grant: a pattern never lets a hook through.

@@ -56,7 +56,8 @@ type runner struct {
 	msgs    []string
 }
 
-// splitEnv keeps plain values for the host's exec and turns values with
+// splitEnv keeps plain values the host passes for its exec and turns
+// the other variables, and values with
 // slapos.recipe.cmmi's %(NAME)s references to the inherited environment
 // (PATH=/opt/x/bin:%(PATH)s) into sh code: only the host knows the
 // environment they refer to, so a granted sh expands them. As in Python's
@@ -67,13 +68,26 @@ func splitEnv(env map[string]string) (plain map[string]string, prelude string) {
 	for _, k := range fsx.SortedKeys(env) {
 		v := env[k]
 		q, refs := shellValue(v)
-		if refs == 0 {
+		if refs == 0 && hostEnv(k) {
 			plain[k] = strings.ReplaceAll(v, "%%", "%")
 			continue
 		}
 		fmt.Fprintf(&b, "%s=\"%s\"; export %s; ", k, q, k)
 	}
 	return plain, b.String()
+}
+
+// hostEnv reports whether the host passes variable k to a command without
+// a grant (docs/wasm-abi.md §6: what builds read); any other variable of
+// the profile's environment is exported by the granted sh, which may set
+// anything, rather than refused by the host.
+func hostEnv(k string) bool {
+	switch k {
+	case "CC", "CXX", "CPP", "CFLAGS", "CXXFLAGS", "CPPFLAGS", "LDFLAGS", "LDLIBS",
+		"PKG_CONFIG_PATH", "MAKEFLAGS", "SOURCE_DATE_EPOCH", "LANG", "LANGUAGE", "TZ":
+		return true
+	}
+	return strings.HasPrefix(k, "LC_")
 }
 
 // shellValue returns v for the inside of a double-quoted sh string, with

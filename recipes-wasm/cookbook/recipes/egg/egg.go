@@ -18,6 +18,7 @@ package egg
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -195,12 +196,21 @@ func (p *pip) sources() []string {
 	return args
 }
 
+// envTrampoline sets the environment given as JSON in argv[1], then runs
+// the command of argv[2:] in place of itself.
+const envTrampoline = "import json, os, sys; os.environ.update(json.loads(sys.argv[1])); os.execvp(sys.argv[2], sys.argv[2:])"
+
 // run runs `python -m pip ARGS` in dir; failures name the missing
 // distribution when pip could not find one.
 func (p *pip) run(dir string, args ...string) (string, error) {
-	argv := append(append(append([]string{}, p.python...), "-m", "pip"), args...)
+	// The host passes no PIP_* or PYTHONPATH without an allow_env grant
+	// (docs/wasm-abi.md §6); the granted python3, which may set anything,
+	// sets them itself before it runs pip.
+	env, _ := json.Marshal(p.env)
+	argv := append(append(append([]string{}, p.python...), "-c", envTrampoline, string(env)), p.python...)
+	argv = append(append(argv, "-m", "pip"), args...)
 	p.ctx.Log("running pip %s", strings.Join(args, " "))
-	r, err := p.ctx.Exec(argv, dir, p.env, p.timeout)
+	r, err := p.ctx.Exec(argv, dir, nil, p.timeout)
 	if err != nil {
 		if strings.Contains(err.Error(), "not granted") {
 			return "", fmt.Errorf("%w (%s)", err, Grant)
