@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"sort"
 	"strings"
 	"time"
 
@@ -17,7 +18,7 @@ func init() {
 	register(&command{
 		name:    "node converge",
 		summary: "one pass against a SLAP master: install, apply, publish, report (exit 3 when the master is unreachable)",
-		usage: `Usage: slapnode node converge --master URL [--node-id ID] [--partitions N] [--root DIR]
+		usage: `Usage: slapnode node converge --master URL [--node-id ID] [--partitions N] [--root DIR] [--json]
 
 Does once what 'slapnode node run --master URL' does periodically: registers
 the node's partitions, fetches what the master wants of this node, installs
@@ -27,8 +28,10 @@ publishes connection parameters and reports every outcome. Partitions whose
 timestamp and state did not change since their last success are skipped.
 Services are handed to the node daemon (started in the background if needed).
 
+With --json, what the pass did is printed as one JSON document.
+
 Exit codes: 0 success, 1 a partition or release failed (reported to the
-master), 3 the master is unreachable (services keep running).
+master), 3 the master is unreachable (services keep running), 64 usage error.
 
 Example:
   slapnode node converge --master http://127.0.0.1:8080 --node-id COMP-1
@@ -115,12 +118,13 @@ func runNodeConverge(env *cliEnv, args []string) error {
 	root := rootFlag(fs)
 	var mf nodeMasterFlags
 	mf.define(fs)
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 || mf.master == "" {
-		return withCode(exitPromise, fmt.Errorf("give --master URL (see 'slapnode help node converge')"))
+		return withCode(exitUsage, fmt.Errorf("give --master URL (see 'slapnode help node converge')"))
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -128,12 +132,17 @@ func runNodeConverge(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := local.Open(ctx, *root, env.stdout)
+	out := env.out()
+	if *asJSON {
+		out = nil
+	}
+	n, err := local.Open(ctx, *root, out)
 	if err != nil {
 		return err
 	}
 	defer n.Close(context.Background())
 	n.Engine.Verbose = env.verbose
+	n.Engine.Step = env.step
 	o := local.ConvergeOptions{Master: client, ComputerID: mf.nodeID, Partitions: mf.partitions, PromiseWait: 30 * time.Second}
 	if err := n.Register(ctx, o); err != nil {
 		return convergeErr(err)
@@ -148,11 +157,17 @@ func runNodeConverge(env *cliEnv, args []string) error {
 	if err != nil {
 		return convergeErr(err)
 	}
-	for url, st := range rep.Software {
-		fmt.Fprintf(env.stdout, "software %s: %s\n", url, st)
+	if *asJSON {
+		if err := env.writeJSON(convergeJSON(rep)); err != nil {
+			return err
+		}
+	} else {
+		for url, st := range rep.Software {
+			fmt.Fprintf(env.stdout, "software %s: %s\n", url, st)
+		}
+		fmt.Fprintf(env.stdout, "partitions: processed %s; up to date %s; destroyed %s\n",
+			list(rep.Processed), list(rep.Skipped), list(rep.Destroyed))
 	}
-	fmt.Fprintf(env.stdout, "partitions: processed %s; up to date %s; destroyed %s\n",
-		list(rep.Processed), list(rep.Skipped), list(rep.Destroyed))
 	if len(rep.Errors) > 0 {
 		for p, e := range rep.Errors {
 			fmt.Fprintf(env.stderr, "%s: %s\n", p, e)
@@ -160,6 +175,40 @@ func runNodeConverge(env *cliEnv, args []string) error {
 		return withCode(exitFailure, fmt.Errorf("%d partition(s) failed (reported to the master)", len(rep.Errors)))
 	}
 	return nil
+}
+
+// jsonConverge is node converge --json.
+type jsonConverge struct {
+	Software  []jsonConvergeSoftware `json:"software"`
+	Processed []string               `json:"processed"`
+	UpToDate  []string               `json:"up_to_date"`
+	Destroyed []string               `json:"destroyed"`
+	Errors    []jsonPartitionError   `json:"errors"` // reported to the master
+}
+
+type jsonConvergeSoftware struct {
+	URL string `json:"url"`
+	// State: available, destroyed, or "error: …".
+	State string `json:"state"`
+}
+
+type jsonPartitionError struct {
+	Partition string `json:"partition"`
+	Error     string `json:"error"`
+}
+
+func convergeJSON(rep *local.ConvergeReport) jsonConverge {
+	out := jsonConverge{Software: []jsonConvergeSoftware{}, Processed: nonNil(rep.Processed), UpToDate: nonNil(rep.Skipped),
+		Destroyed: nonNil(rep.Destroyed), Errors: []jsonPartitionError{}}
+	for url, st := range rep.Software {
+		out.Software = append(out.Software, jsonConvergeSoftware{url, st})
+	}
+	sort.Slice(out.Software, func(a, b int) bool { return out.Software[a].URL < out.Software[b].URL })
+	for p, e := range rep.Errors {
+		out.Errors = append(out.Errors, jsonPartitionError{p, e})
+	}
+	sort.Slice(out.Errors, func(a, b int) bool { return out.Errors[a].Partition < out.Errors[b].Partition })
+	return out
 }
 
 func convergeErr(err error) error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/slapnode/slapnode/hcl/buildout"
@@ -14,8 +15,8 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "convert buildout .cfg profiles to slapnode HCL",
-		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]... [--no-adapt]
-       slapnode convert --resolve FILE
+		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]... [--no-adapt] [--json]
+       slapnode convert --resolve FILE [--json]
 
 Converts legacy SlapOS / zc.buildout profiles into slapnode HCL profiles
 (docs/convert.md). Each FILE gives one .hcl file (software.cfg -> software.hcl,
@@ -42,6 +43,8 @@ Flags:
   --extends-cache DIR directory holding extends URLs, saved under md5(URL)
   --resolve           print the fully resolved options of every section of FILE
                       (extends, macros, substitution), like buildout annotate
+  --json              print the files, their warnings and the summary (or, with
+                      --resolve, the sections) as JSON
   -v                  also list the output files and the unmapped recipes by frequency
 
 Examples:
@@ -66,21 +69,22 @@ func runConvert(env *cliEnv, args []string) error {
 	cache := fs.String("extends-cache", "", "directory of cached extends URLs")
 	var maps stringList
 	fs.Var(&maps, "recipe-map", "OLD=NEW recipe mapping (repeatable)")
+	asJSON := fs.Bool("json", false, "JSON output")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(files) == 0 {
-		return withCode(exitPromise, errors.New("no FILE given (see 'slapnode help convert')"))
+		return withCode(exitUsage, errors.New("no FILE given (see 'slapnode help convert')"))
 	}
 	if *kind != "" && *kind != "software" && *kind != "instance" {
-		return withCode(exitPromise, fmt.Errorf("--kind %q: want software or instance", *kind))
+		return withCode(exitUsage, fmt.Errorf("--kind %q: want software or instance", *kind))
 	}
 	copts := buildout.ConvertOptions{RecipeMap: map[string]string{}, Kind: *kind, NoAdapt: *noAdapt}
 	for _, m := range maps {
 		old, nw, ok := strings.Cut(m, "=")
 		if !ok || old == "" || !strings.Contains(nw, ":") {
-			return withCode(exitPromise, fmt.Errorf("--recipe-map %q: want OLD=MODULE:RECIPE, e.g. peerbench.recipes:mkdir=cookbook:mkdirectory", m))
+			return withCode(exitUsage, fmt.Errorf("--recipe-map %q: want OLD=MODULE:RECIPE, e.g. peerbench.recipes:mkdir=cookbook:mkdirectory", m))
 		}
 		copts.RecipeMap[strings.TrimSpace(old)] = strings.TrimSpace(nw)
 	}
@@ -88,11 +92,14 @@ func runConvert(env *cliEnv, args []string) error {
 
 	if *resolve {
 		if len(files) != 1 {
-			return withCode(exitPromise, errors.New("--resolve takes exactly one FILE"))
+			return withCode(exitUsage, errors.New("--resolve takes exactly one FILE"))
 		}
 		cfg, err := buildout.Load(files[0], lopts)
 		if err != nil {
 			return err
+		}
+		if *asJSON {
+			return env.writeJSON(resolvedJSON(cfg.Resolve()))
 		}
 		return buildout.WriteAnnotated(env.stdout, cfg.Resolve())
 	}
@@ -104,6 +111,7 @@ func runConvert(env *cliEnv, args []string) error {
 		return err
 	}
 	var sum buildout.Summary
+	doc := jsonConvert{Files: []jsonConvertFile{}}
 	for _, file := range files {
 		var (
 			res *buildout.Result
@@ -118,14 +126,25 @@ func runConvert(env *cliEnv, args []string) error {
 			}
 		}
 		sum.Add(res, err)
+		jf := jsonConvertFile{Input: file, Warnings: []jsonConvertWarning{}}
 		if err != nil {
-			fmt.Fprintf(env.stderr, "%v\n", err)
+			if *asJSON {
+				jf.Error = err.Error()
+				doc.Files = append(doc.Files, jf)
+			} else {
+				fmt.Fprintf(env.stderr, "%v\n", err)
+			}
 			continue
 		}
 		for _, w := range res.Warnings {
-			fmt.Fprintln(env.stderr, w.String())
+			if *asJSON {
+				jf.Warnings = append(jf.Warnings, jsonConvertWarning{File: w.Pos.File, Line: w.Pos.Line, Column: w.Pos.Col, Kind: w.Kind, Message: w.Msg})
+			} else {
+				fmt.Fprintln(env.stderr, w.String())
+			}
 		}
 		if res.HCL == nil || *check {
+			doc.Files = append(doc.Files, jf)
 			continue
 		}
 		out := res.Output
@@ -146,18 +165,32 @@ func runConvert(env *cliEnv, args []string) error {
 		if err := os.WriteFile(out, res.HCL, 0o644); err != nil {
 			return fmt.Errorf("write %s: %w", out, err)
 		}
+		jf.Output = out
+		doc.Files = append(doc.Files, jf)
 		if env.verbose {
 			fmt.Fprintf(env.stderr, "%s -> %s\n", file, out)
 		}
 	}
-	if env.verbose && len(sum.Unmapped) > 0 {
+	if *asJSON {
+		doc.Summary = jsonConvertSummary{Files: sum.Files, Converted: sum.Converted, Failed: sum.Failed,
+			WarningsByKind: countsJSON(sum.Warnings), UnmappedRecipes: []jsonCount{}}
+		for _, r := range sum.UnmappedByFrequency() {
+			doc.Summary.UnmappedRecipes = append(doc.Summary.UnmappedRecipes, jsonCount{Name: r, Count: sum.Unmapped[r]})
+		}
+		if err := env.writeJSON(doc); err != nil {
+			return err
+		}
+	}
+	if env.verbose && len(sum.Unmapped) > 0 && !*asJSON {
 		var parts []string
 		for _, r := range sum.UnmappedByFrequency() {
 			parts = append(parts, fmt.Sprintf("%s %d", r, sum.Unmapped[r]))
 		}
 		fmt.Fprintln(env.stdout, "unmapped recipes (sections): "+strings.Join(parts, ", "))
 	}
-	fmt.Fprintln(env.stdout, "convert: "+sum.String())
+	if !*asJSON {
+		fmt.Fprintln(env.stdout, "convert: "+sum.String())
+	}
 	if sum.Failed > 0 {
 		return withCode(exitFailure, fmt.Errorf("%d of %d files could not be converted (errors above)", sum.Failed, sum.Files))
 	}
@@ -165,6 +198,79 @@ func runConvert(env *cliEnv, args []string) error {
 		return withCode(exitFailure, errors.New("--check: warnings above"))
 	}
 	return nil
+}
+
+// jsonConvert is convert --json.
+type jsonConvert struct {
+	Files   []jsonConvertFile  `json:"files"`
+	Summary jsonConvertSummary `json:"summary"`
+}
+
+type jsonConvertFile struct {
+	Input string `json:"input"`
+	// Output is the .hcl file written ("" when none was: --check, a
+	// template, an error).
+	Output   string               `json:"output,omitempty"`
+	Warnings []jsonConvertWarning `json:"warnings"`
+	Error    string               `json:"error,omitempty"`
+}
+
+type jsonConvertWarning struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+type jsonConvertSummary struct {
+	Files           int         `json:"files"`
+	Converted       int         `json:"converted"`
+	Failed          int         `json:"failed"`
+	WarningsByKind  []jsonCount `json:"warnings_by_kind"`
+	UnmappedRecipes []jsonCount `json:"unmapped_recipes"`
+}
+
+type jsonCount struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+func countsJSON(m map[string]int) []jsonCount {
+	out := []jsonCount{}
+	for k, n := range m {
+		out = append(out, jsonCount{k, n})
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out
+}
+
+// jsonResolved is convert --resolve --json: every section's options as
+// buildout holds them.
+type jsonResolved struct {
+	Sections []jsonResolvedSection `json:"sections"`
+}
+
+type jsonResolvedSection struct {
+	Name    string            `json:"name"`
+	Options map[string]string `json:"options"`
+	Error   string            `json:"error,omitempty"`
+}
+
+func resolvedJSON(res map[string]*buildout.ResolvedSection) jsonResolved {
+	out := jsonResolved{Sections: []jsonResolvedSection{}}
+	for name, sec := range res {
+		js := jsonResolvedSection{Name: name, Options: sec.Options}
+		if js.Options == nil {
+			js.Options = map[string]string{}
+		}
+		if sec.Err != nil {
+			js.Error = sec.Err.Error()
+		}
+		out.Sections = append(out.Sections, js)
+	}
+	sort.Slice(out.Sections, func(a, b int) bool { return out.Sections[a].Name < out.Sections[b].Name })
+	return out
 }
 
 func commonDir(files []string) (string, error) {

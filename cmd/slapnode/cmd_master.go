@@ -52,7 +52,7 @@ Examples:
 	register(&command{
 		name:    "master token",
 		summary: "make (or revoke) a credential for an authenticating master",
-		usage: `Usage: slapnode master token (--admin | --computer ID [--partition P]) [--revoke] [--db FILE] [--root DIR]
+		usage: `Usage: slapnode master token (--admin | --computer ID [--partition P]) [--revoke] [--db FILE] [--root DIR] [--json]
 
 Makes a credential for a master run with --auth, and prints it once (only
 its hash is stored). Give it to the client as --token or $SLAPNODE_MASTER_TOKEN.
@@ -96,10 +96,10 @@ func runMaster(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help master')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help master')", pos[0]))
 	}
 	if (*cert == "") != (*key == "") {
-		return withCode(exitPromise, errors.New("give both --tls-cert and --tls-key, or neither"))
+		return withCode(exitUsage, errors.New("give both --tls-cert and --tls-key, or neither"))
 	}
 	var tlsConfig *tls.Config
 	if *cert != "" {
@@ -110,7 +110,7 @@ func runMaster(env *cliEnv, args []string) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 	if err := master.CheckListen(*listen, tlsConfig != nil, *auth); err != nil {
-		return withCode(exitPromise, err)
+		return withCode(exitUsage, err)
 	}
 	path := masterDB(*root, *db)
 	m, err := master.Open(path, master.Options{DefaultComputer: *computer, RequireAuth: *auth})
@@ -144,12 +144,13 @@ func runMasterToken(env *cliEnv, args []string) error {
 	computer := fs.String("computer", "", "computer id")
 	part := fs.String("partition", "", "partition id")
 	revoke := fs.Bool("revoke", false, "revoke instead")
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help master token')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help master token')", pos[0]))
 	}
 	scope := master.ScopeComputer
 	switch {
@@ -159,7 +160,7 @@ func runMasterToken(env *cliEnv, args []string) error {
 		scope = master.ScopePartition
 	case !*admin && *computer != "":
 	default:
-		return withCode(exitPromise, errors.New("give --admin, or --computer ID with an optional --partition P"))
+		return withCode(exitUsage, errors.New("give --admin, or --computer ID with an optional --partition P"))
 	}
 	m, err := master.Open(masterDB(*root, *db), master.Options{})
 	if err != nil {
@@ -171,6 +172,9 @@ func runMasterToken(env *cliEnv, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *asJSON {
+			return env.writeJSON(jsonToken{Scope: string(scope), Computer: *computer, Partition: *part, Revoked: n})
+		}
 		fmt.Fprintf(env.stdout, "revoked %d credential(s)\n", n)
 		return nil
 	}
@@ -178,6 +182,19 @@ func runMasterToken(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *asJSON {
+		return env.writeJSON(jsonToken{Scope: string(scope), Computer: *computer, Partition: *part, Token: tok})
+	}
 	fmt.Fprintln(env.stdout, tok)
 	return nil
+}
+
+// jsonToken is master token --json.
+type jsonToken struct {
+	Scope     string `json:"scope"` // admin, computer or partition
+	Computer  string `json:"computer,omitempty"`
+	Partition string `json:"partition,omitempty"`
+	// Token is the new credential (left out by --revoke).
+	Token   string `json:"token,omitempty"`
+	Revoked int64  `json:"revoked"`
 }
