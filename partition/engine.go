@@ -581,7 +581,7 @@ func (m *modRef) load(ctx context.Context) (*wasmhost.Module, error) {
 	if m.loaded != nil {
 		return m.loaded, nil
 	}
-	done := m.e.BeginStep("loading module " + m.Name + " (compiled once per node)")
+	done := m.e.BeginStep("compiling module " + m.Name + " (once per node)")
 	lm, err := m.e.Host.Load(ctx, m.Name, m.wasm, m.grants)
 	done()
 	if err != nil {

@@ -45,8 +45,9 @@ Flags:
                       'slapnode release check'): unpinned downloads, modules, extends,
                       versions or commands
   --wait DURATION     how long promises may take to pass after services start (default 30s)
-  --json              print the result as JSON
+  --json              print the result as JSON (docs/json.md)
   -v                  print details: every recipe's messages
+  -q                  print only the result: no progress, no notes
 
 Exit codes: 0 success, 1 failure, 4 a promise failed, 64 usage error.
 

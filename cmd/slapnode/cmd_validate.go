@@ -46,7 +46,7 @@ pointer of the offending value. The schema's defaults are applied and listed.
 String values are converted to the schema's type when they travel as strings:
 xml serialisation, plain instance XML, or --param K=V.
 
-Exit status: 0 valid, 1 invalid parameters or unreadable schema, 2 usage error.
+Exit status: 0 valid, 1 invalid parameters or unreadable schema, 64 usage error.
 
 Examples:
   slapnode validate --software software/kvm/software.cfg.json --param ram-size:=4096

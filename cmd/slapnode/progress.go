@@ -23,9 +23,10 @@ type progress struct {
 	w     io.Writer
 	tty   bool
 	quiet bool
-	// after is how long a step runs before it is shown.
-	after time.Duration
-	now   func() time.Time
+	// after is how long a step runs before it is shown; interval, how
+	// often the display is refreshed (0: only when tick is called, in tests).
+	after, interval time.Duration
+	now             func() time.Time
 
 	mu      sync.Mutex
 	steps   []*step // running steps, the innermost last
@@ -46,7 +47,11 @@ type step struct {
 var spinner = []string{"⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"}
 
 func newProgress(w io.Writer, quiet bool) *progress {
-	return &progress{w: w, tty: isTerminal(w), quiet: quiet, after: time.Second, now: time.Now, done: make(chan struct{})}
+	p := &progress{w: w, tty: isTerminal(w), quiet: quiet, after: time.Second, interval: 250 * time.Millisecond, now: time.Now, done: make(chan struct{})}
+	if p.tty {
+		p.interval = 100 * time.Millisecond
+	}
+	return p
 }
 
 // isTerminal reports whether w is a terminal that can redraw a line.
@@ -77,7 +82,7 @@ func (p *progress) beginStep(what string, now bool) (end func()) {
 		s.announced = true
 		fmt.Fprintf(p.w, "%s…\n", s.what)
 	}
-	if !p.ticking {
+	if !p.ticking && p.interval > 0 {
 		p.ticking = true
 		p.wg.Add(1)
 		go p.loop()
@@ -101,11 +106,7 @@ func (p *progress) end(s *step) {
 
 func (p *progress) loop() {
 	defer p.wg.Done()
-	interval := 250 * time.Millisecond
-	if p.tty {
-		interval = 100 * time.Millisecond
-	}
-	t := time.NewTicker(interval)
+	t := time.NewTicker(p.interval)
 	defer t.Stop()
 	for {
 		select {

@@ -8,25 +8,33 @@ import (
 )
 
 // closest returns the names nearest to typed: a small edit distance (a
-// typo, a swapped or missing letter), or typed as a prefix of exactly one
+// typo, swapped or missing letters), or typed as a prefix of exactly one
 // name. Several equally close names are all returned, sorted.
 func closest(typed string, names []string) []string {
 	if typed == "" {
 		return nil
 	}
-	best, bestD := []string(nil), 0
+	// Ties go to the names of the typed length: a swap ("stauts") is
+	// closer to "status" than to "start".
+	type score struct{ d, dl int }
+	less := func(a, b score) bool { return a.d < b.d || a.d == b.d && a.dl < b.dl }
+	var best []string
+	var bestS score
 	for _, n := range names {
 		if n == typed {
 			continue
 		}
 		d := levenshtein.Distance(strings.ToLower(typed), strings.ToLower(n), nil)
-		if d > max(1, min(3, len(n)/3)) {
+		// Up to a third of the typed word may be wrong (two letters of
+		// "sohp"), never the whole of a short name ("-x" is not "-v").
+		if d > min(3, len(typed)/2) || d >= len(n) {
 			continue
 		}
+		sc := score{d, max(len(n)-len(typed), len(typed)-len(n))}
 		switch {
-		case best == nil || d < bestD:
-			best, bestD = []string{n}, d
-		case d == bestD:
+		case best == nil || less(sc, bestS):
+			best, bestS = []string{n}, sc
+		case sc == bestS:
 			best = append(best, n)
 		}
 	}
