@@ -160,7 +160,18 @@ func promisePartitions(node *local.Node, pos []string) ([]promise.PartitionRef, 
 		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: c.Software, SoftwarePath: partition.SoftwareDir(node.Root, c.Software)})
 	}
 	if len(pos) == 1 && len(out) == 0 {
-		return nil, fmt.Errorf("no partition or instance named %q on the node at %s (see 'slapnode status')", pos[0], node.Root)
+		var names []string
+		for _, rec := range insts {
+			names = append(names, rec.Name, rec.Partition)
+		}
+		for _, c := range conv {
+			names = append(names, c.ID)
+		}
+		hint := ""
+		if s := closest(pos[0], names); len(s) > 0 {
+			hint = "; did you mean " + orList(s) + "?"
+		}
+		return nil, fmt.Errorf("no partition or instance named %q on the node at %s%s (see 'slapnode status')", pos[0], node.Root, hint)
 	}
 	return out, nil
 }

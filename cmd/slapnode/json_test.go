@@ -243,6 +243,16 @@ func (j *jsonRun) check(wantCode int, args ...string) map[string]any {
 	return j.compare(name, args, out.String())
 }
 
+// checkUnknown runs a command line that names no command.
+func (j *jsonRun) checkUnknown(args ...string) {
+	j.t.Helper()
+	var out, errb bytes.Buffer
+	if code := run(args, strings.NewReader(""), &out, &errb); code != exitUsage {
+		j.t.Errorf("%v: exit %d", args, code)
+	}
+	j.compare("error", args, out.String())
+}
+
 func (j *jsonRun) compare(name string, args []string, text string) map[string]any {
 	t := j.t
 	t.Helper()
@@ -288,6 +298,7 @@ func TestJSONDocuments(t *testing.T) {
 	// Errors are documents too, on stdout.
 	j.check(exitFailure, "status", "--json", "--root", root)
 	j.check(exitUsage, "apply", "--json", "--nope")
+	j.checkUnknown("aply", "--json")
 	j.check(exitFailure, "apply", filepath.Join(tmp, "missing.hcl"), "--json", "--root", root)
 	j.check(exitOK, "plan", profilePath, "--json", "--root", root, "--param", "port:="+port)
 

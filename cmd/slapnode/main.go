@@ -133,7 +133,15 @@ global:
 	}
 	c, rest := lookup(args)
 	if c == nil {
-		return unknownCommand(env, args)
+		code := unknownCommand(env, args)
+		if code != exitOK && wantsJSON(args) {
+			err := fmt.Errorf("unknown command %q%s", args[0], suggestCommand(args[:1]))
+			if sub := subcommands(args[0]); len(sub) > 0 {
+				err = fmt.Errorf("%q needs a command: %s", args[0], strings.Join(sub, ", "))
+			}
+			writeErrorJSON(env, code, err)
+		}
+		return code
 	}
 	env.command = c.name
 	for _, a := range rest {
@@ -145,10 +153,9 @@ global:
 			env.verbose = true
 		case "-q", "--quiet":
 			env.quiet = true
-		case "--json", "-json", "--json=true", "-json=true":
-			env.json = true
 		}
 	}
+	env.json = wantsJSON(rest)
 	env.prog = newProgress(stderr, env.quiet)
 	err := c.run(env, rest)
 	env.prog.stop()
@@ -169,6 +176,20 @@ global:
 	return code
 }
 
+// wantsJSON reports whether a command line asks for JSON output, so that
+// even an error found before its flags are parsed is a JSON document.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "--json", "-json", "--json=true", "-json=true":
+			return true
+		}
+	}
+	return false
+}
+
 // lookup finds the longest registered command name that prefixes args.
 func lookup(args []string) (*command, []string) {
 	if len(args) >= 2 {
@@ -186,16 +207,19 @@ func lookup(args []string) (*command, []string) {
 // subcommands of a group ("slapnode node"), or the closest command.
 func unknownCommand(env *cliEnv, args []string) int {
 	if sub := subcommands(args[0]); len(sub) > 0 {
-		if len(args) == 1 || args[1] == "-h" || args[1] == "--help" {
+		if len(args) == 1 || strings.HasPrefix(args[1], "-") {
+			if args[len(args)-1] == "-h" || args[len(args)-1] == "--help" {
+				printGroup(env.stdout, args[0], sub)
+				return exitOK
+			}
+			// An incomplete command: the list is the answer, but scripts
+			// must not take it for success (and stdout is for JSON then).
 			w := env.stdout
-			code := exitOK
-			if len(args) == 1 {
-				// An incomplete command: the list is the answer, but
-				// scripts must not take it for success.
-				code = exitUsage
+			if wantsJSON(args) {
+				w = env.stderr
 			}
 			printGroup(w, args[0], sub)
-			return code
+			return exitUsage
 		}
 		fmt.Fprintf(env.stderr, "slapnode: unknown command %q%s\n", args[0]+" "+args[1], suggestCommand(args[:2]))
 		printGroup(env.stderr, args[0], sub)

@@ -20,10 +20,12 @@ func closest(typed string, names []string) []string {
 	less := func(a, b score) bool { return a.d < b.d || a.d == b.d && a.dl < b.dl }
 	var best []string
 	var bestS score
+	seen := map[string]bool{}
 	for _, n := range names {
-		if n == typed {
+		if n == typed || seen[n] {
 			continue
 		}
+		seen[n] = true
 		d := levenshtein.Distance(strings.ToLower(typed), strings.ToLower(n), nil)
 		// Up to a third of the typed word may be wrong (two letters of
 		// "sohp"), never the whole of a short name ("-x" is not "-v").
@@ -39,7 +41,7 @@ func closest(typed string, names []string) []string {
 		}
 	}
 	if best == nil && len(typed) >= 3 {
-		for _, n := range names {
+		for n := range seen {
 			if strings.HasPrefix(n, typed) {
 				best = append(best, n)
 			}
