@@ -37,6 +37,11 @@ type Engine struct {
 	Host    *wasmhost.Host
 	Out     io.Writer // progress, one line per part that changes; nil: silent
 	Verbose bool      // also print recipe messages
+	// Step, when set, is told that a step that can take seconds begins
+	// (compiling a module, installing or removing a part, the binary
+	// cache); the function it returns is called when the step ends. The
+	// CLI shows elapsed time with it; the engine itself prints nothing.
+	Step func(what string) (done func())
 	// BinaryCache, when set, is asked for a built release before building
 	// it, and given the release after a build (package bincache).
 	BinaryCache BinaryCache
@@ -329,7 +334,9 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	} else {
 		r.e.progress("+ %s (%s)", name, recipe)
 	}
+	done := r.e.BeginStep(fmt.Sprintf("installing part %s (%s)", name, recipe))
 	out, err := r.call(ctx, mod, "recipe_install", name, recipeName, optJSON, prev)
+	done()
 	if err != nil {
 		return &PartError{Part: name, Recipe: recipe, Range: b.DefRange, Err: err}
 	}
@@ -463,6 +470,7 @@ func (r *run) uninstall(ctx context.Context, name string, rec *PartRecord, mod *
 		loaded, _ = mod.load(ctx)
 	}
 	if loaded != nil && loaded.Has("recipe_uninstall") {
+		defer r.e.BeginStep(fmt.Sprintf("uninstalling part %s (%s)", name, rec.Recipe))()
 		if _, err := r.call(ctx, mod, "recipe_uninstall", name, recipeName, rec.Options, rec); err != nil {
 			return fmt.Errorf("uninstall part %q (%s): %w", name, rec.Recipe, err)
 		}
@@ -565,6 +573,16 @@ func changedSuffix(c []string) string {
 	return " changed: " + strings.Join(c, ", ")
 }
 
+// BeginStep calls e.Step when set; the function returned is never nil.
+func (e *Engine) BeginStep(what string) (done func()) {
+	if e.Step != nil {
+		if done := e.Step(what); done != nil {
+			return done
+		}
+	}
+	return func() {}
+}
+
 func (e *Engine) progress(format string, args ...any) {
 	if e.Out != nil {
 		fmt.Fprintf(e.Out, "  "+format+"\n", args...)
@@ -602,7 +620,9 @@ func (m *modRef) load(ctx context.Context) (*wasmhost.Module, error) {
 	if m.loaded != nil {
 		return m.loaded, nil
 	}
+	done := m.e.BeginStep("compiling module " + m.Name + " (once per node)")
 	lm, err := m.e.Host.Load(ctx, m.Name, m.wasm, m.grants)
+	done()
 	if err != nil {
 		return nil, err
 	}

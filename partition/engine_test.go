@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -405,5 +406,45 @@ func TestCompletedWithoutParsing(t *testing.T) {
 	writeProfile(t, dir, fmt.Sprintf(chainProfile, "data", "changed"))
 	if ok, _ := e.Completed(path); ok {
 		t.Fatal("a changed profile still counts as complete")
+	}
+}
+
+// TestStepsAreObserved: the steps that can take seconds (compiling a
+// module, installing a part) are announced to Engine.Step, begun and
+// ended, so that the CLI can show them; the engine prints nothing itself.
+func TestStepsAreObserved(t *testing.T) {
+	e := newEngine(t)
+	var mu sync.Mutex
+	var events []string
+	e.Step = func(what string) func() {
+		mu.Lock()
+		events = append(events, "begin "+what)
+		mu.Unlock()
+		return func() {
+			mu.Lock()
+			events = append(events, "end "+what)
+			mu.Unlock()
+		}
+	}
+	install(t, e, writeProfile(t, t.TempDir(), fmt.Sprintf(chainProfile, "data", "lone")))
+	got := strings.Join(events, "\n")
+	for _, want := range []string{
+		"begin installing part dirs (cookbook:mkdirectory)\nend installing part dirs (cookbook:mkdirectory)",
+		"begin installing part lone (cookbook:write-file)",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("steps:\n%s\nwant %q", got, want)
+		}
+	}
+	if strings.Count(got, "begin ") != strings.Count(got, "end ") {
+		t.Errorf("a step was not ended:\n%s", got)
+	}
+	// A fresh engine on the same node compiles the cookbook again (the
+	// compilation cache makes it quick) and says so.
+	e2 := &Engine{Root: t.TempDir(), NodeID: "test", Host: e.Host, Step: e.Step}
+	events = nil
+	install(t, e2, writeProfile(t, t.TempDir(), fmt.Sprintf(chainProfile, "data", "lone")))
+	if !strings.Contains(strings.Join(events, "\n"), "begin compiling module cookbook") {
+		t.Errorf("module compilation not announced:\n%s", strings.Join(events, "\n"))
 	}
 }

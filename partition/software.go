@@ -182,7 +182,9 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 		if e.BinaryCache != nil && !force && os.IsNotExist(statErr) {
 			// Only a release never built here is fetched: one built (or
 			// being rebuilt) here is updated part by part.
+			done := e.BeginStep("looking for " + s.Info.Name + " in the binary cache")
 			hit, why, err := e.BinaryCache.Fetch(ctx, s.URL, s.Profile.Digest, s.Path)
+			done()
 			if err != nil {
 				return fmt.Errorf("software %s: binary cache: %w", s.URL, err)
 			}
@@ -230,7 +232,9 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 	if e.BinaryCache != nil && e.BinaryCache.CanPush() && res.Report.Counts[Install]+res.Report.Counts[Reinstall] > 0 {
 		// Sharing the build is a favour to other nodes: its failure is a
 		// warning, not a failed install.
+		done := e.BeginStep("uploading " + s.Info.Name + " to the binary cache")
 		_, why, err := e.BinaryCache.Push(ctx, s.URL, s.Profile.Digest, s.Path)
+		done()
 		if err != nil {
 			why = "not uploaded: " + err.Error()
 		}

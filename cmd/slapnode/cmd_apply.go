@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/slapnode/slapnode/node/format"
 	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/schema"
@@ -54,10 +56,11 @@ Flags:
   --offline           never use the network: every download must be in the node's
                       cache or the --download-cache directory (a missing one is named
                       with its URL and checksum)
-  --json              print the result as JSON
+  --json              print the result as JSON (docs/json.md)
   -v                  print details: every recipe's messages
+  -q                  print only the result: no progress, no notes
 
-Exit codes: 0 success, 1 failure, 2 a promise failed.
+Exit codes: 0 success, 1 failure, 4 a promise failed, 64 usage error.
 
 Examples:
   slapnode apply examples/helloweb/software.hcl
@@ -167,7 +170,7 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return withCode(exitPromise, fmt.Errorf("give one software profile, e.g. slapnode %s examples/helloweb/software.hcl", name))
+		return withCode(exitUsage, fmt.Errorf("give one software profile, e.g. slapnode %s examples/helloweb/software.hcl", name))
 	}
 	params, strs, err := a.parameters(env)
 	if err != nil {
@@ -175,7 +178,7 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	out := env.stdout
+	out := env.out()
 	if a.asJSON {
 		out = nil
 	}
@@ -199,19 +202,18 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 		}
 		n.Engine.Host.SetDownloadSources(dirs, a.offline)
 	}
-	if n.Rootless && !a.asJSON && !plan {
-		if os.Geteuid() == 0 {
-			fmt.Fprintf(env.stderr, "note: node %s is not formatted: partitions run as root, without users, cgroups or network of their own ('slapnode node format --root %s' sets them up)\n", n.Root, n.Root)
-		} else {
-			fmt.Fprintln(env.stderr, "note: not running as root: rootless mode (every partition runs as you; no cgroups, no network setup)")
-		}
+	n.Engine.Step = env.step
+	if !a.asJSON && !plan {
+		rootlessNote(env, n)
 	}
 	opts := local.ApplyOptions{
 		Name: a.name, Type: a.typ, Params: params, Strings: strs, State: a.state,
 		Force: a.force, Recheck: a.recheck, Release: a.release, Plan: plan, PromiseWait: a.wait,
 	}
 	if !plan {
+		done := env.step("starting the node daemon")
 		svc, err := nodeServices(ctx, n.Root)
+		done()
 		if err != nil {
 			return err
 		}
@@ -228,11 +230,66 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	if err != nil && !errors.Is(err, local.ErrPromise) {
 		return err
 	}
-	printApply(env, res, a.asJSON, a.state)
+	if perr := printApply(env, res, a.asJSON, a.state); perr != nil {
+		return perr
+	}
 	if err != nil {
-		return withCode(exitPromise, err)
+		return withCode(exitPromiseFailed, err)
 	}
 	return nil
+}
+
+// rootlessNote says, once per node root, what a node that was never
+// formatted does not isolate. A node formatted rootless (node format
+// --rootless) chose it and was told then: nothing is said.
+func rootlessNote(env *cliEnv, n *local.Node) {
+	if !n.Rootless || env.quiet {
+		return
+	}
+	if _, err := format.LoadState(n.Root); !errors.Is(err, format.ErrNotFormatted) {
+		return
+	}
+	marker := filepath.Join(n.Root, "var", "notes", "unformatted")
+	if _, err := os.Stat(marker); err == nil {
+		return
+	}
+	const isolation = "no user of their own, no cgroup limits (CPU, memory, processes) and no network of their own (only a loopback address each)"
+	if os.Geteuid() == 0 {
+		env.note("node %s is not formatted: its partitions all run as root, with %s; 'slapnode node format --root %s' isolates them (said once per node)", n.Root, isolation, n.Root)
+	} else {
+		env.note("rootless mode (not running as root): every partition runs as you, with %s (said once per node)", isolation)
+	}
+	if os.MkdirAll(filepath.Dir(marker), 0o755) == nil {
+		os.WriteFile(marker, nil, 0o644)
+	}
+}
+
+// jsonSoftware is the software release of an apply or a plan.
+type jsonSoftware struct {
+	Name string `json:"name,omitempty"`
+	URL  string `json:"url"`
+	Path string `json:"path"`
+	// Report is left out when the release was complete and unchanged.
+	Report    *jsonReport `json:"report,omitempty"`
+	FromCache bool        `json:"from_cache"`
+}
+
+func softwareJSON(res *local.ApplyResult) jsonSoftware {
+	sw := res.Software
+	return jsonSoftware{Name: sw.Info.Name, URL: sw.URL, Path: sw.Path, Report: reportJSON(sw.Report), FromCache: sw.FromCache}
+}
+
+// jsonPlan is plan --json.
+type jsonPlan struct {
+	Software jsonSoftware      `json:"software"`
+	Instance *jsonPlanInstance `json:"instance,omitempty"`
+	// Changes: apply would install, reinstall or uninstall something.
+	Changes bool `json:"changes"`
+}
+
+type jsonPlanInstance struct {
+	Partition string     `json:"partition"`
+	Report    jsonReport `json:"report"`
 }
 
 func printPlan(env *cliEnv, res *local.ApplyResult, asJSON bool) error {
@@ -244,7 +301,14 @@ func printPlan(env *cliEnv, res *local.ApplyResult, asJSON bool) error {
 		reports = append(reports, res.Instance.Report)
 	}
 	if asJSON {
-		return json.NewEncoder(env.stdout).Encode(map[string]any{"software": res.Software.Report, "instance": instanceReport(res)})
+		doc := jsonPlan{Software: softwareJSON(res)}
+		if res.Instance != nil {
+			doc.Instance = &jsonPlanInstance{Partition: res.Partition.ID, Report: *reportJSON(res.Instance.Report)}
+		}
+		for _, r := range reports {
+			doc.Changes = doc.Changes || r.Counts[partition.Install]+r.Counts[partition.Reinstall]+r.Counts[partition.Uninstall] > 0
+		}
+		return env.writeJSON(doc)
 	}
 	if res.Software.Report == nil {
 		fmt.Fprintf(env.stdout, "software %s: installed and unchanged\n", res.Software.Info.Name)
@@ -277,27 +341,43 @@ func printPlan(env *cliEnv, res *local.ApplyResult, asJSON bool) error {
 	return nil
 }
 
-func instanceReport(res *local.ApplyResult) *partition.Report {
-	if res.Instance == nil {
-		return nil
-	}
-	return res.Instance.Report
+// jsonApply is apply --json.
+type jsonApply struct {
+	// State is the requested state: started, stopped or destroyed.
+	State    string        `json:"state"`
+	Software jsonSoftware  `json:"software"`
+	Instance *jsonInstance `json:"instance,omitempty"`
 }
 
-func printApply(env *cliEnv, res *local.ApplyResult, asJSON bool, state string) {
+type jsonInstance struct {
+	Name            string         `json:"name"`
+	Partition       string         `json:"partition"`
+	SoftwareType    string         `json:"software_type"`
+	Report          *jsonReport    `json:"report,omitempty"`
+	DefaultsApplied []string       `json:"defaults_applied"`
+	Services        jsonServices   `json:"services"`
+	Promises        []jsonPromise  `json:"promises"`
+	Parameters      map[string]any `json:"parameters"`
+	Connection      map[string]any `json:"connection"`
+}
+
+func printApply(env *cliEnv, res *local.ApplyResult, asJSON bool, state string) error {
 	if res == nil {
-		return
+		return nil
 	}
 	if asJSON {
-		out := map[string]any{"software": map[string]any{"url": res.Software.URL, "path": res.Software.Path, "report": res.Software.Report}}
+		doc := jsonApply{State: state, Software: softwareJSON(res)}
 		if res.Record != nil {
-			out["instance"] = res.Record
-			out["report"] = res.Instance.Report
-			out["services"] = res.Changes
-			out["promises"] = res.Promises
+			inst := &jsonInstance{Name: res.Record.Name, Partition: res.Record.Partition, SoftwareType: res.Record.Type,
+				DefaultsApplied: []string{}, Services: servicesJSON(res.Changes), Promises: promisesJSON(res.Promises),
+				Parameters: userData(res.Record.Params), Connection: connectionJSON(res.Record.Connection)}
+			if res.Instance != nil {
+				inst.Report = reportJSON(res.Instance.Report)
+				inst.DefaultsApplied = nonNil(res.Instance.Defaults)
+			}
+			doc.Instance = inst
 		}
-		json.NewEncoder(env.stdout).Encode(out)
-		return
+		return env.writeJSON(doc)
 	}
 	w := env.stdout
 	if r := res.Software.Report; r != nil && r.Counts[partition.Install]+r.Counts[partition.Reinstall] > 0 {
@@ -314,7 +394,7 @@ func printApply(env *cliEnv, res *local.ApplyResult, asJSON bool, state string) 
 		if state == local.StateDestroyed {
 			fmt.Fprintln(w, "instance destroyed")
 		}
-		return
+		return nil
 	}
 	fmt.Fprintf(w, "instance: %s\n", res.Instance.Report.Summary())
 	if len(res.Instance.Defaults) > 0 {
@@ -340,21 +420,28 @@ func printApply(env *cliEnv, res *local.ApplyResult, asJSON bool, state string) 
 		}
 		fmt.Fprintf(w, "promise %s: %s (%s)\n", p.Name, status, p.Message)
 	}
-	if conn := partition.UnwrapConnection(res.Record.Connection); len(conn) > 0 {
+	if conn := connectionJSON(res.Record.Connection); len(conn) > 0 {
 		fmt.Fprintf(w, "connection parameters of %s (%s):\n", res.Record.Name, res.Record.Partition)
-		keys := make([]string, 0, len(conn))
-		for k := range conn {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			v := conn[k]
-			if s, ok := v.(string); ok {
-				fmt.Fprintf(w, "  %s = %s\n", k, s)
-			} else {
-				b, _ := json.Marshal(v)
-				fmt.Fprintf(w, "  %s = %s\n", k, b)
-			}
+		printConnection(w, conn)
+	}
+	return nil
+}
+
+// printConnection prints connection parameters, one "  key = value" line
+// each, sorted; values that are not strings as JSON.
+func printConnection(w io.Writer, conn map[string]any) {
+	keys := make([]string, 0, len(conn))
+	for k := range conn {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := conn[k]
+		if s, ok := v.(string); ok {
+			fmt.Fprintf(w, "  %s = %s\n", k, s)
+		} else {
+			b, _ := json.Marshal(v)
+			fmt.Fprintf(w, "  %s = %s\n", k, b)
 		}
 	}
 }

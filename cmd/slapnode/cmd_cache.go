@@ -44,7 +44,7 @@ Examples:
 	register(&command{
 		name:    "cache gc",
 		summary: "remove old, excess or corrupted files from the download cache",
-		usage: `Usage: slapnode cache gc [--root DIR] [--max-age D] [--max-size SIZE] [--verify] [--dry-run]
+		usage: `Usage: slapnode cache gc [--root DIR] [--max-age D] [--max-size SIZE] [--verify] [--dry-run] [--json]
 
 Removes from the node's download cache the files not used for --max-age,
 then the least recently used ones until the cache fits in --max-size; with
@@ -57,6 +57,7 @@ Flags:
   --max-size SIZE  e.g. 10GiB (default: no size limit)
   --verify         rehash every file
   --dry-run        say what would be removed, remove nothing
+  --json           print what was removed as JSON
 
 Example:
   slapnode cache gc --max-age 720h --max-size 20GiB --verify
@@ -93,7 +94,7 @@ Example:
 	register(&command{
 		name:    "cache push",
 		summary: "upload an installed software release to the binary cache",
-		usage: `Usage: slapnode cache push PROFILE [--root DIR]
+		usage: `Usage: slapnode cache push PROFILE [--root DIR] [--json]
 
 Archives the installed software directory of PROFILE (it must be completely
 installed, from this very profile content) and uploads it to the binary cache
@@ -118,7 +119,7 @@ Example:
 	register(&command{
 		name:    "cache keygen",
 		summary: "create an ed25519 key pair to sign binary cache entries",
-		usage: `Usage: slapnode cache keygen --out PREFIX
+		usage: `Usage: slapnode cache keygen --out PREFIX [--json]
 
 Writes PREFIX.key (the private key, mode 0600: keep it on the builders) and
 PREFIX.pub (the public key: list it in the trusted_keys of every node, and in
@@ -141,7 +142,7 @@ func runCacheLs(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 0 {
-		return withCode(exitPromise, errors.New("cache ls takes no arguments; use --release PROFILE for the binary cache"))
+		return withCode(exitUsage, errors.New("cache ls takes no arguments; use --release PROFILE for the binary cache"))
 	}
 	if *rel != "" {
 		return cacheLsBinary(env, *root, *rel, *asJSON)
@@ -151,10 +152,11 @@ func runCacheLs(env *cliEnv, args []string) error {
 		return err
 	}
 	if *asJSON {
-		if entries == nil {
-			entries = []wasmhost.CacheEntry{}
+		doc := jsonDownloadCache{Dir: filepath.Join(*root, "cache", "download"), Files: cacheFilesJSON(entries)}
+		for _, e := range entries {
+			doc.TotalBytes += e.Size
 		}
-		return json.NewEncoder(env.stdout).Encode(entries)
+		return env.writeJSON(jsonCacheLs{DownloadCache: &doc})
 	}
 	var total int64
 	for _, e := range entries {
@@ -167,6 +169,52 @@ func runCacheLs(env *cliEnv, args []string) error {
 	}
 	fmt.Fprintf(env.stdout, "%d file(s), %s in %s\n", len(entries), cacheSizeString(total), filepath.Join(*root, "cache", "download"))
 	return nil
+}
+
+// jsonCacheFile is a file of the download cache.
+type jsonCacheFile struct {
+	SHA256 string     `json:"sha256"`
+	Path   string     `json:"path"`
+	Bytes  int64      `json:"bytes"`
+	Used   *time.Time `json:"used,omitempty"`
+	MD5    []string   `json:"md5"` // md5 names that lead to it
+}
+
+func cacheFilesJSON(l []wasmhost.CacheEntry) []jsonCacheFile {
+	out := []jsonCacheFile{}
+	for _, e := range l {
+		out = append(out, jsonCacheFile{SHA256: e.SHA256, Path: e.Path, Bytes: e.Size, Used: jsonTime(e.Used), MD5: nonNil(e.MD5)})
+	}
+	return out
+}
+
+// jsonCacheLs is cache ls --json: the download cache, or with --release
+// the binary cache's entries of a release.
+type jsonCacheLs struct {
+	DownloadCache *jsonDownloadCache `json:"download_cache,omitempty"`
+	BinaryCache   *jsonCacheRelease  `json:"binary_cache,omitempty"`
+}
+
+type jsonDownloadCache struct {
+	Dir        string          `json:"dir"`
+	Files      []jsonCacheFile `json:"files"`
+	TotalBytes int64           `json:"total_bytes"`
+}
+
+// jsonCacheRelease is the binary cache's entries of a release.
+type jsonCacheRelease struct {
+	Release string                  `json:"release"`
+	Key     string                  `json:"key"`
+	Entries []jsonCacheReleaseEntry `json:"entries"`
+}
+
+type jsonCacheReleaseEntry struct {
+	// Entry is left out when the entry could not be read (Problem says why).
+	Entry   *bincache.Entry `json:"entry,omitempty"`
+	KeyID   string          `json:"key_id"`
+	Trusted bool            `json:"trusted"`
+	Usable  bool            `json:"usable"`
+	Problem string          `json:"problem,omitempty"`
 }
 
 // cacheClient opens the binary cache of a node root.
@@ -215,10 +263,12 @@ func cacheLsBinary(env *cliEnv, root, rel string, asJSON bool) error {
 		return err
 	}
 	if asJSON {
-		if list == nil {
-			list = []bincache.Listing{}
+		doc := jsonCacheRelease{Release: url, Key: bincache.Key(url), Entries: []jsonCacheReleaseEntry{}}
+		for _, l := range list {
+			doc.Entries = append(doc.Entries, jsonCacheReleaseEntry{Entry: l.Entry, KeyID: l.KeyID, Trusted: l.Trusted,
+				Usable: l.Entry != nil && l.Problem == "", Problem: l.Problem})
 		}
-		return json.NewEncoder(env.stdout).Encode(list)
+		return env.writeJSON(jsonCacheLs{BinaryCache: &doc})
 	}
 	fmt.Fprintf(env.stdout, "release %s (key %s)\n", url, bincache.Key(url))
 	for _, l := range list {
@@ -245,6 +295,7 @@ func runCacheGC(env *cliEnv, args []string) error {
 	maxSize := fs.String("max-size", "", "size limit")
 	verify := fs.Bool("verify", false, "rehash")
 	dry := fs.Bool("dry-run", false, "remove nothing")
+	asJSON := fs.Bool("json", false, "JSON output")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -252,13 +303,19 @@ func runCacheGC(env *cliEnv, args []string) error {
 	if *maxSize != "" {
 		n, err := profile.ParseSize(*maxSize)
 		if err != nil {
-			return withCode(exitPromise, fmt.Errorf("--max-size: %w", err))
+			return withCode(exitUsage, fmt.Errorf("--max-size: %w", err))
 		}
 		o.MaxBytes = int64(n)
 	}
+	done := env.step("cleaning the download cache")
 	rep, err := wasmhost.GCDownloadCache(filepath.Join(*root, "cache", "download"), o)
+	done()
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return env.writeJSON(jsonCacheGC{DryRun: *dry, Removed: cacheFilesJSON(rep.Removed), Corrupted: cacheFilesJSON(rep.Corrupted),
+			Kept: len(rep.Kept), FreedBytes: rep.FreedBytes, StaleTemporary: rep.StaleTemp})
 	}
 	verb := "removed"
 	if *dry {
@@ -275,6 +332,17 @@ func runCacheGC(env *cliEnv, args []string) error {
 	return nil
 }
 
+// jsonCacheGC is cache gc --json.
+type jsonCacheGC struct {
+	DryRun    bool            `json:"dry_run"`
+	Removed   []jsonCacheFile `json:"removed"`   // too old or over the size limit
+	Corrupted []jsonCacheFile `json:"corrupted"` // content no longer matching its sha256
+	Kept      int             `json:"kept"`
+	// FreedBytes is what was (or, dry, would be) freed.
+	FreedBytes     int64 `json:"freed_bytes"`
+	StaleTemporary int   `json:"stale_temporary_files"`
+}
+
 func runCacheServe(env *cliEnv, args []string) error {
 	fs := newFlags("cache serve")
 	dir := fs.String("dir", "", "storage directory")
@@ -288,14 +356,14 @@ func runCacheServe(env *cliEnv, args []string) error {
 		return err
 	}
 	if *dir == "" {
-		return withCode(exitPromise, errors.New("give the storage directory: --dir DIR"))
+		return withCode(exitUsage, errors.New("give the storage directory: --dir DIR"))
 	}
 	limit, err := humanize.ParseBytes(*maxUpload)
 	if err != nil || limit == 0 || limit > 1<<50 {
-		return withCode(exitPromise, fmt.Errorf("--max-upload %q: give a size such as 512MiB or 4GiB", *maxUpload))
+		return withCode(exitUsage, fmt.Errorf("--max-upload %q: give a size such as 512MiB or 4GiB", *maxUpload))
 	}
 	if *anonymous && len(keys) > 0 {
-		return withCode(exitPromise, errors.New("--anonymous-uploads and --upload-key exclude each other: with upload keys only their holders upload"))
+		return withCode(exitUsage, errors.New("--anonymous-uploads and --upload-key exclude each other: with upload keys only their holders upload"))
 	}
 	if err := os.MkdirAll(*dir, 0o755); err != nil {
 		return err
@@ -343,15 +411,23 @@ func runCacheServe(env *cliEnv, args []string) error {
 	return nil
 }
 
+// jsonCachePush is cache push --json.
+type jsonCachePush struct {
+	Release string `json:"release"`
+	Pushed  bool   `json:"pushed"`
+	Message string `json:"message"`
+}
+
 func runCachePush(env *cliEnv, args []string) error {
 	fs := newFlags("cache push")
 	root := rootFlag(fs)
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return withCode(exitPromise, errors.New("give one software profile, e.g. slapnode cache push examples/helloweb/software.hcl"))
+		return withCode(exitUsage, errors.New("give one software profile, e.g. slapnode cache push examples/helloweb/software.hcl"))
 	}
 	c, err := cacheClient(*root)
 	if err != nil {
@@ -373,16 +449,22 @@ func runCachePush(env *cliEnv, args []string) error {
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
+	end := env.step("uploading " + pos[0] + " to the binary cache")
 	pushed, why, err := c.Push(ctx, url, digest, dir)
+	end()
 	if err != nil {
 		return err
 	}
-	if !pushed && strings.HasPrefix(why, "already in the binary cache") {
+	already := !pushed && strings.HasPrefix(why, "already in the binary cache")
+	if !pushed && !already {
+		return fmt.Errorf("not pushed: %s", why)
+	}
+	if *asJSON {
+		return env.writeJSON(jsonCachePush{Release: url, Pushed: pushed, Message: why})
+	}
+	if already {
 		fmt.Fprintln(env.stdout, why)
 		return nil
-	}
-	if !pushed {
-		return fmt.Errorf("not pushed: %s", why)
 	}
 	fmt.Fprintf(env.stdout, "%s: %s\n", pos[0], why)
 	return nil
@@ -391,15 +473,23 @@ func runCachePush(env *cliEnv, args []string) error {
 func runCacheKeygen(env *cliEnv, args []string) error {
 	fs := newFlags("cache keygen")
 	out := fs.String("out", "", "file prefix")
+	asJSON := fs.Bool("json", false, "JSON output")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {
-		return withCode(exitPromise, errors.New("give where to write the keys: --out PREFIX (writes PREFIX.key and PREFIX.pub)"))
+		return withCode(exitUsage, errors.New("give where to write the keys: --out PREFIX (writes PREFIX.key and PREFIX.pub)"))
 	}
 	pub, err := bincache.WriteKeyPair(*out)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return env.writeJSON(struct {
+			PrivateKey string `json:"private_key_file"`
+			PublicKey  string `json:"public_key_file"`
+			KeyID      string `json:"key_id"`
+		}{*out + ".key", *out + ".pub", bincache.KeyID(ed25519.PublicKey(pub))})
 	}
 	fmt.Fprintf(env.stdout, "wrote %s.key (private, keep it on the builders) and %s.pub (key %s)\n", *out, *out, bincache.KeyID(ed25519.PublicKey(pub)))
 	return nil

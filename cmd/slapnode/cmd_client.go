@@ -81,7 +81,8 @@ parameters travel as one "_" parameter holding their JSON, as SlapOS does.
                       (with --state destroyed: until it is gone)
   --timeout D         with --wait, give up after D (default: wait until Ctrl-C)
 ` + masterFlagsHelp + `
-Exit codes: 0 done, 1 refused (invalid parameters, no free partition…), 2 usage.
+Exit codes: 0 done, 1 refused (invalid parameters, no free partition…),
+3 master unreachable, 64 usage error.
 
 Examples:
   slapnode request web examples/helloweb/software.hcl --param greeting=Hi --wait
@@ -187,7 +188,7 @@ func (f *masterFlags) httpClient() (*http.Client, error) {
 	}
 	h, err := slap.TLSFiles{CertFile: f.cert, KeyFile: f.key, CAFile: f.ca}.HTTPClient()
 	if err != nil {
-		return nil, withCode(exitPromise, fmt.Errorf("--cert/--key/--ca: %w", err))
+		return nil, withCode(exitUsage, fmt.Errorf("--cert/--key/--ca: %w", err))
 	}
 	return h, nil
 }
@@ -202,7 +203,7 @@ func (f *masterFlags) client() (*slap.Client, error) {
 	}
 	c, err := slap.NewClient(f.url, opts...)
 	if err != nil {
-		return nil, withCode(exitPromise, err)
+		return nil, withCode(exitUsage, err)
 	}
 	return c, nil
 }
@@ -212,8 +213,11 @@ func (f *masterFlags) explain(err error) error {
 	if err == nil {
 		return nil
 	}
-	if strings.Contains(err.Error(), "unreachable") && f.url == "http://"+defaultMasterListen {
-		return fmt.Errorf("%w\n(no master there: start one with 'slapnode master', or give --master URL)", err)
+	if strings.Contains(err.Error(), "unreachable") {
+		if f.url == "http://"+defaultMasterListen {
+			err = fmt.Errorf("%w\n(no master there: start one with 'slapnode master', or give --master URL)", err)
+		}
+		return withCode(exitOffline, err)
 	}
 	if errors.Is(err, slap.ErrNotFound) && strings.Contains(err.Error(), "No free computer partition found") {
 		return fmt.Errorf("%w\n(every partition of the node is busy, or no node registered under that id: see 'slapnode list', or choose one with --node)", err)
@@ -303,15 +307,15 @@ func runSupply(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return withCode(exitPromise, errors.New("give SOFTWARE and NODE, e.g. slapnode supply examples/helloweb/software.hcl slapnode"))
+		return withCode(exitUsage, errors.New("give SOFTWARE and NODE, e.g. slapnode supply examples/helloweb/software.hcl slapnode"))
 	}
 	if *state != slap.StateAvailable && *state != slap.StateDestroyed {
-		return withCode(exitPromise, fmt.Errorf("--state %s: use available or destroyed", *state))
+		return withCode(exitUsage, fmt.Errorf("--state %s: use available or destroyed", *state))
 	}
 	sw, local := softwareURL(pos[0])
 	if local && *state == slap.StateAvailable {
 		if _, err := os.Stat(sw); err != nil {
-			return withCode(exitPromise, fmt.Errorf("software %s: %w (give a URL or an existing profile)", pos[0], err))
+			return withCode(exitUsage, fmt.Errorf("software %s: %w (give a URL or an existing profile)", pos[0], err))
 		}
 	}
 	c, err := mf.client()
@@ -324,10 +328,17 @@ func runSupply(env *cliEnv, args []string) error {
 		return mf.explain(err)
 	}
 	if mf.asJSON {
-		return json.NewEncoder(env.stdout).Encode(master.Software{URL: sw, Computer: pos[1], RequestedState: *state})
+		return env.writeJSON(jsonSupply{URL: sw, Computer: pos[1], RequestedState: *state})
 	}
 	fmt.Fprintf(env.stdout, "supplied %s to %s (%s)\n", sw, pos[1], *state)
 	return nil
+}
+
+// jsonSupply is supply --json.
+type jsonSupply struct {
+	URL            string `json:"url"`
+	Computer       string `json:"computer"`
+	RequestedState string `json:"requested_state"` // available or destroyed
 }
 
 type requestFlags struct {
@@ -351,7 +362,7 @@ func (r *requestFlags) parameters(env *cliEnv) (map[string]any, bool, error) {
 	}
 	kv, err := schema.ParseKeyValues(r.params)
 	if err != nil {
-		return nil, false, withCode(exitPromise, err)
+		return nil, false, withCode(exitUsage, err)
 	}
 	strs := false
 	for _, p := range r.params {
@@ -417,11 +428,11 @@ func runRequest(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 2 {
-		return withCode(exitPromise, errors.New("give NAME and SOFTWARE, e.g. slapnode request web examples/helloweb/software.hcl"))
+		return withCode(exitUsage, errors.New("give NAME and SOFTWARE, e.g. slapnode request web examples/helloweb/software.hcl"))
 	}
 	name, software := pos[0], pos[1]
 	if r.state != "" && r.state != slap.StateStarted && r.state != slap.StateStopped && r.state != slap.StateDestroyed {
-		return withCode(exitPromise, fmt.Errorf("--state %s: use started, stopped or destroyed", r.state))
+		return withCode(exitUsage, fmt.Errorf("--state %s: use started, stopped or destroyed", r.state))
 	}
 	params, strs, err := r.parameters(env)
 	if err != nil {
@@ -474,15 +485,25 @@ func runRequest(env *cliEnv, args []string) error {
 		req.Filter = map[string]any{"computer_guid": r.node}
 	}
 	inst, err := c.Request(ctx, req)
+	// What the wait is for is said once, then again only when it changes
+	// (a partition is allocated); a terminal shows the time waited.
+	waiting, endWait := "", func() {}
 	for r.wait && err == nil && r.state != slap.StateDestroyed && len(inst.ConnectionDict) == 0 || r.wait && errors.Is(err, slap.ErrNotReady) {
-		if err == nil && !r.asJSON {
-			fmt.Fprintf(env.stderr, "waiting for %s to publish its connection parameters (partition %s)…\n", name, inst.PartitionID)
+		what := fmt.Sprintf("waiting for the master to place %s", name)
+		if err == nil {
+			what = fmt.Sprintf("waiting for %s to publish its connection parameters (partition %s)", name, inst.PartitionID)
 		}
-		if !sleepCtx(ctx, 2*time.Second) {
+		if what != waiting {
+			endWait()
+			waiting, endWait = what, env.stepNow(what)
+		}
+		if !sleepCtx(ctx, requestPoll) {
+			endWait()
 			return fmt.Errorf("gave up waiting for %s's connection parameters: %w", name, ctx.Err())
 		}
 		inst, err = c.Request(ctx, req)
 	}
+	endWait()
 	if err != nil {
 		if errors.Is(err, slap.ErrNotFound) {
 			return withCode(exitFailure, r.explain(err))
@@ -490,7 +511,10 @@ func runRequest(env *cliEnv, args []string) error {
 		return r.explain(err)
 	}
 	if r.wait && r.state == slap.StateDestroyed {
-		if err := waitGone(ctx, &r.masterFlags, name); err != nil {
+		done := env.stepNow(fmt.Sprintf("waiting for %s to be destroyed", name))
+		err := waitGone(ctx, &r.masterFlags, name)
+		done()
+		if err != nil {
 			return err
 		}
 	}
@@ -528,7 +552,7 @@ func validateRequest(env *cliEnv, d *schema.Descriptor, typ string, shared bool,
 	}
 	var ve *schema.ValidationError
 	if errors.As(verr, &ve) {
-		return nil, withCode(exitFailure, fmt.Errorf("not sent: %d invalid parameter(s) for software type %q:\n%s", len(ve.Violations), st.TypeName(), ve.Error()))
+		return nil, withCode(exitFailure, fmt.Errorf("not sent: %d invalid parameter(s) for software type %q:\n%w", len(ve.Violations), st.TypeName(), ve))
 	}
 	if verr != nil {
 		return nil, verr
@@ -538,6 +562,9 @@ func validateRequest(env *cliEnv, d *schema.Descriptor, typ string, shared bool,
 	}
 	return params, nil
 }
+
+// requestPoll is how often request --wait asks the master again.
+var requestPoll = 2 * time.Second
 
 func sleepCtx(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
@@ -560,7 +587,7 @@ func waitGone(ctx context.Context, mf *masterFlags, name string) error {
 		if err != nil {
 			return err
 		}
-		if !sleepCtx(ctx, 2*time.Second) {
+		if !sleepCtx(ctx, requestPoll) {
 			return fmt.Errorf("gave up waiting for %s to be destroyed: %w", name, ctx.Err())
 		}
 	}
@@ -587,15 +614,34 @@ func connectionStrings(conn map[string]any) map[string]string {
 	return out
 }
 
+// jsonRequest is request --json.
+type jsonRequest struct {
+	Title          string            `json:"title"`
+	Shared         bool              `json:"shared"`
+	InstanceGUID   string            `json:"instance_guid,omitempty"`
+	Computer       string            `json:"computer"`
+	Partition      string            `json:"partition"`
+	RequestedState string            `json:"requested_state"`
+	SoftwareURL    string            `json:"software_url"`
+	SoftwareType   string            `json:"software_type"`
+	Parameters     map[string]string `json:"parameters"`
+	Connection     map[string]string `json:"connection"`
+	IPList         [][2]string       `json:"ip_list"`
+}
+
 func printRequest(env *cliEnv, name string, inst *slap.SoftwareInstance, asJSON bool) error {
 	conn := connectionStrings(inst.ConnectionDict)
 	if asJSON {
-		return json.NewEncoder(env.stdout).Encode(map[string]any{
-			"title": name, "shared": inst.Shared, "instance_guid": inst.InstanceGUID,
-			"computer": inst.ComputerID, "partition": inst.PartitionID, "requested_state": inst.RequestedState,
-			"software_url": inst.SoftwareURL, "software_type": inst.SoftwareType,
-			"parameters": slap.StringDict(inst.Parameters()), "connection": conn, "ip_list": inst.IPList,
-		})
+		params := slap.StringDict(inst.Parameters())
+		if params == nil {
+			params = map[string]string{}
+		}
+		if conn == nil {
+			conn = map[string]string{}
+		}
+		return env.writeJSON(jsonRequest{Title: name, Shared: inst.Shared, InstanceGUID: inst.InstanceGUID,
+			Computer: inst.ComputerID, Partition: inst.PartitionID, RequestedState: inst.RequestedState,
+			SoftwareURL: inst.SoftwareURL, SoftwareType: inst.SoftwareType, Parameters: params, Connection: conn, IPList: nonNil(inst.IPList)})
 	}
 	w := env.stdout
 	state := inst.RequestedState
@@ -627,7 +673,7 @@ func runList(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help list')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help list')", pos[0]))
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -640,7 +686,10 @@ func runList(env *cliEnv, args []string) error {
 		return err
 	}
 	if mf.asJSON {
-		return json.NewEncoder(env.stdout).Encode(map[string]any{"instances": list, "software": st.Software, "computers": st.Computers})
+		for i := range list {
+			list[i] = instanceJSON(list[i])
+		}
+		return env.writeJSON(jsonList{Instances: nonNil(list), Software: nonNil(st.Software), Computers: nonNil(st.Computers)})
 	}
 	tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTATE\tREPORTED\tNODE\tPARTITION\tTYPE\tSOFTWARE")
@@ -669,6 +718,28 @@ func runList(env *cliEnv, args []string) error {
 		tw.Flush()
 	}
 	return nil
+}
+
+// jsonList is list --json: the master's JSON API types (docs/api.md).
+type jsonList struct {
+	Instances []master.Instance `json:"instances"`
+	Software  []master.Software `json:"software"`
+	Computers []master.Computer `json:"computers"`
+}
+
+// instanceJSON fills the lists and objects of an instance the API left
+// null.
+func instanceJSON(i master.Instance) master.Instance {
+	if i.Parameters == nil {
+		i.Parameters = map[string]any{}
+	}
+	if i.Connection == nil {
+		i.Connection = map[string]string{}
+	}
+	if i.IPList == nil {
+		i.IPList = [][2]string{}
+	}
+	return i
 }
 
 func dash(s string) string {
@@ -707,7 +778,7 @@ func runRemove(env *cliEnv, args []string) error {
 	case 2:
 		return runSupply(env, append(args, "--state", slap.StateDestroyed))
 	}
-	return withCode(exitPromise, errors.New("give SOFTWARE and NODE, e.g. slapnode remove examples/helloweb/software.hcl slapnode (to destroy an instance: slapnode destroy NAME)"))
+	return withCode(exitUsage, errors.New("give SOFTWARE and NODE, e.g. slapnode remove examples/helloweb/software.hcl slapnode (to destroy an instance: slapnode destroy NAME)"))
 }
 
 func infoOrDestroy(env *cliEnv, name string, args []string, remove bool) error {
@@ -720,7 +791,7 @@ func infoOrDestroy(env *cliEnv, name string, args []string, remove bool) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return withCode(exitPromise, fmt.Errorf("give one instance NAME (see 'slapnode help %s')", name))
+		return withCode(exitUsage, fmt.Errorf("give one instance NAME (see 'slapnode help %s')", name))
 	}
 	byGiven := false
 	fs.Visit(func(f *flag.Flag) {
@@ -742,7 +813,7 @@ func infoOrDestroy(env *cliEnv, name string, args []string, remove bool) error {
 		return err
 	}
 	if mf.asJSON {
-		return json.NewEncoder(env.stdout).Encode(inst)
+		return env.writeJSON(instanceJSON(inst))
 	}
 	if remove {
 		fmt.Fprintf(env.stdout, "%s: requested destroyed; node %s will free partition %s\n", inst.Title, inst.Computer, inst.Partition)

@@ -150,15 +150,15 @@ func TestRequestJSONInXML(t *testing.T) {
 
 func TestClientCommandErrors(t *testing.T) {
 	code, _, errs := runCLI(t, "", "list", "--master", "http://127.0.0.1:1")
-	if code != exitFailure || !strings.Contains(errs, "unreachable") {
+	if code != exitOffline || !strings.Contains(errs, "unreachable") {
 		t.Errorf("unreachable: %d %s", code, errs)
 	}
 	code, _, errs = runCLI(t, "", "request", "x")
-	if code != exitPromise || !strings.Contains(errs, "give NAME and SOFTWARE") {
+	if code != exitUsage || !strings.Contains(errs, "give NAME and SOFTWARE") {
 		t.Errorf("usage: %d %s", code, errs)
 	}
 	code, _, errs = runCLI(t, "", "request", "x", "https://e.invalid/s.cfg", "--state", "running")
-	if code != exitPromise {
+	if code != exitUsage {
 		t.Errorf("bad state: %d %s", code, errs)
 	}
 }
@@ -166,7 +166,7 @@ func TestClientCommandErrors(t *testing.T) {
 func TestMasterCommand(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "m.db")
 	code, _, errs := runCLI(t, "", "master", "--listen", "0.0.0.0:0", "--db", db)
-	if code != exitPromise || !strings.Contains(errs, "needs TLS and authentication") {
+	if code != exitUsage || !strings.Contains(errs, "needs TLS and authentication") {
 		t.Errorf("public listener without TLS: %d %s", code, errs)
 	}
 	code, out, errs := runCLI(t, "", "master", "token", "--computer", "COMP-1", "--db", db)
@@ -178,7 +178,7 @@ func TestMasterCommand(t *testing.T) {
 		t.Errorf("revoke: %d %s", code, out)
 	}
 	code, _, _ = runCLI(t, "", "master", "token", "--partition", "p", "--db", db)
-	if code != exitPromise {
+	if code != exitUsage {
 		t.Errorf("token without scope: %d", code)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -22,7 +23,7 @@ func init() {
 	register(&command{
 		name:    "node converge",
 		summary: "one pass against a SLAP master: install, apply, publish, report (exit 3 when the master is unreachable)",
-		usage: `Usage: slapnode node converge (--master URL [--node-id ID] [--partitions N] | --cfg slapos.cfg) [--root DIR]
+		usage: `Usage: slapnode node converge (--master URL [--node-id ID] [--partitions N] | --cfg slapos.cfg) [--root DIR] [--json]
 
 Does once what 'slapnode node run --master URL' does periodically: registers
 the node's partitions, fetches what the master wants of this node, installs
@@ -41,9 +42,11 @@ given as well win over it. --master-ca FILE verifies an https master with
 that CA (slapos.cfg's master_ca_file; SlapOS's own tools never verify the
 master, so a slapos.cfg written by slapos node register has none).
 
+With --json, what the pass did is printed as one JSON document.
+
 Exit codes: 0 success, 1 a partition or release failed (reported to the
 master) or the master refused the node's credential, 3 the master is
-unreachable (services keep running).
+unreachable (services keep running), 64 usage error.
 
 Examples:
   slapnode node converge --master http://127.0.0.1:8080 --node-id COMP-1
@@ -98,7 +101,7 @@ func (m *nodeMasterFlags) resolve(env *cliEnv) (*nodeMaster, error) {
 	if m.cfg != "" && !(m.set["master"] && !m.set["cfg"]) {
 		c, err := config.LoadSlapOS(m.cfg)
 		if err != nil {
-			return nil, withCode(exitPromise, err)
+			return nil, withCode(exitUsage, err)
 		}
 		nm.slapos = c
 		if !m.set["master"] {
@@ -126,7 +129,7 @@ func (m *nodeMasterFlags) resolve(env *cliEnv) (*nodeMaster, error) {
 	}
 	client, err := slap.NewClient(url, opts...)
 	if err != nil {
-		return nil, withCode(exitPromise, err)
+		return nil, withCode(exitUsage, err)
 	}
 	nm.client = client
 	return nm, nil
@@ -237,30 +240,36 @@ func runNodeConverge(env *cliEnv, args []string) error {
 	root := rootFlag(fs)
 	var mf nodeMasterFlags
 	mf.define(fs)
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	mf.visit(fs)
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help node converge')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help node converge')", pos[0]))
 	}
 	nm, err := mf.resolve(env)
 	if err != nil {
 		return err
 	}
 	if nm == nil {
-		return withCode(exitPromise, fmt.Errorf("give --master URL or --cfg slapos.cfg (see 'slapnode help node converge')"))
+		return withCode(exitUsage, fmt.Errorf("give --master URL or --cfg slapos.cfg (see 'slapnode help node converge')"))
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
-	n, err := local.Open(ctx, *root, env.stdout)
+	out := env.out()
+	if *asJSON {
+		out = nil
+	}
+	n, err := local.Open(ctx, *root, out)
 	if err != nil {
 		return err
 	}
 	defer n.Close(context.Background())
 	nm.report(env.stderr, n)
 	n.Engine.Verbose = env.verbose
+	n.Engine.Step = env.step
 	o := local.ConvergeOptions{Master: nm.client, ComputerID: nm.computerID, Partitions: nm.partitions, PromiseWait: 30 * time.Second,
 		CertificateRepository: nm.certRepo}
 	if err := n.Register(ctx, o); err != nil {
@@ -276,11 +285,17 @@ func runNodeConverge(env *cliEnv, args []string) error {
 	if err != nil {
 		return convergeErr(err)
 	}
-	for url, st := range rep.Software {
-		fmt.Fprintf(env.stdout, "software %s: %s\n", url, st)
+	if *asJSON {
+		if err := env.writeJSON(convergeJSON(rep)); err != nil {
+			return err
+		}
+	} else {
+		for url, st := range rep.Software {
+			fmt.Fprintf(env.stdout, "software %s: %s\n", url, st)
+		}
+		fmt.Fprintf(env.stdout, "partitions: processed %s; up to date %s; destroyed %s\n",
+			list(rep.Processed), list(rep.Skipped), list(rep.Destroyed))
 	}
-	fmt.Fprintf(env.stdout, "partitions: processed %s; up to date %s; destroyed %s\n",
-		list(rep.Processed), list(rep.Skipped), list(rep.Destroyed))
 	if len(rep.Errors) > 0 {
 		for p, e := range rep.Errors {
 			fmt.Fprintf(env.stderr, "%s: %s\n", p, e)
@@ -288,6 +303,40 @@ func runNodeConverge(env *cliEnv, args []string) error {
 		return withCode(exitFailure, fmt.Errorf("%d partition(s) failed (reported to the master)", len(rep.Errors)))
 	}
 	return nil
+}
+
+// jsonConverge is node converge --json.
+type jsonConverge struct {
+	Software  []jsonConvergeSoftware `json:"software"`
+	Processed []string               `json:"processed"`
+	UpToDate  []string               `json:"up_to_date"`
+	Destroyed []string               `json:"destroyed"`
+	Errors    []jsonPartitionError   `json:"errors"` // reported to the master
+}
+
+type jsonConvergeSoftware struct {
+	URL string `json:"url"`
+	// State: available, destroyed, or "error: …".
+	State string `json:"state"`
+}
+
+type jsonPartitionError struct {
+	Partition string `json:"partition"`
+	Error     string `json:"error"`
+}
+
+func convergeJSON(rep *local.ConvergeReport) jsonConverge {
+	out := jsonConverge{Software: []jsonConvergeSoftware{}, Processed: nonNil(rep.Processed), UpToDate: nonNil(rep.Skipped),
+		Destroyed: nonNil(rep.Destroyed), Errors: []jsonPartitionError{}}
+	for url, st := range rep.Software {
+		out.Software = append(out.Software, jsonConvergeSoftware{url, st})
+	}
+	sort.Slice(out.Software, func(a, b int) bool { return out.Software[a].URL < out.Software[b].URL })
+	for p, e := range rep.Errors {
+		out.Errors = append(out.Errors, jsonPartitionError{p, e})
+	}
+	sort.Slice(out.Errors, func(a, b int) bool { return out.Errors[a].Partition < out.Errors[b].Partition })
+	return out
 }
 
 func convergeErr(err error) error {

@@ -16,8 +16,8 @@ func init() {
 	register(&command{
 		name:    "convert",
 		summary: "convert buildout .cfg profiles to slapnode HCL",
-		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]... [--no-adapt]
-       slapnode convert --resolve FILE
+		usage: `Usage: slapnode convert FILE... [-o DIR] [--flatten] [--check] [--recipe-map OLD=NEW]... [--no-adapt] [--json]
+       slapnode convert --resolve FILE [--json]
        slapnode convert --report DIR...
 
 Converts legacy SlapOS / zc.buildout profiles into slapnode HCL profiles
@@ -53,6 +53,8 @@ Flags:
                       software/*/software.cfg with its closure, plan it (offline,
                       by the engine) and print the Markdown report of
                       docs/convert.md §7
+  --json              print the files, their warnings and the summary (or, with
+                      --resolve, the sections) as JSON
   -v                  also list the output files and the unmapped recipes by frequency
 
 Examples:
@@ -79,12 +81,13 @@ func runConvert(env *cliEnv, args []string) error {
 	report := fs.Bool("report", false, "measure a SlapOS checkout: convert and plan its releases")
 	var maps stringList
 	fs.Var(&maps, "recipe-map", "OLD=NEW recipe mapping (repeatable)")
+	asJSON := fs.Bool("json", false, "JSON output")
 	files, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(files) == 0 {
-		return withCode(exitPromise, errors.New("no FILE given (see 'slapnode help convert')"))
+		return withCode(exitUsage, errors.New("no FILE given (see 'slapnode help convert')"))
 	}
 	if *report {
 		ctx, cancel := signalContext()
@@ -92,13 +95,13 @@ func runConvert(env *cliEnv, args []string) error {
 		return corpusReport(ctx, files, env.stdout)
 	}
 	if *kind != "" && *kind != "software" && *kind != "instance" {
-		return withCode(exitPromise, fmt.Errorf("--kind %q: want software or instance", *kind))
+		return withCode(exitUsage, fmt.Errorf("--kind %q: want software or instance", *kind))
 	}
 	copts := buildout.ConvertOptions{RecipeMap: map[string]string{}, Kind: *kind, NoAdapt: *noAdapt}
 	for _, m := range maps {
 		old, nw, ok := strings.Cut(m, "=")
 		if !ok || old == "" || !strings.Contains(nw, ":") {
-			return withCode(exitPromise, fmt.Errorf("--recipe-map %q: want OLD=MODULE:RECIPE, e.g. peerbench.recipes:mkdir=cookbook:mkdirectory", m))
+			return withCode(exitUsage, fmt.Errorf("--recipe-map %q: want OLD=MODULE:RECIPE, e.g. peerbench.recipes:mkdir=cookbook:mkdirectory", m))
 		}
 		copts.RecipeMap[strings.TrimSpace(old)] = strings.TrimSpace(nw)
 	}
@@ -106,16 +109,20 @@ func runConvert(env *cliEnv, args []string) error {
 
 	if *resolve {
 		if len(files) != 1 {
-			return withCode(exitPromise, errors.New("--resolve takes exactly one FILE"))
+			return withCode(exitUsage, errors.New("--resolve takes exactly one FILE"))
 		}
 		cfg, err := buildout.Load(files[0], lopts)
 		if err != nil {
 			return err
 		}
+		if *asJSON {
+			return env.writeJSON(resolvedJSON(cfg.Resolve()))
+		}
 		return buildout.WriteAnnotated(env.stdout, cfg.Resolve())
 	}
 
-	var sum buildout.Summary
+	cr := &convertRun{env: env, asJSON: *asJSON, doc: jsonConvert{Files: []jsonConvertFile{}}}
+	sum := &cr.sum
 	if *flatten {
 		common, err := commonDir(files)
 		if err != nil {
@@ -123,11 +130,11 @@ func runConvert(env *cliEnv, args []string) error {
 		}
 		for _, file := range files {
 			res, err := buildout.ConvertClosure(file, lopts, copts)
-			if err := writeResult(env, &sum, res, err, common, *outDir, *check); err != nil {
+			if err := cr.write(file, res, err, common, *outDir, *check); err != nil {
 				return err
 			}
 		}
-		return convertDone(env, &sum, *check)
+		return cr.done(*check)
 	}
 	roots := files
 	if *only {
@@ -159,11 +166,12 @@ func runConvert(env *cliEnv, args []string) error {
 	// -o keeps the layout of the files below their common directory, so
 	// relative extends between converted files still point at each other.
 	for _, file := range sortedErrKeys(rel.Errors) {
-		sum.Add(nil, rel.Errors[file])
-		fmt.Fprintf(env.stderr, "%v\n", rel.Errors[file])
+		if err := cr.write(file, nil, rel.Errors[file], rel.Dir, *outDir, *check); err != nil {
+			return err
+		}
 	}
 	for _, res := range rel.Results {
-		if err := writeResult(env, &sum, res, nil, rel.Dir, *outDir, *check); err != nil {
+		if err := cr.write(res.Path, res, nil, rel.Dir, *outDir, *check); err != nil {
 			return err
 		}
 	}
@@ -183,18 +191,37 @@ func runConvert(env *cliEnv, args []string) error {
 		}
 	}
 	sum.Copied = len(rel.Assets)
-	return convertDone(env, &sum, *check)
+	return cr.done(*check)
 }
 
-// writeResult reports one conversion and writes its HCL (unless check).
-func writeResult(env *cliEnv, sum *buildout.Summary, res *buildout.Result, err error, common, outDir string, check bool) error {
-	sum.Add(res, err)
+// convertRun collects what a conversion reports: on stderr and stdout, or
+// as one JSON document (docs/json.md).
+type convertRun struct {
+	env    *cliEnv
+	asJSON bool
+	sum    buildout.Summary
+	doc    jsonConvert
+}
+
+// write reports one conversion and writes its HCL (unless check).
+func (cr *convertRun) write(file string, res *buildout.Result, err error, common, outDir string, check bool) error {
+	env := cr.env
+	cr.sum.Add(res, err)
+	jf := jsonConvertFile{Input: file, Warnings: []jsonConvertWarning{}}
+	defer func() { cr.doc.Files = append(cr.doc.Files, jf) }()
 	if err != nil {
-		fmt.Fprintf(env.stderr, "%v\n", err)
+		jf.Error = err.Error()
+		if !cr.asJSON {
+			fmt.Fprintf(env.stderr, "%v\n", err)
+		}
 		return nil
 	}
 	for _, w := range res.Warnings {
-		fmt.Fprintln(env.stderr, w.String())
+		if cr.asJSON {
+			jf.Warnings = append(jf.Warnings, jsonConvertWarning{File: w.Pos.File, Line: w.Pos.Line, Column: w.Pos.Col, Kind: w.Kind, Message: w.Msg})
+		} else {
+			fmt.Fprintln(env.stderr, w.String())
+		}
 	}
 	if res.HCL == nil || check {
 		return nil
@@ -217,21 +244,34 @@ func writeResult(env *cliEnv, sum *buildout.Summary, res *buildout.Result, err e
 	if err := atomicfile.Write(out, res.HCL, 0o644); err != nil {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
-	if env.verbose {
+	jf.Output = out
+	if env.verbose && !cr.asJSON {
 		fmt.Fprintf(env.stderr, "%s -> %s\n", res.Path, out)
 	}
 	return nil
 }
 
-func convertDone(env *cliEnv, sum *buildout.Summary, check bool) error {
-	if env.verbose && len(sum.Unmapped) > 0 {
-		var parts []string
+func (cr *convertRun) done(check bool) error {
+	env, sum := cr.env, &cr.sum
+	if cr.asJSON {
+		cr.doc.Summary = jsonConvertSummary{Files: sum.Files, Converted: sum.Converted, Failed: sum.Failed, Copied: sum.Copied,
+			WarningsByKind: countsJSON(sum.Warnings), UnmappedRecipes: []jsonCount{}}
 		for _, r := range sum.UnmappedByFrequency() {
-			parts = append(parts, fmt.Sprintf("%s %d", r, sum.Unmapped[r]))
+			cr.doc.Summary.UnmappedRecipes = append(cr.doc.Summary.UnmappedRecipes, jsonCount{Name: r, Count: sum.Unmapped[r]})
 		}
-		fmt.Fprintln(env.stdout, "unmapped recipes (sections): "+strings.Join(parts, ", "))
+		if err := env.writeJSON(cr.doc); err != nil {
+			return err
+		}
+	} else {
+		if env.verbose && len(sum.Unmapped) > 0 {
+			var parts []string
+			for _, r := range sum.UnmappedByFrequency() {
+				parts = append(parts, fmt.Sprintf("%s %d", r, sum.Unmapped[r]))
+			}
+			fmt.Fprintln(env.stdout, "unmapped recipes (sections): "+strings.Join(parts, ", "))
+		}
+		fmt.Fprintln(env.stdout, "convert: "+sum.String())
 	}
-	fmt.Fprintln(env.stdout, "convert: "+sum.String())
 	if sum.Failed > 0 {
 		return withCode(exitFailure, fmt.Errorf("%d of %d files could not be converted (errors above)", sum.Failed, sum.Files))
 	}
@@ -283,4 +323,78 @@ func commonDir(files []string) (string, error) {
 		}
 	}
 	return common, nil
+}
+
+// jsonConvert is convert --json.
+type jsonConvert struct {
+	Files   []jsonConvertFile  `json:"files"`
+	Summary jsonConvertSummary `json:"summary"`
+}
+
+type jsonConvertFile struct {
+	Input string `json:"input"`
+	// Output is the .hcl file written ("" when none was: --check, a
+	// template, an error).
+	Output   string               `json:"output,omitempty"`
+	Warnings []jsonConvertWarning `json:"warnings"`
+	Error    string               `json:"error,omitempty"`
+}
+
+type jsonConvertWarning struct {
+	File    string `json:"file"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+}
+
+type jsonConvertSummary struct {
+	Files           int         `json:"files"`
+	Converted       int         `json:"converted"`
+	Failed          int         `json:"failed"`
+	Copied          int         `json:"copied"`
+	WarningsByKind  []jsonCount `json:"warnings_by_kind"`
+	UnmappedRecipes []jsonCount `json:"unmapped_recipes"`
+}
+
+type jsonCount struct {
+	Name  string `json:"name"`
+	Count int    `json:"count"`
+}
+
+func countsJSON(m map[string]int) []jsonCount {
+	out := []jsonCount{}
+	for k, n := range m {
+		out = append(out, jsonCount{k, n})
+	}
+	sort.Slice(out, func(a, b int) bool { return out[a].Name < out[b].Name })
+	return out
+}
+
+// jsonResolved is convert --resolve --json: every section's options as
+// buildout holds them.
+type jsonResolved struct {
+	Sections []jsonResolvedSection `json:"sections"`
+}
+
+type jsonResolvedSection struct {
+	Name    string            `json:"name"`
+	Options map[string]string `json:"options"`
+	Error   string            `json:"error,omitempty"`
+}
+
+func resolvedJSON(res map[string]*buildout.ResolvedSection) jsonResolved {
+	out := jsonResolved{Sections: []jsonResolvedSection{}}
+	for name, sec := range res {
+		js := jsonResolvedSection{Name: name, Options: sec.Options}
+		if js.Options == nil {
+			js.Options = map[string]string{}
+		}
+		if sec.Err != nil {
+			js.Error = sec.Err.Error()
+		}
+		out.Sections = append(out.Sections, js)
+	}
+	sort.Slice(out.Sections, func(a, b int) bool { return out.Sections[a].Name < out.Sections[b].Name })
+	return out
 }

@@ -71,7 +71,7 @@ func TestConvertCommand(t *testing.T) {
 	}
 
 	code, _, errs = convertCLI(t, "--recipe-map", "nonsense", cfg)
-	if code != exitPromise || !strings.Contains(errs, "want OLD=MODULE:RECIPE") {
+	if code != exitUsage || !strings.Contains(errs, "want OLD=MODULE:RECIPE") {
 		t.Errorf("bad --recipe-map: code %d %s", code, errs)
 	}
 }

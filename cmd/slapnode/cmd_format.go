@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/slapnode/slapnode/node/config"
@@ -39,7 +38,7 @@ Flags:
   --config FILE   node configuration (default ROOT/node.hcl, optional)
   --dry-run       print what would change, change nothing
   --rootless      set up no users, cgroups or network even as root
-  --json          print the result (changes, notes, node state) as JSON
+  --json          print the result (changes, notes, partitions) as JSON
   --remove        undo format (see 'slapnode help node unformat'); with --purge
 
 Examples:
@@ -52,7 +51,7 @@ Examples:
 	register(&command{
 		name:    "node unformat",
 		summary: "remove what 'node format' created (users, cgroups, taps, bridge, node state)",
-		usage: `Usage: slapnode node unformat [--root DIR] [--dry-run] [--purge]
+		usage: `Usage: slapnode node unformat [--root DIR] [--dry-run] [--purge] [--json]
 
 Removes what 'slapnode node format' set up, from the node state: taps,
 bridge and routes, the partition cgroups, the users and groups format
@@ -66,6 +65,7 @@ Flags:
   --root DIR      node root
   --dry-run       print what would be removed, remove nothing
   --purge         also delete the partition directories and their content
+  --json          print what was removed as JSON
 
 Examples:
   sudo slapnode node unformat --root /srv/slapnode --dry-run
@@ -85,10 +85,10 @@ func parseFormatFlags(name string, args []string, unformat bool) (*formatFlags, 
 	f := &formatFlags{root: rootFlag(fs)}
 	fs.BoolVar(&f.dry, "dry-run", false, "print the plan only")
 	fs.BoolVar(&f.purge, "purge", false, "unformat: delete partition directories")
+	fs.BoolVar(&f.asJSON, "json", false, "JSON output")
 	if !unformat {
 		f.config = fs.String("config", "", "node configuration file")
 		fs.BoolVar(&f.rootless, "rootless", false, "no users, cgroups or network")
-		fs.BoolVar(&f.asJSON, "json", false, "JSON output")
 		fs.BoolVar(&f.remove, "remove", false, "unformat")
 	}
 	pos, err := parseFlags(fs, args)
@@ -96,10 +96,10 @@ func parseFormatFlags(name string, args []string, unformat bool) (*formatFlags, 
 		return nil, err
 	}
 	if len(pos) > 0 {
-		return nil, withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help %s')", pos[0], name))
+		return nil, withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help %s')", pos[0], name))
 	}
 	if f.purge && !unformat && !f.remove {
-		return nil, withCode(exitPromise, fmt.Errorf("--purge only goes with --remove or 'node unformat'"))
+		return nil, withCode(exitUsage, fmt.Errorf("--purge only goes with --remove or 'node unformat'"))
 	}
 	return f, nil
 }
@@ -116,11 +116,11 @@ func runFormat(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
+	done := env.step("formatting the node")
 	res, err := format.Format(format.Options{Config: cfg, DryRun: f.dry, Rootless: f.rootless})
+	done()
 	if f.asJSON && res != nil {
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		if e := enc.Encode(map[string]any{"changes": res.Changes, "notes": res.Notes, "rootless": res.Rootless, "dry_run": f.dry, "state": res.State}); e != nil {
+		if e := env.writeJSON(formatJSON(res, f.dry)); e != nil {
 			return e
 		}
 		return err
@@ -145,9 +145,56 @@ func runFormat(env *cliEnv, args []string) error {
 	return nil
 }
 
+// jsonFormat is node format --json and node unformat --json.
+type jsonFormat struct {
+	DryRun   bool     `json:"dry_run"`
+	Rootless bool     `json:"rootless"`
+	Changes  []string `json:"changes"`
+	Notes    []string `json:"notes"`
+	// Partitions as formatted (left out by unformat).
+	Partitions []jsonFormatPartition `json:"partitions"`
+	Network    *format.NetState      `json:"network,omitempty"`
+}
+
+type jsonFormatPartition struct {
+	ID        string     `json:"id"`
+	Path      string     `json:"path"`
+	User      string     `json:"user"`
+	UID       uint32     `json:"uid"`
+	GID       uint32     `json:"gid"`
+	IPv4      string     `json:"ipv4"`
+	IPv6      string     `json:"ipv6"`
+	IPv6Range string     `json:"ipv6_range,omitempty"`
+	Cgroup    string     `json:"cgroup,omitempty"`
+	Tap       string     `json:"tap,omitempty"`
+	Limits    jsonLimits `json:"limits"`
+}
+
+// jsonLimits are a partition's cgroup limits; 0 is no limit.
+type jsonLimits struct {
+	CPUWeight       uint64 `json:"cpu_weight"`
+	CPUQuotaPercent uint64 `json:"cpu_quota_percent"`
+	MemoryMaxBytes  uint64 `json:"memory_max_bytes"`
+	PidsMax         uint64 `json:"pids_max"`
+}
+
+func formatJSON(res *format.Result, dry bool) jsonFormat {
+	out := jsonFormat{DryRun: dry, Rootless: res.Rootless, Changes: nonNil(res.Changes), Notes: nonNil(res.Notes), Partitions: []jsonFormatPartition{}}
+	if res.State != nil {
+		out.Network = res.State.Network
+		for _, p := range res.State.List {
+			l := p.Limits
+			out.Partitions = append(out.Partitions, jsonFormatPartition{ID: p.ID, Path: p.Path, User: p.User, UID: p.Uid, GID: p.Gid,
+				IPv4: p.IPv4, IPv6: p.IPv6, IPv6Range: p.IPv6Range, Cgroup: p.Cgroup, Tap: p.Tap,
+				Limits: jsonLimits{l.CPUWeight, l.CPUQuotaPercent, l.MemoryMax, l.PidsMax}})
+		}
+	}
+	return out
+}
+
 func printResult(env *cliEnv, res *format.Result, dry bool) {
 	for _, n := range res.Notes {
-		fmt.Fprintln(env.stderr, "note: "+n)
+		env.note("%s", n)
 	}
 	mark := "  + "
 	if dry {
@@ -171,6 +218,12 @@ func runUnformatWith(env *cliEnv, f *formatFlags) error {
 	// (or broken) since the format does not stand in the way.
 	cfg := config.Default(*f.root)
 	res, err := format.Unformat(format.Options{Config: cfg, DryRun: f.dry, Rootless: f.rootless, Purge: f.purge})
+	if f.asJSON && res != nil {
+		if e := env.writeJSON(formatJSON(res, f.dry)); e != nil {
+			return e
+		}
+		return err
+	}
 	if res != nil {
 		printResult(env, res, f.dry)
 	}

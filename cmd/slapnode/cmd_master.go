@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -75,7 +74,7 @@ Examples:
 	register(&command{
 		name:    "master token",
 		summary: "make (or revoke) a credential for an authenticating master",
-		usage: `Usage: slapnode master token (--admin | --register | --computer ID [--partition P]) [--revoke] [--db FILE] [--root DIR]
+		usage: `Usage: slapnode master token (--admin | --register | --computer ID [--partition P]) [--revoke] [--db FILE] [--root DIR] [--json]
 
 Makes a credential for the master, and prints it once (only its hash is
 stored). Give it to the client as --token or $SLAPNODE_MASTER_TOKEN.
@@ -102,7 +101,7 @@ Examples:
 	register(&command{
 		name:    "master certificate",
 		summary: "issue (list, or revoke) client certificates of the master's CA",
-		usage: `Usage: slapnode master certificate (--admin | --computer ID [--partition P]) --out PREFIX [--db FILE] [--root DIR]
+		usage: `Usage: slapnode master certificate (--admin | --computer ID [--partition P]) --out PREFIX [--db FILE] [--root DIR] [--json]
        slapnode master certificate (--admin | --computer ID [--partition P]) --revoke
        slapnode master certificate --revoke-serial SERIAL
        slapnode master certificate --list [--json]
@@ -159,16 +158,16 @@ func runMaster(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help master')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help master')", pos[0]))
 	}
 	if (*cert == "") != (*key == "") {
-		return withCode(exitPromise, errors.New("give both --tls-cert and --tls-key, or neither"))
+		return withCode(exitUsage, errors.New("give both --tls-cert and --tls-key, or neither"))
 	}
 	if *ownTLS && *cert != "" {
-		return withCode(exitPromise, errors.New("give --tls (a certificate of the master's own CA) or --tls-cert/--tls-key, not both"))
+		return withCode(exitUsage, errors.New("give --tls (a certificate of the master's own CA) or --tls-cert/--tls-key, not both"))
 	}
 	if len(tlsNames) > 0 && !*ownTLS {
-		return withCode(exitPromise, errors.New("--tls-name goes with --tls"))
+		return withCode(exitUsage, errors.New("--tls-name goes with --tls"))
 	}
 	var tlsConfig *tls.Config
 	if *cert != "" {
@@ -179,12 +178,12 @@ func runMaster(env *cliEnv, args []string) error {
 		tlsConfig = &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}
 	}
 	if err := master.CheckListen(*listen, tlsConfig != nil || *ownTLS, *auth); err != nil {
-		return withCode(exitPromise, err)
+		return withCode(exitUsage, err)
 	}
 	adv := *ownTLS || tlsConfig != nil
 	if *advertise != "" {
 		if adv, err = strconv.ParseBool(*advertise); err != nil {
-			return withCode(exitPromise, fmt.Errorf("--advertise-hateoas %q: give true or false", *advertise))
+			return withCode(exitUsage, fmt.Errorf("--advertise-hateoas %q: give true or false", *advertise))
 		}
 	}
 	path := masterDB(*root, *db)
@@ -247,12 +246,13 @@ func runMasterToken(env *cliEnv, args []string) error {
 	computer := fs.String("computer", "", "computer id")
 	part := fs.String("partition", "", "partition id")
 	revoke := fs.Bool("revoke", false, "revoke instead")
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help master token')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help master token')", pos[0]))
 	}
 	scope := master.ScopeComputer
 	switch {
@@ -264,7 +264,7 @@ func runMasterToken(env *cliEnv, args []string) error {
 		scope = master.ScopePartition
 	case !*admin && !*reg && *computer != "":
 	default:
-		return withCode(exitPromise, errors.New("give --admin, --register, or --computer ID with an optional --partition P"))
+		return withCode(exitUsage, errors.New("give --admin, --register, or --computer ID with an optional --partition P"))
 	}
 	m, err := master.Open(masterDB(*root, *db), master.Options{})
 	if err != nil {
@@ -276,12 +276,18 @@ func runMasterToken(env *cliEnv, args []string) error {
 		if err != nil {
 			return err
 		}
+		if *asJSON {
+			return env.writeJSON(jsonToken{Scope: string(scope), Computer: *computer, Partition: *part, Revoked: n})
+		}
 		fmt.Fprintf(env.stdout, "revoked %d credential(s)\n", n)
 		return nil
 	}
 	tok, err := m.CreateCredential(context.Background(), scope, *computer, *part)
 	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return env.writeJSON(jsonToken{Scope: string(scope), Computer: *computer, Partition: *part, Token: tok})
 	}
 	fmt.Fprintln(env.stdout, tok)
 	return nil
@@ -305,7 +311,7 @@ func runMasterCertificate(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help master certificate')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help master certificate')", pos[0]))
 	}
 	m, err := master.Open(masterDB(*root, *db), master.Options{})
 	if err != nil {
@@ -320,11 +326,17 @@ func runMasterCertificate(env *cliEnv, args []string) error {
 			return err
 		}
 		if *out == "" {
+			if *asJSON {
+				return env.writeJSON(jsonCertificate{CA: pem})
+			}
 			fmt.Fprint(env.stdout, pem)
 			return nil
 		}
 		if err := atomicfile.Write(*out, []byte(pem), 0o644); err != nil {
 			return err
+		}
+		if *asJSON {
+			return env.writeJSON(jsonCertificate{Files: []string{*out}})
 		}
 		fmt.Fprintf(env.stdout, "wrote %s\n", *out)
 		return nil
@@ -337,7 +349,7 @@ func runMasterCertificate(env *cliEnv, args []string) error {
 			if l == nil {
 				l = []master.Certificate{}
 			}
-			return json.NewEncoder(env.stdout).Encode(l)
+			return env.writeJSON(jsonCertificate{Certificates: &l})
 		}
 		tw := tabwriter.NewWriter(env.stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "SERIAL\tSCOPE\tCOMPUTER\tPARTITION\tNOT AFTER\tREVOKED")
@@ -353,6 +365,9 @@ func runMasterCertificate(env *cliEnv, args []string) error {
 		if !ok {
 			return withCode(exitFailure, fmt.Errorf("no valid certificate with serial %s (see --list)", *serial))
 		}
+		if *asJSON {
+			return env.writeJSON(jsonCertificate{Revoked: 1})
+		}
 		fmt.Fprintf(env.stdout, "revoked certificate %s\n", *serial)
 		return nil
 	}
@@ -364,18 +379,21 @@ func runMasterCertificate(env *cliEnv, args []string) error {
 		scope = master.ScopePartition
 	case !*admin && *computer != "":
 	default:
-		return withCode(exitPromise, errors.New("give --admin, or --computer ID with an optional --partition P (or --list, --ca, --revoke-serial)"))
+		return withCode(exitUsage, errors.New("give --admin, or --computer ID with an optional --partition P (or --list, --ca, --revoke-serial)"))
 	}
 	if *revoke {
 		n, err := m.RevokeCertificates(ctx, scope, *computer, *part)
 		if err != nil {
 			return err
 		}
+		if *asJSON {
+			return env.writeJSON(jsonCertificate{Revoked: int64(n)})
+		}
 		fmt.Fprintf(env.stdout, "revoked %d certificate(s)\n", n)
 		return nil
 	}
 	if *out == "" {
-		return withCode(exitPromise, errors.New("give --out PREFIX: the certificate and key are written to PREFIX.crt and PREFIX.key"))
+		return withCode(exitUsage, errors.New("give --out PREFIX: the certificate and key are written to PREFIX.crt and PREFIX.key"))
 	}
 	cert, key, err := m.IssueCertificate(ctx, scope, *computer, *part)
 	if err != nil {
@@ -384,8 +402,24 @@ func runMasterCertificate(env *cliEnv, args []string) error {
 	if err := writeCertificatePair(*out, cert, key); err != nil {
 		return err
 	}
+	if *asJSON {
+		return env.writeJSON(jsonCertificate{Scope: scope, Computer: *computer, Partition: *part, Files: []string{*out + ".crt", *out + ".key"}})
+	}
 	fmt.Fprintf(env.stdout, "wrote %s.crt and %s.key\n", *out, *out)
 	return nil
+}
+
+// jsonCertificate is master certificate --json: what it did, by mode —
+// the CA (its PEM, or the file written), the list, a revocation count, or
+// the certificate and key files issued.
+type jsonCertificate struct {
+	CA           string                `json:"ca,omitempty"`
+	Certificates *[]master.Certificate `json:"certificates,omitempty"` // --list; [] when none
+	Revoked      int64                 `json:"revoked,omitempty"`
+	Scope        string                `json:"scope,omitempty"`
+	Computer     string                `json:"computer,omitempty"`
+	Partition    string                `json:"partition,omitempty"`
+	Files        []string              `json:"files,omitempty"`
 }
 
 // writeCertificatePair writes PREFIX.crt and PREFIX.key, readable by their
@@ -407,4 +441,14 @@ func writeCertificatePair(prefix, cert, key string) error {
 		}
 	}
 	return nil
+}
+
+// jsonToken is master token --json.
+type jsonToken struct {
+	Scope     string `json:"scope"` // admin, computer or partition
+	Computer  string `json:"computer,omitempty"`
+	Partition string `json:"partition,omitempty"`
+	// Token is the new credential (left out by --revoke).
+	Token   string `json:"token,omitempty"`
+	Revoked int64  `json:"revoked"`
 }

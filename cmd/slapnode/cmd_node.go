@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/slapnode/slapnode/node/daemon"
+	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/node/supervisor"
 )
 
@@ -75,12 +76,16 @@ Examples:
 	register(&command{
 		name:    "node stop",
 		summary: "stop every service gracefully, then the node daemon",
-		usage: `Usage: slapnode node stop [--root DIR]
+		usage: `Usage: slapnode node stop [--root DIR] [--json]
 
 Stops every service of every partition (SIGTERM, SIGKILL after each
 service's grace period; no process is left behind), then the daemon. The
 desired state stays recorded: 'slapnode node run' (or the next apply)
 starts the services again. Doing it when no daemon runs is not an error.
+
+Flags:
+  --json       print what was stopped as JSON
+  --root DIR   node root
 
 Examples:
   slapnode node stop
@@ -91,10 +96,10 @@ Examples:
 	register(&command{
 		name:    "status",
 		summary: "list partitions and services: state, pid, uptime, restarts, last exit",
-		usage: `Usage: slapnode status [PARTITION] [--root DIR] [--json]
+		usage: `Usage: slapnode status [PARTITION|INSTANCE] [--root DIR] [--json]
 
-Lists the services of every partition (or of PARTITION) known to the node
-daemon, with their state (STARTING RUNNING BACKOFF EXITED FATAL STOPPED
+Lists the services of every partition (or of one partition, named by its id
+or by the name of the instance it runs) known to the node daemon, with their state (STARTING RUNNING BACKOFF EXITED FATAL STOPPED
 SCHEDULED), pid, time in that state, restarts and last exit.
 
 Flags:
@@ -104,6 +109,7 @@ Flags:
 Examples:
   slapnode status
   slapnode status slappart0 --json
+  slapnode status helloweb
 `,
 		run: runStatus,
 	})
@@ -116,13 +122,18 @@ Examples:
 		register(&command{
 			name:    op.name,
 			summary: op.summary,
-			usage: fmt.Sprintf(`Usage: slapnode %s PARTITION [SERVICE] [--root DIR]
+			usage: fmt.Sprintf(`Usage: slapnode %s PARTITION|INSTANCE [SERVICE] [--root DIR] [--json]
 
 %s
+PARTITION is a partition id (slappart0) or the name of the instance it runs.
+
+Flags:
+  --json       print the result as JSON
+  --root DIR   node root
 
 Examples:
   slapnode %s slappart0
-  slapnode %s slappart0 web
+  slapnode %s helloweb web
 `, op.name, op.what, op.name, op.name),
 			run: func(env *cliEnv, args []string) error { return runServiceOp(env, op.name, args) },
 		})
@@ -130,21 +141,22 @@ Examples:
 	register(&command{
 		name:    "logs",
 		summary: "print (or follow) the logs of a partition's services",
-		usage: `Usage: slapnode logs PARTITION [SERVICE] [-f] [-n LINES] [--root DIR]
+		usage: `Usage: slapnode logs PARTITION|INSTANCE [SERVICE] [-f] [-n LINES] [--root DIR] [--json]
 
 Prints the last lines of the log of SERVICE, or of every service of
-PARTITION. Logs are written by the supervisor (stdout and stderr of the
+PARTITION (a partition id, or the name of the instance it runs). Logs are written by the supervisor (stdout and stderr of the
 service, plus its own notes about starts, exits and stops) and rotated by
 size (LOG, LOG.1, …). Works when the daemon is down too.
 
 Flags:
   -f           follow: keep printing what is appended, across rotations (Ctrl-C to end)
   -n LINES     lines to print first (default 50; 0 = all)
+  --json       one JSON object per line (JSON Lines): partition, file, line
   --root DIR   node root
 
 Examples:
   slapnode logs slappart0
-  slapnode logs slappart0 web -f
+  slapnode logs helloweb web -f
 `,
 		run: runLogs,
 	})
@@ -162,7 +174,7 @@ func runNodeRun(env *cliEnv, args []string) error {
 	}
 	mf.visit(fs)
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help node run')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help node run')", pos[0]))
 	}
 	nm, err := mf.resolve(env)
 	if err != nil {
@@ -216,18 +228,30 @@ func runNodeRun(env *cliEnv, args []string) error {
 	return daemon.Serve(ctx, *root, cfg)
 }
 
+// jsonNodeStop is node stop --json.
+type jsonNodeStop struct {
+	// DaemonWasRunning: false when there was nothing to stop.
+	DaemonWasRunning bool `json:"daemon_was_running"`
+	DaemonPid        int  `json:"daemon_pid,omitempty"`
+	ServicesStopped  int  `json:"services_stopped"`
+}
+
 func runNodeStop(env *cliEnv, args []string) error {
 	fs := newFlags("node stop")
 	root := rootFlag(fs)
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 0 {
-		return withCode(exitPromise, fmt.Errorf("unexpected argument %q (see 'slapnode help node stop')", pos[0]))
+		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help node stop')", pos[0]))
 	}
 	c, err := daemon.Dial(*root)
 	if errors.Is(err, daemon.ErrNotRunning) {
+		if *asJSON {
+			return env.writeJSON(jsonNodeStop{})
+		}
 		fmt.Fprintf(env.stdout, "no slapnode daemon is running for %s: nothing to stop\n", *root)
 		return nil
 	}
@@ -249,11 +273,19 @@ func runNodeStop(env *cliEnv, args []string) error {
 			running++
 		}
 	}
-	fmt.Fprintf(env.stdout, "stopping %d running services and the daemon (pid %d)…\n", running, info.Pid)
+	if !*asJSON && !env.quiet {
+		fmt.Fprintf(env.stdout, "stopping %d running services and the daemon (pid %d)…\n", running, info.Pid)
+	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	if err := c.Shutdown(ctx); err != nil {
+	done := env.step(fmt.Sprintf("stopping %d services and the daemon", running))
+	err = c.Shutdown(ctx)
+	done()
+	if err != nil {
 		return err
+	}
+	if *asJSON {
+		return env.writeJSON(jsonNodeStop{DaemonWasRunning: true, DaemonPid: info.Pid, ServicesStopped: running})
 	}
 	fmt.Fprintln(env.stdout, "stopped; 'slapnode node run' starts the services again")
 	return nil
@@ -282,6 +314,66 @@ func dialDaemon(root string) (*daemon.Client, error) {
 	return c, err
 }
 
+// jsonService is one service in status --json.
+type jsonService struct {
+	Partition string `json:"partition"`
+	Instance  string `json:"instance,omitempty"` // the instance the partition runs, when known
+	Name      string `json:"name"`
+	// State: STARTING RUNNING BACKOFF EXITED FATAL STOPPED SCHEDULED.
+	State    string     `json:"state"`
+	Pid      int        `json:"pid,omitempty"`
+	Since    *time.Time `json:"since,omitempty"`
+	Restarts int        `json:"restarts"`
+	LastExit string     `json:"last_exit,omitempty"`
+	Watch    bool       `json:"watch"`
+	Schedule string     `json:"schedule,omitempty"`
+	Next     *time.Time `json:"next,omitempty"` // next run (job) or restart (BACKOFF)
+	// PartitionState is the partition's requested state.
+	PartitionState string `json:"partition_state"`
+	Log            string `json:"log"`
+}
+
+type jsonStatus struct {
+	Services []jsonService `json:"services"`
+}
+
+// resolvePartition turns what the user typed (a partition id, or the name
+// of an instance the node runs) into a partition id.
+func resolvePartition(root, arg string) string {
+	if p, err := local.Lookup(root, arg); err == nil {
+		return p.Partition
+	}
+	return arg
+}
+
+// instanceNames maps partition ids to the instances they run.
+func instanceNames(root string) map[string]string {
+	out := map[string]string{}
+	all, _ := local.Placements(root)
+	for _, p := range all {
+		out[p.Partition] = p.Name
+	}
+	return out
+}
+
+// unknownPartition explains a partition or instance name the node does
+// not know, with the closest names it does.
+func unknownPartition(root, arg string, partitions []string) error {
+	names := append([]string(nil), partitions...)
+	if all, err := local.Placements(root); err == nil {
+		for _, p := range all {
+			if p.Name != "" {
+				names = append(names, p.Name)
+			}
+		}
+	}
+	hint := ""
+	if s := closest(arg, names); len(s) > 0 {
+		hint = "; did you mean " + orList(s) + "?"
+	}
+	return fmt.Errorf("no partition or instance named %q has a service on this node%s (see 'slapnode status')", arg, hint)
+}
+
 func runStatus(env *cliEnv, args []string) error {
 	fs := newFlags("status")
 	root := rootFlag(fs)
@@ -291,7 +383,7 @@ func runStatus(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) > 1 {
-		return withCode(exitPromise, fmt.Errorf("at most one partition (see 'slapnode help status')"))
+		return withCode(exitUsage, fmt.Errorf("at most one partition or instance (see 'slapnode help status')"))
 	}
 	c, err := dialDaemon(*root)
 	if err != nil {
@@ -302,22 +394,30 @@ func runStatus(env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	st := all[:0]
+	want := ""
+	if len(pos) == 1 {
+		want = resolvePartition(*root, pos[0])
+	}
+	var st []supervisor.ServiceStatus
+	var parts []string
 	for _, s := range all {
-		if len(pos) == 0 || s.Partition == pos[0] {
+		parts = append(parts, s.Partition)
+		if want == "" || s.Partition == want {
 			st = append(st, s)
 		}
 	}
-	if len(pos) == 1 && len(st) == 0 {
-		return fmt.Errorf("partition %q has no service on this node (see 'slapnode status')", pos[0])
+	if want != "" && len(st) == 0 {
+		return unknownPartition(*root, pos[0], parts)
 	}
 	if *asJSON {
-		if st == nil {
-			st = []supervisor.ServiceStatus{}
+		names := instanceNames(*root)
+		doc := jsonStatus{Services: []jsonService{}}
+		for _, s := range st {
+			doc.Services = append(doc.Services, jsonService{Partition: s.Partition, Instance: names[s.Partition], Name: s.Name, State: s.State,
+				Pid: s.Pid, Since: jsonTime(s.Since), Restarts: s.Restarts, LastExit: s.LastExit, Watch: s.Watch, Schedule: s.Schedule,
+				Next: jsonTime(s.Next), PartitionState: s.Requested, Log: s.Log})
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(st)
+		return env.writeJSON(doc)
 	}
 	printStatus(env.stdout, st, time.Now())
 	return nil
@@ -361,17 +461,25 @@ func printStatus(w io.Writer, st []supervisor.ServiceStatus, now time.Time) {
 	tw.Flush()
 }
 
+// jsonServiceOp is start, stop and restart --json.
+type jsonServiceOp struct {
+	Partition string `json:"partition"`
+	Service   string `json:"service,omitempty"` // "" for the whole partition
+	Result    string `json:"result"`            // started, stopped or restarted
+}
+
 func runServiceOp(env *cliEnv, op string, args []string) error {
 	fs := newFlags(op)
 	root := rootFlag(fs)
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) < 1 || len(pos) > 2 {
-		return withCode(exitPromise, fmt.Errorf("want PARTITION [SERVICE] (see 'slapnode help %s')", op))
+		return withCode(exitUsage, fmt.Errorf("want PARTITION [SERVICE] (see 'slapnode help %s')", op))
 	}
-	partition, service := pos[0], ""
+	partition, service := resolvePartition(*root, pos[0]), ""
 	if len(pos) == 2 {
 		service = pos[1]
 	}
@@ -381,6 +489,9 @@ func runServiceOp(env *cliEnv, op string, args []string) error {
 	}
 	defer c.Close()
 	ctx := context.Background()
+	past := map[string]string{"start": "started", "stop": "stopped", "restart": "restarted"}[op]
+	doing := map[string]string{"start": "starting", "stop": "stopping", "restart": "restarting"}[op]
+	done := env.step(doing + " the services of " + partition)
 	switch op {
 	case "start":
 		err = c.Start(ctx, partition, service)
@@ -389,17 +500,29 @@ func runServiceOp(env *cliEnv, op string, args []string) error {
 	default:
 		err = c.Restart(ctx, partition, service)
 	}
+	done()
 	if errors.Is(err, supervisor.ErrNotFound) {
+		if service == "" {
+			var parts []string
+			if st, serr := c.Status(ctx); serr == nil {
+				for _, s := range st {
+					parts = append(parts, s.Partition)
+				}
+			}
+			return fmt.Errorf("%w: %w", err, unknownPartition(*root, pos[0], parts))
+		}
 		return fmt.Errorf("%w; 'slapnode status' lists the partitions and services", err)
 	}
 	if err != nil {
 		return err
 	}
+	if *asJSON {
+		return env.writeJSON(jsonServiceOp{Partition: partition, Service: service, Result: past})
+	}
 	target := partition
 	if service != "" {
 		target += "/" + service
 	}
-	past := map[string]string{"start": "started", "stop": "stopped", "restart": "restarted"}[op]
 	fmt.Fprintf(env.stdout, "%s %s\n", past, target)
 	return nil
 }
@@ -409,14 +532,15 @@ func runLogs(env *cliEnv, args []string) error {
 	root := rootFlag(fs)
 	follow := fs.Bool("f", false, "follow")
 	lines := fs.Int("n", 50, "lines to print first")
+	asJSON := fs.Bool("json", false, "JSON Lines output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) < 1 || len(pos) > 2 {
-		return withCode(exitPromise, fmt.Errorf("want PARTITION [SERVICE] (see 'slapnode help logs')"))
+		return withCode(exitUsage, fmt.Errorf("want PARTITION [SERVICE] (see 'slapnode help logs')"))
 	}
-	partition, service := pos[0], ""
+	partition, service := resolvePartition(*root, pos[0]), ""
 	if len(pos) == 2 {
 		service = pos[1]
 	}
@@ -436,7 +560,54 @@ func runLogs(env *cliEnv, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	return showLogs(ctx, env.stdout, paths, *lines, *follow, 250*time.Millisecond)
+	var w io.Writer = env.stdout
+	if *asJSON {
+		jl := &jsonLogWriter{env: env, partition: partition}
+		defer jl.flush()
+		w = jl
+	}
+	return showLogs(ctx, w, paths, *lines, *follow, 250*time.Millisecond)
+}
+
+// jsonLogLine is one line of logs --json (JSON Lines).
+type jsonLogLine struct {
+	Partition string `json:"partition"`
+	File      string `json:"file"`
+	Line      string `json:"line"`
+}
+
+// jsonLogWriter turns what showLogs writes (headers "==> FILE <==" when
+// there are several logs, then their content) into JSON Lines.
+type jsonLogWriter struct {
+	env       *cliEnv
+	partition string
+	file      string
+	buf       []byte
+}
+
+func (j *jsonLogWriter) setFile(path string) { j.flush(); j.file = path }
+
+func (j *jsonLogWriter) Write(b []byte) (int, error) {
+	j.buf = append(j.buf, b...)
+	for {
+		i := bytes.IndexByte(j.buf, '\n')
+		if i < 0 {
+			return len(b), nil
+		}
+		line := string(j.buf[:i])
+		j.buf = j.buf[i+1:]
+		if err := j.env.writeJSONLine(jsonLogLine{Partition: j.partition, File: j.file, Line: line}); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// flush prints a last line without its newline.
+func (j *jsonLogWriter) flush() {
+	if len(j.buf) > 0 {
+		j.env.writeJSONLine(jsonLogLine{Partition: j.partition, File: j.file, Line: string(j.buf)})
+		j.buf = nil
+	}
 }
 
 // tailed is one log being followed.
@@ -475,7 +646,14 @@ func showLogs(ctx context.Context, w io.Writer, paths []string, n int, follow bo
 		}
 	}()
 	last := ""
+	jl, _ := w.(*jsonLogWriter)
 	header := func(p string) {
+		if jl != nil {
+			if jl.file != p {
+				jl.setFile(p)
+			}
+			return
+		}
 		if len(paths) > 1 && last != p {
 			fmt.Fprintf(w, "==> %s <==\n", p)
 			last = p

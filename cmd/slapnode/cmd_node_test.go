@@ -70,8 +70,10 @@ func TestServiceCommands(t *testing.T) {
 		t.Errorf("status: %d %q %q", code, out, errs)
 	}
 	out, _, _ = nodeCLI(t, "status", "p1", "--json", "--root", root)
-	var st []supervisor.ServiceStatus
-	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st) != 1 || st[0].Pid == 0 {
+	var st struct {
+		Services []struct{ Pid int }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || len(st.Services) != 1 || st.Services[0].Pid == 0 {
 		t.Errorf("status --json: %v %q", err, out)
 	}
 	if out, _, code := nodeCLI(t, "stop", "p1", "web", "--root", root); code != 0 || out != "stopped p1/web\n" {
@@ -89,7 +91,7 @@ func TestServiceCommands(t *testing.T) {
 	if _, errs, code := nodeCLI(t, "stop", "nope", "--root", root); code != exitFailure || !strings.Contains(errs, "not found") || !strings.Contains(errs, "slapnode status") {
 		t.Errorf("stop of unknown partition: %d %q", code, errs)
 	}
-	if _, _, code := nodeCLI(t, "stop", "--root", root); code != exitPromise {
+	if _, _, code := nodeCLI(t, "stop", "--root", root); code != exitUsage {
 		t.Errorf("stop without partition: exit %d, want a usage error", code)
 	}
 	pid := 0

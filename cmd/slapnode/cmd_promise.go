@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,8 +38,8 @@ Flags:
   --json        print the results as JSON
   --root DIR    node root
 
-Exit codes: 0 every promise passed, 2 a promise failed, 1 the promises could
-not be run.
+Exit codes: 0 every promise passed, 4 a promise failed, 1 the promises could
+not be run, 64 usage error.
 
 Examples:
   slapnode promise run
@@ -62,7 +61,7 @@ func runPromiseRun(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) > 1 {
-		return withCode(exitPromise, errors.New("give at most one partition (slappartN) or instance name"))
+		return withCode(exitUsage, errors.New("give at most one partition (slappartN) or instance name"))
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -78,7 +77,9 @@ func runPromiseRun(env *cliEnv, args []string) error {
 	svc := &lazyServices{root: node.Root}
 	defer svc.close()
 	r := &promise.Runner{Host: node.Engine.Host, Services: svc}
+	done := env.step("running the promises of " + describeParts(parts))
 	results, runErr := r.Run(ctx, parts, promise.RunOptions{Force: true, Only: only})
+	done()
 	if len(only) > 0 {
 		for _, name := range only {
 			if !hasPromise(results, name) {
@@ -87,12 +88,13 @@ func runPromiseRun(env *cliEnv, args []string) error {
 		}
 	}
 	if *asJSON {
-		if results == nil {
-			results = []promise.Result{}
+		doc := jsonPromiseRun{Promises: promisesJSON(results)}
+		for _, r := range results {
+			if r.Failed() {
+				doc.Failed++
+			}
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(results); err != nil {
+		if err := env.writeJSON(doc); err != nil {
 			return err
 		}
 	} else {
@@ -103,10 +105,16 @@ func runPromiseRun(env *cliEnv, args []string) error {
 	}
 	for _, res := range results {
 		if res.Failed() {
-			return withCode(exitPromise, nil)
+			return withCode(exitPromiseFailed, nil)
 		}
 	}
 	return nil
+}
+
+// jsonPromiseRun is promise run --json.
+type jsonPromiseRun struct {
+	Promises []jsonPromise `json:"promises"`
+	Failed   int           `json:"failed"`
 }
 
 // promisePartitions lists the partitions to check: the one named, or every
@@ -152,7 +160,18 @@ func promisePartitions(node *local.Node, pos []string) ([]promise.PartitionRef, 
 		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: c.Software, SoftwarePath: partition.SoftwareDir(node.Root, c.Software)})
 	}
 	if len(pos) == 1 && len(out) == 0 {
-		return nil, fmt.Errorf("no partition or instance named %q on the node at %s (see 'slapnode status')", pos[0], node.Root)
+		var names []string
+		for _, rec := range insts {
+			names = append(names, rec.Name, rec.Partition)
+		}
+		for _, c := range conv {
+			names = append(names, c.ID)
+		}
+		hint := ""
+		if s := closest(pos[0], names); len(s) > 0 {
+			hint = "; did you mean " + orList(s) + "?"
+		}
+		return nil, fmt.Errorf("no partition or instance named %q on the node at %s%s (see 'slapnode status')", pos[0], node.Root, hint)
 	}
 	return out, nil
 }

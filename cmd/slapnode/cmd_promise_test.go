@@ -51,7 +51,7 @@ func TestPromiseRunCommand(t *testing.T) {
 			rows[f[1]] = f
 		}
 	}
-	if code != exitPromise || rows["bad"] == nil || rows["bad"][0] != "slappart0" || rows["bad"][2] != "failed" || !strings.Contains(out, "it broke") ||
+	if code != exitPromiseFailed || rows["bad"] == nil || rows["bad"][0] != "slappart0" || rows["bad"][2] != "failed" || !strings.Contains(out, "it broke") ||
 		rows["good"] == nil || rows["good"][2] != "ok" || rows["legacy"] == nil || rows["legacy"][2] != "ok" ||
 		!strings.Contains(out, "3 promises, 1 failed") {
 		t.Fatalf("code %d\nstdout %s\nstderr %s", code, out, errs)
@@ -60,8 +60,8 @@ func TestPromiseRunCommand(t *testing.T) {
 		t.Errorf("no result file: %v", err)
 	}
 	code, out, errs = runCLI(t, "", "promise", "run", "web", "--only", "good", "--only", "legacy", "--json", "--root", root)
-	var res []promise.Result
-	if code != exitOK || json.Unmarshal([]byte(out), &res) != nil || len(res) != 2 || !res[0].OK || res[0].Name != "good" || res[1].Message != "legacy fine" {
+	var doc struct{ Promises []promise.Result }
+	if code != exitOK || json.Unmarshal([]byte(out), &doc) != nil || len(doc.Promises) != 2 || !doc.Promises[0].OK || doc.Promises[0].Name != "good" || doc.Promises[1].Message != "legacy fine" {
 		t.Fatalf("code %d\nstdout %s\nstderr %s", code, out, errs)
 	}
 	code, _, errs = runCLI(t, "", "promise", "run", "--only", "nope", "--root", root)

@@ -19,7 +19,7 @@ func init() {
 		summary: "register this node with a master (token), writing slapos.cfg and the node's certificate",
 		usage: `Usage: slapnode node register NODE_NAME --token TOKEN --master-url URL [--master-ca FILE]
                               [--partition-number N] [--interface-name IF] [--ipv4-local-network NET]
-                              [--software-root DIR] [--instance-root DIR] [--create-tap] [--cfg FILE] [--dry-run]
+                              [--software-root DIR] [--instance-root DIR] [--create-tap] [--cfg FILE] [--dry-run] [--json]
 
 Registers a new node titled NODE_NAME with the master, as 'slapos node
 register' does: the master (slapnode's, or a SlapOS Master) trades the
@@ -83,26 +83,27 @@ func runNodeRegister(env *cliEnv, args []string) error {
 		cfgDefault = config.DefaultSlapOSConfig
 	}
 	cfgPath := fs.String("cfg", cfgDefault, "slapos.cfg to write")
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
-		return withCode(exitPromise, errors.New("give the node's name, e.g. slapnode node register node-7 --token TOKEN --master-url URL"))
+		return withCode(exitUsage, errors.New("give the node's name, e.g. slapnode node register node-7 --token TOKEN --master-url URL"))
 	}
 	name := strings.TrimSpace(pos[0])
 	switch {
 	case *token == "":
-		return withCode(exitPromise, errors.New("give --token TOKEN (on slapnode's master: slapnode master token --register)"))
+		return withCode(exitUsage, errors.New("give --token TOKEN (on slapnode's master: slapnode master token --register)"))
 	case *masterURL == "":
-		return withCode(exitPromise, errors.New("give --master-url URL"))
+		return withCode(exitUsage, errors.New("give --master-url URL"))
 	case *parts < 1 || *parts > config.MaxPartitions:
-		return withCode(exitPromise, fmt.Errorf("--partition-number %d: give 1 to %d", *parts, config.MaxPartitions))
+		return withCode(exitUsage, fmt.Errorf("--partition-number %d: give 1 to %d", *parts, config.MaxPartitions))
 	case filepath.Base(*cfgPath) == "" || strings.HasSuffix(*cfgPath, "/"):
-		return withCode(exitPromise, fmt.Errorf("--cfg %s: give the path of slapos.cfg", *cfgPath))
+		return withCode(exitUsage, fmt.Errorf("--cfg %s: give the path of slapos.cfg", *cfgPath))
 	}
 	if _, err := slap.NewClient(*masterURL); err != nil {
-		return withCode(exitPromise, err)
+		return withCode(exitUsage, err)
 	}
 	web := *webURL
 	if web == "" {
@@ -111,7 +112,7 @@ func runNodeRegister(env *cliEnv, args []string) error {
 	var caPEM []byte
 	if *ca != "" {
 		if caPEM, err = os.ReadFile(*ca); err != nil {
-			return withCode(exitPromise, fmt.Errorf("--master-ca: %w", err))
+			return withCode(exitUsage, fmt.Errorf("--master-ca: %w", err))
 		}
 	}
 	dir, err := filepath.Abs(filepath.Dir(*cfgPath))
@@ -122,10 +123,17 @@ func runNodeRegister(env *cliEnv, args []string) error {
 		SoftwareRoot: *swRoot, InstanceRoot: *instRoot, PartitionAmount: *parts,
 		InterfaceName: *iface, IPv4LocalNetwork: *ipv4, CreateTap: tap}
 	if filepath.Base(*cfgPath) != "slapos.cfg" {
-		return withCode(exitPromise, fmt.Errorf("--cfg %s: the file must be named slapos.cfg, as SlapOS's node commands expect", *cfgPath))
+		return withCode(exitUsage, fmt.Errorf("--cfg %s: the file must be named slapos.cfg, as SlapOS's node commands expect", *cfgPath))
 	}
 	if dry {
 		cfg, key, cert, caFile, repo := reg.Paths()
+		if *asJSON {
+			files := []string{key, cert, repo}
+			if caFile != "" {
+				files = append(files, caFile)
+			}
+			return env.writeJSON(jsonRegister{Name: name, DryRun: true, Configuration: cfg, Files: append(files, cfg)})
+		}
 		fmt.Fprintf(env.stdout, "would register %q with %s, then write %s, %s, %s", name, web, key, cert, repo)
 		if caFile != "" {
 			fmt.Fprintf(env.stdout, ", %s", caFile)
@@ -136,7 +144,7 @@ func runNodeRegister(env *cliEnv, args []string) error {
 	var h *http.Client
 	if *ca != "" {
 		if h, err = (slap.TLSFiles{CAFile: *ca}).HTTPClient(); err != nil {
-			return withCode(exitPromise, err)
+			return withCode(exitUsage, err)
 		}
 	} else {
 		h = &http.Client{Timeout: 60 * time.Second}
@@ -155,8 +163,25 @@ func runNodeRegister(env *cliEnv, args []string) error {
 	if err := config.WriteSlapOS(reg); err != nil {
 		return fmt.Errorf("node registered as %s, but writing its configuration failed: %w", r.ComputerID, err)
 	}
-	cfg, _, _, _, _ := reg.Paths()
+	cfg, key, cert, caFile, repo := reg.Paths()
+	if *asJSON {
+		files := []string{key, cert, repo}
+		if caFile != "" {
+			files = append(files, caFile)
+		}
+		return env.writeJSON(jsonRegister{Name: name, ComputerID: r.ComputerID, Configuration: cfg, Files: append(files, cfg)})
+	}
 	fmt.Fprintf(env.stdout, "node %q registered as %s; configuration written to %s\n", name, r.ComputerID, cfg)
 	fmt.Fprintf(env.stdout, "start it: slapnode node run --cfg %s\n", cfg)
 	return nil
+}
+
+// jsonRegister is node register --json.
+type jsonRegister struct {
+	Name       string `json:"name"`
+	ComputerID string `json:"computer_id,omitempty"` // left out by --dry-run
+	DryRun     bool   `json:"dry_run"`
+	// Configuration is the slapos.cfg written (or that would be).
+	Configuration string   `json:"configuration"`
+	Files         []string `json:"files"`
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 
@@ -46,7 +45,7 @@ Exit codes: 0 a frozen release, 1 problems found (or the profile does not load).
 
 Examples:
   slapnode release check examples/helloweb/software.hcl
-  slapnode release check software.hcl --json | jq '.[].fix'
+  slapnode release check software.hcl --json | jq '.problems[].fix'
 `,
 		run: runReleaseCheck,
 	})
@@ -62,7 +61,7 @@ func runReleaseCheck(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return withCode(exitPromise, fmt.Errorf("give one software profile, e.g. slapnode release check examples/helloweb/software.hcl"))
+		return withCode(exitUsage, fmt.Errorf("give one software profile, e.g. slapnode release check examples/helloweb/software.hcl"))
 	}
 	ctx, cancel := signalContext()
 	defer cancel()
@@ -100,21 +99,14 @@ func runReleaseCheck(env *cliEnv, args []string) error {
 	}
 	problems = append(loadErrs, problems...)
 	if *asJSON {
-		type jp struct {
-			Rule    string `json:"rule"`
-			File    string `json:"file,omitempty"`
-			Line    int    `json:"line,omitempty"`
-			Column  int    `json:"column,omitempty"`
-			Message string `json:"message"`
-			Fix     string `json:"fix"`
+		doc := jsonReleaseCheck{Profile: pos[0], Frozen: len(problems) == 0, Problems: []jsonReleaseProblem{}}
+		if p != nil {
+			doc.FilesChecked = len(p.Files)
 		}
-		out := []jp{}
 		for _, pr := range problems {
-			out = append(out, jp{pr.Rule, pr.Range.Filename, pr.Range.Start.Line, pr.Range.Start.Column, pr.Message, pr.Fix})
+			doc.Problems = append(doc.Problems, jsonReleaseProblem{pr.Rule, pr.Range.Filename, pr.Range.Start.Line, pr.Range.Start.Column, pr.Message, pr.Fix})
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
+		if err := env.writeJSON(doc); err != nil {
 			return err
 		}
 	} else if len(problems) > 0 {
@@ -127,6 +119,23 @@ func runReleaseCheck(env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "%s is a frozen release (%d file(s) checked, instance profiles included)\n", pos[0], len(p.Files))
 	}
 	return nil
+}
+
+// jsonReleaseCheck is release check --json.
+type jsonReleaseCheck struct {
+	Profile      string               `json:"profile"`
+	Frozen       bool                 `json:"frozen"`
+	FilesChecked int                  `json:"files_checked"`
+	Problems     []jsonReleaseProblem `json:"problems"`
+}
+
+type jsonReleaseProblem struct {
+	Rule    string `json:"rule"` // checksum, extends, floating, exec, load
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
+	Column  int    `json:"column,omitempty"`
+	Message string `json:"message"`
+	Fix     string `json:"fix"`
 }
 
 func releaseHasRule(problems []release.Problem, rule string) bool {

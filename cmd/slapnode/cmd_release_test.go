@@ -33,11 +33,15 @@ part "src" {
 `
 	os.WriteFile(filepath.Join(dir, "software.hcl"), []byte(src), 0o644)
 	out, _, code = selfTestCLI(t, "release", "check", filepath.Join(dir, "software.hcl"), "--root", root, "--json")
-	var probs []struct {
-		Rule, File, Fix string
-		Line, Column    int
+	var doc struct {
+		Problems []struct {
+			Rule, File, Fix string
+			Line, Column    int
+		}
 	}
-	if err := json.Unmarshal([]byte(out), &probs); err != nil || code != exitFailure || len(probs) != 1 {
+	err := json.Unmarshal([]byte(out), &doc)
+	probs := doc.Problems
+	if err != nil || code != exitFailure || len(probs) != 1 {
 		t.Fatalf("exit %d, %v, problems %+v", code, err, probs)
 	}
 	if probs[0].Rule != "checksum" || probs[0].Line != 8 || probs[0].Column != 3 {

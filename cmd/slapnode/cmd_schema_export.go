@@ -17,7 +17,7 @@ func init() {
 	register(&command{
 		name:    "schema export",
 		summary: "write an HCL profile's software descriptor (software.hcl.json) for SlapOS's client",
-		usage: `Usage: slapnode schema export PROFILE.hcl [--out FILE] [--check]
+		usage: `Usage: slapnode schema export PROFILE.hcl [--out FILE] [--check] [--json]
 
 Writes the software descriptor of an HCL software profile in SlapOS's
 format (software.cfg.json's), next to the profile as PROFILE.hcl.json
@@ -48,12 +48,13 @@ func runSchemaExport(env *cliEnv, args []string) error {
 	fs := newFlags("schema export")
 	out := fs.String("out", "", "output file")
 	check := fs.Bool("check", false, "compare only")
+	asJSON := fs.Bool("json", false, "JSON output")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 || !strings.HasSuffix(pos[0], ".hcl") {
-		return withCode(exitPromise, errors.New("give one HCL software profile, e.g. slapnode schema export examples/helloweb/software.hcl (a buildout release has its software.cfg.json already)"))
+		return withCode(exitUsage, errors.New("give one HCL software profile, e.g. slapnode schema export examples/helloweb/software.hcl (a buildout release has its software.cfg.json already)"))
 	}
 	d, err := hclDescriptor(pos[0])
 	if err != nil {
@@ -72,6 +73,9 @@ func runSchemaExport(env *cliEnv, args []string) error {
 		if err != nil || !bytes.Equal(old, doc) {
 			return withCode(exitFailure, fmt.Errorf("%s is missing or out of date: run 'slapnode schema export %s'", path, pos[0]))
 		}
+		if *asJSON {
+			return env.writeJSON(jsonSchemaExport{Path: path, SoftwareTypes: len(d.Types), Written: false})
+		}
 		fmt.Fprintf(env.stdout, "%s is up to date\n", path)
 		return nil
 	}
@@ -82,8 +86,19 @@ func runSchemaExport(env *cliEnv, args []string) error {
 	if err := atomicfile.Write(path, doc, 0o644); err != nil {
 		return err
 	}
+	if *asJSON {
+		return env.writeJSON(jsonSchemaExport{Path: path, SoftwareTypes: len(d.Types), Written: true})
+	}
 	fmt.Fprintf(env.stdout, "wrote %s (%d software type(s))\n", path, len(d.Types))
 	return nil
+}
+
+// jsonSchemaExport is schema export --json.
+type jsonSchemaExport struct {
+	Path          string `json:"path"`
+	SoftwareTypes int    `json:"software_types"`
+	// Written is false for --check (the file was up to date).
+	Written bool `json:"written"`
 }
 
 // slaposDescriptor renders d as a software.cfg.json whose schema paths are

@@ -62,7 +62,7 @@ func TestSchemaExport(t *testing.T) {
 	if code, _, errs := runCLI(t, "", "schema", "export", profile, "--check"); code != exitFailure || !strings.Contains(errs, "out of date") {
 		t.Errorf("--check of a stale file: %d %s", code, errs)
 	}
-	if code, _, _ := runCLI(t, "", "schema", "export", "software.cfg"); code != exitPromise {
+	if code, _, _ := runCLI(t, "", "schema", "export", "software.cfg"); code != exitUsage {
 		t.Errorf("export of a buildout profile: %d, want usage error", code)
 	}
 }

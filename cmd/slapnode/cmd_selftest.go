@@ -64,6 +64,8 @@ type selfTestOptions struct {
 	Wait    time.Duration
 	Keep    bool
 	Log     io.Writer // progress messages; nil discards them
+	// Step shows long steps (partition.Engine.Step); nil shows nothing.
+	Step func(what string) (done func())
 }
 
 // selfTestReport is the outcome of one `slapnode test`.
@@ -73,15 +75,17 @@ type selfTestReport struct {
 	Software string           `json:"software"`
 	Install  selfTestStep     `json:"install"`
 	Types    []selfTestResult `json:"types"`
-	Skipped  []string         `json:"skipped,omitempty"`
+	Skipped  []string         `json:"skipped"`
 	Passed   bool             `json:"passed"`
 }
 
 type selfTestStep struct {
 	OK       bool          `json:"ok"`
 	Error    string        `json:"error,omitempty"`
-	Duration time.Duration `json:"duration_ns"`
-	Summary  string        `json:"summary,omitempty"`
+	Duration time.Duration `json:"-"`
+	// DurationMS is Duration for JSON (set by runSelfTest).
+	DurationMS float64 `json:"duration_ms"`
+	Summary    string  `json:"summary,omitempty"`
 }
 
 type selfTestResult struct {
@@ -89,9 +93,10 @@ type selfTestResult struct {
 	Params     map[string]any `json:"parameters"`
 	OK         bool           `json:"ok"`
 	Error      string         `json:"error,omitempty"`
-	Duration   time.Duration  `json:"duration_ns"`
-	Promises   []string       `json:"promises,omitempty"`
-	Connection map[string]any `json:"connection,omitempty"`
+	Duration   time.Duration  `json:"-"`
+	DurationMS float64        `json:"duration_ms"`
+	Promises   []string       `json:"promises"`
+	Connection map[string]any `json:"connection"`
 }
 
 // selfTestExampleParams returns the first example of a parameter schema, or an
@@ -155,6 +160,7 @@ func selfTest(ctx context.Context, o selfTestOptions) (*selfTestReport, error) {
 		return nil, err
 	}
 	defer n.Close(context.WithoutCancel(ctx))
+	n.Engine.Step = o.Step
 	sup, err := supervisor.New(supervisor.Options{StateDir: filepath.Join(root, "var", "supervisor")})
 	if err != nil {
 		return nil, err
@@ -173,7 +179,9 @@ func selfTest(ctx context.Context, o selfTestOptions) (*selfTestReport, error) {
 	}
 	rep.Software = sw.Info.Name
 	start := time.Now()
+	done := n.Engine.BeginStep("installing " + sw.Info.Name)
 	err = n.Engine.InstallSoftware(ctx, sw, false, false)
+	done()
 	rep.Install.Duration = time.Since(start)
 	if err != nil {
 		rep.Install.Error = err.Error()
@@ -331,9 +339,9 @@ func runSelfTest(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return withCode(exitPromise, errors.New("give one software profile, e.g. slapnode test examples/helloweb/software.hcl"))
+		return withCode(exitUsage, errors.New("give one software profile, e.g. slapnode test examples/helloweb/software.hcl"))
 	}
-	o := selfTestOptions{Profile: pos[0], Type: *typ, Wait: *wait, Keep: *keep}
+	o := selfTestOptions{Profile: pos[0], Type: *typ, Wait: *wait, Keep: *keep, Step: env.step}
 	if *paramsFile != "" {
 		f, err := os.Open(*paramsFile)
 		if err != nil {
@@ -358,7 +366,13 @@ func runSelfTest(env *cliEnv, args []string) error {
 		return err
 	}
 	if *asJSON {
-		if err := json.NewEncoder(env.stdout).Encode(rep); err != nil {
+		rep.Install.DurationMS = ms(rep.Install.Duration)
+		rep.Types, rep.Skipped = nonNil(rep.Types), nonNil(rep.Skipped)
+		for i := range rep.Types {
+			r := &rep.Types[i]
+			r.DurationMS, r.Promises, r.Params, r.Connection = ms(r.Duration), nonNil(r.Promises), userData(r.Params), connectionJSON(r.Connection)
+		}
+		if err := env.writeJSON(rep); err != nil {
 			return err
 		}
 	} else {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,7 +46,7 @@ pointer of the offending value. The schema's defaults are applied and listed.
 String values are converted to the schema's type when they travel as strings:
 xml serialisation, plain instance XML, or --param K=V.
 
-Exit status: 0 valid, 1 invalid parameters or unreadable schema, 2 usage error.
+Exit status: 0 valid, 1 invalid parameters or unreadable schema, 64 usage error.
 
 Examples:
   slapnode validate --software software/kvm/software.cfg.json --param ram-size:=4096
@@ -236,7 +235,7 @@ func runValidate(env *cliEnv, args []string) error {
 		return err
 	}
 	usage := func(format string, a ...any) error {
-		return withCode(exitPromise, fmt.Errorf(format+" (see 'slapnode help validate')", a...))
+		return withCode(exitUsage, fmt.Errorf(format+" (see 'slapnode help validate')", a...))
 	}
 	if (*software == "") == (*schemaFile == "") {
 		return usage("give exactly one of --software and --schema")
@@ -269,6 +268,7 @@ func runValidate(env *cliEnv, args []string) error {
 	for _, w := range v.Warnings() {
 		fmt.Fprintf(env.stderr, "warning: %s\n", w)
 	}
+	warnings := nonNil(v.Warnings())
 
 	params := map[string]any{}
 	inputSer := ""
@@ -280,7 +280,7 @@ func runValidate(env *cliEnv, args []string) error {
 	}
 	kv, err := schema.ParseKeyValues(pairs)
 	if err != nil {
-		return withCode(exitPromise, err)
+		return withCode(exitUsage, err)
 	}
 	stringPairs := false
 	for _, p := range pairs {
@@ -322,16 +322,18 @@ func runValidate(env *cliEnv, args []string) error {
 				fmt.Fprintf(env.stderr, "  %s  [%s at %s]\n", vi.Message, vi.Keyword, vi.SchemaLocation)
 			}
 		}
-		return withCode(exitFailure, fmt.Errorf("%d invalid parameter%s for %s:\n%s", n, plural, what, ve.Error()))
+		return withCode(exitFailure, fmt.Errorf("%d invalid parameter%s for %s:\n%w", n, plural, what, ve))
 	}
 	if err != nil {
 		return err
 	}
 
-	info := env.stdout
 	if *asJSON {
-		info = env.stderr
+		return env.writeJSON(jsonValidate{Valid: true, SoftwareType: st.TypeName(), Shared: st.Shared, Serialisation: ser,
+			Parameters: userData(res.Params), DefaultsApplied: nonNil(res.Defaults), ConvertedFromStrings: nonNil(res.Coerced),
+			InvalidDefaults: nonNil(res.InvalidDefaults), Warnings: warnings})
 	}
+	info := env.stdout
 	fmt.Fprintf(info, "parameters valid for %s (%s)\n", what, ser)
 	if len(res.Defaults) > 0 {
 		fmt.Fprintf(info, "defaults applied: %s\n", strings.Join(res.Defaults, ", "))
@@ -342,18 +344,22 @@ func runValidate(env *cliEnv, args []string) error {
 	if len(res.InvalidDefaults) > 0 {
 		fmt.Fprintf(info, "schema defaults left out because they do not validate: %s\n", strings.Join(res.InvalidDefaults, ", "))
 	}
-	if *asJSON {
-		var b bytes.Buffer
-		enc := json.NewEncoder(&b)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(res.Params); err != nil {
-			return err
-		}
-		_, err := env.stdout.Write(b.Bytes())
-		return err
-	}
 	return nil
+}
+
+// jsonValidate is validate --json (parameters valid; invalid ones are an
+// error document whose diagnostics carry each violation's JSON pointer).
+type jsonValidate struct {
+	Valid         bool   `json:"valid"`
+	SoftwareType  string `json:"software_type"`
+	Shared        bool   `json:"shared"`
+	Serialisation string `json:"serialisation"`
+	// Parameters are the complete parameters, defaults applied.
+	Parameters           map[string]any `json:"parameters"`
+	DefaultsApplied      []string       `json:"defaults_applied"`
+	ConvertedFromStrings []string       `json:"converted_from_strings"`
+	InvalidDefaults      []string       `json:"invalid_defaults"`
+	Warnings             []string       `json:"warnings"`
 }
 
 func runSchemaShow(env *cliEnv, args []string) error {
@@ -368,10 +374,10 @@ func runSchemaShow(env *cliEnv, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return withCode(exitPromise, errors.New("give one PATH: a software descriptor, a directory holding one, or a JSON Schema (see 'slapnode help schema show')"))
+		return withCode(exitUsage, errors.New("give one PATH: a software descriptor, a directory holding one, or a JSON Schema (see 'slapnode help schema show')"))
 	}
 	if *depth < 1 {
-		return withCode(exitPromise, fmt.Errorf("--depth must be at least 1, not %d", *depth))
+		return withCode(exitUsage, fmt.Errorf("--depth must be at least 1, not %d", *depth))
 	}
 	d, err := loadSoftware(pos[0])
 	if err != nil {
@@ -396,18 +402,19 @@ func runSchemaShow(env *cliEnv, args []string) error {
 			Request       string             `json:"request,omitempty"`
 			Parameters    []schema.Parameter `json:"parameters"`
 		}
-		var out []jsonType
+		out := struct {
+			Name          string     `json:"name,omitempty"`
+			Path          string     `json:"path,omitempty"`
+			SoftwareTypes []jsonType `json:"software_types"`
+		}{Name: d.Name, Path: d.Path, SoftwareTypes: []jsonType{}}
 		for _, st := range types {
 			v, err := d.Validator(st.TypeName(), st.Shared, opts)
 			if err != nil {
 				return err
 			}
-			out = append(out, jsonType{st.TypeName(), st.Key, st.Shared, d.SerialisationOf(st), d.Resolve(st.Request), v.Parameters(*depth)})
+			out.SoftwareTypes = append(out.SoftwareTypes, jsonType{st.TypeName(), st.Key, st.Shared, d.SerialisationOf(st), d.Resolve(st.Request), nonNil(v.Parameters(*depth))})
 		}
-		enc := json.NewEncoder(env.stdout)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(out)
+		return env.writeJSON(out)
 	}
 
 	w := env.stdout

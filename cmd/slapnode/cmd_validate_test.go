@@ -47,15 +47,20 @@ func TestValidateCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("code %d: %s", code, errs)
 	}
-	var params map[string]any
-	if err := json.Unmarshal([]byte(out), &params); err != nil {
+	var doc struct {
+		Valid           bool
+		Parameters      map[string]any
+		DefaultsApplied []string `json:"defaults_applied"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatalf("--json output is not JSON: %v\n%s", err, out)
 	}
-	if params["key-length"] != float64(4096) || params["base-port"] != float64(8009) {
-		t.Errorf("params %v", params)
+	params := doc.Parameters
+	if !doc.Valid || params["key-length"] != float64(4096) || params["base-port"] != float64(8009) || len(doc.DefaultsApplied) == 0 {
+		t.Errorf("params %v", doc)
 	}
-	if !strings.Contains(errs, "parameters valid") {
-		t.Errorf("with --json the report goes to stderr: %q", errs)
+	if errs != "" {
+		t.Errorf("with --json the report is in the document, stderr is quiet: %q", errs)
 	}
 
 	// Plain XML: strings converted to the schema's types.
@@ -81,7 +86,7 @@ func TestValidateCommand(t *testing.T) {
 		{"validate", "--schema", schemaPath, "--param", "novalue"},
 		{"validate", "--schema", schemaPath, "--serialisation", "yaml"},
 	} {
-		if code, _, errs := runCLI(t, "", args...); code != exitPromise {
+		if code, _, errs := runCLI(t, "", args...); code != exitUsage {
 			t.Errorf("%q: code %d (%s)", args, code, errs)
 		}
 	}
@@ -106,20 +111,24 @@ func TestSchemaShowCommand(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("code %d: %s", code, errs)
 	}
-	var got []struct {
-		Type       string `json:"software_type"`
-		Parameters []struct {
-			Pointer string `json:"pointer"`
-			Default any    `json:"default"`
-		} `json:"parameters"`
+	var doc struct {
+		SoftwareTypes []struct {
+			Type       string `json:"software_type"`
+			Parameters []struct {
+				Pointer string `json:"pointer"`
+				Default any    `json:"default"`
+			} `json:"parameters"`
+		} `json:"software_types"`
 	}
-	if err := json.Unmarshal([]byte(out), &got); err != nil {
+	err := json.Unmarshal([]byte(out), &doc)
+	got := doc.SoftwareTypes
+	if err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	if len(got) != 1 || got[0].Type != "default" || len(got[0].Parameters) != 3 || got[0].Parameters[2].Default != true {
 		t.Errorf("got %+v", got)
 	}
-	if code, _, _ := runCLI(t, "", "schema", "show"); code != exitPromise {
+	if code, _, _ := runCLI(t, "", "schema", "show"); code != exitUsage {
 		t.Errorf("missing PATH: code %d", code)
 	}
 	if code, _, errs := runCLI(t, "", "schema", "show", filepath.Join(corpus, "kvm", "nothing.txt")); code != exitFailure {

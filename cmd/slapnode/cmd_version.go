@@ -16,18 +16,25 @@ func init() {
 	register(&command{
 		name:    "version",
 		summary: "print the version of slapnode and of its built-in modules",
-		usage: `Usage: slapnode version
+		usage: `Usage: slapnode version [--json]
+       slapnode --version
 
 Prints slapnode's version, the Go version it was built with, and the built-in
 WebAssembly modules embedded in this binary.
 
 Example:
   slapnode version
+  slapnode version --json
 `,
 		run: func(env *cliEnv, args []string) error {
 			fs := newFlags("version")
-			if _, err := parseFlags(fs, args); err != nil {
+			asJSON := fs.Bool("json", false, "JSON output")
+			pos, err := parseFlags(fs, args)
+			if err != nil {
 				return err
+			}
+			if len(pos) != 0 {
+				return withCode(exitUsage, fmt.Errorf("unexpected argument %q", pos[0]))
 			}
 			v, goVersion := version, ""
 			if bi, ok := debug.ReadBuildInfo(); ok {
@@ -45,6 +52,9 @@ Example:
 				v = "(devel)"
 			}
 			mods := builtin.Names()
+			if *asJSON {
+				return env.writeJSON(jsonVersion{Version: v, GoVersion: goVersion, BuiltinModules: nonNil(mods), RecipeABI: 1})
+			}
 			list := "none (built without 'make')"
 			if len(mods) > 0 {
 				list = strings.Join(mods, ", ")
@@ -53,4 +63,12 @@ Example:
 			return nil
 		},
 	})
+}
+
+// jsonVersion is version --json.
+type jsonVersion struct {
+	Version        string   `json:"version"`
+	GoVersion      string   `json:"go_version"`
+	BuiltinModules []string `json:"builtin_modules"`
+	RecipeABI      int      `json:"recipe_abi"`
 }

@@ -19,6 +19,8 @@ func newFlags(c string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	fs.Bool("v", false, "verbose: print details of errors")
 	fs.Bool("verbose", false, "verbose: print details of errors")
+	fs.Bool("q", false, "quiet: no progress, no notes")
+	fs.Bool("quiet", false, "quiet: no progress, no notes")
 	return fs
 }
 
@@ -31,7 +33,7 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, errHelp
 			}
-			return nil, withCode(exitPromise, fmt.Errorf("%v (see 'slapnode help %s')", err, fs.Name()))
+			return nil, withCode(exitUsage, fmt.Errorf("%v%s (see 'slapnode help %s')", err, suggestFlag(fs, err), fs.Name()))
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -43,6 +45,30 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, args[0])
 		args = args[1:]
 	}
+}
+
+// suggestFlag returns "; did you mean --json?" for an unknown flag close to
+// a defined one.
+func suggestFlag(fs *flag.FlagSet, err error) string {
+	name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: ")
+	if !ok {
+		return ""
+	}
+	name = strings.TrimLeft(name, "-")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	s := closest(name, names)
+	for i, n := range s {
+		if len(n) > 1 {
+			s[i] = "--" + n
+		} else {
+			s[i] = "-" + n
+		}
+	}
+	if len(s) == 0 {
+		return ""
+	}
+	return "; did you mean " + orList(s) + "?"
 }
 
 // stringList is a repeatable flag.

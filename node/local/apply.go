@@ -242,8 +242,10 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	if st, ok := o.Services.(promise.Services); ok {
 		runner.Services = st
 	}
+	done := e.BeginStep("checking the promises of " + pid)
 	res.Promises, err = runner.RunPartition(ctx, promise.PartitionRef{Partition: part, SoftwarePath: sw.Path, SoftwareURL: sw.URL},
 		promise.RunOptions{Force: true, Settle: o.PromiseWait, Specs: specs, PythonPlugins: inst.PythonPlugins})
+	done()
 	if err != nil {
 		return nil, fmt.Errorf("promises of %s: %w", pid, err)
 	}

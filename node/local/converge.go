@@ -99,6 +99,9 @@ type partitionState struct {
 	State     string `json:"state"`
 	Software  string `json:"software"`
 	Type      string `json:"software_type"`
+	// Title is the instance's name on the master, so that `slapnode
+	// output NAME` finds it; not part of what makes a partition up to date.
+	Title string `json:"title,omitempty"`
 }
 
 // ConvergeOnce fetches what the master wants of this node and does it:
@@ -238,7 +241,7 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 	params, strs, stype, ts := partitionRequest(p)
 	want := partitionState{Timestamp: ts, State: p.RequestedState, Software: p.SoftwareRelease.URL, Type: stype}
 	var last partitionState
-	if b, err := os.ReadFile(statePath); err == nil && json.Unmarshal(b, &last) == nil && last == want && ts != "" {
+	if b, err := os.ReadFile(statePath); err == nil && json.Unmarshal(b, &last) == nil && ts != "" && upToDate(last, want) {
 		rep.Skipped = append(rep.Skipped, pid)
 		return nil
 	}
@@ -310,10 +313,18 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 	rep.Processed = append(rep.Processed, pid)
 	// Written only after full success, so a failed partition is processed
 	// again on the next pass.
+	want.Title = p.InstanceTitle()
 	if err := atomicfile.WriteJSON(statePath, want, 0o640); err != nil {
 		return err
 	}
 	return atomicfile.Write(filepath.Join(part.Path, ".timestamp"), []byte(ts), 0o640)
+}
+
+// upToDate reports whether a partition's last success did what want asks:
+// its title is left out, an instance renamed on the master needs no work.
+func upToDate(last, want partitionState) bool {
+	last.Title, want.Title = "", ""
+	return last == want
 }
 
 // partitionRequest extracts what the requester asked: parameters (decoded
@@ -458,6 +469,7 @@ func (mr *masterRequester) Request(ctx context.Context, _ string, cr partition.C
 // its last successful processing recorded it.
 type ConvergedPartition struct {
 	ID, State, Software, Type string
+	Title                     string // the instance's name on the master
 }
 
 // ConvergedPartitions lists the partitions processed for a master (the
@@ -479,7 +491,7 @@ func (n *Node) ConvergedPartitions() ([]ConvergedPartition, error) {
 		if json.Unmarshal(b, &st) != nil {
 			continue
 		}
-		out = append(out, ConvergedPartition{ID: ent.Name(), State: st.State, Software: st.Software, Type: st.Type})
+		out = append(out, ConvergedPartition{ID: ent.Name(), State: st.State, Software: st.Software, Type: st.Type, Title: st.Title})
 	}
 	return out, nil
 }

@@ -325,3 +325,46 @@ func TestDaemonRestartsOnUpgrade(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command(upgraded, "node", "stop", "--root", root).Run() })
 }
+
+// TestCLIOutputOnANewNode: on a fresh node root, the long first steps are
+// named on stderr (once each, not being a terminal), the note about an
+// unformatted node comes once per root, -q leaves only the result, and the
+// connection parameters can be shown again with output, by instance name.
+func TestCLIOutputOnANewNode(t *testing.T) {
+	requireBuiltins(t)
+	root := t.TempDir()
+	stopNode(t, root)
+	r := run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18484")
+	if r.code != 0 {
+		t.Fatalf("apply exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	// A cold compilation of the cookbook takes seconds (4 s measured in
+	// docs/adr/0006-jinja2-engine.md), well over the one second after
+	// which a step is named.
+	if n := strings.Count(r.stderr, "compiling module cookbook"); n != 1 {
+		t.Errorf("the cookbook's compilation named %d times:\n%s", n, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "no cgroup limits") || strings.Contains(r.stderr, "\r") {
+		t.Errorf("stderr:\n%q", r.stderr)
+	}
+	r = run(t, root, "-q", "apply", "examples/helloweb/software.hcl", "--param", "port:=18484")
+	if r.code != 0 || r.stderr != "" || strings.Contains(r.stdout, "instance helloweb in") || !strings.Contains(r.stdout, "url = ") {
+		t.Errorf("apply -q (%d):\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18484")
+	if strings.Contains(r.stderr, "note:") {
+		t.Errorf("the note came again:\n%s", r.stderr)
+	}
+	r = run(t, root, "output", "helloweb")
+	if r.code != 0 || !strings.Contains(r.stdout, "url = http://") {
+		t.Errorf("output helloweb (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, root, "restart", "helloweb")
+	if r.code != 0 || r.stdout != "restarted slappart0\n" {
+		t.Errorf("restart helloweb (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = run(t, root, "apply", "examples/helloweb/software.hcl", "--json", "--param", "port:=80")
+	if r.code != 1 || !strings.Contains(r.stdout, `"pointer": "/port"`) || !strings.Contains(r.stdout, `"format_version": "1.0"`) {
+		t.Errorf("a refused apply --json (%d):\nstdout:\n%s", r.code, r.stdout)
+	}
+}
