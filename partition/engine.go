@@ -77,7 +77,9 @@ type Action struct {
 	Kind    ActionKind `json:"action"`
 	Recipe  string     `json:"recipe,omitempty"`
 	Changed []string   `json:"changed,omitempty"` // options that differ, on reinstall
-	Reason  string     `json:"reason,omitempty"`
+	// Changes are the options that differ, old → new (secrets masked).
+	Changes []ValueChange `json:"changes,omitempty"`
+	Reason  string        `json:"reason,omitempty"`
 }
 
 // Report sums up an apply or a plan of one target.
@@ -121,6 +123,15 @@ type Target struct {
 	ExecHook   func(pid int) error
 	Force      bool      // reinstall every part
 	Requester  Requester // makes `request` blocks' requests (instances)
+	// Masker hides the secrets a plan would show (parameters marked
+	// secret…); the engine adds those it finds in the journal.
+	Masker *Masker
+	// PlanPaths: in a plan, a part to reinstall keeps the outputs that
+	// echo an option (a template's output path), so that what reads only
+	// its path (a service's command) is known. Not for targets that read
+	// the content behind such a path at plan time (a rendered buildout
+	// profile).
+	PlanPaths bool
 }
 
 // Result is an applied (or planned) target: the report, and an evaluator
@@ -168,6 +179,13 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 	mods, diags := p.Modules(ev)
 	if err := p.Err(diags); err != nil {
 		return nil, err
+	}
+	if t.Masker == nil {
+		t.Masker = NewMasker()
+	}
+	for _, rec := range j.parts {
+		t.Masker.AddNamedJSON(rec.Options, false)
+		t.Masker.AddNamedJSON(rec.Outputs, secretRecipe(rec.Recipe))
 	}
 	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}}}
 	if !plan {
@@ -217,8 +235,19 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 			continue
 		}
 		if err := r.part(ctx, n); err != nil {
+			// A plan reports every part's mistakes at once: the part's
+			// value is unknown to the parts after it.
+			var perr *profile.Error
+			if plan && errors.As(err, &perr) {
+				r.diags = append(r.diags, perr.Diags...)
+				ev.SetPart(n.Name, cty.DynamicVal)
+				continue
+			}
 			return nil, err
 		}
+	}
+	if err := p.Err(r.diags); err != nil {
+		return nil, err
 	}
 	if !plan {
 		if err := j.close(); err != nil {
@@ -238,6 +267,14 @@ type run struct {
 	session *wasmhost.Session
 	specs   map[string]*profile.ModuleSpec
 	report  *Report
+	diags   hcl.Diagnostics // a plan's errors, reported together
+}
+
+// secretRecipe reports whether every output of a recipe is a secret (a
+// generated password).
+func secretRecipe(recipe string) bool {
+	_, name, _ := strings.Cut(recipe, ":")
+	return name == "password" || name == "generate-random"
 }
 
 // part installs one part, or skips it when its signature is unchanged.
@@ -314,6 +351,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	if prev != nil {
 		act.Kind = Reinstall
 		act.Changed = changedOptions(prev.Options, optJSON)
+		act.Changes = r.t.Masker.DiffObjects("", prev.Options, optJSON)
 		if prev.Module != mod.Digest {
 			act.Changed = append(act.Changed, "(recipe module)")
 		}
@@ -323,7 +361,11 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	}
 	r.report.add(act)
 	if r.plan {
-		r.ev.SetPart(name, cty.DynamicVal)
+		if r.t.PlanPaths {
+			r.ev.SetPart(name, planValue(opts, prev))
+		} else {
+			r.ev.SetPart(name, cty.DynamicVal)
+		}
 		return nil
 	}
 	if prev != nil {
@@ -353,6 +395,34 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		return err
 	}
 	return r.setValue(name, opts, out.Outputs)
+}
+
+// planValue is what a plan knows of a part that an apply would install or
+// reinstall: its options, and for a reinstall the outputs it had — those
+// that echoed an option (template's output, a build's location) take the
+// option's new value, the others are known after apply. A part installed
+// for the first time is wholly unknown.
+func planValue(opts map[string]cty.Value, prev *PartRecord) cty.Value {
+	if prev == nil {
+		return cty.DynamicVal
+	}
+	var outs, prevOpts map[string]json.RawMessage
+	if json.Unmarshal(prev.Outputs, &outs) != nil {
+		return cty.DynamicVal
+	}
+	json.Unmarshal(prev.Options, &prevOpts)
+	val := make(map[string]cty.Value, len(opts)+len(outs))
+	for k, v := range opts {
+		val[k] = v
+	}
+	for k, ov := range outs {
+		if nv, ok := opts[k]; ok && jsonEqual(prevOpts[k], ov) {
+			val[k] = nv
+			continue
+		}
+		val[k] = cty.DynamicVal
+	}
+	return cty.ObjectVal(val)
 }
 
 func (r *run) pending(name, recipe, reason string) error {

@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/partition/promise"
@@ -58,6 +60,9 @@ type ApplyResult struct {
 	Changes        supervisor.Changes
 	Promises       []promise.Result
 	PromisesFailed bool
+	// Plan, for a plan, is what the apply would do to the instance beyond
+	// its parts: its state, services, promises, connection parameters.
+	Plan *Plan
 }
 
 // ErrPromise is returned (wrapped) when the instance was applied but a
@@ -113,6 +118,10 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		return nil, err
 	}
 	if o.State == StateDestroyed {
+		if o.Plan {
+			res.Plan, err = n.planDestroy(reg, name)
+			return res, err
+		}
 		return res, n.destroy(ctx, reg, name, o)
 	}
 	if len(sw.Types) == 0 && o.Type == "" {
@@ -169,6 +178,9 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if dres != nil {
 		res.Partition, res.Instance, res.Changes = dres.Partition, dres.Instance, dres.Changes
 		res.Promises, res.PromisesFailed = dres.Promises, dres.PromisesFailed
+	}
+	if dres != nil && o.Plan && err == nil {
+		res.Plan, err = n.planInstance(ctx, sw, reg.Instances[name], name, dres, o)
 	}
 	if dres == nil || o.Plan {
 		return res, err
@@ -256,6 +268,64 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 		}
 	}
 	return res, nil
+}
+
+// planInstance says what an apply would do to the instance beyond parts.
+func (n *Node) planInstance(ctx context.Context, sw *partition.Software, rec *InstanceRecord, name string, dres *ApplyResult, o ApplyOptions) (*Plan, error) {
+	inst, part := dres.Instance, dres.Partition
+	pl := &Plan{Instance: name, Partition: part.ID}
+	switch {
+	case rec == nil:
+		pl.Action = PlanCreate
+	case o.State == StateStopped && rec.State != StateStopped:
+		pl.Action = PlanStop
+	case o.State == StateStarted && rec.State == StateStopped:
+		pl.Action = PlanStart
+	}
+	if sw.Legacy != nil {
+		// A buildout instance's services and promises are what its
+		// rendered profile writes at apply: not known before.
+		return pl, nil
+	}
+	m := inst.Secrets
+	var err error
+	if pl.Services, err = n.planServices(ctx, part.ID, inst.Services, inst.Unknown, o.State, o, m); err != nil {
+		return nil, err
+	}
+	if pl.Promises, err = planPromises(part, inst.Promises, inst.Unknown, m); err != nil {
+		return nil, err
+	}
+	var old map[string]any
+	if rec != nil {
+		old = rec.Connection
+	}
+	pl.Connection = planConnection(old, inst.Connection, inst.Unknown, m)
+	return pl, nil
+}
+
+// planDestroy says what destroying an instance would do.
+func (n *Node) planDestroy(reg *registry, name string) (*Plan, error) {
+	rec := reg.Instances[name]
+	if rec == nil {
+		return nil, fmt.Errorf("no instance named %q on this node", name)
+	}
+	pl := &Plan{Instance: name, Partition: rec.Partition, Action: PlanDestroy}
+	for child := range reg.Instances {
+		if strings.HasPrefix(child, name+"/") {
+			pl.Children = append(pl.Children, child)
+		}
+	}
+	sort.Strings(pl.Children)
+	_, specs, _, err := supervisor.Persisted(daemon.StateDir(n.Root), rec.Partition)
+	if err != nil {
+		return nil, err
+	}
+	m := partition.NewMasker()
+	for _, sp := range specs {
+		pl.Services = append(pl.Services, ServicePlan{Name: sp.Name, Action: ServiceStop, Reason: "the instance is destroyed"})
+	}
+	pl.Connection = planConnection(rec.Connection, nil, nil, m)
+	return pl, nil
 }
 
 // destroy stops an instance's services, empties its partition and forgets it.
