@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
+
 	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/format"
 	"github.com/slapnode/slapnode/node/local"
@@ -28,6 +31,7 @@ func init() {
 		name:    "apply",
 		summary: "install a software profile, instantiate it, start its services, print its connection parameters",
 		usage: `Usage: slapnode apply PROFILE [flags]
+       slapnode apply PLAN
 
 Installs the software release PROFILE (a software.hcl) into the node, instantiates
 one of its software types in a partition, starts its services, runs its promises
@@ -43,7 +47,9 @@ Flags:
   --type TYPE         software type (default "default")
   --param KEY=VALUE   an instance parameter (repeatable); KEY:=JSON for a JSON value
   --params FILE       instance parameters as a JSON object ("-" for stdin)
-  --state STATE       started (default), stopped or destroyed
+  --state STATE       started (default), stopped or destroyed; destroying asks for
+                      confirmation on a terminal (and refuses without one)
+  -auto-approve       destroy without asking
   --force             reinstall every part, even unchanged ones
   --recheck           compare every part of an already complete software release
                       with its state (a complete release is skipped otherwise)
@@ -51,6 +57,8 @@ Flags:
                       'slapnode release check'): unpinned downloads, modules, extends,
                       versions or commands
   --wait DURATION     how long promises may take to pass after services start (default 30s)
+  --settle DURATION   how long the services apply starts must stay up (default 3s; 0:
+                      do not wait): one that exits in that time fails the apply
   --download-cache DIR  look for downloads (url + md5sum or sha256) in DIR first: a
                       SlapOS download cache (files named by the md5 of their URL) or
                       a directory of files named by their URL's basename or checksum
@@ -61,7 +69,11 @@ Flags:
   -v                  print details: every recipe's messages
   -q                  print only the result: no progress, no notes
 
-Exit codes: 0 success, 1 failure, 4 a promise failed, 64 usage error.
+PLAN may be a plan saved by 'slapnode plan -out PLAN': apply does what it says,
+and refuses it when anything it was computed from changed since.
+
+Exit codes: 0 success, 1 failure (a service that did not stay up, too), 4 a promise
+failed, 64 usage error.
 
 Examples:
   slapnode apply examples/helloweb/software.hcl
@@ -77,14 +89,25 @@ Examples:
 		summary: "show what apply would install, reinstall or uninstall, without changing anything",
 		usage: `Usage: slapnode plan PROFILE [flags]
 
-Shows what 'slapnode apply PROFILE' would do — parts to install, to reinstall
-(with the options that changed), to uninstall, and unchanged — without doing it.
-Takes the same flags as apply (--root, --name, --type, --param, --params, --json,
---download-cache, --offline). PROFILE may be a buildout software.cfg, converted
-in memory.
+Shows what 'slapnode apply PROFILE' would do, without doing it: parts to install,
+reinstall (each changed option old → new) or uninstall; services to start,
+restart or stop; promises added, changed or removed; connection parameters that
+change; the instance created, stopped, started or destroyed. Secrets are masked.
+Every mistake of the profiles (software and instance) is reported at once, each
+with file:line:col. Takes the same flags as apply (--root, --name, --type, --param,
+--params, --state, --json, --download-cache, --offline). PROFILE may be a
+buildout software.cfg, converted in memory.
 
-Example:
+  -detailed-exitcode  exit 0 when apply would change nothing, 2 when it would change
+                      something, 1 on error
+  -out FILE           save the plan to FILE: 'slapnode apply FILE' does what it says,
+                      and refuses it when anything it was computed from changed
+
+Examples:
   slapnode plan examples/helloweb/software.hcl --param greeting=Hi
+  slapnode plan examples/helloweb/software.hcl --param port:=8491 -detailed-exitcode
+  slapnode plan examples/helloweb/software.hcl --state destroyed -out destroy.plan
+  slapnode apply destroy.plan
 `,
 		run: runPlan,
 	})
@@ -218,7 +241,16 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	}
 	opts := local.ApplyOptions{
 		Name: a.name, Type: a.typ, Params: params, Strings: strs, State: a.state,
-		Force: a.force, Recheck: a.recheck, Release: a.release, Plan: plan, PromiseWait: a.wait,
+		Force: a.force, Recheck: a.recheck, Release: a.release, Plan: plan, PromiseWait: a.wait, Settle: a.settle,
+	}
+	if !plan && a.state == local.StateDestroyed && !a.autoApprove {
+		name := a.name
+		if name == "" {
+			name = "the instance of " + pos[0]
+		}
+		if err := confirmDestroy(env, name); err != nil {
+			return err
+		}
 	}
 	if !plan {
 		done := env.step("starting the node daemon")
@@ -247,14 +279,32 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 		}
 		return nil
 	}
-	if err != nil && !errors.Is(err, local.ErrPromise) {
+	if err != nil && !errors.Is(err, local.ErrPromise) && !errors.Is(err, local.ErrServiceDown) {
 		return err
 	}
 	if perr := printApply(env, res, a.asJSON, a.state); perr != nil {
 		return perr
 	}
+	if errors.Is(err, local.ErrServiceDown) {
+		return err
+	}
 	if err != nil {
 		return withCode(exitPromiseFailed, err)
+	}
+	return nil
+}
+
+// confirmDestroy asks on a terminal before an instance is destroyed; with
+// no terminal to ask on, it refuses and says which flag destroys anyway.
+func confirmDestroy(env *cliEnv, what string) error {
+	f, ok := env.stdin.(*os.File)
+	if !ok || !isatty.IsTerminal(f.Fd()) {
+		return fmt.Errorf("refusing to destroy %s without confirmation: standard input is not a terminal to ask on; pass -auto-approve to destroy it (its services stop and its partition's files and data are deleted), or see what would happen with 'slapnode plan ... --state destroyed'", what)
+	}
+	fmt.Fprintf(env.stderr, "Destroy %s? Its services stop and its partition is emptied: its files and data are deleted.\nOnly 'yes' confirms: ", what)
+	line, _ := bufio.NewReader(env.stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return errors.New("destroy cancelled: nothing was changed")
 	}
 	return nil
 }

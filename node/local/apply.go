@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/partition/promise"
 	"github.com/slapnode/slapnode/partition/release"
+	"github.com/slapnode/slapnode/partition/service"
 	"github.com/slapnode/slapnode/schema"
 )
 
@@ -43,7 +45,10 @@ type ApplyOptions struct {
 	// PromiseWait is how long promises may take to pass after services
 	// start (a service needs a moment to listen). 0 checks once.
 	PromiseWait time.Duration
-	Services    Services
+	// Settle is how long the services an apply starts or restarts must
+	// stay up for the apply to succeed; 0 does not wait.
+	Settle   time.Duration
+	Services Services
 	// Requester makes the instance profile's request blocks' requests;
 	// default: children instantiated on this node.
 	Requester partition.Requester
@@ -68,6 +73,10 @@ type ApplyResult struct {
 // ErrPromise is returned (wrapped) when the instance was applied but a
 // promise failed: SlapOS's exit code 2.
 var ErrPromise = errors.New("promise failed")
+
+// ErrServiceDown is returned (wrapped) when the instance was applied but
+// a service it started did not stay up for the settle time.
+var ErrServiceDown = errors.New("service did not stay up")
 
 // Apply installs the software of profilePath, instantiates it in the
 // instance's partition, hands its services to the supervisor, runs its
@@ -253,6 +262,15 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	runner := &promise.Runner{Host: e.Host}
 	if st, ok := o.Services.(promise.Services); ok {
 		runner.Services = st
+		started := append(append([]string{}, res.Changes.Started...), res.Changes.Restarted...)
+		if o.Settle > 0 && len(started) > 0 {
+			done := e.BeginStep(fmt.Sprintf("checking that the services of %s stay up (%s)", pid, o.Settle))
+			err := settle(ctx, st, pid, o.Name, started, inst.Services, o.Settle)
+			done()
+			if err != nil {
+				return res, err
+			}
+		}
 	}
 	done := e.BeginStep("checking the promises of " + pid)
 	res.Promises, err = runner.RunPartition(ctx, promise.PartitionRef{Partition: part, SoftwarePath: sw.Path, SoftwareURL: sw.URL},
@@ -268,6 +286,66 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 		}
 	}
 	return res, nil
+}
+
+// settle watches the services an apply started for d: each watched service
+// must stay RUNNING without a restart, else the apply fails saying which
+// service, in what state, why it last exited, and where its log is.
+func settle(ctx context.Context, st promise.Services, pid, name string, started []string, specs []service.Spec, d time.Duration) error {
+	watched := map[string]bool{}
+	for _, sp := range specs {
+		if sp.Watch && sp.Schedule == "" && slices.Contains(started, sp.Name) {
+			watched[sp.Name] = true
+		}
+	}
+	if len(watched) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(d)
+	// Restarts counts from the unit's creation: one started again after
+	// FATAL keeps its count, so only new restarts count.
+	base := map[string]int{}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		all, err := st.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("services of %s: %w", pid, err)
+		}
+		var bad []string
+		for _, s := range all {
+			if s.Partition != pid || !watched[s.Name] {
+				continue
+			}
+			if _, seen := base[s.Name]; !seen {
+				base[s.Name] = s.Restarts
+			}
+			restarts := s.Restarts - base[s.Name]
+			down := s.State == service.StateBackoff || s.State == service.StateFatal || s.State == service.StateExited || s.State == service.StateStopped
+			if down || restarts > 0 {
+				why := s.State
+				if s.LastExit != "" {
+					why += ", last exit: " + s.LastExit
+				}
+				if restarts > 0 {
+					why += fmt.Sprintf(", restarted %d time(s)", restarts)
+				}
+				bad = append(bad, fmt.Sprintf("service %s exited within %s of its start (%s); its log: slapnode logs %s %s", s.Name, d, why, name, s.Name))
+			}
+		}
+		if len(bad) > 0 {
+			sort.Strings(bad)
+			return fmt.Errorf("%w: %s", ErrServiceDown, strings.Join(bad, "; "))
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
 }
 
 // planInstance says what an apply would do to the instance beyond parts.
@@ -394,7 +472,7 @@ func (lr *localRequester) Request(ctx context.Context, _ string, cr partition.Ch
 		return nil, fmt.Errorf("request %s: more than 8 levels of instances requesting instances (a request loop?)", cr.Name)
 	}
 	o := ApplyOptions{Name: lr.parent + "/" + cr.Name, Type: cr.SoftwareType, Params: cr.Parameters, State: cr.State,
-		PromiseWait: lr.o.PromiseWait, Services: lr.o.Services, depth: lr.o.depth + 1}
+		PromiseWait: lr.o.PromiseWait, Settle: lr.o.Settle, Services: lr.o.Services, depth: lr.o.depth + 1}
 	res, err := lr.n.apply(ctx, cr.Software, o)
 	if err != nil {
 		return nil, fmt.Errorf("request %s: %w", cr.Name, err)
