@@ -87,6 +87,10 @@ type Report struct {
 	Target  string   `json:"target"`
 	Actions []Action `json:"actions"`
 	Counts  map[ActionKind]int
+	// Basis is the digest of the journal the report was computed from
+	// (every part's name and signature): a saved plan whose basis changed
+	// is stale.
+	Basis string `json:"-"`
 }
 
 func (r *Report) add(a Action) {
@@ -187,7 +191,7 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 		t.Masker.AddNamedJSON(rec.Options, false)
 		t.Masker.AddNamedJSON(rec.Outputs, secretRecipe(rec.Recipe))
 	}
-	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}}}
+	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}, Basis: j.basis()}}
 	if !plan {
 		r.session = e.Host.NewSession(wasmhost.SessionConfig{
 			Mounts: t.Mounts, Credential: t.Credential, ExecStarted: t.ExecHook,
@@ -268,6 +272,20 @@ type run struct {
 	specs   map[string]*profile.ModuleSpec
 	report  *Report
 	diags   hcl.Diagnostics // a plan's errors, reported together
+}
+
+// basis is the digest of the journal's parts: names, signatures, order.
+func (j *journal) basis() string {
+	names := make([]string, 0, len(j.parts))
+	for n := range j.parts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%s\x00%d\n", n, j.parts[n].Signature, j.parts[n].Seq)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // secretRecipe reports whether every output of a recipe is a secret (a

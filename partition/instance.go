@@ -115,6 +115,8 @@ type Instance struct {
 	// Secrets masks the secrets of the instance (parameters marked secret,
 	// generated passwords…) in what a plan shows.
 	Secrets *Masker
+	// ProfileDigest is the digest of the instance profile's files.
+	ProfileDigest string
 	profile *profile.Profile
 }
 
@@ -253,7 +255,7 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		return nil, err
 	}
 	inst := &Instance{Type: it.Name, Params: res.Params, Defaults: res.Defaults, Report: applied.Report, profile: p,
-		Unknown: map[string]bool{}, Secrets: t.Masker}
+		Unknown: map[string]bool{}, Secrets: t.Masker, ProfileDigest: p.Digest}
 	if plan {
 		// What apply would hand to the supervisor, schedule and publish,
 		// as far as it is known before apply.

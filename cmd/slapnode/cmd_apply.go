@@ -205,8 +205,33 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	if len(pos) != 1 {
 		return withCode(exitUsage, fmt.Errorf("give one software profile, e.g. slapnode %s examples/helloweb/software.hcl", name))
 	}
-	params, strs, err := a.parameters(env)
-	if err != nil {
+	profilePath := pos[0]
+	var saved *savedPlan
+	if !plan {
+		if saved, err = readSavedPlan(profilePath); err != nil {
+			return err
+		}
+	}
+	var params map[string]any
+	var strs bool
+	if saved != nil {
+		set := setFlags(fs)
+		for _, f := range []string{"name", "type", "param", "params", "state", "force", "recheck", "release", "download-cache", "offline"} {
+			if set[f] {
+				return withCode(exitUsage, errPlanFlags)
+			}
+		}
+		if set["root"] {
+			if abs, _ := filepath.Abs(a.root); abs != saved.Root {
+				return fmt.Errorf("the plan in %s was made for node root %s, not %s", profilePath, saved.Root, abs)
+			}
+		}
+		saved.flags(&a)
+		params, strs = saved.Options.Params, saved.Options.Strings
+		profilePath = saved.Profile
+		// Applying a saved plan is the approval: it was made to be applied.
+		a.autoApprove = true
+	} else if params, strs, err = a.parameters(env); err != nil {
 		return err
 	}
 	ctx, cancel := signalContext()
@@ -246,7 +271,7 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 	if !plan && a.state == local.StateDestroyed && !a.autoApprove {
 		name := a.name
 		if name == "" {
-			name = "the instance of " + pos[0]
+			name = "the instance of " + profilePath
 		}
 		if err := confirmDestroy(env, name); err != nil {
 			return err
@@ -266,13 +291,36 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 		defer c.Close()
 		opts.Services = c
 	}
-	res, err := n.Apply(ctx, pos[0], opts)
+	if saved != nil {
+		// The node must be as the plan saw it: plan again, compare.
+		check := opts
+		check.Plan, check.Services = true, nil
+		done := env.step("checking the saved plan against the node")
+		now, err := n.Apply(ctx, profilePath, check)
+		done()
+		if err != nil {
+			return fmt.Errorf("the plan in %s cannot be checked: %w", pos[0], err)
+		}
+		if err := saved.stale(pos[0], now.Basis); err != nil {
+			return err
+		}
+	}
+	res, err := n.Apply(ctx, profilePath, opts)
 	if plan {
 		if err != nil {
 			return err
 		}
 		if err := printPlan(env, res, a.asJSON); err != nil {
 			return err
+		}
+		if a.out != "" {
+			abs, _ := filepath.Abs(a.root)
+			if err := writeSavedPlan(a.out, abs, profilePath, &a, params, strs, res); err != nil {
+				return fmt.Errorf("saving the plan: %w", err)
+			}
+			if !a.asJSON {
+				env.note("plan saved to %s: 'slapnode apply %s' does what it says", a.out, a.out)
+			}
 		}
 		if a.detailedExitcode && planHasChanges(res) {
 			return withCode(exitChanges, errors.New(""))

@@ -2,6 +2,9 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -68,6 +71,11 @@ type ApplyResult struct {
 	// Plan, for a plan, is what the apply would do to the instance beyond
 	// its parts: its state, services, promises, connection parameters.
 	Plan *Plan
+	// Basis, for a plan, is what it was computed from, each a digest by
+	// name: the profiles, the journals, the instance's record, the
+	// supervisor's and the promises' saved state. A saved plan whose basis
+	// differs from the node's now is stale.
+	Basis map[string]string
 }
 
 // ErrPromise is returned (wrapped) when the instance was applied but a
@@ -129,6 +137,9 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if o.State == StateDestroyed {
 		if o.Plan {
 			res.Plan, err = n.planDestroy(reg, name)
+			if err == nil {
+				res.Basis = n.basis(sw, nil, reg.Instances[name], res.Plan.Partition)
+			}
 			return res, err
 		}
 		return res, n.destroy(ctx, reg, name, o)
@@ -140,7 +151,11 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		if n.Out != nil && !o.Plan {
 			fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
 		}
-		return res, e.InstallSoftware(ctx, sw, o.Force, o.Plan)
+		err := e.InstallSoftware(ctx, sw, o.Force, o.Plan)
+		if o.Plan {
+			res.Basis = n.basis(sw, nil, nil, "")
+		}
+		return res, err
 	}
 	it, err := sw.InstanceType(o.Type)
 	if err != nil {
@@ -190,6 +205,7 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	}
 	if dres != nil && o.Plan && err == nil {
 		res.Plan, err = n.planInstance(ctx, sw, reg.Instances[name], name, dres, o)
+		res.Basis = n.basis(sw, dres.Instance, reg.Instances[name], pid)
 	}
 	if dres == nil || o.Plan {
 		return res, err
@@ -379,6 +395,36 @@ func (n *Node) planInstance(ctx context.Context, sw *partition.Software, rec *In
 	}
 	pl.Connection = planConnection(old, inst.Connection, inst.Unknown, m)
 	return pl, nil
+}
+
+// basis digests what a plan was computed from (ApplyResult.Basis).
+func (n *Node) basis(sw *partition.Software, inst *partition.Instance, rec *InstanceRecord, pid string) map[string]string {
+	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	b := map[string]string{"software profile": sw.Profile.Digest, "software parts": "complete"}
+	if sw.Report != nil {
+		b["software parts"] = sw.Report.Basis
+	}
+	if inst != nil {
+		b["instance profile"] = inst.ProfileDigest
+		b["instance parts"] = inst.Report.Basis
+	}
+	if pid == "" {
+		return b
+	}
+	r, _ := json.Marshal(rec)
+	b["instance record"] = sum(r)
+	read := func(p string) string {
+		c, err := os.ReadFile(p)
+		if err != nil {
+			return "none"
+		}
+		return sum(c)
+	}
+	b["services"] = read(filepath.Join(daemon.StateDir(n.Root), "partitions", pid+".json"))
+	if part, err := n.Partition(pid); err == nil {
+		b["promises"] = read(promise.SpecsPath(part))
+	}
+	return b
 }
 
 // planDestroy says what destroying an instance would do.
