@@ -117,7 +117,7 @@ type Instance struct {
 	Secrets *Masker
 	// ProfileDigest is the digest of the instance profile's files.
 	ProfileDigest string
-	profile *profile.Profile
+	profile       *profile.Profile
 }
 
 // InstanceType resolves a software type, listing the known ones on error.
