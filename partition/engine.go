@@ -341,12 +341,36 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown recipe",
 			Detail: fmt.Sprintf("Module %q has no recipe %q; it has: %s.", modName, recipeName, strings.Join(known, ", ")), Subject: recipeAttr.Expr.Range().Ptr()}})
 	}
-	for _, v := range opts {
+	// The part's extra values are its own, for other parts to read: the
+	// recipe does not get them.
+	// So are the options a recipe that takes a fixed set does not name
+	// but other parts read (buildout's helper options): written in a
+	// buildout section among the recipe's own, they were never the
+	// recipe's. Any other option it does not name is a mistake, refused
+	// by its schema.
+	var closed *wasmhost.OptionSet
+	if set, ok := entry.OptionSet(); ok && !set.Open {
+		closed = &set
+	}
+	reads := r.p.HelperReads()[name]
+	recipeOpts := make(map[string]cty.Value, len(opts))
+	for k, v := range opts {
+		if a := b.Attrs[k]; a != nil && a.Helper {
+			continue
+		}
+		if closed != nil {
+			if _, named := closed.Known[k]; !named && (b.Buildout || reads[k] || reads["*"]) {
+				continue
+			}
+		}
+		recipeOpts[k] = v
+	}
+	for _, v := range recipeOpts {
 		if !v.IsWhollyKnown() {
 			return r.pending(name, recipe, "depends on values known after apply")
 		}
 	}
-	optJSON, err := toJSON(opts)
+	optJSON, err := toJSON(recipeOpts)
 	if err != nil {
 		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid option value", Detail: err.Error(), Subject: b.DefRange.Ptr()}})
 	}

@@ -499,8 +499,23 @@ func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.E
 			return nil, err
 		}
 		if entry.Options != nil {
+			// latest_minute is the runner's setting (as GenericPromise's),
+			// not the check's option: checked without it.
+			lm, hasLM := opts["latest_minute"]
+			if hasLM {
+				delete(opts, "latest_minute")
+				if raw, err = toJSON(opts); err != nil {
+					return nil, err
+				}
+			}
 			if raw, err = e.validate(mod, checkName, entry.Options, raw, b, p); err != nil {
 				return nil, err
+			}
+			if hasLM {
+				var m map[string]json.RawMessage
+				json.Unmarshal(raw, &m)
+				m["latest_minute"], _ = ctyjson.SimpleJSONValue{Value: lm}.MarshalJSON()
+				raw, _ = json.Marshal(m)
 			}
 		}
 		ps.Options = raw

@@ -129,6 +129,16 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 			return nil, err
 		}
 	}
+	// Every mistake of the profiles is found now, all at once, before
+	// anything is installed.
+	if o.depth == 0 {
+		done := e.BeginStep("checking the profiles of " + sw.Info.Name)
+		err := e.Check(ctx, sw)
+		done()
+		if err != nil {
+			return nil, err
+		}
+	}
 	res := &ApplyResult{Software: sw}
 	reg, err := n.load()
 	if err != nil {
