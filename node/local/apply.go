@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -305,6 +306,9 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	if err != nil {
 		return nil, fmt.Errorf("promises of %s: %w", pid, err)
 	}
+	if st, ok := o.Services.(promise.Services); ok {
+		n.checkAddresses(ctx, st, part, inst.Promises, res.Promises)
+	}
 	for _, p := range res.Promises {
 		if p.Failed() {
 			res.PromisesFailed = true
@@ -370,6 +374,47 @@ func settle(ctx context.Context, st promise.Services, pid, name string, started 
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-tick.C:
+		}
+	}
+}
+
+// checkAddresses fails the passing promises that checked an address their
+// partition does not own (foreignAddress).
+func (n *Node) checkAddresses(ctx context.Context, st promise.Services, part partition.Partition, specs []partition.PromiseSpec, results []promise.Result) {
+	byName := map[string]partition.PromiseSpec{}
+	for _, s := range specs {
+		byName[s.Name] = s
+	}
+	var statuses []service.Status
+	loaded := false
+	var nodeAddrs map[netip.Addr]string
+	var block int
+	for i := range results {
+		r := &results[i]
+		spec, ok := byName[r.Name]
+		if !r.OK || !ok {
+			continue
+		}
+		ap, ok := checkedAddr(spec.Options)
+		if !ok {
+			continue
+		}
+		if !loaded {
+			all, err := st.Status(ctx)
+			if err != nil {
+				return
+			}
+			for _, s := range all {
+				if s.Partition == part.ID {
+					statuses = append(statuses, s)
+				}
+			}
+			nodeAddrs, block = n.partitionAddrs()
+			loaded = true
+		}
+		if why := foreignAddress(part, ap, nodeAddrs, block, statuses); why != "" {
+			r.OK = false
+			r.Message = fmt.Sprintf("passed, but not for %s: %s", part.ID, why)
 		}
 	}
 }
