@@ -271,3 +271,26 @@ func TestFmt(t *testing.T) {
 		t.Errorf("fmt of a broken file: %d %s", code, errs)
 	}
 }
+
+// TestRootlessRootsGetTheirOwnAddresses (issue 19: two rootless-formatted
+// roots both got 127.1.0.x).
+func TestRootlessRootsGetTheirOwnAddresses(t *testing.T) {
+	t.Setenv(format.LoopbackEnv, t.TempDir())
+	seen := map[string]string{}
+	for _, name := range []string{"a", "b", "c"} {
+		root := filepath.Join(t.TempDir(), name)
+		if code, out, errs := runCLI(t, "", "node", "format", "--rootless", "--root", root); code != exitOK {
+			t.Fatalf("format %s: %d %s %s", name, code, out, errs)
+		}
+		st, err := format.LoadState(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range st.Partitions() {
+			if other, dup := seen[p.IPv4]; dup {
+				t.Errorf("%s of root %s has %s, as %s", p.ID, name, p.IPv4, other)
+			}
+			seen[p.IPv4] = name + "/" + p.ID
+		}
+	}
+}
