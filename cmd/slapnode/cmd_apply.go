@@ -277,6 +277,13 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 			return err
 		}
 	}
+	if !plan && saved == nil && a.state != local.StateDestroyed {
+		// The profiles' mistakes are found before a daemon is started.
+		if err := n.CheckProfiles(ctx, profilePath); err != nil {
+			return err
+		}
+		opts.Checked = true
+	}
 	if !plan {
 		done := env.step("starting the node daemon")
 		svc, err := nodeServices(ctx, n.Root)

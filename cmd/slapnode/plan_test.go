@@ -201,8 +201,7 @@ func TestPromiseOnAnAddressItsPartitionDoesNotOwn(t *testing.T) {
 func TestProfileMistakesAtPlan(t *testing.T) {
 	requireCookbook(t)
 	t.Setenv(format.LoopbackEnv, t.TempDir())
-	root := t.TempDir()
-	serveDaemon(t, root)
+	root := t.TempDir() // no daemon: apply must fail before it starts one
 	dir := copyExample(t, "helloweb", map[string][2]string{
 		"instance.hcl": {`  output = "${part.dirs.etc}/index.html"`, `  outptu = "${part.dirs.etc}/index.html"`},
 		"software.hcl": {`  version     = "1.0.0"`, "  version     = \"1.0.0\"\n  versoin     = \"x\""},
@@ -236,6 +235,9 @@ func TestProfileMistakesAtPlan(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(root, "software")); len(ents) != 0 {
 		t.Errorf("something was installed: %v", ents)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var", "run", "slapnode.sock")); err == nil {
+		t.Error("apply started a daemon for a profile full of mistakes")
 	}
 
 	// A helper value is declared in extra, and other parts read it.

@@ -45,6 +45,8 @@ type ApplyOptions struct {
 	// Release refuses a profile that is not a frozen release (any
 	// unpinned download, module, extends, version or command).
 	Release bool
+	// Checked: the caller checked the profiles already (CheckProfiles).
+	Checked bool
 	Plan    bool // say what would change, change nothing
 	// PromiseWait is how long promises may take to pass after services
 	// start (a service needs a moment to listen). 0 checks once.
@@ -132,7 +134,7 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	}
 	// Every mistake of the profiles is found now, all at once, before
 	// anything is installed.
-	if o.depth == 0 {
+	if o.depth == 0 && !o.Checked && o.State != StateDestroyed {
 		done := e.BeginStep("checking the profiles of " + sw.Info.Name)
 		err := e.Check(ctx, sw)
 		done()
@@ -417,6 +419,23 @@ func (n *Node) checkAddresses(ctx context.Context, st promise.Services, part par
 			r.Message = fmt.Sprintf("passed, but not for %s: %s", part.ID, why)
 		}
 	}
+}
+
+// CheckProfiles finds every mistake of a release's profiles (the software
+// profile and its types' instance profiles) at once, before anything is
+// started: apply's first step, for a caller that wants it before it starts
+// the node daemon.
+func (n *Node) CheckProfiles(ctx context.Context, profilePath string) error {
+	if complete, types := n.Engine.Completed(profilePath); complete && types == 0 {
+		return nil
+	}
+	sw, err := n.Engine.LoadSoftware(profilePath)
+	if err != nil {
+		return err
+	}
+	done := n.Engine.BeginStep("checking the profiles of " + sw.Info.Name)
+	defer done()
+	return n.Engine.Check(ctx, sw)
 }
 
 // planInstance says what an apply would do to the instance beyond parts.
