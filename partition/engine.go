@@ -77,7 +77,9 @@ type Action struct {
 	Kind    ActionKind `json:"action"`
 	Recipe  string     `json:"recipe,omitempty"`
 	Changed []string   `json:"changed,omitempty"` // options that differ, on reinstall
-	Reason  string     `json:"reason,omitempty"`
+	// Changes are the options that differ, old → new (secrets masked).
+	Changes []ValueChange `json:"changes,omitempty"`
+	Reason  string        `json:"reason,omitempty"`
 }
 
 // Report sums up an apply or a plan of one target.
@@ -85,6 +87,10 @@ type Report struct {
 	Target  string   `json:"target"`
 	Actions []Action `json:"actions"`
 	Counts  map[ActionKind]int
+	// Basis is the digest of the journal the report was computed from
+	// (every part's name and signature): a saved plan whose basis changed
+	// is stale.
+	Basis string `json:"-"`
 }
 
 func (r *Report) add(a Action) {
@@ -121,6 +127,15 @@ type Target struct {
 	ExecHook   func(pid int) error
 	Force      bool      // reinstall every part
 	Requester  Requester // makes `request` blocks' requests (instances)
+	// Masker hides the secrets a plan would show (parameters marked
+	// secret…); the engine adds those it finds in the journal.
+	Masker *Masker
+	// PlanPaths: in a plan, a part to reinstall keeps the outputs that
+	// echo an option (a template's output path), so that what reads only
+	// its path (a service's command) is known. Not for targets that read
+	// the content behind such a path at plan time (a rendered buildout
+	// profile).
+	PlanPaths bool
 }
 
 // Result is an applied (or planned) target: the report, and an evaluator
@@ -169,7 +184,14 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 	if err := p.Err(diags); err != nil {
 		return nil, err
 	}
-	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}}}
+	if t.Masker == nil {
+		t.Masker = NewMasker()
+	}
+	for _, rec := range j.parts {
+		t.Masker.AddNamedJSON(rec.Options, false)
+		t.Masker.AddNamedJSON(rec.Outputs, secretRecipe(rec.Recipe))
+	}
+	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}, Basis: j.basis()}}
 	if !plan {
 		r.session = e.Host.NewSession(wasmhost.SessionConfig{
 			Mounts: t.Mounts, Credential: t.Credential, ExecStarted: t.ExecHook,
@@ -217,8 +239,19 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 			continue
 		}
 		if err := r.part(ctx, n); err != nil {
+			// A plan reports every part's mistakes at once: the part's
+			// value is unknown to the parts after it.
+			var perr *profile.Error
+			if plan && errors.As(err, &perr) {
+				r.diags = append(r.diags, perr.Diags...)
+				ev.SetPart(n.Name, cty.DynamicVal)
+				continue
+			}
 			return nil, err
 		}
+	}
+	if err := p.Err(r.diags); err != nil {
+		return nil, err
 	}
 	if !plan {
 		if err := j.close(); err != nil {
@@ -238,6 +271,28 @@ type run struct {
 	session *wasmhost.Session
 	specs   map[string]*profile.ModuleSpec
 	report  *Report
+	diags   hcl.Diagnostics // a plan's errors, reported together
+}
+
+// basis is the digest of the journal's parts: names, signatures, order.
+func (j *journal) basis() string {
+	names := make([]string, 0, len(j.parts))
+	for n := range j.parts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s\x00%s\x00%d\n", n, j.parts[n].Signature, j.parts[n].Seq)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// secretRecipe reports whether every output of a recipe is a secret (a
+// generated password).
+func secretRecipe(recipe string) bool {
+	_, name, _ := strings.Cut(recipe, ":")
+	return name == "password" || name == "generate-random"
 }
 
 // part installs one part, or skips it when its signature is unchanged.
@@ -286,12 +341,36 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Unknown recipe",
 			Detail: fmt.Sprintf("Module %q has no recipe %q; it has: %s.", modName, recipeName, strings.Join(known, ", ")), Subject: recipeAttr.Expr.Range().Ptr()}})
 	}
-	for _, v := range opts {
+	// The part's extra values are its own, for other parts to read: the
+	// recipe does not get them.
+	// So are the options a recipe that takes a fixed set does not name
+	// but other parts read (buildout's helper options): written in a
+	// buildout section among the recipe's own, they were never the
+	// recipe's. Any other option it does not name is a mistake, refused
+	// by its schema.
+	var closed *wasmhost.OptionSet
+	if set, ok := entry.OptionSet(); ok && !set.Open {
+		closed = &set
+	}
+	reads := r.p.HelperReads()[name]
+	recipeOpts := make(map[string]cty.Value, len(opts))
+	for k, v := range opts {
+		if a := b.Attrs[k]; a != nil && a.Helper {
+			continue
+		}
+		if closed != nil {
+			if _, named := closed.Known[k]; !named && (b.Buildout || reads[k] || reads["*"]) {
+				continue
+			}
+		}
+		recipeOpts[k] = v
+	}
+	for _, v := range recipeOpts {
 		if !v.IsWhollyKnown() {
 			return r.pending(name, recipe, "depends on values known after apply")
 		}
 	}
-	optJSON, err := toJSON(opts)
+	optJSON, err := toJSON(recipeOpts)
 	if err != nil {
 		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid option value", Detail: err.Error(), Subject: b.DefRange.Ptr()}})
 	}
@@ -314,6 +393,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	if prev != nil {
 		act.Kind = Reinstall
 		act.Changed = changedOptions(prev.Options, optJSON)
+		act.Changes = r.t.Masker.DiffObjects("", prev.Options, optJSON)
 		if prev.Module != mod.Digest {
 			act.Changed = append(act.Changed, "(recipe module)")
 		}
@@ -323,7 +403,11 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	}
 	r.report.add(act)
 	if r.plan {
-		r.ev.SetPart(name, cty.DynamicVal)
+		if r.t.PlanPaths {
+			r.ev.SetPart(name, planValue(opts, prev))
+		} else {
+			r.ev.SetPart(name, cty.DynamicVal)
+		}
 		return nil
 	}
 	if prev != nil {
@@ -353,6 +437,34 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		return err
 	}
 	return r.setValue(name, opts, out.Outputs)
+}
+
+// planValue is what a plan knows of a part that an apply would install or
+// reinstall: its options, and for a reinstall the outputs it had — those
+// that echoed an option (template's output, a build's location) take the
+// option's new value, the others are known after apply. A part installed
+// for the first time is wholly unknown.
+func planValue(opts map[string]cty.Value, prev *PartRecord) cty.Value {
+	if prev == nil {
+		return cty.DynamicVal
+	}
+	var outs, prevOpts map[string]json.RawMessage
+	if json.Unmarshal(prev.Outputs, &outs) != nil {
+		return cty.DynamicVal
+	}
+	json.Unmarshal(prev.Options, &prevOpts)
+	val := make(map[string]cty.Value, len(opts)+len(outs))
+	for k, v := range opts {
+		val[k] = v
+	}
+	for k, ov := range outs {
+		if nv, ok := opts[k]; ok && jsonEqual(prevOpts[k], ov) {
+			val[k] = nv
+			continue
+		}
+		val[k] = cty.DynamicVal
+	}
+	return cty.ObjectVal(val)
 }
 
 func (r *run) pending(name, recipe, reason string) error {

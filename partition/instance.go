@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/slapnode/slapnode/hcl/profile"
@@ -107,6 +108,15 @@ type Instance struct {
 	// module, so the promise plugins (etc/plugin/*.py) slapnode does not
 	// run natively run with the host's python3.
 	PythonPlugins bool
+	// Unknown names what a plan cannot know before apply: "service.NAME",
+	// "promise.NAME" and "connection.KEY" whose values read parts that the
+	// apply installs or reinstalls first.
+	Unknown map[string]bool
+	// Secrets masks the secrets of the instance (parameters marked secret,
+	// generated passwords…) in what a plan shows.
+	Secrets *Masker
+	// ProfileDigest is the digest of the instance profile's files.
+	ProfileDigest string
 	profile       *profile.Profile
 }
 
@@ -232,6 +242,10 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		Requester:  req.Requester,
 	}
 	t.Mounts = append(t.Mounts, wasmhost.Mount{HostPath: s.Path, ReadOnly: true})
+	t.PlanPaths = true
+	t.Masker = NewMasker()
+	t.Masker.AddSchemaFile(it.Parameters)
+	t.Masker.AddNamed(res.Params, false)
 	var extra []*profile.Block
 	for _, typ := range []string{"service", "schedule", "promise", "publish", "publish_shared"} {
 		extra = append(extra, p.BlocksOf(typ)...)
@@ -240,8 +254,21 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 	if err != nil {
 		return nil, err
 	}
-	inst := &Instance{Type: it.Name, Params: res.Params, Defaults: res.Defaults, Report: applied.Report, profile: p}
+	inst := &Instance{Type: it.Name, Params: res.Params, Defaults: res.Defaults, Report: applied.Report, profile: p,
+		Unknown: map[string]bool{}, Secrets: t.Masker, ProfileDigest: p.Digest}
 	if plan {
+		// What apply would hand to the supervisor, schedule and publish,
+		// as far as it is known before apply.
+		ev := applied.Evaluator
+		if inst.Services, err = e.services(p, ev, &part, inst.Unknown); err != nil {
+			return nil, err
+		}
+		if inst.Promises, err = e.promises(ctx, p, ev, inst.Unknown); err != nil {
+			return nil, err
+		}
+		if inst.Connection, err = e.publish(p, ev, it, inst.Unknown); err != nil {
+			return nil, err
+		}
 		return inst, nil
 	}
 	if c := part.Credential; c != nil {
@@ -254,13 +281,13 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		}
 	}
 	ev := applied.Evaluator
-	if inst.Services, err = e.services(p, ev, &part); err != nil {
+	if inst.Services, err = e.services(p, ev, &part, nil); err != nil {
 		return nil, err
 	}
-	if inst.Promises, err = e.promises(ctx, p, ev); err != nil {
+	if inst.Promises, err = e.promises(ctx, p, ev, nil); err != nil {
 		return nil, err
 	}
-	if inst.Connection, err = e.publish(p, ev, it); err != nil {
+	if inst.Connection, err = e.publish(p, ev, it, nil); err != nil {
 		return nil, err
 	}
 	if inst.SharedConnections, err = publishShared(p, ev, req.Shared); err != nil {
@@ -294,8 +321,9 @@ func ctyToGo(v cty.Value) (any, error) {
 
 // services evaluates service and schedule blocks, and adds the executables
 // recipes placed in etc/service (watched) and etc/run (run once), as SlapOS
-// does.
-func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Partition) ([]service.Spec, error) {
+// does. With unknown set (a plan), a service whose values are known only
+// after apply is listed there ("service.NAME") instead of failing.
+func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Partition, unknown map[string]bool) ([]service.Spec, error) {
 	var out []service.Spec
 	var diags hcl.Diagnostics
 	var cred *service.Credential
@@ -321,11 +349,21 @@ func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Parti
 			}
 			seen[sp.Name] = b.DefRange
 			var dur, dir string
-			d := decode(ev, b, map[string]any{
+			d, unk := decode(ev, b, map[string]any{
 				"command": &sp.Command, "env": &sp.Env, "watch": &sp.Watch, "stop_grace": &dur,
 				"dir": &dir, "cron": &sp.Schedule,
 			})
 			diags = append(diags, d...)
+			if len(unk) > 0 {
+				if unknown == nil {
+					diags = append(diags, unknownDiag(b, unk))
+					continue
+				}
+				unknown[typ+"."+sp.Name] = true
+				if len(sp.Command) == 0 {
+					sp.Command = []string{"(known after apply)"}
+				}
+			}
 			if dir != "" {
 				sp.Dir = dir
 			}
@@ -380,17 +418,23 @@ func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Parti
 }
 
 // promises evaluates promise blocks. Options other than the promise's own
-// settings are passed to the check, validated against its schema.
-func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.Evaluator) ([]PromiseSpec, error) {
+// settings are passed to the check, validated against its schema. With
+// unknown set (a plan), modules are not loaded, and a promise whose values
+// are known only after apply is listed there ("promise.NAME").
+func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.Evaluator, unknown map[string]bool) ([]PromiseSpec, error) {
 	mods, diags := p.Modules(ev)
 	var out []PromiseSpec
 	for _, b := range p.BlocksOf("promise") {
 		ps := PromiseSpec{Name: b.Name(), Every: 2 * time.Minute, Timeout: 20 * time.Second, Test: true, Anomaly: true, FailureAmount: 1, Range: b.DefRange}
 		var every, timeout string
 		var fa int64 = 1
-		d := decode(ev, b, map[string]any{"check": &ps.Check, "every": &every, "timeout": &timeout,
+		d, unk := decode(ev, b, map[string]any{"check": &ps.Check, "every": &every, "timeout": &timeout,
 			"test": &ps.Test, "anomaly": &ps.Anomaly, "failure_amount": &fa})
 		diags = append(diags, d...)
+		if fa < 1 && b.Attrs["failure_amount"] != nil {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid failure_amount",
+				Detail: "failure_amount is the number of failures in a row that make an anomaly: 1 or more.", Subject: b.Attrs["failure_amount"].Expr.Range().Ptr()})
+		}
 		ps.FailureAmount = int(fa)
 		for _, x := range []struct {
 			s   string
@@ -411,6 +455,23 @@ func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.E
 		opts, d := ev.EvalBlock(b, "check", "every", "timeout", "test", "anomaly", "failure_amount", "depends_on")
 		diags = append(diags, d...)
 		if diags.HasErrors() {
+			continue
+		}
+		for _, v := range opts {
+			if !v.IsWhollyKnown() {
+				unk = append(unk, "options")
+				break
+			}
+		}
+		if len(unk) > 0 {
+			if unknown == nil {
+				diags = append(diags, unknownDiag(b, unk))
+				continue
+			}
+			unknown["promise."+ps.Name] = true
+			raw, _ := toJSON(knownOnly(opts))
+			ps.Options = raw
+			out = append(out, ps)
 			continue
 		}
 		modName, checkName, ok := strings.Cut(ps.Check, ":")
@@ -438,15 +499,33 @@ func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.E
 			return nil, err
 		}
 		if entry.Options != nil {
+			// latest_minute is the runner's setting (as GenericPromise's),
+			// not the check's option: checked without it.
+			lm, hasLM := opts["latest_minute"]
+			if hasLM {
+				delete(opts, "latest_minute")
+				if raw, err = toJSON(opts); err != nil {
+					return nil, err
+				}
+			}
 			if raw, err = e.validate(mod, checkName, entry.Options, raw, b, p); err != nil {
 				return nil, err
 			}
+			if hasLM {
+				var m map[string]json.RawMessage
+				json.Unmarshal(raw, &m)
+				m["latest_minute"], _ = ctyjson.SimpleJSONValue{Value: lm}.MarshalJSON()
+				raw, _ = json.Marshal(m)
+			}
 		}
-		loaded, err := mod.load(ctx)
-		if err != nil {
-			return nil, err
+		ps.Options = raw
+		if unknown == nil {
+			loaded, err := mod.load(ctx)
+			if err != nil {
+				return nil, err
+			}
+			ps.Module = loaded
 		}
-		ps.Module, ps.Options = loaded, raw
 		ps.Source = "builtin:cookbook"
 		if spec := mods[modName]; spec != nil {
 			ps.Source = spec.Source
@@ -460,16 +539,24 @@ func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.E
 }
 
 // publish evaluates the publish blocks into connection parameters, checked
-// against the type's connection schema when it has one.
-func (e *Engine) publish(p *profile.Profile, ev *profile.Evaluator, it *profile.InstanceType) (map[string]any, error) {
+// against the type's connection schema when it has one. With unknown set
+// (a plan), a value known only after apply is listed there
+// ("connection.KEY") and left out.
+func (e *Engine) publish(p *profile.Profile, ev *profile.Evaluator, it *profile.InstanceType, unknown map[string]bool) (map[string]any, error) {
 	conn := map[string]any{}
 	var diags hcl.Diagnostics
+	partial := false
 	for _, b := range p.BlocksOf("publish") {
 		vals, d := ev.EvalBlock(b)
 		diags = append(diags, d...)
 		for k, v := range vals {
 			if d.HasErrors() {
 				break
+			}
+			if !v.IsWhollyKnown() && unknown != nil {
+				unknown["connection."+k] = true
+				partial = true
+				continue
 			}
 			g, err := ctyToGo(v)
 			if err != nil {
@@ -481,7 +568,7 @@ func (e *Engine) publish(p *profile.Profile, ev *profile.Evaluator, it *profile.
 	if err := p.Err(diags); err != nil {
 		return nil, err
 	}
-	if it.Connection != "" {
+	if it.Connection != "" && !partial {
 		v, err := schema.Compile(it.Connection, schema.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("connection schema of %q: %w", it.Name, err)
@@ -494,10 +581,17 @@ func (e *Engine) publish(p *profile.Profile, ev *profile.Evaluator, it *profile.
 }
 
 // decode evaluates attributes into Go values: string, bool, int64,
-// []string, map[string]string, time.Duration via string.
-func decode(ev *profile.Evaluator, b *profile.Block, into map[string]any) hcl.Diagnostics {
-	var diags hcl.Diagnostics
-	for name, dst := range into {
+// []string, map[string]string (numbers and bools are written as strings
+// where strings are wanted, as in a command line). A value known only
+// after apply (a plan) is left alone and its attribute returned in unknown.
+func decode(ev *profile.Evaluator, b *profile.Block, into map[string]any) (diags hcl.Diagnostics, unknown []string) {
+	names := make([]string, 0, len(into))
+	for name := range into {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		dst := into[name]
 		a := b.Attrs[name]
 		if a == nil {
 			continue
@@ -507,59 +601,99 @@ func decode(ev *profile.Evaluator, b *profile.Block, into map[string]any) hcl.Di
 		if d.HasErrors() || v.IsNull() {
 			continue
 		}
-		g, err := ctyToGo(v)
-		if err == nil {
-			var raw []byte
-			raw, err = json.Marshal(g)
-			if err == nil {
-				switch p := dst.(type) {
-				case *map[string]string:
-					// Numbers and bools in env are written as strings.
-					var m map[string]any
-					if err = json.Unmarshal(raw, &m); err == nil {
-						*p = map[string]string{}
-						for k, x := range m {
-							if s, ok := x.(string); ok {
-								(*p)[k] = s
-							} else {
-								b, _ := json.Marshal(x)
-								(*p)[k] = string(b)
-							}
-						}
-					}
-				case *string:
-					if s, ok := g.(string); ok {
-						*p = s
-					} else {
-						err = fmt.Errorf("a string is required")
-					}
-				case *[]string:
-					var l []any
-					if err = json.Unmarshal(raw, &l); err == nil {
-						*p = nil
-						for _, x := range l {
-							switch xv := x.(type) {
-							case string:
-								*p = append(*p, xv)
-							case float64, bool:
-								b, _ := json.Marshal(xv)
-								*p = append(*p, string(b))
-							default:
-								err = fmt.Errorf("a list of strings is required")
-							}
-						}
-					}
-				default:
-					err = json.Unmarshal(raw, dst)
-				}
+		if !v.IsWhollyKnown() {
+			// The type may be known already: a wrong one is an error now.
+			if msg := typeMismatch(v.Type(), dst); msg != "" {
+				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for " + name,
+					Detail: msg, Subject: a.Expr.Range().Ptr()})
+				continue
 			}
+			unknown = append(unknown, name)
+			continue
 		}
-		if err != nil {
+		if err := assignValue(v, dst); err != nil {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid value for " + name,
 				Detail: err.Error(), Subject: a.Expr.Range().Ptr()})
 		}
 	}
-	return diags
+	return diags, unknown
+}
+
+// wants names the type a decode destination needs, with an example.
+func wants(dst any) (cty.Type, string) {
+	switch dst.(type) {
+	case *string:
+		return cty.String, `a string`
+	case *bool:
+		return cty.Bool, `true or false`
+	case *int64:
+		return cty.Number, `a whole number`
+	case *[]string:
+		return cty.List(cty.String), `a list of strings, e.g. ["program", "arg"]`
+	case *map[string]string:
+		return cty.Map(cty.String), `an object of strings, e.g. { NAME = "value" }`
+	}
+	return cty.DynamicPseudoType, "a value"
+}
+
+// typeMismatch says why a value of type ty cannot become dst ("" when it
+// can, or when the type is not known yet).
+func typeMismatch(ty cty.Type, dst any) string {
+	if ty == cty.DynamicPseudoType {
+		return ""
+	}
+	want, what := wants(dst)
+	if _, err := convert.Convert(cty.UnknownVal(ty), want); err != nil {
+		return fmt.Sprintf("%s is required, not %s.", upperFirst(what), ty.FriendlyName())
+	}
+	return ""
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// assignValue converts a known value into dst.
+func assignValue(v cty.Value, dst any) error {
+	want, what := wants(dst)
+	c, err := convert.Convert(v, want)
+	if err != nil || c.IsNull() {
+		return fmt.Errorf("%s is required, not %s.", upperFirst(what), v.Type().FriendlyName())
+	}
+	switch p := dst.(type) {
+	case *string:
+		*p = c.AsString()
+	case *bool:
+		*p = c.True()
+	case *int64:
+		i, acc := c.AsBigFloat().Int64()
+		if acc != 0 {
+			return fmt.Errorf("A whole number is required, not %s.", c.AsBigFloat().String())
+		}
+		*p = i
+	case *[]string:
+		*p = nil
+		for _, s := range c.AsValueSlice() {
+			if s.IsNull() {
+				return fmt.Errorf("%s is required: an element is null.", upperFirst(what))
+			}
+			*p = append(*p, s.AsString())
+		}
+	case *map[string]string:
+		*p = map[string]string{}
+		for k, s := range c.AsValueMap() {
+			if s.IsNull() {
+				return fmt.Errorf("%s is required: %s is null.", upperFirst(what), k)
+			}
+			(*p)[k] = s.AsString()
+		}
+	default:
+		return fmt.Errorf("internal: cannot decode into %T", dst)
+	}
+	return nil
 }
 
 // publishShared evaluates publish_shared { connections = { REF = {…} } }:
@@ -599,6 +733,24 @@ func publishShared(p *profile.Profile, ev *profile.Evaluator, hosted []SharedIns
 		}
 	}
 	return out, nil
+}
+
+// unknownDiag is the error of a block evaluated by apply whose values are
+// still unknown (a part it reads failed to produce them).
+func unknownDiag(b *profile.Block, attrs []string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value not known",
+		Detail: fmt.Sprintf("%s %q reads values no part produced: %s.", b.Type, b.Name(), strings.Join(attrs, ", ")), Subject: b.DefRange.Ptr()}
+}
+
+// knownOnly keeps the wholly known values of a set of options.
+func knownOnly(opts map[string]cty.Value) map[string]cty.Value {
+	out := map[string]cty.Value{}
+	for k, v := range opts {
+		if v.IsWhollyKnown() {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // programDigest is the sha256 of an executable of the partition, read

@@ -208,7 +208,7 @@ func (e *Engine) instantiateLegacy(ctx context.Context, req *InstanceRequest, it
 			e.progress("partition %s: %s", part.ID, s)
 		}
 	}
-	if inst.Services, err = e.services(lp.main, lp.mainEv, &part); err != nil {
+	if inst.Services, err = e.services(lp.main, lp.mainEv, &part, nil); err != nil {
 		return nil, err
 	}
 	inst.PythonPlugins = lp.python

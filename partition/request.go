@@ -44,8 +44,11 @@ func (r *run) request(ctx context.Context, n *profile.Node) error {
 	var cr ChildRequest
 	cr.Name = n.Name
 	params := map[string]any{}
-	diags := decode(r.ev, b, map[string]any{"software": &cr.Software, "software_type": &cr.SoftwareType,
+	diags, unk := decode(r.ev, b, map[string]any{"software": &cr.Software, "software_type": &cr.SoftwareType,
 		"shared": &cr.Shared, "state": &cr.State, "node": &cr.Node})
+	if len(unk) > 0 {
+		diags = append(diags, unknownDiag(b, unk))
+	}
 	if a := b.Attrs["parameters"]; a != nil {
 		v, d := r.ev.EvalAttr(a)
 		diags = append(diags, d...)

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -116,18 +117,27 @@ func (e *Engine) LoadSoftware(pathOrURL string) (*Software, error) {
 		return e.loadLegacySoftware(url)
 	}
 	p, diags := profile.Load(url, profile.Software)
-	if err := p.Err(diags); err != nil {
-		return nil, err
+	if p == nil || len(p.Files) == 0 {
+		return nil, p.Err(diags)
 	}
 	s := &Software{URL: url, Path: SoftwareDir(e.Root, url), Profile: p}
 	ev := p.Evaluator(e.softwareVars(s))
-	s.Info, diags = p.Software(ev)
+	info, d := p.Software(ev)
+	s.Info = info
+	diags = append(diags, d...)
 	types, d := p.InstanceTypes(ev)
 	diags = append(diags, d...)
-	if err := p.Err(diags); err != nil {
+	s.Types = types
+	if diags.HasErrors() {
+		// Report the mistakes of the instance profiles with these: every
+		// mistake at once, whatever file it is in.
+		err := p.Err(diags).(*profile.Error)
+		var cerr *profile.Error
+		if errors.As(e.Check(context.Background(), s), &cerr) {
+			err = profile.JoinErrors(err, cerr)
+		}
 		return nil, err
 	}
-	s.Types = types
 	if s.Info.Name == "" {
 		s.Info.Name = filepath.Base(filepath.Dir(url))
 	}

@@ -2,27 +2,41 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 
+	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/schema"
 )
 
 func init() {
 	register(&command{
 		name:    "validate",
-		summary: "check instance parameters against a software release's JSON Schema",
-		usage: `Usage: slapnode validate (--software PATH | --schema FILE) [--type TYPE] [--shared]
+		summary: "check a profile (every mistake at once), or instance parameters against a release's JSON Schema",
+		usage: `Usage: slapnode validate PROFILE [--type TYPE] [--param KEY=VALUE]...
+       slapnode validate (--software PATH | --schema FILE) [--type TYPE] [--shared]
                          [--param KEY=VALUE]... [--param KEY:=JSON]... [PARAMS]
 
-Validates instance parameters the way slapnode does before applying a profile
-or sending a request: every violation is printed at once, each with the JSON
-pointer of the offending value. The schema's defaults are applied and listed.
+With PROFILE (a software.hcl, a software.cfg, or a directory holding
+software.hcl), checks the profile and the instance profiles of its software
+types as plan does, without a node: every mistake at once, each with
+file:line:col and the source line — options a recipe or a promise check does
+not take (with the closest one it does), values of the wrong type, unknown
+recipes, blocks and attributes, references to nothing. With --param, the
+parameters are then validated against the software type's schema.
+
+Otherwise, validates instance parameters the way slapnode does before applying
+a profile or sending a request: every violation is printed at once, each with
+the JSON pointer of the offending value. The schema's defaults are applied and
+listed.
 
   --software PATH     the software release: a software*.cfg.json descriptor
                       (SlapOS layout), a directory holding one, or a JSON Schema
@@ -42,6 +56,8 @@ pointer of the offending value. The schema's defaults are applied and listed.
   --allow-remote-refs allow fetching http(s) $ref targets (never done otherwise)
   --assert-format     treat "format" as an assertion (SlapOS does not)
   --strict            refuse schemas that do not conform to their meta-schema
+  --root DIR          with PROFILE: the node root whose module cache describes the
+                      recipes (default as apply's)
 
 String values are converted to the schema's type when they travel as strings:
 xml serialisation, plain instance XML, or --param K=V.
@@ -49,6 +65,8 @@ xml serialisation, plain instance XML, or --param K=V.
 Exit status: 0 valid, 1 invalid parameters or unreadable schema, 64 usage error.
 
 Examples:
+  slapnode validate examples/helloweb/software.hcl
+  slapnode validate examples/helloweb --param port:=8481
   slapnode validate --software software/kvm/software.cfg.json --param ram-size:=4096
   slapnode validate --software software/caucase params.json --json
   slapnode validate --schema instance-input-schema.json --param port=8080
@@ -217,6 +235,56 @@ func readParams(env *cliEnv, path string) (map[string]any, string, error) {
 	}
 }
 
+// isProfilePath tells a profile (software.hcl, software.cfg, or a
+// directory holding software.hcl) from a parameters file.
+func isProfilePath(p string) bool {
+	if strings.HasSuffix(p, ".hcl") || strings.HasSuffix(p, ".cfg") {
+		return true
+	}
+	st, err := os.Stat(filepath.Join(p, "software.hcl"))
+	return err == nil && !st.IsDir()
+}
+
+// jsonValidateProfile is validate PROFILE --json.
+type jsonValidateProfile struct {
+	Valid         bool     `json:"valid"`
+	Profile       string   `json:"profile"`
+	Files         []string `json:"files"`
+	SoftwareTypes []string `json:"software_types"`
+}
+
+// validateProfile checks a software profile and the instance profiles of
+// its software types, every mistake at once.
+func validateProfile(env *cliEnv, root, path string) (*jsonValidateProfile, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, "software.hcl")
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	n, err := local.Open(ctx, root, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer n.Close(context.Background())
+	n.Engine.Step = env.step
+	sw, err := n.Engine.LoadSoftware(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Engine.Check(ctx, sw); err != nil {
+		return nil, err
+	}
+	doc := &jsonValidateProfile{Valid: true, Profile: path, Files: nonNil(sw.Profile.Files), SoftwareTypes: []string{}}
+	for name, it := range sw.Types {
+		doc.SoftwareTypes = append(doc.SoftwareTypes, name)
+		if !slices.Contains(doc.Files, it.Profile) && sw.Legacy == nil {
+			doc.Files = append(doc.Files, it.Profile)
+		}
+	}
+	sort.Strings(doc.SoftwareTypes)
+	return doc, nil
+}
+
 func runValidate(env *cliEnv, args []string) error {
 	fs := newFlags("validate")
 	software := fs.String("software", "", "software descriptor, directory or JSON Schema")
@@ -230,12 +298,29 @@ func runValidate(env *cliEnv, args []string) error {
 	remote := fs.Bool("allow-remote-refs", false, "allow http(s) $ref")
 	assertFormat := fs.Bool("assert-format", false, "assert format")
 	strict := fs.Bool("strict", false, "refuse non-conforming schemas")
+	root := fs.String("root", defaultRoot(), "node root (its module cache)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	usage := func(format string, a ...any) error {
 		return withCode(exitUsage, fmt.Errorf(format+" (see 'slapnode help validate')", a...))
+	}
+	if *software == "" && *schemaFile == "" && len(pos) == 1 && isProfilePath(pos[0]) {
+		// slapnode validate PROFILE: the profiles first, all their
+		// mistakes at once; then the parameters given, if any.
+		doc, err := validateProfile(env, *root, pos[0])
+		if err != nil {
+			return err
+		}
+		if len(pairs) == 0 {
+			if *asJSON {
+				return env.writeJSON(doc)
+			}
+			fmt.Fprintf(env.stdout, "%s: valid (%d files, software types: %s)\n", pos[0], len(doc.Files), strings.Join(doc.SoftwareTypes, ", "))
+			return nil
+		}
+		*software, pos = pos[0], nil
 	}
 	if (*software == "") == (*schemaFile == "") {
 		return usage("give exactly one of --software and --schema")

@@ -10,9 +10,9 @@ part "dirs" {
 }
 
 part "page" {
-  recipe   = "cookbook:template"
-  output   = "${part.dirs.etc}/index.html"
-  inline   = file("templates/index.html.jinja2")
+  recipe = "cookbook:template"
+  output = "${part.dirs.etc}/index.html"
+  inline = file("templates/index.html.jinja2")
   context = {
     greeting  = parameter.greeting
     partition = partition.id

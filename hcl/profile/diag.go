@@ -100,3 +100,31 @@ func (p *Profile) Err(diags hcl.Diagnostics) error {
 	}
 	return &Error{Diags: diags, Files: files}
 }
+
+// JoinErrors merges the diagnostics of several profiles' errors into one,
+// in file and position order, each problem once.
+func JoinErrors(errs ...*Error) *Error {
+	out := &Error{Files: map[string]*hcl.File{}}
+	seen := map[string]bool{}
+	for _, e := range errs {
+		if e == nil {
+			continue
+		}
+		for k, f := range e.Files {
+			out.Files[k] = f
+		}
+		for _, d := range e.Diags {
+			key := d.Summary
+			if d.Subject != nil {
+				key = fmt.Sprintf("%s:%d:%s", d.Subject.Filename, d.Subject.Start.Byte, d.Summary)
+			}
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			out.Diags = append(out.Diags, d)
+		}
+	}
+	sortDiags(out.Diags)
+	return out
+}

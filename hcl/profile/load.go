@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -49,6 +50,10 @@ type Attr struct {
 	// topParts marks the top-level parts attribute, whose base.parts is an
 	// empty list when no earlier file sets parts.
 	topParts bool
+	// Helper marks a value of a part's extra = { … }: readable as an
+	// option of the part (part.NAME.KEY, self.KEY), never passed to its
+	// recipe.
+	Helper bool
 }
 
 // Block is a merged block: the union of its definitions along the extends
@@ -62,6 +67,11 @@ type Block struct {
 	// deferred are errors reported only if the block is used (a macro
 	// naming no part): buildout fails only when it initialises the section.
 	deferred hcl.Diagnostics
+	// Buildout: the block's last definition is in a file `slapnode
+	// convert` wrote (its first line says so). A buildout section holds
+	// any option: the options its recipe does not take are its helper
+	// values, never mistakes.
+	Buildout bool
 }
 
 // Name is the block's first label ("" for unlabelled blocks).
@@ -116,6 +126,7 @@ type Profile struct {
 
 	parser *hclparse.Parser
 	roots  []string // directories file functions may read
+	reads  map[string]map[string]bool
 }
 
 // Sources returns the parsed files, for rendering diagnostics with snippets.
@@ -242,6 +253,8 @@ type loader struct {
 	diags   hcl.Diagnostics
 	content map[string][]byte
 	mem     map[string][]byte // files given in memory, by absolute path
+	// buildout: the file being merged was written by slapnode convert.
+	buildout bool
 }
 
 // load parses one file, loads what it extends first, then merges it.
@@ -329,9 +342,21 @@ func (l *loader) load(path string, stack []string, from *hcl.Range) {
 		rng := a.Range
 		l.p.SelectedRange = &rng
 	}
+	l.buildout = IsConverted(src)
 	for _, hb := range content.Blocks {
 		l.mergeBlock(hb)
 	}
+}
+
+// convertedHeader starts the first line of every file `slapnode convert`
+// writes.
+var convertedHeader = []byte("# Converted from ")
+
+// IsConverted reports whether a profile file was written by `slapnode
+// convert` from a buildout file: its first line says so.
+func IsConverted(src []byte) bool {
+	line, _, _ := bytes.Cut(src, []byte("\n"))
+	return bytes.HasPrefix(line, convertedHeader) && bytes.Contains(line, []byte(" by slapnode convert"))
 }
 
 type staticString struct {
@@ -393,11 +418,27 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 			if !contains(allowed, name) {
 				l.diags = append(l.diags, &hcl.Diagnostic{
 					Severity: hcl.DiagError, Summary: "Unsupported argument",
-					Detail:  fmt.Sprintf("A %s block does not take %q; it takes: %s.", hb.Type, name, strings.Join(allowed, ", ")),
+					Detail:  fmt.Sprintf("A %s block does not take %q.%s It takes: %s.", hb.Type, name, suggest(name, allowed), strings.Join(allowed, ", ")),
 					Subject: a.NameRange.Ptr(),
 				})
 				delete(attrs, name)
 			}
+		}
+	}
+	helpers := map[string]bool{}
+	// extra = { … } holds a part's helper values. Written as anything
+	// but an object constructor it is an option like any other (buildout
+	// sections have options named extra).
+	if a := attrs["extra"]; a != nil && hb.Type == "part" && isObjectCons(a.Expr) {
+		delete(attrs, "extra")
+		for _, h := range l.helpers(a) {
+			if attrs[h.Name] != nil {
+				l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Duplicate option",
+					Detail: fmt.Sprintf("%q is both an option of the part and a value of its extra: keep one.", h.Name), Subject: h.NameRange.Ptr()})
+				continue
+			}
+			attrs[h.Name] = h
+			helpers[h.Name] = true
 		}
 	}
 	key := blockKey(hb.Type, hb.Labels)
@@ -409,6 +450,7 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 		l.blocks[key] = b
 	}
 	b.DefRange = hb.DefRange
+	b.Buildout = l.buildout
 	var before map[string]*Attr
 	if existed {
 		before = make(map[string]*Attr, len(b.Attrs))
@@ -417,8 +459,36 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 		}
 	}
 	for name, a := range attrs {
-		b.Attrs[name] = &Attr{Name: name, Expr: a.Expr, Range: a.Range, Base: before}
+		b.Attrs[name] = &Attr{Name: name, Expr: a.Expr, Range: a.Range, Base: before, Helper: helpers[name]}
 	}
+}
+
+func isObjectCons(e hcl.Expression) bool {
+	_, ok := e.(*hclsyntax.ObjectConsExpr)
+	return ok
+}
+
+// helpers turns a part's extra = { KEY = expr, … } into attributes: each
+// key a value of the part that its recipe does not get.
+func (l *loader) helpers(a *hcl.Attribute) []*hcl.Attribute {
+	pairs, d := hcl.ExprMap(a.Expr)
+	if d.HasErrors() {
+		l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid extra",
+			Detail: "extra holds the part's helper values, written as an object: extra = { name = value, … }.", Subject: a.Expr.Range().Ptr()})
+		return nil
+	}
+	var out []*hcl.Attribute
+	for _, kv := range pairs {
+		k, d := kv.Key.Value(nil)
+		if d.HasErrors() || k.Type() != cty.String || k.IsNull() {
+			l.diags = append(l.diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid extra key",
+				Detail: "Each key of extra is a name written literally.", Subject: kv.Key.Range().Ptr()})
+			continue
+		}
+		rng := hcl.RangeBetween(kv.Key.Range(), kv.Value.Range())
+		out = append(out, &hcl.Attribute{Name: k.AsString(), Expr: kv.Value, Range: rng, NameRange: kv.Key.Range()})
+	}
+	return out
 }
 
 func contains(list []string, s string) bool {

@@ -134,6 +134,7 @@ func Format(opts Options) (*Result, error) {
 			return r.res, err
 		}
 	}
+	r.addressChanges()
 	r.res.State = r.st
 	if !opts.DryRun {
 		changed, err := r.st.save()
@@ -412,10 +413,21 @@ func (r *run) network() error {
 	n := r.cfg.Network
 	if r.res.Rootless || !n.Enabled {
 		// Linux routes all of 127/8 to lo without any setup, so every
-		// partition can have its own IPv4 address for fixed ports.
+		// partition can have its own IPv4 address for fixed ports, in a
+		// block of 127/8 no other node root of the machine uses.
+		was := 0
+		if r.prev != nil && len(r.prev.List) > 0 {
+			was = BlockOfAddr(r.prev.List[0].IPv4)
+		} else if _, err := os.Stat(filepath.Join(r.cfg.Root, "instances.json")); err == nil {
+			was = DerivedLoopback(r.cfg.Root)
+		}
+		b, err := LoopbackBlock(r.cfg.Root, was, r.opts.DryRun)
+		if err != nil {
+			return err
+		}
 		for i := range r.st.List {
 			p := &r.st.List[i]
-			p.IPv4 = netip.AddrFrom4([4]byte{127, 1, byte(i / 250), byte(i%250 + 1)}).String()
+			p.IPv4 = LoopbackAddr(b, i)
 			p.IPv6 = "::1"
 		}
 		if r.prev != nil && r.prev.Network != nil {
@@ -475,6 +487,43 @@ func (r *run) network() error {
 		r.change("%s%s", c, where)
 	}
 	return err
+}
+
+// addressChanges says which partitions' addresses this format changes:
+// from the previous format's, or, on a node formatted for the first time,
+// from the loopback addresses its partitions had unformatted. Instances
+// listening on the old ones must be applied again.
+func (r *run) addressChanges() {
+	prev := func(i int) (v4, v6 string, ok bool) {
+		if r.prev != nil {
+			for _, p := range r.prev.List {
+				if p.ID == r.st.List[i].ID {
+					return p.IPv4, p.IPv6, true
+				}
+			}
+			return "", "", false
+		}
+		b := RecordedLoopback(r.cfg.Root)
+		if b == 0 {
+			if _, err := os.Stat(filepath.Join(r.cfg.Root, "instances.json")); err != nil {
+				return "", "", false
+			}
+			b = DerivedLoopback(r.cfg.Root)
+		}
+		return LoopbackAddr(b, i), "::1", true
+	}
+	for i, p := range r.st.List {
+		v4, v6, ok := prev(i)
+		if !ok {
+			continue
+		}
+		if v4 != p.IPv4 {
+			r.change("partition %s: IPv4 address %s → %s (apply its instance again)", p.ID, v4, p.IPv4)
+		}
+		if v6 != p.IPv6 {
+			r.change("partition %s: IPv6 address %s → %s (apply its instance again)", p.ID, v6, p.IPv6)
+		}
+	}
 }
 
 // planOf rebuilds the network plan of a saved state, for Unformat.

@@ -74,7 +74,8 @@ func TestRootlessFormat(t *testing.T) {
 		t.Fatalf("state = %+v", st)
 	}
 	p1, ok := st.Partition("slappart1")
-	if !ok || p1.User != me.Username || p1.IPv4 != "127.1.0.2" || p1.IPv6 != "::1" || p1.Cgroup != "" || p1.Credential() != nil {
+	b := RecordedLoopback(root)
+	if !ok || b == 0 || p1.User != me.Username || p1.IPv4 != LoopbackAddr(b, 1) || p1.IPv6 != "::1" || p1.Cgroup != "" || p1.Credential() != nil {
 		t.Errorf("slappart1 = %+v", p1)
 	}
 	fi, err := os.Stat(p1.Path)

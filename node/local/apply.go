@@ -2,19 +2,27 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/supervisor"
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/partition/promise"
 	"github.com/slapnode/slapnode/partition/release"
+	"github.com/slapnode/slapnode/partition/service"
 	"github.com/slapnode/slapnode/schema"
 )
 
@@ -37,11 +45,16 @@ type ApplyOptions struct {
 	// Release refuses a profile that is not a frozen release (any
 	// unpinned download, module, extends, version or command).
 	Release bool
+	// Checked: the caller checked the profiles already (CheckProfiles).
+	Checked bool
 	Plan    bool // say what would change, change nothing
 	// PromiseWait is how long promises may take to pass after services
 	// start (a service needs a moment to listen). 0 checks once.
 	PromiseWait time.Duration
-	Services    Services
+	// Settle is how long the services an apply starts or restarts must
+	// stay up for the apply to succeed; 0 does not wait.
+	Settle   time.Duration
+	Services Services
 	// Requester makes the instance profile's request blocks' requests;
 	// default: children instantiated on this node.
 	Requester partition.Requester
@@ -58,11 +71,23 @@ type ApplyResult struct {
 	Changes        supervisor.Changes
 	Promises       []promise.Result
 	PromisesFailed bool
+	// Plan, for a plan, is what the apply would do to the instance beyond
+	// its parts: its state, services, promises, connection parameters.
+	Plan *Plan
+	// Basis, for a plan, is what it was computed from, each a digest by
+	// name: the profiles, the journals, the instance's record, the
+	// supervisor's and the promises' saved state. A saved plan whose basis
+	// differs from the node's now is stale.
+	Basis map[string]string
 }
 
 // ErrPromise is returned (wrapped) when the instance was applied but a
 // promise failed: SlapOS's exit code 2.
 var ErrPromise = errors.New("promise failed")
+
+// ErrServiceDown is returned (wrapped) when the instance was applied but
+// a service it started did not stay up for the settle time.
+var ErrServiceDown = errors.New("service did not stay up")
 
 // Apply installs the software of profilePath, instantiates it in the
 // instance's partition, hands its services to the supervisor, runs its
@@ -107,12 +132,29 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 			return nil, err
 		}
 	}
+	// Every mistake of the profiles is found now, all at once, before
+	// anything is installed.
+	if o.depth == 0 && !o.Checked && o.State != StateDestroyed {
+		done := e.BeginStep("checking the profiles of " + sw.Info.Name)
+		err := e.Check(ctx, sw)
+		done()
+		if err != nil {
+			return nil, err
+		}
+	}
 	res := &ApplyResult{Software: sw}
 	reg, err := n.load()
 	if err != nil {
 		return nil, err
 	}
 	if o.State == StateDestroyed {
+		if o.Plan {
+			res.Plan, err = n.planDestroy(reg, name)
+			if err == nil {
+				res.Basis = n.basis(sw, nil, reg.Instances[name], res.Plan.Partition)
+			}
+			return res, err
+		}
 		return res, n.destroy(ctx, reg, name, o)
 	}
 	if len(sw.Types) == 0 && o.Type == "" {
@@ -122,7 +164,11 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		if n.Out != nil && !o.Plan {
 			fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
 		}
-		return res, e.InstallSoftware(ctx, sw, o.Force, o.Plan)
+		err := e.InstallSoftware(ctx, sw, o.Force, o.Plan)
+		if o.Plan {
+			res.Basis = n.basis(sw, nil, nil, "")
+		}
+		return res, err
 	}
 	it, err := sw.InstanceType(o.Type)
 	if err != nil {
@@ -169,6 +215,10 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if dres != nil {
 		res.Partition, res.Instance, res.Changes = dres.Partition, dres.Instance, dres.Changes
 		res.Promises, res.PromisesFailed = dres.Promises, dres.PromisesFailed
+	}
+	if dres != nil && o.Plan && err == nil {
+		res.Plan, err = n.planInstance(ctx, sw, reg.Instances[name], name, dres, o)
+		res.Basis = n.basis(sw, dres.Instance, reg.Instances[name], pid)
 	}
 	if dres == nil || o.Plan {
 		return res, err
@@ -241,6 +291,15 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	runner := &promise.Runner{Host: e.Host}
 	if st, ok := o.Services.(promise.Services); ok {
 		runner.Services = st
+		started := append(append([]string{}, res.Changes.Started...), res.Changes.Restarted...)
+		if o.Settle > 0 && len(started) > 0 {
+			done := e.BeginStep(fmt.Sprintf("checking that the services of %s stay up (%s)", pid, o.Settle))
+			err := settle(ctx, st, pid, o.Name, started, inst.Services, o.Settle)
+			done()
+			if err != nil {
+				return res, err
+			}
+		}
 	}
 	done := e.BeginStep("checking the promises of " + pid)
 	res.Promises, err = runner.RunPartition(ctx, promise.PartitionRef{Partition: part, SoftwarePath: sw.Path, SoftwareURL: sw.URL},
@@ -249,6 +308,9 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	if err != nil {
 		return nil, fmt.Errorf("promises of %s: %w", pid, err)
 	}
+	if st, ok := o.Services.(promise.Services); ok {
+		n.checkAddresses(ctx, st, part, inst.Promises, res.Promises)
+	}
 	for _, p := range res.Promises {
 		if p.Failed() {
 			res.PromisesFailed = true
@@ -256,6 +318,212 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 		}
 	}
 	return res, nil
+}
+
+// settle watches the services an apply started for d: each watched service
+// must stay RUNNING without a restart, else the apply fails saying which
+// service, in what state, why it last exited, and where its log is.
+func settle(ctx context.Context, st promise.Services, pid, name string, started []string, specs []service.Spec, d time.Duration) error {
+	watched := map[string]bool{}
+	for _, sp := range specs {
+		if sp.Watch && sp.Schedule == "" && slices.Contains(started, sp.Name) {
+			watched[sp.Name] = true
+		}
+	}
+	if len(watched) == 0 {
+		return nil
+	}
+	deadline := time.Now().Add(d)
+	// Restarts counts from the unit's creation: one started again after
+	// FATAL keeps its count, so only new restarts count.
+	base := map[string]int{}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		all, err := st.Status(ctx)
+		if err != nil {
+			return fmt.Errorf("services of %s: %w", pid, err)
+		}
+		var bad []string
+		for _, s := range all {
+			if s.Partition != pid || !watched[s.Name] {
+				continue
+			}
+			if _, seen := base[s.Name]; !seen {
+				base[s.Name] = s.Restarts
+			}
+			restarts := s.Restarts - base[s.Name]
+			down := s.State == service.StateBackoff || s.State == service.StateFatal || s.State == service.StateExited || s.State == service.StateStopped
+			if down || restarts > 0 {
+				why := s.State
+				if s.LastExit != "" {
+					why += ", last exit: " + s.LastExit
+				}
+				if restarts > 0 {
+					why += fmt.Sprintf(", restarted %d time(s)", restarts)
+				}
+				bad = append(bad, fmt.Sprintf("service %s exited within %s of its start (%s); its log: slapnode logs %s %s", s.Name, d, why, name, s.Name))
+			}
+		}
+		if len(bad) > 0 {
+			sort.Strings(bad)
+			return fmt.Errorf("%w: %s", ErrServiceDown, strings.Join(bad, "; "))
+		}
+		if time.Now().After(deadline) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// checkAddresses fails the passing promises that checked an address their
+// partition does not own (foreignAddress).
+func (n *Node) checkAddresses(ctx context.Context, st promise.Services, part partition.Partition, specs []partition.PromiseSpec, results []promise.Result) {
+	byName := map[string]partition.PromiseSpec{}
+	for _, s := range specs {
+		byName[s.Name] = s
+	}
+	var statuses []service.Status
+	loaded := false
+	var nodeAddrs map[netip.Addr]string
+	var block int
+	for i := range results {
+		r := &results[i]
+		spec, ok := byName[r.Name]
+		if !r.OK || !ok {
+			continue
+		}
+		ap, ok := checkedAddr(spec.Options)
+		if !ok {
+			continue
+		}
+		if !loaded {
+			all, err := st.Status(ctx)
+			if err != nil {
+				return
+			}
+			for _, s := range all {
+				if s.Partition == part.ID {
+					statuses = append(statuses, s)
+				}
+			}
+			nodeAddrs, block = n.partitionAddrs()
+			loaded = true
+		}
+		if why := foreignAddress(part, ap, nodeAddrs, block, statuses); why != "" {
+			r.OK = false
+			r.Message = fmt.Sprintf("passed, but not for %s: %s", part.ID, why)
+		}
+	}
+}
+
+// CheckProfiles finds every mistake of a release's profiles (the software
+// profile and its types' instance profiles) at once, before anything is
+// started: apply's first step, for a caller that wants it before it starts
+// the node daemon.
+func (n *Node) CheckProfiles(ctx context.Context, profilePath string) error {
+	if complete, types := n.Engine.Completed(profilePath); complete && types == 0 {
+		return nil
+	}
+	sw, err := n.Engine.LoadSoftware(profilePath)
+	if err != nil {
+		return err
+	}
+	done := n.Engine.BeginStep("checking the profiles of " + sw.Info.Name)
+	defer done()
+	return n.Engine.Check(ctx, sw)
+}
+
+// planInstance says what an apply would do to the instance beyond parts.
+func (n *Node) planInstance(ctx context.Context, sw *partition.Software, rec *InstanceRecord, name string, dres *ApplyResult, o ApplyOptions) (*Plan, error) {
+	inst, part := dres.Instance, dres.Partition
+	pl := &Plan{Instance: name, Partition: part.ID}
+	switch {
+	case rec == nil:
+		pl.Action = PlanCreate
+	case o.State == StateStopped && rec.State != StateStopped:
+		pl.Action = PlanStop
+	case o.State == StateStarted && rec.State == StateStopped:
+		pl.Action = PlanStart
+	}
+	if sw.Legacy != nil {
+		// A buildout instance's services and promises are what its
+		// rendered profile writes at apply: not known before.
+		return pl, nil
+	}
+	m := inst.Secrets
+	var err error
+	if pl.Services, err = n.planServices(ctx, part.ID, inst.Services, inst.Unknown, o.State, o, m); err != nil {
+		return nil, err
+	}
+	if pl.Promises, err = planPromises(part, inst.Promises, inst.Unknown, m); err != nil {
+		return nil, err
+	}
+	var old map[string]any
+	if rec != nil {
+		old = rec.Connection
+	}
+	pl.Connection = planConnection(old, inst.Connection, inst.Unknown, m)
+	return pl, nil
+}
+
+// basis digests what a plan was computed from (ApplyResult.Basis).
+func (n *Node) basis(sw *partition.Software, inst *partition.Instance, rec *InstanceRecord, pid string) map[string]string {
+	sum := func(b []byte) string { h := sha256.Sum256(b); return hex.EncodeToString(h[:]) }
+	b := map[string]string{"software profile": sw.Profile.Digest, "software parts": "complete"}
+	if sw.Report != nil {
+		b["software parts"] = sw.Report.Basis
+	}
+	if inst != nil {
+		b["instance profile"] = inst.ProfileDigest
+		b["instance parts"] = inst.Report.Basis
+	}
+	if pid == "" {
+		return b
+	}
+	r, _ := json.Marshal(rec)
+	b["instance record"] = sum(r)
+	read := func(p string) string {
+		c, err := os.ReadFile(p)
+		if err != nil {
+			return "none"
+		}
+		return sum(c)
+	}
+	b["services"] = read(filepath.Join(daemon.StateDir(n.Root), "partitions", pid+".json"))
+	if part, err := n.Partition(pid); err == nil {
+		b["promises"] = read(promise.SpecsPath(part))
+	}
+	return b
+}
+
+// planDestroy says what destroying an instance would do.
+func (n *Node) planDestroy(reg *registry, name string) (*Plan, error) {
+	rec := reg.Instances[name]
+	if rec == nil {
+		return nil, fmt.Errorf("no instance named %q on this node", name)
+	}
+	pl := &Plan{Instance: name, Partition: rec.Partition, Action: PlanDestroy}
+	for child := range reg.Instances {
+		if strings.HasPrefix(child, name+"/") {
+			pl.Children = append(pl.Children, child)
+		}
+	}
+	sort.Strings(pl.Children)
+	_, specs, _, err := supervisor.Persisted(daemon.StateDir(n.Root), rec.Partition)
+	if err != nil {
+		return nil, err
+	}
+	m := partition.NewMasker()
+	for _, sp := range specs {
+		pl.Services = append(pl.Services, ServicePlan{Name: sp.Name, Action: ServiceStop, Reason: "the instance is destroyed"})
+	}
+	pl.Connection = planConnection(rec.Connection, nil, nil, m)
+	return pl, nil
 }
 
 // destroy stops an instance's services, empties its partition and forgets it.
@@ -324,7 +592,7 @@ func (lr *localRequester) Request(ctx context.Context, _ string, cr partition.Ch
 		return nil, fmt.Errorf("request %s: more than 8 levels of instances requesting instances (a request loop?)", cr.Name)
 	}
 	o := ApplyOptions{Name: lr.parent + "/" + cr.Name, Type: cr.SoftwareType, Params: cr.Parameters, State: cr.State,
-		PromiseWait: lr.o.PromiseWait, Services: lr.o.Services, depth: lr.o.depth + 1}
+		PromiseWait: lr.o.PromiseWait, Settle: lr.o.Settle, Services: lr.o.Services, depth: lr.o.depth + 1}
 	res, err := lr.n.apply(ctx, cr.Software, o)
 	if err != nil {
 		return nil, fmt.Errorf("request %s: %w", cr.Name, err)

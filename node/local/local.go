@@ -14,9 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
-	"net"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -57,6 +55,7 @@ type Node struct {
 	format    *format.State // nil on a node never formatted
 	mu        sync.Mutex
 	lastUsage time.Time // last usage report sent to a master
+	block     int       // loopback block of an unformatted node, once known
 }
 
 // InstanceRecord is what the node remembers of a requested instance.
@@ -197,15 +196,35 @@ func (n *Node) Partition(id string) (partition.Partition, error) {
 	if u != nil {
 		name = u.Username
 	}
-	// 127.0.0.0/8 reaches lo without any setup; the second byte comes from
-	// the node root so that several nodes on one machine do not collide.
-	h := fnv.New32a()
-	h.Write([]byte(n.Root))
-	ip := net.IPv4(127, byte(1+h.Sum32()%254), byte(num/250), byte(num%250+1))
+	// 127.0.0.0/8 reaches lo without any setup; the second byte is the
+	// node root's block, which no other node root of the machine uses.
+	b, err := n.loopback()
+	if err != nil {
+		return partition.Partition{}, err
+	}
 	return partition.Partition{
 		ID: id, Path: filepath.Join(n.Root, "instance", id), User: name,
-		IPv4: ip.String(), IPv6: "::1", StateDir: partition.StateDir(n.Root, id),
+		IPv4: format.LoopbackAddr(b, num), IPv6: "::1", StateDir: partition.StateDir(n.Root, id),
 	}, nil
+}
+
+// loopback returns the node root's loopback block (format.LoopbackBlock),
+// chosen on first use: a root whose instances already listen on the block
+// derived from its path keeps it.
+func (n *Node) loopback() (int, error) {
+	if n.block != 0 {
+		return n.block, nil
+	}
+	was := 0
+	if _, err := os.Stat(n.registryPath()); err == nil {
+		was = format.DerivedLoopback(n.Root)
+	}
+	b, err := format.LoopbackBlock(n.Root, was, false)
+	if err != nil {
+		return 0, err
+	}
+	n.block = b
+	return b, nil
 }
 
 // allocate returns the partition of an instance name, taking the first free

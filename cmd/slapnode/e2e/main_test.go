@@ -202,7 +202,7 @@ func TestHellowebDemo(t *testing.T) {
 	}
 
 	// Destroy stops the service and empties the partition.
-	r = run(t, root, "apply", "examples/helloweb/software.hcl", "--state", "destroyed")
+	r = run(t, root, "apply", "examples/helloweb/software.hcl", "--state", "destroyed", "-auto-approve")
 	if r.code != 0 {
 		t.Fatalf("destroy (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -18,7 +18,7 @@ import (
 func Register(g *recipe.Registry) {
 	g.RegisterPromise("check_port_listening", recipe.Promise{
 		Description: "A TCP port accepts connections (slapos.cookbook:check_port_listening).",
-		Schema: `{"type":"object","required":["host","port"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["host","port"],"properties":{
 			"host":{"type":"string"},
 			"port":{"type":["integer","string"],"minimum":1,"maximum":65535},
 			"timeout":{"type":["number","string"],"description":"seconds or a duration (default 2s)"}}}`,
@@ -26,7 +26,7 @@ func Register(g *recipe.Registry) {
 	})
 	g.RegisterPromise("check_url_available", recipe.Promise{
 		Description: "A URL answers with the expected HTTP status, optionally with a body containing some text (slapos.cookbook:check_url_available).",
-		Schema: `{"type":"object","required":["url"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["url"],"properties":{
 			"url":{"type":"string","pattern":"^https?://"},
 			"status":{"type":["integer","string"],"description":"expected status (default 200)"},
 			"http_code":{"type":["integer","string"],"description":"alias of status (SlapOS)"},
@@ -38,7 +38,7 @@ func Register(g *recipe.Registry) {
 	})
 	g.RegisterPromise("check_file_state", recipe.Promise{
 		Description: "A file exists, is absent, empty, not empty, or contains (or not) some text.",
-		Schema: `{"type":"object","required":["path"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["path"],"properties":{
 			"path":{"type":"string"},
 			"state":{"enum":["exists","absent","empty","not-empty","contains","not-contains"]},
 			"content":{"type":"string"}}}`,

@@ -25,7 +25,7 @@ const checksums = `
 func Register(g *recipe.Registry) {
 	g.Register("download", recipe.Recipe{
 		Description: "Download a file, verified by its sha256 or md5sum (slapos.recipe.build:download).",
-		Schema: `{"type":"object","required":["url"],"properties":{` + checksums + `
+		Schema: `{"additionalProperties":false,"type":"object","required":["url"],"properties":{` + checksums + `
 			"destination":{"type":"string","description":"file to write (default: DIR/parts/PART/FILENAME)"},
 			"filename":{"type":"string","description":"file name under the part directory (default: the URL's last element)"},
 			"mode":{"type":["string","integer"]}
@@ -35,7 +35,7 @@ func Register(g *recipe.Registry) {
 	})
 	g.Register("download-unpacked", recipe.Recipe{
 		Description: "Download and unpack an archive (tar, tar.gz, tar.bz2, zip; tar.xz/zst through the host's tar) (slapos.recipe.build:download-unpacked).",
-		Schema: `{"type":"object","required":["url"],"properties":{` + checksums + `
+		Schema: `{"additionalProperties":false,"type":"object","required":["url"],"properties":{` + checksums + `
 			"destination":{"type":"string","description":"directory to unpack into (default: DIR/parts/PART)"},
 			"strip-top-level-dir":{"type":["boolean","string"],"description":"true, false, or auto (default): strip when the archive holds a single directory"}
 		},"anyOf":[{"required":["sha256"]},{"required":["md5sum"]}]}`,

@@ -28,7 +28,7 @@ func Register(g *recipe.Registry) {
 	})
 	g.Register("symlink", recipe.Recipe{
 		Description: "Create symbolic links (slapos.cookbook:symbolic.link, cns.recipe.symlink).",
-		Schema: `{"type":"object","properties":{
+		Schema: `{"additionalProperties":false,"type":"object","properties":{
 			"link":{"type":"string","description":"path of the link to create"},
 			"target":{"type":"string","description":"what the link points to"},
 			"links":{"type":"object","additionalProperties":{"type":"string"},"description":"link path -> target"},
@@ -40,14 +40,14 @@ func Register(g *recipe.Registry) {
 	})
 	g.Register("copy", recipe.Recipe{
 		Description: "Copy a file or a directory tree.",
-		Schema: `{"type":"object","required":["source","destination"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["source","destination"],"properties":{
 			"source":{"type":"string"},"destination":{"type":"string"},"mode":` + modeSchema + `}}`,
 		Outputs: []string{"location"},
 		Install: copyRecipe,
 	})
 	g.Register("write-file", recipe.Recipe{
 		Description: "Write a file with the given content.",
-		Schema: `{"type":"object","required":["content"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["content"],"properties":{
 			"output":{"type":"string"},"path":{"type":"string"},"content":{"type":"string"},"mode":` + modeSchema + `},
 			"anyOf":[{"required":["output"]},{"required":["path"]}]}`,
 		Outputs: []string{"location"},
@@ -55,7 +55,7 @@ func Register(g *recipe.Registry) {
 	})
 	g.Register("json", recipe.Recipe{
 		Description: "Write a JSON file from the data option (or from the other options).",
-		Schema: `{"type":"object","properties":{
+		Schema: `{"additionalProperties":false,"type":"object","properties":{
 			"output":{"type":"string"},"path":{"type":"string"},"data":{},"indent":{"type":"integer","minimum":0},"mode":` + modeSchema + `},
 			"anyOf":[{"required":["output"]},{"required":["path"]}]}`,
 		Outputs: []string{"location"},

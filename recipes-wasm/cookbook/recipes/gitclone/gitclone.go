@@ -15,7 +15,7 @@ import (
 	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
 )
 
-const schema = `{"type":"object","required":["repository"],"properties":{
+const schema = `{"additionalProperties":false,"type":"object","required":["repository"],"properties":{
 	"repository":{"type":"string","description":"URL or path of the repository"},
 	"branch":{"type":"string","description":"branch to check out (default: the remote's default branch); empty is unset"},
 	"revision":{"type":"string","description":"commit or tag to check out; wins over branch; empty is unset"},

@@ -12,7 +12,7 @@ import (
 func registerChecks(g *recipe.Registry) {
 	g.Register("url-check", recipe.Recipe{
 		Description: "Write an executable promise that fails when a URL does not answer the expected HTTP status, with curl (slapos.cookbook:check_url_available).",
-		Schema: `{"type":"object","required":["path","url"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["path","url"],"properties":{
 			"path":{"type":"string","description":"the promise executable (etc/promise/NAME)"},
 			"url":{"type":"string"},
 			"http_code":{"type":["integer","string"],"description":"expected status (default 200)"},
@@ -27,7 +27,7 @@ func registerChecks(g *recipe.Registry) {
 	})
 	g.Register("param-check", recipe.Recipe{
 		Description: "Write an executable promise that fails when a value is not what is expected (slapos.cookbook:check_parameter).",
-		Schema: `{"type":"object","required":["path","value"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["path","value"],"properties":{
 			"path":{"type":"string","description":"the promise executable (etc/promise/NAME)"},
 			"value":{"type":"string"},
 			"expected-type":{"type":"string","description":"ipv4 or ipv6: the value must be such an address"},

@@ -13,7 +13,7 @@ import (
 func Register(g *recipe.Registry) {
 	g.Register("cron-entry", recipe.Recipe{
 		Description: "Write one cron entry into a cron.d-style directory (slapos.cookbook:cron.d).",
-		Schema: `{"type":"object","required":["name","command","cron-entries"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["name","command","cron-entries"],"properties":{
 			"name":{"type":"string","description":"file name of the entry"},
 			"command":{"type":"string","description":"the command line"},
 			"cron-entries":{"type":"string","description":"the directory of entries"},
@@ -25,7 +25,7 @@ func Register(g *recipe.Registry) {
 	})
 	g.Register("free-port", recipe.Recipe{
 		Description: "Pick a TCP port nothing listens on, kept across applies (slapos.cookbook:free_port).",
-		Schema: `{"type":"object","properties":{
+		Schema: `{"additionalProperties":false,"type":"object","properties":{
 			"ip":{"type":"string","description":"the address the port is for; not an IP address: port 0"},
 			"minimum":{"type":["integer","string"],"description":"first port tried (default 1024)"},
 			"maximum":{"type":["integer","string"],"description":"end of the range, excluded (default 49151)"}
@@ -35,7 +35,7 @@ func Register(g *recipe.Registry) {
 	})
 	g.Register("userinfo", recipe.Recipe{
 		Description: "The partition user's name, ids, home and shell (slapos.cookbook:userinfo).",
-		Schema:      `{"type":"object"}`,
+		Schema:      `{"additionalProperties":false,"type":"object"}`,
 		Outputs:     []string{"pw-name", "pw-uid", "pw-gid", "pw-dir", "pw-shell", "gr-name", "gr-gid"},
 		Install:     userinfo,
 	})
@@ -56,7 +56,7 @@ func Register(g *recipe.Registry) {
 	registerChecks(g)
 	g.Register("port-check", recipe.Recipe{
 		Description: "Write an executable promise that fails when a TCP port does not listen (slapos.cookbook:check_port_listening).",
-		Schema: `{"type":"object","required":["path","hostname","port"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["path","hostname","port"],"properties":{
 			"path":{"type":"string","description":"the promise executable (etc/promise/NAME)"},
 			"hostname":{"type":"string"},
 			"port":{"type":["integer","string"]}

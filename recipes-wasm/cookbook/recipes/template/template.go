@@ -18,7 +18,7 @@ import (
 	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
 )
 
-const schema = `{"type":"object","required":["output"],"properties":{
+const schema = `{"additionalProperties":false,"type":"object","required":["output"],"properties":{
 	"output":{"type":"string","description":"file to write"},
 	"inline":{"type":"string","description":"the template text"},
 	"template":{"type":"string","description":"the template text (e.g. file(\"x.in\") in HCL)"},

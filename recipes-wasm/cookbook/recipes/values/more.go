@@ -17,7 +17,7 @@ import (
 func registerMore(g *recipe.Registry) {
 	g.Register("random-integer", recipe.Recipe{
 		Description: "A random integer between minimum and maximum, kept across applies (slapos.cookbook:random.integer).",
-		Schema: `{"type":"object","required":["minimum","maximum"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["minimum","maximum"],"properties":{
 			"minimum":{"type":["integer","string"]},"maximum":{"type":["integer","string"]},
 			"value":{"type":["integer","string"],"description":"a fixed value instead"}
 		}}`,
@@ -26,13 +26,13 @@ func registerMore(g *recipe.Registry) {
 	})
 	g.Register("random-time", recipe.Recipe{
 		Description: "A random time of day, H:MM, kept across applies (slapos.cookbook:random.time).",
-		Schema:      `{"type":"object","properties":{"time":{"type":"string","description":"a fixed time instead"}}}`,
+		Schema:      `{"additionalProperties":false,"type":"object","properties":{"time":{"type":"string","description":"a fixed time instead"}}}`,
 		Outputs:     []string{"time"},
 		Install:     randomTime,
 	})
 	g.Register("mac-address", recipe.Recipe{
 		Description: "A random locally administered MAC address, kept in a file (slapos.cookbook:generate.mac).",
-		Schema: `{"type":"object","required":["storage-path"],"properties":{
+		Schema: `{"additionalProperties":false,"type":"object","required":["storage-path"],"properties":{
 			"storage-path":{"type":"string"},
 			"mac-address":{"type":"string","description":"a fixed address instead"}
 		}}`,
@@ -41,7 +41,7 @@ func registerMore(g *recipe.Registry) {
 	})
 	g.Register("urlparse", recipe.Recipe{
 		Description: "Split a URL into scheme, username, password, host, port, path, params, query and fragment (slapos.cookbook:urlparse).",
-		Schema:      `{"type":"object","required":["url"],"properties":{"url":{"type":"string"}}}`,
+		Schema:      `{"additionalProperties":false,"type":"object","required":["url"],"properties":{"url":{"type":"string"}}}`,
 		Outputs:     []string{"scheme", "username", "password", "host", "port", "path", "params", "query", "fragment"},
 		Install:     urlparse,
 	})

@@ -19,7 +19,7 @@ import (
 
 const alphanumeric = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
-const randomSchema = `{"type":"object","properties":{
+const randomSchema = `{"additionalProperties":false,"type":"object","properties":{
 	"length":{"type":["integer","string"],"description":"number of characters (default 16; bytes is an alias)"},
 	"bytes":{"type":["integer","string"]},
 	"chars":{"type":"string","minLength":2,"description":"alphabet (default letters and digits)"},

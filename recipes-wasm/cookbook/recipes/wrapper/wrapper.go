@@ -14,7 +14,7 @@ import (
 	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
 )
 
-const schema = `{"type":"object","required":["command-line","wrapper-path"],"properties":{
+const schema = `{"additionalProperties":false,"type":"object","required":["command-line","wrapper-path"],"properties":{
 	"command-line":{"type":["string","array"],"items":{"type":"string"},"description":"the command: a list of words, or a string split like sh (no expansion)"},
 	"wrapper-path":{"type":"string","description":"where to write the launcher"},
 	"environment":{"type":["string","object"],"description":"NAME=VALUE lines or an object"},
