@@ -6,25 +6,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slapnode/slapnode/internal/testenv"
 )
 
 // TestMain keeps the tests' loopback claims out of the machine's registry.
 // (Helper processes re-run the test binary as another user: they leave
 // the variable as they found it.)
-func TestMain(m *testing.M) {
-	dir := ""
-	if os.Getenv(LoopbackEnv) == "" {
-		if d, err := os.MkdirTemp("", "slnt-loopback"); err == nil {
-			dir = d
-			os.Setenv(LoopbackEnv, dir)
-		}
-	}
-	code := m.Run()
-	if dir != "" {
-		os.RemoveAll(dir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
 // Two node roots never share a loopback block (issue 19: two rootless
 // roots both got 127.1.0.x, and one root's promise checked the other
@@ -125,5 +114,12 @@ func TestFormatPrintsAddressChanges(t *testing.T) {
 	want := "partition slappart1: IPv4 address " + LoopbackAddr(b, 1) + " → " + LoopbackAddr(nb, 1)
 	if nb == b || !strings.Contains(strings.Join(res.Changes, "\n"), want) {
 		t.Errorf("block %d → %d; changes:\n%s\nwant %q", b, nb, strings.Join(res.Changes, "\n"), want)
+	}
+}
+
+// The tests' private registry (internal/testenv) is the one format reads.
+func TestLoopbackEnvName(t *testing.T) {
+	if LoopbackEnv != testenv.LoopbackEnv {
+		t.Fatalf("format reads %s, tests set %s", LoopbackEnv, testenv.LoopbackEnv)
 	}
 }

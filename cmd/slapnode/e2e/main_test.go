@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slapnode/slapnode/internal/testenv"
 )
 
 var slapnode string // path of the binary under test
@@ -31,6 +33,13 @@ func TestMain(m *testing.M) {
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build slapnode:", err)
 		os.Exit(1)
+	}
+	// The binaries the tests run claim loopback blocks in a registry of
+	// this run, not the machine's.
+	if os.Getenv(testenv.LoopbackEnv) == "" {
+		reg := filepath.Join(dir, "loopback")
+		os.Mkdir(reg, 0o755)
+		os.Setenv(testenv.LoopbackEnv, reg)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
