@@ -149,6 +149,9 @@ func (s *Session) fs() (wazero.FSConfig, error) {
 				s.fsErr = fmt.Errorf("mount %q: %w", m.HostPath, err)
 				return
 			}
+			if c := s.cfg.Credential; c != nil {
+				r.owner = int(c.Uid) // hard links of other owners are refused (rootfs.go)
+			}
 			s.roots = append(s.roots, r)
 			fsc = fsc.(sysfs.FSConfig).WithSysFSMount(r, p)
 		}
