@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -29,7 +30,12 @@ type Partition struct {
 	Cgroup         string              // "" without cgroups
 	ExtraCgroups   []string
 	NetNS          string // network namespace of its addresses ("" = the node's own)
-	ExecHook       func(pid int) error
+	// Exec confines the commands the node starts for the partition (the
+	// recipes' and promises' exec, check_command, etc/promise) to its
+	// cgroups, network namespace and user from their first instruction:
+	// node/format's CgroupExec. nil: they run as the caller, with
+	// Credential and NetNS applied by the starter.
+	Exec Confiner
 	// StateDir is where the node keeps its state about the partition
 	// (parts journal, saved promises…), out of its user's reach:
 	// StateDir(root, ID) when empty.
@@ -39,6 +45,16 @@ type Partition struct {
 	IPv4List, IPv6List []string
 	// Tap is the partition's tap device, "" without one.
 	Tap string
+}
+
+// Confiner starts commands inside a partition (node/format.CgroupExec):
+// Hook rewrites a command before its Start (clone into the cgroup, the
+// exec shim that joins the others, enters the namespace and drops to the
+// user), Started waits after the Start until the command runs where it
+// belongs.
+type Confiner interface {
+	Hook(cmd *exec.Cmd) error
+	Started(pid int) error
 }
 
 // InstanceRequest is what to instantiate in a partition.
@@ -227,7 +243,7 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		StateDir:   part.StateDir,
 		Mounts:     e.mounts(wasmhost.Mount{HostPath: part.Path}, p, s.Profile),
 		Credential: part.Credential,
-		ExecHook:   part.ExecHook,
+		Exec:       part.Exec,
 		Force:      req.Force,
 		Requester:  req.Requester,
 	}

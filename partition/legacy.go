@@ -430,7 +430,7 @@ func (lr *legacyRun) target(p *profile.Profile, stateDir string) *Target {
 		},
 		Mounts:     e.mounts(wasmhost.Mount{HostPath: part.Path}, p, s.Profile),
 		Credential: part.Credential,
-		ExecHook:   part.ExecHook,
+		Exec:       part.Exec,
 		Force:      lr.req.Force,
 		Requester:  lr.req.Requester,
 	}

@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -54,7 +55,8 @@ type rootFS struct {
 	dir      *nofollow.Dir // the same directory, for changes; nil when read-only
 	real     string        // the mount's real path, to place new symlinks
 	readOnly bool
-	owner    int // the partition user (the session's credential), else the node's euid
+	owner    int              // the partition user (the session's credential), else the node's euid
+	warn     func(msg string) // says why a file was refused (the guest sees only an errno)
 
 	mu      sync.Mutex
 	created map[fileID]bool // files this session created in the mount
@@ -108,12 +110,13 @@ func (f *rootFS) remember(st *unix.Stat_t) {
 // vet decides whether the guest may use a file it opened on a writable
 // mount (see rootFS): a regular file or a directory, and not a hard link
 // to a file of another owner that this session did not make.
-func (f *rootFS) vet(st *unix.Stat_t) experimentalsys.Errno {
+func (f *rootFS) vet(name string, st *unix.Stat_t) experimentalsys.Errno {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFDIR:
 		return 0
 	case unix.S_IFREG:
 	default:
+		f.refuse("%s is not a regular file (mode %#o): refusing to open it", name, st.Mode)
 		return experimentalsys.EPERM
 	}
 	if st.Nlink > 1 && int(st.Uid) != f.owner {
@@ -121,10 +124,18 @@ func (f *rootFS) vet(st *unix.Stat_t) experimentalsys.Errno {
 		ours := f.created[fileID{st.Dev, st.Ino}]
 		f.mu.Unlock()
 		if !ours {
+			f.refuse("%s is a hard link (%d links) to a file of uid %d: refusing to use it", name, st.Nlink, st.Uid)
 			return experimentalsys.EPERM
 		}
 	}
 	return 0
+}
+
+func (f *rootFS) refuse(format string, args ...any) {
+	if f.warn != nil {
+		args[0] = path.Join(f.root.Name(), args[0].(string))
+		f.warn(fmt.Sprintf(format, args...))
+	}
 }
 
 // nfErrno maps an error of internal/nofollow to a WASI errno: a link on
@@ -292,7 +303,7 @@ func (f *rootFS) openWrite(name string, of int, perm fs.FileMode) (*os.File, exp
 		}
 		if created {
 			f.remember(&st)
-		} else if e := f.vet(&st); e != 0 {
+		} else if e := f.vet(name, &st); e != 0 {
 			file.Close()
 			return nil, e
 		}
@@ -320,7 +331,7 @@ func (f *rootFS) openRead(name string, of int) (*os.File, experimentalsys.Errno)
 		file.Close()
 		return nil, errno(err)
 	}
-	if e := f.vet(&st); e != 0 {
+	if e := f.vet(name, &st); e != 0 {
 		file.Close()
 		return nil, e
 	}
@@ -358,6 +369,14 @@ func (f *rootFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 	if name == "." {
 		return experimentalsys.EEXIST
 	}
+	// WASI has no mode for a new directory and wazero always asks 0700:
+	// the commands a recipe runs as the partition user (or the software
+	// tree's readers) could not enter what the recipe made as root. Make
+	// it as a process with umask 022 would; a partition directory (0750)
+	// still keeps other users out.
+	if perm == 0o700 {
+		perm = 0o755
+	}
 	return nfErrno(f.dir.Mkdir(name, perm))
 }
 
@@ -383,7 +402,7 @@ func (f *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
 		return experimentalsys.ELOOP
 	}
-	if e := f.vet(&st); e != 0 {
+	if e := f.vet(name, &st); e != 0 {
 		return e
 	}
 	return errno(nofollow.Fchmod(fd, perm.Perm()&^0o022))
@@ -514,7 +533,7 @@ func (f *rootFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 	if err := unix.Fstat(int(file.Fd()), &st); err != nil {
 		return errno(err)
 	}
-	if e := f.vet(&st); e != 0 {
+	if e := f.vet(name, &st); e != 0 {
 		return e
 	}
 	return futimens(file, atim, mtim)

@@ -191,3 +191,17 @@ func TestRootFSFifo(t *testing.T) {
 		}
 	}
 }
+
+// TestRootFSMkdirMode: wazero asks 0700 for every directory a guest makes
+// (WASI has no mode); the commands a recipe runs as the partition user
+// must be able to enter what the recipe made as root.
+func TestRootFSMkdirMode(t *testing.T) {
+	rw, dir, _ := hostileMount(t)
+	if e := rw.Mkdir("made", 0o700); e != 0 {
+		t.Fatal(e)
+	}
+	st, err := os.Stat(filepath.Join(dir, "made"))
+	if err != nil || st.Mode().Perm()&0o055 != 0o055 {
+		t.Errorf("made: %v %v, want others to read and enter it", st.Mode(), err)
+	}
+}

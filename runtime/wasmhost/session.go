@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -151,6 +152,17 @@ func (s *Session) fs() (wazero.FSConfig, error) {
 			}
 			if c := s.cfg.Credential; c != nil {
 				r.owner = int(c.Uid) // hard links of other owners are refused (rootfs.go)
+			}
+			// A refusal is said even when guest logs are not shown:
+			// the guest only sees an errno.
+			r.warn = func(msg string) {
+				w := s.cfg.Log
+				if w == nil {
+					w = os.Stderr
+				}
+				s.logMu.Lock()
+				fmt.Fprintf(w, "WARN slapnode: %s\n", msg)
+				s.logMu.Unlock()
 			}
 			s.roots = append(s.roots, r)
 			fsc = fsc.(sysfs.FSConfig).WithSysFSMount(r, p)
