@@ -9,6 +9,7 @@ package e2e
 // files, the partition's limits and the other partitions came out intact.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // hxNeedRoot skips, with one line, unless the test runs as root; under CI
@@ -385,4 +387,60 @@ promise "preload" {
 	for _, e := range entries {
 		t.Errorf("promise run: the promise's LD_PRELOAD ran with write access to a root directory: %s", e.Name())
 	}
+}
+
+// runTimeout runs slapnode on the node with a deadline: a hang is a
+// finding, not a stuck test run.
+func (n *hxNode) runTimeout(t *testing.T, d time.Duration, args ...string) (result, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, slapnode, append(args, "--root", n.root)...)
+	cmd.Dir = "../../.."
+	cmd.WaitDelay = 5 * time.Second
+	r := runCmd(t, cmd)
+	return r, ctx.Err() == nil
+}
+
+// TestHostileMoreRunDirsAndLogs: root reads what recipes placed in
+// etc/service (for its digest) and what `slapnode logs` shows, both in
+// the partition directory. A FIFO with execute bits in etc/service used
+// to hang every apply; a service log replaced by a link to a file of root
+// was printed by root's `slapnode logs`; a FIFO there hung it.
+func TestHostileMoreRunDirsAndLogs(t *testing.T) {
+	n := hxFormat(t, "l", false)
+	profile := hxProfile(t, `
+service "web" {
+  command = ["/bin/sh", "-c", "echo started; exec sleep 600"]
+}
+`, nil)
+	if r := n.apply(t, profile); r.code != 0 {
+		t.Fatalf("apply (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	n.as(t, 0, "mkdir -p etc/service && mkfifo -m 755 etc/service/evil")
+	r, ok := n.runTimeout(t, 2*time.Minute, "apply", profile)
+	if !ok {
+		t.Fatalf("apply hung on a FIFO planted in etc/service:\n%s%s", r.stdout, r.stderr)
+	}
+	if r.code != 0 {
+		t.Errorf("apply with a FIFO in etc/service (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	n.as(t, 0, "rm etc/service/evil")
+
+	n.as(t, 0, fmt.Sprintf("rm -f var/log/web.log && ln -s %s/file var/log/web.log", n.victims))
+	r, ok = n.runTimeout(t, time.Minute, "logs", "slappart0", "web")
+	if !ok {
+		t.Fatalf("logs hung:\n%s%s", r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "victim") {
+		t.Errorf("root's slapnode logs printed a file of root through a link the partition user planted:\n%s", r.stdout)
+	}
+	t.Logf("logs through a link (%d): %s%s", r.code, r.stdout, r.stderr)
+	n.as(t, 0, "rm -f var/log/web.log && mkfifo var/log/web.log")
+	r, ok = n.runTimeout(t, time.Minute, "logs", "slappart0", "web")
+	if !ok {
+		t.Fatalf("logs hung on a FIFO in a log's place:\n%s%s", r.stdout, r.stderr)
+	}
+	t.Logf("logs on a FIFO (%d): %s%s", r.code, r.stdout, r.stderr)
+	n.intact(t)
 }
