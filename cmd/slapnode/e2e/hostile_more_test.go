@@ -444,3 +444,54 @@ service "web" {
 	t.Logf("logs on a FIFO (%d): %s%s", r.code, r.stdout, r.stderr)
 	n.intact(t)
 }
+
+// TestHostileMoreRecipeAsksMaster: a master on loopback without --auth
+// takes root as its operator (ADR 0007), and a recipe's download or a
+// promise's http_get is made by slapnode's root process on the guest's
+// behalf. A hostile profile granting its module http://127.0.0.1:* must
+// not read the computer's partitions (their parameters, their secrets)
+// that way: the master must see the partition's user and ask it for a
+// credential.
+func TestHostileMoreRecipeAsksMaster(t *testing.T) {
+	n := hxFormat(t, "m", false)
+	_, addr := startMaster(t)
+	base := "http://" + addr
+	other := t.TempDir()
+	if r := run(t, other, "node", "converge", "--master", base, "--node-id", "COMP-HX", "--partitions", "1"); r.code != 0 {
+		t.Fatalf("converge: %s%s", r.stdout, r.stderr)
+	}
+	stopNode(t, other)
+	secretURL := base + "/getFullComputerInformation?computer_id=COMP-HX"
+	const grant = `
+module "cookbook" {
+  source    = "builtin:cookbook"
+  allow_net = ["http://127.0.0.1:*"]
+}
+`
+	profile := hxProfile(t, grant+fmt.Sprintf(`
+part "steal" {
+  recipe = "cookbook:download"
+  url    = %q
+  sha256 = "%s"
+}
+`, secretURL, strings.Repeat("0", 64)), nil)
+	r := n.apply(t, profile)
+	t.Logf("apply (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	if strings.Contains(r.stdout+r.stderr, "checksum mismatch") {
+		t.Errorf("the recipe's request to the loopback master was answered as root's: it got the computer's data")
+	}
+	if !strings.Contains(r.stdout+r.stderr, "401 Unauthorized") {
+		t.Errorf("the master did not refuse the recipe's request with 401")
+	}
+	profile = hxProfile(t, grant+fmt.Sprintf(`
+promise "steal" {
+  check = "cookbook:check_url_available"
+  url   = %q
+}
+`, secretURL), nil)
+	r = n.apply(t, profile)
+	t.Logf("apply with the promise (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	if !strings.Contains(r.stdout+r.stderr, "401") {
+		t.Errorf("the promise's request to the loopback master was not refused with 401")
+	}
+}
