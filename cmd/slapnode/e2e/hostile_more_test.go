@@ -495,3 +495,52 @@ promise "steal" {
 		t.Errorf("the promise's request to the loopback master was not refused with 401")
 	}
 }
+
+// TestHostileMoreSoftwareTree: a software release is built by root and
+// shared by every partition. What its build leaves must give no partition
+// user root (a setuid file) nor another partition's programs (a file or
+// directory writable by others).
+func TestHostileMoreSoftwareTree(t *testing.T) {
+	n := hxFormat(t, "s", false)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	sw := `software "hostile" { version = "1.0.0" }
+module "cookbook" {
+  source     = "builtin:cookbook"
+  allow_exec = ["sh"]
+}
+part "tools" {
+  recipe   = "cookbook:build"
+  location = "${software.path}/parts/tools"
+  commands = [["sh", "-c", "cp /bin/true su-tool && chmod 4755 su-tool && cp /bin/true sg-tool && chmod 2755 sg-tool && mkdir -m 777 shared && echo x > shared/data && chmod 666 shared/data"]]
+}
+instance "default" { profile = "instance.hcl" }
+`
+	os.WriteFile(filepath.Join(dir, "software.hcl"), []byte(sw), 0o644)
+	os.WriteFile(filepath.Join(dir, "instance.hcl"), []byte(""), 0o644)
+	if r := n.apply(t, filepath.Join(dir, "software.hcl")); r.code != 0 {
+		t.Fatalf("apply (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	matches, _ := filepath.Glob(filepath.Join(n.root, "software", "*", "parts", "tools"))
+	if len(matches) != 1 {
+		t.Fatalf("no built tools: %v", matches)
+	}
+	filepath.WalkDir(matches[0], func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, _ := os.Lstat(p)
+		if fi.Mode()&(os.ModeSetuid|os.ModeSetgid) != 0 && !fi.IsDir() {
+			t.Errorf("%s is %v in the shared software tree", p, fi.Mode())
+		}
+		if fi.Mode()&0o022 != 0 && fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s is writable by others (%v) in the shared software tree", p, fi.Mode())
+		}
+		return nil
+	})
+	// And, as a partition user, nothing there can be changed.
+	out := n.as(t, 0, fmt.Sprintf("echo pwned > %s/shared/data 2>&1 || echo refused", matches[0]))
+	if !strings.Contains(out, "refused") {
+		t.Errorf("a partition user wrote into the software tree: %s", out)
+	}
+}
