@@ -2,6 +2,7 @@ package supervisor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -67,16 +68,26 @@ func (r *rotator) open() error {
 }
 
 // openFile opens the log; O_NOFOLLOW refuses a symlink in its place even in
-// rootless mode.
+// rootless mode, and only a regular file is taken: the open is
+// non-blocking, since opening a FIFO the partition user put there for
+// writing would wait for a reader (the service would never start, and
+// stopping it would hang).
 func (r *rotator) openFile() error {
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o640)
 	if err != nil {
+		if errors.Is(err, syscall.ENXIO) {
+			err = fmt.Errorf("%s is not a regular file (a FIFO)", r.path)
+		}
 		return fmt.Errorf("opening log: %w", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("opening log: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("opening log: %s is not a regular file", r.path)
 	}
 	r.f, r.size = f, st.Size()
 	return nil
