@@ -42,13 +42,15 @@ import (
 //     session created it: its other name may be outside the mount (a
 //     root file hard-linked there), and root writing through it would
 //     change that file;
-//   - only regular files and directories are opened: a FIFO would block
-//     the guest and the apply with it (opens are non-blocking, then
-//     checked), a socket or device is nothing a recipe needs.
+//
+// On every mount, read-only ones included (a promise sees its partition
+// read-only), only regular files and directories are opened: a FIFO would
+// block the guest, and the apply or the daemon's promise runner with it
+// (opens are non-blocking, then checked); a socket or device is nothing a
+// recipe needs.
 //
 // Reads follow links that stay inside the mount: what they reach, the
-// guest could name directly. Read-only mounts (software, profile, download
-// cache) are written only by the node, so none of this applies there.
+// guest could name directly. Read-only mounts are never changed (EROFS).
 type rootFS struct {
 	experimentalsys.UnimplementedFS
 	root     *os.Root
@@ -107,8 +109,8 @@ func (f *rootFS) remember(st *unix.Stat_t) {
 	f.created[fileID{st.Dev, st.Ino}] = true
 }
 
-// vet decides whether the guest may use a file it opened on a writable
-// mount (see rootFS): a regular file or a directory, and not a hard link
+// vet decides whether the guest may use a file it opened (see rootFS): a
+// regular file or a directory, and, on a writable mount, not a hard link
 // to a file of another owner that this session did not make.
 func (f *rootFS) vet(name string, st *unix.Stat_t) experimentalsys.Errno {
 	switch st.Mode & unix.S_IFMT {
@@ -119,7 +121,7 @@ func (f *rootFS) vet(name string, st *unix.Stat_t) experimentalsys.Errno {
 		f.refuse("%s is not a regular file (mode %#o): refusing to open it", name, st.Mode)
 		return experimentalsys.EPERM
 	}
-	if st.Nlink > 1 && int(st.Uid) != f.owner {
+	if !f.readOnly && st.Nlink > 1 && int(st.Uid) != f.owner {
 		f.mu.Lock()
 		ours := f.created[fileID{st.Dev, st.Ino}]
 		f.mu.Unlock()
@@ -226,21 +228,14 @@ func (f *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode
 		}
 	}
 	var file *os.File
-	if f.readOnly {
-		var err error
-		if file, err = f.root.OpenFile(name, of, perm); err != nil {
-			return nil, errno(err)
-		}
+	var e experimentalsys.Errno
+	if !f.readOnly && of&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
+		file, e = f.openWrite(name, of, perm)
 	} else {
-		var e experimentalsys.Errno
-		if of&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
-			file, e = f.openWrite(name, of, perm)
-		} else {
-			file, e = f.openRead(name, of)
-		}
-		if e != 0 {
-			return nil, e
-		}
+		file, e = f.openRead(name, of)
+	}
+	if e != 0 {
+		return nil, e
 	}
 	of2 := &osFile{f: file, flag: flag, readOnly: f.readOnly}
 	// Seek and Readdir come from wazero's adapter over this same descriptor:
@@ -318,9 +313,10 @@ func (f *rootFS) openWrite(name string, of int, perm fs.FileMode) (*os.File, exp
 	return nil, experimentalsys.EAGAIN
 }
 
-// openRead opens name on a writable mount for reading: through the root
-// (links inside the mount are followed), non-blocking so that a FIFO
-// cannot hold the guest, then checked by vet.
+// openRead opens name for reading: through the root (links inside the
+// mount are followed), non-blocking so that a FIFO cannot hold the guest
+// (a promise mounts its partition read-only, and the partition user may
+// put a FIFO where it reads), then checked by vet.
 func (f *rootFS) openRead(name string, of int) (*os.File, experimentalsys.Errno) {
 	file, err := f.root.OpenFile(name, of|syscall.O_NONBLOCK, 0)
 	if err != nil {

@@ -205,3 +205,32 @@ func TestRootFSMkdirMode(t *testing.T) {
 		t.Errorf("made: %v %v, want others to read and enter it", st.Mode(), err)
 	}
 }
+
+// TestRootFSFifoReadOnly: a promise mounts its partition read-only, and
+// the partition user may put a FIFO where it reads: opening it must not
+// block (the daemon's promise runner lost a thread at every run).
+func TestRootFSFifoReadOnly(t *testing.T) {
+	_, dir, _ := hostileMount(t)
+	ro, err := newRootFS(dir, true)
+	must(t, err)
+	defer ro.close()
+	done := make(chan experimentalsys.Errno, 1)
+	go func() {
+		_, e := ro.OpenFile("etc/fifo", experimentalsys.O_RDONLY, 0)
+		done <- e
+	}()
+	select {
+	case e := <-done:
+		if e == 0 {
+			t.Errorf("a FIFO was opened")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("opening a FIFO on a read-only mount blocked")
+	}
+	// Hard links are read there: software trees have root's.
+	if f, e := ro.OpenFile("etc/x", experimentalsys.O_RDONLY, 0); e != 0 {
+		t.Errorf("read-only hard link: %v", e)
+	} else {
+		f.Close()
+	}
+}

@@ -544,3 +544,36 @@ instance "default" { profile = "instance.hcl" }
 		t.Errorf("a partition user wrote into the software tree: %s", out)
 	}
 }
+
+// TestHostileMorePromiseFifo: a promise reads a file of its partition
+// (check_file_state), which the partition user replaces with a FIFO. The
+// promise fails; it must not hang the apply or `slapnode promise run`
+// (in the daemon, each run lost a thread for good).
+func TestHostileMorePromiseFifo(t *testing.T) {
+	n := hxFormat(t, "p", false)
+	profile := hxProfile(t, `
+part "conf" {
+  recipe  = "cookbook:write-file"
+  output  = "${partition.path}/etc/app.conf"
+  content = "ready"
+}
+promise "conf" {
+  check   = "cookbook:check_file_state"
+  path    = part.conf.location
+  state   = "contains"
+  content = "ready"
+}
+`, nil)
+	if r := n.apply(t, profile); r.code != 0 {
+		t.Fatalf("apply (%d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	n.as(t, 0, "rm etc/app.conf && mkfifo etc/app.conf")
+	r, ok := n.runTimeout(t, 2*time.Minute, "promise", "run", "slappart0")
+	if !ok {
+		t.Fatalf("promise run hung on a FIFO:\n%s%s", r.stdout, r.stderr)
+	}
+	if r.code == 0 {
+		t.Errorf("the promise passed on a FIFO:\n%s%s", r.stdout, r.stderr)
+	}
+	t.Logf("promise run (%d): %s%s", r.code, r.stdout, r.stderr)
+}
