@@ -178,24 +178,35 @@ func ownerOf(st os.FileInfo) (uint32, uint32) {
 	return 0, 0
 }
 
-// shareTree makes a software directory readable by every partition user:
-// directories a+rx, files a+r (a+x when anyone may execute them). Recipes
-// create through WASI, which gives new files 0600 and directories 0700; a
-// software release, like SlapOS's, is read by the partitions' users. Group
-// and world write bits are never added. Symlinks are left alone. Only the
-// node's user writes a software directory.
+// shareTree makes a software directory readable by every partition user,
+// and nothing more: directories a+rx, files a+r (a+x when anyone may
+// execute them). Recipes create through WASI, which gives new files 0600
+// and directories 0700; a software release, like SlapOS's, is read by the
+// partitions' users. It also takes away what would let one partition reach
+// root or another partition through the shared tree: group and world write
+// bits (a build's 0777 directory would let any partition user replace a
+// binary every partition runs), and the setuid and setgid bits of files
+// (the build runs as root, so a setuid file it leaves — a `make install`
+// of a setuid helper — would be a root program for every partition user).
+// Symlinks are left alone. Only the node's user writes a software
+// directory.
 func shareTree(dir string) error {
 	return walkRoot(dir, func(root *os.Root, rel string, st os.FileInfo) (bool, error) {
 		if st.Mode()&fs.ModeSymlink != 0 {
 			return false, nil
 		}
 		mode := st.Mode().Perm()
-		want := mode | 0o444
+		want := (mode | 0o444) &^ 0o022
 		if st.IsDir() || mode&0o111 != 0 {
 			want |= 0o111
 		}
-		if want != mode {
-			if err := root.Chmod(rel, want); err != nil {
+		special := st.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
+		keep := special
+		if !st.IsDir() {
+			keep = special & fs.ModeSticky
+		}
+		if want != mode || keep != special {
+			if err := root.Chmod(rel, want|keep); err != nil {
 				return false, fmt.Errorf("chmod %s: %w", path.Join(dir, rel), err)
 			}
 		}

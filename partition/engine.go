@@ -124,7 +124,7 @@ type Target struct {
 	Context    map[string]any       // recipe input "context"
 	Mounts     []wasmhost.Mount
 	Credential *syscall.Credential
-	ExecHook   func(pid int) error
+	Exec       Confiner  // confines the recipes' commands (nil: run as Credential)
 	Force      bool      // reinstall every part
 	Requester  Requester // makes `request` blocks' requests (instances)
 	// Masker hides the secrets a plan would show (parameters marked
@@ -193,10 +193,14 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 	}
 	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}, Basis: j.basis()}}
 	if !plan {
-		r.session = e.Host.NewSession(wasmhost.SessionConfig{
-			Mounts: t.Mounts, Credential: t.Credential, ExecStarted: t.ExecHook,
+		cfg := wasmhost.SessionConfig{
+			Mounts: t.Mounts, Credential: t.Credential,
 			ProfileDir: t.ProfileDir, Home: t.Dir, Log: e.logWriter(),
-		})
+		}
+		if t.Exec != nil {
+			cfg.ExecHook, cfg.ExecStarted = t.Exec.Hook, t.Exec.Started
+		}
+		r.session = e.Host.NewSession(cfg)
 		defer r.session.Close(context.WithoutCancel(ctx))
 	}
 

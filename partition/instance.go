@@ -2,9 +2,13 @@ package partition
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +21,7 @@ import (
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 
 	"github.com/slapnode/slapnode/hcl/profile"
+	"github.com/slapnode/slapnode/internal/fsuser"
 	"github.com/slapnode/slapnode/partition/service"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 	"github.com/slapnode/slapnode/schema"
@@ -30,7 +35,12 @@ type Partition struct {
 	Cgroup         string              // "" without cgroups
 	ExtraCgroups   []string
 	NetNS          string // network namespace of its addresses ("" = the node's own)
-	ExecHook       func(pid int) error
+	// Exec confines the commands the node starts for the partition (the
+	// recipes' and promises' exec, check_command, etc/promise) to its
+	// cgroups, network namespace and user from their first instruction:
+	// node/format's CgroupExec. nil: they run as the caller, with
+	// Credential and NetNS applied by the starter.
+	Exec Confiner
 	// StateDir is where the node keeps its state about the partition
 	// (parts journal, saved promises…), out of its user's reach:
 	// StateDir(root, ID) when empty.
@@ -40,6 +50,16 @@ type Partition struct {
 	IPv4List, IPv6List []string
 	// Tap is the partition's tap device, "" without one.
 	Tap string
+}
+
+// Confiner starts commands inside a partition (node/format.CgroupExec):
+// Hook rewrites a command before its Start (clone into the cgroup, the
+// exec shim that joins the others, enters the namespace and drops to the
+// user), Started waits after the Start until the command runs where it
+// belongs.
+type Confiner interface {
+	Hook(cmd *exec.Cmd) error
+	Started(pid int) error
 }
 
 // InstanceRequest is what to instantiate in a partition.
@@ -237,7 +257,7 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 		StateDir:   part.StateDir,
 		Mounts:     e.mounts(wasmhost.Mount{HostPath: part.Path}, p, s.Profile),
 		Credential: part.Credential,
-		ExecHook:   part.ExecHook,
+		Exec:       part.Exec,
 		Force:      req.Force,
 		Requester:  req.Requester,
 	}
@@ -389,30 +409,16 @@ func (e *Engine) services(p *profile.Profile, ev *profile.Evaluator, part *Parti
 	if err := p.Err(diags); err != nil {
 		return nil, err
 	}
-	for _, legacy := range []struct {
-		dir   string
-		watch bool
-	}{{"etc/service", true}, {"etc/run", false}} {
-		entries, err := os.ReadDir(filepath.Join(part.Path, legacy.dir))
-		if err != nil {
-			continue
-		}
-		for _, ent := range entries {
-			name := ent.Name()
-			if _, dup := seen[name]; dup || strings.HasPrefix(name, ".") {
-				continue
-			}
-			full := filepath.Join(part.Path, legacy.dir, name)
-			if st, err := os.Stat(full); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
-				continue
-			}
-			sp := base(name)
-			sp.Command = []string{full}
-			sp.Watch = legacy.watch
-			sp.Digest = programDigest(part.Path, filepath.Join(legacy.dir, name))
-			seen[name] = hcl.Range{}
-			out = append(out, sp)
-		}
+	legacy, err := scanRunDirs(part, seen)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range legacy {
+		sp := base(l.name)
+		sp.Command = []string{filepath.Join(part.Path, l.rel)}
+		sp.Watch = l.watch
+		sp.Digest = l.digest
+		out = append(out, sp)
 	}
 	return out, nil
 }
@@ -753,20 +759,78 @@ func knownOnly(opts map[string]cty.Value) map[string]cty.Value {
 	return out
 }
 
-// programDigest is the sha256 of an executable of the partition, read
-// through the partition's root so that a link planted there cannot make
-// the node read a file outside it; "" when it cannot be read so.
-func programDigest(dir, rel string) string {
-	root, err := os.OpenRoot(dir)
+// runDirProgram is an executable a recipe placed in etc/service or etc/run.
+type runDirProgram struct {
+	name, rel string
+	watch     bool
+	digest    string
+}
+
+// maxDigested bounds what is read to digest a program: a larger one gets
+// no digest (rewriting it does not restart its service).
+const maxDigested = 64 << 20
+
+// scanRunDirs lists the executables of the partition's etc/service
+// (watched) and etc/run (run once), as SlapOS does, skipping names in
+// seen (declared by the profile) and hidden ones. It reads as the
+// partition user (internal/fsuser), as the supervisor's ScanRunDirs does:
+// the user owns those directories and may make them, or what is in them,
+// links to places only root can read. Only regular files count, opened
+// non-blocking: a FIFO planted there (mode 0755) used to hang the apply
+// when it was read for its digest.
+func scanRunDirs(part *Partition, seen map[string]hcl.Range) ([]runDirProgram, error) {
+	uid, gid, groups := -1, -1, []int(nil)
+	if c := part.Credential; c != nil {
+		uid, gid, groups = fsuser.Ids(c.Uid, c.Gid, c.Groups)
+	}
+	var out []runDirProgram
+	err := fsuser.Do(uid, gid, groups, func() error {
+		for _, d := range []struct {
+			dir   string
+			watch bool
+		}{{"etc/service", true}, {"etc/run", false}} {
+			entries, err := os.ReadDir(filepath.Join(part.Path, d.dir))
+			if err != nil {
+				continue
+			}
+			for _, ent := range entries {
+				name := ent.Name()
+				if _, dup := seen[name]; dup || strings.HasPrefix(name, ".") {
+					continue
+				}
+				rel := filepath.Join(d.dir, name)
+				full := filepath.Join(part.Path, rel)
+				if st, err := os.Stat(full); err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+					continue
+				}
+				seen[name] = hcl.Range{}
+				out = append(out, runDirProgram{name: name, rel: rel, watch: d.watch, digest: programDigest(full)})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// programDigest is the sha256 of an executable of the partition, called
+// with the partition user's identity (scanRunDirs); "" when it cannot be
+// read so, is not a regular file (a FIFO swapped in since the scan), or is
+// larger than maxDigested.
+func programDigest(path string) string {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return ""
 	}
-	defer root.Close()
-	b, err := root.ReadFile(rel)
-	if err != nil {
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() > maxDigested {
 		return ""
 	}
-	return digestOf(b)
+	h := sha256.New()
+	if n, err := io.Copy(h, io.LimitReader(f, maxDigested+1)); err != nil || n > maxDigested {
+		return ""
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // grantsPython reports whether a profile grants python3 to its cookbook.

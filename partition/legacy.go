@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,10 +18,10 @@ import (
 	"syscall"
 
 	"github.com/zclconf/go-cty/cty"
-	"golang.org/x/sys/unix"
 
 	"github.com/slapnode/slapnode/hcl/buildout"
 	"github.com/slapnode/slapnode/hcl/profile"
+	"github.com/slapnode/slapnode/internal/fsuser"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 	"github.com/slapnode/slapnode/schema"
 )
@@ -430,7 +429,7 @@ func (lr *legacyRun) target(p *profile.Profile, stateDir string) *Target {
 		},
 		Mounts:     e.mounts(wasmhost.Mount{HostPath: part.Path}, p, s.Profile),
 		Credential: part.Credential,
-		ExecHook:   part.ExecHook,
+		Exec:       part.Exec,
 		Force:      lr.req.Force,
 		Requester:  lr.req.Requester,
 	}
@@ -720,25 +719,21 @@ func pythonPlugins(cfg *buildout.Config) []string {
 	return out
 }
 
-// readAs reads a file with the file system identity of cred (nil: the
-// node's own): the thread that reads changes its fsuid and fsgid and is
-// never given back to the scheduler.
+// readAs reads a buildout file with the file system identity of cred
+// (nil: the node's own), groups included (internal/fsuser), and within
+// buildout's bounds (a regular file of at most 1 MiB, opened
+// non-blocking): the partition user may make `extends` name /dev/zero or
+// a FIFO.
 func readAs(cred *syscall.Credential, path string) ([]byte, error) {
-	if cred == nil {
-		return os.ReadFile(path)
+	uid, gid, groups := -1, -1, []int(nil)
+	if cred != nil {
+		uid, gid, groups = fsuser.Ids(cred.Uid, cred.Gid, cred.Groups)
 	}
-	type result struct {
-		b   []byte
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		unix.Setfsgid(int(cred.Gid))
-		unix.Setfsuid(int(cred.Uid))
-		b, err := os.ReadFile(path)
-		done <- result{b, err}
-	}()
-	r := <-done
-	return r.b, r.err
+	var b []byte
+	err := fsuser.Do(uid, gid, groups, func() error {
+		var err error
+		b, err = buildout.ReadBounded(path)
+		return err
+	})
+	return b, err
 }

@@ -380,7 +380,7 @@ func rootlessNote(env *cliEnv, n *local.Node) {
 	}
 	const isolation = "no user of their own, no cgroup limits (CPU, memory, processes) and no network of their own (only a loopback address each)"
 	if os.Geteuid() == 0 {
-		env.note("node %s is not formatted: its partitions all run as root, with %s; 'slapnode node format --root %s' isolates them (said once per node)", n.Root, isolation, n.Root)
+		env.note("node %s is not formatted: its partitions all run as root (their services, and the commands their recipes and promises run), with %s; 'slapnode node format --root %s' isolates them (said once per node)", n.Root, isolation, n.Root)
 	} else {
 		env.note("rootless mode (not running as root): every partition runs as you, with %s (said once per node)", isolation)
 	}

@@ -15,7 +15,11 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/slapnode/slapnode/internal/fsuser"
 	"github.com/slapnode/slapnode/node/daemon"
+	"github.com/slapnode/slapnode/node/format"
 	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/node/supervisor"
 )
@@ -558,6 +562,10 @@ func runLogs(env *cliEnv, args []string) error {
 	} else {
 		return err
 	}
+	lf, err := partitionLogFS(*root, partition)
+	if err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	var w io.Writer = env.stdout
@@ -566,7 +574,74 @@ func runLogs(env *cliEnv, args []string) error {
 		defer jl.flush()
 		w = jl
 	}
-	return showLogs(ctx, w, paths, *lines, *follow, 250*time.Millisecond)
+	return lf.show(ctx, w, paths, *lines, *follow, 250*time.Millisecond)
+}
+
+// logFS opens a partition's logs with its user's file system identity
+// (internal/fsuser) when the command runs as root on a formatted node: the
+// logs are in the partition directory, which its user controls, and a log
+// made a link to /etc/shadow, a FIFO or /dev/zero must give root's
+// `slapnode logs` what the user could read itself, or an error — not the
+// file, a hang or an endless read.
+type logFS struct {
+	uid, gid int // -1: the caller's own
+	groups   []int
+}
+
+// partitionLogFS is the logFS of partition id of the node at root.
+func partitionLogFS(root, id string) (logFS, error) {
+	lf := logFS{uid: -1, gid: -1}
+	st, err := format.LoadState(root)
+	if errors.Is(err, format.ErrNotFormatted) {
+		return lf, nil
+	}
+	if err != nil {
+		return lf, err
+	}
+	if p, ok := st.Partition(id); ok {
+		if c := p.Credential(); c != nil {
+			lf.uid, lf.gid, lf.groups = fsuser.Ids(c.Uid, c.Gid, c.Groups)
+		}
+	}
+	return lf, nil
+}
+
+// open opens a log for reading: as the partition's user, non-blocking, and
+// only a regular file.
+func (lf logFS) open(path string) (*os.File, error) {
+	var f *os.File
+	err := fsuser.Do(lf.uid, lf.gid, lf.groups, func() error {
+		var err error
+		f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("log %s is not a regular file (%v): refusing to read it", path, st.Mode().Type())
+	}
+	if fl, err := unix.FcntlInt(f.Fd(), unix.F_GETFL, 0); err == nil {
+		unix.FcntlInt(f.Fd(), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	return f, nil
+}
+
+// stat describes a log as the partition's user sees it.
+func (lf logFS) stat(path string) (os.FileInfo, error) {
+	var fi os.FileInfo
+	err := fsuser.Do(lf.uid, lf.gid, lf.groups, func() error {
+		var err error
+		fi, err = os.Stat(path)
+		return err
+	})
+	return fi, err
 }
 
 // jsonLogLine is one line of logs --json (JSON Lines).
@@ -633,10 +708,15 @@ func (t *tailed) drain(w io.Writer, buf []byte, header func(string)) {
 	}
 }
 
-// showLogs prints the last n lines of each log, then with follow polls them
+// showLogs is logFS.show with the caller's own identity.
+func showLogs(ctx context.Context, w io.Writer, paths []string, n int, follow bool, poll time.Duration) error {
+	return logFS{uid: -1, gid: -1}.show(ctx, w, paths, n, follow, poll)
+}
+
+// show prints the last n lines of each log, then with follow polls them
 // for appended data until ctx ends. A log that shrank or was replaced (the
 // supervisor rotated it) is finished, then read again from its start.
-func showLogs(ctx context.Context, w io.Writer, paths []string, n int, follow bool, poll time.Duration) error {
+func (lf logFS) show(ctx context.Context, w io.Writer, paths []string, n int, follow bool, poll time.Duration) error {
 	var files []*tailed
 	defer func() {
 		for _, t := range files {
@@ -662,22 +742,21 @@ func showLogs(ctx context.Context, w io.Writer, paths []string, n int, follow bo
 	for _, p := range paths {
 		t := &tailed{path: p}
 		files = append(files, t)
-		f, err := os.Open(p)
+		f, err := lf.open(p)
 		if errors.Is(err, os.ErrNotExist) {
 			continue // not started yet: followed once it appears
 		}
 		if err != nil {
 			return fmt.Errorf("reading log: %w", err)
 		}
-		b, err := io.ReadAll(f)
+		header(p)
+		off, err := printTail(w, f, n)
 		if err != nil {
 			f.Close()
 			return fmt.Errorf("reading log %s: %w", p, err)
 		}
-		header(p)
-		_, _ = w.Write(lastLines(b, n))
 		if follow {
-			t.f, t.ino, t.off = f, inode(f), int64(len(b))
+			t.f, t.ino, t.off = f, inode(f), off
 		} else {
 			f.Close()
 		}
@@ -691,7 +770,7 @@ func showLogs(ctx context.Context, w io.Writer, paths []string, n int, follow bo
 			if t.f != nil {
 				t.drain(w, buf, header)
 			}
-			fi, err := os.Stat(t.path)
+			fi, err := lf.stat(t.path)
 			if err != nil {
 				continue
 			}
@@ -704,7 +783,7 @@ func showLogs(ctx context.Context, w io.Writer, paths []string, n int, follow bo
 				t.drain(w, buf, header)
 				t.f.Close()
 			}
-			if t.f, err = os.Open(t.path); err != nil {
+			if t.f, err = lf.open(t.path); err != nil {
 				t.f = nil
 				continue
 			}
@@ -726,6 +805,40 @@ func inode(f *os.File) uint64 {
 		}
 	}
 	return 0
+}
+
+// maxTail bounds how far back printTail looks for n lines: a log is
+// rotated well below it, and a planted huge (sparse) file is not read
+// into memory.
+const maxTail = 16 << 20
+
+// printTail writes the last n lines of f (all of it, streamed, when
+// n <= 0) and leaves f at the offset it reached, which it returns.
+func printTail(w io.Writer, f *os.File, n int) (int64, error) {
+	if n <= 0 {
+		return io.Copy(w, f)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	size := st.Size()
+	var buf []byte
+	for start := size; start > 0 && size-start < maxTail; {
+		step := min(int64(64<<10), start)
+		start -= step
+		b := make([]byte, step)
+		k, err := f.ReadAt(b, start)
+		if err != nil && err != io.EOF {
+			return 0, err
+		}
+		buf = append(b[:k], buf...)
+		if bytes.Count(buf, []byte{'\n'}) > n {
+			break
+		}
+	}
+	_, _ = w.Write(lastLines(buf, n))
+	return f.Seek(size, io.SeekStart)
 }
 
 // lastLines returns the last n lines of b (all of b if n <= 0).

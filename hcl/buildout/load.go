@@ -5,10 +5,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // Value is one option value of a merged configuration with the file that
@@ -226,7 +229,7 @@ func (l *loader) open(base, filename string, chain []string, from Pos) (map[stri
 		if l.opts.ReadFile != nil {
 			src, err = l.opts.ReadFile(full)
 		} else {
-			src, err = os.ReadFile(full)
+			src, err = ReadBounded(full)
 		}
 		newBase = filepath.Dir(full)
 	}
@@ -296,11 +299,46 @@ func (l *loader) fetch(url string) ([]byte, error) {
 	}
 	sum := md5.Sum([]byte(url))
 	p := filepath.Join(l.opts.ExtendsCache, hex.EncodeToString(sum[:]))
-	b, err := os.ReadFile(p)
-	if err != nil {
+	b, err := ReadBounded(p)
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s (expected at %s)", ErrNotCached, url, p)
 	}
+	if err != nil {
+		return nil, fmt.Errorf("%s (cached at %s): %w", url, p, err)
+	}
 	return b, nil
+}
+
+// ReadBounded reads a .cfg file for Load: a regular file, opened
+// non-blocking (a FIFO named by `extends` would block the reader forever)
+// and read up to MaxFileSize+1 bytes (`extends = /dev/zero` used to read
+// until memory ran out), so that Parse reports a larger file with its
+// position. A LoadOptions.ReadFile should read with it.
+func ReadBounded(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		what := "a special file"
+		switch t := st.Mode().Type(); {
+		case t&fs.ModeDir != 0:
+			what = "a directory"
+		case t&fs.ModeNamedPipe != 0:
+			what = "a FIFO"
+		case t&fs.ModeDevice != 0:
+			what = "a device"
+		case t&fs.ModeSocket != 0:
+			what = "a socket"
+		}
+		return nil, fmt.Errorf("%s is not a regular file but %s: a buildout profile must be a file", path, what)
+	}
+	return io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 }
 
 func copyData(d map[string]Section) map[string]Section {

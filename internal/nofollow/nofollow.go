@@ -118,6 +118,9 @@ func (d *Dir) openat(rel string, flags int, mode uint32) (int, error) {
 		return -1, err
 	}
 	flags |= unix.O_NOFOLLOW | unix.O_CLOEXEC
+	if flags&(unix.O_CREAT|unix.O_TMPFILE) == 0 {
+		mode = 0 // openat2 refuses a mode it would not use (EINVAL)
+	}
 	if !noOpenat2.Load() {
 		how := &unix.OpenHow{Flags: uint64(flags), Mode: uint64(mode), Resolve: resolve}
 		for range 16 {
@@ -444,6 +447,54 @@ func (d *Dir) Rename(oldRel, newRel string) error {
 	defer np.Close()
 	if err := unix.Renameat(op.Fd(), ob, np.Fd(), nb); err != nil {
 		return &os.LinkError{Op: "rename", Old: d.Path(oldRel), New: d.Path(newRel), Err: err}
+	}
+	return nil
+}
+
+// Mkdir creates the directory rel below d (its parents must exist and are
+// not followed; mkdirat never follows a link at the name it creates).
+func (d *Dir) Mkdir(rel string, perm os.FileMode) error {
+	p, base, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := unix.Mkdirat(p.Fd(), base, uint32(perm.Perm())); err != nil {
+		return &fs.PathError{Op: "mkdir", Path: d.Path(rel), Err: err}
+	}
+	return nil
+}
+
+// Link makes newRel a hard link to oldRel, both below d. Neither path is
+// followed: a link at oldRel is linked itself (linkat without
+// AT_SYMLINK_FOLLOW), one on the way to either is refused.
+func (d *Dir) Link(oldRel, newRel string) error {
+	op, ob, err := d.parent(oldRel)
+	if err != nil {
+		return err
+	}
+	defer op.Close()
+	np, nb, err := d.parent(newRel)
+	if err != nil {
+		return err
+	}
+	defer np.Close()
+	if err := unix.Linkat(op.Fd(), ob, np.Fd(), nb, 0); err != nil {
+		return &os.LinkError{Op: "link", Old: d.Path(oldRel), New: d.Path(newRel), Err: err}
+	}
+	return nil
+}
+
+// Symlink creates the symbolic link rel below d, pointing at target (which
+// is stored, not checked: the caller decides what a link may name).
+func (d *Dir) Symlink(target, rel string) error {
+	p, base, err := d.parent(rel)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	if err := unix.Symlinkat(target, p.Fd(), base); err != nil {
+		return &os.LinkError{Op: "symlink", Old: target, New: d.Path(rel), Err: err}
 	}
 	return nil
 }

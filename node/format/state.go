@@ -189,6 +189,11 @@ func (p PartitionInfo) Join(pid int) error {
 // user before it executes the command. Use one CgroupExec per session:
 // Hook for wasmhost.SessionConfig.ExecHook; Close at the end of the session.
 type CgroupExec struct {
+	// NetNS, when set, is the network namespace the commands run in (the
+	// partition's, on a node formatted with network.namespace): the shim
+	// enters it before dropping to the user.
+	NetNS string
+
 	fd    *os.File // the open v2 directory, nil on v1 or without cgroup
 	join  []string // directories the shim joins
 	creds *syscall.Credential
@@ -217,7 +222,7 @@ func (p PartitionInfo) CgroupExec() (*CgroupExec, error) {
 // command's working directory is entered as the user. A command the shim
 // cannot execute exits with nsexec.ShimExitCode, the reason on its stderr.
 func (ce *CgroupExec) Hook(cmd *exec.Cmd) error {
-	if ce.fd == nil && ce.creds == nil && len(ce.join) == 0 {
+	if ce.fd == nil && ce.creds == nil && len(ce.join) == 0 && ce.NetNS == "" {
 		return nil
 	}
 	if cmd.SysProcAttr == nil {
@@ -231,8 +236,8 @@ func (ce *CgroupExec) Hook(cmd *exec.Cmd) error {
 		c := *ce.creds
 		cmd.SysProcAttr.Credential = &c
 	}
-	if len(ce.join) > 0 {
-		if _, err := nsexec.ThroughShim(cmd, nsexec.Confine{Cgroups: ce.join}, false); err != nil {
+	if ce.shim() {
+		if _, err := nsexec.ThroughShim(cmd, nsexec.Confine{Cgroups: ce.join, NetNS: ce.NetNS}, false); err != nil {
 			return err
 		}
 	}
@@ -243,11 +248,15 @@ func (ce *CgroupExec) Hook(cmd *exec.Cmd) error {
 // shim placed it in every cgroup first), for wasmhost.SessionConfig's
 // ExecStarted: once it returns, the process is where it belongs.
 func (ce *CgroupExec) Started(pid int) error {
-	if len(ce.join) > 0 {
+	if ce.shim() {
 		nsexec.WaitExec(pid)
 	}
 	return nil
 }
+
+// shim reports whether commands start through the exec shim: to join
+// cgroups they cannot be cloned into, or to enter a network namespace.
+func (ce *CgroupExec) shim() bool { return len(ce.join) > 0 || ce.NetNS != "" }
 
 // Close releases the cgroup directory.
 func (ce *CgroupExec) Close() error {

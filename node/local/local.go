@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"sort"
@@ -56,6 +57,9 @@ type Node struct {
 	mu        sync.Mutex
 	lastUsage time.Time // last usage report sent to a master
 	block     int       // loopback block of an unformatted node, once known
+
+	execMu sync.Mutex
+	execs  map[string]*partExec // per partition, made on first use
 }
 
 // InstanceRecord is what the node remembers of a requested instance.
@@ -128,7 +132,85 @@ func Open(ctx context.Context, root string, out io.Writer) (*Node, error) {
 }
 
 // Close releases the WASM host.
-func (n *Node) Close(ctx context.Context) error { return n.Engine.Host.Close(ctx) }
+func (n *Node) Close(ctx context.Context) error {
+	n.execMu.Lock()
+	for _, x := range n.execs {
+		x.close()
+	}
+	n.execs = nil
+	n.execMu.Unlock()
+	return n.Engine.Host.Close(ctx)
+}
+
+// confiner is how the commands of partition p (the recipes' exec, promise
+// commands) start: through format's CgroupExec, which clones them into the
+// partition's v2 cgroup and sends them through the exec shim to join the
+// v1 ones, enter the network namespace and drop to the partition's user
+// before their first instruction (moving them after their start let what
+// they forked at once escape the limits on v1 and hybrid machines). One
+// per partition and node: it keeps the cgroup directory open.
+func (n *Node) confiner(p format.PartitionInfo, ns string) partition.Confiner {
+	n.execMu.Lock()
+	defer n.execMu.Unlock()
+	if x := n.execs[p.ID]; x != nil && x.p.Cgroup == p.Cgroup && x.ns == ns {
+		return x
+	}
+	if n.execs == nil {
+		n.execs = map[string]*partExec{}
+	}
+	x := &partExec{p: p, ns: ns}
+	n.execs[p.ID] = x
+	return x
+}
+
+// partExec makes the partition's CgroupExec on the first command, so that
+// a node whose cgroup is missing still lists and removes instances, and
+// says what is wrong when a command must start.
+type partExec struct {
+	p  format.PartitionInfo
+	ns string
+	mu sync.Mutex
+	ce *format.CgroupExec
+}
+
+func (x *partExec) get() (*format.CgroupExec, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.ce == nil {
+		ce, err := x.p.CgroupExec()
+		if err != nil {
+			return nil, err // said at each command, retried at the next
+		}
+		ce.NetNS = x.ns
+		x.ce = ce
+	}
+	return x.ce, nil
+}
+
+func (x *partExec) Hook(cmd *exec.Cmd) error {
+	ce, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ce.Hook(cmd)
+}
+
+func (x *partExec) Started(pid int) error {
+	ce, err := x.get()
+	if err != nil {
+		return err
+	}
+	return ce.Started(pid)
+}
+
+func (x *partExec) close() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.ce != nil {
+		x.ce.Close()
+		x.ce = nil
+	}
+}
 
 func (n *Node) registryPath() string { return filepath.Join(n.Root, "instances.json") }
 
@@ -183,7 +265,7 @@ func (n *Node) Partition(id string) (partition.Partition, error) {
 		}
 		return partition.Partition{
 			ID: p.ID, Path: p.Path, User: p.User, IPv4: p.IPv4, IPv6: p.IPv6,
-			Credential: p.Credential(), Cgroup: p.Cgroup, ExtraCgroups: p.ExtraCgroups, ExecHook: p.Join, NetNS: ns, Tap: p.Tap,
+			Credential: p.Credential(), Cgroup: p.Cgroup, ExtraCgroups: p.ExtraCgroups, Exec: n.confiner(p, ns), NetNS: ns, Tap: p.Tap,
 			StateDir: partition.StateDir(n.Root, p.ID),
 		}, nil
 	}

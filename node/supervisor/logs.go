@@ -2,16 +2,16 @@ package supervisor
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
 
-	"golang.org/x/sys/unix"
+	"github.com/slapnode/slapnode/internal/fsuser"
 )
 
 // rotator is an append-only log file rotated by size: when a write would
@@ -52,49 +52,15 @@ func openRotator(path string, max int64, keep int, cred *Credential) (*rotator, 
 	return r, nil
 }
 
-// asUser runs fn with the filesystem identity (fsuid/fsgid) and the
-// supplementary groups of the partition user when the supervisor is root,
-// on a locked OS thread: the log lives in a directory the partition user
-// controls, and a root daemon following a symlink planted there
-// (var/log/web.log -> /etc/shadow, var/log -> a directory of group root)
-// would append to, rotate or create files anywhere. As the user, the
-// kernel refuses that, and new files and directories belong to the user.
-// Changing fsuid away from 0 also drops the capabilities that would bypass
-// the checks, and changing it back restores them; the groups are changed
-// for this thread only (a raw setgroups), so that the daemon's own groups
-// (root's) grant nothing meanwhile.
+// asUser runs fn with the filesystem identity of the partition user when
+// the supervisor is root (internal/fsuser): the log lives in a directory
+// the partition user controls, and a root daemon following a symlink
+// planted there (var/log/web.log -> /etc/shadow, var/log -> a directory of
+// group root) would append to, rotate or create files anywhere. As the
+// user, the kernel refuses that, and new files and directories belong to
+// the user.
 func asUser(uid, gid int, groups []int, fn func() error) error {
-	if uid < 0 {
-		return fn()
-	}
-	runtime.LockOSThread()
-	euid, egid := os.Geteuid(), os.Getegid()
-	saved, err := unix.Getgroups()
-	if err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("reading the daemon's groups: %w", err)
-	}
-	if groups == nil {
-		groups = []int{}
-	}
-	if err := unix.Setgroups(groups); err != nil {
-		runtime.UnlockOSThread()
-		return fmt.Errorf("taking the groups of uid %d: %w", uid, err)
-	}
-	// These calls return the previous id; they fail only for a bad id.
-	_, _ = unix.SetfsgidRetGid(gid)
-	_, _ = unix.SetfsuidRetUid(uid)
-	err = fn()
-	_, _ = unix.SetfsuidRetUid(euid)
-	_, _ = unix.SetfsgidRetGid(egid)
-	restored := unix.Setgroups(saved) == nil
-	// An invalid id (-1) changes nothing and returns the current one.
-	if u, _ := unix.SetfsuidRetUid(-1); u == euid && restored {
-		if g, _ := unix.SetfsgidRetGid(-1); g == egid {
-			runtime.UnlockOSThread()
-		}
-	} // else: the thread keeps the user's identity and dies with this goroutine
-	return err
+	return fsuser.Do(uid, gid, groups, fn)
 }
 
 func (r *rotator) open() error {
@@ -102,16 +68,26 @@ func (r *rotator) open() error {
 }
 
 // openFile opens the log; O_NOFOLLOW refuses a symlink in its place even in
-// rootless mode.
+// rootless mode, and only a regular file is taken: the open is
+// non-blocking, since opening a FIFO the partition user put there for
+// writing would wait for a reader (the service would never start, and
+// stopping it would hang).
 func (r *rotator) openFile() error {
-	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW, 0o640)
+	f, err := os.OpenFile(r.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o640)
 	if err != nil {
+		if errors.Is(err, syscall.ENXIO) {
+			err = fmt.Errorf("%s is not a regular file (a FIFO)", r.path)
+		}
 		return fmt.Errorf("opening log: %w", err)
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("opening log: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return fmt.Errorf("opening log: %s is not a regular file", r.path)
 	}
 	r.f, r.size = f, st.Size()
 	return nil

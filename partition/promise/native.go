@@ -90,12 +90,7 @@ func checkCommand(ctx context.Context, r *Runner, p *PartitionRef, raw json.RawM
 			}
 		}
 	}
-	// In the partition's network namespace, where its addresses are.
-	wexe, wargv, cred, err := nsexec.Wrap(p.NetNS, exe, argv[1:], p.Credential)
-	if err != nil {
-		return false, err.Error()
-	}
-	cmd := exec.CommandContext(ctx, wexe, wargv[1:]...)
+	cmd := exec.CommandContext(ctx, exe, argv[1:]...)
 	cmd.Dir = p.Path
 	cmd.Env = []string{"PATH=" + cleanPath, "HOME=" + p.Path, "LANG=C.UTF-8"}
 	for k, v := range o.Env {
@@ -103,21 +98,40 @@ func checkCommand(ctx context.Context, r *Runner, p *PartitionRef, raw json.RawM
 	}
 	out := &tail{max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: p.Credential}
 	// A promise's children go with it (SlapOS kills the whole tree).
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = time.Second
+	// In the partition's cgroups, network namespace (where its addresses
+	// are) and user from the first instruction: through the exec shim,
+	// which takes the environment above to the program only (an
+	// LD_PRELOAD there never reaches a process running as root, as it
+	// did when nsenter started the command).
+	started := func(int) error { return nil }
+	var shim *nsexec.Shim
+	switch {
+	case p.Exec != nil:
+		if err := p.Exec.Hook(cmd); err != nil {
+			return false, fmt.Sprintf("cannot confine %s to its partition: %v", exe, err)
+		}
+		started = p.Exec.Started
+	case p.NetNS != "":
+		var err error
+		if shim, err = nsexec.ThroughShim(cmd, nsexec.Confine{NetNS: p.NetNS}, true); err != nil {
+			return false, fmt.Sprintf("cannot confine %s to its partition: %v", exe, err)
+		}
+		defer shim.Close()
+		started = func(int) error { return shim.Started() }
+	}
 	if err := cmd.Start(); err != nil {
 		return false, fmt.Sprintf("cannot run %s: %v", exe, err)
 	}
-	if p.ExecHook != nil {
-		if err := p.ExecHook(cmd.Process.Pid); err != nil {
-			syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			cmd.Wait()
-			return false, fmt.Sprintf("cannot confine %s to its partition: %v", exe, err)
-		}
+	if err := started(cmd.Process.Pid); err != nil {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+		return false, fmt.Sprintf("cannot confine %s to its partition: %v", exe, err)
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	msg := strings.TrimSpace(out.String())
 	if err != nil {
 		if ctx.Err() != nil {

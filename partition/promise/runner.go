@@ -449,7 +449,11 @@ func (l *lane) session(r *Runner) (*wasmhost.Session, error) {
 			mounts = append(mounts, wasmhost.Mount{HostPath: p.SoftwarePath, ReadOnly: true})
 		}
 	}
-	l.sess = r.Host.NewSession(wasmhost.SessionConfig{Mounts: mounts, Credential: p.Credential, ExecStarted: p.ExecHook, Home: p.Path, Log: r.Log, NetNS: p.NetNS})
+	cfg := wasmhost.SessionConfig{Mounts: mounts, Credential: p.Credential, Home: p.Path, Log: r.Log, NetNS: p.NetNS}
+	if p.Exec != nil {
+		cfg.ExecHook, cfg.ExecStarted = p.Exec.Hook, p.Exec.Started
+	}
+	l.sess = r.Host.NewSession(cfg)
 	return l.sess, nil
 }
 

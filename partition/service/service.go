@@ -36,8 +36,9 @@ type Spec struct {
 	ExtraCgroups []string `json:",omitempty"`
 	// NetNS, when set, is the network namespace (a name under /run/netns,
 	// or a path) the service runs in: the partition's, on a node formatted
-	// with network.namespace. The service is started through nsenter(1),
-	// which enters it and then drops to the service's credential.
+	// with network.namespace. The service is started through the exec shim
+	// (internal/nsexec), which enters it and then drops to the service's
+	// credential.
 	NetNS  string `json:",omitempty"`
 	LogDir string `json:",omitempty"` // default <Dir>/var/log; the log is LogDir/<Name>.log
 	// LogFile overrides the log path (SlapOS's <partition>/.<partition>_<service>.log).

@@ -2,6 +2,7 @@ package wasmhost
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -9,14 +10,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
-	"time"
 	"unsafe"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 	"github.com/tetratelabs/wazero/sys"
 	"golang.org/x/sys/unix"
+
+	"github.com/slapnode/slapnode/internal/nofollow"
 )
 
 // rootFS is the guest's view of one granted directory. Every path operation
@@ -24,15 +27,49 @@ import (
 // "..", no absolute or escaping symlinks) applies even to symlinks the guest
 // created itself; wazero's own DirFS forwards paths unchecked and is not a
 // jail (see docs/adr/0001-wasm-fs-jail.md).
+//
+// The guest runs in the node's process, as root on a formatted node, while
+// a writable mount is a partition directory whose user may plant links,
+// hard links and FIFOs in it (docs/node.md §9). So on a writable mount:
+//
+//   - every change (open for writing, create, truncate, mkdir, remove,
+//     rename, link, symlink, times) goes through internal/nofollow: no
+//     symbolic link is followed, not even one that stays inside the mount
+//     (it could lead to the mount itself, or be swapped after a check),
+//     and the change acts on the descriptor it opened;
+//   - a regular file with more than one link whose owner is not the
+//     partition user (owner) is neither written nor read, unless this
+//     session created it: its other name may be outside the mount (a
+//     root file hard-linked there), and root writing through it would
+//     change that file;
+//
+// On every mount, read-only ones included (a promise sees its partition
+// read-only), only regular files and directories are opened: a FIFO would
+// block the guest, and the apply or the daemon's promise runner with it
+// (opens are non-blocking, then checked); a socket or device is nothing a
+// recipe needs.
+//
+// Reads follow links that stay inside the mount: what they reach, the
+// guest could name directly. Read-only mounts are never changed (EROFS).
 type rootFS struct {
 	experimentalsys.UnimplementedFS
 	root     *os.Root
-	real     string // the mount's real path, to place new symlinks
+	dir      *nofollow.Dir // the same directory, for changes; nil when read-only
+	real     string        // the mount's real path, to place new symlinks
 	readOnly bool
+	owner    int              // the partition user (the session's credential), else the node's euid
+	warn     func(msg string) // says why a file was refused (the guest sees only an errno)
+
+	mu      sync.Mutex
+	created map[fileID]bool // files this session created in the mount
 }
 
+// fileID names a file by device and inode.
+type fileID struct{ dev, ino uint64 }
+
 // newRootFS opens dir as a confined file system. The caller closes the
-// returned root when the session ends.
+// returned root when the session ends. The owner of the files is the
+// process's own user until the session sets it.
 func newRootFS(dir string, readOnly bool) (*rootFS, error) {
 	r, err := os.OpenRoot(dir)
 	if err != nil {
@@ -43,12 +80,79 @@ func newRootFS(dir string, readOnly bool) (*rootFS, error) {
 		r.Close()
 		return nil, err
 	}
-	return &rootFS{root: r, real: real, readOnly: readOnly}, nil
+	f := &rootFS{root: r, real: real, readOnly: readOnly, owner: os.Geteuid()}
+	if !readOnly {
+		if f.dir, err = nofollow.Open(dir); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	return f, nil
 }
 
 func (f *rootFS) String() string { return f.root.Name() }
 
-func (f *rootFS) close() error { return f.root.Close() }
+func (f *rootFS) close() error {
+	if f.dir != nil {
+		f.dir.Close()
+	}
+	return f.root.Close()
+}
+
+// remember records a file this session created.
+func (f *rootFS) remember(st *unix.Stat_t) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.created == nil {
+		f.created = map[fileID]bool{}
+	}
+	f.created[fileID{st.Dev, st.Ino}] = true
+}
+
+// vet decides whether the guest may use a file it opened (see rootFS): a
+// regular file or a directory, and, on a writable mount, not a hard link
+// to a file of another owner that this session did not make.
+func (f *rootFS) vet(name string, st *unix.Stat_t) experimentalsys.Errno {
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		return 0
+	case unix.S_IFREG:
+	default:
+		f.refuse("%s is not a regular file (mode %#o): refusing to open it", name, st.Mode)
+		return experimentalsys.EPERM
+	}
+	if !f.readOnly && st.Nlink > 1 && int(st.Uid) != f.owner {
+		f.mu.Lock()
+		ours := f.created[fileID{st.Dev, st.Ino}]
+		f.mu.Unlock()
+		if !ours {
+			f.refuse("%s is a hard link (%d links) to a file of uid %d: refusing to use it", name, st.Nlink, st.Uid)
+			return experimentalsys.EPERM
+		}
+	}
+	return 0
+}
+
+func (f *rootFS) refuse(format string, args ...any) {
+	if f.warn != nil {
+		args[0] = path.Join(f.root.Name(), args[0].(string))
+		f.warn(fmt.Sprintf(format, args...))
+	}
+}
+
+// nfErrno maps an error of internal/nofollow to a WASI errno: a link on
+// the way is ELOOP (as O_NOFOLLOW reports it), an escape EPERM.
+func nfErrno(err error) experimentalsys.Errno {
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, nofollow.ErrSymlink):
+		return experimentalsys.ELOOP
+	case errors.Is(err, nofollow.ErrEscape), errors.Is(err, nofollow.ErrNotRegular):
+		return experimentalsys.EPERM
+	}
+	return errno(err)
+}
 
 // rel turns the path wazero hands over (relative to the mount, already
 // cleaned, maybe with a trailing slash) into an os.Root name.
@@ -123,9 +227,15 @@ func (f *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode
 			return nil, experimentalsys.ELOOP
 		}
 	}
-	file, err := f.root.OpenFile(name, of, perm)
-	if err != nil {
-		return nil, errno(err)
+	var file *os.File
+	var e experimentalsys.Errno
+	if !f.readOnly && of&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
+		file, e = f.openWrite(name, of, perm)
+	} else {
+		file, e = f.openRead(name, of)
+	}
+	if e != 0 {
+		return nil, e
 	}
 	of2 := &osFile{f: file, flag: flag, readOnly: f.readOnly}
 	// Seek and Readdir come from wazero's adapter over this same descriptor:
@@ -147,6 +257,86 @@ func (f *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode
 		return nil, experimentalsys.ENOTDIR
 	}
 	return of2, 0
+}
+
+// openWrite opens name on a writable mount for a change: never through a
+// link, the file checked by vet before anything is written, O_TRUNC
+// applied only then (an open with O_TRUNC would cut the file before it
+// could be checked).
+func (f *rootFS) openWrite(name string, of int, perm fs.FileMode) (*os.File, experimentalsys.Errno) {
+	trunc := of&os.O_TRUNC != 0
+	of &^= os.O_TRUNC
+	for range 8 {
+		var file *os.File
+		var err error
+		created := false
+		switch {
+		case of&os.O_CREATE != 0 && of&os.O_EXCL == 0:
+			// Create it exclusively to know whether this call made it;
+			// if it exists, open what is there (a link there is not
+			// followed: O_EXCL and O_NOFOLLOW both refuse it).
+			file, err = f.dir.OpenFile(name, of|os.O_EXCL, perm)
+			if err == nil {
+				created = true
+			} else if errors.Is(err, fs.ErrExist) {
+				file, err = f.dir.OpenFile(name, of&^os.O_CREATE, 0)
+				if errors.Is(err, fs.ErrNotExist) {
+					continue // removed meanwhile: create it
+				}
+			}
+		default:
+			file, err = f.dir.OpenFile(name, of, perm)
+			created = err == nil && of&os.O_EXCL != 0
+		}
+		if err != nil {
+			return nil, nfErrno(err)
+		}
+		var st unix.Stat_t
+		if err := unix.Fstat(int(file.Fd()), &st); err != nil {
+			file.Close()
+			return nil, errno(err)
+		}
+		if created {
+			f.remember(&st)
+		} else if e := f.vet(name, &st); e != 0 {
+			file.Close()
+			return nil, e
+		}
+		if trunc && st.Mode&unix.S_IFMT == unix.S_IFREG {
+			if err := file.Truncate(0); err != nil {
+				file.Close()
+				return nil, errno(err)
+			}
+		}
+		return file, 0
+	}
+	return nil, experimentalsys.EAGAIN
+}
+
+// openRead opens name for reading: through the root (links inside the
+// mount are followed), non-blocking so that a FIFO cannot hold the guest
+// (a promise mounts its partition read-only, and the partition user may
+// put a FIFO where it reads), then checked by vet.
+func (f *rootFS) openRead(name string, of int) (*os.File, experimentalsys.Errno) {
+	file, err := f.root.OpenFile(name, of|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, errno(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(file.Fd()), &st); err != nil {
+		file.Close()
+		return nil, errno(err)
+	}
+	if e := f.vet(name, &st); e != 0 {
+		file.Close()
+		return nil, e
+	}
+	if of&syscall.O_NONBLOCK == 0 {
+		if fl, err := unix.FcntlInt(file.Fd(), unix.F_GETFL, 0); err == nil {
+			unix.FcntlInt(file.Fd(), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+		}
+	}
+	return file, 0
 }
 
 func (f *rootFS) Lstat(p string) (sys.Stat_t, experimentalsys.Errno) {
@@ -172,7 +362,18 @@ func (f *rootFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 		return experimentalsys.EROFS
 	}
 	name, _ := rel(p)
-	return errno(f.root.Mkdir(name, perm))
+	if name == "." {
+		return experimentalsys.EEXIST
+	}
+	// WASI has no mode for a new directory and wazero always asks 0700:
+	// the commands a recipe runs as the partition user (or the software
+	// tree's readers) could not enter what the recipe made as root. Make
+	// it as a process with umask 022 would; a partition directory (0750)
+	// still keeps other users out.
+	if perm == 0o700 {
+		perm = 0o755
+	}
+	return nfErrno(f.dir.Mkdir(name, perm))
 }
 
 func (f *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
@@ -180,7 +381,27 @@ func (f *rootFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 		return experimentalsys.EROFS
 	}
 	name, _ := rel(p)
-	return errno(f.root.Chmod(name, perm))
+	if name == "." {
+		return experimentalsys.EPERM // the mount keeps the mode the node gave it
+	}
+	// As the chmod host call (chmod.go): never through a link, never on
+	// another owner's hard link, no write bit for group and others.
+	fd, err := f.dir.OpenPath(name)
+	if err != nil {
+		return nfErrno(err)
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return errno(err)
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return experimentalsys.ELOOP
+	}
+	if e := f.vet(name, &st); e != 0 {
+		return e
+	}
+	return errno(nofollow.Fchmod(fd, perm.Perm()&^0o022))
 }
 
 func (f *rootFS) Rename(from, to string) experimentalsys.Errno {
@@ -189,7 +410,10 @@ func (f *rootFS) Rename(from, to string) experimentalsys.Errno {
 	}
 	a, _ := rel(from)
 	b, _ := rel(to)
-	return errno(f.root.Rename(a, b))
+	if a == "." || b == "." {
+		return experimentalsys.EINVAL
+	}
+	return nfErrno(f.dir.Rename(a, b))
 }
 
 func (f *rootFS) Rmdir(p string) experimentalsys.Errno {
@@ -200,14 +424,14 @@ func (f *rootFS) Rmdir(p string) experimentalsys.Errno {
 	if name == "." {
 		return experimentalsys.EPERM // never remove the mount itself
 	}
-	fi, err := f.root.Lstat(name)
+	fi, err := f.dir.Lstat(name)
 	if err != nil {
-		return errno(err)
+		return nfErrno(err)
 	}
 	if !fi.IsDir() {
 		return experimentalsys.ENOTDIR
 	}
-	return errno(f.root.Remove(name))
+	return nfErrno(f.dir.Remove(name))
 }
 
 func (f *rootFS) Unlink(p string) experimentalsys.Errno {
@@ -215,14 +439,17 @@ func (f *rootFS) Unlink(p string) experimentalsys.Errno {
 		return experimentalsys.EROFS
 	}
 	name, _ := rel(p)
-	fi, err := f.root.Lstat(name)
+	if name == "." {
+		return experimentalsys.EISDIR
+	}
+	fi, err := f.dir.Lstat(name)
 	if err != nil {
-		return errno(err)
+		return nfErrno(err)
 	}
 	if fi.IsDir() {
 		return experimentalsys.EISDIR
 	}
-	return errno(f.root.Remove(name))
+	return nfErrno(f.dir.Remove(name))
 }
 
 func (f *rootFS) Link(oldPath, newPath string) experimentalsys.Errno {
@@ -231,7 +458,10 @@ func (f *rootFS) Link(oldPath, newPath string) experimentalsys.Errno {
 	}
 	a, _ := rel(oldPath)
 	b, _ := rel(newPath)
-	return errno(f.root.Link(a, b))
+	if a == "." || b == "." {
+		return experimentalsys.EPERM
+	}
+	return nfErrno(f.dir.Link(a, b))
 }
 
 // Symlink refuses targets that are absolute or that leave the mount when
@@ -250,7 +480,10 @@ func (f *rootFS) Symlink(target, link string) experimentalsys.Errno {
 	if resolved == ".." || strings.HasPrefix(resolved, "../") {
 		return experimentalsys.EPERM
 	}
-	return errno(f.root.Symlink(target, name))
+	if name == "." {
+		return experimentalsys.EEXIST
+	}
+	return nfErrno(f.dir.Symlink(target, name))
 }
 
 // physicalDir returns where dir really is inside the mount: through a
@@ -285,14 +518,21 @@ func (f *rootFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 		return experimentalsys.EROFS
 	}
 	name, _ := rel(p)
-	// os.Root.Chtimes leaves a time unchanged when given the zero time.
-	toTime := func(ns int64) time.Time {
-		if ns == experimentalsys.UTIME_OMIT {
-			return time.Time{}
-		}
-		return time.Unix(0, ns)
+	// On the descriptor of the file itself, opened without following a
+	// link and checked as an open for writing is.
+	file, err := f.dir.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nfErrno(err)
 	}
-	return errno(f.root.Chtimes(name, toTime(atim), toTime(mtim)))
+	defer file.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(file.Fd()), &st); err != nil {
+		return errno(err)
+	}
+	if e := f.vet(name, &st); e != 0 {
+		return e
+	}
+	return futimens(file, atim, mtim)
 }
 
 // osFile adapts an *os.File opened through os.Root to wazero's sys.File.
@@ -464,9 +704,14 @@ func (o *osFile) Utimens(atim, mtim int64) experimentalsys.Errno {
 		// A descriptor from a read-only mount must not be a way to change it.
 		return experimentalsys.EROFS
 	}
+	return futimens(o.f, atim, mtim)
+}
+
+// futimens sets the times of the file behind f's descriptor.
+func futimens(f *os.File, atim, mtim int64) experimentalsys.Errno {
 	ts := [2]unix.Timespec{toTimespec(atim), toTimespec(mtim)}
 	// utimensat(fd, NULL, ...) acts on the descriptor itself (Linux).
-	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, o.f.Fd(), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, f.Fd(), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
 	if e != 0 {
 		return errno(e)
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -148,6 +149,20 @@ func (s *Session) fs() (wazero.FSConfig, error) {
 			if err != nil {
 				s.fsErr = fmt.Errorf("mount %q: %w", m.HostPath, err)
 				return
+			}
+			if c := s.cfg.Credential; c != nil {
+				r.owner = int(c.Uid) // hard links of other owners are refused (rootfs.go)
+			}
+			// A refusal is said even when guest logs are not shown:
+			// the guest only sees an errno.
+			r.warn = func(msg string) {
+				w := s.cfg.Log
+				if w == nil {
+					w = os.Stderr
+				}
+				s.logMu.Lock()
+				fmt.Fprintf(w, "WARN slapnode: %s\n", msg)
+				s.logMu.Unlock()
 			}
 			s.roots = append(s.roots, r)
 			fsc = fsc.(sysfs.FSConfig).WithSysFSMount(r, p)

@@ -151,6 +151,9 @@ func TestErrors(t *testing.T) {
 
 func TestHostCallsThroughJSON(t *testing.T) {
 	e := env(t)
+	// The host's environment rule: V is no default variable.
+	e.MustFail("v", "exec", map[string]any{"argv": []any{"sh", "-c", "echo $V"}}, "environment variable V is not granted")
+	e.Host.AllowEnv = []string{"V"}
 	out := e.MustInstall("x", "exec", map[string]any{"argv": []any{"sh", "-c", "echo $V"}})
 	if out.Outputs["output"] != "from-env\n" {
 		t.Fatalf("exec output %v", out.Outputs)

@@ -28,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -49,6 +50,18 @@ type Host struct {
 	// AllowExec, when non-nil, lists the commands exec may run (argv[0]);
 	// others are refused with the host's message, for testing that path.
 	AllowExec []string
+	// AllowEnv is the module's allow_env: the environment variables exec
+	// may pass beyond the host's defaults. The host's rule applies in any
+	// case (execenv.go): PATH is the host's, loader and interpreter hooks
+	// (LD_PRELOAD, PYTHONPATH…) pass only when named exactly here.
+	AllowEnv []string
+	// Mounts are the directories the call is granted (New sets them):
+	// exec's dir and HOME/TMPDIR must lie inside. nil: not checked.
+	Mounts []string
+	// Writable are the read-write mounts (New: the partition directory,
+	// or the software directory after AsSoftware): chmod acts only inside
+	// them, as the host's does. nil: not checked.
+	Writable []string
 	// T, when set, receives the log lines too.
 	T testing.TB
 
@@ -196,6 +209,17 @@ func (h *Host) exec(request []byte) (any, error) {
 	if h.AllowExec != nil && !slices.Contains(h.AllowExec, req.Argv[0]) {
 		return map[string]any{"exit_code": -1, "error": fmt.Sprintf("%s is not granted: add it to the module's allow_exec", req.Argv[0])}, nil
 	}
+	if req.Dir != "" && h.Mounts != nil && (!filepath.IsAbs(req.Dir) || !within(h.Mounts, req.Dir)) {
+		return map[string]any{"exit_code": -1, "error": fmt.Sprintf("exec: dir %q is not inside a directory granted to this call", req.Dir)}, nil
+	}
+	keys := make([]string, 0, len(req.Env))
+	for k, v := range req.Env {
+		if why := h.checkEnv(k, v); why != "" {
+			return map[string]any{"exit_code": -1, "error": "exec " + req.Argv[0] + ": " + why}, nil
+		}
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
 	timeout := time.Duration(req.TimeoutMS) * time.Millisecond
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -204,9 +228,16 @@ func (h *Host) exec(request []byte) (any, error) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, req.Argv[0], req.Argv[1:]...)
 	cmd.Dir = req.Dir
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LANG=C.UTF-8"}
-	for k, v := range req.Env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	home := os.Getenv("HOME")
+	if len(h.Writable) > 0 {
+		home = h.Writable[0] // the host's HOME: the session's read-write mount
+	}
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "LANG=C.UTF-8"}
+	for _, k := range keys {
+		if k == "HOME" || k == "LANG" {
+			cmd.Env = slices.DeleteFunc(cmd.Env, func(e string) bool { return strings.HasPrefix(e, k+"=") })
+		}
+		cmd.Env = append(cmd.Env, k+"="+req.Env[k])
 	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -303,8 +334,10 @@ func New(t testing.TB) *Env {
 		dirs[d] = p
 	}
 	return &Env{
-		T:        t,
-		Host:     &Host{CacheDir: dirs["cache/download"], ProfileDir: dirs["profile"], T: t},
+		T: t,
+		Host: &Host{CacheDir: dirs["cache/download"], ProfileDir: dirs["profile"], T: t,
+			Mounts:   []string{dirs["instance/slappart0"], dirs["software/0123abcd"], dirs["profile"], dirs["cache/download"]},
+			Writable: []string{dirs["instance/slappart0"]}},
 		Registry: recipe.Default(),
 		Context: recipe.CallContext{
 			Kind:       "instance",
@@ -333,6 +366,10 @@ func (e *Env) Path(elems ...string) string {
 
 // AsSoftware turns the Env into a software-profile context (no partition).
 func (e *Env) AsSoftware() *Env {
+	if p := e.Context.Partition; p != nil && e.Host.Mounts != nil {
+		e.Host.Mounts = slices.DeleteFunc(e.Host.Mounts, func(d string) bool { return d == p.Path })
+		e.Host.Writable = []string{e.Context.Software.Path}
+	}
 	e.Context.Kind = "software"
 	e.Context.Partition = nil
 	return e
@@ -463,7 +500,11 @@ func (e *Env) WriteFile(path, content string) {
 	}
 }
 
-// chmod does what the real host's slapnode.chmod does: permission bits only.
+// chmod does what the real host's slapnode.chmod does (docs/wasm-abi.md
+// §6): permission bits only, inside the read-write mounts but never on a
+// mount itself or on .slapnode, never through a symbolic link, never on a
+// hard link to a file of another owner, and without write bits for group
+// and others (0777 gives 0755).
 func (h *Host) chmod(request []byte) (any, error) {
 	var r struct {
 		Path string `json:"path"`
@@ -473,9 +514,47 @@ func (h *Host) chmod(request []byte) (any, error) {
 		return nil, err
 	}
 	if r.Mode&^0o777 != 0 {
-		return errResponse("chmod %s: only permission bits may be set", r.Path), nil
+		return errResponse("chmod %s: mode %#o: only permission bits (0777) may be set", r.Path, r.Mode), nil
 	}
-	if err := os.Chmod(r.Path, os.FileMode(r.Mode)); err != nil {
+	if !filepath.IsAbs(r.Path) {
+		return errResponse("chmod %s: give an absolute path", r.Path), nil
+	}
+	p := filepath.Clean(r.Path)
+	if h.Writable != nil {
+		mount := ""
+		for _, d := range h.Writable {
+			if within([]string{d}, p) && len(d) > len(mount) {
+				mount = filepath.Clean(d)
+			}
+		}
+		if mount == "" {
+			return errResponse("chmod %s: outside the directories this recipe is granted", r.Path), nil
+		}
+		rel, _ := filepath.Rel(mount, p)
+		if rel == "." {
+			return errResponse("chmod %s: the mount's directory itself keeps the mode the node gave it", r.Path), nil
+		}
+		if first, _, _ := strings.Cut(filepath.ToSlash(rel), "/"); first == ".slapnode" {
+			return errResponse("chmod %s: the node's state is not the recipe's", r.Path), nil
+		}
+		// No link on the way either (the host resolves without following).
+		for d := filepath.Dir(p); d != mount && len(d) > len(mount); d = filepath.Dir(d) {
+			if fi, err := os.Lstat(d); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				return errResponse("chmod %s: refusing to follow a symbolic link (a component of the name is a link)", r.Path), nil
+			}
+		}
+	}
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return errResponse("chmod %s: %v", r.Path, err), nil
+	}
+	if fi.Mode()&os.ModeSymlink != 0 {
+		return errResponse("chmod %s: refusing to follow a symbolic link", r.Path), nil
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && !fi.IsDir() && st.Nlink > 1 && int(st.Uid) != os.Geteuid() {
+		return errResponse("chmod %s: a hard link (%d links) to a file of uid %d: refusing to change it", r.Path, st.Nlink, st.Uid), nil
+	}
+	if err := os.Chmod(p, os.FileMode(r.Mode&^0o022)); err != nil {
 		return errResponse("chmod %s: %v", r.Path, err), nil
 	}
 	return map[string]any{}, nil
