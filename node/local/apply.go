@@ -122,7 +122,7 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		if n.Out != nil && !o.Plan {
 			fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
 		}
-		return res, e.InstallSoftware(ctx, sw, o.Force, o.Plan)
+		return res, n.installSoftware(ctx, sw, o)
 	}
 	it, err := sw.InstanceType(o.Type)
 	if err != nil {
@@ -137,7 +137,7 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if n.Out != nil && !o.Plan {
 		fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
 	}
-	if err := e.InstallSoftware(ctx, sw, o.Force, o.Plan); err != nil {
+	if err := n.installSoftware(ctx, sw, o); err != nil {
 		return nil, err
 	}
 	if sw.Legacy != nil && o.Type == "" && !o.Plan && sw.LegacyInstanceProfile() == "" {
