@@ -17,7 +17,7 @@ export GOFLAGS ?=
 .PHONY: all build wasm demo demo-check deps test vet fmt clean
 all: build
 
-include recipes-wasm/cookbook.mk recipes-wasm/sdk.mk runtime/runtime.mk hcl/buildout/goldens.mk cmd/slapbench/bench.mk
+include recipes-wasm/cookbook.mk recipes-wasm/sdk.mk runtime/runtime.mk hcl/buildout/goldens.mk cmd/slapbench/bench.mk docs/docs.mk
 
 wasm: $(WASM_OUTPUTS)
 

@@ -68,7 +68,7 @@ Example:
 		name:    "cache serve",
 		summary: "serve a binary cache over HTTP (storage on disk)",
 		usage: `Usage: slapnode cache serve --dir DIR [--listen ADDR] [--upload-key FILE.pub]... [--read-only]
-                           [--anonymous-uploads] [--max-upload SIZE]
+                           [--anonymous-uploads] [--max-upload SIZE] [--log-format F]
 
 Serves the binary cache stored in DIR (archives under DIR/shacache, signed
 entries under DIR/shadir) to nodes whose cache.hcl names http://ADDR.
@@ -85,6 +85,8 @@ Flags:
   --read-only          refuse every upload
   --anonymous-uploads  accept uploads from anyone when no --upload-key is given
   --max-upload SIZE    largest archive accepted (default 4GiB; e.g. 512MiB)
+  --log-format F       auto (default), text, plain, journal or json (docs/services.md §Logs)
+  --log-level L        debug, info (default), warn or error
 
 Example:
   slapnode cache serve --dir /srv/slapnode-cache --listen 0.0.0.0:8750 --upload-key builder.pub
@@ -352,7 +354,13 @@ func runCacheServe(env *cliEnv, args []string) error {
 	readOnly := fs.Bool("read-only", false, "refuse uploads")
 	anonymous := fs.Bool("anonymous-uploads", false, "accept uploads from anyone")
 	maxUpload := fs.String("max-upload", "4GiB", "largest archive accepted")
+	var lf logFlags
+	lf.define(fs)
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	logger, err := lf.logger(env)
+	if err != nil {
 		return err
 	}
 	if *dir == "" {
@@ -370,7 +378,7 @@ func runCacheServe(env *cliEnv, args []string) error {
 	}
 	srv := &bincache.Server{Store: &bincache.DirStore{Dir: *dir}, ReadOnly: *readOnly,
 		AnonymousUploads: *anonymous, MaxArchive: int64(limit),
-		Logf: func(f string, a ...any) { fmt.Fprintf(env.stderr, f+"\n", a...) }}
+		Logger: logger}
 	for _, k := range keys {
 		b, err := os.ReadFile(k)
 		if err != nil {

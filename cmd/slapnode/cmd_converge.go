@@ -1,12 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -135,9 +136,20 @@ func (m *nodeMasterFlags) resolve(env *cliEnv) (*nodeMaster, error) {
 	return nm, nil
 }
 
-// report prints what a slapos.cfg gave, and what of it slapnode leaves
-// aside, once at start.
-func (nm *nodeMaster) report(w io.Writer, n *local.Node) {
+// report says what a slapos.cfg gave, and what of it slapnode leaves aside,
+// once at start: to w, or to logger when it is set (in the daemon).
+func (nm *nodeMaster) report(w io.Writer, logger *slog.Logger, n *local.Node) {
+	if logger != nil {
+		var buf bytes.Buffer
+		defer func() {
+			for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				if l != "" {
+					logger.Info(l)
+				}
+			}
+		}()
+		w = &buf
+	}
 	c := nm.slapos
 	if c == nil {
 		return
@@ -184,19 +196,18 @@ type converger struct {
 	banger *local.Banger
 	opts   local.ConvergeOptions
 	mf     nodeMasterFlags
-	logf   func(string, ...any)
+	logger *slog.Logger
 }
 
-func newConverger(ctx context.Context, env *cliEnv, root string, mf nodeMasterFlags, nm *nodeMaster) (*converger, error) {
+func newConverger(ctx context.Context, env *cliEnv, root string, mf nodeMasterFlags, nm *nodeMaster, logger *slog.Logger) (*converger, error) {
 	n, err := local.Open(ctx, root, nil)
 	if err != nil {
 		return nil, err
 	}
-	nm.report(env.stderr, n)
-	logger := log.New(env.stderr, "", log.LstdFlags)
+	nm.report(env.stderr, logger, n)
 	client := nm.client
 	return &converger{
-		node: n, client: client, mf: mf, logf: logger.Printf,
+		node: n, client: client, mf: mf, logger: logger,
 		banger: local.NewBanger(n.Root, client, nm.computerID),
 		opts: local.ConvergeOptions{Master: client, ComputerID: nm.computerID, Partitions: nm.partitions, PromiseWait: 30 * time.Second,
 			UsageEvery: 10 * time.Minute, CertificateRepository: nm.certRepo},
@@ -208,13 +219,13 @@ func (c *converger) close() { c.node.Close(context.Background()) }
 func (c *converger) run(ctx context.Context) {
 	svc, err := daemon.Dial(c.node.Root)
 	if err != nil {
-		c.logf("converge: %v", err)
+		c.logger.Error("the converge loop cannot reach the daemon", "err", err)
 		return
 	}
 	defer svc.Close()
 	o := c.opts
 	o.Services = svc
-	c.node.Converge(ctx, o, c.mf.interval, c.logf)
+	c.node.Converge(ctx, o, c.mf.interval, c.logger)
 }
 
 func (c *converger) bang(partition, service, reason string) {
@@ -222,7 +233,7 @@ func (c *converger) bang(partition, service, reason string) {
 	defer cancel()
 	msg := fmt.Sprintf("service %s is FATAL: %s", service, reason)
 	if err := c.banger.Bang(ctx, partition, msg); err != nil {
-		c.logf("bang %s: %v", partition, err)
+		c.logger.Error("cannot bang the partition", "partition", partition, "service", service, "err", err)
 	}
 }
 
@@ -231,7 +242,7 @@ func (c *converger) bangPromise(partition, promise, message string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.banger.Bang(ctx, partition, fmt.Sprintf("promise %s is failing: %s", promise, message)); err != nil {
-		c.logf("bang %s: %v", partition, err)
+		c.logger.Error("cannot bang the partition", "partition", partition, "promise", promise, "err", err)
 	}
 }
 
@@ -267,7 +278,7 @@ func runNodeConverge(env *cliEnv, args []string) error {
 		return err
 	}
 	defer n.Close(context.Background())
-	nm.report(env.stderr, n)
+	nm.report(env.stderr, nil, n)
 	n.Engine.Verbose = env.verbose
 	n.Engine.Step = env.step
 	o := local.ConvergeOptions{Master: nm.client, ComputerID: nm.computerID, Partitions: nm.partitions, PromiseWait: 30 * time.Second,

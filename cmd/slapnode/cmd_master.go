@@ -48,6 +48,8 @@ Flags:
   --advertise-hateoas answer getHateoasUrl with DIR/hateoas/, as a SlapOS Master
                       does (default: on over HTTPS; over HTTP it is a 404, as
                       slapproxy's, and clients set master_rest_url)
+  --log-format F      auto (default), text, plain, journal or json (docs/services.md §Logs)
+  --log-level L       debug, info (default), warn or error
 
 Who may call. Over HTTPS the master asks for a client certificate: one it
 issued (slapnode master certificate, slapnode node register, and each
@@ -153,7 +155,13 @@ func runMaster(env *cliEnv, args []string) error {
 	var tlsNames stringList
 	fs.Var(&tlsNames, "tls-name", "host name of the master (with --tls)")
 	advertise := fs.String("advertise-hateoas", "", "answer getHateoasUrl (true/false)")
+	var lf logFlags
+	lf.define(fs)
 	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	logger, err := lf.logger(env)
 	if err != nil {
 		return err
 	}
@@ -187,7 +195,7 @@ func runMaster(env *cliEnv, args []string) error {
 		}
 	}
 	path := masterDB(*root, *db)
-	m, err := master.Open(path, master.Options{DefaultComputer: *computer, RequireAuth: *auth, AdvertiseHATEOAS: adv})
+	m, err := master.Open(path, master.Options{DefaultComputer: *computer, RequireAuth: *auth, AdvertiseHATEOAS: adv, Logger: logger})
 	if err != nil {
 		return err
 	}

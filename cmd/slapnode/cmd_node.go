@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"os"
 	"os/signal"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slapnode/slapnode/internal/fsuser"
+	"github.com/slapnode/slapnode/node/config"
 	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/format"
 	"github.com/slapnode/slapnode/node/local"
@@ -29,6 +29,7 @@ func init() {
 		name:    "node run",
 		summary: "run the node daemon in the foreground (supervisor + control socket)",
 		usage: `Usage: slapnode node run [--root DIR] [--master URL [--node-id ID] [--partitions N] | --cfg slapos.cfg] [--interval D]
+                         [--metrics ADDR] [--log-format F] [--log-level L]
 
 Runs the node daemon in the foreground: it restores every partition to its
 recorded state (services of started partitions are started again), then
@@ -66,8 +67,19 @@ Flags:
   --cfg FILE         SlapOS node configuration, slapos.cfg (default $SLAPOS_CONFIGURATION)
   --master-ca FILE   CA certificate to verify an https master with (else
                      slapos.cfg's master_ca_file, else the system's roots)
-  --metrics ADDR     serve OpenMetrics (promise status and duration, service
-                     restarts) at http://ADDR/metrics, e.g. 127.0.0.1:9780
+  --metrics ADDR     serve the daemon's metrics (OpenMetrics: services, promises,
+                     converge passes, builds, master, process) at
+                     http://ADDR/metrics, e.g. 127.0.0.1:9780 (default: the
+                     daemon block's metrics_address in ROOT/node.hcl)
+  --log-format F     auto (default: journal under systemd, text on a terminal
+                     or in a file, plain in a pipe), text, plain, journal, json
+  --log-level L      debug, info (default), warn or error
+
+The daemon block of ROOT/node.hcl sets metrics_address, log_format and
+log_level for every daemon of the root, the one apply starts included;
+flags win over it. Under systemd (Type=notify), the daemon says READY=1 once
+the socket serves and the services are restored, and pings the watchdog
+(docs/services.md §systemd).
 
 Examples:
   slapnode node run
@@ -171,7 +183,9 @@ func runNodeRun(env *cliEnv, args []string) error {
 	root := rootFlag(fs)
 	var mf nodeMasterFlags
 	mf.define(fs)
-	metrics := fs.String("metrics", "", "serve OpenMetrics (promises, services) on this address, e.g. 127.0.0.1:9780")
+	metrics := fs.String("metrics", "", "serve OpenMetrics on this address, e.g. 127.0.0.1:9780 (default: daemon.metrics_address of node.hcl)")
+	var lf logFlags
+	lf.define(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -180,22 +194,39 @@ func runNodeRun(env *cliEnv, args []string) error {
 	if len(pos) != 0 {
 		return withCode(exitUsage, fmt.Errorf("unexpected argument %q (see 'slapnode help node run')", pos[0]))
 	}
+	// node.hcl's daemon block: what the daemon that apply starts (with no
+	// flag) runs with; flags given here win.
+	nodeCfg, err := config.Load(*root, "")
+	if err != nil {
+		return err
+	}
+	lf.defaults(fs, nodeCfg.Daemon.LogFormat, nodeCfg.Daemon.LogLevel)
+	logger, err := lf.logger(env)
+	if err != nil {
+		return err
+	}
+	metricsAddr := nodeCfg.Daemon.MetricsAddress
+	if *metrics != "" {
+		metricsAddr = *metrics
+	}
 	nm, err := mf.resolve(env)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	cfg := daemon.Config{}
-	logf := log.New(env.stderr, "slapnode daemon: ", log.LstdFlags).Printf
+	met := daemon.NewMetrics(buildVersion())
+	cfg := daemon.Config{Logger: logger, Metrics: met, MetricsAddr: metricsAddr}
+	cfg.Supervisor.Logger = logger.With("component", "supervisor")
 	var bang func(partition, promise, message string)
 	var ready []func()
 	if nm != nil {
-		conv, err := newConverger(ctx, env, *root, mf, nm)
+		conv, err := newConverger(ctx, env, *root, mf, nm, logger.With("component", "converge"))
 		if err != nil {
 			return err
 		}
 		defer conv.close()
+		conv.opts.Observer = met
 		cfg.Supervisor.OnFatal = conv.bang
 		bang = conv.bangPromise
 		ready = append(ready, func() { go conv.run(ctx) })
@@ -204,18 +235,16 @@ func runNodeRun(env *cliEnv, args []string) error {
 	// bangs the partition when a master is there.
 	var pd *promiseDaemon
 	var pdMu sync.Mutex
+	plog := logger.With("component", "promises")
 	ready = append(ready, func() {
-		d, err := startPromiseDaemon(ctx, *root, bang, *metrics, logf)
+		d, err := startPromiseDaemon(ctx, *root, bang, met.Promises(), plog)
 		if err != nil {
-			logf("promises: %v", err)
+			plog.Error("promises do not run", "err", err)
 			return
 		}
 		pdMu.Lock()
 		pd = d
 		pdMu.Unlock()
-		if d.addr != "" {
-			logf("metrics on http://%s/metrics", d.addr)
-		}
 	})
 	defer func() {
 		pdMu.Lock()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -45,7 +46,7 @@ func TestServiceCommands(t *testing.T) {
 	served := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		served <- daemon.Serve(context.Background(), root, daemon.Config{Logf: t.Logf, Ready: func() { close(ready) }})
+		served <- daemon.Serve(context.Background(), root, daemon.Config{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Ready: func() { close(ready) }})
 	}()
 	select {
 	case <-ready:

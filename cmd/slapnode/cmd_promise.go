@@ -5,8 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
+	"log/slog"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -259,50 +258,33 @@ func (l *lazyServices) close() {
 
 // promiseDaemon runs the promises of a node root inside 'slapnode node run':
 // every started instance's promises by their periodicity, in anomaly mode,
-// banging through bang at most once per deployment, and, when metricsAddr is
-// set, OpenMetrics on http://metricsAddr/metrics.
+// banging through bang at most once per deployment, their results recorded
+// in the daemon's metrics.
 type promiseDaemon struct {
 	node  *local.Node
 	sched *promise.Scheduler
 	svc   *lazyServices
-	srv   *http.Server
-	addr  string // the metrics address actually bound ("" without metrics)
 }
 
 // startPromiseDaemon starts it; bang may be nil (no master: anomalies are
 // only logged). Call stop before the daemon returns.
-func startPromiseDaemon(ctx context.Context, root string, bang func(partition, promise, message string), metricsAddr string, logf func(string, ...any)) (*promiseDaemon, error) {
+func startPromiseDaemon(ctx context.Context, root string, bang func(partition, promise, message string), metrics *promise.Metrics, logger *slog.Logger) (*promiseDaemon, error) {
 	node, err := local.Open(ctx, root, nil)
 	if err != nil {
 		return nil, err
 	}
 	d := &promiseDaemon{node: node, svc: &lazyServices{root: node.Root}}
-	metrics := &promise.Metrics{Services: d.svc}
 	d.sched = &promise.Scheduler{
 		Runner:     &promise.Runner{Host: node.Engine.Host, Services: d.svc},
 		Partitions: func(context.Context) ([]promise.PartitionRef, error) { return promisePartitions(node, nil) },
 		OnResults:  metrics.Observe,
-		Logf:       logf,
+		Logf:       logfAdapter(logger, slog.LevelError),
 		Bang: func(partition, name, message string) {
-			if logf != nil {
-				logf("partition %s: anomaly: %s", partition, message)
-			}
+			logger.Warn("promise anomaly", "partition", partition, "promise", name, "message", message)
 			if bang != nil {
 				bang(partition, name, message)
 			}
 		},
-	}
-	if metricsAddr != "" {
-		ln, err := net.Listen("tcp", metricsAddr)
-		if err != nil {
-			node.Close(context.WithoutCancel(ctx))
-			return nil, fmt.Errorf("metrics address %s: %w", metricsAddr, err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", metrics)
-		d.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		d.addr = ln.Addr().String()
-		go d.srv.Serve(ln)
 	}
 	if err := d.sched.Start(ctx); err != nil {
 		d.stop()
@@ -313,9 +295,6 @@ func startPromiseDaemon(ctx context.Context, root string, bang func(partition, p
 
 func (d *promiseDaemon) stop() {
 	d.sched.Stop()
-	if d.srv != nil {
-		d.srv.Close()
-	}
 	d.svc.close()
 	d.node.Close(context.Background())
 }

@@ -3,8 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"net/http"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -77,7 +77,9 @@ func TestPromiseRunCommand(t *testing.T) {
 func TestPromiseDaemon(t *testing.T) {
 	root := promiseNode(t)
 	bangs := make(chan string, 10)
-	d, err := startPromiseDaemon(context.Background(), root, func(part, name, msg string) { bangs <- part + " " + name + ": " + msg }, "127.0.0.1:0", t.Logf)
+	metrics := &promise.Metrics{Services: &lazyServices{root: root}}
+	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
+	d, err := startPromiseDaemon(context.Background(), root, func(part, name, msg string) { bangs <- part + " " + name + ": " + msg }, metrics, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,18 +92,15 @@ func TestPromiseDaemon(t *testing.T) {
 	case <-time.After(2 * time.Minute): // a guard against a hang, not a timing check
 		t.Fatal("no bang for a failing anomaly")
 	}
-	resp, err := http.Get("http://" + d.addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	w := httptest.NewRecorder()
+	metrics.ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body := w.Body.String()
 	for _, line := range []string{
 		`slapnode_promise_ok{partition="slappart0",promise="bad",type="Anomaly Result"} 0`,
 		`slapnode_promise_ok{partition="slappart0",promise="good",type="Anomaly Result"} 1`,
 		"slapnode_supervisor_up 0", // no daemon serves this root
 	} {
-		if !strings.Contains(string(body), line+"\n") {
+		if !strings.Contains(body, line+"\n") {
 			t.Errorf("metrics lack %s:\n%s", line, body)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -306,7 +307,7 @@ func TestJSONDocuments(t *testing.T) {
 	served := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
-		served <- daemon.Serve(context.Background(), root, daemon.Config{Logf: t.Logf, Ready: func() { close(ready) }})
+		served <- daemon.Serve(context.Background(), root, daemon.Config{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), Ready: func() { close(ready) }})
 	}()
 	select {
 	case <-ready:

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -33,8 +34,8 @@ type Server struct {
 	ReadOnly bool
 	// MaxArchive bounds one uploaded archive (0: DefaultMaxArchive).
 	MaxArchive int64
-	// Logf, when set, is told about refused uploads.
-	Logf func(format string, args ...any)
+	// Logger, when set, is told about refused uploads.
+	Logger *slog.Logger
 }
 
 // DefaultMaxArchive bounds an uploaded archive when Server.MaxArchive is 0:
@@ -44,12 +45,6 @@ const DefaultMaxArchive = 4 << 30
 // ErrAnonymousUpload is the refusal of an upload to a server that has no
 // upload keys and does not accept anonymous uploads.
 var ErrAnonymousUpload = errors.New("this binary cache takes no anonymous uploads: start 'slapnode cache serve' with --upload-key KEY.pub (or, to accept anyone's, --anonymous-uploads)")
-
-func (s *Server) logf(format string, args ...any) {
-	if s.Logf != nil {
-		s.Logf(format, args...)
-	}
-}
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +62,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case http.MethodPut, http.MethodPost:
 		if err := s.authorize(r); err != nil {
-			s.logf("refused %s %s from %s: %v", r.Method, r.URL.Path, r.RemoteAddr, err)
+			if s.Logger != nil {
+				s.Logger.Warn("upload refused", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+			}
 			http.Error(w, err.Error(), http.StatusForbidden)
 			return
 		}

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,6 +128,19 @@ type Config struct {
 	// some of them for one partition.
 	Limits    Limits
 	Overrides map[string]Limits
+	// Daemon configures the node daemon (slapnode node run, and the one
+	// apply starts): its metrics and its logs.
+	Daemon Daemon
+}
+
+// Daemon is the daemon block of node.hcl. Flags of 'node run' win over it.
+type Daemon struct {
+	// MetricsAddress, when set (host:port), serves the daemon's metrics at
+	// http://MetricsAddress/metrics.
+	MetricsAddress string
+	// LogFormat (auto, text, plain, journal, json) and LogLevel (debug,
+	// info, warn, error); "" leaves the defaults (auto, info).
+	LogFormat, LogLevel string
 }
 
 // PartitionID is the id of partition i.
@@ -147,7 +162,15 @@ type fileHCL struct {
 	Network      *networkHCL    `hcl:"network,block"`
 	Cgroup       *cgroupHCL     `hcl:"cgroup,block"`
 	Partition    []*overrideHCL `hcl:"partition,block"`
+	Daemon       *daemonHCL     `hcl:"daemon,block"`
 	Body         hcl.Body       `hcl:",body"`
+}
+
+type daemonHCL struct {
+	MetricsAddress *string  `hcl:"metrics_address"`
+	LogFormat      *string  `hcl:"log_format"`
+	LogLevel       *string  `hcl:"log_level"`
+	Body           hcl.Body `hcl:",body"`
 }
 
 type partitionsHCL struct {
@@ -352,6 +375,17 @@ func Parse(root, filename string, src []byte) (*Config, error) {
 		}
 		c.Overrides[o.ID] = d.limits(limitsHCL{o.CPUWeight, o.CPUQuota, o.MemoryMax, o.PidsMax, o.Body})
 	}
+	if dm := raw.Daemon; dm != nil {
+		if a := dm.MetricsAddress; a != nil {
+			if _, port, err := net.SplitHostPort(*a); err != nil || port == "" {
+				d.errorf(dm.Body, "metrics_address", "metrics_address must be host:port, such as 127.0.0.1:9780 (or [::1]:9780), not %q", *a)
+			} else {
+				c.Daemon.MetricsAddress = *a
+			}
+		}
+		d.oneOf(&c.Daemon.LogFormat, dm.LogFormat, dm.Body, "log_format", "auto", "text", "plain", "journal", "json")
+		d.oneOf(&c.Daemon.LogLevel, dm.LogLevel, dm.Body, "log_level", "debug", "info", "warn", "error")
+	}
 	if raw.Network != nil && c.Network.Enabled && c.Network.CreateTap {
 		if l := len(c.Network.TapBase) + len(strconv.Itoa(max(c.PartitionCount-1, 0))); l > 15 {
 			d.errorf(raw.Network.Body, "tap_base_name", "tap names %s0…%s%d are longer than the kernel's 15 characters; shorten network.tap_base_name", c.Network.TapBase, c.Network.TapBase, c.PartitionCount-1)
@@ -397,6 +431,18 @@ func (d *decoder) str(dst *string, v *string, body hcl.Body, attr string, re *re
 	}
 	if re != nil && !re.MatchString(*v) {
 		d.errorf(body, attr, "%s = %q is not valid (expected %s)", attr, *v, re)
+		return
+	}
+	*dst = *v
+}
+
+// oneOf sets dst to v, one of the values allowed.
+func (d *decoder) oneOf(dst *string, v *string, body hcl.Body, attr string, allowed ...string) {
+	if v == nil {
+		return
+	}
+	if !slices.Contains(allowed, *v) {
+		d.errorf(body, attr, "%s = %q: give one of %s", attr, *v, strings.Join(allowed, ", "))
 		return
 	}
 	*dst = *v
@@ -506,6 +552,9 @@ func (c *Config) Describe() []string {
 	sort.Strings(ids)
 	for _, id := range ids {
 		lines = append(lines, "limits of "+id+" = "+c.LimitsOf(id).String())
+	}
+	if dm := c.Daemon; dm != (Daemon{}) {
+		lines = append(lines, fmt.Sprintf("daemon: metrics_address = %q, log_format = %q, log_level = %q", dm.MetricsAddress, dm.LogFormat, dm.LogLevel))
 	}
 	return lines
 }

@@ -44,6 +44,12 @@ partition "slappart3" {
   memory_max = "4GiB"
   cpu_weight = 400
 }
+
+daemon {
+  metrics_address = "127.0.0.1:9780"
+  log_format      = "json"
+  log_level       = "debug"
+}
 `
 
 func TestParseFull(t *testing.T) {
@@ -69,6 +75,9 @@ func TestParseFull(t *testing.T) {
 	}
 	if got := c.LimitsOf("slappart2"); got != c.Limits {
 		t.Errorf("slappart2 limits = %+v", got)
+	}
+	if c.Daemon != (Daemon{MetricsAddress: "127.0.0.1:9780", LogFormat: "json", LogLevel: "debug"}) {
+		t.Errorf("daemon = %+v", c.Daemon)
 	}
 	if c.CgroupParent != "slapnode/partitions" {
 		t.Errorf("cgroup parent %q", c.CgroupParent)
@@ -116,6 +125,10 @@ func TestErrorsHavePositions(t *testing.T) {
 		{"master_url = \"master\"\n", "must be a URL"},
 		{"nodeid = \"x\"\n", "node.hcl:1,1-7: Unsupported argument"},
 		{"node_id = 3 +\n", "node.hcl:1"},
+		{"daemon {\n  metrics_address = \"9780\"\n}\n", "node.hcl:2,21-27: Invalid setting; metrics_address must be host:port"},
+		{"daemon {\n  log_format = \"xml\"\n}\n", "log_format = \"xml\": give one of auto, text, plain, journal, json"},
+		{"daemon {\n  log_level = \"verbose\"\n}\n", "give one of debug, info, warn, error"},
+		{"daemon {\n  metrics = \"x\"\n}\n", "Unsupported argument"},
 		{"network {\n  enabled = true\n  tap_base_name = \"slaptapverylong\"\n}\n", "node.hcl:3,19-36: Invalid setting; tap names slaptapverylong0…slaptapverylong9 are longer than the kernel's 15 characters"},
 	} {
 		_, err := Parse("/r", "node.hcl", []byte(tc.src))

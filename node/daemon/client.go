@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -183,6 +184,16 @@ func (c *Client) LogPaths(ctx context.Context, partition, service string) ([]str
 	return p, err
 }
 
+// RecordBuild tells the daemon's metrics about a software release build a
+// command did (slapnode apply builds in its own process).
+func (c *Client) RecordBuild(ctx context.Context, url string, d time.Duration, buildErr error) error {
+	req := buildRequest{URL: url, Seconds: d.Seconds()}
+	if buildErr != nil {
+		req.Error = buildErr.Error()
+	}
+	return c.call(ctx, http.MethodPost, "/v1/builds", req, nil)
+}
+
 // Shutdown stops every service gracefully, then the daemon, and waits until
 // the daemon process is gone.
 func (c *Client) Shutdown(ctx context.Context) error {
@@ -289,6 +300,17 @@ func spawn(root, exe string) (int, chan error, error) {
 	defer logf.Close()
 	cmd := exec.Command(exe, "node", "run", "--root", root)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	// A command run by a systemd unit must not lend the unit's notify
+	// socket and watchdog to the daemon it starts: the daemon is not the
+	// unit's main process.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+		for _, k := range []string{"NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "JOURNAL_STREAM="} {
+			if strings.HasPrefix(kv, k) {
+				return true
+			}
+		}
+		return false
+	})
 	// A session of its own: the daemon must not die with the terminal
 	// (SIGHUP) or with Ctrl-C sent to the command that started it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -10,6 +10,13 @@
 //	var/run/daemon.lock     flock held by the running daemon: one per node root
 //	var/log/daemon.log      output of a daemon started in the background
 //	var/lib/supervisor/     desired services of every partition (see supervisor)
+//
+// Under systemd (Type=notify, node/slapnode.service) the daemon says READY=1
+// once the socket serves and the services are restored, pings the watchdog
+// while its supervisor and socket answer, and says STOPPING=1 when it stops
+// (systemd.go). It logs through the *slog.Logger it is given, and exports
+// Prometheus metrics (metrics.go) on the control socket and, when asked, on
+// a TCP address.
 package daemon
 
 import (
@@ -17,7 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -54,12 +61,21 @@ var (
 
 // Config configures Serve. Zero values take defaults.
 type Config struct {
-	// Supervisor options; StateDir defaults to StateDir(root). Its Logf
-	// defaults to Logf.
+	// Supervisor options; StateDir defaults to StateDir(root). Its Logger
+	// defaults to Logger.
 	Supervisor supervisor.Options
-	// Logf receives the daemon's log lines; default: stderr with timestamps.
-	Logf func(format string, args ...any)
-	// Ready, if set, is called once the socket accepts connections.
+	// Logger receives the daemon's records; default: text on stderr.
+	Logger *slog.Logger
+	// Metrics are served at GET /v1/metrics on the control socket and, with
+	// MetricsAddr, at http://MetricsAddr/metrics; default: NewMetrics with
+	// an unknown version.
+	Metrics *Metrics
+	// MetricsAddr, when set, is the TCP address (host:port; port 0 picks
+	// one, see Info.Metrics) that serves the metrics. Serve fails at start
+	// when it cannot listen there.
+	MetricsAddr string
+	// Ready, if set, is called once the socket accepts connections, before
+	// systemd is told READY=1.
 	Ready func()
 	// ShutdownTimeout bounds the graceful stop of every service when the
 	// daemon stops; default 5 minutes (each service has its own grace,
@@ -77,10 +93,13 @@ func Serve(ctx context.Context, root string, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("node root: %w", err)
 	}
-	if cfg.Logf == nil {
-		l := log.New(os.Stderr, "slapnode daemon: ", log.LstdFlags)
-		cfg.Logf = l.Printf
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics("unknown", "")
+	}
+	logger := cfg.Logger
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 5 * time.Minute
 	}
@@ -119,58 +138,84 @@ func Serve(ctx context.Context, root string, cfg Config) error {
 		return fmt.Errorf("securing socket %s: %w", sock, err)
 	}
 
+	// The metrics address is bound before anything starts, so that a
+	// taken port fails the start with a message rather than later.
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("metrics address %s (daemon.metrics_address in node.hcl, or --metrics): %w", cfg.MetricsAddr, err)
+		}
+		defer metricsLn.Close()
+	}
+
 	opts := cfg.Supervisor
 	if opts.StateDir == "" {
 		opts.StateDir = StateDir(root)
 	}
-	if opts.Logf == nil {
-		opts.Logf = cfg.Logf
-	}
-	fatal := opts.OnFatal
-	opts.OnFatal = func(partition, service, reason string) {
-		cfg.Logf("partition %s: service %s is FATAL: %s", partition, service, reason)
-		if fatal != nil {
-			fatal(partition, service, reason)
-		}
+	if opts.Logger == nil {
+		opts.Logger = logger
 	}
 	sup, err := supervisor.New(opts)
 	if err != nil {
 		ln.Close()
 		return err
 	}
+	cfg.Metrics.services.set(sup)
 	if err := sup.Restore(ctx); err != nil {
 		// Keep serving what could be restored; the log names the rest.
-		cfg.Logf("restoring partitions: %v", err)
+		logger.Error("restoring partitions", "err", err)
 	}
-	cfg.Logf("serving node root %s on %s (pid %d)", root, sock, os.Getpid())
 
 	stop := make(chan struct{}, 1)
-	h := &handler{sup: sup, root: root, started: time.Now(), stop: stop, logf: cfg.Logf, shutdownTimeout: cfg.ShutdownTimeout}
+	h := &handler{sup: sup, root: root, started: time.Now(), stop: stop, shutdownTimeout: cfg.ShutdownTimeout, metrics: cfg.Metrics}
 	srv := &http.Server{Handler: h.mux(), ReadHeaderTimeout: 10 * time.Second}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	var metricsSrv *http.Server
+	if metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		h.metricsAddr = metricsLn.Addr().String()
+		go metricsSrv.Serve(metricsLn)
+	}
+	attrs := []any{"root", root, "socket", sock, "pid", os.Getpid()}
+	if h.metricsAddr != "" {
+		attrs = append(attrs, "metrics", "http://"+h.metricsAddr+"/metrics")
+	}
+	logger.Info("serving node root", attrs...)
 	if cfg.Ready != nil {
 		cfg.Ready()
 	}
+	sd := newSystemd(logger)
+	sd.ready(sup)
+	wdDone := sd.watchdog(ctx, func() error { return h.healthy(sock) })
+
 	var serveErr error
 	select {
 	case <-ctx.Done():
-		cfg.Logf("stopping: %v", context.Cause(ctx))
+		logger.Info("stopping", "cause", context.Cause(ctx).Error())
 	case <-stop:
-		cfg.Logf("stopping on request")
+		logger.Info("stopping on request")
 	case serveErr = <-served:
 	}
+	sd.stopping()
+	wdDone()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	// Services first, while the socket still answers status requests.
 	if err := sup.Shutdown(sctx); err != nil {
-		cfg.Logf("stopping services: %v", err)
+		logger.Error("stopping services", "err", err)
 	}
 	_ = srv.Shutdown(sctx)
+	if metricsSrv != nil {
+		_ = metricsSrv.Shutdown(sctx)
+	}
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		return fmt.Errorf("serving %s: %w", sock, serveErr)
 	}
-	cfg.Logf("stopped")
+	logger.Info("stopped")
 	return nil
 }
 
@@ -219,6 +264,8 @@ type Info struct {
 	Pid     int
 	Root    string
 	Started time.Time
+	// Metrics is the TCP address serving /metrics, "" when none.
+	Metrics string `json:",omitempty"`
 }
 
 // Request bodies of the API.
@@ -231,6 +278,11 @@ type (
 	targetRequest struct {
 		Partition, Service string
 	}
+	buildRequest struct {
+		URL     string
+		Seconds float64
+		Error   string `json:",omitempty"`
+	}
 	apiError struct {
 		Error string
 		Kind  string // not_found, invalid, closed, internal: mapped back to sentinel errors
@@ -242,14 +294,59 @@ type handler struct {
 	root            string
 	started         time.Time
 	stop            chan struct{}
-	logf            func(string, ...any)
 	shutdownTimeout time.Duration
+	metrics         *Metrics
+	metricsAddr     string
+}
+
+// healthy is the watchdog's check: the supervisor answers (its lock is
+// not stuck) and so does the control socket, end to end.
+func (h *handler) healthy(sock string) error {
+	done := make(chan struct{})
+	go func() {
+		h.sup.Status()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		return errors.New("the supervisor does not answer")
+	}
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", sock)
+		}}}
+	defer c.CloseIdleConnections()
+	resp, err := c.Get("http://slapnode/v1/info")
+	if err != nil {
+		return fmt.Errorf("the control socket does not answer: %w", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the control socket answers %s", resp.Status)
+	}
+	return nil
 }
 
 func (h *handler) mux() *http.ServeMux {
 	m := http.NewServeMux()
 	m.HandleFunc("GET /v1/info", func(w http.ResponseWriter, r *http.Request) {
-		reply(w, Info{Pid: os.Getpid(), Root: h.root, Started: h.started}, nil)
+		reply(w, Info{Pid: os.Getpid(), Root: h.root, Started: h.started, Metrics: h.metricsAddr}, nil)
+	})
+	m.Handle("GET /v1/metrics", h.metrics.Handler())
+	m.HandleFunc("POST /v1/builds", func(w http.ResponseWriter, r *http.Request) {
+		// A build done by a command (apply) rather than by the daemon.
+		var req buildRequest
+		if !decode(w, r, &req) {
+			return
+		}
+		var err error
+		if req.Error != "" {
+			err = errors.New(req.Error)
+		}
+		h.metrics.ObserveBuild(time.Duration(req.Seconds*float64(time.Second)), err)
+		reply(w, struct{}{}, nil)
 	})
 	m.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, h.sup.Status(), nil)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -63,10 +64,26 @@ func sleeper(dir, name string) supervisor.ServiceSpec {
 // The returned function waits for Serve to return and gives its error.
 func serveInProcess(t *testing.T, root string) (*Client, func() error) {
 	t.Helper()
+	return serveWith(t, root, Config{})
+}
+
+// testLogger sends the daemon's records to the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// serveWith is serveInProcess with a configuration (its Ready and, when
+// unset, Logger are the test's).
+func serveWith(t *testing.T, root string, cfg Config) (*Client, func() error) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- Serve(ctx, root, Config{Logf: t.Logf, Ready: func() { close(ready) }}) }()
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(t)
+	}
+	cfg.Ready = func() { close(ready) }
+	go func() { done <- Serve(ctx, root, cfg) }()
 	select {
 	case <-ready:
 	case err := <-done:
@@ -157,7 +174,7 @@ func TestServeAndClient(t *testing.T) {
 func TestSecondDaemonRefused(t *testing.T) {
 	root := t.TempDir()
 	serveInProcess(t, root)
-	err := Serve(context.Background(), root, Config{Logf: t.Logf})
+	err := Serve(context.Background(), root, Config{Logger: testLogger(t)})
 	if !errors.Is(err, ErrRunning) || !strings.Contains(err.Error(), "pid "+strconv.Itoa(os.Getpid())) || !strings.Contains(err.Error(), "slapnode node stop") {
 		t.Fatalf("second Serve: %v", err)
 	}

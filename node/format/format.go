@@ -93,8 +93,10 @@ func Format(opts Options) (*Result, error) {
 	}
 	r := &run{opts: opts, cfg: cfg, res: &Result{Changes: []string{}, Notes: []string{}}}
 	r.res.Rootless = opts.Rootless || os.Geteuid() != 0
-	if err := os.MkdirAll(cfg.Root, 0o755); err != nil && !opts.DryRun {
-		return nil, fmt.Errorf("creating node root: %w", err)
+	if !opts.DryRun {
+		if err := os.MkdirAll(cfg.Root, 0o755); err != nil {
+			return nil, fmt.Errorf("creating node root: %w", err)
+		}
 	}
 	unlock, err := lockRoot(cfg.Root, opts.DryRun)
 	if err != nil {
@@ -152,14 +154,21 @@ func Format(opts Options) (*Result, error) {
 
 // lockRoot keeps two formats of one node from interleaving.
 func lockRoot(root string, dry bool) (func(), error) {
-	f, err := os.OpenFile(filepath.Join(root, ".format.lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	// A dry run creates nothing, not even the lock: it takes the lock
+	// when a format left one (so that it reads no half-written state),
+	// and needs none on a root never formatted.
+	flags, how := os.O_RDWR|os.O_CREATE, unix.LOCK_EX
+	if dry {
+		flags, how = os.O_RDONLY, unix.LOCK_SH
+	}
+	f, err := os.OpenFile(filepath.Join(root, ".format.lock"), flags, 0o600)
 	if err != nil {
 		if dry && errors.Is(err, os.ErrNotExist) {
 			return func() {}, nil
 		}
 		return nil, fmt.Errorf("locking node root: %w", err)
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := unix.Flock(int(f.Fd()), how|unix.LOCK_NB); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("another 'slapnode node format' or 'unformat' is running on %s: %w", root, err)
 	}

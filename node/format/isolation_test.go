@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -209,7 +210,7 @@ func TestIsolationMemoryLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s, err := supervisor.New(supervisor.Options{Logf: t.Logf})
+	s, err := supervisor.New(supervisor.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +352,7 @@ func TestIsolationForkBomb(t *testing.T) {
 // newIsolationSupervisor returns a supervisor stopped at the end of the test.
 func newIsolationSupervisor(t *testing.T) *supervisor.Supervisor {
 	t.Helper()
-	s, err := supervisor.New(supervisor.Options{Logf: t.Logf, MinBackoff: 50 * time.Millisecond})
+	s, err := supervisor.New(supervisor.Options{Logger: slog.New(slog.NewTextHandler(t.Output(), nil)), MinBackoff: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -164,7 +164,7 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		if n.Out != nil && !o.Plan {
 			fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
 		}
-		err := e.InstallSoftware(ctx, sw, o.Force, o.Plan)
+		err := n.installSoftware(ctx, sw, o)
 		if o.Plan {
 			res.Basis = n.basis(sw, nil, nil, "")
 		}
@@ -183,7 +183,7 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 	if n.Out != nil && !o.Plan {
 		fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
 	}
-	if err := e.InstallSoftware(ctx, sw, o.Force, o.Plan); err != nil {
+	if err := n.installSoftware(ctx, sw, o); err != nil {
 		return nil, err
 	}
 	if sw.Legacy != nil && o.Type == "" && !o.Plan && sw.LegacyInstanceProfile() == "" {

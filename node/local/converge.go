@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +40,30 @@ type ConvergeOptions struct {
 	// certificate_repository_path), receives each processed partition's
 	// certificate and key from the master, as SlapOS writes them (certs.go).
 	CertificateRepository string
+	// Observer, when set, is told about passes, builds and the master's
+	// reachability (the daemon's metrics).
+	Observer ConvergeObserver
 }
+
+// ConvergeObserver is told what the converge loop does (node/daemon's
+// Metrics is one).
+type ConvergeObserver interface {
+	// ObservePass: a pass ended with result PassOK, PassFailed or
+	// PassOffline after d, with failures partitions or releases failed.
+	ObservePass(result string, d time.Duration, failures int)
+	// ObserveBuild: a software release build (an install that had work
+	// to do) ended after d.
+	ObserveBuild(d time.Duration, err error)
+	// MasterReachable: the master answered, or did not, outside a pass.
+	MasterReachable(up bool)
+}
+
+// Results of a converge pass, for ConvergeObserver.ObservePass.
+const (
+	PassOK      = "ok"      // every partition and release done
+	PassFailed  = "failed"  // some failed (and were reported to the master)
+	PassOffline = "offline" // the master did not answer
+)
 
 // ConvergeReport says what one pass did.
 type ConvergeReport struct {
@@ -132,7 +158,7 @@ func (n *Node) ConvergeOnce(ctx context.Context, o ConvergeOptions) (*ConvergeRe
 				return rep, offline(err)
 			}
 		default:
-			sw, err := n.installRelease(ctx, m, o.ComputerID, sr.URL)
+			sw, err := n.installRelease(ctx, o, sr.URL)
 			if err != nil {
 				rep.Software[sr.URL] = "error: " + err.Error()
 				if rerr := m.SoftwareReleaseError(ctx, sr.URL, o.ComputerID, err.Error()); rerr != nil {
@@ -189,7 +215,8 @@ func (n *Node) ReportUsage(ctx context.Context, m *slap.Client, computerID strin
 
 // installRelease installs a supplied release, reporting building and then
 // available; a complete release is only reported available.
-func (n *Node) installRelease(ctx context.Context, m *slap.Client, computerID, url string) (*partition.Software, error) {
+func (n *Node) installRelease(ctx context.Context, o ConvergeOptions, url string) (*partition.Software, error) {
+	m, computerID := o.Master, o.ComputerID
 	if complete, _ := n.Engine.Completed(url); complete {
 		// Installed and unchanged: confirmed without parsing it again;
 		// the partitions that use it load it when they need it.
@@ -205,7 +232,12 @@ func (n *Node) installRelease(ctx context.Context, m *slap.Client, computerID, u
 	if err := m.BuildingSoftwareRelease(ctx, url, computerID); err != nil {
 		return nil, offline(err)
 	}
-	if err := n.Engine.InstallSoftware(ctx, sw, false, false); err != nil {
+	start := time.Now()
+	err = n.Engine.InstallSoftware(ctx, sw, false, false)
+	if o.Observer != nil {
+		o.Observer.ObserveBuild(time.Since(start), err)
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := m.AvailableSoftwareRelease(ctx, url, computerID); err != nil {
@@ -265,7 +297,7 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 	sw := softwares[p.SoftwareRelease.URL]
 	if sw == nil {
 		// Not supplied to this node (or failed): install it now.
-		if sw, err = n.installRelease(ctx, m, o.ComputerID, p.SoftwareRelease.URL); err != nil {
+		if sw, err = n.installRelease(ctx, o, p.SoftwareRelease.URL); err != nil {
 			return fail(fmt.Errorf("software %s: %w", p.SoftwareRelease.URL, err))
 		}
 		if sw == nil { // complete: installRelease did not need to parse it
@@ -350,11 +382,13 @@ func partitionRequest(p *slap.ComputerPartition) (params map[string]any, strs bo
 
 // Converge runs ConvergeOnce every interval until ctx ends. The node
 // registers its partitions first; while the master is unreachable the
-// services keep running and the node retries with a growing delay.
-func (n *Node) Converge(ctx context.Context, o ConvergeOptions, interval time.Duration, logf func(string, ...any)) error {
-	if logf == nil {
-		logf = func(string, ...any) {}
+// services keep running and the node retries with a growing delay. What
+// each pass did goes to logger (nil: nowhere) and o.Observer.
+func (n *Node) Converge(ctx context.Context, o ConvergeOptions, interval time.Duration, logger *slog.Logger) error {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logger.With("master", o.Master.URL())
 	backoff := time.Second
 	wait := func(d time.Duration) bool {
 		select {
@@ -366,10 +400,14 @@ func (n *Node) Converge(ctx context.Context, o ConvergeOptions, interval time.Du
 	}
 	for {
 		err := n.Register(ctx, o)
+		if o.Observer != nil && ctx.Err() == nil {
+			o.Observer.MasterReachable(!errors.Is(err, ErrOffline))
+		}
 		if err == nil {
+			logger.Info("registered with the master", "node", o.ComputerID, "partitions", max(o.Partitions, 1))
 			break
 		}
-		logf("register with %s: %v (retrying in %s)", o.Master.URL(), err, backoff)
+		logger.Warn("cannot register with the master", "err", err, "retry_in", backoff.String())
 		if !wait(backoff) {
 			return ctx.Err()
 		}
@@ -377,19 +415,57 @@ func (n *Node) Converge(ctx context.Context, o ConvergeOptions, interval time.Du
 	}
 	backoff = time.Second
 	for {
+		start := time.Now()
 		rep, err := n.ConvergeOnce(ctx, o)
+		took := time.Since(start)
 		next := interval
+		result, failures := PassOK, 0
+		if rep != nil {
+			failures = len(rep.Errors)
+			for url, st := range rep.Software {
+				if msg, ok := strings.CutPrefix(st, "error: "); ok {
+					failures++
+					logger.Error("software release failed", "url", url, "err", msg)
+				}
+			}
+			for _, pid := range slices.Sorted(maps.Keys(rep.Errors)) {
+				logger.Error("partition failed", "partition", pid, "err", rep.Errors[pid])
+			}
+		}
 		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
 		case errors.Is(err, ErrOffline):
-			logf("%v; services keep running, retrying in %s", err, backoff)
+			result = PassOffline
+			logger.Warn("master unreachable; services keep running", "err", err, "retry_in", backoff.String())
 			next, backoff = backoff, min(backoff*2, 5*time.Minute)
 		case err != nil:
-			logf("converge: %v", err)
+			result = PassFailed
+			logger.Error("converge pass failed", "err", err, "took", took.Round(time.Millisecond).String())
 		default:
 			backoff = time.Second
-			if len(rep.Processed)+len(rep.Destroyed)+len(rep.Errors) > 0 {
-				logf("converge: processed %v, destroyed %v, errors %v", rep.Processed, rep.Destroyed, rep.Errors)
+			if failures > 0 {
+				result = PassFailed
 			}
+			attrs := []any{"processed", len(rep.Processed), "up_to_date", len(rep.Skipped), "destroyed", len(rep.Destroyed),
+				"failed", failures, "took", took.Round(time.Millisecond).String()}
+			if len(rep.Processed) > 0 {
+				attrs = append(attrs, "processed_partitions", strings.Join(rep.Processed, ","))
+			}
+			if len(rep.Destroyed) > 0 {
+				attrs = append(attrs, "destroyed_partitions", strings.Join(rep.Destroyed, ","))
+			}
+			level := slog.LevelDebug // a pass that changed nothing, every interval
+			switch {
+			case failures > 0:
+				level = slog.LevelWarn
+			case len(rep.Processed)+len(rep.Destroyed) > 0:
+				level = slog.LevelInfo
+			}
+			logger.Log(ctx, level, "converge pass", attrs...)
+		}
+		if o.Observer != nil {
+			o.Observer.ObservePass(result, took, failures)
 		}
 		if !wait(next) {
 			return ctx.Err()

@@ -61,7 +61,7 @@ func (m *Master) authenticate(next http.Handler) http.Handler {
 			if errors.As(err, &se) {
 				status, msg = se.status, se.msg
 			} else {
-				fmt.Fprintf(os.Stderr, "slapnode master: checking the credential of %s %s: %v\n", r.Method, r.URL.Path, err)
+				requestLogger(r).Error("cannot check the credential", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="slapnode master"`)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html"
 	"net/http"
-	"os"
 	"strconv"
 
 	"github.com/slapnode/slapnode/node/slap"
@@ -73,7 +72,7 @@ func serve(h slapHandler) http.HandlerFunc {
 				htmlError(w, se.status, se.msg)
 				return
 			}
-			fmt.Fprintf(os.Stderr, "slapnode master: %s %s: %v\n", r.Method, r.URL.Path, err)
+			requestLogger(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			htmlError(w, http.StatusInternalServerError, "The master could not complete the request: "+err.Error())
 			return
 		}

@@ -16,7 +16,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -53,6 +53,9 @@ type Options struct {
 	AdvertiseHATEOAS bool
 	// Now returns the current time; tests use it to control timestamps.
 	Now func() time.Time
+	// Logger receives the server's records (requests that failed inside
+	// the master, panics, TLS handshake errors); nil discards them.
+	Logger *slog.Logger
 }
 
 // Master is an open master database with its HTTP handler.
@@ -316,7 +319,32 @@ func (m *Master) Handler() http.Handler {
 	m.routeSLAP(mux)
 	m.routeHATEOAS(mux)
 	m.routeAPI(mux)
-	return recoverer(m.authenticate(mux))
+	return withLogger(m.logger(), recoverer(m.authenticate(mux)))
+}
+
+func (m *Master) logger() *slog.Logger {
+	if m.opts.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.opts.Logger
+}
+
+type loggerKey struct{}
+
+// withLogger gives the handlers below it the master's logger through the
+// request's context (SLAP handlers are plain functions of the request).
+func withLogger(l *slog.Logger, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), loggerKey{}, l)))
+	})
+}
+
+// requestLogger is the logger withLogger put in r's context.
+func requestLogger(r *http.Request) *slog.Logger {
+	if l, ok := r.Context().Value(loggerKey{}).(*slog.Logger); ok {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
 }
 
 // Serve serves the master on ln until ctx is cancelled, over TLS when
@@ -333,7 +361,7 @@ func (m *Master) Serve(ctx context.Context, ln net.Listener, tlsConfig *tls.Conf
 		WriteTimeout:      2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		TLSConfig:         tlsConfig,
-		ErrorLog:          log.New(os.Stderr, "slapnode master: ", 0),
+		ErrorLog:          slog.NewLogLogger(m.logger().Handler(), slog.LevelWarn),
 		ConnContext:       withConnPeer,
 	}
 	if tlsConfig != nil {
@@ -370,7 +398,7 @@ func recoverer(h http.Handler) http.Handler {
 					panic(v)
 				}
 				htmlError(w, http.StatusInternalServerError, "The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application.")
-				fmt.Fprintf(os.Stderr, "slapnode master: panic serving %s %s: %v\n", r.Method, r.URL.Path, v)
+				requestLogger(r).Error("panic serving a request", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
 			}
 		}()
 		h.ServeHTTP(w, r)

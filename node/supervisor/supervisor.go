@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -66,9 +67,10 @@ type Options struct {
 	// OnFatal is called (from the service's goroutine) when a watched
 	// service is marked FATAL: the hook the master integration uses to bang.
 	OnFatal func(partition, service, reason string)
-	// Logf receives the supervisor's own notes (starts, exits, kills); nil
-	// discards them.
-	Logf        func(format string, args ...any)
+	// Logger receives the supervisor's own records (starts, exits with
+	// their code or signal and what follows, kills); nil discards them.
+	// What a service prints goes to its own log file, never here.
+	Logger      *slog.Logger
 	LogMaxBytes int64         // rotate a service log past this size; default 1 MiB
 	LogKeep     int           // rotated files kept (log.1…); default 3
 	MinBackoff  time.Duration // first restart delay; default 1s, doubled each failure
@@ -137,8 +139,8 @@ func New(opts Options) (*Supervisor, error) {
 	if opts.StableAfter <= 0 {
 		opts.StableAfter = 10 * time.Second
 	}
-	if opts.Logf == nil {
-		opts.Logf = func(string, ...any) {}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Supervisor{
 		opts: opts, after: time.After, parts: map[string]*partition{},
@@ -160,7 +162,7 @@ func New(opts Options) (*Supervisor, error) {
 		s.id = hex.EncodeToString(h[:6])
 	}
 	if err := enableSubreaper(); err != nil {
-		s.opts.Logf("supervisor: %v; orphans of services go to init and are found by their marker only", err)
+		s.opts.Logger.Warn("orphans of services go to init and are found by their marker only", "err", err)
 	}
 	go s.reaper()
 	return s, nil
@@ -194,7 +196,7 @@ func (s *Supervisor) reaper() {
 				continue
 			}
 			pidfds = false
-			s.opts.Logf("supervisor: %v; only the orphans of services seen alive are reaped", errNoPidfd)
+			s.opts.Logger.Warn("only the orphans of services seen alive are reaped", "err", errNoPidfd)
 		}
 		reapOrphans(s.id + "/")
 	}
@@ -649,7 +651,7 @@ func (s *Supervisor) killLeftovers(states []persisted) {
 	}
 	pids = append(pids, findProcs(0, false, nil, s.id+"/", true)...)
 	if len(pids) > 0 {
-		s.opts.Logf("supervisor: killing %d processes left by a previous daemon: %v", len(pids), pids)
+		s.opts.Logger.Warn("killing processes left by a previous daemon", "count", len(pids), "pids", pids)
 		signalAll(pids, syscall.SIGKILL)
 	}
 	// Remove the emptied cgroups of services that will not start (those

@@ -1,9 +1,12 @@
 package supervisor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -30,7 +33,9 @@ func newTestSup(t *testing.T, opts Options) *Supervisor {
 	if opts.MaxBackoff == 0 {
 		opts.MaxBackoff = 400 * time.Millisecond
 	}
-	opts.Logf = t.Logf
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
 	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -43,6 +48,90 @@ func newTestSup(t *testing.T, opts Options) *Supervisor {
 		}
 	})
 	return s
+}
+
+// testLogger sends the supervisor's records to the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// syncBuffer is a bytes.Buffer written by the services' goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestExitsAreLogged: every exit of a service reaches the daemon's log with
+// its exit code or signal and what the supervisor does next — restart with
+// its delay, FATAL, nothing for a run-once program — and a stop says so.
+func TestExitsAreLogged(t *testing.T) {
+	dir := t.TempDir()
+	var buf syncBuffer
+	s := newTestSup(t, Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, MaxRetries: 1,
+		Logger: slog.New(slog.NewJSONHandler(&buf, nil))})
+	specs := []ServiceSpec{
+		shSpec(dir, "crash", `exit 3`),
+		shSpec(dir, "killed", `[ -e killed.done ] && exec sleep 600; touch killed.done; kill -9 $$`),
+		{Name: "once", Command: []string{"/bin/sh", "-c", "exit 0"}, Dir: dir},
+		shSpec(dir, "steady", `exec sleep 600`),
+	}
+	if _, err := s.Apply("p1", specs); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, s, "p1", "crash", StateFatal)
+	waitState(t, s, "p1", "once", StateExited)
+	waitFor(t, "killed to be restarted", func() bool {
+		st := statusOf(t, s, "p1", "killed")
+		return st.State == StateRunning && st.Restarts == 1
+	})
+	waitState(t, s, "p1", "steady", StateRunning)
+	if err := s.Stop(context.Background(), "p1", "steady"); err != nil {
+		t.Fatal(err)
+	}
+	type record struct {
+		Level, Msg, Partition, Service, Signal, Next, Reason string
+		ExitCode                                             *int `json:"exit_code"`
+		Pid                                                  int
+	}
+	var recs []record
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var r record
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("not a JSON record: %q: %v", line, err)
+		}
+		recs = append(recs, r)
+	}
+	find := func(svc, level, msg, next string, ok func(record) bool) {
+		t.Helper()
+		for _, r := range recs {
+			if r.Service == svc && r.Partition == "p1" && r.Level == level && r.Msg == msg && strings.HasPrefix(r.Next, next) && ok(r) {
+				return
+			}
+		}
+		t.Errorf("no %s %q record of %s with next %q in:\n%s", level, msg, svc, next, buf.String())
+	}
+	code := func(c int) func(record) bool {
+		return func(r record) bool { return r.ExitCode != nil && *r.ExitCode == c && r.Signal == "" && r.Pid > 0 }
+	}
+	find("crash", "WARN", "service exited", "restarting in 50ms (failure 1 of at most 1)", code(3))
+	find("crash", "WARN", "service exited", "not restarted: 2 consecutive failures", code(3))
+	find("crash", "ERROR", "service is FATAL", "", func(r record) bool { return strings.Contains(r.Reason, "exit status 3") })
+	find("killed", "WARN", "service exited", "restarting in", func(r record) bool { return r.Signal == "SIGKILL" && r.ExitCode == nil })
+	find("once", "INFO", "service exited", "not restarted (runs once)", code(0))
+	find("steady", "INFO", "service started", "", func(r record) bool { return r.Pid > 0 })
+	find("steady", "INFO", "service stopped", "", func(r record) bool { return r.Pid > 0 })
 }
 
 func shSpec(dir, name, script string) ServiceSpec {
@@ -579,7 +668,7 @@ func TestStopStartPartitionAndRemove(t *testing.T) {
 
 func TestRestoreAfterRestart(t *testing.T) {
 	state, dir := t.TempDir(), t.TempDir()
-	s1, err := New(Options{StateDir: state, Logf: t.Logf})
+	s1, err := New(Options{StateDir: state, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -904,7 +993,7 @@ func TestLogSymlinkIsRefused(t *testing.T) {
 func TestRestoreKillsCgroupLeftovers(t *testing.T) {
 	cg := testCgroup(t)
 	state, dir := t.TempDir(), t.TempDir()
-	s1, err := New(Options{StateDir: state, Logf: t.Logf})
+	s1, err := New(Options{StateDir: state, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

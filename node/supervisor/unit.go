@@ -1,7 +1,9 @@
 package supervisor
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"os"
 	"os/exec"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slapnode/slapnode/internal/nsexec"
+	"golang.org/x/sys/unix"
 )
 
 // unit is one service or job. Its loop goroutine owns the processes; the
@@ -87,7 +90,7 @@ func (u *unit) fail(reason string, cancel <-chan struct{}) {
 	u.s.mu.Lock()
 	u.state, u.pid, u.since, u.lastExit, u.next = StateFatal, 0, time.Now(), reason, time.Time{}
 	u.s.mu.Unlock()
-	u.s.opts.Logf("service %s/%s FATAL: %s", u.spec.Partition, u.spec.Name, reason)
+	u.logger().Error("service is FATAL", "reason", reason)
 	if u.s.opts.OnFatal != nil {
 		u.s.opts.OnFatal(u.spec.Partition, u.spec.Name, reason)
 	}
@@ -141,6 +144,7 @@ func (u *unit) loop(cancel <-chan struct{}, done chan<- struct{}) {
 		if !u.spec.Watch {
 			// Run once: what it left running in the background is its
 			// business until the service is stopped.
+			u.logExit(r, err, "not restarted (runs once)")
 			u.set(StateExited, 0, time.Time{})
 			<-cancel
 			if r != nil {
@@ -159,6 +163,7 @@ func (u *unit) loop(cancel <-chan struct{}, done chan<- struct{}) {
 		}
 		failures++
 		if failures > u.s.opts.MaxRetries {
+			u.logExit(r, err, fmt.Sprintf("not restarted: %d consecutive failures, the service turns FATAL", failures))
 			u.fail(fmt.Sprintf("%s; gave up after %d consecutive failures", desc, failures), cancel)
 			return
 		}
@@ -167,7 +172,9 @@ func (u *unit) loop(cancel <-chan struct{}, done chan<- struct{}) {
 			delay *= 2
 		}
 		delay = min(delay, u.s.opts.MaxBackoff)
-		log.Printf("restarting in %s (failure %d of at most %d)", delay, failures, u.s.opts.MaxRetries)
+		decision := fmt.Sprintf("restarting in %s (failure %d of at most %d)", delay, failures, u.s.opts.MaxRetries)
+		log.Printf("%s", decision)
+		u.logExit(r, err, decision)
 		u.set(StateBackoff, 0, time.Now().Add(delay))
 		select {
 		case <-cancel:
@@ -220,6 +227,7 @@ func (u *unit) runSchedule(cancel <-chan struct{}, log *rotator, cg *cgroupSet) 
 			case <-r.exited:
 			}
 			desc = r.desc
+			u.logExit(r, nil, "next run on schedule")
 			// A job ends with its command; what it left behind would
 			// overlap the next run.
 			u.terminateWithin(r, cg, log, min(specGrace(u.spec), 5*time.Second))
@@ -236,8 +244,42 @@ type run struct {
 	pid      int
 	exited   chan struct{} // closed once the main process is reaped
 	desc     string        // how it exited; valid once exited is closed
+	code     int           // exit code, -1 when killed by a signal
+	signal   string        // the signal that killed it (SIGKILL…), else ""
 	ran      time.Duration
 	pumpDone chan struct{}
+}
+
+// logger is the supervisor's logger with the unit's name.
+func (u *unit) logger() *slog.Logger {
+	return u.s.opts.Logger.With("partition", u.spec.Partition, "service", u.spec.Name)
+}
+
+// logExit records in the daemon's log how a run ended and what the
+// supervisor does next: the line an operator looks for first. A run that
+// could not start (startErr) has no exit code.
+func (u *unit) logExit(r *run, startErr error, next string) {
+	l := u.logger()
+	if r == nil {
+		l.Warn("service could not start", "err", startErr, "next", next)
+		return
+	}
+	attrs := []any{"pid", r.pid}
+	if r.signal != "" {
+		attrs = append(attrs, "signal", r.signal)
+	} else {
+		attrs = append(attrs, "exit_code", r.code)
+	}
+	attrs = append(attrs, "ran", r.ran.Round(time.Millisecond).String(), "next", next)
+	level := slog.LevelWarn
+	if (r.signal == "" && r.code == 0) && (!u.spec.Watch || u.spec.Schedule != "") {
+		// A run-once program or a job that succeeded did its work.
+		level = slog.LevelInfo
+		if u.spec.Schedule != "" {
+			level = slog.LevelDebug
+		}
+	}
+	l.Log(context.Background(), level, "service exited", attrs...)
 }
 
 func (r *run) alive() bool {
@@ -330,6 +372,13 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 	go pump(rd, log, r.pumpDone)
 	go func() {
 		_ = cmd.Wait()
+		r.code = cmd.ProcessState.ExitCode()
+		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			r.signal = unix.SignalName(ws.Signal())
+			if r.signal == "" {
+				r.signal = ws.Signal().String()
+			}
+		}
 		r.desc = fmt.Sprintf("%s at %s after %s", cmd.ProcessState, time.Now().UTC().Format(time.RFC3339), time.Since(started).Round(time.Millisecond))
 		r.ran = time.Since(started)
 		orphans.Lock()
@@ -345,17 +394,24 @@ func (u *unit) spawn(log *rotator, cg *cgroupSet) (*run, error) {
 		close(r.exited)
 	}()
 	log.Printf("started pid %d: %q", r.pid, sp.Command)
-	u.s.opts.Logf("service %s/%s started, pid %d", sp.Partition, sp.Name, r.pid)
+	u.logger().Info("service started", "pid", r.pid)
 	return r, nil
 }
 
+// terminate stops the run because the service is asked to stop.
 func (u *unit) terminate(r *run, cg *cgroupSet, log *rotator) {
-	u.terminateWithin(r, cg, log, specGrace(u.spec))
+	grace := specGrace(u.spec)
+	if u.terminateWithin(r, cg, log, grace) {
+		u.logger().Warn("service stopped: SIGKILL after its grace period", "pid", r.pid, "grace", grace.String())
+		return
+	}
+	u.logger().Info("service stopped", "pid", r.pid)
 }
 
 // terminateWithin sends SIGTERM to every process of the run, then SIGKILL
-// to what is left after grace, and returns when none is left.
-func (u *unit) terminateWithin(r *run, cg *cgroupSet, log *rotator, grace time.Duration) {
+// to what is left after grace, and returns when none is left; it reports
+// whether SIGKILL was needed.
+func (u *unit) terminateWithin(r *run, cg *cgroupSet, log *rotator, grace time.Duration) (killed bool) {
 	// Every process seen during the stop stays a victim until it is gone
 	// or a zombie, even once it no longer looks like the service's: an
 	// exiting process loses its environment (the marker) and a re-parented
@@ -388,7 +444,7 @@ func (u *unit) terminateWithin(r *run, cg *cgroupSet, log *rotator, grace time.D
 	pids := victims()
 	if len(pids) == 0 && !r.alive() {
 		<-r.pumpDone
-		return
+		return false
 	}
 	log.Printf("stopping: SIGTERM to %v", pids)
 	_ = syscall.Kill(-r.pid, syscall.SIGTERM)
@@ -400,7 +456,6 @@ func (u *unit) terminateWithin(r *run, cg *cgroupSet, log *rotator, grace time.D
 	// a node shutting down stops hundreds of services at once.
 	poll := 20 * time.Millisecond
 	exited := (<-chan struct{})(r.exited)
-	killed := false
 	for {
 		// Waiting for the main process costs nothing; /proc is scanned
 		// for the rest of the tree only once it is gone, or at each poll.
@@ -438,4 +493,5 @@ func (u *unit) terminateWithin(r *run, cg *cgroupSet, log *rotator, grace time.D
 		// left the group without a cgroup to hold it) keeps the pipe.
 		log.Printf("output pipe still held open by an unknown process")
 	}
+	return killed
 }

@@ -2,20 +2,20 @@ package promise
 
 import (
 	"context"
-	"fmt"
-	"io"
 	"net/http"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/slapnode/slapnode/partition/service"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// Metrics exports promise results and service restarts for Prometheus, as
-// OpenMetrics text (or Prometheus text 0.0.4 to clients that do not ask for
-// OpenMetrics). Feed it with Observe (Scheduler.OnResults).
+// Metrics exports promise results and service restarts for Prometheus: it
+// is a prometheus.Collector, registered with the node daemon's registry
+// (which serves it as OpenMetrics text, or Prometheus text 0.0.4 to
+// clients that do not ask for OpenMetrics), and an http.Handler of its own.
+// Feed it with Observe (Scheduler.OnResults).
 type Metrics struct {
 	// Services, when set, adds the supervisor's services: up and restarts.
 	Services Services
@@ -23,6 +23,23 @@ type Metrics struct {
 	mu      sync.Mutex
 	results map[string]map[string]Result // partition → promise → last result
 }
+
+var (
+	descPromiseOK = prometheus.NewDesc("slapnode_promise_ok",
+		"1 if the promise's last result succeeded, 0 if it failed.", []string{"partition", "promise", "type"}, nil)
+	descPromiseDuration = prometheus.NewDesc("slapnode_promise_duration_seconds",
+		"Duration of the promise's last sense.", []string{"partition", "promise"}, nil)
+	descPromiseTimedOut = prometheus.NewDesc("slapnode_promise_timed_out",
+		"1 if the promise's last run was killed at its timeout.", []string{"partition", "promise"}, nil)
+	descPromiseLastRun = prometheus.NewDesc("slapnode_promise_last_run_timestamp_seconds",
+		"When the promise last ran (Unix time).", []string{"partition", "promise"}, nil)
+	descSupervisorUp = prometheus.NewDesc("slapnode_supervisor_up",
+		"1 if the supervisor answered for this scrape.", nil, nil)
+	descServiceUp = prometheus.NewDesc("slapnode_service_up",
+		"1 if the service is RUNNING (or SCHEDULED, for a job).", []string{"partition", "service", "state"}, nil)
+	descServiceRestarts = prometheus.NewDesc("slapnode_service_restarts_total",
+		"Restarts of the service by the supervisor since it was started.", []string{"partition", "service"}, nil)
+)
 
 // Observe records results; the results of a partition replace all its
 // previous ones (a promise removed from the profile disappears).
@@ -47,26 +64,20 @@ func (m *Metrics) Observe(results []Result) {
 	}
 }
 
-// ServeHTTP writes the metrics.
-func (m *Metrics) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	om := strings.Contains(req.Header.Get("Accept"), "application/openmetrics-text")
-	if om {
-		w.Header().Set("Content-Type", "application/openmetrics-text; version=1.0.0; charset=utf-8")
-	} else {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPromiseOK, descPromiseDuration, descPromiseTimedOut, descPromiseLastRun} {
+		ch <- d
 	}
-	var services []service.Status
-	var svcErr error
 	if m.Services != nil {
-		ctx, cancel := context.WithTimeout(req.Context(), 5*time.Second)
-		services, svcErr = m.Services.Status(ctx)
-		cancel()
+		ch <- descSupervisorUp
+		ch <- descServiceUp
+		ch <- descServiceRestarts
 	}
-	m.write(w, services, svcErr, om)
 }
 
-// write renders the metric families.
-func (m *Metrics) write(w io.Writer, services []service.Status, svcErr error, om bool) {
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Lock()
 	var rs []Result
 	for _, byName := range m.results {
@@ -81,56 +92,40 @@ func (m *Metrics) write(w io.Writer, services []service.Status, svcErr error, om
 		}
 		return rs[i].Name < rs[j].Name
 	})
-	family := func(name, typ, help string) {
-		fmt.Fprintf(w, "# TYPE %s %s\n# HELP %s %s\n", name, typ, name, help)
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	family("slapnode_promise_ok", "gauge", "1 if the promise's last result succeeded, 0 if it failed.")
 	for _, r := range rs {
-		fmt.Fprintf(w, "slapnode_promise_ok{partition=%s,promise=%s,type=%s} %d\n", label(r.Partition), label(r.Name), label(r.Type), b2i(r.OK))
+		gauge(descPromiseOK, b2f(r.OK), r.Partition, r.Name, r.Type)
+		gauge(descPromiseDuration, r.Duration.Seconds(), r.Partition, r.Name)
+		gauge(descPromiseTimedOut, b2f(r.TimedOut), r.Partition, r.Name)
+		gauge(descPromiseLastRun, float64(r.Date.UnixMilli())/1000, r.Partition, r.Name)
 	}
-	family("slapnode_promise_duration_seconds", "gauge", "Duration of the promise's last sense.")
-	for _, r := range rs {
-		fmt.Fprintf(w, "slapnode_promise_duration_seconds{partition=%s,promise=%s} %g\n", label(r.Partition), label(r.Name), r.Duration.Seconds())
+	if m.Services == nil {
+		return
 	}
-	family("slapnode_promise_timed_out", "gauge", "1 if the promise's last run was killed at its timeout.")
-	for _, r := range rs {
-		fmt.Fprintf(w, "slapnode_promise_timed_out{partition=%s,promise=%s} %d\n", label(r.Partition), label(r.Name), b2i(r.TimedOut))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	services, err := m.Services.Status(ctx)
+	cancel()
+	// Promise metrics stay available when the supervisor does not answer.
+	gauge(descSupervisorUp, b2f(err == nil))
+	for _, s := range services {
+		gauge(descServiceUp, b2f(s.Up()), s.Partition, s.Name, s.State)
 	}
-	family("slapnode_promise_last_run_timestamp_seconds", "gauge", "When the promise last ran (Unix time).")
-	for _, r := range rs {
-		fmt.Fprintf(w, "slapnode_promise_last_run_timestamp_seconds{partition=%s,promise=%s} %.3f\n", label(r.Partition), label(r.Name), float64(r.Date.UnixMilli())/1000)
-	}
-	if m.Services != nil {
-		// Promise metrics stay available when the supervisor does not answer.
-		family("slapnode_supervisor_up", "gauge", "1 if the supervisor answered for this scrape.")
-		fmt.Fprintf(w, "slapnode_supervisor_up %d\n", b2i(svcErr == nil))
-		family("slapnode_service_up", "gauge", "1 if the service is RUNNING (or SCHEDULED, for a job).")
-		for _, s := range services {
-			up := s.Up()
-			fmt.Fprintf(w, "slapnode_service_up{partition=%s,service=%s,state=%s} %d\n", label(s.Partition), label(s.Name), label(s.State), b2i(up))
-		}
-		// OpenMetrics names the counter family without its _total suffix;
-		// Prometheus text 0.0.4 names it with.
-		name := "slapnode_service_restarts_total"
-		if om {
-			name = "slapnode_service_restarts"
-		}
-		family(name, "counter", "Restarts of the service by the supervisor since it was started.")
-		for _, s := range services {
-			fmt.Fprintf(w, "slapnode_service_restarts_total{partition=%s,service=%s} %d\n", label(s.Partition), label(s.Name), s.Restarts)
-		}
-	}
-	if om {
-		fmt.Fprintln(w, "# EOF")
+	for _, s := range services {
+		ch <- prometheus.MustNewConstMetric(descServiceRestarts, prometheus.CounterValue, float64(s.Restarts), s.Partition, s.Name)
 	}
 }
 
-// label quotes a label value (backslash, quote and newline escaped).
-func label(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
+// ServeHTTP writes the metrics alone (the node daemon serves them with its
+// own, see node/daemon).
+func (m *Metrics) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(m)
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{EnableOpenMetrics: true}).ServeHTTP(w, req)
 }
 
-func b2i(b bool) int {
+func b2f(b bool) float64 {
 	if b {
 		return 1
 	}

@@ -128,14 +128,14 @@ func TestMetrics(t *testing.T) {
 	m.ServeHTTP(w, req)
 	body := w.Body.String()
 	for _, line := range []string{
-		`slapnode_promise_ok{partition="slappart0",promise="port",type="Test Result"} 1`,
-		`slapnode_promise_ok{partition="slappart0",promise="we\"ird",type="Anomaly Result"} 0`,
+		`slapnode_promise_ok{partition="slappart0",promise="port",type="Test Result"} 1.0`,
+		`slapnode_promise_ok{partition="slappart0",promise="we\"ird",type="Anomaly Result"} 0.0`,
 		`slapnode_promise_duration_seconds{partition="slappart0",promise="port"} 1.5`,
-		`slapnode_promise_timed_out{partition="slappart0",promise="we\"ird"} 1`,
-		`slapnode_promise_last_run_timestamp_seconds{partition="slappart0",promise="port"} 1700000000.000`,
-		`slapnode_service_up{partition="slappart0",service="web",state="RUNNING"} 1`,
+		`slapnode_promise_timed_out{partition="slappart0",promise="we\"ird"} 1.0`,
+		`slapnode_promise_last_run_timestamp_seconds{partition="slappart0",promise="port"} 1.7e+09`,
+		`slapnode_service_up{partition="slappart0",service="web",state="RUNNING"} 1.0`,
 		"# TYPE slapnode_service_restarts counter",
-		`slapnode_service_restarts_total{partition="slappart0",service="web"} 2`,
+		`slapnode_service_restarts_total{partition="slappart0",service="web"} 2.0`,
 	} {
 		if !strings.Contains(body, line+"\n") {
 			t.Errorf("missing %s in\n%s", line, body)
