@@ -41,20 +41,39 @@ func htmlError(w http.ResponseWriter, status int, msg string) {
 }
 
 func writeBody(w http.ResponseWriter, status int, body string) {
+	writeBytes(w, status, []byte(body))
+}
+
+// The headers every SLAP answer carries, shared rather than allocated per
+// answer (net/http only reads them).
+var htmlContentType = []string{"text/html; charset=utf-8"}
+
+func writeBytes(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = htmlContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
-	w.Write([]byte(body))
+	w.Write(body)
 }
 
 // slapHandler is one SLAP endpoint: it returns the body of a 200, or an
 // error.
 type slapHandler func(r *http.Request) (string, error)
 
+// slapBytesHandler is a slapHandler whose answer may be a cached one,
+// written as it is.
+type slapBytesHandler func(r *http.Request) ([]byte, error)
+
 // serve runs h and maps its error: a statusError as is, anything else to a
 // 500 whose details stay in the server's log.
 func serve(h slapHandler) http.HandlerFunc {
+	return serveBytes(func(r *http.Request) ([]byte, error) {
+		s, err := h(r)
+		return []byte(s), err
+	})
+}
+
+func serveBytes(h slapBytesHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
@@ -77,14 +96,17 @@ func serve(h slapHandler) http.HandlerFunc {
 			htmlError(w, http.StatusInternalServerError, "The master could not complete the request: "+err.Error())
 			return
 		}
-		writeBody(w, http.StatusOK, body)
+		writeBytes(w, http.StatusOK, body)
 	}
 }
 
 // route registers a SLAP endpoint for one method (GET also answers HEAD,
 // as Flask does); other methods get Werkzeug's 405.
 func route(mux *http.ServeMux, method, path string, h slapHandler) {
-	f := serve(h)
+	routeBytes(mux, method, path, serve(h))
+}
+
+func routeBytes(mux *http.ServeMux, method, path string, f http.HandlerFunc) {
 	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			allow := method
@@ -142,6 +164,15 @@ func marshalledDict(r *http.Request, name string) (map[string]any, error) {
 		return nil, errorf(http.StatusBadRequest, "field %q: expected a marshalled dictionary, got %T", name, v)
 	}
 	return m, nil
+}
+
+// marshal is dumps for an answer written as it is.
+func marshal(v any) ([]byte, error) {
+	b, err := slap.Marshal(v)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	return b, nil
 }
 
 func dumps(v any) (string, error) {

@@ -1,0 +1,233 @@
+package master
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/slapnode/slapnode/node/slap"
+)
+
+// readCalls are the calls whose answers the master caches, with the
+// arguments a scenario uses: every computer and partition document and
+// the re-request of every instance requested so far, as it was last sent.
+type readCalls struct {
+	partitions []string
+	requests   []slap.Request
+}
+
+// raw sends one SLAP call and returns its status and body as they are.
+func raw(t *testing.T, srv *httptest.Server, method, path string, form url.Values) (int, string) {
+	t.Helper()
+	var req *http.Request
+	var err error
+	if method == http.MethodGet {
+		req, err = http.NewRequest(method, srv.URL+path+"?"+form.Encode(), nil)
+	} else {
+		req, err = http.NewRequest(method, srv.URL+path, strings.NewReader(form.Encode()))
+		if req != nil {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b)
+}
+
+func requestForm(r slap.Request) url.Values {
+	typ := r.SoftwareType
+	if typ == "" {
+		typ = "default"
+	}
+	params := r.Parameters
+	if params == nil {
+		params = map[string]any{}
+	}
+	filter := r.Filter
+	if filter == nil {
+		filter = map[string]any{}
+	}
+	var state any
+	if r.State != "" {
+		state = r.State
+	}
+	f := url.Values{
+		"software_release": {r.SoftwareURL}, "partition_reference": {r.Reference}, "software_type": {typ},
+		"partition_parameter_xml": {string(slap.MustMarshal(params))}, "filter_xml": {string(slap.MustMarshal(filter))},
+		"state": {string(slap.MustMarshal(state))}, "shared_xml": {string(slap.MustMarshal(r.Shared))},
+	}
+	if r.ComputerID != "" || r.PartitionID != "" {
+		f.Set("computer_id", r.ComputerID)
+		f.Set("computer_partition_id", r.PartitionID)
+	}
+	return f
+}
+
+// calls returns every cached call, each returning its status and answer.
+func (rc *readCalls) calls(t *testing.T, srv *httptest.Server) []func() string {
+	t.Helper()
+	do := func(method, path string, form url.Values) func() string {
+		return func() string {
+			status, body := raw(t, srv, method, path, form)
+			return fmt.Sprintf("%s %d %s", path, status, body)
+		}
+	}
+	out := []func() string{do(http.MethodGet, "/getFullComputerInformation", url.Values{"computer_id": {comp}})}
+	for _, p := range rc.partitions {
+		out = append(out, do(http.MethodGet, "/registerComputerPartition", url.Values{"computer_reference": {comp}, "computer_partition_reference": {p}}))
+	}
+	for _, r := range rc.requests {
+		out = append(out, do(http.MethodPost, "/requestComputerPartition", requestForm(r)))
+	}
+	return out
+}
+
+func (rc *readCalls) request(r slap.Request) {
+	for i, q := range rc.requests {
+		if q.Reference == r.Reference && q.PartitionID == r.PartitionID && q.Shared == r.Shared {
+			rc.requests[i] = r
+			return
+		}
+	}
+	rc.requests = append(rc.requests, r)
+}
+
+// TestAnswerCacheMatchesDatabase runs a whole life — format, supply,
+// requests of roots, children and shared instances, connection parameters,
+// reports, bang, rename, usage, destruction, reformatting, a token made by
+// another connection — and after each step checks that every answer the
+// master may have cached is the answer it computes afresh from the
+// database.
+func TestAnswerCacheMatchesDatabase(t *testing.T) {
+	m := openTest(t, Options{DefaultComputer: comp})
+	c, srv := startMaster(t, m)
+	ctx := context.Background()
+	rc := &readCalls{partitions: []string{"slappart0", "slappart1", "slappart2", "slappart3"}}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	req := func(r slap.Request) {
+		t.Helper()
+		_, err := c.Request(ctx, r)
+		must(err)
+		rc.request(r)
+	}
+	steps := []struct {
+		name string
+		do   func()
+	}{
+		{"format", func() { must(c.LoadComputerConfiguration(ctx, formatConfig(4))) }},
+		{"supply", func() { must(c.Supply(ctx, sr, comp, "")) }},
+		{"request root", func() { req(slap.Request{SoftwareURL: sr, Reference: "root", Parameters: map[string]any{"n": 1}}) }},
+		{"connection parameters", func() {
+			must(c.SetConnectionParameters(ctx, comp, "slappart0", "", map[string]any{"url": "http://x/"}))
+		}},
+		{"started", func() { must(c.Started(ctx, comp, "slappart0")) }},
+		{"instance error", func() { must(c.InstanceError(ctx, comp, "slappart0", "boom", "")) }},
+		{"software available", func() { must(c.AvailableSoftwareRelease(ctx, sr, comp)) }},
+		{"change root", func() { req(slap.Request{SoftwareURL: sr, Reference: "root", Parameters: map[string]any{"n": 2}}) }},
+		{"request child", func() {
+			req(slap.Request{ComputerID: comp, PartitionID: "slappart0", SoftwareURL: sr, SoftwareType: "kid", Reference: "child"})
+		}},
+		{"stop root", func() {
+			req(slap.Request{SoftwareURL: sr, Reference: "root", State: "stopped", Parameters: map[string]any{"n": 2}})
+		}},
+		{"re-request child under a stopped root", func() {
+			req(slap.Request{ComputerID: comp, PartitionID: "slappart0", SoftwareURL: sr, SoftwareType: "kid", Reference: "child"})
+		}},
+		{"shared", func() {
+			req(slap.Request{SoftwareURL: sr, SoftwareType: "default", Reference: "front", Shared: true,
+				Parameters: map[string]any{"p": "1"}, Filter: map[string]any{"instance_guid": comp + "-slappart0"}})
+		}},
+		{"shared connection", func() {
+			must(c.SetConnectionParameters(ctx, comp, "slappart0", "_front", map[string]any{"u": "v"}))
+		}},
+		{"bang", func() { must(c.Bang(ctx, comp, "slappart1", "again")) }},
+		{"rename", func() { must(c.Rename(ctx, comp, "slappart0", "root2")) }},
+		{"usage", func() {
+			must(c.UseComputer(ctx, comp, `<?xml version='1.0' encoding='utf-8'?><journal><transaction type="Sale Packing List"><title>u</title><start_date>a</start_date><stop_date>b</stop_date><reference>slappart0</reference><currency/><payment_mode/><category/><arrow type="Destination"/><movement><resource>CPU Consumption</resource><title>cpu</title><reference>slappart0</reference><quantity>1.5</quantity><price>0</price><VAT/><category/></movement></transaction></journal>`))
+		}},
+		{"token from another connection", func() {
+			// As `slapnode master token` does while the master runs.
+			other, err := sql.Open("sqlite", "file:"+dbPath(t, m))
+			must(err)
+			defer other.Close()
+			_, err = other.Exec(`INSERT INTO credential (token_hash, scope, created) VALUES ('x', 'admin', 'now')`)
+			must(err)
+		}},
+		{"parameters changed by another connection", func() {
+			other, err := sql.Open("sqlite", "file:"+dbPath(t, m))
+			must(err)
+			defer other.Close()
+			_, err = other.Exec(`UPDATE partition SET xml=? WHERE reference='slappart1'`, "<?xml version='1.0' encoding='utf-8'?>\n<instance>\n  <parameter id=\"edited\">yes</parameter>\n</instance>\n")
+			must(err)
+		}},
+		{"destroy child", func() {
+			_, err := c.Destroyed(ctx, comp, "slappart1")
+			must(err)
+			// Requesting it again would allocate it anew: a change, not
+			// a read.
+			rc.requests = slices.DeleteFunc(rc.requests, func(r slap.Request) bool { return r.Reference == "child" })
+		}},
+		{"reformat", func() {
+			must(c.LoadComputerConfiguration(ctx, formatConfig(3)))
+			rc.partitions = rc.partitions[:3]
+		}},
+	}
+	for _, st := range steps {
+		for _, call := range rc.calls(t, srv) {
+			call() // fills the cache with what the step may change
+		}
+		st.do()
+		// Each answer, as served, against the same call made again with
+		// the cache emptied just before. A re-request may itself change
+		// the database (a child follows its stopped root): made fresh the
+		// first time, it changes nothing the second time and both answers
+		// agree; served stale the first time, the second one differs.
+		for _, call := range rc.calls(t, srv) {
+			got := call()
+			m.mu.Lock()
+			m.cache.invalidate()
+			m.mu.Unlock()
+			if want := call(); got != want {
+				t.Fatalf("after %q, an answer was served from a stale cache:\n got %s\nwant %s", st.name, got, want)
+			}
+		}
+	}
+	// The cache was used at all: the same reads, twice, hit it.
+	m.mu.Lock()
+	n := len(m.cache.answers)
+	m.mu.Unlock()
+	if n == 0 {
+		t.Error("nothing cached")
+	}
+}
+
+func dbPath(t *testing.T, m *Master) string {
+	var seq int
+	var name, file string
+	if err := m.db.QueryRow(`PRAGMA database_list`).Scan(&seq, &name, &file); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
