@@ -19,7 +19,7 @@ import (
 
 // openNode opens a node on a fresh root whose wazero cache is shared
 // between tests (compiling the cookbook costs seconds).
-func openNode(t *testing.T) *Node {
+func openNode(t testing.TB) *Node {
 	t.Helper()
 	if _, err := builtin.Module("cookbook"); err != nil {
 		if os.Getenv("SLAPNODE_REQUIRE_WASM") != "" {
@@ -42,7 +42,7 @@ func openNode(t *testing.T) *Node {
 	return n
 }
 
-func inProcessServices(t *testing.T, root string) (Services, *supervisor.Supervisor) {
+func inProcessServices(t testing.TB, root string) (Services, *supervisor.Supervisor) {
 	t.Helper()
 	sup, err := supervisor.New(supervisor.Options{StateDir: filepath.Join(root, "var", "lib", "supervisor")})
 	if err != nil {
