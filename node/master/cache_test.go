@@ -231,3 +231,43 @@ func dbPath(t *testing.T, m *Master) string {
 	}
 	return file
 }
+
+// A node registering again what it registered before writes nothing and
+// keeps the cached answers; any difference is written.
+func TestReformatUnchangedWritesNothing(t *testing.T) {
+	m := openTest(t, Options{DefaultComputer: comp})
+	c, _ := startMaster(t, m)
+	ctx := context.Background()
+	if err := c.LoadComputerConfiguration(ctx, formatConfig(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.FullComputerInformation(ctx, comp); err != nil {
+		t.Fatal(err)
+	}
+	cached := func() int {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.cache.answers)
+	}
+	if cached() != 1 {
+		t.Fatalf("%d answers cached, want the computer's", cached())
+	}
+	if err := c.LoadComputerConfiguration(ctx, formatConfig(3)); err != nil {
+		t.Fatal(err)
+	}
+	if cached() != 1 {
+		t.Error("registering the same configuration again emptied the cache")
+	}
+	cfg := formatConfig(3)
+	cfg.Partitions[1].Addresses[0].Addr = "10.0.9.9"
+	if err := c.LoadComputerConfiguration(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	info, err := c.FullComputerInformation(ctx, comp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ip := info.Partitions[1].IPList(); len(ip) != 1 || ip[0][1] != "10.0.9.9" {
+		t.Errorf("changed address not registered: %v", ip)
+	}
+}

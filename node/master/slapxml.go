@@ -433,6 +433,12 @@ func (m *Master) loadComputerConfiguration(r *http.Request) (string, error) {
 // new ones free, keep existing ones as they are, and replace every address.
 func formatComputer(tx *txn, cfg *slap.ComputerConfiguration) error {
 	c := cfg.Reference
+	if same, err := formatted(tx, cfg); err != nil || same {
+		// A node re-registering what it registered before (slapformat
+		// runs hourly, `slapnode node converge` on every pass) changes
+		// nothing, and keeps the cached answers.
+		return err
+	}
 	if _, err := tx.Exec(`INSERT INTO computer (reference, address, netmask) VALUES (?, ?, ?)
 		ON CONFLICT (reference) DO UPDATE SET address=excluded.address, netmask=excluded.netmask`, c, cfg.Address, cfg.Netmask); err != nil {
 		return err
@@ -475,6 +481,77 @@ func formatComputer(tx *txn, cfg *slap.ComputerConfiguration) error {
 		}
 	}
 	return nil
+}
+
+// formatted tells whether the database already holds cfg exactly: the
+// computer's address, the same partitions, and the same addresses in the
+// same order.
+func formatted(tx *txn, cfg *slap.ComputerConfiguration) (bool, error) {
+	c := cfg.Reference
+	var addr, mask string
+	switch err := tx.QueryRow(`SELECT address, netmask FROM computer WHERE reference=?`, c).Scan(&addr, &mask); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	if addr != cfg.Address || mask != cfg.Netmask {
+		return false, nil
+	}
+	rows, err := tx.Query(`SELECT reference FROM partition WHERE computer_reference=?`, c)
+	if err != nil {
+		return false, err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var ref string
+		if err := rows.Scan(&ref); err != nil {
+			rows.Close()
+			return false, err
+		}
+		have[ref] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	want := map[string]bool{}
+	var nets [][4]string
+	for _, p := range cfg.Partitions {
+		want[p.Reference] = true
+		iface := p.TapName
+		if iface == "" {
+			iface = p.Reference
+		}
+		for _, a := range p.Addresses {
+			nets = append(nets, [4]string{p.Reference, iface, a.Addr, a.Netmask})
+		}
+	}
+	if len(have) != len(want) || len(want) != len(cfg.Partitions) {
+		return false, nil
+	}
+	for ref := range want {
+		if !have[ref] {
+			return false, nil
+		}
+	}
+	rows, err = tx.Query(`SELECT partition_reference, reference, address, netmask FROM partition_network WHERE computer_reference=? ORDER BY rowid`, c)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var n [4]string
+		if err := rows.Scan(&n[0], &n[1], &n[2], &n[3]); err != nil {
+			return false, err
+		}
+		if i >= len(nets) || n != nets[i] {
+			return false, nil
+		}
+		i++
+	}
+	return i == len(nets), rows.Err()
 }
 
 func (m *Master) supply(r *http.Request) (string, error) {
