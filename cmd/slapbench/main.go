@@ -234,6 +234,11 @@ func publish(c *config, r *results) error {
 	if err != nil {
 		return err
 	}
+	more, err := drawMasterPlots(c.plotDir, r)
+	if err != nil {
+		return err
+	}
+	plots = append(plots, more...)
 	if err := writePage(c.out, r, plots); err != nil {
 		return err
 	}

@@ -70,6 +70,8 @@ func writeGenerated(b *strings.Builder, r *results, plots []plotFile) {
 		writeSideBySide(b, r, plots)
 	}
 	writeTargets(b, r)
+	writeMaster(b, r, plots)
+	writeSteady(b, r, plots)
 	if len(r.GoBench) > 0 {
 		writeGoBench(b, r)
 	}
@@ -228,6 +230,7 @@ func writeTargets(b *strings.Builder, r *results) {
 	} else {
 		p("| 200 promises, one full run < 1 s wall | not measured (%s) | |\n", skipReason(r, idPromise))
 	}
+	masterTargetRows(p, r, verdict)
 	p("\n")
 	if len(missed) > 0 {
 		p("Where a target is missed, by how much, why, and what would close it:\n\n")

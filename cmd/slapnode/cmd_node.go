@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/slapnode/slapnode/internal/memtrim"
 	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/node/supervisor"
@@ -224,6 +225,9 @@ func runNodeRun(env *cliEnv, args []string) error {
 		for _, f := range ready {
 			f()
 		}
+		// The daemon runs for as long as the node: hand back the code only
+		// the other commands' initialisers touched (internal/memtrim).
+		memtrim.ReleaseCode()
 	}
 	return daemon.Serve(ctx, *root, cfg)
 }
