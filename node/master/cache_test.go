@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slapnode/slapnode/node/slap"
 )
@@ -117,6 +118,7 @@ func (rc *readCalls) request(r slap.Request) {
 // database.
 func TestAnswerCacheMatchesDatabase(t *testing.T) {
 	m := openTest(t, Options{DefaultComputer: comp})
+	m.versionEvery = 0 // every call asks (TestAnswerCacheSeesOtherWritersInTime tests the delay)
 	c, srv := startMaster(t, m)
 	ctx := context.Background()
 	rc := &readCalls{partitions: []string{"slappart0", "slappart1", "slappart2", "slappart3"}}
@@ -269,5 +271,37 @@ func TestReformatUnchangedWritesNothing(t *testing.T) {
 	var addr string
 	if err := m.db.QueryRow(`SELECT address FROM partition_network WHERE partition_reference='slappart1'`).Scan(&addr); err != nil || addr != "10.0.9.9" {
 		t.Errorf("changed address not registered: %q %v", addr, err)
+	}
+}
+
+// Another process's commit is seen within dataVersionEvery.
+func TestAnswerCacheSeesOtherWritersInTime(t *testing.T) {
+	m := openTest(t, Options{DefaultComputer: comp})
+	c, _ := startMaster(t, m)
+	ctx := context.Background()
+	if err := c.LoadComputerConfiguration(ctx, formatConfig(2)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Request(ctx, slap.Request{SoftwareURL: sr, Reference: "a"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.FullComputerInformation(ctx, comp); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+dbPath(t, m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.Exec(`UPDATE partition SET xml=? WHERE reference='slappart0'`, "<?xml version='1.0' encoding='utf-8'?>\n<instance>\n  <parameter id=\"edited\">yes</parameter>\n</instance>\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(dataVersionEvery + 100*time.Millisecond)
+	info, err := c.FullComputerInformation(ctx, comp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := info.Partitions[0].ParameterDict["edited"]; v != "yes" {
+		t.Fatalf("%s after another connection's commit, the cached document is still served (edited = %v)", dataVersionEvery, v)
 	}
 }

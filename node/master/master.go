@@ -63,12 +63,16 @@ type Master struct {
 	// prepared there (store.go): SQLite has one writer anyway, and taking
 	// turns here avoids SQLITE_BUSY retries entirely. It also guards
 	// lastTS and cache.
-	mu     sync.Mutex
-	conn   *sql.Conn
-	stmts  map[string]*sql.Stmt
-	cache  answerCache
-	lastTS float64 // the last timestamp handed out, to keep them strictly increasing
-	runID  string
+	mu    sync.Mutex
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+	cache answerCache
+	// versionChecked is when PRAGMA data_version was last asked,
+	// versionEvery how often it is (store.go).
+	versionChecked time.Time
+	versionEvery   time.Duration
+	lastTS         float64 // the last timestamp handed out, to keep them strictly increasing
+	runID          string
 }
 
 const schemaVersion = "1"
@@ -177,7 +181,7 @@ func Open(path string, opts Options) (*Master, error) {
 	// One connection for the calls, which take turns on it (store.go), one
 	// for credential lookups and tools.
 	db.SetMaxOpenConns(2)
-	m := &Master{db: db, opts: opts, stmts: map[string]*sql.Stmt{}}
+	m := &Master{db: db, opts: opts, stmts: map[string]*sql.Stmt{}, versionEvery: dataVersionEvery}
 	if err := m.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("master database %s: %w", path, err)

@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // How a call reaches the database (measured in docs/benchmarks.md#master):
@@ -156,8 +157,9 @@ func (m *Master) rollback() {
 // that changed nothing (a requester polling for its connection parameters,
 // every instance re-requesting its children on each run). It is emptied by
 // every committed call that changed what they show (txn.Exec) and when
-// another connection changed the database (PRAGMA data_version: a
-// `slapnode master token` run beside the master, say). Reported states,
+// another connection changed the database (PRAGMA data_version, asked at
+// most every dataVersionEvery: a `slapnode master token` run beside the
+// master, say). Reported states,
 // error logs and usage figures are in none of these answers: writing them
 // (txn.execUnseen) keeps the cache. TestAnswerCacheMatchesDatabase checks,
 // after each call of a whole scenario, that every cached answer is the one
@@ -223,9 +225,23 @@ func (m *Master) cached(ctx context.Context, key string, compute func(tx *txn) (
 	return out, nil
 }
 
+// dataVersionEvery is how often a cached call asks SQLite whether another
+// connection committed: the only other writers are `slapnode master token`
+// and `certificate` run beside the master, and what they write is in no
+// cached answer; the check is for anything else (a hand edit), which is
+// then seen within this delay. Asking on every call cost more than the rest
+// of a cached call together.
+const dataVersionEvery = time.Second
+
 // checkDataVersion empties the cache when another connection committed
-// since the last check. Called with m.mu held.
+// since the last check, asking at most every m.versionEvery. Called with
+// m.mu held.
 func (m *Master) checkDataVersion() error {
+	now := time.Now()
+	if now.Sub(m.versionChecked) < m.versionEvery {
+		return nil
+	}
+	m.versionChecked = now
 	s, err := m.stmt(`PRAGMA data_version`)
 	if err != nil {
 		return err
