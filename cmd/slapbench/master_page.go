@@ -246,6 +246,7 @@ func drawMasterPlots(dir string, r *results) ([]plotFile, error) {
 			name string
 			c    color.RGBA
 		}{{"slapnode", color.RGBA{R: 30, G: 90, B: 200, A: 255}}, {"slapproxy", color.RGBA{R: 200, G: 40, B: 40, A: 255}}}
+		pl.Add(plotter.NewGrid())
 		w := vg.Points(18)
 		maxY := 1.0
 		for i, e := range engines {
@@ -275,7 +276,6 @@ func drawMasterPlots(dir string, r *results) ([]plotFile, error) {
 		pl.NominalX(names...)
 		pl.Y.Min, pl.Y.Max = 1, maxY*20
 		pl.Legend.Top = true
-		pl.Add(plotter.NewGrid())
 		if err := pl.Save(8*vg.Inch, 4.5*vg.Inch, filepath.Join(dir, "master-calls.png")); err != nil {
 			return nil, err
 		}
@@ -298,7 +298,7 @@ func drawMasterPlots(dir string, r *results) ([]plotFile, error) {
 		}
 		bars.Color = color.RGBA{R: 30, G: 90, B: 200, A: 255}
 		bars.LineStyle.Width = 0
-		pl.Add(bars, plotter.NewGrid())
+		pl.Add(plotter.NewGrid(), bars)
 		pl.NominalX("first pass (deploys everything)", "one unchanged pass", "idle daemon, one minute")
 		pl.Y.Min, pl.Y.Max = 1e-4, math.Max(sb.First.CPU*10, 1)
 		if err := pl.Save(8*vg.Inch, 4*vg.Inch, filepath.Join(dir, "steady-cpu.png")); err != nil {
