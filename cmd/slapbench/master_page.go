@@ -221,7 +221,7 @@ func writeSteady(b *strings.Builder, r *results, plots []plotFile) {
 	p("| the daemon's memory | %s RSS (peak %s) |\n", kib(sb.DaemonRSS), kib(sb.DaemonHWM))
 	perMin := 60 / math.Max(sb.IdleSeconds, 1)
 	p("\nA minute of this node — one unchanged pass and the daemon — costs about %s s of CPU. ", secs(median(cpu)+sb.IdleCPU*perMin))
-	p("An unchanged pass parses no profile and starts no WebAssembly: per partition it compares the master's timestamp and requested state with the partition's `converged.json`; per pass it reads the computer's document (the master answers it from its cache; the client decodes it once while it does not change), confirms the release by its completion marker, and re-registers the node's partitions, which the master recognises as unchanged and does not write. The daemon sleeps between events: each 2-second tick of its reaper costs one `waitid` unless a child died.\n\n")
+	p("An unchanged pass parses no profile and starts no WebAssembly: per partition it compares the master's timestamp and requested state with the partition's `converged.json`; per pass it reads the computer's document (the master answers it from its cache; the client decodes it once while it does not change) and confirms the release by its completion marker. It registers the node's partitions again only when they changed (or hourly, or when the master answers that it does not know the computer) and reports usage every 10 minutes, both remembered in the node root across runs (docs/master.md). The daemon sleeps between events: each 2-second tick of its reaper costs one `waitid` unless a child died.\n\n")
 	p("Commands:\n\n")
 	for _, c := range sb.Commands {
 		p("    %s\n", c)
