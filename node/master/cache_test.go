@@ -305,3 +305,66 @@ func TestAnswerCacheSeesOtherWritersInTime(t *testing.T) {
 		t.Fatalf("%s after another connection's commit, the cached document is still served (edited = %v)", dataVersionEvery, v)
 	}
 }
+
+// A re-request found in the cache by its body is authorised as the parsed
+// form would be: the same bytes sent with another partition's credential
+// are refused, although the operator's identical call was cached.
+func TestCachedRequestKeepsAuthorisation(t *testing.T) {
+	m := openTest(t, Options{DefaultComputer: comp})
+	_, srv := startMaster(t, m)
+	ctx := context.Background()
+	admin, _ := startMaster(t, m)
+	if err := admin.LoadComputerConfiguration(ctx, formatConfig(3)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Request(ctx, slap.Request{SoftwareURL: sr, Reference: "root"}); err != nil {
+		t.Fatal(err)
+	}
+	child := requestForm(slap.Request{ComputerID: comp, PartitionID: "slappart0", SoftwareURL: sr, Reference: "kid"})
+	body := child.Encode()
+	send := func(token string) (int, string) {
+		req, err := http.NewRequest(http.MethodPost, srv.URL+"/requestComputerPartition", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// The operator (this process's user) requests the child twice: the
+	// second answer is the cached one.
+	for i := 0; i < 2; i++ {
+		if status, b := send(""); status != http.StatusOK {
+			t.Fatalf("operator's request: %d %s", status, b)
+		}
+	}
+	// Making credentials keeps the cache: they are in no answer.
+	other, err := m.CreateCredential(ctx, ScopePartition, comp, "slappart2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	own, err := m.CreateCredential(ctx, ScopePartition, comp, "slappart0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	cached := len(m.cache.answers)
+	m.mu.Unlock()
+	if cached == 0 {
+		t.Fatal("the operator's re-request was not cached, or making a credential emptied the cache")
+	}
+	if status, b := send(other); status != http.StatusForbidden {
+		t.Fatalf("another partition's credential, same body as a cached request: %d %s", status, b)
+	}
+	if status, b := send(own); status != http.StatusOK {
+		t.Fatalf("the requesting partition's own credential: %d %s", status, b)
+	}
+}

@@ -1,9 +1,11 @@
 package master
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -77,27 +79,62 @@ func serveBytes(h slapBytesHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				htmlError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxForm))
-				return
-			}
-			htmlError(w, http.StatusBadRequest, "unreadable form: "+err.Error())
+			formError(w, err)
 			return
 		}
 		body, err := h(r)
+		answer(w, r, body, err)
+	}
+}
+
+// serveRaw is serveBytes for a handler that looks at the request's body as
+// sent before parsing the form (requestComputerPartition keys its cache on
+// it): the body is read whole, within maxForm, and r.Body reads the same
+// bytes again for ParseForm.
+func serveRaw(h func(r *http.Request, raw []byte) ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForm))
 		if err != nil {
-			var se *statusError
-			if errors.As(err, &se) {
-				htmlError(w, se.status, se.msg)
-				return
-			}
-			fmt.Fprintf(os.Stderr, "slapnode master: %s %s: %v\n", r.Method, r.URL.Path, err)
-			htmlError(w, http.StatusInternalServerError, "The master could not complete the request: "+err.Error())
+			formError(w, err)
 			return
 		}
-		writeBytes(w, http.StatusOK, body)
+		r.Body = http.MaxBytesReader(w, io.NopCloser(bytes.NewReader(raw)), maxForm)
+		body, err := h(r, raw)
+		answer(w, r, body, err)
 	}
+}
+
+// parseForm is ParseForm for a serveRaw handler, its error a statusError.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return errorf(http.StatusBadRequest, "unreadable form: %v", err)
+	}
+	return nil
+}
+
+func formError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		htmlError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxForm))
+		return
+	}
+	htmlError(w, http.StatusBadRequest, "unreadable form: "+err.Error())
+}
+
+// answer writes a handler's answer, or maps its error: a statusError as
+// is, anything else to a 500 whose details stay in the server's log.
+func answer(w http.ResponseWriter, r *http.Request, body []byte, err error) {
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			htmlError(w, se.status, se.msg)
+			return
+		}
+		fmt.Fprintf(os.Stderr, "slapnode master: %s %s: %v\n", r.Method, r.URL.Path, err)
+		htmlError(w, http.StatusInternalServerError, "The master could not complete the request: "+err.Error())
+		return
+	}
+	writeBytes(w, http.StatusOK, body)
 }
 
 // route registers a SLAP endpoint for one method (GET also answers HEAD,

@@ -107,7 +107,7 @@ func (m *Master) caOf(tx *txn) (*x509.Certificate, crypto.Signer, error) {
 			return nil, nil, err
 		}
 		certPEM, keyPEM = encodePEM("CERTIFICATE", der), kp
-		if _, err := tx.Exec(`INSERT INTO meta (name, value) VALUES ('ca_certificate', ?), ('ca_key', ?)`, certPEM, keyPEM); err != nil {
+		if _, err := tx.execUnseen(`INSERT INTO meta (name, value) VALUES ('ca_certificate', ?), ('ca_key', ?)`, certPEM, keyPEM); err != nil {
 			return nil, nil, err
 		}
 	} else if err != nil {
@@ -187,7 +187,7 @@ func (m *Master) issue(tx *txn, scope, computer, partition string, keep bool) (c
 	if keep {
 		stored = kp
 	}
-	if _, err := tx.Exec(`INSERT INTO certificate (fingerprint, serial, scope, computer_reference, partition_reference, certificate, key, not_after, created)
+	if _, err := tx.execUnseen(`INSERT INTO certificate (fingerprint, serial, scope, computer_reference, partition_reference, certificate, key, not_after, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, fingerprint(der), tmpl.SerialNumber.Text(16), scope, computer, partition, certPEM, stored,
 		tmpl.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)); err != nil {
 		return "", "", err
@@ -219,7 +219,7 @@ func (m *Master) RevokeCertificates(ctx context.Context, scope, computer, partit
 }
 
 func (m *Master) revoke(tx *txn, scope, computer, partition string) (int64, error) {
-	res, err := tx.Exec(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND scope=? AND computer_reference=? AND partition_reference=?`,
+	res, err := tx.execUnseen(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND scope=? AND computer_reference=? AND partition_reference=?`,
 		m.opts.Now().UTC().Format(time.RFC3339), scope, computer, partition)
 	if err != nil {
 		return 0, err
@@ -232,7 +232,7 @@ func (m *Master) revoke(tx *txn, scope, computer, partition string) (int64, erro
 func (m *Master) RevokeCertificate(ctx context.Context, serial string) (bool, error) {
 	var n int64
 	err := m.tx(ctx, func(tx *txn) error {
-		res, err := tx.Exec(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND serial=?`,
+		res, err := tx.execUnseen(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND serial=?`,
 			m.opts.Now().UTC().Format(time.RFC3339), strings.ToLower(strings.TrimPrefix(serial, "0x")))
 		if err != nil {
 			return err
@@ -384,7 +384,7 @@ func (m *Master) registerComputer(w http.ResponseWriter, r *http.Request) {
 	var id, certPEM, keyPEM string
 	err := m.tx(r.Context(), func(tx *txn) error {
 		if p.scope == ScopeRegister {
-			res, err := tx.Exec(`DELETE FROM credential WHERE token_hash=? AND scope='register'`, hashToken(r.Header.Get("X-Access-Token")))
+			res, err := tx.execUnseen(`DELETE FROM credential WHERE token_hash=? AND scope='register'`, hashToken(r.Header.Get("X-Access-Token")))
 			if err != nil {
 				return err
 			}
@@ -437,7 +437,7 @@ func nextComputerID(tx *txn) (string, error) {
 			return "", err
 		}
 		if !ok {
-			_, err := tx.Exec(`INSERT INTO meta (name, value) VALUES ('next_computer', ?) ON CONFLICT (name) DO UPDATE SET value=excluded.value`, fmt.Sprint(n+1))
+			_, err := tx.execUnseen(`INSERT INTO meta (name, value) VALUES ('next_computer', ?) ON CONFLICT (name) DO UPDATE SET value=excluded.value`, fmt.Sprint(n+1))
 			return id, err
 		}
 	}

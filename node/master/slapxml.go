@@ -34,7 +34,7 @@ func (m *Master) routeSLAP(mux *http.ServeMux) {
 	})
 	route(mux, post, "/loadComputerConfigurationFromXML", m.loadComputerConfiguration)
 	route(mux, post, "/supplySupply", m.supply)
-	routeBytes(mux, post, "/requestComputerPartition", serveBytes(m.requestComputerPartition))
+	routeBytes(mux, post, "/requestComputerPartition", serveRaw(m.requestComputerPartition))
 	route(mux, post, "/setComputerPartitionConnectionXml", m.setConnectionXML)
 	route(mux, post, "/softwareInstanceBang", m.bang)
 	route(mux, post, "/softwareInstanceRename", m.rename)
@@ -823,43 +823,57 @@ type instanceRequest struct {
 	Shared                                bool
 }
 
-// requestArgs are the form fields a requestComputerPartition's answer
-// depends on, besides the database.
-var requestArgs = []string{"software_release", "partition_reference", "software_type", "computer_id",
-	"computer_partition_id", "partition_parameter_xml", "filter_xml", "state", "shared_xml"}
-
-func (m *Master) requestComputerPartition(r *http.Request) ([]byte, error) {
-	for _, f := range requestArgs[:2] {
+func (m *Master) requestComputerPartition(r *http.Request, raw []byte) ([]byte, error) {
+	// The same request, unchanged, gets the same answer until the
+	// database changes. The key is the request as sent — its form, before
+	// any parsing, and what decides how it parses — so that a re-request
+	// costs neither parsing nor decoding; the requester its form names is
+	// kept with the answer, and the caller's credential is checked against
+	// it as it would be against the parsed form.
+	key := cacheKey("request", r.Header.Get("Content-Type"), r.URL.RawQuery, string(raw))
+	if a, ok, err := m.lookup(key); err != nil {
+		return nil, err
+	} else if ok {
+		if err := authorizeRequester(r, a.computer, a.partition); err != nil {
+			return nil, err
+		}
+		return a.body, nil
+	}
+	if err := parseForm(r); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"software_release", "partition_reference"} {
 		if _, err := field(r, f); err != nil {
 			return nil, err
 		}
 	}
 	rc, rp := optional(r, "computer_id"), optional(r, "computer_partition_id")
-	if rc != "" || rp != "" {
-		if err := authorizePartition(r, rc, rp); err != nil {
-			return nil, err
-		}
-	} else if err := authorizeAdmin(r); err != nil {
+	if err := authorizeRequester(r, rc, rp); err != nil {
 		return nil, err
 	}
-	// The same request, unchanged, gets the same answer until the
-	// database changes: the key is every field the answer depends on, as
-	// sent, before any decoding.
-	args := make([]string, len(requestArgs))
-	for i, f := range requestArgs {
-		args[i] = r.Form.Get(f)
-	}
-	return m.cached(r.Context(), cacheKey("request", args...), func(tx *txn) ([]byte, error) {
+	a, err := m.cachedFull(r.Context(), key, func(tx *txn) (cachedAnswer, error) {
 		q, err := parseRequest(r)
 		if err != nil {
-			return nil, err
+			return cachedAnswer{}, err
 		}
 		inst, err := m.requestIn(tx, q)
 		if err != nil {
-			return nil, err
+			return cachedAnswer{}, err
 		}
-		return marshal(inst.Object())
+		b, err := marshal(inst.Object())
+		return cachedAnswer{body: b, computer: rc, partition: rp}, err
 	})
+	return a.body, err
+}
+
+// authorizeRequester checks that the caller may request as the requester
+// a requestComputerPartition names: a partition (its children), or nobody
+// (an operator's request).
+func authorizeRequester(r *http.Request, computer, partition string) error {
+	if computer != "" || partition != "" {
+		return authorizePartition(r, computer, partition)
+	}
+	return authorizeAdmin(r)
 }
 
 // parseRequest reads a requestComputerPartition's form.

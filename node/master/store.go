@@ -159,8 +159,8 @@ func (m *Master) rollback() {
 // every committed call that changed what they show (txn.Exec) and when
 // another connection changed the database (PRAGMA data_version, asked at
 // most every dataVersionEvery: a `slapnode master token` run beside the
-// master, say). Reported states,
-// error logs and usage figures are in none of these answers: writing them
+// master, say). Reported states, error logs, usage figures, credentials
+// and certificates are in none of these answers: writing them
 // (txn.execUnseen) keeps the cache. TestAnswerCacheMatchesDatabase checks,
 // after each call of a whole scenario, that every cached answer is the one
 // the database gives.
@@ -169,7 +169,7 @@ func (m *Master) rollback() {
 // served only after the next call's was checked in turn: the cache changes
 // nothing about who may read what. It is only used with Master.mu held.
 type answerCache struct {
-	answers map[string][]byte
+	answers map[string]cachedAnswer
 	size    int
 	// version is the database's data_version the answers were computed
 	// at: another connection's commit changes it.
@@ -180,18 +180,32 @@ type answerCache struct {
 // of 1000 partitions is about 2.4 MB.
 const maxCached = 8 << 20
 
-func (c *answerCache) put(key string, b []byte) {
-	if c.size+len(b) > maxCached {
+// cachedAnswer is an answer, and for a request the requester the form
+// named: a request found by its raw body is authorised with them, as the
+// parsed form would have been.
+type cachedAnswer struct {
+	body                []byte
+	computer, partition string
+}
+
+func (a cachedAnswer) size() int { return len(a.body) + len(a.computer) + len(a.partition) }
+
+func (c *answerCache) put(key string, a cachedAnswer) {
+	n := len(key) + a.size()
+	if n > maxCached/4 {
+		return // an answer, or a request, this large is not worth keeping
+	}
+	if c.size+n > maxCached {
 		c.answers, c.size = nil, 0
 	}
 	if c.answers == nil {
-		c.answers = map[string][]byte{}
+		c.answers = map[string]cachedAnswer{}
 	}
 	if old, ok := c.answers[key]; ok {
-		c.size -= len(old)
+		c.size -= len(key) + old.size()
 	}
-	c.answers[key] = b
-	c.size += len(b)
+	c.answers[key] = a
+	c.size += n
 }
 
 func (c *answerCache) invalidate() {
@@ -202,27 +216,47 @@ func (c *answerCache) invalidate() {
 // changed since it was computed, else computes it with compute in one
 // transaction, and keeps it when that transaction changed nothing.
 func (m *Master) cached(ctx context.Context, key string, compute func(tx *txn) ([]byte, error)) ([]byte, error) {
+	a, err := m.cachedFull(ctx, key, func(tx *txn) (cachedAnswer, error) {
+		b, err := compute(tx)
+		return cachedAnswer{body: b}, err
+	})
+	return a.body, err
+}
+
+func (m *Master) cachedFull(ctx context.Context, key string, compute func(tx *txn) (cachedAnswer, error)) (cachedAnswer, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err := m.checkDataVersion(); err != nil {
-		return nil, fmt.Errorf("master database: %w", err)
+		return cachedAnswer{}, fmt.Errorf("master database: %w", err)
 	}
-	if b, ok := m.cache.answers[key]; ok {
-		return b, nil
+	if a, ok := m.cache.answers[key]; ok {
+		return a, nil
 	}
-	var out []byte
+	var out cachedAnswer
 	changed, err := m.txLocked(ctx, func(tx *txn) error {
 		var err error
 		out, err = compute(tx)
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return cachedAnswer{}, err
 	}
 	if !changed {
 		m.cache.put(key, out)
 	}
 	return out, nil
+}
+
+// lookup returns the answer stored under key, if the database has not
+// changed since it was computed.
+func (m *Master) lookup(key string) (cachedAnswer, bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.checkDataVersion(); err != nil {
+		return cachedAnswer{}, false, fmt.Errorf("master database: %w", err)
+	}
+	a, ok := m.cache.answers[key]
+	return a, ok, nil
 }
 
 // dataVersionEvery is how often a cached call asks SQLite whether another
