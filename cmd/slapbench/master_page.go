@@ -116,7 +116,7 @@ func init() {
 	missedWhy["master-request"] = func(r *results) string {
 		ph := r.Master.run("slapnode").phase("request", 1)
 		x := median(ph.Rates)
-		return fmt.Sprintf("**Master, one client's re-requests: %s/s, short of %s/s by %.0f%%** (%s µs of the master's CPU per call). The answer itself comes from the cache (store.go): what remains per call is HTTP on loopback (parsing the form, the headers, the write) on both sides of one connection, the caller's authentication by the kernel's socket owner, and a one-row `PRAGMA data_version` that keeps the cache honest against other processes writing the database; the client runs on the same two cores. Several clients at once share those costs (the 8-client figure).",
+		return fmt.Sprintf("**Master, one client's re-requests: %s/s, short of %s/s by %.0f%%** (%s µs of the master's CPU per call). The answer itself comes from the cache, found by the request's body as sent (store.go): what remains per call is HTTP on loopback (the request line and headers, the write) on both sides of one connection and the caller's authorisation; the client runs on the same two cores and one call waits for the other. Several clients at once overlap those waits (the 8-client figure).",
 			num(x), num(targetRequest), 100*(1-x/targetRequest), num(median(ph.ServerCPU)))
 	}
 	missedWhy["master-computer"] = func(r *results) string {
