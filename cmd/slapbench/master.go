@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,9 +23,9 @@ import (
 
 // The master benchmark: `slapnode master` and, when it can be run,
 // slapos.core's slapproxy, each a process of its own serving SLAP over
-// loopback HTTP, driven by the same Go client from this process (bodies
-// encoded once, answers read whole; the first answer of every phase is
-// decoded and checked). Each engine's database holds one computer of
+// loopback HTTP, driven by the same client from this process (rawhttp.go:
+// requests prepared once as bytes, answers read whole; the first answer of
+// every phase is decoded and checked). Each engine's database holds one computer of
 // masterPartitions partitions, every one of them busy with an instance of
 // five parameters and three connection parameters, as a node converging
 // its partitions leaves it.
@@ -359,33 +358,6 @@ func computerCall() call {
 	return call{method: http.MethodGet, path: "getFullComputerInformation?computer_id=" + url.QueryEscape(masterComputer)}
 }
 
-func (s *masterServer) do(cl call) ([]byte, error) {
-	var body io.Reader
-	if cl.body != nil {
-		body = bytes.NewReader(cl.body)
-	}
-	req, err := http.NewRequest(cl.method, s.base+cl.path, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("User-Agent", slap.UserAgent)
-	if cl.body != nil {
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	}
-	resp, err := s.hc.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s answered %d: %.300s", cl.path, resp.StatusCode, b)
-	}
-	return b, nil
-}
 
 // check decodes one answer of a phase and checks it is what was asked.
 func check(phase string, i int, answer []byte) error {
@@ -438,10 +410,14 @@ func (s *masterServer) measure(phase string, n int, d time.Duration, rep int) (r
 		go func(w int) {
 			defer wg.Done()
 			inst := w % masterPartitions
+			host := strings.TrimSuffix(strings.TrimPrefix(s.base, "http://"), "/")
+			rc := &rawConn{addr: host}
+			defer rc.close()
 			cl := computerCall()
 			if phase == "request" {
 				cl = requestCall(inst, 0)
 			}
+			req := rawRequest(host, cl)
 			for k := 0; ; k++ {
 				select {
 				case <-stop:
@@ -450,9 +426,9 @@ func (s *masterServer) measure(phase string, n int, d time.Duration, rep int) (r
 				}
 				if phase == "request-change" {
 					// A new parameter value each call: one committed write.
-					cl = requestCall(inst, 1+rep*1_000_000+k)
+					req = rawRequest(host, requestCall(inst, 1+rep*1_000_000+k))
 				}
-				b, err := s.do(cl)
+				b, err := rc.do(req)
 				if err == nil && k == 0 {
 					err = check(phase, inst, b)
 				}
