@@ -358,7 +358,6 @@ func computerCall() call {
 	return call{method: http.MethodGet, path: "getFullComputerInformation?computer_id=" + url.QueryEscape(masterComputer)}
 }
 
-
 // check decodes one answer of a phase and checks it is what was asked.
 func check(phase string, i int, answer []byte) error {
 	v, err := slap.Unmarshal(answer)
