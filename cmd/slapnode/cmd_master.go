@@ -236,9 +236,9 @@ func runMaster(env *cliEnv, args []string) error {
 	ctx, cancel := signalContext()
 	defer cancel()
 	// The pages of code that only the other commands' initialisers
-	// touched are a third of a serving master's resident memory
-	// (docs/benchmarks.md#master): hand them back. Best effort: nothing
-	// changes where the kernel does not allow it.
+	// touched are 5–9 MiB of a serving master's 30 (docs/benchmarks.md,
+	// Master): hand them back. Best effort: nothing changes where the
+	// kernel does not allow it.
 	memtrim.ReleaseCode()
 	return m.Serve(ctx, ln, tlsConfig)
 }
