@@ -1,6 +1,6 @@
 module github.com/slapnode/slapnode/cmd/slapbench
 
-go 1.26
+go 1.26.8
 
 require gonum.org/v1/plot v0.16.0
 
@@ -13,6 +13,9 @@ require (
 	github.com/campoy/embedmd v1.0.0 // indirect
 	github.com/golang/freetype v0.0.0-20170609003504-e2365dfdc4a0 // indirect
 	github.com/pmezard/go-difflib v1.0.0 // indirect
+	github.com/slapnode/slapnode v0.0.0
 	golang.org/x/image v0.25.0 // indirect
-	golang.org/x/text v0.23.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
 )
+
+replace github.com/slapnode/slapnode => ../..

@@ -62,6 +62,7 @@ const (
 	idPromise   = "promise"
 	idFormat    = "format"
 	idMaster    = "master"
+	idSteady    = "steady"
 )
 
 func goBenchSpecs(quick bool) []goBenchSpec {
@@ -85,6 +86,7 @@ func goBenchSpecs(quick bool) []goBenchSpec {
 		{ID: idCorpus, Title: ".cfg → HCL conversion of the public SlapOS corpus", Pkg: "./hcl/buildout", Bench: "Corpus", Benchtime: bt("5x", "1x")},
 		{ID: idFormat, Title: "node format of 100 partitions", Pkg: "./node/format", Bench: "Format100", Benchtime: bt("3x", "1x"), NeedsRoot: true},
 		{ID: idMaster, Title: "master (SLAP over loopback HTTP)", Pkg: "./node/master", Bench: ".", Benchtime: bt("1s", "100x")},
+		{ID: idSteady, Title: "node: one unchanged pass of 100 partitions against a master (in process)", Pkg: "./node/local", Bench: "ConvergeUnchanged", Benchtime: bt("50x", "5x")},
 	}
 }
 

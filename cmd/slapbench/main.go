@@ -40,6 +40,15 @@ type config struct {
 	out        string // docs/benchmarks.md
 	plotDir    string // docs/bench
 	command    string // the command line, for the page
+
+	// The master benchmark (master.go) and the node's steady state
+	// (steady.go).
+	master        bool
+	masterSeconds time.Duration
+	masterRepeat  int
+	slapos        string // slapos.core's `slapos` command, for slapproxy
+	steady        bool
+	steadyIdle    time.Duration
 }
 
 func main() {
@@ -68,6 +77,12 @@ func parseFlags(args []string) (*config, error) {
 	fs.BoolVar(&c.quick, "quick", false, "short Go benchmark times (development; figures are noisier)")
 	fs.BoolVar(&c.renderOnly, "render-only", false, "re-render the page and plots from docs/bench/results.json")
 	fs.StringVar(&c.out, "out", "", "page to regenerate (default REPO/docs/benchmarks.md)")
+	fs.BoolVar(&c.master, "master", true, "measure slapnode's master (and slapproxy, when it can run) as processes")
+	fs.DurationVar(&c.masterSeconds, "master-seconds", 3*time.Second, "duration of each master phase")
+	fs.IntVar(&c.masterRepeat, "master-repeat", 3, "repetitions of the master phases")
+	fs.StringVar(&c.slapos, "slapos", "", "slapos.core's `slapos` command, to run slapproxy (default: `slapos` on PATH)")
+	fs.BoolVar(&c.steady, "steady", true, "measure a node's steady state (100 unchanged partitions, idle daemon)")
+	fs.DurationVar(&c.steadyIdle, "steady-idle", time.Minute, "how long the idle daemon is watched")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -81,8 +96,11 @@ func parseFlags(args []string) (*config, error) {
 		}
 		c.sizes = append(c.sizes, n)
 	}
-	if c.repeat < 1 || c.count < 1 {
-		return nil, fmt.Errorf("-repeat and -count must be >= 1")
+	if c.repeat < 1 || c.count < 1 || c.masterRepeat < 1 {
+		return nil, fmt.Errorf("-repeat, -count and -master-repeat must be >= 1")
+	}
+	if c.quick {
+		c.masterSeconds, c.masterRepeat, c.steadyIdle = time.Second, 1, 10*time.Second
 	}
 	var err error
 	if c.repo, err = filepath.Abs(c.repo); err != nil {
@@ -143,6 +161,8 @@ type results struct {
 	Repeat     int          `json:"repeat"`
 	SideBySide *sideBySide  `json:"side_by_side,omitempty"`
 	GoBench    []goBenchRun `json:"go_bench,omitempty"`
+	Master     *masterBench `json:"master,omitempty"`
+	Steady     *steadyBench `json:"steady,omitempty"`
 }
 
 func run(c *config) error {
@@ -176,6 +196,20 @@ func run(c *config) error {
 		}
 		r.SideBySide = sb
 	}
+	if c.master {
+		mb, err := runMasterBench(c, slapnode)
+		if err != nil {
+			return err
+		}
+		r.Master = mb
+	}
+	if c.steady {
+		sb, err := runSteadyBench(c, slapnode)
+		if err != nil {
+			return err
+		}
+		r.Steady = sb
+	}
 	if c.goBench {
 		r.GoBench = runGoBenchmarks(c)
 	}
@@ -200,6 +234,11 @@ func publish(c *config, r *results) error {
 	if err != nil {
 		return err
 	}
+	more, err := drawMasterPlots(c.plotDir, r)
+	if err != nil {
+		return err
+	}
+	plots = append(plots, more...)
 	if err := writePage(c.out, r, plots); err != nil {
 		return err
 	}

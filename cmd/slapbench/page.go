@@ -70,6 +70,8 @@ func writeGenerated(b *strings.Builder, r *results, plots []plotFile) {
 		writeSideBySide(b, r, plots)
 	}
 	writeTargets(b, r)
+	writeMaster(b, r, plots)
+	writeSteady(b, r, plots)
 	if len(r.GoBench) > 0 {
 		writeGoBench(b, r)
 	}
@@ -89,7 +91,9 @@ func writeSideBySide(b *strings.Builder, r *results, plots []plotFile) {
 	p("## slapnode and zc.buildout side by side\n\n")
 	p("The same generated buildout profiles — N parts, half `peerbench.recipes:mkdir` (a directory), half `peerbench.recipes:template` (a six-line file in the previous part's directory), `${section:option}` references chained across parts — are run by zc.buildout and, after `slapnode convert`, by `slapnode apply` (the peer's two recipes mapped onto the cookbook's `mkdirectory` and `template`). Medians of %d runs, the engines alternating (A B A B …); ratio = zc.buildout / slapnode, computed per pair (same repetition) and given as the median of the pairs with their range. CPU = user + system time of the process and the children it waited for (rusage); RSS = peak resident set size (rusage `Maxrss`, the max over the runs).\n\n", r.Repeat)
 	for _, pl := range plots {
-		p("![%s](bench/%s)\n\n", pl.Alt, pl.Name)
+		if strings.HasPrefix(pl.Name, "apply-") { // the other sections show theirs
+			p("![%s](bench/%s)\n\n", pl.Alt, pl.Name)
+		}
 	}
 	p("| N | run | zc.buildout wall s (min–max) | slapnode wall s (min–max) | wall ratio (range) | zc.buildout CPU s | slapnode CPU s | CPU ratio | zc.buildout peak RSS MiB | slapnode peak RSS MiB |\n")
 	p("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
@@ -228,6 +232,7 @@ func writeTargets(b *strings.Builder, r *results) {
 	} else {
 		p("| 200 promises, one full run < 1 s wall | not measured (%s) | |\n", skipReason(r, idPromise))
 	}
+	masterTargetRows(p, r, verdict)
 	p("\n")
 	if len(missed) > 0 {
 		p("Where a target is missed, by how much, why, and what would close it:\n\n")

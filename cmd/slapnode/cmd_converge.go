@@ -282,7 +282,7 @@ func runNodeConverge(env *cliEnv, args []string) error {
 	n.Engine.Verbose = env.verbose
 	n.Engine.Step = env.step
 	o := local.ConvergeOptions{Master: nm.client, ComputerID: nm.computerID, Partitions: nm.partitions, PromiseWait: 30 * time.Second,
-		CertificateRepository: nm.certRepo}
+		UsageEvery: 10 * time.Minute, CertificateRepository: nm.certRepo}
 	if err := n.Register(ctx, o); err != nil {
 		return convergeErr(err)
 	}

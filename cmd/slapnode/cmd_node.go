@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slapnode/slapnode/internal/fsuser"
+	"github.com/slapnode/slapnode/internal/memtrim"
 	"github.com/slapnode/slapnode/node/config"
 	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/format"
@@ -257,6 +258,9 @@ func runNodeRun(env *cliEnv, args []string) error {
 		for _, f := range ready {
 			f()
 		}
+		// The daemon runs for as long as the node: hand back the code only
+		// the other commands' initialisers touched (internal/memtrim).
+		memtrim.ReleaseCode()
 	}
 	return daemon.Serve(ctx, *root, cfg)
 }

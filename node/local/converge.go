@@ -2,6 +2,8 @@ package local
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,8 +76,53 @@ type ConvergeReport struct {
 	Errors    map[string]string // partition -> error reported to the master
 }
 
+// convergeMemo is what a node remembers between passes against a master,
+// in ROOT/state/converge.json (out of the partitions' reach): what it last
+// registered there, and when it last reported usage — so that a
+// `slapnode node converge` run every minute re-sends neither each time.
+type convergeMemo struct {
+	Master   string `json:"master"`
+	Computer string `json:"computer"`
+	// Registration is the SHA-256 of the configuration last registered,
+	// at Registered.
+	Registration string    `json:"registration,omitempty"`
+	Registered   time.Time `json:"registered,omitzero"`
+	// UsageReported is when usage was last sent.
+	UsageReported time.Time `json:"usage_reported,omitzero"`
+}
+
+// reregisterEvery is how long an unchanged registration is trusted: as
+// SlapOS's cron runs slapformat every hour, the node registers again at
+// least that often, in case the master's view of it changed.
+const reregisterEvery = time.Hour
+
+func (n *Node) memoPath() string { return filepath.Join(n.Root, "state", "converge.json") }
+
+// memo reads the memo of the master o names; a missing or damaged one, or
+// one about another master or computer, is empty.
+func (n *Node) memo(o ConvergeOptions) convergeMemo {
+	fresh := convergeMemo{Master: o.Master.URL(), Computer: o.ComputerID}
+	b, err := os.ReadFile(n.memoPath())
+	if err != nil {
+		return fresh
+	}
+	var m convergeMemo
+	if json.Unmarshal(b, &m) != nil || m.Master != fresh.Master || m.Computer != fresh.Computer {
+		return fresh
+	}
+	return m
+}
+
+func (n *Node) saveMemo(m convergeMemo) error {
+	if err := os.MkdirAll(filepath.Dir(n.memoPath()), 0o700); err != nil {
+		return err
+	}
+	return atomicfile.WriteJSON(n.memoPath(), m, 0o600)
+}
+
 // Register posts the node's partitions to the master, as `slapos node
-// format` does.
+// format` does — unless it registered exactly these with this master less
+// than an hour ago.
 func (n *Node) Register(ctx context.Context, o ConvergeOptions) error {
 	cfg := &slap.ComputerConfiguration{
 		Reference: o.ComputerID, Address: "127.0.0.1", Netmask: "255.0.0.0",
@@ -94,10 +141,31 @@ func (n *Node) Register(ctx context.Context, o ConvergeOptions) error {
 			Addresses: []slap.Address{{Addr: p.IPv4, Netmask: "255.255.255.255"}},
 		})
 	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(b)
+	digest := hex.EncodeToString(sum[:])
+	memo := n.memo(o)
+	if memo.Registration == digest && time.Since(memo.Registered) < reregisterEvery {
+		return nil
+	}
 	if err := o.Master.LoadComputerConfiguration(ctx, cfg); err != nil {
 		return offline(err)
 	}
-	return nil
+	memo.Registration, memo.Registered = digest, time.Now()
+	return n.saveMemo(memo)
+}
+
+// forgetRegistration makes the next Register send the configuration.
+func (n *Node) forgetRegistration(o ConvergeOptions) error {
+	memo := n.memo(o)
+	if memo.Registration == "" {
+		return nil
+	}
+	memo.Registration = ""
+	return n.saveMemo(memo)
 }
 
 // offline marks transport errors (no answer at all) as ErrOffline; an HTTP
@@ -140,6 +208,15 @@ func (n *Node) ConvergeOnce(ctx context.Context, o ConvergeOptions) (*ConvergeRe
 	defer n.mu.Unlock()
 	m := o.Master
 	comp, err := m.FullComputerInformation(ctx, o.ComputerID)
+	if errors.Is(err, slap.ErrNotFound) {
+		// The master does not know this computer (its database was
+		// replaced, say): register again, whatever the node remembers.
+		if err = n.forgetRegistration(o); err == nil {
+			if err = n.Register(ctx, o); err == nil {
+				comp, err = m.FullComputerInformation(ctx, o.ComputerID)
+			}
+		}
+	}
 	if err != nil {
 		return nil, offline(fmt.Errorf("get the computer information of %s: %w", o.ComputerID, err))
 	}
@@ -183,8 +260,18 @@ func (n *Node) ConvergeOnce(ctx context.Context, o ConvergeOptions) (*ConvergeRe
 			return rep, err
 		}
 	}
+	if n.lastUsage.IsZero() {
+		// A node converging once a minute from cron is a new process
+		// each time: the last report is remembered in the node root.
+		n.lastUsage = n.memo(o).UsageReported
+	}
 	if now := time.Now(); n.lastUsage.IsZero() || now.Sub(n.lastUsage) >= o.UsageEvery {
 		if err := n.ReportUsage(ctx, o.Master, o.ComputerID); err != nil {
+			return rep, err
+		}
+		memo := n.memo(o)
+		memo.UsageReported = n.lastUsage
+		if err := n.saveMemo(memo); err != nil {
 			return rep, err
 		}
 	}

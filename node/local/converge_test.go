@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,7 +20,7 @@ import (
 
 // openNode opens a node on a fresh root whose wazero cache is shared
 // between tests (compiling the cookbook costs seconds).
-func openNode(t *testing.T) *Node {
+func openNode(t testing.TB) *Node {
 	t.Helper()
 	if _, err := builtin.Module("cookbook"); err != nil {
 		if os.Getenv("SLAPNODE_REQUIRE_WASM") != "" {
@@ -42,7 +43,7 @@ func openNode(t *testing.T) *Node {
 	return n
 }
 
-func inProcessServices(t *testing.T, root string) (Services, *supervisor.Supervisor) {
+func inProcessServices(t testing.TB, root string) (Services, *supervisor.Supervisor) {
 	t.Helper()
 	sup, err := supervisor.New(supervisor.Options{StateDir: filepath.Join(root, "var", "lib", "supervisor")})
 	if err != nil {
@@ -185,5 +186,106 @@ func TestConvergeOffline(t *testing.T) {
 	_, err := n.ConvergeOnce(context.Background(), ConvergeOptions{Master: client, ComputerID: "X", Services: svc})
 	if err == nil || !strings.Contains(err.Error(), ErrOffline.Error()) {
 		t.Fatalf("offline master: %v", err)
+	}
+}
+
+// countingHandler counts the calls of each path.
+type countingHandler struct {
+	h     http.Handler
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.mu.Lock()
+	c.calls[r.URL.Path]++
+	c.mu.Unlock()
+	c.h.ServeHTTP(w, r)
+}
+
+func (c *countingHandler) count(path string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[path]
+}
+
+// A node converging from cron is a new process each minute: it registers
+// its partitions and reports usage again only when something changed or
+// is due, and registers again when the master forgot it.
+func TestConvergeRemembersRegistrationAndUsage(t *testing.T) {
+	root := openNode(t).Root
+	newMaster := func() (*countingHandler, *slap.Client) {
+		m, err := master.Open(filepath.Join(t.TempDir(), "master.db"), master.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		ch := &countingHandler{h: m.Handler(), calls: map[string]int{}}
+		srv := httptest.NewServer(ch)
+		t.Cleanup(srv.Close)
+		c, err := slap.NewClient(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ch, c
+	}
+	ch, client := newMaster()
+	// A partition with something instantiated, so that there is usage.
+	os.MkdirAll(filepath.Join(root, "instance", "slappart0"), 0o755)
+	os.WriteFile(filepath.Join(root, "instance", "slappart0", ".slapnode"), nil, 0o644)
+	ctx := context.Background()
+	pass := func(c *slap.Client) {
+		t.Helper()
+		// A new process: a Node opened afresh on the same root.
+		n, err := Open(ctx, root, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close(ctx)
+		o := ConvergeOptions{Master: c, ComputerID: "COMP-1", Partitions: 2, UsageEvery: time.Hour}
+		if err := n.Register(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := n.ConvergeOnce(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass(client)
+	pass(client)
+	if got := ch.count("/loadComputerConfigurationFromXML"); got != 1 {
+		t.Errorf("the same partitions registered %d times, want once", got)
+	}
+	if got := ch.count("/useComputer"); got != 1 {
+		t.Errorf("usage reported %d times within UsageEvery, want once", got)
+	}
+	// A master whose database was replaced knows nothing of the node,
+	// though the node remembers registering at its URL: the memo, pointed
+	// at a new master, stands for that. The pass registers again.
+	ch2, client2 := newMaster()
+	b, err := os.ReadFile(filepath.Join(root, "state", "converge.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = []byte(strings.ReplaceAll(string(b), client.URL(), client2.URL()))
+	if err := os.WriteFile(filepath.Join(root, "state", "converge.json"), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := Open(ctx, root, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close(ctx)
+	o := ConvergeOptions{Master: client2, ComputerID: "COMP-1", Partitions: 2, UsageEvery: time.Hour}
+	if err := n.Register(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := ch2.count("/loadComputerConfigurationFromXML"); got != 0 {
+		t.Fatalf("registered %d times with a master the memo says it registered with", got)
+	}
+	if _, err := n.ConvergeOnce(ctx, o); err != nil {
+		t.Fatalf("a master that forgot the node: %v", err)
+	}
+	if got := ch2.count("/loadComputerConfigurationFromXML"); got != 1 {
+		t.Errorf("after the master answered 404, registered %d times, want once", got)
 	}
 }

@@ -156,7 +156,7 @@ func fixNumbers(v any) any {
 
 func (m *Master) apiStatus(r *http.Request) (any, error) {
 	st := &Status{DefaultComputer: m.opts.DefaultComputer, RunID: m.runID, Computers: []Computer{}, Software: []Software{}}
-	err := m.tx(r.Context(), func(tx *sql.Tx) error {
+	err := m.tx(r.Context(), func(tx *txn) error {
 		rows, err := tx.Query(`SELECT c.reference, c.address,
 			(SELECT COUNT(*) FROM partition p WHERE p.computer_reference=c.reference),
 			(SELECT COUNT(*) FROM partition p WHERE p.computer_reference=c.reference AND p.slap_state='free')
@@ -192,7 +192,7 @@ func (m *Master) apiStatus(r *http.Request) (any, error) {
 
 // instances lists every instance: partitions first (in partition order),
 // then the shared instances their hosts carry.
-func (m *Master) instances(tx *sql.Tx) ([]*Instance, error) {
+func (m *Master) instances(tx *txn) ([]*Instance, error) {
 	parts, err := queryPartitions(tx, `slap_state='busy'`)
 	if err != nil {
 		return nil, err
@@ -235,7 +235,7 @@ func (m *Master) instances(tx *sql.Tx) ([]*Instance, error) {
 	return append(out, shared...), nil
 }
 
-func partitionInstance(tx *sql.Tx, p *partitionRow) (*Instance, error) {
+func partitionInstance(tx *txn, p *partitionRow) (*Instance, error) {
 	params, err := xmlDict(p.XML)
 	if err != nil {
 		return nil, err
@@ -268,7 +268,7 @@ func nonNilIPs(l [][2]string) [][2]string {
 	return l
 }
 
-func sharedInstance(tx *sql.Tx, host *partitionRow, entry map[string]any) (*Instance, error) {
+func sharedInstance(tx *txn, host *partitionRow, entry map[string]any) (*Instance, error) {
 	ref, _ := entry["slave_reference"].(string)
 	var conn sql.NullString
 	var askedBy sql.NullString
@@ -303,7 +303,7 @@ func sharedInstance(tx *sql.Tx, host *partitionRow, entry map[string]any) (*Inst
 
 func (m *Master) apiInstances(r *http.Request) (any, error) {
 	var out []*Instance
-	err := m.tx(r.Context(), func(tx *sql.Tx) error {
+	err := m.tx(r.Context(), func(tx *txn) error {
 		var err error
 		out, err = m.instances(tx)
 		return err
@@ -320,7 +320,7 @@ func (m *Master) findInstance(ctx context.Context, r *http.Request) (*Instance, 
 	title := r.PathValue("title")
 	by, byGiven := r.URL.Query()["requested_by"]
 	var found *Instance
-	err := m.tx(ctx, func(tx *sql.Tx) error {
+	err := m.tx(ctx, func(tx *txn) error {
 		all, err := m.instances(tx)
 		if err != nil {
 			return err
@@ -377,7 +377,7 @@ func (m *Master) apiRemove(r *http.Request) (any, error) {
 		// Re-request from the root's partition, so that identity
 		// (title, requested_by) is the same.
 		var root *partitionRow
-		err := m.tx(r.Context(), func(tx *sql.Tx) error {
+		err := m.tx(r.Context(), func(tx *txn) error {
 			var err error
 			root, err = queryPartition(tx, `slap_state='busy' AND partition_reference=? AND requested_by=''`, inst.RequestedBy)
 			return err
@@ -459,7 +459,7 @@ func (m *Master) apiSupply(r *http.Request) (any, error) {
 	if b.SoftwareURL == "" || (b.State != slap.StateAvailable && b.State != slap.StateDestroyed) {
 		return nil, errorf(http.StatusBadRequest, "supply needs a software_url and a state of available or destroyed")
 	}
-	err := m.tx(r.Context(), func(tx *sql.Tx) error {
+	err := m.tx(r.Context(), func(tx *txn) error {
 		_, err := tx.Exec(`INSERT INTO software (url, computer_reference, requested_state) VALUES (?, ?, ?)
 			ON CONFLICT (url, computer_reference) DO UPDATE SET requested_state=excluded.requested_state`, b.SoftwareURL, b.Computer, b.State)
 		return err

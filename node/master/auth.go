@@ -185,8 +185,8 @@ func (m *Master) CreateCredential(ctx context.Context, scope, computer, partitio
 		return "", err
 	}
 	tok := randomToken(24)
-	err := m.tx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.Exec(`INSERT INTO credential (token_hash, scope, computer_reference, partition_reference, created) VALUES (?, ?, ?, ?, ?)`,
+	err := m.tx(ctx, func(tx *txn) error {
+		_, err := tx.execUnseen(`INSERT INTO credential (token_hash, scope, computer_reference, partition_reference, created) VALUES (?, ?, ?, ?, ?)`,
 			hashToken(tok), scope, computer, partition, m.opts.Now().UTC().Format(time.RFC3339))
 		return err
 	})
@@ -198,8 +198,8 @@ func (m *Master) CreateCredential(ctx context.Context, scope, computer, partitio
 // with RevokeCertificates.
 func (m *Master) RevokeCredentials(ctx context.Context, scope, computer, partition string) (int64, error) {
 	var n int64
-	err := m.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`DELETE FROM credential WHERE scope=? AND computer_reference=? AND partition_reference=?`, scope, computer, partition)
+	err := m.tx(ctx, func(tx *txn) error {
+		res, err := tx.execUnseen(`DELETE FROM credential WHERE scope=? AND computer_reference=? AND partition_reference=?`, scope, computer, partition)
 		if err != nil {
 			return err
 		}

@@ -92,7 +92,7 @@ func (m *Master) hateoasRoot(w http.ResponseWriter, r *http.Request) {
 		}})
 	case "search":
 		var contents []map[string]any
-		err := m.tx(r.Context(), func(tx *sql.Tx) (err error) {
+		err := m.tx(r.Context(), func(tx *txn) (err error) {
 			contents, err = m.hateoasSearch(tx, r, q.Get("query"))
 			return err
 		})
@@ -114,7 +114,7 @@ func (m *Master) hateoasRoot(w http.ResponseWriter, r *http.Request) {
 }
 
 // hateoasSearch answers the four queries SlapOS's client sends.
-func (m *Master) hateoasSearch(tx *sql.Tx, r *http.Request, query string) ([]map[string]any, error) {
+func (m *Master) hateoasSearch(tx *txn, r *http.Request, query string) ([]map[string]any, error) {
 	arg := func(prefix string) (string, bool) {
 		v, ok := strings.CutPrefix(query, prefix)
 		if !ok {
@@ -147,7 +147,7 @@ func (m *Master) hateoasSearch(tx *sql.Tx, r *http.Request, query string) ([]map
 // instanceTrees lists root instances: partitions first, then root shared
 // instances (slapproxy's busy_root_partitions_list and
 // busy_root_shared_list); with title, only that one (a partition first).
-func (m *Master) instanceTrees(tx *sql.Tx, title string) ([]map[string]any, error) {
+func (m *Master) instanceTrees(tx *txn, title string) ([]map[string]any, error) {
 	where, args := `slap_state='busy' AND requested_by=''`, []any{}
 	if title != "" {
 		where += ` AND partition_reference=?`
@@ -190,7 +190,7 @@ type sharedRoot struct {
 
 // rootShared lists the shared instances requested by users (not by an
 // instance) that a partition still hosts.
-func rootShared(tx *sql.Tx, title string) ([]sharedRoot, error) {
+func rootShared(tx *txn, title string) ([]sharedRoot, error) {
 	where, args := `asked_by=''`, []any{}
 	if title != "" {
 		where += ` AND reference=?`
@@ -241,7 +241,7 @@ func rootShared(tx *sql.Tx, title string) ([]sharedRoot, error) {
 	return out, nil
 }
 
-func computerRows(tx *sql.Tx, reference string) ([]map[string]any, error) {
+func computerRows(tx *txn, reference string) ([]map[string]any, error) {
 	where, args := `1`, []any{}
 	if reference != "" {
 		where, args = `c.reference=?`, []any{reference}
@@ -268,14 +268,14 @@ func computerRows(tx *sql.Tx, reference string) ([]map[string]any, error) {
 }
 
 // hateoasDoc serves one document.
-func (m *Master) hateoasDoc(get func(tx *sql.Tx, r *http.Request) (any, error)) http.HandlerFunc {
+func (m *Master) hateoasDoc(get func(tx *txn, r *http.Request) (any, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if err := authorizeAdmin(r); err != nil {
 			writeStatusError(w, err)
 			return
 		}
 		var doc any
-		err := m.tx(r.Context(), func(tx *sql.Tx) (err error) {
+		err := m.tx(r.Context(), func(tx *txn) (err error) {
 			doc, err = get(tx, r)
 			return err
 		})
@@ -316,7 +316,7 @@ func nullable(s sql.NullString) any {
 	return s.String
 }
 
-func (m *Master) hateoasPartition(tx *sql.Tx, r *http.Request) (any, error) {
+func (m *Master) hateoasPartition(tx *txn, r *http.Request) (any, error) {
 	title := r.PathValue("title")
 	// A root of that title first, as the tree it names.
 	p, err := queryPartition(tx, `slap_state='busy' AND partition_reference=? AND requested_by=''`, title)
@@ -332,7 +332,7 @@ func (m *Master) hateoasPartition(tx *sql.Tx, r *http.Request) (any, error) {
 	return serviceDocument(title, p.RequestedState, nullable(p.XML), nullable(p.Connection), p.SoftwareRelease.String, p.SoftwareType.String, 0), nil
 }
 
-func (m *Master) hateoasShared(tx *sql.Tx, r *http.Request) (any, error) {
+func (m *Master) hateoasShared(tx *txn, r *http.Request) (any, error) {
 	title := r.PathValue("title")
 	list, err := rootShared(tx, title)
 	if err != nil {
@@ -356,7 +356,7 @@ func (m *Master) hateoasShared(tx *sql.Tx, r *http.Request) (any, error) {
 	return serviceDocument(title, "unused", xml, nullable(s.connection), s.host.SoftwareRelease.String, typ, 1), nil
 }
 
-func (m *Master) hateoasComputer(tx *sql.Tx, r *http.Request) (any, error) {
+func (m *Master) hateoasComputer(tx *txn, r *http.Request) (any, error) {
 	ref := r.PathValue("reference")
 	rows, err := computerRows(tx, ref)
 	if err != nil {

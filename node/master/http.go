@@ -1,9 +1,11 @@
 package master
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -40,50 +42,107 @@ func htmlError(w http.ResponseWriter, status int, msg string) {
 }
 
 func writeBody(w http.ResponseWriter, status int, body string) {
+	writeBytes(w, status, []byte(body))
+}
+
+// The headers every SLAP answer carries, shared rather than allocated per
+// answer (net/http only reads them).
+var htmlContentType = []string{"text/html; charset=utf-8"}
+
+func writeBytes(w http.ResponseWriter, status int, body []byte) {
 	h := w.Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = htmlContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
-	w.Write([]byte(body))
+	w.Write(body)
 }
 
 // slapHandler is one SLAP endpoint: it returns the body of a 200, or an
 // error.
 type slapHandler func(r *http.Request) (string, error)
 
+// slapBytesHandler is a slapHandler whose answer may be a cached one,
+// written as it is.
+type slapBytesHandler func(r *http.Request) ([]byte, error)
+
 // serve runs h and maps its error: a statusError as is, anything else to a
 // 500 whose details stay in the server's log.
 func serve(h slapHandler) http.HandlerFunc {
+	return serveBytes(func(r *http.Request) ([]byte, error) {
+		s, err := h(r)
+		return []byte(s), err
+	})
+}
+
+func serveBytes(h slapBytesHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				htmlError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxForm))
-				return
-			}
-			htmlError(w, http.StatusBadRequest, "unreadable form: "+err.Error())
+			formError(w, err)
 			return
 		}
 		body, err := h(r)
+		answer(w, r, body, err)
+	}
+}
+
+// serveRaw is serveBytes for a handler that looks at the request's body as
+// sent before parsing the form (requestComputerPartition keys its cache on
+// it): the body is read whole, within maxForm, and r.Body reads the same
+// bytes again for ParseForm.
+func serveRaw(h func(r *http.Request, raw []byte) ([]byte, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		raw, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxForm))
 		if err != nil {
-			var se *statusError
-			if errors.As(err, &se) {
-				htmlError(w, se.status, se.msg)
-				return
-			}
-			requestLogger(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			htmlError(w, http.StatusInternalServerError, "The master could not complete the request: "+err.Error())
+			formError(w, err)
 			return
 		}
-		writeBody(w, http.StatusOK, body)
+		r.Body = http.MaxBytesReader(w, io.NopCloser(bytes.NewReader(raw)), maxForm)
+		body, err := h(r, raw)
+		answer(w, r, body, err)
 	}
+}
+
+// parseForm is ParseForm for a serveRaw handler, its error a statusError.
+func parseForm(r *http.Request) error {
+	if err := r.ParseForm(); err != nil {
+		return errorf(http.StatusBadRequest, "unreadable form: %v", err)
+	}
+	return nil
+}
+
+func formError(w http.ResponseWriter, err error) {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		htmlError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", maxForm))
+		return
+	}
+	htmlError(w, http.StatusBadRequest, "unreadable form: "+err.Error())
+}
+
+// answer writes a handler's answer, or maps its error: a statusError as
+// is, anything else to a 500 whose details stay in the server's log.
+func answer(w http.ResponseWriter, r *http.Request, body []byte, err error) {
+	if err != nil {
+		var se *statusError
+		if errors.As(err, &se) {
+			htmlError(w, se.status, se.msg)
+			return
+		}
+		requestLogger(r).Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		htmlError(w, http.StatusInternalServerError, "The master could not complete the request: "+err.Error())
+		return
+	}
+	writeBytes(w, http.StatusOK, body)
 }
 
 // route registers a SLAP endpoint for one method (GET also answers HEAD,
 // as Flask does); other methods get Werkzeug's 405.
 func route(mux *http.ServeMux, method, path string, h slapHandler) {
-	f := serve(h)
+	routeBytes(mux, method, path, serve(h))
+}
+
+func routeBytes(mux *http.ServeMux, method, path string, f http.HandlerFunc) {
 	mux.HandleFunc(path, func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != method && !(method == http.MethodGet && r.Method == http.MethodHead) {
 			allow := method
@@ -141,6 +200,15 @@ func marshalledDict(r *http.Request, name string) (map[string]any, error) {
 		return nil, errorf(http.StatusBadRequest, "field %q: expected a marshalled dictionary, got %T", name, v)
 	}
 	return m, nil
+}
+
+// marshal is dumps for an answer written as it is.
+func marshal(v any) ([]byte, error) {
+	b, err := slap.Marshal(v)
+	if err != nil {
+		return nil, errorf(http.StatusBadRequest, "%v", err)
+	}
+	return b, nil
 }
 
 func dumps(v any) (string, error) {

@@ -62,11 +62,20 @@ type Options struct {
 type Master struct {
 	db   *sql.DB
 	opts Options
-	// mu serialises transactions: SQLite has one writer anyway, and
-	// taking turns here avoids SQLITE_BUSY retries entirely.
-	mu     sync.Mutex
-	lastTS float64 // the last timestamp handed out, to keep them strictly increasing
-	runID  string
+	// mu serialises the calls, which run on conn with the statements
+	// prepared there (store.go): SQLite has one writer anyway, and taking
+	// turns here avoids SQLITE_BUSY retries entirely. It also guards
+	// lastTS and cache.
+	mu    sync.Mutex
+	conn  *sql.Conn
+	stmts map[string]*sql.Stmt
+	cache answerCache
+	// versionChecked is when PRAGMA data_version was last asked,
+	// versionEvery how often it is (store.go).
+	versionChecked time.Time
+	versionEvery   time.Duration
+	lastTS         float64 // the last timestamp handed out, to keep them strictly increasing
+	runID          string
 }
 
 const schemaVersion = "1"
@@ -172,9 +181,15 @@ func Open(path string, opts Options) (*Master, error) {
 	if err != nil {
 		return nil, fmt.Errorf("master database %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1)
-	m := &Master{db: db, opts: opts}
+	// One connection for the calls, which take turns on it (store.go), one
+	// for credential lookups and tools.
+	db.SetMaxOpenConns(2)
+	m := &Master{db: db, opts: opts, stmts: map[string]*sql.Stmt{}, versionEvery: dataVersionEvery}
 	if err := m.init(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("master database %s: %w", path, err)
+	}
+	if m.conn, err = db.Conn(context.Background()); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("master database %s: %w", path, err)
 	}
@@ -267,7 +282,15 @@ func (m *Master) init() error {
 }
 
 // Close closes the database.
-func (m *Master) Close() error { return m.db.Close() }
+func (m *Master) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.stmts {
+		s.Close()
+	}
+	m.conn.Close()
+	return m.db.Close()
+}
 
 // DB exposes the database for tools and tests (read it, do not change it
 // behind the master's back).
@@ -289,28 +312,6 @@ func (m *Master) timestamp() float64 {
 	}
 	m.lastTS = ts
 	return ts
-}
-
-// tx runs f in one transaction: all of a call's changes are committed
-// together or not at all.
-func (m *Master) tx(ctx context.Context, f func(tx *sql.Tx) error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	saved := m.lastTS
-	tx, err := m.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("master database: %w", err)
-	}
-	if err := f(tx); err != nil {
-		tx.Rollback()
-		m.lastTS = saved
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		m.lastTS = saved
-		return fmt.Errorf("master database: commit: %w", err)
-	}
-	return nil
 }
 
 // Handler serves the SLAP endpoints and the JSON API.

@@ -3,7 +3,6 @@ package master
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -420,7 +419,7 @@ func FuzzRequest(f *testing.F) {
 	m := openTest(f, Options{DefaultComputer: comp})
 	h := m.Handler()
 	ctx := context.Background()
-	if err := m.tx(ctx, func(tx *sql.Tx) error { return formatComputer(tx, formatConfig(3)) }); err != nil {
+	if err := m.tx(ctx, func(tx *txn) error { return formatComputer(tx, formatConfig(3)) }); err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, params, state, shared, title string) {

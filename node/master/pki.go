@@ -86,7 +86,7 @@ func serialNumber() *big.Int {
 
 // caOf returns the master's CA, making it on first use (in tx, so that two
 // first uses cannot make two).
-func (m *Master) caOf(tx *sql.Tx) (*x509.Certificate, crypto.Signer, error) {
+func (m *Master) caOf(tx *txn) (*x509.Certificate, crypto.Signer, error) {
 	var certPEM, keyPEM string
 	err := tx.QueryRow(`SELECT c.value, k.value FROM meta c, meta k WHERE c.name='ca_certificate' AND k.name='ca_key'`).Scan(&certPEM, &keyPEM)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -107,7 +107,7 @@ func (m *Master) caOf(tx *sql.Tx) (*x509.Certificate, crypto.Signer, error) {
 			return nil, nil, err
 		}
 		certPEM, keyPEM = encodePEM("CERTIFICATE", der), kp
-		if _, err := tx.Exec(`INSERT INTO meta (name, value) VALUES ('ca_certificate', ?), ('ca_key', ?)`, certPEM, keyPEM); err != nil {
+		if _, err := tx.execUnseen(`INSERT INTO meta (name, value) VALUES ('ca_certificate', ?), ('ca_key', ?)`, certPEM, keyPEM); err != nil {
 			return nil, nil, err
 		}
 	} else if err != nil {
@@ -138,7 +138,7 @@ func (m *Master) caOf(tx *sql.Tx) (*x509.Certificate, crypto.Signer, error) {
 // against it (slapos.cfg's master_ca_file).
 func (m *Master) CACertificate(ctx context.Context) (string, error) {
 	var out string
-	err := m.tx(ctx, func(tx *sql.Tx) error {
+	err := m.tx(ctx, func(tx *txn) error {
 		ca, _, err := m.caOf(tx)
 		if err == nil {
 			out = encodePEM("CERTIFICATE", ca.Raw)
@@ -151,7 +151,7 @@ func (m *Master) CACertificate(ctx context.Context) (string, error) {
 // issue signs a new client certificate for scope and records it; the key
 // is kept only when keep is set (partition certificates, which the node
 // fetches again on every pass, as from a SlapOS Master).
-func (m *Master) issue(tx *sql.Tx, scope, computer, partition string, keep bool) (certPEM, keyPEM string, err error) {
+func (m *Master) issue(tx *txn, scope, computer, partition string, keep bool) (certPEM, keyPEM string, err error) {
 	if err := checkScope(scope, computer, partition); err != nil || scope == ScopeRegister {
 		return "", "", fmt.Errorf("certificate: scope %q with computer %q and partition %q: want admin, computer COMPUTER, or partition COMPUTER PARTITION", scope, computer, partition)
 	}
@@ -187,7 +187,7 @@ func (m *Master) issue(tx *sql.Tx, scope, computer, partition string, keep bool)
 	if keep {
 		stored = kp
 	}
-	if _, err := tx.Exec(`INSERT INTO certificate (fingerprint, serial, scope, computer_reference, partition_reference, certificate, key, not_after, created)
+	if _, err := tx.execUnseen(`INSERT INTO certificate (fingerprint, serial, scope, computer_reference, partition_reference, certificate, key, not_after, created)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, fingerprint(der), tmpl.SerialNumber.Text(16), scope, computer, partition, certPEM, stored,
 		tmpl.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339)); err != nil {
 		return "", "", err
@@ -200,7 +200,7 @@ func (m *Master) issue(tx *sql.Tx, scope, computer, partition string, keep bool)
 // and returns it with its key, both PEM. The key is not kept: it cannot
 // be shown again.
 func (m *Master) IssueCertificate(ctx context.Context, scope, computer, partition string) (certPEM, keyPEM string, err error) {
-	err = m.tx(ctx, func(tx *sql.Tx) error {
+	err = m.tx(ctx, func(tx *txn) error {
 		certPEM, keyPEM, err = m.issue(tx, scope, computer, partition, false)
 		return err
 	})
@@ -211,15 +211,15 @@ func (m *Master) IssueCertificate(ctx context.Context, scope, computer, partitio
 // partition) and returns how many were still valid.
 func (m *Master) RevokeCertificates(ctx context.Context, scope, computer, partition string) (int64, error) {
 	var n int64
-	err := m.tx(ctx, func(tx *sql.Tx) (err error) {
+	err := m.tx(ctx, func(tx *txn) (err error) {
 		n, err = m.revoke(tx, scope, computer, partition)
 		return err
 	})
 	return n, err
 }
 
-func (m *Master) revoke(tx *sql.Tx, scope, computer, partition string) (int64, error) {
-	res, err := tx.Exec(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND scope=? AND computer_reference=? AND partition_reference=?`,
+func (m *Master) revoke(tx *txn, scope, computer, partition string) (int64, error) {
+	res, err := tx.execUnseen(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND scope=? AND computer_reference=? AND partition_reference=?`,
 		m.opts.Now().UTC().Format(time.RFC3339), scope, computer, partition)
 	if err != nil {
 		return 0, err
@@ -231,8 +231,8 @@ func (m *Master) revoke(tx *sql.Tx, scope, computer, partition string) (int64, e
 // Certificates lists it).
 func (m *Master) RevokeCertificate(ctx context.Context, serial string) (bool, error) {
 	var n int64
-	err := m.tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.Exec(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND serial=?`,
+	err := m.tx(ctx, func(tx *txn) error {
+		res, err := tx.execUnseen(`UPDATE certificate SET revoked=?, key='' WHERE revoked='' AND serial=?`,
 			m.opts.Now().UTC().Format(time.RFC3339), strings.ToLower(strings.TrimPrefix(serial, "0x")))
 		if err != nil {
 			return err
@@ -285,7 +285,7 @@ func (m *Master) lookupCertificate(ctx context.Context, c *x509.Certificate) (*p
 // partitionCertificate returns the certificate of the instance partition
 // hosts, issuing it on first demand; it is revoked when the partition is
 // freed, so the next instance there gets another one.
-func (m *Master) partitionCertificate(tx *sql.Tx, computer, partition string) (certPEM, keyPEM string, err error) {
+func (m *Master) partitionCertificate(tx *txn, computer, partition string) (certPEM, keyPEM string, err error) {
 	err = tx.QueryRow(`SELECT certificate, key FROM certificate WHERE scope='partition' AND computer_reference=? AND partition_reference=?
 		AND revoked='' AND key!='' AND not_after>? ORDER BY rowid DESC LIMIT 1`, computer, partition,
 		m.opts.Now().Add(24*time.Hour).UTC().Format(time.RFC3339)).Scan(&certPEM, &keyPEM)
@@ -301,7 +301,7 @@ func (m *Master) partitionCertificate(tx *sql.Tx, computer, partition string) (c
 // CA (CACertificate) instead of a public one.
 func (m *Master) ServerCertificate(ctx context.Context, hosts []string) (tls.Certificate, error) {
 	var out tls.Certificate
-	err := m.tx(ctx, func(tx *sql.Tx) error {
+	err := m.tx(ctx, func(tx *txn) error {
 		ca, caKey, err := m.caOf(tx)
 		if err != nil {
 			return err
@@ -382,9 +382,9 @@ func (m *Master) registerComputer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var id, certPEM, keyPEM string
-	err := m.tx(r.Context(), func(tx *sql.Tx) error {
+	err := m.tx(r.Context(), func(tx *txn) error {
 		if p.scope == ScopeRegister {
-			res, err := tx.Exec(`DELETE FROM credential WHERE token_hash=? AND scope='register'`, hashToken(r.Header.Get("X-Access-Token")))
+			res, err := tx.execUnseen(`DELETE FROM credential WHERE token_hash=? AND scope='register'`, hashToken(r.Header.Get("X-Access-Token")))
 			if err != nil {
 				return err
 			}
@@ -419,7 +419,7 @@ func (m *Master) registerComputer(w http.ResponseWriter, r *http.Request) {
 }
 
 // nextComputerID hands out COMP-1, COMP-2… skipping ids in use.
-func nextComputerID(tx *sql.Tx) (string, error) {
+func nextComputerID(tx *txn) (string, error) {
 	n := 0
 	var v string
 	switch err := tx.QueryRow(`SELECT value FROM meta WHERE name='next_computer'`).Scan(&v); {
@@ -437,7 +437,7 @@ func nextComputerID(tx *sql.Tx) (string, error) {
 			return "", err
 		}
 		if !ok {
-			_, err := tx.Exec(`INSERT INTO meta (name, value) VALUES ('next_computer', ?) ON CONFLICT (name) DO UPDATE SET value=excluded.value`, fmt.Sprint(n+1))
+			_, err := tx.execUnseen(`INSERT INTO meta (name, value) VALUES ('next_computer', ?) ON CONFLICT (name) DO UPDATE SET value=excluded.value`, fmt.Sprint(n+1))
 			return id, err
 		}
 	}

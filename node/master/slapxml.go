@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 
 func (m *Master) routeSLAP(mux *http.ServeMux) {
 	get, post := http.MethodGet, http.MethodPost
-	route(mux, get, "/getFullComputerInformation", m.getFullComputerInformation)
-	route(mux, get, "/getComputerInformation", m.getFullComputerInformation)
-	route(mux, get, "/registerComputerPartition", m.registerComputerPartition)
+	routeBytes(mux, get, "/getFullComputerInformation", serveBytes(m.getFullComputerInformation))
+	routeBytes(mux, get, "/getComputerInformation", serveBytes(m.getFullComputerInformation))
+	routeBytes(mux, get, "/registerComputerPartition", serveBytes(m.registerComputerPartition))
 	route(mux, get, "/getComputerPartitionCertificate", m.certificate)
 	route(mux, get, "/getSoftwareReleaseListFromSoftwareProduct", m.productList)
 	route(mux, get, "/getComputerPartitionStatus", func(r *http.Request) (string, error) {
@@ -33,7 +34,7 @@ func (m *Master) routeSLAP(mux *http.ServeMux) {
 	})
 	route(mux, post, "/loadComputerConfigurationFromXML", m.loadComputerConfiguration)
 	route(mux, post, "/supplySupply", m.supply)
-	route(mux, post, "/requestComputerPartition", m.requestComputerPartition)
+	routeBytes(mux, post, "/requestComputerPartition", serveRaw(m.requestComputerPartition))
 	route(mux, post, "/setComputerPartitionConnectionXml", m.setConnectionXML)
 	route(mux, post, "/softwareInstanceBang", m.bang)
 	route(mux, post, "/softwareInstanceRename", m.rename)
@@ -93,7 +94,7 @@ func scanPartition(s scanner) (*partitionRow, error) {
 }
 
 // queryPartition returns the first partition matching where, or nil.
-func queryPartition(tx *sql.Tx, where string, args ...any) (*partitionRow, error) {
+func queryPartition(tx *txn, where string, args ...any) (*partitionRow, error) {
 	p, err := scanPartition(tx.QueryRow(`SELECT `+partitionColumns+` FROM partition WHERE `+where+` ORDER BY rowid LIMIT 1`, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
@@ -101,7 +102,7 @@ func queryPartition(tx *sql.Tx, where string, args ...any) (*partitionRow, error
 	return p, err
 }
 
-func queryPartitions(tx *sql.Tx, where string, args ...any) ([]*partitionRow, error) {
+func queryPartitions(tx *txn, where string, args ...any) ([]*partitionRow, error) {
 	rows, err := tx.Query(`SELECT `+partitionColumns+` FROM partition WHERE `+where+` ORDER BY rowid`, args...)
 	if err != nil {
 		return nil, err
@@ -142,7 +143,7 @@ func (p *partitionRow) slaves() ([]any, error) {
 
 // ipList is the partition's (interface, address) list in the order the
 // node registered them.
-func ipList(tx *sql.Tx, computer, partition string) ([][2]string, error) {
+func ipList(tx *txn, computer, partition string) ([][2]string, error) {
 	rows, err := tx.Query(`SELECT reference, address FROM partition_network WHERE computer_reference=? AND partition_reference=? ORDER BY rowid`, computer, partition)
 	if err != nil {
 		return nil, err
@@ -160,7 +161,7 @@ func ipList(tx *sql.Tx, computer, partition string) ([][2]string, error) {
 }
 
 // computerNetworks reads every address of a computer, by partition.
-func computerNetworks(tx *sql.Tx, computer string) (map[string][][2]string, error) {
+func computerNetworks(tx *txn, computer string) (map[string][][2]string, error) {
 	rows, err := tx.Query(`SELECT partition_reference, reference, address FROM partition_network WHERE computer_reference=? ORDER BY rowid`, computer)
 	if err != nil {
 		return nil, err
@@ -195,13 +196,13 @@ func xmlDict(s sql.NullString) (map[string]any, error) {
 
 // partitionDoc is slapproxy's partitiondict2partition: what a node sees of
 // one of its partitions.
-func partitionDoc(tx *sql.Tx, p *partitionRow) (*slap.ComputerPartition, error) {
+func partitionDoc(tx *txn, p *partitionRow) (*slap.ComputerPartition, error) {
 	return partitionDocWith(tx, p, nil)
 }
 
 // partitionDocWith is partitionDoc with the computer's addresses already
 // read (nets, by partition), so that a whole computer takes one query.
-func partitionDocWith(tx *sql.Tx, p *partitionRow, nets map[string][][2]string) (*slap.ComputerPartition, error) {
+func partitionDocWith(tx *txn, p *partitionRow, nets map[string][][2]string) (*slap.ComputerPartition, error) {
 	cp := &slap.ComputerPartition{
 		ComputerID: p.Computer, PartitionID: p.Reference,
 		InstanceGUID: p.Computer + "-" + p.Reference,
@@ -253,14 +254,14 @@ func tsString(t sql.NullFloat64) any {
 	return slap.PyFloat(t.Float64)
 }
 
-func computerExists(tx *sql.Tx, id string) (bool, error) {
+func computerExists(tx *txn, id string) (bool, error) {
 	var n int
 	err := tx.QueryRow(`SELECT COUNT(*) FROM computer WHERE reference=?`, id).Scan(&n)
 	return n > 0, err
 }
 
 // computerDoc builds the getFullComputerInformation answer.
-func (m *Master) computerDoc(tx *sql.Tx, id string) (*slap.Computer, error) {
+func (m *Master) computerDoc(tx *txn, id string) (*slap.Computer, error) {
 	ok, err := computerExists(tx, id)
 	if err != nil {
 		return nil, err
@@ -299,57 +300,65 @@ func (m *Master) computerDoc(tx *sql.Tx, id string) (*slap.Computer, error) {
 	return c, rows.Err()
 }
 
-func (m *Master) getFullComputerInformation(r *http.Request) (string, error) {
+func (m *Master) getFullComputerInformation(r *http.Request) ([]byte, error) {
 	id, err := field(r, "computer_id")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := authorizeComputer(r, id); err != nil {
-		return "", err
+		return nil, err
 	}
-	var out string
-	err = m.tx(r.Context(), func(tx *sql.Tx) error {
+	return m.cached(r.Context(), cacheKey("computer", id), func(tx *txn) ([]byte, error) {
 		c, err := m.computerDoc(tx, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = dumps(c.Object())
-		return err
+		return marshal(c.Object())
 	})
-	return out, err
 }
 
-func (m *Master) registerComputerPartition(r *http.Request) (string, error) {
+func (m *Master) registerComputerPartition(r *http.Request) ([]byte, error) {
 	cid, err := field(r, "computer_reference")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	pid, err := field(r, "computer_partition_reference")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if err := authorizePartition(r, cid, pid); err != nil {
-		return "", err
+		return nil, err
 	}
-	var out string
-	err = m.tx(r.Context(), func(tx *sql.Tx) error {
+	return m.cached(r.Context(), cacheKey("partition", cid, pid), func(tx *txn) ([]byte, error) {
 		p, err := mustPartition(tx, cid, pid)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		cp, err := partitionDoc(tx, p)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out, err = dumps(cp.Object())
-		return err
+		return marshal(cp.Object())
 	})
-	return out, err
+}
+
+// cacheKey makes an answerCache key of a call and its arguments, each
+// prefixed with its length so that no two argument lists share a key.
+func cacheKey(call string, args ...string) string {
+	var b strings.Builder
+	b.WriteString(call)
+	for _, a := range args {
+		b.WriteByte(' ')
+		b.WriteString(strconv.Itoa(len(a)))
+		b.WriteByte(':')
+		b.WriteString(a)
+	}
+	return b.String()
 }
 
 // mustPartition returns a partition or a 404 naming it (slapproxy answers
 // a bare 500 there).
-func mustPartition(tx *sql.Tx, computer, partition string) (*partitionRow, error) {
+func mustPartition(tx *txn, computer, partition string) (*partitionRow, error) {
 	p, err := queryPartition(tx, `reference=? AND computer_reference=?`, partition, computer)
 	if err != nil {
 		return nil, err
@@ -371,7 +380,7 @@ func (m *Master) certificate(r *http.Request) (string, error) {
 	}
 	cert, key := "", ""
 	if r.TLS != nil {
-		err := m.tx(r.Context(), func(tx *sql.Tx) error {
+		err := m.tx(r.Context(), func(tx *txn) error {
 			p, err := mustPartition(tx, c, pid)
 			if err != nil || p.SlapState == "free" {
 				return err
@@ -416,14 +425,20 @@ func (m *Master) loadComputerConfiguration(r *http.Request) (string, error) {
 	if err := authorizeComputer(r, cfg.Reference); err != nil {
 		return "", err
 	}
-	return "done", m.tx(r.Context(), func(tx *sql.Tx) error { return formatComputer(tx, cfg) })
+	return "done", m.tx(r.Context(), func(tx *txn) error { return formatComputer(tx, cfg) })
 }
 
 // formatComputer is slapproxy's formatFromDB: upsert the computer, drop
 // partitions (with their shared instances) that are no longer listed, add
 // new ones free, keep existing ones as they are, and replace every address.
-func formatComputer(tx *sql.Tx, cfg *slap.ComputerConfiguration) error {
+func formatComputer(tx *txn, cfg *slap.ComputerConfiguration) error {
 	c := cfg.Reference
+	if same, err := formatted(tx, cfg); err != nil || same {
+		// A node re-registering what it registered before (slapformat
+		// runs hourly, `slapnode node converge` on every pass) changes
+		// nothing, and keeps the cached answers.
+		return err
+	}
 	if _, err := tx.Exec(`INSERT INTO computer (reference, address, netmask) VALUES (?, ?, ?)
 		ON CONFLICT (reference) DO UPDATE SET address=excluded.address, netmask=excluded.netmask`, c, cfg.Address, cfg.Netmask); err != nil {
 		return err
@@ -468,6 +483,77 @@ func formatComputer(tx *sql.Tx, cfg *slap.ComputerConfiguration) error {
 	return nil
 }
 
+// formatted tells whether the database already holds cfg exactly: the
+// computer's address, the same partitions, and the same addresses in the
+// same order.
+func formatted(tx *txn, cfg *slap.ComputerConfiguration) (bool, error) {
+	c := cfg.Reference
+	var addr, mask string
+	switch err := tx.QueryRow(`SELECT address, netmask FROM computer WHERE reference=?`, c).Scan(&addr, &mask); {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	if addr != cfg.Address || mask != cfg.Netmask {
+		return false, nil
+	}
+	rows, err := tx.Query(`SELECT reference FROM partition WHERE computer_reference=?`, c)
+	if err != nil {
+		return false, err
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var ref string
+		if err := rows.Scan(&ref); err != nil {
+			rows.Close()
+			return false, err
+		}
+		have[ref] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	want := map[string]bool{}
+	var nets [][4]string
+	for _, p := range cfg.Partitions {
+		want[p.Reference] = true
+		iface := p.TapName
+		if iface == "" {
+			iface = p.Reference
+		}
+		for _, a := range p.Addresses {
+			nets = append(nets, [4]string{p.Reference, iface, a.Addr, a.Netmask})
+		}
+	}
+	if len(have) != len(want) || len(want) != len(cfg.Partitions) {
+		return false, nil
+	}
+	for ref := range want {
+		if !have[ref] {
+			return false, nil
+		}
+	}
+	rows, err = tx.Query(`SELECT partition_reference, reference, address, netmask FROM partition_network WHERE computer_reference=? ORDER BY rowid`, c)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	i := 0
+	for rows.Next() {
+		var n [4]string
+		if err := rows.Scan(&n[0], &n[1], &n[2], &n[3]); err != nil {
+			return false, err
+		}
+		if i >= len(nets) || n != nets[i] {
+			return false, nil
+		}
+		i++
+	}
+	return i == len(nets), rows.Err()
+}
+
 func (m *Master) supply(r *http.Request) (string, error) {
 	u, err := field(r, "url")
 	if err != nil {
@@ -490,7 +576,7 @@ func (m *Master) supply(r *http.Request) (string, error) {
 	if err := authorizeAdmin(r); err != nil {
 		return "", err
 	}
-	err = m.tx(r.Context(), func(tx *sql.Tx) error {
+	err = m.tx(r.Context(), func(tx *txn) error {
 		_, err := tx.Exec(`INSERT INTO software (url, computer_reference, requested_state) VALUES (?, ?, ?)
 			ON CONFLICT (url, computer_reference) DO UPDATE SET requested_state=excluded.requested_state`, u, c, state)
 		return err
@@ -513,7 +599,7 @@ func (m *Master) destroyedSoftwareRelease(r *http.Request) (string, error) {
 	if err := authorizeComputer(r, c); err != nil {
 		return "", err
 	}
-	return "OK", m.tx(r.Context(), func(tx *sql.Tx) error {
+	return "OK", m.tx(r.Context(), func(tx *txn) error {
 		_, err := tx.Exec(`DELETE FROM software WHERE url=? AND computer_reference=?`, u, c)
 		return err
 	})
@@ -535,8 +621,8 @@ func (m *Master) reportSoftware(state string) slapHandler {
 			return "", err
 		}
 		log := r.Form.Get("error_log")
-		return "Ignored", m.tx(r.Context(), func(tx *sql.Tx) error {
-			_, err := tx.Exec(`UPDATE software SET reported_state=?, error_log=? WHERE url=? AND computer_reference=?`, state, log, u, c)
+		return "Ignored", m.tx(r.Context(), func(tx *txn) error {
+			_, err := tx.execUnseen(`UPDATE software SET reported_state=?, error_log=? WHERE url=? AND computer_reference=?`, state, log, u, c)
 			return err
 		})
 	}
@@ -563,8 +649,8 @@ func (m *Master) reportPartition(state string) slapHandler {
 			return "", err
 		}
 		log := r.Form.Get("error_log")
-		return "Ignored", m.tx(r.Context(), func(tx *sql.Tx) error {
-			_, err := tx.Exec(`UPDATE partition SET reported_state=?, error_log=? WHERE reference=? AND computer_reference=?`, state, log, p, c)
+		return "Ignored", m.tx(r.Context(), func(tx *txn) error {
+			_, err := tx.execUnseen(`UPDATE partition SET reported_state=?, error_log=? WHERE reference=? AND computer_reference=?`, state, log, p, c)
 			return err
 		})
 	}
@@ -584,7 +670,7 @@ func (m *Master) setConnectionXML(r *http.Request) (string, error) {
 		return "", errorf(http.StatusBadRequest, "connection parameters: %v", err)
 	}
 	slave := optional(r, "slave_reference")
-	return "done", m.tx(r.Context(), func(tx *sql.Tx) error {
+	return "done", m.tx(r.Context(), func(tx *txn) error {
 		if slave == "" {
 			res, err := tx.Exec(`UPDATE partition SET connection_xml=? WHERE reference=? AND computer_reference=?`, doc, p, c)
 			if err != nil {
@@ -617,7 +703,7 @@ func (m *Master) bang(r *http.Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "OK", m.tx(r.Context(), func(tx *sql.Tx) error {
+	return "OK", m.tx(r.Context(), func(tx *txn) error {
 		p, err := mustPartition(tx, c, pid)
 		if err != nil {
 			return err
@@ -631,7 +717,7 @@ func (m *Master) bang(r *http.Request) (string, error) {
 
 // bangTree makes the whole tree of root be processed again: one new
 // timestamp for the root and every instance it requested.
-func bangTree(tx *sql.Tx, root string, ts float64) error {
+func bangTree(tx *txn, root string, ts float64) error {
 	_, err := tx.Exec(`UPDATE partition SET timestamp=? WHERE slap_state='busy' AND ((partition_reference=? AND requested_by='') OR requested_by=?)`, ts, root, root)
 	return err
 }
@@ -648,7 +734,7 @@ func (m *Master) rename(r *http.Request) (string, error) {
 	if name == "" {
 		return "", errorf(http.StatusBadRequest, "new_name is empty")
 	}
-	return "done", m.tx(r.Context(), func(tx *sql.Tx) error {
+	return "done", m.tx(r.Context(), func(tx *txn) error {
 		p, err := mustPartition(tx, c, pid)
 		if err != nil {
 			return err
@@ -660,7 +746,7 @@ func (m *Master) rename(r *http.Request) (string, error) {
 	})
 }
 
-func renameInstance(tx *sql.Tx, p *partitionRow, name string) error {
+func renameInstance(tx *txn, p *partitionRow, name string) error {
 	if other, err := queryPartition(tx, `slap_state='busy' AND partition_reference=? AND requested_by=?`, name, p.RequestedBy); err != nil {
 		return err
 	} else if other != nil {
@@ -682,7 +768,7 @@ func (m *Master) destroyedComputerPartition(r *http.Request) (string, error) {
 		return "", err
 	}
 	var out string
-	err = m.tx(r.Context(), func(tx *sql.Tx) error {
+	err = m.tx(r.Context(), func(tx *txn) error {
 		out, err = freePartition(tx, c, pid)
 		return err
 	})
@@ -692,7 +778,7 @@ func (m *Master) destroyedComputerPartition(r *http.Request) (string, error) {
 // freePartition is slapproxy's freePartitionFromDB: a root whose children
 // still exist is not freed — they are asked to be destroyed first, and the
 // answer (a 200, as slapproxy's) says so.
-func freePartition(tx *sql.Tx, c, pid string) (string, error) {
+func freePartition(tx *txn, c, pid string) (string, error) {
 	p, err := queryPartition(tx, `reference=? AND computer_reference=?`, pid, c)
 	if err != nil {
 		return "", err
@@ -737,58 +823,101 @@ type instanceRequest struct {
 	Shared                                bool
 }
 
-func (m *Master) requestComputerPartition(r *http.Request) (string, error) {
+func (m *Master) requestComputerPartition(r *http.Request, raw []byte) ([]byte, error) {
+	// The same request, unchanged, gets the same answer until the
+	// database changes. The key is the request as sent — its form, before
+	// any parsing, and what decides how it parses — so that a re-request
+	// costs neither parsing nor decoding; the requester its form names is
+	// kept with the answer, and the caller's credential is checked against
+	// it as it would be against the parsed form.
+	key := cacheKey("request", r.Header.Get("Content-Type"), r.URL.RawQuery, string(raw))
+	if a, ok, err := m.lookup(key); err != nil {
+		return nil, err
+	} else if ok {
+		if err := authorizeRequester(r, a.computer, a.partition); err != nil {
+			return nil, err
+		}
+		return a.body, nil
+	}
+	if err := parseForm(r); err != nil {
+		return nil, err
+	}
+	for _, f := range []string{"software_release", "partition_reference"} {
+		if _, err := field(r, f); err != nil {
+			return nil, err
+		}
+	}
+	rc, rp := optional(r, "computer_id"), optional(r, "computer_partition_id")
+	if err := authorizeRequester(r, rc, rp); err != nil {
+		return nil, err
+	}
+	a, err := m.cachedFull(r.Context(), key, func(tx *txn) (cachedAnswer, error) {
+		q, err := parseRequest(r)
+		if err != nil {
+			return cachedAnswer{}, err
+		}
+		inst, err := m.requestIn(tx, q)
+		if err != nil {
+			return cachedAnswer{}, err
+		}
+		b, err := marshal(inst.Object())
+		return cachedAnswer{body: b, computer: rc, partition: rp}, err
+	})
+	return a.body, err
+}
+
+// authorizeRequester checks that the caller may request as the requester
+// a requestComputerPartition names: a partition (its children), or nobody
+// (an operator's request).
+func authorizeRequester(r *http.Request, computer, partition string) error {
+	if computer != "" || partition != "" {
+		return authorizePartition(r, computer, partition)
+	}
+	return authorizeAdmin(r)
+}
+
+// parseRequest reads a requestComputerPartition's form.
+func parseRequest(r *http.Request) (instanceRequest, error) {
 	var q instanceRequest
 	var err error
 	if q.SoftwareURL, err = field(r, "software_release"); err != nil {
-		return "", err
+		return q, err
 	}
 	if q.Title, err = field(r, "partition_reference"); err != nil {
-		return "", err
+		return q, err
 	}
 	if q.Title == "" {
-		return "", errorf(http.StatusBadRequest, "partition_reference (the instance's title) is empty")
+		return q, errorf(http.StatusBadRequest, "partition_reference (the instance's title) is empty")
 	}
 	q.SoftwareType = r.Form.Get("software_type")
 	q.RequesterComputer, q.RequesterPartition = optional(r, "computer_id"), optional(r, "computer_partition_id")
 	if q.Params, err = marshalledDict(r, "partition_parameter_xml"); err != nil {
-		return "", err
+		return q, err
 	}
 	if q.Filter, err = marshalledDict(r, "filter_xml"); err != nil {
-		return "", err
+		return q, err
 	}
 	st, err := marshalled(r, "state", nil)
 	if err != nil {
-		return "", err
+		return q, err
 	}
 	switch s := st.(type) {
 	case nil:
 	case string:
 		q.State = s
 	default:
-		return "", errorf(http.StatusBadRequest, "field \"state\": expected a marshalled string or None, got %T", st)
+		return q, errorf(http.StatusBadRequest, "field \"state\": expected a marshalled string or None, got %T", st)
 	}
 	sh, err := marshalled(r, "shared_xml", false)
 	if err != nil {
-		return "", err
+		return q, err
 	}
 	if b, ok := sh.(bool); ok {
 		q.Shared = b
 	} else if sh != nil {
-		return "", errorf(http.StatusBadRequest, "field \"shared_xml\": expected a marshalled bool, got %T", sh)
+		return q, errorf(http.StatusBadRequest, "field \"shared_xml\": expected a marshalled bool, got %T", sh)
 	}
-	if q.RequesterComputer != "" || q.RequesterPartition != "" {
-		if err := authorizePartition(r, q.RequesterComputer, q.RequesterPartition); err != nil {
-			return "", err
-		}
-	} else if err := authorizeAdmin(r); err != nil {
-		return "", err
-	}
-	inst, err := m.request(r.Context(), q)
-	if err != nil {
-		return "", err
-	}
-	return dumps(inst.Object())
+	return q, nil
 }
 
 var validStates = map[string]bool{slap.StateStarted: true, slap.StateStopped: true, slap.StateDestroyed: true}
@@ -796,41 +925,45 @@ var validStates = map[string]bool{slap.StateStarted: true, slap.StateStopped: tr
 // request allocates or updates an instance, as slapproxy's
 // requestNotSlave and requestSlave do.
 func (m *Master) request(ctx context.Context, q instanceRequest) (*slap.SoftwareInstance, error) {
+	var out *slap.SoftwareInstance
+	err := m.tx(ctx, func(tx *txn) error {
+		var err error
+		out, err = m.requestIn(tx, q)
+		return err
+	})
+	return out, err
+}
+
+// requestIn is request within the call's transaction.
+func (m *Master) requestIn(tx *txn, q instanceRequest) (*slap.SoftwareInstance, error) {
 	if q.State != "" && !validStates[q.State] {
 		return nil, errorf(http.StatusBadRequest, "state %q: request an instance as started, stopped or destroyed", q.State)
 	}
 	if q.SoftwareURL == "" {
 		return nil, errorf(http.StatusBadRequest, "software_release is empty")
 	}
-	var out *slap.SoftwareInstance
-	err := m.tx(ctx, func(tx *sql.Tx) error {
-		requestedBy := ""
-		if q.RequesterComputer != "" || q.RequesterPartition != "" {
-			p, err := queryPartition(tx, `reference=? AND computer_reference=? AND slap_state='busy'`, q.RequesterPartition, q.RequesterComputer)
-			if err != nil {
-				return err
-			}
-			if p == nil {
-				return errorf(http.StatusNotFound, "requesting partition %q on computer %q hosts no instance", q.RequesterPartition, q.RequesterComputer)
-			}
-			requestedBy = p.rootTitle()
+	requestedBy := ""
+	if q.RequesterComputer != "" || q.RequesterPartition != "" {
+		p, err := queryPartition(tx, `reference=? AND computer_reference=? AND slap_state='busy'`, q.RequesterPartition, q.RequesterComputer)
+		if err != nil {
+			return nil, err
 		}
-		computer, _ := q.Filter["computer_guid"].(string)
-		if computer == "" {
-			computer = m.opts.DefaultComputer
+		if p == nil {
+			return nil, errorf(http.StatusNotFound, "requesting partition %q on computer %q hosts no instance", q.RequesterPartition, q.RequesterComputer)
 		}
-		var err error
-		if q.Shared {
-			out, err = m.requestShared(tx, q, requestedBy, computer)
-		} else {
-			out, err = m.requestInstance(tx, q, requestedBy, computer)
-		}
-		return err
-	})
-	return out, err
+		requestedBy = p.rootTitle()
+	}
+	computer, _ := q.Filter["computer_guid"].(string)
+	if computer == "" {
+		computer = m.opts.DefaultComputer
+	}
+	if q.Shared {
+		return m.requestShared(tx, q, requestedBy, computer)
+	}
+	return m.requestInstance(tx, q, requestedBy, computer)
 }
 
-func (m *Master) requestInstance(tx *sql.Tx, q instanceRequest, requestedBy, computer string) (*slap.SoftwareInstance, error) {
+func (m *Master) requestInstance(tx *txn, q instanceRequest, requestedBy, computer string) (*slap.SoftwareInstance, error) {
 	typ := q.SoftwareType
 	if typ == "" {
 		typ = "default"
@@ -907,7 +1040,7 @@ func (m *Master) requestInstance(tx *sql.Tx, q instanceRequest, requestedBy, com
 	return inst, nil
 }
 
-func (m *Master) requestShared(tx *sql.Tx, q instanceRequest, requestedBy, computer string) (*slap.SoftwareInstance, error) {
+func (m *Master) requestShared(tx *txn, q instanceRequest, requestedBy, computer string) (*slap.SoftwareInstance, error) {
 	where := `slap_state='busy' AND software_release=? AND computer_reference=?`
 	args := []any{q.SoftwareURL, computer}
 	if q.SoftwareType != "" {

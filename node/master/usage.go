@@ -1,7 +1,6 @@
 package master
 
 import (
-	"database/sql"
 	"encoding/xml"
 	"fmt"
 	"net/http"
@@ -48,14 +47,14 @@ func (m *Master) recordUsage(r *http.Request) (string, error) {
 	if xml.Unmarshal([]byte(r.Form.Get("use_string")), &j) != nil {
 		return "Ignored", nil
 	}
-	err = m.tx(r.Context(), func(tx *sql.Tx) error {
+	err = m.tx(r.Context(), func(tx *txn) error {
 		for _, t := range j.Transactions {
 			for _, mv := range t.Movements {
 				q, err := strconv.ParseFloat(strings.TrimSpace(mv.Quantity), 64)
 				if err != nil || mv.Resource == "" || mv.Reference == "" {
 					continue
 				}
-				if _, err := tx.Exec(`INSERT INTO usage (computer, partition, resource, quantity, unit, date) VALUES (?, ?, ?, ?, ?, ?)
+				if _, err := tx.execUnseen(`INSERT INTO usage (computer, partition, resource, quantity, unit, date) VALUES (?, ?, ?, ?, ?, ?)
 					ON CONFLICT (computer, partition, resource) DO UPDATE SET quantity=excluded.quantity, unit=excluded.unit, date=excluded.date`,
 					computer, strings.TrimSpace(mv.Reference), strings.TrimSpace(mv.Resource), q, strings.TrimSpace(mv.Unit), strings.TrimSpace(t.StopDate)); err != nil {
 					return fmt.Errorf("record usage: %w", err)
@@ -71,7 +70,7 @@ func (m *Master) recordUsage(r *http.Request) (string, error) {
 }
 
 // partitionUsage reads what a partition last reported.
-func partitionUsage(tx *sql.Tx, computer, partition string) (map[string]Usage, error) {
+func partitionUsage(tx *txn, computer, partition string) (map[string]Usage, error) {
 	rows, err := tx.Query(`SELECT resource, quantity, unit, date FROM usage WHERE computer=? AND partition=?`, computer, partition)
 	if err != nil {
 		return nil, err

@@ -241,3 +241,46 @@ func TestClientErrors(t *testing.T) {
 		t.Errorf("unreachable master: %v", err)
 	}
 }
+
+// A node polls the same computer document every pass: the client decodes
+// it once while it does not change, and each caller still gets a Computer
+// of its own.
+func TestFullComputerInformationReusesAnUnchangedDocument(t *testing.T) {
+	doc := func(value string) string {
+		c := &Computer{ID: "C", Partitions: []*ComputerPartition{{ComputerID: "C", PartitionID: "p0", RequestedState: StateStarted,
+			SoftwareRelease: &SoftwareRelease{URL: "sr", ComputerID: "C"},
+			ParameterDict:   map[string]any{"k": value, "nested": map[string]any{"x": "1"}}, ConnectionDict: map[string]any{}}}}
+		return string(MustMarshal(c.Object()))
+	}
+	answer := doc("v1")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, answer) }))
+	defer srv.Close()
+	c, err := NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	first, err := c.FullComputerInformation(ctx, "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What a caller does to its copy does not reach the next one.
+	first.Partitions[0].ParameterDict["k"] = "changed by the caller"
+	first.Partitions[0].ParameterDict["nested"].(map[string]any)["x"] = "changed"
+	again, err := c.FullComputerInformation(ctx, "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := again.Partitions[0].ParameterDict; p["k"] != "v1" || p["nested"].(map[string]any)["x"] != "1" {
+		t.Fatalf("second read of the same document: %v", p)
+	}
+	// A changed document is read anew.
+	answer = doc("v2")
+	third, err := c.FullComputerInformation(ctx, "C")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := third.Partitions[0].ParameterDict["k"]; v != "v2" {
+		t.Fatalf("changed document read as %v", v)
+	}
+}

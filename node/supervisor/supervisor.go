@@ -170,7 +170,9 @@ func New(opts Options) (*Supervisor, error) {
 
 // reaper collects the orphans of services re-parented to this process (a
 // subreaper) once they die: at each SIGCHLD, at most every 100 ms, and every
-// 2 s in case a signal was coalesced away.
+// 2 s in case a signal was coalesced away. An idle daemon stays idle: each
+// tick first asks the kernel whether any child is dead at all (one
+// waitid), and walks /proc only when one is.
 func (s *Supervisor) reaper() {
 	defer close(s.reaperDone)
 	t := time.NewTicker(2 * time.Second)
@@ -192,6 +194,9 @@ func (s *Supervisor) reaper() {
 			}
 		}
 		if pidfds {
+			if !zombieChild() {
+				continue
+			}
 			if _, err := reapZombies(); err == nil {
 				continue
 			}
