@@ -2,6 +2,8 @@ package builtin
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"strings"
 	"testing"
@@ -24,5 +26,35 @@ func TestModules(t *testing.T) {
 	}
 	if _, err := Module("nope"); err == nil || !strings.Contains(err.Error(), "cookbook") {
 		t.Fatalf("unknown module: %v", err)
+	}
+}
+
+// TestDigest: the digest recorded at build time is the embedded bytes'
+// (make writes both; a module rebuilt by hand without its record is
+// refused by Digest, not trusted).
+func TestDigest(t *testing.T) {
+	names := Names()
+	if len(names) == 0 {
+		t.Skip("built without its WebAssembly modules (make wasm)")
+	}
+	for _, n := range names {
+		b, err := Module(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		d, ok := Digest(n)
+		if !ok {
+			if os.Getenv("SLAPNODE_REQUIRE_WASM") != "" {
+				t.Fatalf("%s: no build-time digest beside it (make writes %s.wasm.sha256)", n, n)
+			}
+			continue
+		}
+		if d != hex.EncodeToString(sum[:]) {
+			t.Fatalf("%s: recorded digest %s, bytes hash to %x", n, d, sum)
+		}
+	}
+	if _, ok := Digest("nope"); ok {
+		t.Fatal("digest of an unknown module")
 	}
 }

@@ -52,6 +52,8 @@ var DefaultPathDirs = []string{"/usr/local/bin", "/usr/bin", "/bin"}
 // Config configures a Host.
 type Config struct {
 	// CacheDir holds wazero's compilation cache; empty keeps it in memory.
+	// Nodes use MachineCacheDir, one per machine. A damaged entry is
+	// detected when it is read and rebuilt.
 	CacheDir string
 	// DownloadDir is the content-addressed download cache
 	// (<DownloadDir>/sha256/ab/abcd…); empty disables slapnode.download.
@@ -222,7 +224,18 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 		h.compiled[k] = e
 	}
 	h.mu.Unlock()
-	e.once.Do(func() { e.cm, e.err = c.rt.CompileModule(ctx, wasm) })
+	e.once.Do(func() {
+		e.cm, e.err = c.rt.CompileModule(ctx, wasm)
+		if isCacheEntryError(e.err) && h.cfg.CacheDir != "" {
+			// A damaged entry (a disk error, a truncated write): drop
+			// the entries and compile again, which writes a sound one.
+			if err := purgeCacheEntries(h.cfg.CacheDir); err != nil {
+				e.err = fmt.Errorf("%w (and removing the damaged compilation cache entries: %v)", e.err, err)
+				return
+			}
+			e.cm, e.err = c.rt.CompileModule(ctx, wasm)
+		}
+	})
 	if e.err != nil {
 		// Do not cache failures: a cancelled context must not poison the key.
 		h.mu.Lock()
