@@ -70,6 +70,7 @@ const (
 	secStart    = 8
 	secElement  = 9
 	secCode     = 10
+	secData     = 11
 )
 
 // instrument returns wasm rewritten with a fuel counter, or
@@ -96,7 +97,7 @@ func instrument(wasm []byte) ([]byte, error) {
 		secs = append(secs, section{id, body})
 	}
 	// First pass: what the rewrite needs to know.
-	var nTypes, nFuncImports, nGlobalImports, nGlobals uint32
+	var nTypes, nFuncImports, nGlobalImports uint32
 	for _, s := range secs {
 		r := &reader{b: s.body}
 		switch s.id {
@@ -129,8 +130,6 @@ func instrument(wasm []byte) ([]byte, error) {
 					r.fail("import kind %#x", kind)
 				}
 			}
-		case secGlobal:
-			nGlobals = r.u32()
 		case secTable:
 			// A table with an initialiser expression (0x40 0x00) could
 			// hold ref.func: not rewritten here.
@@ -148,10 +147,11 @@ func instrument(wasm []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %v", errNotInstrumented, r.err)
 		}
 	}
-	rw := &rewriter{
-		fuelFunc:   nFuncImports,              // the new import, after the other function imports
-		fuelGlobal: nGlobalImports + nGlobals, // the new global, after the others
-	}
+	// The counter and the import take the first index after the imported
+	// globals and functions, and the module's own move up by one: an index
+	// that was out of range in the module stays out of range, so no code
+	// of the module can name the counter or the import.
+	rw := &rewriter{fuelFunc: nFuncImports, fuelGlobal: nGlobalImports}
 
 	var out bytes.Buffer
 	out.Write(wasm[:8])
@@ -209,10 +209,7 @@ func instrument(wasm []byte) ([]byte, error) {
 		case secImport:
 			body, err = appendToVector(s.body, newImport)
 		case secGlobal:
-			body, err = rw.globals(s.body)
-			if err == nil {
-				body, err = appendToVector(body, newGlobal)
-			}
+			body, err = rw.globals(s.body, newGlobal)
 		case secExport:
 			body, err = rw.exports(s.body)
 		case secStart:
@@ -221,6 +218,8 @@ func instrument(wasm []byte) ([]byte, error) {
 			err = r.err
 		case secElement:
 			body, err = rw.elements(s.body)
+		case secData:
+			body, err = rw.data(s.body)
 		case secCode:
 			body, err = rw.code(s.body)
 		case secCustom:
@@ -260,6 +259,14 @@ func (rw *rewriter) fn(i uint32) uint32 {
 	return i
 }
 
+// global maps a global index of the original module to the rewritten one.
+func (rw *rewriter) global(i uint32) uint32 {
+	if i >= rw.fuelGlobal {
+		return i + 1
+	}
+	return i
+}
+
 // check is the code run at each function entry and loop header:
 //
 //	global.get $fuel  i32.eqz  if  call $fuel  global.set $fuel  end
@@ -281,18 +288,22 @@ func (rw *rewriter) exports(body []byte) ([]byte, error) {
 		out = append(out, wasmName(r.name())...)
 		kind := r.byte()
 		idx := r.u32()
-		if kind == 0 {
+		switch kind {
+		case 0:
 			idx = rw.fn(idx)
+		case 3:
+			idx = rw.global(idx)
 		}
 		out = append(append(out, kind), uleb(uint64(idx))...)
 	}
 	return out, r.end()
 }
 
-func (rw *rewriter) globals(body []byte) ([]byte, error) {
+// globals rewrites the global section with the counter first.
+func (rw *rewriter) globals(body, counter []byte) ([]byte, error) {
 	r := &reader{b: body}
 	n := r.u32()
-	out := uleb(uint64(n))
+	out := append(uleb(uint64(n)+1), counter...)
 	for k := uint32(0); k < n && r.err == nil; k++ {
 		start := r.i
 		r.valType()
@@ -320,7 +331,9 @@ func (rw *rewriter) constExpr(r *reader, out []byte) []byte {
 		case 0x44:
 			r.bytes(8)
 		case 0x23: // global.get
-			r.u32()
+			idx := r.u32()
+			out = append(append(out, op), uleb(uint64(rw.global(idx)))...)
+			continue
 		case 0xd0: // ref.null
 			r.heapType()
 		case 0xd2: // ref.func
@@ -410,6 +423,30 @@ func (rw *rewriter) code(body []byte) ([]byte, error) {
 	return out, r.end()
 }
 
+// data rewrites the offsets of active data segments (global.get).
+func (rw *rewriter) data(body []byte) ([]byte, error) {
+	r := &reader{b: body}
+	n := r.u32()
+	out := uleb(uint64(n))
+	for k := uint32(0); k < n && r.err == nil; k++ {
+		flags := r.u32()
+		out = append(out, uleb(uint64(flags))...)
+		switch flags {
+		case 0:
+			out = rw.constExpr(r, out)
+		case 1:
+		case 2:
+			out = append(out, uleb(uint64(r.u32()))...)
+			out = rw.constExpr(r, out)
+		default:
+			r.fail("data segment flags %d", flags)
+		}
+		size := r.u32()
+		out = append(append(out, uleb(uint64(size))...), r.bytes(int(size))...)
+	}
+	return out, r.end()
+}
+
 // instructions copies a function body, shifting function indices and
 // adding check after each loop's block type.
 func (rw *rewriter) instructions(r *reader, out, check []byte) []byte {
@@ -421,6 +458,10 @@ func (rw *rewriter) instructions(r *reader, out, check []byte) []byte {
 			idx := r.u32()
 			out = append(append(out, op), uleb(uint64(rw.fn(idx)))...)
 			continue
+		case 0x23, 0x24: // global.get, global.set
+			idx := r.u32()
+			out = append(append(out, op), uleb(uint64(rw.global(idx)))...)
+			continue
 		case 0x03: // loop
 			r.blockType()
 			out = append(out, r.b[start:r.i]...)
@@ -429,7 +470,7 @@ func (rw *rewriter) instructions(r *reader, out, check []byte) []byte {
 		case 0x02, 0x04, 0x06: // block, if, try
 			r.blockType()
 		case 0x07, 0x08, 0x09, 0x18, 0x0c, 0x0d, 0xd4, 0xd6, 0x14, 0x15, // tag, label and type indices
-			0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x3f, 0x40:
+			0x20, 0x21, 0x22, 0x25, 0x26, 0x3f, 0x40:
 			r.u32()
 		case 0x0e: // br_table
 			m := r.u32()
@@ -524,11 +565,15 @@ func (rw *rewriter) names(body []byte) ([]byte, error) {
 		}
 		var nb []byte
 		switch id {
-		case 1: // function names: vec(funcidx name)
+		case 1, 7: // function and global names: vec(idx name)
+			shift := rw.fn
+			if id == 7 {
+				shift = rw.global
+			}
 			n := sub.u32()
 			nb = uleb(uint64(n))
 			for k := uint32(0); k < n && sub.err == nil; k++ {
-				nb = append(nb, uleb(uint64(rw.fn(sub.u32())))...)
+				nb = append(nb, uleb(uint64(shift(sub.u32())))...)
 				nb = append(nb, wasmName(sub.name())...)
 			}
 		case 2, 3: // local and label names: vec(funcidx namemap)

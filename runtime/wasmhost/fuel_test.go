@@ -165,3 +165,40 @@ func TestFuelUntrustedLoad(t *testing.T) {
 		t.Fatalf("module importing slapnode.fuel: %v", err)
 	}
 }
+
+// TestFuelCounterOutOfReach: a module whose code names a global (or a
+// function) one past its own — invalid as it stands — must stay invalid
+// once rewritten, not name the counter: else it could refill the counter
+// itself and never be stopped.
+func TestFuelCounterOutOfReach(t *testing.T) {
+	body := []byte{
+		0x00,       // no locals
+		0x03, 0x40, // loop
+		0x41, 0xff, 0xff, 0xff, 0xff, 0x07, // i32.const 0x7fffffff
+		0x24, 0x00, // global.set 0: the module has no global
+		0x0c, 0x00, // br 0
+		0x0b, 0x0b, // end end
+	}
+	wasm := []byte("\x00asm\x01\x00\x00\x00")
+	section := func(id byte, content ...byte) {
+		wasm = append(append(append(wasm, id), uleb(uint64(len(content)))...), content...)
+	}
+	section(secType, 0x01, 0x60, 0x00, 0x00)
+	section(secFunction, 0x01, 0x00)
+	section(secExport, append(append([]byte{0x01}, wasmName("spin")...), 0x00, 0x00)...)
+	section(secCode, append(append([]byte{0x01}, uleb(uint64(len(body)))...), body...)...)
+
+	ctx := context.Background()
+	rt := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCloseOnContextDone(false))
+	defer rt.Close(ctx)
+	if _, err := rt.CompileModule(ctx, wasm); err == nil {
+		t.Fatal("the module itself should be invalid")
+	}
+	w, err := instrument(wasm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rt.CompileModule(ctx, w); err == nil {
+		t.Fatal("rewritten, the module's global.set 0 names the fuel counter")
+	}
+}
