@@ -623,11 +623,14 @@ func (m *modRef) load(ctx context.Context) (*wasmhost.Module, error) {
 	}
 	wasm := m.wasm
 	if wasm == nil {
-		b, err := builtin.Module(strings.TrimPrefix(m.source, "builtin:"))
+		// In place in the binary (read-only, no copy); its pages are
+		// given back once it is compiled.
+		b, err := builtin.ModuleInPlace(strings.TrimPrefix(m.source, "builtin:"))
 		if err != nil {
 			return nil, fmt.Errorf("module %q: %w", m.Name, err)
 		}
 		wasm = b
+		defer builtin.Release(strings.TrimPrefix(m.source, "builtin:"))
 	}
 	done := m.e.BeginStep("compiling module " + m.Name + " (once per machine)")
 	lm, err := m.e.Host.Load(ctx, m.Name, wasm, m.grants)

@@ -58,3 +58,29 @@ func TestDigest(t *testing.T) {
 		t.Fatal("digest of an unknown module")
 	}
 }
+
+// TestModuleInPlace: the module seen in place is the module, byte for
+// byte, and stays so after Release (its pages are read again from the
+// binary).
+func TestModuleInPlace(t *testing.T) {
+	if len(Names()) == 0 {
+		t.Skip("built without its WebAssembly modules (make wasm)")
+	}
+	want, err := Module("cookbook")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := inPlace("wasm/cookbook.wasm"); !ok {
+		t.Fatal("the embedded cookbook cannot be reached in place")
+	}
+	for i := 0; i < 2; i++ {
+		got, err := ModuleInPlace("cookbook")
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("in place: %d bytes, %v; want the %d bytes of Module", len(got), err, len(want))
+		}
+		Release("cookbook")
+	}
+	if _, err := ModuleInPlace("nope"); err == nil {
+		t.Fatal("unknown module in place")
+	}
+}
