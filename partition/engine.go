@@ -723,7 +723,8 @@ type modRef struct {
 	Described   bool
 
 	e      *Engine
-	wasm   []byte
+	wasm   []byte // nil for a built-in module named by its build-time digest
+	source string
 	grants wasmhost.Grants
 	mu     sync.Mutex
 	loaded *wasmhost.Module
@@ -736,12 +737,28 @@ func (m *modRef) load(ctx context.Context) (*wasmhost.Module, error) {
 	if m.loaded != nil {
 		return m.loaded, nil
 	}
-	done := m.e.BeginStep("compiling module " + m.Name + " (once per node)")
-	lm, err := m.e.Host.Load(ctx, m.Name, m.wasm, m.grants)
+	wasm := m.wasm
+	if wasm == nil {
+		// In place in the binary (read-only, no copy); its pages are
+		// given back once it is compiled.
+		b, err := builtin.ModuleInPlace(strings.TrimPrefix(m.source, "builtin:"))
+		if err != nil {
+			return nil, fmt.Errorf("module %q: %w", m.Name, err)
+		}
+		wasm = b
+		defer builtin.Release(strings.TrimPrefix(m.source, "builtin:"))
+	}
+	done := m.e.BeginStep("compiling module " + m.Name + " (once per machine)")
+	lm, err := m.e.Host.Load(ctx, m.Name, wasm, m.grants)
 	done()
 	if err != nil {
 		return nil, err
 	}
+	if lm.Digest != m.Digest {
+		return nil, fmt.Errorf("module %q: %s hashes to sha256 %s, not the %s recorded when it was built: rebuild slapnode with make", m.Name, m.source, lm.Digest, m.Digest)
+	}
+	// The compiled module holds what it needs; the bytes can go.
+	m.wasm = nil
 	m.loaded, m.Description, m.Described = lm, lm.Description, lm.Described
 	m.e.saveDescription(m.Digest, lm)
 	return lm, nil
@@ -810,9 +827,16 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 	}
 	var wasm []byte
 	var err error
+	var digest string
 	switch {
 	case strings.HasPrefix(spec.Source, "builtin:"):
-		wasm, err = builtin.Module(strings.TrimPrefix(spec.Source, "builtin:"))
+		// The digest recorded at build time names the module without
+		// reading its megabytes; the bytes are read when it is loaded
+		// (modRef.load), which checks that they hash to it.
+		var ok bool
+		if digest, ok = builtin.Digest(strings.TrimPrefix(spec.Source, "builtin:")); !ok {
+			wasm, err = builtin.Module(strings.TrimPrefix(spec.Source, "builtin:"))
+		}
 		g.Trusted = true
 	case strings.Contains(spec.Source, "://"):
 		// Through the node's download cache, verified against sha256
@@ -824,15 +848,17 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 	default:
 		wasm, err = os.ReadFile(spec.Source)
 	}
-	sum := sha256.Sum256(wasm)
-	digest := hex.EncodeToString(sum[:])
+	if digest == "" {
+		sum := sha256.Sum256(wasm)
+		digest = hex.EncodeToString(sum[:])
+	}
 	if err == nil && spec.SHA256 != "" && !strings.EqualFold(digest, spec.SHA256) {
 		err = fmt.Errorf("module %q: %s has sha256 %s but the profile requires %s", name, spec.Source, digest, spec.SHA256)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
-	m := &modRef{Name: name, Digest: digest, e: e, wasm: wasm, grants: g}
+	m := &modRef{Name: name, Digest: digest, e: e, wasm: wasm, grants: g, source: spec.Source}
 	e.cleanModuleCache()
 	var cached cachedDescription
 	if p := e.descriptionPath(digest); p != "" {

@@ -10,8 +10,12 @@ COOKBOOK_SRCS := recipes-wasm/go.mod $(wildcard recipes-wasm/go.sum) \
 HELLO_GO_SRCS := $(filter-out %_test.go,$(wildcard recipes-wasm/examples/hello-go/*.go)) \
 	$(shell find recipes-wasm/sdk -name '*.go' ! -name '*_test.go' 2>/dev/null) recipes-wasm/go.mod
 
+# The module's sha256 and size are recorded beside it (embedded too, see
+# runtime/builtin): a no-op re-apply then needs neither its bytes nor a
+# hash of them.
 runtime/builtin/wasm/cookbook.wasm: $(COOKBOOK_SRCS)
 	cd recipes-wasm && GOOS=wasip1 GOARCH=wasm $(RECIPES_WASM_GO) build -buildmode=c-shared -trimpath -o ../$@ ./cookbook
+	echo "$$(sha256sum < $@ | cut -d' ' -f1) $$(stat -c %s $@)" > $@.sha256.tmp && mv $@.sha256.tmp $@.sha256
 
 # The Go example module lands next to the profile that loads it
 # (examples/custom-recipe-go), like the C and AssemblyScript examples.

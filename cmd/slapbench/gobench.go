@@ -54,6 +54,7 @@ type metricStat struct {
 const (
 	idApply     = "apply"
 	idCallC     = "call-c"
+	idRootMkdir = "root-mkdir"
 	idCallCTrus = "call-c-trusted"
 	idCallGo    = "call-go"
 	idCallGoPub = "call-go-publish"
@@ -75,7 +76,8 @@ func goBenchSpecs(quick bool) []goBenchSpec {
 	cookbook := "SLAPNODE_BENCH_WASM=runtime/builtin/wasm/cookbook.wasm"
 	return []goBenchSpec{
 		{ID: idApply, Title: "engine: apply of generated profiles (in process, no daemon)", Pkg: "./partition", Bench: "Apply", Benchtime: bt("3x", "1x")},
-		{ID: idCallC, Title: "recipe call, C guest (runtime/wasmhost/testdata/reactor.c), loaded as an untrusted module", Pkg: "./runtime/wasmhost", Bench: "CallC$|FirstCallC", Benchtime: bt("1s", "200x")},
+		{ID: idCallC, Title: "recipe call, C guest (runtime/wasmhost/testdata/reactor.c), loaded as an untrusted module (stopped at its deadline by a fuel counter, docs/adr/0010)", Pkg: "./runtime/wasmhost", Bench: "CallC$|CallCommandC|FirstCallC", Benchtime: bt("1s", "200x")},
+		{ID: idRootMkdir, Title: "one mkdir four levels down: straight, through the sandbox's os.Root from the mount, from a directory handle", Pkg: "./runtime/wasmhost", Bench: "RootMkdir", Benchtime: bt("2000x", "200x")},
 		{ID: idCallCTrus, Title: "recipe call, the same C guest loaded as a trusted module (as built-in modules are: no per-loop termination checks)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"),
 			Env: []string{"SLAPNODE_BENCH_WASM=runtime/wasmhost/testdata/build/reactor.wasm"}},
 		{ID: idCallGo, Title: "recipe call, Go guest (the cookbook; default input: recipe \"echo\", which the cookbook answers with an error result)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"), Env: []string{cookbook}},

@@ -146,7 +146,7 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 	sb := &sideBySide{
 		Sizes: c.sizes,
 		Order: "per repetition and N: zc.buildout first, filesystem floor, slapnode first, zc.buildout no-op, slapnode no-op (--recheck), slapnode no-op (complete)",
-		Cache: "each fresh node root gets a copy of a wazero compilation cache warmed once (ROOT/cache/wazero, copied before the run, untimed)",
+		Cache: "slapnode keeps compiled modules in one cache per machine that every node root shares (/var/cache/slapnode/wazero for root, docs/wasm-abi.md §8); here `SLAPNODE_WASM_CACHE` points it at a scratch directory, empty for the cold apply, then warm for the whole series: each first apply is a fresh node root on a machine that has run slapnode before",
 		Commands: []string{
 			fmt.Sprintf("%s %s N buildout.cfg --no-develop", pythonBin, filepath.Join(peerShown, "gen_buildout.py")),
 			fmt.Sprintf("slapnode convert buildout.cfg --recipe-map %s --recipe-map %s -o hcl", recipeMap[0], recipeMap[1]),
@@ -182,25 +182,31 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 		profiles[n] = filepath.Join(dir, "hcl", "buildout.hcl")
 	}
 
-	// A cold first apply on the largest profile, once: it also fills the
-	// compilation cache that every later fresh root starts from.
+	// The machine-wide compilation cache of every slapnode run here: a
+	// scratch directory, empty for the cold apply below.
+	warm := filepath.Join(c.work, "wasm-cache")
+	if err := os.RemoveAll(warm); err != nil {
+		return nil, err
+	}
+	if err := os.Setenv("SLAPNODE_WASM_CACHE", warm); err != nil {
+		return nil, err
+	}
+	// A cold first apply on the largest profile, once: the machine's first
+	// (or the first after an upgrade of slapnode); it also fills the cache
+	// every later fresh root uses.
 	big := c.sizes[len(c.sizes)-1]
 	coldRoot := filepath.Join(c.work, "cold-root")
-	logf("slapnode N=%d first apply with an empty wazero cache", big)
+	logf("slapnode N=%d first apply with an empty compilation cache", big)
 	m, err := slapnodeFirst(slapnode, profiles[big], coldRoot, big)
 	stopNode(slapnode, coldRoot)
 	if err != nil {
 		return nil, err
 	}
 	sb.Samples = append(sb.Samples, sample{N: big, Engine: engSlapnode, Run: runFirstCold, M: m})
-	warm := filepath.Join(c.work, "wazero-cache")
-	if err := os.Rename(filepath.Join(coldRoot, "cache", "wazero"), warm); err != nil {
-		return nil, err
-	}
 
 	for rep := 1; rep <= c.repeat; rep++ {
 		for _, n := range c.sizes {
-			got, err := pair(c, slapnode, profiles[n], lean, seeded, warm, n, rep)
+			got, err := pair(c, slapnode, profiles[n], lean, seeded, n, rep)
 			if err != nil {
 				return nil, err
 			}
@@ -218,13 +224,10 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 // pair runs both engines on the N-part profile: zc.buildout first,
 // slapnode first, zc.buildout no-op, slapnode no-ops, so that both see the
 // same machine load within a few seconds.
-func pair(c *config, slapnode, profile, lean, seeded, warm string, n, rep int) ([]sample, error) {
+func pair(c *config, slapnode, profile, lean, seeded string, n, rep int) ([]sample, error) {
 	bdir := filepath.Join(c.work, "runs", fmt.Sprintf("buildout-%d-%d", n, rep))
 	root := filepath.Join(c.work, "runs", fmt.Sprintf("slapnode-%d-%d", n, rep))
 	if err := prepareBuildout(bdir, filepath.Join(filepath.Dir(profile), "..", "buildout.cfg"), seeded); err != nil {
-		return nil, err
-	}
-	if err := copyTree(warm, filepath.Join(root, "cache", "wazero")); err != nil {
 		return nil, err
 	}
 	defer os.RemoveAll(bdir)

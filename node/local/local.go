@@ -93,8 +93,18 @@ func Open(ctx context.Context, root string, out io.Writer) (*Node, error) {
 	if h, err := os.Hostname(); err == nil && h != "" {
 		id = h
 	}
+	// Compiled modules are shared by every node root of the machine; a
+	// machine cache that is not safe to use (wasmhost.MachineCacheDir)
+	// leaves this root with its own.
+	cacheDir, err := wasmhost.MachineCacheDir()
+	if err != nil {
+		if out != nil {
+			fmt.Fprintf(out, "note: %v; compiled modules are kept in this node root instead\n", err)
+		}
+		cacheDir = filepath.Join(abs, "cache", "wazero")
+	}
 	host, err := wasmhost.New(ctx, wasmhost.Config{
-		CacheDir:    filepath.Join(abs, "cache", "wazero"),
+		CacheDir:    cacheDir,
 		DownloadDir: filepath.Join(abs, "cache", "download"),
 	})
 	if err != nil {

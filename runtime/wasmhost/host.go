@@ -52,6 +52,8 @@ var DefaultPathDirs = []string{"/usr/local/bin", "/usr/bin", "/bin"}
 // Config configures a Host.
 type Config struct {
 	// CacheDir holds wazero's compilation cache; empty keeps it in memory.
+	// Nodes use MachineCacheDir, one per machine. A damaged entry is
+	// detected when it is read and rebuilt.
 	CacheDir string
 	// DownloadDir is the content-addressed download cache
 	// (<DownloadDir>/sha256/ab/abcd…); empty disables slapnode.download.
@@ -91,12 +93,16 @@ type Host struct {
 // wazero, so modules with different limits cannot share a runtime. All
 // classes share the compilation cache.
 //
-// Untrusted modules run in runtimes with WithCloseOnContextDone, so that a
-// call can be stopped at its time limit. That check costs a call out to Go
-// at every loop header of the guest (most of the per-call overhead:
-// docs/benchmarks.md), so the built-in modules, which are part of slapnode
-// itself, run in runtimes without it: their calls cannot be interrupted,
-// only their host functions (exec, downloads, probes) honour the deadline.
+// Untrusted modules must stop at their time limit. They are rewritten at
+// load with a fuel counter checked at function entries and loop headers
+// (fuel.go, docs/adr/0013-fuel-counter-for-untrusted-modules.md) and run
+// in runtimes without wazero's own check; a module the rewriter cannot
+// handle runs in a runtime WithCloseOnContextDone ("interruptible"), whose
+// check costs a call out to Go at every loop header of the guest (most of
+// the per-call overhead: docs/benchmarks.md). The built-in modules, which
+// are part of slapnode itself, run without either (docs/adr/0003): their
+// calls cannot be interrupted, only their host functions (exec, downloads,
+// probes) honour the deadline.
 type class struct {
 	classKey
 	h  *Host
@@ -222,7 +228,18 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 		h.compiled[k] = e
 	}
 	h.mu.Unlock()
-	e.once.Do(func() { e.cm, e.err = c.rt.CompileModule(ctx, wasm) })
+	e.once.Do(func() {
+		e.cm, e.err = c.rt.CompileModule(ctx, wasm)
+		if isCacheEntryError(e.err) && h.cfg.CacheDir != "" {
+			// A damaged entry (a disk error, a truncated write): drop
+			// the entries and compile again, which writes a sound one.
+			if err := purgeCacheEntries(h.cfg.CacheDir); err != nil {
+				e.err = fmt.Errorf("%w (and removing the damaged compilation cache entries: %v)", e.err, err)
+				return
+			}
+			e.cm, e.err = c.rt.CompileModule(ctx, wasm)
+		}
+	})
 	if e.err != nil {
 		// Do not cache failures: a cancelled context must not poison the key.
 		h.mu.Lock()
@@ -279,6 +296,7 @@ type Module struct {
 	// Grants are the grants given to Load with defaults applied.
 	Grants Grants
 
+	fueled  bool // rewritten with a fuel counter (fuel.go)
 	net     []netPattern
 	env     []envPattern
 	pages   uint64 // what one instance holds of the memory budget
@@ -345,12 +363,29 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, g Grants) (*M
 		}
 		m.env = append(m.env, p)
 	}
-	c, err := h.class(ctx, uint32(pages64), !g.Trusted)
+	// Untrusted modules get a fuel counter; those the rewriter cannot
+	// handle keep wazero's per-loop check.
+	interruptible := false
+	compileKey := m.Digest
+	if !g.Trusted {
+		fueled, err := instrument(wasm)
+		switch {
+		case err == nil:
+			m.fueled = true
+			wasm = fueled
+			compileKey += "+fuel"
+		case errors.Is(err, errNotInstrumented):
+			interruptible = true
+		default:
+			return nil, refuse("%v", err)
+		}
+	}
+	c, err := h.class(ctx, uint32(pages64), interruptible)
 	if err != nil {
 		return nil, err
 	}
 	m.class = c
-	cm, err := h.compile(ctx, c, m.Digest, wasm)
+	cm, err := h.compile(ctx, c, compileKey, wasm)
 	if err != nil {
 		hint := ""
 		if strings.Contains(err.Error(), "over limit") {
@@ -380,6 +415,9 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, g Grants) (*M
 		mod, fn, _ := f.Import()
 		switch mod {
 		case "slapnode":
+			if fn == fuelImport && m.fueled {
+				continue // added by instrument
+			}
 			if !slapnodeImports[fn] {
 				unknown = append(unknown, "slapnode."+fn)
 			} else if !imported[fn] {

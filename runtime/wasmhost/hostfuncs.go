@@ -127,6 +127,12 @@ func (h *Host) instantiateSlapnode(ctx context.Context, rt wazero.Runtime) error
 			WithGoModuleFunction(request(name, handler), []api.ValueType{i32, i32}, []api.ValueType{i32}).
 			WithParameterNames("ptr", "len").Export(name)
 	}
+	// Called by the code fuel.go adds to untrusted modules, not by guests
+	// themselves: Load refuses modules that import it.
+	b.NewFunctionBuilder().
+		WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
+			stack[0] = api.EncodeU32(fuel(ctx, mod))
+		}), nil, []api.ValueType{i32}).Export(fuelImport)
 	if _, err := b.Instantiate(ctx); err != nil {
 		return fmt.Errorf("wasmhost: instantiate slapnode host functions: %w", err)
 	}

@@ -343,6 +343,9 @@ func TestCLIOutputOnANewNode(t *testing.T) {
 	requireBuiltins(t)
 	root := t.TempDir()
 	stopNode(t, root)
+	// An empty machine-wide compilation cache: this node is the machine's
+	// first, so the cookbook is compiled (named below).
+	t.Setenv("SLAPNODE_WASM_CACHE", t.TempDir())
 	r := run(t, root, "apply", "examples/helloweb/software.hcl", "--param", "port:=18484")
 	if r.code != 0 {
 		t.Fatalf("apply exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
