@@ -30,19 +30,22 @@ type attrExpr struct {
 
 // adapt rewrites the options of a section whose recipe is orig, mapped to
 // target. It returns the options left to write as usual and the
-// attributes it wrote itself.
-func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption) ([]*cvOption, []attrExpr) {
+// attributes it wrote itself. inherited says the section takes its recipe
+// from a macro or an earlier file: then only the options written here are
+// rewritten, and no default is added over what the recipe's own section
+// set.
+func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption, inherited bool) ([]*cvOption, []attrExpr) {
 	c.record(s, orig, opts)
 	if c.opts.NoAdapt || DefaultRecipeMap[orig] != target || c.opts.RecipeMap[orig] != "" {
 		return opts, nil
 	}
 	switch orig {
 	case "slapos.recipe.template", "slapos.recipe.template:default":
-		return c.adaptTemplate(s, opts, false)
+		return c.adaptTemplate(s, opts, false, inherited)
 	case "slapos.recipe.template:jinja2":
-		return c.adaptTemplate(s, opts, true)
+		return c.adaptTemplate(s, opts, true, inherited)
 	case "collective.recipe.template", "collective.recipe.template:default":
-		return c.adaptCollective(s, opts)
+		return c.adaptCollective(s, opts, inherited)
 	case "slapos.recipe.build", "slapos.recipe.build:default":
 		return c.adaptBuild(s, opts)
 	case "slapos.recipe.cmmi", "slapos.recipe.cmmi:default", "slapos.recipe.build:cmmi":
@@ -176,15 +179,14 @@ func (c *converter) adaptBuild(s *cvSection, opts []*cvOption) ([]*cvOption, []a
 	for _, n := range keys {
 		switch {
 		case n == "buildout":
-			var dirs []string
-			for _, k := range []string{"directory", "bin-directory", "parts-directory", "eggs-directory", "develop-eggs-directory"} {
-				dirs = append(dirs, fmt.Sprintf("%s = %s", quoteLiteral(k), c.expr(s.name, "${buildout:"+k+"}", s.pos)))
-			}
-			items = append(items, fmt.Sprintf("\"buildout\" = {\n%s\n}", strings.Join(dirs, "\n")))
+			items = append(items, fmt.Sprintf("\"buildout\" = %s", c.buildoutSection(s)))
 		case n == "slap-connection" && !c.defined[n]:
 			c.warn(s.pos, WarnRuntimeSection, "[%s] the Python code reads [slap-connection], which slapos node injects; slapnode does not pass it (the code fails where it reads it)", s.name)
-		case c.flatten && !c.defined[n]:
-			c.warn(s.pos, WarnPythonCode, "[%s] the Python code reads section [%s], which does not exist; not passed", s.name, n)
+		case !c.hasSection(n) && (c.flatten || c.closureKnown):
+			// A section the code makes itself (self.buildout.parse('[NAME]…'),
+			// component/ZEO) or one no file defines: buildout would fail
+			// only where the code reads it, so does the shim.
+			c.warn(s.pos, WarnPythonCode, "[%s] the Python code reads section [%s], which no file of the closure defines; not passed", s.name, n)
 		default:
 			items = append(items, fmt.Sprintf("%s = part.%s", quoteLiteral(n), MangleName(n)))
 		}
@@ -231,7 +233,8 @@ func (c *converter) hasSection(name string) bool {
 	}
 	if c.closureNames == nil {
 		c.closureNames = map[string]bool{}
-		if cfg, err := Load(c.file, LoadOptions{Env: c.opts.Env}); err == nil {
+		if cfg := c.closure(); cfg != nil {
+			c.closureKnown = true
 			for n, sec := range cfg.Sections {
 				// Sections buildout makes itself ([versions] with its
 				// default pins) are not parts of the converted files.
@@ -253,10 +256,13 @@ func (c *converter) hasSection(name string) bool {
 // $$ read as $ as the recipe renders it; input = FILE (or url) is a
 // template file the recipe substitutes as buildout does: read now, as for
 // slapos.recipe.template, for engine buildout.
-func (c *converter) adaptCollective(s *cvSection, opts []*cvOption) ([]*cvOption, []attrExpr) {
+func (c *converter) adaptCollective(s *cvSection, opts []*cvOption, inherited bool) ([]*cvOption, []attrExpr) {
 	var out []*cvOption
 	var attrs []attrExpr
 	engine := `"none"`
+	if inherited {
+		engine = ""
+	}
 	for _, o := range opts {
 		if o.op != OpSet {
 			out = append(out, o)
@@ -285,6 +291,51 @@ func (c *converter) adaptCollective(s *cvSection, opts []*cvOption) ([]*cvOption
 			out = append(out, o)
 		}
 	}
-	attrs = append(attrs, attrExpr{"engine", engine})
+	if engine != "" || len(attrs) > 0 {
+		if engine == "" {
+			engine = `"none"`
+		}
+		attrs = append(attrs, attrExpr{"engine", engine})
+	}
 	return out, attrs
+}
+
+// closure is the extends closure of the file converted (the file and what
+// it extends), loaded once; nil when it cannot be loaded (a file missing,
+// an extends URL).
+func (c *converter) closure() *Config {
+	if !c.closureLoaded {
+		c.closureLoaded = true
+		if cfg, err := Load(c.file, LoadOptions{Env: c.opts.Env}); err == nil {
+			c.closureCfg = cfg
+		}
+	}
+	return c.closureCfg
+}
+
+// inheritedRecipe is the recipe of a section that does not name one
+// itself: the one an earlier file of the closure gives it, or its <=
+// macros' (buildout copies the macro's recipe). "" when there is none or
+// it cannot be known (the closure cannot be loaded, a computed recipe).
+func (c *converter) inheritedRecipe(name string) string {
+	if c.flatten {
+		return ""
+	}
+	cfg := c.closure()
+	if cfg == nil || cfg.Sections[name] == nil {
+		return ""
+	}
+	raw := map[string]string{}
+	for k, v := range cfg.Sections[name] {
+		raw[k] = v.Text
+	}
+	r := &resolver{cfg: cfg, data: map[string]*secState{}}
+	if ext, err := r.extendRaw(name, raw, nil); err == nil {
+		raw = ext
+	}
+	rec := strings.TrimSpace(raw["recipe"])
+	if strings.Contains(rec, "${") {
+		return ""
+	}
+	return rec
 }

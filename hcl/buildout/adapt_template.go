@@ -12,7 +12,7 @@ import (
 
 const profileBaseRef = "${:" + ProfileBaseOption + "}/"
 
-func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja bool) ([]*cvOption, []attrExpr) {
+func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja, inherited bool) ([]*cvOption, []attrExpr) {
 	var out []*cvOption
 	var attrs []attrExpr
 	plainFile := false
@@ -72,7 +72,10 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja bool) ([
 	switch {
 	case plainFile:
 		attrs = append(attrs, attrExpr{"engine", `"buildout"`})
-	case !jinja:
+	case !jinja && (!inherited || len(attrs) > 0):
+		// An inline template (or none yet): the text is not jinja2. A
+		// section taking the recipe from elsewhere keeps that section's
+		// engine unless it gives its own template.
 		attrs = append(attrs, attrExpr{"engine", `"none"`})
 	}
 	return out, attrs
@@ -211,6 +214,9 @@ func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*c
 				expr = c.expr(s.name, rest, o.pos)
 			case "section":
 				expr = "part." + MangleName(rest)
+				if rest == "buildout" {
+					expr = c.buildoutSection(s)
+				}
 			case "json":
 				expr = "jsondecode(" + c.expr(s.name, rest, o.pos) + ")"
 			case "import":
@@ -235,4 +241,35 @@ func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*c
 		vars = "{}"
 	}
 	return vars, object(mods)
+}
+
+// buildoutSection is the [buildout] section as a template or Python code
+// reads it (`section buildout buildout`, self.buildout['buildout']): the
+// engine's directories, with the options files of the release set in
+// [buildout] over them (part "buildout", when some file sets one).
+func (c *converter) buildoutSection(s *cvSection) string {
+	var dirs []string
+	for _, k := range []string{"directory", "bin-directory", "parts-directory", "eggs-directory", "develop-eggs-directory"} {
+		dirs = append(dirs, fmt.Sprintf("%s = %s", quoteLiteral(k), c.expr(s.name, "${buildout:"+k+"}", s.pos)))
+	}
+	obj := "{\n" + strings.Join(dirs, "\n") + "\n}"
+	part := false
+	for _, set := range []map[string]bool{c.buildout, c.closureBuildout()} {
+		for k := range set {
+			if k != "extends" && k != "parts" {
+				part = true
+			}
+		}
+	}
+	if !part {
+		return obj
+	}
+	return "merge(" + obj + ", part.buildout)"
+}
+
+func (c *converter) closureBuildout() map[string]bool {
+	if c.opts.closure == nil {
+		return nil
+	}
+	return c.opts.closure.buildout
 }

@@ -174,6 +174,12 @@ type converter struct {
 	recorded []grantSection // sections with a recipe, for emitModules (recipes.go)
 	// closureNames are the sections of the extends closure (adapt.go).
 	closureNames map[string]bool
+	// closureKnown: the closure could be loaded, so closureNames is
+	// complete.
+	closureKnown bool
+	// closureCfg is the loaded closure (closure()).
+	closureCfg    *Config
+	closureLoaded bool
 	// topLevel: the value converted is a top-level attribute (parts), where
 	// [buildout]'s own options are part.buildout.X, not self.X.
 	topLevel bool
@@ -711,7 +717,11 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 	var adapted []attrExpr
 	if r := plain["recipe"]; r != nil {
 		orig := strings.TrimSpace(r.value)
-		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts)
+		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts, false)
+	} else if orig := c.inheritedRecipe(s.name); orig != "" {
+		// The recipe comes from a macro or an earlier file: the options
+		// written here are the same recipe's, adapted alike.
+		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts, true)
 	}
 	var rest []*cvOption
 	for _, o := range opts {

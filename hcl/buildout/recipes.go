@@ -126,8 +126,8 @@ func (c *converter) record(s *cvSection, orig string, opts []*cvOption) {
 // sections that do not resolve), or nil when the closure cannot be loaded
 // from disk (ConvertFile of a file that is not there, an extends URL).
 func (c *converter) closureSections() []grantSection {
-	cfg, err := Load(c.file, LoadOptions{Env: c.opts.Env})
-	if err != nil {
+	cfg := c.closure()
+	if cfg == nil {
 		return nil
 	}
 	resolved := cfg.Resolve()

@@ -168,7 +168,7 @@ host = example.com
 	got := squash(string(r.HCL))
 	for _, want := range []string{
 		// slapos.recipe.build: the sections init/install read, not update's.
-		`buildout = { "buildout" = { "directory" = "${software.path}" "bin-directory" = "${software.path}/bin" "parts-directory" = "${software.path}/parts" "eggs-directory" = "${software.path}/eggs" "develop-eggs-directory" = "${software.path}/develop-eggs" } "other" = part.other "python3" = part.python3 }`,
+		`buildout = { "buildout" = merge({ "directory" = "${software.path}" "bin-directory" = "${software.path}/bin" "parts-directory" = "${software.path}/parts" "eggs-directory" = "${software.path}/eggs" "develop-eggs-directory" = "${software.path}/develop-eggs" }, part.buildout) "other" = part.other "python3" = part.python3 }`,
 		// environment = SECTION is the section's part.
 		`environment = part.python3-env`,
 		`recipe = "cookbook:egg" eggs = "greet" versions = part.versions find-links = part.buildout.find-links`,
