@@ -53,6 +53,18 @@ func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption, i
 	case "zc.recipe.egg", "zc.recipe.egg:default", "zc.recipe.egg:script", "zc.recipe.egg:scripts",
 		"zc.recipe.egg:eggs", "zc.recipe.egg:custom", "zc.recipe.egg:develop":
 		return c.adaptEgg(s, orig, opts)
+	case "rubygemsrecipe":
+		var attrs []attrExpr
+		if plainOption(opts, "deployment") == nil {
+			// The recipe's default: not allow_picked_versions().
+			attrs = append(attrs, attrExpr{"deployment", "lower(trimspace(" + c.expr(s.name, "${buildout:allow-picked-versions}", s.pos) + ")) == \"false\""})
+		}
+		if plainOption(opts, "bin-directory") == nil {
+			attrs = append(attrs, attrExpr{"bin-directory", c.expr(s.name, "${buildout:bin-directory}", s.pos)})
+		}
+		return opts, attrs
+	case "zc.recipe.testrunner":
+		return c.adaptTestrunner(s, opts)
 	case "slapos.cookbook:publish.serialised":
 		return opts, []attrExpr{{"serialised", "true"}}
 	case "slapos.cookbook:cron":
@@ -338,4 +350,63 @@ func (c *converter) inheritedRecipe(name string) string {
 		return ""
 	}
 	return rec
+}
+
+// adaptTestrunner maps zc.recipe.testrunner to the cookbook's egg recipe:
+// a script (script, default the part's name) calling zope.testrunner.run
+// with the defaults, then --test-path of where the eggs are installed and
+// -s for each egg listed (the recipe passes each egg's own location; the
+// cookbook installs them all in the part's location, so -s keeps the run
+// to the listed eggs' packages).
+func (c *converter) adaptTestrunner(s *cvSection, opts []*cvOption) ([]*cvOption, []attrExpr) {
+	text := func(k string) string {
+		if o := plainOption(opts, k); o != nil {
+			return o.value
+		}
+		return ""
+	}
+	eggs := text("eggs")
+	var names []string
+	for _, e := range strings.Fields(eggs) {
+		if n := strings.FieldsFunc(e, func(r rune) bool { return strings.ContainsRune("[=<>!~;", r) }); len(n) > 0 {
+			names = append(names, "'-s', '"+strings.ReplaceAll(n[0], "-", "_")+"'")
+		}
+	}
+	script := strings.TrimSpace(text("script"))
+	if script == "" {
+		script = s.name
+	}
+	loc := "${buildout:parts-directory}/" + s.name
+	if plainOption(opts, "location") != nil {
+		loc = "${:location}"
+	}
+	defaults := strings.TrimSpace(text("defaults"))
+	if defaults == "" {
+		defaults = "[]"
+	}
+	args := fmt.Sprintf("%s + ['--test-path', '%s'%s]", defaults, loc, prefixComma(names))
+	attrs := []attrExpr{
+		{"egg", `"zope.testrunner"`},
+		{"scripts", `""`},
+		{"entry-points", quoteLiteral(script + "=zope.testrunner:run")},
+		{"arguments", c.expr(s.name, args, s.pos)},
+	}
+	if wd := strings.TrimSpace(text("working-directory")); wd != "" {
+		init := "import os\nos.chdir(" + pyQuote(wd) + ")\n" + text("initialization")
+		attrs = append(attrs, attrExpr{"initialization", c.expr(s.name, init, s.pos)})
+		opts = without(opts, "initialization")
+	}
+	return without(opts, "script", "defaults", "working-directory", "exit-with-status"), attrs
+}
+
+func prefixComma(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(items, ", ")
+}
+
+// pyQuote writes s as a Python string literal.
+func pyQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`, "\n", `\n`).Replace(s) + "'"
 }

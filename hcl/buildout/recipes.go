@@ -59,6 +59,8 @@ var DefaultRecipeMap = map[string]string{
 	"slapos.cookbook:urlparse":              "cookbook:urlparse",
 	"slapos.cookbook:cron":                  "cookbook:wrapper",
 	"slapos.cookbook:simplelogger":          "cookbook:write-file",
+	"rubygemsrecipe":                        "cookbook:rubygems",
+	"zc.recipe.testrunner":                  "cookbook:egg",
 }
 
 // WaitingRecipes are the frequent SlapOS recipes that need partition data
@@ -277,6 +279,12 @@ func (c *converter) grantsOf(g *grants, s grantSection, recipe string) {
 			g.add(g.exec, "sh", why+": git-executable "+exe)
 		default:
 			g.add(g.exec, exe, why)
+		}
+	case "rubygems":
+		g.add(g.exec, "sh", why)
+		netURL("url", o["url"])
+		if strings.TrimSpace(o["url"]) == "" && strings.TrimSpace(o["version"]) != "" {
+			netURL("version", "https://rubygems.org/")
 		}
 	case "egg", "egg-custom", "egg-develop":
 		g.add(g.exec, "python3", why)

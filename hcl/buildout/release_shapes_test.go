@@ -158,3 +158,45 @@ mode = 0600
 		t.Errorf("software.hcl overrides the engine of [plain]:\n%s", hcls["software.hcl"])
 	}
 }
+
+// rubygemsrecipe and zc.recipe.testrunner map to the cookbook
+// (software/gitlab, software/helloworld, software/dream).
+func TestRubygemsAndTestrunnerMapped(t *testing.T) {
+	_, hcls := convertAndLoad(t, map[string]string{
+		"software.cfg": `[buildout]
+parts = bundler dream-testrunner
+allow-picked-versions = false
+
+[manpy]
+initialization = import sys
+
+[bundler]
+recipe = rubygemsrecipe
+url = https://rubygems.org/rubygems/rubygems-3.4.21.zip
+md5sum = 0123456789abcdef0123456789abcdef
+ruby-executable = /opt/ruby/bin/ruby
+gems = bundler==1.17.3
+
+[dream-testrunner]
+recipe = zc.recipe.testrunner
+eggs = dream
+script = dream_testrunner
+initialization =
+  ${manpy:initialization}
+`,
+	}, "software.cfg")
+	got := strings.Join(strings.Fields(hcls["software.hcl"]), " ")
+	for _, want := range []string{
+		`recipe = "cookbook:rubygems"`,
+		`deployment = lower(trimspace(part.buildout.allow-picked-versions)) == "false"`,
+		`bin-directory = "${software.path}/bin"`,
+		`recipe = "cookbook:egg"`, `eggs = "dream"`, `egg = "zope.testrunner"`, `scripts = ""`,
+		`entry-points = "dream_testrunner=zope.testrunner:run"`,
+		`arguments = "[] + ['--test-path', '${software.path}/parts/dream-testrunner', '-s', 'dream']"`,
+		`allow_exec = ["python3", "sh"]`, `allow_net = ["https://rubygems.org"]`,
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("software.hcl lacks %s:\n%s", want, hcls["software.hcl"])
+		}
+	}
+}
