@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -72,6 +73,9 @@ type ConvertOptions struct {
 	// computes from the whole closure (see rootParts in release.go); nil:
 	// the parts options are converted as written.
 	rootParts *[]string
+	// instanceRoot: the file is the root of an instance profile, to which
+	// slapgrid appends its tail (InstanceTail).
+	instanceRoot bool
 }
 
 // SoftwareMeta is what a converted release says about itself: its
@@ -282,6 +286,26 @@ func ConvertFile(file string, src []byte, opts ConvertOptions) (*Result, error) 
 			s.set(&cvOption{name: o.Key, op: o.Op, value: o.Value, pos: o.Pos, comment: cm})
 		}
 		s.comment = append(s.comment, above...)
+	}
+	if c.opts.instanceRoot && secs["slap-connection"] == nil {
+		// slapgrid appends its tail to the instance profile it runs: its
+		// options replace the file's own.
+		tail, err := Parse(file, []byte(InstanceTail()))
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range tail.Blocks {
+			s, ok := secs[b.Name]
+			if !ok {
+				s = &cvSection{name: b.Name, pos: Pos{File: file}}
+				secs[b.Name] = s
+				order = append(order, b.Name)
+				c.defined[b.Name] = true
+			}
+			for _, o := range b.Options {
+				s.set(&cvOption{name: o.Key, op: o.Op, value: o.Value, pos: Pos{File: file}})
+			}
+		}
 	}
 	for _, s := range secs {
 		for _, o := range s.options {
@@ -691,11 +715,26 @@ func (c *converter) partsExpr(set, add, del *cvOption) string {
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption) {
+	if r := plainOption(opts, "recipe"); r != nil {
+		orig := strings.TrimSpace(r.value)
+		if kind, variant := InstanceRecipe(orig); kind != "" && c.opts.RecipeMap[orig] == "" {
+			c.emitNodeSection(body, s, orig, kind, variant, opts)
+			return
+		}
+	}
+	if c.kind == "instance" && slices.Contains(TailSections, s.name) {
+		s.comment = append(s.comment, fmt.Sprintf("[%s] is in slapgrid's tail: the node fills its options when it applies the profile.", s.name))
+	}
+	c.emitPartAs(body, s, MangleName(s.name), opts)
+}
+
+// emitPartAs writes a section as the part labelled label.
+func (c *converter) emitPartAs(body *hclwrite.Body, s *cvSection, label string, opts []*cvOption) {
 	body.AppendNewline()
 	for _, l := range s.comment {
 		body.AppendUnstructuredTokens(comment(l))
 	}
-	blk := body.AppendNewBlock("part", []string{MangleName(s.name)})
+	blk := body.AppendNewBlock("part", []string{label})
 	b := blk.Body()
 	noted := map[*cvOption]bool{}
 	note := func(o *cvOption) {

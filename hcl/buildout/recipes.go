@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -78,6 +79,10 @@ var WaitingRecipes = map[string]string{
 	"slapos.cookbook:requestoptional.serialised":   "cookbook:request",
 	"slapos.cookbook:publish-early":                "cookbook:publish-early",
 }
+
+// NativePromisePlugins are the slapos.toolbox promise plugins the node
+// runs natively (partition/promise/plugin.go); others need python3.
+var NativePromisePlugins = []string{"check_socket_listening", "check_url_available", "check_file_state", "check_command_execute"}
 
 // WarnModuleGrant: a grant the converter could not work out (a download
 // host computed from values it cannot resolve); the module block must be
@@ -299,6 +304,17 @@ func (c *converter) grantsOf(g *grants, s grantSection, recipe string) {
 			if v := strings.TrimSpace(o[k]); strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
 				netURL(k, v)
 			}
+		}
+	case "promise-plugin":
+		// As SlapOS runs them: with Python, unless the node checks the
+		// plugin natively.
+		text := func(k string) string { return strings.TrimSpace(o[k]) }
+		mod, ok := strings.CutPrefix(text("module"), "slapos.promise.plugin.")
+		if text("file") != "" || (text("class") != "" && text("class") != "RunPromise") || !ok || !slices.Contains(NativePromisePlugins, mod) {
+			if text("module") != "" && strings.Contains(text("module"), "${") {
+				break // a macro (module = …${:promise}): its users are looked at themselves
+			}
+			g.add(g.exec, "python3", why+": a promise plugin slapnode has no native check for")
 		}
 	case "userinfo":
 		g.add(g.exec, "id", why)
