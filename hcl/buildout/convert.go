@@ -721,6 +721,10 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 			c.emitNodeSection(body, s, orig, kind, variant, opts)
 			return
 		}
+		if orig == "slapos.cookbook:publish-early" && c.opts.RecipeMap[orig] == "" {
+			c.emitPublishEarly(body, s, opts)
+			return
+		}
 	}
 	if c.kind == "instance" && slices.Contains(TailSections, s.name) {
 		s.comment = append(s.comment, fmt.Sprintf("[%s] is in slapgrid's tail: the node fills its options when it applies the profile.", s.name))
@@ -757,7 +761,7 @@ func (c *converter) emitPartAs(body *hclwrite.Body, s *cvSection, label string, 
 	if r := plain["recipe"]; r != nil {
 		orig := strings.TrimSpace(r.value)
 		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts, false)
-	} else if orig := c.inheritedRecipe(s.name); orig != "" {
+	} else if orig := c.inheritedRecipe(s.name); orig != "" && !nodeRecipe(orig) {
 		// The recipe comes from a macro or an earlier file: the options
 		// written here are the same recipe's, adapted alike.
 		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts, true)
@@ -1203,4 +1207,11 @@ func (s *Summary) UnmappedByFrequency() []string {
 	keys := sortedKeys(s.Unmapped)
 	sort.SliceStable(keys, func(i, j int) bool { return s.Unmapped[keys[i]] > s.Unmapped[keys[j]] })
 	return keys
+}
+
+// nodeRecipe reports whether a recipe is one of those written in a form
+// the node acts on (emitNodeSection, emitPublishEarly), never adapted.
+func nodeRecipe(r string) bool {
+	k, _ := InstanceRecipe(r)
+	return k != "" || NodeRecipes[r] != ""
 }

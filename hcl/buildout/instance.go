@@ -417,3 +417,56 @@ func quoteTraversal(name string) string {
 	}
 	return "[" + strconv.Quote(name) + "]"
 }
+
+// emitPublishEarly writes a slapos.cookbook:publish-early section: a data
+// part holding, for each `-init` line `NAME SECTION:OPTION` whose NAME the
+// section does not set, NAME = ${SECTION:OPTION}, and `-publish` listing
+// its own options and those names, as the recipe sets them; the publish
+// section that -extends it publishes them. The recipe also publishes them
+// at once and gives the init sections the values published before, so
+// that generated values (passwords) survive; slapnode's recipes keep what
+// they generate across applies themselves, so nothing is read back.
+func (c *converter) emitPublishEarly(body *hclwrite.Body, s *cvSection, opts []*cvOption) {
+	own := map[string]bool{}
+	var rest []*cvOption
+	var initText string
+	for _, o := range opts {
+		if o.op == OpSet && o.name == "recipe" {
+			continue
+		}
+		if o.op == OpSet && o.name == "-init" {
+			initText = o.value
+		}
+		if o.op == OpSet {
+			own[o.name] = true
+		}
+		rest = append(rest, o)
+	}
+	var publish []string
+	for _, k := range sortedKeys(own) {
+		if !strings.HasPrefix(k, "-") {
+			publish = append(publish, k)
+		}
+	}
+	for _, line := range strings.Split(initText, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 2 || strings.Count(f[1], ":") != 1 {
+			c.warn(s.pos, WarnBadReference, "[%s] -init line %q is not NAME SECTION:OPTION (the recipe fails on it)", s.name, strings.TrimSpace(line))
+			continue
+		}
+		if own[f[0]] {
+			continue // forced by the section (rendered conditionally, usually)
+		}
+		own[f[0]] = true
+		publish = append(publish, f[0])
+		rest = append(rest, &cvOption{name: f[0], op: OpSet, value: "${" + f[1] + "}", pos: s.pos})
+	}
+	if !own["-publish"] {
+		rest = append(rest, &cvOption{name: "-publish", op: OpSet, value: strings.Join(publish, " "), pos: s.pos})
+	}
+	s.comment = append(s.comment, fmt.Sprintf("[%s] (slapos.cookbook:publish-early): the values the publish section extending it sends.", s.name))
+	c.emitPartAs(body, s, MangleName(s.name), rest)
+}

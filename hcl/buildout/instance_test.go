@@ -373,3 +373,36 @@ func BenchmarkConvertInstance(b *testing.B) {
 		}
 	}
 }
+
+// publish-early becomes the data part of the values it publishes through
+// the publish section extending it: -init values, unless the section sets
+// them, and -publish listing them.
+func TestPublishEarly(t *testing.T) {
+	cfg := loadInstance(t, `[buildout]
+parts = publish
+[gen-foo]
+x = secret
+[publish-early]
+recipe = slapos.cookbook:publish-early
+-init =
+  foo gen-foo:x
+  bar gen-bar:y
+bar = z
+[publish]
+recipe = slapos.cookbook:publish.serialised
+-extends = publish-early
+url = http://x/
+`)
+	res, err := ConvertInstance(cfg, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, vals := evalInstance(t, res, nil, func(p *profile.Profile) { Unmark(p) })
+	pe := vals["publish-early"]
+	if pe.GetAttr("foo").AsString() != "secret" || pe.GetAttr("bar").AsString() != "z" || pe.GetAttr("__2dpublish").AsString() != "bar foo" {
+		t.Errorf("publish-early = %#v", pe)
+	}
+	if _, ok := vals["gen-bar"]; ok || strings.Contains(string(res.HCL), "part.gen-bar") {
+		t.Errorf("the forced value's init section is read:\n%s", res.HCL)
+	}
+}

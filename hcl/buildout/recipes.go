@@ -64,20 +64,35 @@ var DefaultRecipeMap = map[string]string{
 	"zc.recipe.testrunner":                  "cookbook:egg",
 }
 
-// WaitingRecipes are the frequent SlapOS recipes that need partition data
-// or requests from the engine (slapconfiguration, switch-softwaretype,
-// request…): no cookbook recipe implements them yet, so they stay
-// unmapped. Each names the cookbook recipe it is meant to become.
-var WaitingRecipes = map[string]string{
-	"slapos.cookbook:slapconfiguration":            "cookbook:slapconfiguration",
-	"slapos.cookbook:slapconfiguration.serialised": "cookbook:slapconfiguration",
-	"slapos.cookbook:slapconfiguration.jsonschema": "cookbook:slapconfiguration",
-	"slapos.cookbook:switch-softwaretype":          "cookbook:switch-softwaretype",
-	"slapos.cookbook:request":                      "cookbook:request",
-	"slapos.cookbook:request.serialised":           "cookbook:request",
-	"slapos.cookbook:requestoptional":              "cookbook:request",
-	"slapos.cookbook:requestoptional.serialised":   "cookbook:request",
-	"slapos.cookbook:publish-early":                "cookbook:publish-early",
+// NodeRecipes are the SlapOS recipes no cookbook recipe runs, because
+// they need what only the node knows (the partition's parameters and
+// addresses, the master) or they only rearrange options: the converter
+// writes each in the form the node acts on (instance.go, adapt.go), with
+// what it becomes.
+var NodeRecipes = map[string]string{
+	"slapos.cookbook:slapconfiguration":                    "a data part the node computes",
+	"slapos.cookbook:slapconfiguration.serialised":         "a data part the node computes",
+	"slapos.cookbook:slapconfiguration.jsonschema":         "a data part the node computes",
+	"slapos.cookbook:slapconfiguration.jsonschema.localdb": "a data part the node computes",
+	"slapos.cookbook:switch-softwaretype":                  "a data part naming the nested profile the node runs",
+	"slapos.cookbook:request":                              "a request block",
+	"slapos.cookbook:request.serialised":                   "a request block",
+	"slapos.cookbook:requestoptional":                      "a request block",
+	"slapos.cookbook:requestoptional.serialised":           "a request block",
+	"slapos.cookbook:publish-early":                        "a data part of the values to publish (publish -extends it)",
+}
+
+// Mapped reports whether the converter maps a recipe entry point: to a
+// cookbook recipe (DefaultRecipeMap) or to a form the node acts on
+// (NodeRecipes, and publish's variants). `pkg` and `pkg:default` are the
+// same entry point.
+func Mapped(r string) bool {
+	for _, k := range []string{r, r + ":default", strings.TrimSuffix(r, ":default")} {
+		if DefaultRecipeMap[k] != "" || NodeRecipes[k] != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // NativePromisePlugins are the slapos.toolbox promise plugins the node
