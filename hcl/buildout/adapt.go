@@ -63,6 +63,12 @@ func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption, i
 			attrs = append(attrs, attrExpr{"bin-directory", c.expr(s.name, "${buildout:bin-directory}", s.pos)})
 		}
 		return opts, attrs
+	case "slapos.cookbook:certificate_authority.request":
+		if plainOption(opts, "name") == nil && !inherited {
+			// The recipe's default: the section's name.
+			return opts, []attrExpr{{"name", quoteLiteral(s.name)}}
+		}
+		return opts, nil
 	case "zc.recipe.testrunner":
 		return c.adaptTestrunner(s, opts)
 	case "slapos.cookbook:publish.serialised":

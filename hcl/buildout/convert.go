@@ -717,11 +717,13 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption) {
 	if r := plainOption(opts, "recipe"); r != nil {
 		orig := strings.TrimSpace(r.value)
-		if kind, variant := InstanceRecipe(orig); kind != "" && c.opts.RecipeMap[orig] == "" {
+		// Instance-side recipes: only an instance profile runs them (a
+		// software profile may carry one, unused: it is left as written).
+		if kind, variant := InstanceRecipe(orig); kind != "" && c.kind == "instance" && c.opts.RecipeMap[orig] == "" {
 			c.emitNodeSection(body, s, orig, kind, variant, opts)
 			return
 		}
-		if orig == "slapos.cookbook:publish-early" && c.opts.RecipeMap[orig] == "" {
+		if orig == "slapos.cookbook:publish-early" && c.kind == "instance" && c.opts.RecipeMap[orig] == "" {
 			c.emitPublishEarly(body, s, opts)
 			return
 		}

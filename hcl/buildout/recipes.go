@@ -16,52 +16,54 @@ import (
 // DefaultRecipeMap maps buildout recipe entry points to the built-in
 // cookbook (see docs/convert.md §4 and docs/recipes.md).
 var DefaultRecipeMap = map[string]string{
-	"slapos.cookbook:mkdirectory":           "cookbook:mkdirectory",
-	"slapos.recipe.build:mkdirectory":       "cookbook:mkdirectory",
-	"slapos.cookbook:symbolic.link":         "cookbook:symlink",
-	"cns.recipe.symlink":                    "cookbook:symlink",
-	"slapos.recipe.template":                "cookbook:template",
-	"slapos.recipe.template:default":        "cookbook:template",
-	"slapos.recipe.template:jinja2":         "cookbook:template",
-	"collective.recipe.template":            "cookbook:template",
-	"collective.recipe.template:default":    "cookbook:template",
-	"slapos.recipe.build":                   "cookbook:build",
-	"slapos.recipe.build:default":           "cookbook:build",
-	"plone.recipe.command":                  "cookbook:build",
-	"plone.recipe.command:default":          "cookbook:build",
-	"slapos.recipe.cmmi":                    "cookbook:cmmi",
-	"slapos.recipe.cmmi:default":            "cookbook:cmmi",
-	"slapos.recipe.build:cmmi":              "cookbook:cmmi",
-	"slapos.recipe.build:download":          "cookbook:download",
-	"slapos.recipe.build:download-unpacked": "cookbook:download-unpacked",
-	"slapos.recipe.build:gitclone":          "cookbook:gitclone",
-	"zc.recipe.egg":                         "cookbook:egg",
-	"zc.recipe.egg:default":                 "cookbook:egg",
-	"zc.recipe.egg:script":                  "cookbook:egg",
-	"zc.recipe.egg:scripts":                 "cookbook:egg",
-	"zc.recipe.egg:eggs":                    "cookbook:egg",
-	"zc.recipe.egg:custom":                  "cookbook:egg-custom",
-	"zc.recipe.egg:develop":                 "cookbook:egg-develop",
-	"slapos.cookbook:wrapper":               "cookbook:wrapper",
-	"slapos.cookbook:publish":               "cookbook:publish",
-	"slapos.cookbook:publish.serialised":    "cookbook:publish",
-	"slapos.cookbook:generate.password":     "cookbook:password",
-	"slapos.cookbook:cron.d":                "cookbook:cron-entry",
-	"slapos.cookbook:free_port":             "cookbook:free-port",
-	"slapos.cookbook:userinfo":              "cookbook:userinfo",
-	"slapos.cookbook:promise.plugin":        "cookbook:promise-plugin",
-	"slapos.cookbook:check_port_listening":  "cookbook:port-check",
-	"slapos.cookbook:check_url_available":   "cookbook:url-check",
-	"slapos.cookbook:check_parameter":       "cookbook:param-check",
-	"slapos.cookbook:publish_failsafe":      "cookbook:publish",
-	"slapos.cookbook:random.integer":        "cookbook:random-integer",
-	"slapos.cookbook:random.time":           "cookbook:random-time",
-	"slapos.cookbook:generate.mac":          "cookbook:mac-address",
-	"slapos.cookbook:urlparse":              "cookbook:urlparse",
-	"slapos.cookbook:cron":                  "cookbook:wrapper",
-	"slapos.cookbook:simplelogger":          "cookbook:write-file",
-	"rubygemsrecipe":                        "cookbook:rubygems",
-	"zc.recipe.testrunner":                  "cookbook:egg",
+	"slapos.cookbook:mkdirectory":                   "cookbook:mkdirectory",
+	"slapos.recipe.build:mkdirectory":               "cookbook:mkdirectory",
+	"slapos.cookbook:symbolic.link":                 "cookbook:symlink",
+	"cns.recipe.symlink":                            "cookbook:symlink",
+	"slapos.recipe.template":                        "cookbook:template",
+	"slapos.recipe.template:default":                "cookbook:template",
+	"slapos.recipe.template:jinja2":                 "cookbook:template",
+	"collective.recipe.template":                    "cookbook:template",
+	"collective.recipe.template:default":            "cookbook:template",
+	"slapos.recipe.build":                           "cookbook:build",
+	"slapos.recipe.build:default":                   "cookbook:build",
+	"plone.recipe.command":                          "cookbook:build",
+	"plone.recipe.command:default":                  "cookbook:build",
+	"slapos.recipe.cmmi":                            "cookbook:cmmi",
+	"slapos.recipe.cmmi:default":                    "cookbook:cmmi",
+	"slapos.recipe.build:cmmi":                      "cookbook:cmmi",
+	"slapos.recipe.build:download":                  "cookbook:download",
+	"slapos.recipe.build:download-unpacked":         "cookbook:download-unpacked",
+	"slapos.recipe.build:gitclone":                  "cookbook:gitclone",
+	"zc.recipe.egg":                                 "cookbook:egg",
+	"zc.recipe.egg:default":                         "cookbook:egg",
+	"zc.recipe.egg:script":                          "cookbook:egg",
+	"zc.recipe.egg:scripts":                         "cookbook:egg",
+	"zc.recipe.egg:eggs":                            "cookbook:egg",
+	"zc.recipe.egg:custom":                          "cookbook:egg-custom",
+	"zc.recipe.egg:develop":                         "cookbook:egg-develop",
+	"slapos.cookbook:wrapper":                       "cookbook:wrapper",
+	"slapos.cookbook:publish":                       "cookbook:publish",
+	"slapos.cookbook:publish.serialised":            "cookbook:publish",
+	"slapos.cookbook:generate.password":             "cookbook:password",
+	"slapos.cookbook:cron.d":                        "cookbook:cron-entry",
+	"slapos.cookbook:free_port":                     "cookbook:free-port",
+	"slapos.cookbook:userinfo":                      "cookbook:userinfo",
+	"slapos.cookbook:promise.plugin":                "cookbook:promise-plugin",
+	"slapos.cookbook:check_port_listening":          "cookbook:port-check",
+	"slapos.cookbook:check_url_available":           "cookbook:url-check",
+	"slapos.cookbook:check_parameter":               "cookbook:param-check",
+	"slapos.cookbook:publish_failsafe":              "cookbook:publish",
+	"slapos.cookbook:random.integer":                "cookbook:random-integer",
+	"slapos.cookbook:random.time":                   "cookbook:random-time",
+	"slapos.cookbook:generate.mac":                  "cookbook:mac-address",
+	"slapos.cookbook:urlparse":                      "cookbook:urlparse",
+	"slapos.cookbook:cron":                          "cookbook:wrapper",
+	"slapos.cookbook:simplelogger":                  "cookbook:write-file",
+	"rubygemsrecipe":                                "cookbook:rubygems",
+	"slapos.cookbook:certificate_authority":         "cookbook:certificate-authority",
+	"slapos.cookbook:certificate_authority.request": "cookbook:certificate-authority-request",
+	"zc.recipe.testrunner":                          "cookbook:egg",
 }
 
 // NodeRecipes are the SlapOS recipes no cookbook recipe runs, because
@@ -318,6 +320,18 @@ func (c *converter) grantsOf(g *grants, s grantSection, recipe string) {
 		for _, k := range []string{"url", "template", "input"} {
 			if v := strings.TrimSpace(o[k]); strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
 				netURL(k, v)
+			}
+		}
+	case "certificate-authority-request":
+		if has("key-content") && has("cert-content") {
+			exe := strings.TrimSpace(o["openssl-binary"])
+			switch {
+			case exe == "":
+				g.add(g.exec, "openssl", why+": checks key-content and cert-content")
+			case strings.Contains(exe, "/") || strings.Contains(exe, "${"):
+				g.add(g.exec, "sh", why+": checks key-content and cert-content with "+exe)
+			default:
+				g.add(g.exec, exe, why+": checks key-content and cert-content")
 			}
 		}
 	case "promise-plugin":

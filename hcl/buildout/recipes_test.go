@@ -176,7 +176,7 @@ host = example.com
 		`recipe = "cookbook:egg-custom"`,
 		"inline = chomp(<<EOT #!/bin/sh echo $${HOME} ${part.other.y} EOT ) engine = \"none\"",
 		`path = "t.in" sections = { "other" = { "y" = part.other.y } } engine = "buildout"`,
-		`slapnode-recipe = "slapos.cookbook:publish.serialised"`,
+		`serialised = true`,
 		`command-line = [trimspace(self.dcrond-binary), "-s", self.cron-entries,`,
 		`wrapper-path = self.binary`,
 		`recipe = "cookbook:gitclone"`,
