@@ -297,7 +297,10 @@ func (c *converter) adaptCollective(s *cvSection, opts []*cvOption, inherited bo
 			rest, local := strings.CutPrefix(o.value, profileBaseRef)
 			local = local && !strings.Contains(rest, "${")
 			if local {
-				attrs = append(attrs, attrExpr{"path", quoteLiteral(rest)})
+				// The directory of the file the section's base location
+				// is (block.dir): not the applied profile's, for a
+				// template of an extended file in another directory.
+				attrs = append(attrs, attrExpr{"path", c.expr(s.name, o.value, o.pos)})
 			} else {
 				attrs = append(attrs, attrExpr{"url", c.expr(s.name, o.value, o.pos)})
 			}

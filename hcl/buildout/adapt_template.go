@@ -42,7 +42,10 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja, inherit
 			rest, local := strings.CutPrefix(o.value, profileBaseRef)
 			local = local && !strings.Contains(rest, "${")
 			if local {
-				attrs = append(attrs, attrExpr{"path", quoteLiteral(rest)})
+				// The directory of the file the section's base location
+				// is (block.dir): not the applied profile's, for a
+				// template of an extended file in another directory.
+				attrs = append(attrs, attrExpr{"path", c.expr(s.name, o.value, o.pos)})
 			} else {
 				attrs = append(attrs, attrExpr{"url", c.expr(s.name, o.value, o.pos)})
 			}

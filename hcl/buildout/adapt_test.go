@@ -54,7 +54,7 @@ inline = left as it is
 	for _, want := range []string{
 		`inline = "port = ${self.port} home = $${buildout:directory}"`, // $$ -> $ for plain templates
 		`engine = "none"`,
-		`path   = "instance.cfg.in"`,
+		`path   = "${block.dir}/instance.cfg.in"`,
 		`output = "${software.path}/instance.cfg"`,
 		`"port"  = part.plain.port`,
 		`"bin"   = "${software.path}/bin/x"`,
@@ -126,7 +126,7 @@ output = x
 		`engine = "buildout"`,
 		`"openssh" = { "location" = part.openssh.location }`,
 		`"" = { "port" = self.port }`,
-		`path = "instance.cfg.in"`,
+		`path = "${block.dir}/instance.cfg.in"`,
 	} {
 		if !strings.Contains(got, squash(want)) {
 			t.Errorf("output lacks %q:\n%s", want, r.HCL)

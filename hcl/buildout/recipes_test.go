@@ -175,7 +175,7 @@ host = example.com
 		`recipe = "cookbook:egg" eggs = "dep" scripts = "" versions = part.versions`,
 		`recipe = "cookbook:egg-custom"`,
 		"inline = chomp(<<EOT #!/bin/sh echo $${HOME} ${part.other.y} EOT ) engine = \"none\"",
-		`path = "t.in" sections = { "other" = { "y" = part.other.y } } engine = "buildout"`,
+		`path = "${block.dir}/t.in" sections = { "other" = { "y" = part.other.y } } engine = "buildout"`,
 		`serialised = true`,
 		`command-line = [trimspace(self.dcrond-binary), "-s", self.cron-entries,`,
 		`wrapper-path = self.binary`,

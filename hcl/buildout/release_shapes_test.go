@@ -147,7 +147,7 @@ mode = 0600
 `,
 	}, "software.cfg")
 	stack := strings.Join(strings.Fields(hcls["stack/nxdtest.hcl"]), " ")
-	for _, want := range []string{`"port" = part.nxdtest.port`, `path = "nxdtest/instance.cfg.in"`} {
+	for _, want := range []string{`"port" = part.nxdtest.port`, `path = "${block.dir}/nxdtest/instance.cfg.in"`} {
 		if !strings.Contains(stack, want) {
 			t.Errorf("stack/nxdtest.hcl lacks %q:\n%s", want, hcls["stack/nxdtest.hcl"])
 		}
