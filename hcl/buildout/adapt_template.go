@@ -59,9 +59,12 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja, inherit
 				}
 			}
 		case o.name == "context" && jinja:
-			vars, modules := c.templateVars(s, o, byName)
+			vars, sections, modules := c.templateVars(s, o, byName)
 			if vars != "" {
 				attrs = append(attrs, attrExpr{"vars", vars})
+			}
+			if sections != "" {
+				attrs = append(attrs, attrExpr{"section-vars", sections})
 			}
 			if modules != "" {
 				attrs = append(attrs, attrExpr{"modules", modules})
@@ -178,8 +181,8 @@ func (c *converter) profileDirOf(s *cvSection) string {
 // `json NAME JSON`, `jsonkey NAME SECTION:OPTION`, `import NAME MODULE`)
 // into HCL objects, as the cookbook's template recipe wants them: the
 // variables, and the Python modules (`modules`).
-func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*cvOption) (vars, modules string) {
-	var items, mods []string
+func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*cvOption) (vars, sections, modules string) {
+	var items, secs, mods []string
 	var walk func(value string, depth int)
 	walk = func(value string, depth int) {
 		for _, line := range strings.Split(value, "\n") {
@@ -216,10 +219,14 @@ func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*c
 			case "raw":
 				expr = c.expr(s.name, rest, o.pos)
 			case "section":
+				// The whole part: its keys are HCL names, which the
+				// recipe reads back as the option names (section-vars).
 				expr = "part." + MangleName(rest)
 				if rest == "buildout" {
 					expr = c.buildoutSection(s)
 				}
+				secs = append(secs, fmt.Sprintf("%s = %s", quoteLiteral(name), expr))
+				continue
 			case "json":
 				expr = "jsondecode(" + c.expr(s.name, rest, o.pos) + ")"
 			case "import":
@@ -243,7 +250,7 @@ func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*c
 	if vars == "" {
 		vars = "{}"
 	}
-	return vars, object(mods)
+	return vars, object(secs), object(mods)
 }
 
 // buildoutSection is the [buildout] section as a template or Python code

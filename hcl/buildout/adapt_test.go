@@ -58,7 +58,7 @@ inline = left as it is
 		`output = "${software.path}/instance.cfg"`,
 		`"port"  = part.plain.port`,
 		`"bin"   = "${software.path}/bin/x"`,
-		`"plain" = part.plain`,
+		`section-vars = { "plain" = part.plain }`,
 		`"cfg"   = jsondecode(part.slap-configuration.configuration__2ejson)`,
 		`"extra" = part.plain.port`,
 		`"r" = "two  words"`,
