@@ -173,7 +173,7 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 	if !plan {
 		r.session = e.Host.NewSession(wasmhost.SessionConfig{
 			Mounts: t.Mounts, Credential: t.Credential, ExecStarted: t.ExecHook,
-			ProfileDir: t.ProfileDir, Home: t.Dir, Log: e.logWriter(),
+			ExecHook: giveBeforeExec(t), ProfileDir: t.ProfileDir, Home: t.Dir, Log: e.logWriter(),
 		})
 		defer r.session.Close(context.WithoutCancel(ctx))
 	}
@@ -351,6 +351,17 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	rec := &PartRecord{Recipe: recipe, Module: mod.Digest, Signature: sig, Options: optJSON, Outputs: out.Outputs, Installed: out.Installed, Deps: deps}
 	if err := r.j.set(name, rec); err != nil {
 		return err
+	}
+	if c := r.t.Credential; c != nil && r.t.Kind == "instance" {
+		// What the part made is the partition user's at once: the
+		// commands later parts run as that user write there (chown.go).
+		skipped, err := chownPaths(r.t.Dir, partPaths(r.t.Dir, opts, out.Outputs, out.Installed), int(c.Uid), int(c.Gid))
+		if err != nil {
+			return &PartError{Part: name, Recipe: recipe, Range: b.DefRange, Err: err}
+		}
+		for _, s := range skipped {
+			r.e.progress("partition %s: %s", r.t.Name, s)
+		}
 	}
 	return r.setValue(name, opts, out.Outputs)
 }
