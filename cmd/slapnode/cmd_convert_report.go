@@ -446,6 +446,11 @@ func blocker(err error, missing bool) (cause, detail string) {
 		return "unmapped recipe", text
 	case missing && (summary == "Unknown part in parts" || summary == "Reference to undeclared part" || summary == "Unknown macro"):
 		return "a part or macro defined by a missing file", text
+	case missing && (summary == "Unknown attribute" || summary == "Value not known yet"):
+		// An option a missing file sets (buildout.hash.cfg gives the
+		// templates their filename and md5sum): buildout fails the same
+		// way when the option is missing.
+		return "an option set by a missing file", text
 	case summary == "Unknown part in parts" || summary == "Reference to undeclared part" || summary == "Unknown macro":
 		return "a section no file of the closure defines (zc.buildout fails too)", text
 	case summary == "Cannot extend URL":

@@ -222,7 +222,18 @@ func (c *converter) adaptEgg(s *cvSection, orig string, opts []*cvOption) ([]*cv
 		out, attrs = c.environmentSection(s, opts)
 	}
 	if o := plainOption(out, "python"); o != nil {
-		c.warn(o.pos, WarnHostPython, "[%s] python = %s: the eggs are installed with the host's python3 (granted to the cookbook), not with the Python of that section", s.name, oneLine(o.value))
+		// zc.recipe.egg reads buildout[python]['executable']: the
+		// cookbook runs that path when the host has it, the host's
+		// python3 otherwise (and says so).
+		sec := strings.TrimSpace(o.value)
+		switch {
+		case sec == "" || strings.ContainsAny(sec, " \n${}"):
+			c.warn(o.pos, WarnHostPython, "[%s] python = %s is not a section name: the eggs are installed with the host's python3", s.name, oneLine(o.value))
+		case !c.hasExecutable(sec):
+			c.warn(o.pos, WarnHostPython, "[%s] python = %s: no file of the release gives [%s] an executable option; the eggs are installed with the host's python3", s.name, sec, sec)
+		default:
+			attrs = append(attrs, attrExpr{"python", c.expr(s.name, "${"+sec+":executable}", o.pos)})
+		}
 		out = without(out, "python")
 	}
 	if orig == "zc.recipe.egg:eggs" && plainOption(out, "scripts") == nil {
@@ -418,4 +429,23 @@ func prefixComma(items []string) string {
 // pyQuote writes s as a Python string literal.
 func pyQuote(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`, "\n", `\n`).Replace(s) + "'"
+}
+
+// hasExecutable reports whether a section of the release has an
+// `executable` option (a Python section, for zc.recipe.egg's python).
+func (c *converter) hasExecutable(sec string) bool {
+	cfg := c.closure()
+	if cfg == nil || cfg.Sections[sec] == nil {
+		return false
+	}
+	raw := map[string]string{}
+	for k, v := range cfg.Sections[sec] {
+		raw[k] = v.Text
+	}
+	r := &resolver{cfg: cfg, data: map[string]*secState{}}
+	if ext, err := r.extendRaw(sec, raw, nil); err == nil {
+		raw = ext
+	}
+	_, ok := raw["executable"]
+	return ok
 }

@@ -215,6 +215,9 @@ func (c *converter) emitModules(body *hclwrite.Body) {
 		}
 		notes = append(notes, note)
 	}
+	for _, n := range sortedKeys(g.net) {
+		notes = append(notes, fmt.Sprintf("%s: %s", n, g.why[n]))
+	}
 	body.AppendUnstructuredTokens(comment("What the converted recipes need (docs/recipes.md):\n" + strings.Join(notes, "\n")))
 	blk := body.AppendNewBlock("module", []string{"cookbook"})
 	b := blk.Body()
@@ -310,6 +313,9 @@ func (c *converter) grantsOf(g *grants, s grantSection, recipe string) {
 		}
 	case "egg", "egg-custom", "egg-develop":
 		g.add(g.exec, "python3", why)
+		if py := strings.TrimSpace(o["python"]); py != "" && c.hasExecutable(py) {
+			g.add(g.exec, "sh", why+": python = "+py+" runs that section's executable")
+		}
 		if has("patches") {
 			g.add(g.exec, "sh", why+": patches")
 			for _, p := range strings.Fields(o["patches"]) {

@@ -100,6 +100,14 @@ recipe = zc.recipe.egg
 eggs = greet
 python = python2.7
 
+[with-python]
+recipe = zc.recipe.egg
+eggs = greet
+python = python3.11
+
+[python3.11]
+executable = /opt/python/bin/python3.11
+
 [lib]
 recipe = zc.recipe.egg:eggs
 eggs = dep
@@ -174,6 +182,8 @@ host = example.com
 		`recipe = "cookbook:egg" eggs = "greet" versions = part.versions find-links = part.buildout.find-links`,
 		`recipe = "cookbook:egg" eggs = "dep" scripts = "" versions = part.versions`,
 		`recipe = "cookbook:egg-custom"`,
+		// python = SECTION: its executable.
+		`python = part.python3__2e11.executable`,
 		"inline = chomp(<<EOT #!/bin/sh echo $${HOME} ${part.other.y} EOT ) engine = \"none\"",
 		`path = "${block.dir}/t.in" sections = { "other" = { "y" = part.other.y } } engine = "buildout"`,
 		`serialised = true`,
