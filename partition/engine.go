@@ -32,11 +32,14 @@ import (
 // Engine applies profiles. One Engine serves a node: it loads and compiles
 // each module once and caches recipe option schemas.
 type Engine struct {
-	Root    string
-	NodeID  string
-	Host    *wasmhost.Host
-	Out     io.Writer // progress, one line per part that changes; nil: silent
-	Verbose bool      // also print recipe messages
+	Root string
+	// SoftwareRoot is where releases are installed (node.hcl's
+	// software_root on a formatted node); "" means ROOT/software.
+	SoftwareRoot string
+	NodeID       string
+	Host         *wasmhost.Host
+	Out          io.Writer // progress, one line per part that changes; nil: silent
+	Verbose      bool      // also print recipe messages
 	// Step, when set, is told that a step that can take seconds begins
 	// (compiling a module, installing or removing a part, the binary
 	// cache); the function it returns is called when the step ends. The

@@ -63,7 +63,7 @@ func IsLegacyProfile(path string) bool {
 // software.cfg.json beside it, or "default" (and any other name: the
 // instance profile's switch-softwaretype decides) without one.
 func (e *Engine) loadLegacySoftware(url string) (*Software, error) {
-	s := &Software{URL: url, Path: SoftwareDir(e.Root, url)}
+	s := &Software{URL: url, Path: e.SoftwareDir(url)}
 	cfg, err := buildout.Load(url, buildout.LoadOptions{Directory: s.Path})
 	if err != nil {
 		return nil, fmt.Errorf("software %s: %w", url, err)

@@ -433,3 +433,27 @@ ipv4 = ${slap-configuration:ipv4-random}
 		t.Errorf("mkdirectory did not run: %v", err)
 	}
 }
+
+// A node formatted with a software_root installs its releases there (the
+// md5 of their URL, as slapgrid names them).
+func TestSoftwareRoot(t *testing.T) {
+	e := newEngine(t)
+	e.SoftwareRoot = filepath.Join(t.TempDir(), "opt", "slapgrid")
+	sw := writeLegacyRelease(t, t.TempDir())
+	s, err := e.LoadSoftware(sw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(e.SoftwareRoot, SoftwareName(sw)); s.Path != want {
+		t.Fatalf("software directory %s, want %s", s.Path, want)
+	}
+	if err := e.InstallSoftware(context.Background(), s, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.SoftwareRoot, SoftwareName(sw), "instance.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(SoftwareDir(e.Root, sw)); !os.IsNotExist(err) {
+		t.Errorf("installed under the node root too: %v", err)
+	}
+}
