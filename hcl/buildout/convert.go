@@ -417,8 +417,14 @@ func ConvertClosure(file string, lopts LoadOptions, copts ConvertOptions) (*Resu
 	}
 	if copts.Kind == "software" || copts.Kind == "" && guessKind(file) == "software" {
 		copts.software = softwareMeta(cfg.Root)
+		return ConvertConfig(cfg, copts)
 	}
-	return ConvertConfig(cfg, copts)
+	// An instance profile, as the node converts one in memory.
+	res, err := ConvertInstance(cfg, copts)
+	if err != nil {
+		return nil, err
+	}
+	return res.Result, nil
 }
 
 func (c *converter) emit(secs []*cvSection) (*Result, error) {

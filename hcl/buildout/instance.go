@@ -384,12 +384,15 @@ func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string,
 	fmt.Fprintf(w, "  parameters = {\n%s  }\n}\n", strings.Join(params, ""))
 	fmt.Fprintf(w, "\npart %s {\n", strconv.Quote(is.Part))
 	for _, k := range sortedKeys(raw) {
-		if k == "recipe" || k == "<" || k == ProfileBaseOption || k == "<part-dependencies>" || strings.HasPrefix(k, "connection-") {
+		if k == "recipe" || k == "<" || k == ProfileBaseOption || k == "<part-dependencies>" || k == "requested-state" || strings.HasPrefix(k, "connection-") {
+			// requested-state and connection-* are the recipe's (below),
+			// whatever a macro copied (<= slap-connection has a
+			// requested-state).
 			continue
 		}
 		fmt.Fprintf(w, "  %s = %s\n", MangleName(k), in(k))
 	}
-	conn := fmt.Sprintf("request.%s.connection", quoteTraversal(label))
+	conn := "request" + traversalStep(label) + ".connection"
 	if serialised {
 		conn = fmt.Sprintf("jsondecode(lookup(%s, \"_\", \"{}\"))", conn)
 	}
@@ -410,10 +413,11 @@ func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string,
 	fmt.Fprintf(w, "}\n")
 }
 
-// quoteTraversal writes a request name as an HCL traversal step.
-func quoteTraversal(name string) string {
+// traversalStep writes a request name as an HCL traversal step: .NAME,
+// or ["NAME"] for a name that is not an identifier ("Hugo frontend").
+func traversalStep(name string) string {
 	if hclsyntax.ValidIdentifier(name) {
-		return name
+		return "." + name
 	}
 	return "[" + strconv.Quote(name) + "]"
 }

@@ -406,3 +406,32 @@ url = http://x/
 		t.Errorf("the forced value's init section is read:\n%s", res.HCL)
 	}
 }
+
+// A request named with spaces, whose section copies slap-connection (and
+// its requested-state) through a macro (software/hugo's hugo-frontend).
+func TestConvertInstanceRequestNamedWithSpaces(t *testing.T) {
+	cfg := loadInstance(t, `[buildout]
+parts = hugo-frontend
+[hugo-frontend]
+<= slap-connection
+recipe = slapos.cookbook:requestoptional
+name = Hugo frontend
+software-url = http://example.org/apache-frontend/software.cfg
+shared = true
+config-url = http://x/
+return = domain secure_access
+`)
+	res, err := ConvertInstance(cfg, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasKind(res.Warnings, WarnUnmappedRecipe) {
+		t.Fatalf("warnings: %v", res.Warnings)
+	}
+	reply := map[string]cty.Value{"Hugo frontend": cty.ObjectVal(map[string]cty.Value{"secure_access": cty.StringVal("https://f/")})}
+	_, vals := evalInstance(t, res, reply, func(p *profile.Profile) { Unmark(p) })
+	hf := vals["hugo-frontend"]
+	if hf.GetAttr("connection-secure_access").AsString() != "https://f/" || hf.GetAttr("connection-domain").AsString() != "" {
+		t.Errorf("hugo-frontend = %#v", hf)
+	}
+}
