@@ -115,19 +115,11 @@ func (e *Engine) loadLegacySoftware(url string) (*Software, error) {
 			e.progress("convert: %s", w)
 		}
 	}
-	if m, _ := p.Modules(ev); m["cookbook"] != nil && e.Out != nil {
-		// What the release may do outside the sandbox, said once.
-		g := m["cookbook"]
-		var what []string
-		if len(g.AllowExec) > 0 {
-			what = append(what, "run "+strings.Join(g.AllowExec, ", "))
-		}
-		if len(g.AllowNet) > 0 {
-			what = append(what, "reach "+strings.Join(g.AllowNet, ", "))
-		}
-		if len(what) > 0 {
-			e.progress("buildout release, converted in memory: its recipes may %s", strings.Join(what, "; "))
-		}
+	if e.Out != nil {
+		// What the release may do outside the sandbox is said by plan and
+		// apply with every release's grants; this says where they come
+		// from.
+		e.progress("buildout release, converted in memory (slapnode convert --flatten shows the result)")
 	}
 	return s, nil
 }
