@@ -1,13 +1,20 @@
 package partition
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
 	"syscall"
 
+	"github.com/zclconf/go-cty/cty"
 	"golang.org/x/sys/unix"
 
 	"github.com/slapnode/slapnode/internal/nofollow"
@@ -31,6 +38,93 @@ func chownTree(dir string, uid, gid int) (skipped []string, err error) {
 		return nil, err
 	}
 	defer d.Close()
+	return chownDir(d, dir, uid, gid)
+}
+
+// chownPaths gives paths under dir (the partition) to uid:gid as soon as a
+// part made them, so that what the part's later commands run as the
+// partition user (sh, git, pip, hooks) may write there: each path, the
+// directories between dir and it, and what a directory holds. Nothing is
+// followed (package nofollow), and paths outside dir are ignored; the
+// final chownTree of the apply still gives everything else.
+func chownPaths(dir string, paths []string, uid, gid int) (skipped []string, err error) {
+	d, err := nofollow.OpenNoFollow(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	done := map[string]bool{}
+	for _, p := range paths {
+		rel, err := filepath.Rel(dir, filepath.Clean(p))
+		if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") || rel == ".slapnode" || strings.HasPrefix(rel, ".slapnode/") {
+			continue
+		}
+		parts := strings.Split(rel, "/")
+		for i := 1; i < len(parts); i++ {
+			anc := strings.Join(parts[:i], "/")
+			if done[anc] {
+				continue
+			}
+			done[anc] = true
+			if err := chownOne(d, anc, uid, gid); err != nil {
+				return skipped, err
+			}
+		}
+		if done[rel] {
+			continue
+		}
+		done[rel] = true
+		st, err := d.Lstat(rel)
+		if err != nil {
+			continue // not made (an option naming a path to be)
+		}
+		if !st.IsDir() {
+			if err := chownOne(d, rel, uid, gid); err != nil {
+				return skipped, err
+			}
+			continue
+		}
+		sub, err := d.OpenDir(rel)
+		if err != nil {
+			if errors.Is(err, nofollow.ErrSymlink) {
+				continue
+			}
+			return skipped, err
+		}
+		s, err := chownDir(sub, filepath.Join(dir, rel), uid, gid)
+		sub.Close()
+		skipped = append(skipped, s...)
+		if err != nil {
+			return skipped, err
+		}
+	}
+	return skipped, nil
+}
+
+// chownOne gives one entry below d to uid:gid unless it is a file with
+// more than one link (a hard link maybe to a file elsewhere: the final
+// chownTree decides).
+func chownOne(d *nofollow.Dir, rel string, uid, gid int) error {
+	fd, err := d.OpenPath(rel)
+	if err != nil {
+		return nil // gone meanwhile, or not made
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil
+	}
+	if int(st.Uid) == uid && int(st.Gid) == gid || st.Mode&unix.S_IFMT != unix.S_IFDIR && st.Nlink > 1 {
+		return nil
+	}
+	if err := nofollow.Fchown(fd, uid, gid); err != nil {
+		return fmt.Errorf("chown %s: %w", d.Path(rel), err)
+	}
+	return nil
+}
+
+// chownDir is chownTree on an opened directory (named name in messages).
+func chownDir(d *nofollow.Dir, dir string, uid, gid int) (skipped []string, err error) {
 	type inode struct{ dev, ino uint64 }
 	type linked struct {
 		rels  []string
@@ -212,4 +306,97 @@ func shareTree(dir string) error {
 		}
 		return true, nil
 	})
+}
+
+// partPaths are the paths under dir a part's options, outputs and
+// installed list name (what a part made is named there: mkdirectory's
+// directories, a template's output, a build's location).
+func partPaths(dir string, opts map[string]cty.Value, outputs json.RawMessage, installed []string) []string {
+	var out []string
+	add := func(s string) {
+		s = strings.TrimSpace(s)
+		if filepath.IsAbs(s) && within(dir, s) && filepath.Clean(s) != filepath.Clean(dir) {
+			out = append(out, filepath.Clean(s))
+		}
+	}
+	var walkCty func(v cty.Value)
+	walkCty = func(v cty.Value) {
+		if v.IsNull() || !v.IsKnown() {
+			return
+		}
+		switch {
+		case v.Type() == cty.String:
+			add(v.AsString())
+		case v.CanIterateElements():
+			for it := v.ElementIterator(); it.Next(); {
+				_, e := it.Element()
+				walkCty(e)
+			}
+		}
+	}
+	for _, v := range opts {
+		walkCty(v)
+	}
+	var walkAny func(v any)
+	walkAny = func(v any) {
+		switch x := v.(type) {
+		case string:
+			add(x)
+		case []any:
+			for _, e := range x {
+				walkAny(e)
+			}
+		case map[string]any:
+			for _, e := range x {
+				walkAny(e)
+			}
+		}
+	}
+	var o any
+	if json.Unmarshal(outputs, &o) == nil {
+		walkAny(o)
+	}
+	for _, p := range installed {
+		add(p)
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+// giveBeforeExec is the hook run before a recipe's command starts in an
+// instance whose commands run as the partition user: the command's
+// directory, the directories between the partition and it, and what it
+// holds are given to that user first, so that it works in what the recipe
+// just made there (a build's location, an unpacked source tree). nil for
+// a target whose commands run as the node's user.
+func giveBeforeExec(t *Target) func(*exec.Cmd) error {
+	c := t.Credential
+	if c == nil || t.Kind != "instance" {
+		return nil
+	}
+	return func(cmd *exec.Cmd) error {
+		if cmd.Dir == "" || !within(t.Dir, cmd.Dir) {
+			return nil
+		}
+		_, err := chownPaths(t.Dir, []string{cmd.Dir}, int(c.Uid), int(c.Gid))
+		return err
+	}
+}
+
+// execHooks runs give (the command's directory given to the partition
+// user) and then the confiner's Hook, which rewrites the command to start
+// inside the partition; nil when there is neither.
+func execHooks(give func(*exec.Cmd) error, c Confiner) func(*exec.Cmd) error {
+	if c == nil {
+		return give
+	}
+	if give == nil {
+		return c.Hook
+	}
+	return func(cmd *exec.Cmd) error {
+		if err := give(cmd); err != nil {
+			return err
+		}
+		return c.Hook(cmd)
+	}
 }

@@ -32,11 +32,14 @@ import (
 // Engine applies profiles. One Engine serves a node: it loads and compiles
 // each module once and caches recipe option schemas.
 type Engine struct {
-	Root    string
-	NodeID  string
-	Host    *wasmhost.Host
-	Out     io.Writer // progress, one line per part that changes; nil: silent
-	Verbose bool      // also print recipe messages
+	Root string
+	// SoftwareRoot is where releases are installed (node.hcl's
+	// software_root on a formatted node); "" means ROOT/software.
+	SoftwareRoot string
+	NodeID       string
+	Host         *wasmhost.Host
+	Out          io.Writer // progress, one line per part that changes; nil: silent
+	Verbose      bool      // also print recipe messages
 	// Step, when set, is told that a step that can take seconds begins
 	// (compiling a module, installing or removing a part, the binary
 	// cache); the function it returns is called when the step ends. The
@@ -198,8 +201,9 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 			ProfileDir: t.ProfileDir, Home: t.Dir, Log: e.logWriter(),
 		}
 		if t.Exec != nil {
-			cfg.ExecHook, cfg.ExecStarted = t.Exec.Hook, t.Exec.Started
+			cfg.ExecStarted = t.Exec.Started
 		}
+		cfg.ExecHook = execHooks(giveBeforeExec(t), t.Exec)
 		r.session = e.Host.NewSession(cfg)
 		defer r.session.Close(context.WithoutCancel(ctx))
 	}
@@ -439,6 +443,17 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	rec := &PartRecord{Recipe: recipe, Module: mod.Digest, Signature: sig, Options: optJSON, Outputs: out.Outputs, Installed: out.Installed, Deps: deps}
 	if err := r.j.set(name, rec); err != nil {
 		return err
+	}
+	if c := r.t.Credential; c != nil && r.t.Kind == "instance" {
+		// What the part made is the partition user's at once: the
+		// commands later parts run as that user write there (chown.go).
+		skipped, err := chownPaths(r.t.Dir, partPaths(r.t.Dir, opts, out.Outputs, out.Installed), int(c.Uid), int(c.Gid))
+		if err != nil {
+			return &PartError{Part: name, Recipe: recipe, Range: b.DefRange, Err: err}
+		}
+		for _, s := range skipped {
+			r.e.progress("partition %s: %s", r.t.Name, s)
+		}
 	}
 	return r.setValue(name, opts, out.Outputs)
 }

@@ -202,6 +202,10 @@ func (e *Engine) Instantiate(ctx context.Context, req *InstanceRequest, plan boo
 	if err := p.Err(diags); err != nil {
 		return nil, err
 	}
+	if IsConvertedInstance(p) {
+		// A buildout instance profile converted to HCL (legacy.go).
+		return e.instantiateConverted(ctx, req, it, res, p, plan)
+	}
 	part := req.Partition
 	if !validID(part.ID) {
 		return nil, fmt.Errorf("invalid partition id %q", part.ID)

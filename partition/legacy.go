@@ -62,7 +62,7 @@ func IsLegacyProfile(path string) bool {
 // software.cfg.json beside it, or "default" (and any other name: the
 // instance profile's switch-softwaretype decides) without one.
 func (e *Engine) loadLegacySoftware(url string) (*Software, error) {
-	s := &Software{URL: url, Path: SoftwareDir(e.Root, url)}
+	s := &Software{URL: url, Path: e.SoftwareDir(url)}
 	cfg, err := buildout.Load(url, buildout.LoadOptions{Directory: s.Path})
 	if err != nil {
 		return nil, fmt.Errorf("software %s: %w", url, err)
@@ -114,19 +114,11 @@ func (e *Engine) loadLegacySoftware(url string) (*Software, error) {
 			e.progress("convert: %s", w)
 		}
 	}
-	if m, _ := p.Modules(ev); m["cookbook"] != nil && e.Out != nil {
-		// What the release may do outside the sandbox, said once.
-		g := m["cookbook"]
-		var what []string
-		if len(g.AllowExec) > 0 {
-			what = append(what, "run "+strings.Join(g.AllowExec, ", "))
-		}
-		if len(g.AllowNet) > 0 {
-			what = append(what, "reach "+strings.Join(g.AllowNet, ", "))
-		}
-		if len(what) > 0 {
-			e.progress("buildout release, converted in memory: its recipes may %s", strings.Join(what, "; "))
-		}
+	if e.Out != nil {
+		// What the release may do outside the sandbox is said by plan and
+		// apply with every release's grants; this says where they come
+		// from.
+		e.progress("buildout release, converted in memory (slapnode convert --flatten shows the result)")
 	}
 	return s, nil
 }
@@ -172,6 +164,37 @@ func (e *Engine) instantiateLegacy(ctx context.Context, req *InstanceRequest, it
 		}
 		return nil, fmt.Errorf("software release %s is not correctly installed: neither instance.cfg nor template.cfg in %s", s.URL, s.Path)
 	}
+	return e.instantiateBuildout(ctx, req, it, res, plan, func(lr *legacyRun, stateDir string) error {
+		return lr.apply(ctx, path, stateDir, nil, "", 0)
+	})
+}
+
+// IsConvertedInstance reports whether a loaded instance profile is a
+// buildout instance profile converted to HCL (`slapnode convert`): it
+// holds slapgrid's tail or sections the node computes. Such a profile is
+// applied with SlapOS's instance-side semantics, as the node applies a
+// buildout instance profile it converts in memory.
+func IsConvertedInstance(p *profile.Profile) bool {
+	if p.Part["slap-connection"] != nil {
+		return true
+	}
+	secs, err := buildout.NodeSections(p)
+	return err != nil || len(secs) > 0
+}
+
+// instantiateConverted instantiates a converted instance profile (an HCL
+// instance profile IsConvertedInstance recognises) in a partition.
+func (e *Engine) instantiateConverted(ctx context.Context, req *InstanceRequest, it *profile.InstanceType, res *schema.Result, p *profile.Profile, plan bool) (*Instance, error) {
+	return e.instantiateBuildout(ctx, req, it, res, plan, func(lr *legacyRun, stateDir string) error {
+		return lr.run(ctx, p, it.Profile, stateDir, nil, "", 0)
+	})
+}
+
+// instantiateBuildout prepares the partition and the slap data of a
+// buildout instance, runs first (the main profile), and gathers the
+// services and connection parameters.
+func (e *Engine) instantiateBuildout(ctx context.Context, req *InstanceRequest, it *profile.InstanceType, res *schema.Result, plan bool, first func(*legacyRun, string) error) (*Instance, error) {
+	part := req.Partition
 	if !validID(part.ID) {
 		return nil, fmt.Errorf("invalid partition id %q", part.ID)
 	}
@@ -192,7 +215,7 @@ func (e *Engine) instantiateLegacy(ctx context.Context, req *InstanceRequest, it
 	inst := &Instance{Type: it.Name, Params: res.Params, Report: &Report{Target: part.ID, Counts: map[ActionKind]int{}},
 		Connection: map[string]any{}, SharedConnections: map[string]map[string]any{}}
 	lp := &legacyRun{e: e, req: req, it: it, params: res.Params, data: data, plan: plan, inst: inst}
-	if err := lp.apply(ctx, path, stateDir, nil, "", 0); err != nil {
+	if err := first(lp, stateDir); err != nil {
 		return nil, err
 	}
 	if plan {
@@ -247,12 +270,12 @@ type legacyRun struct {
 // profile that switches again…).
 const maxNesting = 4
 
-// apply loads, converts and applies one instance profile; then its publish
-// sections are read and its switch-softwaretype sections' nested profiles
-// applied. parentSlap, for a nested profile, is the slap-configuration
-// values it inherits.
+// apply loads, converts and applies one instance profile (a buildout
+// file); then its publish sections are read and its switch-softwaretype
+// sections' nested profiles applied. parentSlap, for a nested profile, is
+// the slap-configuration values it inherits.
 func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSlap map[string]cty.Value, prefix string, depth int) error {
-	e, part := lr.e, lr.req.Partition
+	part := lr.req.Partition
 	if depth > maxNesting {
 		return fmt.Errorf("%s: more than %d nested profiles (switch-softwaretype naming a profile that switches again?)", path, maxNesting)
 	}
@@ -263,9 +286,6 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 	if err != nil {
 		return fmt.Errorf("instance profile: %w", err)
 	}
-	if err := cfg.AppendText(path, lr.data.conn.Tail()); err != nil {
-		return err
-	}
 	// The directories buildout computes are values of this partition:
 	// written as options, templates given the [buildout] section (context
 	// `section buildout buildout`) see them as buildout's do.
@@ -274,7 +294,6 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 			cfg.Sections["buildout"][k] = &buildout.Value{Text: v, Source: path}
 		}
 	}
-	m := buildout.InstanceMapping{Data: map[string]map[string]cty.Value{}, Switch: map[string]string{}, RequestedState: lr.data.conn.RequestedState}
 	if parentSlap != nil {
 		// As SubBuildout: [slap-configuration] holds the parent's values,
 		// whatever the nested profile's own recipe for it.
@@ -285,53 +304,8 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		} else if k, _ := buildout.InstanceRecipe(cfg.Recipe("slap-configuration")); k != buildout.KindSlapConfiguration {
 			cfg.Sections["slap-configuration"]["recipe"] = &buildout.Value{Text: "slapos.cookbook:slapconfiguration", Source: path}
 		}
-		m.Data["slap-configuration"] = parentSlap
 	}
-	names := make([]string, 0, len(cfg.Sections))
-	for n := range cfg.Sections {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		kind, variant := buildout.InstanceRecipe(cfg.Recipe(n))
-		if kind != buildout.KindSlapConfiguration {
-			continue
-		}
-		if _, done := m.Data[n]; done {
-			continue
-		}
-		opts, err := cfg.ResolveSection(n)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		vals, err := lr.data.slapConfiguration(variant, opts)
-		if err != nil {
-			return fmt.Errorf("%s: [%s] (%s): %w", path, n, cfg.Recipe(n), err)
-		}
-		m.Data[n] = vals
-	}
-	for _, n := range names {
-		if kind, _ := buildout.InstanceRecipe(cfg.Recipe(n)); kind != buildout.KindSwitchSoftwareType {
-			continue
-		}
-		opts, err := cfg.ResolveSection(n)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		target, err := switchTarget(n, opts, lr.data.softwareType)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		m.Switch[n] = target
-	}
-	if plugins := pythonPlugins(cfg); len(plugins) > 0 {
-		// As SlapOS runs them: with Python (the release declares them).
-		m.Exec = append(m.Exec, "python3")
-		if !lr.plan {
-			e.progress("python3 granted to run the promise plugins %s (slapnode has no native check for them)", strings.Join(plugins, ", "))
-		}
-	}
-	conv, err := buildout.ConvertInstance(cfg, m, buildout.ConvertOptions{})
+	conv, err := buildout.ConvertInstance(cfg, buildout.ConvertOptions{})
 	if err != nil {
 		return fmt.Errorf("instance profile: %w", err)
 	}
@@ -340,7 +314,25 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		return fmt.Errorf("instance profile %s, converted from buildout: %w", path, err)
 	}
 	p.Files = cfg.Files
+	return lr.run(ctx, p, path, stateDir, parentSlap, prefix, depth)
+}
+
+// run applies a converted instance profile (converted in memory, or by
+// `slapnode convert`): the node binds the sections it computes (bind),
+// applies the parts, then reads the publish sections and runs the nested
+// profiles of the switch-softwaretype sections.
+func (lr *legacyRun) run(ctx context.Context, p *profile.Profile, path, stateDir string, parentSlap map[string]cty.Value, prefix string, depth int) error {
+	e := lr.e
+	secs, err := buildout.NodeSections(p)
+	if err != nil {
+		return err
+	}
+	buildout.Unmark(p)
 	t := lr.target(p, stateDir)
+	computed, err := lr.bind(p, t, secs, parentSlap)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	applied, err := e.Apply(ctx, p, nil, t, lr.plan)
 	if err != nil {
 		return err
@@ -349,25 +341,34 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		a.Part = prefix + a.Part
 		lr.inst.Report.add(a)
 	}
-	if depth == 0 {
-		lr.main, lr.mainEv = p, applied.Evaluator
-		lr.slapConfiguration = sectionValues(applied.Evaluator, "slap-configuration", m.Data["slap-configuration"])
-	}
 	ev := applied.Evaluator
+	if depth == 0 {
+		lr.main, lr.mainEv = p, ev
+		lr.slapConfiguration = sectionValues(ev, "slap-configuration", computed)
+	}
+	if g := grantsPython(p, ev); g && !lr.python && !lr.plan && hasPythonPlugins(p) {
+		e.progress("python3 granted to run the promise plugins slapnode has no native check for")
+	}
 	lr.python = lr.python || grantsPython(p, ev)
 	if !lr.plan {
-		for _, ps := range conv.SortedSections(buildout.KindPublish) {
+		for _, ps := range secs {
+			if ps.Kind != buildout.KindPublish {
+				continue
+			}
 			if _, installed := ev.Part(ps.Part); !installed {
 				// Neither in parts nor used: buildout does not install
 				// it, so it publishes nothing.
 				continue
 			}
-			if err := lr.publish(ev, ps); err != nil {
+			if err := lr.publish(p, ev, ps); err != nil {
 				return fmt.Errorf("%s: [%s]: %w", path, ps.Section, err)
 			}
 		}
 	}
-	for _, sw := range conv.SortedSections(buildout.KindSwitchSoftwareType) {
+	for _, sw := range secs {
+		if sw.Kind != buildout.KindSwitchSoftwareType {
+			continue
+		}
 		v, ok := ev.Part(sw.Part)
 		nested := ""
 		if ok && v.Type().IsObjectType() && v.Type().HasAttribute(buildout.SwitchProfileAttr) {
@@ -377,7 +378,7 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		}
 		if nested == "" || (lr.plan && !fileExists(nested)) {
 			if lr.plan {
-				lr.inst.Report.add(Action{Part: prefix + sw.Section, Kind: Install, Recipe: "slapos.cookbook:switch-softwaretype", Reason: "its profile is rendered at apply"})
+				lr.inst.Report.add(Action{Part: prefix + sw.Section, Kind: Install, Recipe: sw.Recipe, Reason: "its profile is rendered at apply"})
 				continue
 			}
 			return fmt.Errorf("%s: [%s]: the profile of software type %q is not known", path, sw.Section, lr.data.softwareType)
@@ -398,6 +399,75 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 		}
 	}
 	return nil
+}
+
+// bind gives the sections the node computes their values on the loaded
+// profile (buildout.Bind): slapgrid's tail, the slapconfiguration
+// sections (the parent's values for a nested profile's
+// [slap-configuration], as SubBuildout), and the profile each
+// switch-softwaretype section picks. It returns the values of
+// [slap-configuration], its own options with the computed ones over them.
+func (lr *legacyRun) bind(p *profile.Profile, t *Target, secs []buildout.InstanceSection, parentSlap map[string]cty.Value) (map[string]cty.Value, error) {
+	for sec, vals := range lr.data.conn.TailValues() {
+		if p.Part[buildout.MangleName(sec)] == nil {
+			continue
+		}
+		m := make(map[string]cty.Value, len(vals))
+		for k, v := range vals {
+			m[k] = cty.StringVal(v)
+		}
+		if err := buildout.Bind(p, buildout.MangleName(sec), m); err != nil {
+			return nil, err
+		}
+	}
+	var slapConf map[string]cty.Value
+	for _, s := range secs {
+		if s.Kind != buildout.KindSlapConfiguration {
+			continue
+		}
+		// A fresh evaluator each time: one reads what the previous
+		// bindings set, never a value cached before them.
+		own, err := buildout.Options(p, p.Evaluator(t.Vars), s.Part)
+		if err != nil {
+			return nil, fmt.Errorf("[%s]: %w", s.Section, err)
+		}
+		var vals map[string]cty.Value
+		if parentSlap != nil && s.Section == "slap-configuration" {
+			vals = parentSlap
+		} else if vals, err = lr.data.slapConfiguration(s.Variant, own); err != nil {
+			return nil, fmt.Errorf("[%s] (%s): %w", s.Section, s.Recipe, err)
+		}
+		if err := buildout.Bind(p, s.Part, vals); err != nil {
+			return nil, err
+		}
+		if s.Section == "slap-configuration" {
+			slapConf = map[string]cty.Value{}
+			for k, v := range own {
+				slapConf[k] = cty.StringVal(v)
+			}
+			for k, v := range vals {
+				slapConf[k] = v
+			}
+		}
+	}
+	for _, s := range secs {
+		if s.Kind != buildout.KindSwitchSoftwareType {
+			continue
+		}
+		own, err := buildout.Options(p, p.Evaluator(t.Vars), s.Part)
+		if err != nil {
+			return nil, fmt.Errorf("[%s]: %w", s.Section, err)
+		}
+		target, err := switchTarget(s.Section, own, lr.data.softwareType)
+		if err != nil {
+			return nil, err
+		}
+		sec, opt, _ := strings.Cut(target, ":")
+		if err := buildout.BindReference(p, s.Part, buildout.SwitchProfileAttr, sec, opt); err != nil {
+			return nil, fmt.Errorf("[%s]: software type %s: %w", s.Section, lr.data.softwareType, err)
+		}
+	}
+	return slapConf, nil
 }
 
 // target is what a profile of this instance is applied to.
@@ -480,8 +550,8 @@ func switchTarget(section string, opts map[string]string, softwareType string) (
 // slapos.cookbook:publish sends them: every option but recipe and those
 // starting with "-", or those named by -publish; .serialised sends them
 // as one JSON document under "_".
-func (lr *legacyRun) publish(ev *profile.Evaluator, ps buildout.InstanceSection) error {
-	own, err := partOptions(ev, ps.Part)
+func (lr *legacyRun) publish(p *profile.Profile, ev *profile.Evaluator, ps buildout.InstanceSection) error {
+	own, err := partOptions(p, ev, ps.Part)
 	if err != nil {
 		return err
 	}
@@ -497,7 +567,7 @@ func (lr *legacyRun) publish(ev *profile.Evaluator, ps buildout.InstanceSection)
 		done[name] = true
 		opts := own
 		if name != ps.Section {
-			if opts, err = partOptions(ev, buildout.MangleName(name)); err != nil {
+			if opts, err = partOptions(p, ev, buildout.MangleName(name)); err != nil {
 				return fmt.Errorf("-extends %s: %w", name, err)
 			}
 		}
@@ -549,11 +619,21 @@ func (lr *legacyRun) publish(ev *profile.Evaluator, ps buildout.InstanceSection)
 	return nil
 }
 
-// partOptions returns a part's value with buildout's option names.
-func partOptions(ev *profile.Evaluator, part string) (map[string]any, error) {
+// partOptions returns a part's value with buildout's option names: its
+// value once applied, else its options evaluated now (a section -extends
+// names that nothing installs, as buildout initialises it on demand).
+func partOptions(p *profile.Profile, ev *profile.Evaluator, part string) (map[string]any, error) {
 	v, ok := ev.Part(part)
 	if !ok {
-		return nil, fmt.Errorf("part %s has no value", part)
+		b := p.Part[part]
+		if b == nil {
+			return nil, fmt.Errorf("[%s] is not defined", part)
+		}
+		vals, diags := ev.EvalBlock(b, "recipe", "depends_on")
+		if err := p.Err(diags); err != nil {
+			return nil, err
+		}
+		v = cty.ObjectVal(vals)
 	}
 	g, err := ctyToGo(v)
 	if err != nil {
@@ -692,31 +772,36 @@ func sectionValues(ev *profile.Evaluator, section string, computed map[string]ct
 
 // NativePromisePlugins are the slapos.toolbox promise plugins the node
 // runs natively (partition/promise/plugin.go); others need python3.
-var NativePromisePlugins = []string{"check_socket_listening", "check_url_available", "check_file_state", "check_command_execute"}
+var NativePromisePlugins = buildout.NativePromisePlugins
 
-// pythonPlugins lists the promise.plugin sections of an instance profile
-// that only Python can run: a module the node has no native check for, a
-// plugin file, or a class of its own.
-func pythonPlugins(cfg *buildout.Config) []string {
-	var out []string
-	for name := range cfg.Sections {
-		if cfg.Recipe(name) != "slapos.cookbook:promise.plugin" {
+// hasPythonPlugins reports whether a converted instance profile writes
+// promise plugins only Python can run: a module the node has no native
+// check for, a plugin file, or a class of its own.
+func hasPythonPlugins(p *profile.Profile) bool {
+	lit := func(b *profile.Block, k string) (string, bool) {
+		a := b.Attrs[k]
+		if a == nil {
+			return "", true
+		}
+		v, diags := a.Expr.Value(nil)
+		if diags.HasErrors() || v.Type() != cty.String || v.IsNull() {
+			return "", false
+		}
+		return strings.TrimSpace(v.AsString()), true
+	}
+	for _, b := range p.BlocksOf("part") {
+		if r, ok := lit(b, "recipe"); !ok || r != "cookbook:promise-plugin" {
 			continue
 		}
-		opts, err := cfg.ResolveSection(name)
-		if err != nil {
-			// A macro others use (module = …${:promise}): they are
-			// looked at themselves.
-			continue
-		}
-		text := func(k string) string { return strings.TrimSpace(opts[k]) }
-		mod, ok := strings.CutPrefix(text("module"), "slapos.promise.plugin.")
-		if text("file") != "" || (text("class") != "" && text("class") != "RunPromise") || !ok || !slices.Contains(NativePromisePlugins, mod) {
-			out = append(out, name)
+		mod, ok1 := lit(b, "module")
+		file, ok2 := lit(b, "file")
+		class, ok3 := lit(b, "class")
+		name, native := strings.CutPrefix(mod, "slapos.promise.plugin.")
+		if !ok1 || !ok2 || !ok3 || file != "" || (class != "" && class != "RunPromise") || !native || !slices.Contains(NativePromisePlugins, name) {
+			return true
 		}
 	}
-	sort.Strings(out)
-	return out
+	return false
 }
 
 // readAs reads a buildout file with the file system identity of cred

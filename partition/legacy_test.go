@@ -376,3 +376,84 @@ func TestLegacyProfilesReadAsPartitionUser(t *testing.T) {
 		t.Fatalf("read as the node: %q %v", b, err)
 	}
 }
+
+// An instance profile converted by `slapnode convert` is applied as the
+// node applies one it converts in memory: slapgrid's tail and
+// slapconfiguration computed by the node, publish read after the apply.
+func TestConvertedInstanceProfile(t *testing.T) {
+	e := newEngine(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "instance.cfg")
+	os.WriteFile(cfg, []byte(`[buildout]
+parts = publish
+
+[slap-configuration]
+recipe = slapos.cookbook:slapconfiguration
+computer = ${slap-connection:computer-id}
+configuration.greeting = Hello
+
+[directory]
+recipe = slapos.cookbook:mkdirectory
+etc = ${buildout:directory}/etc
+
+[publish]
+recipe = slapos.cookbook:publish
+greeting = ${slap-configuration:configuration.greeting} ${slap-configuration:configuration.name}
+partition = ${slap-connection:partition-id}
+etc = ${directory:etc}
+state = ${slap-connection:requested-state}
+ipv4 = ${slap-configuration:ipv4-random}
+`), 0o644)
+	rel, err := buildout.ConvertRelease([]string{cfg}, buildout.ConvertOptions{Kind: "instance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "instance.hcl"), rel.Results[0].HCL, 0o644)
+	os.WriteFile(filepath.Join(dir, "software.hcl"), []byte("software \"converted\" {\n  version = \"1\"\n}\ninstance \"default\" {\n  profile = \"instance.hcl\"\n}\n"), 0o644)
+	s, err := e.LoadSoftware(filepath.Join(dir, "software.hcl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.InstallSoftware(ctx, s, false, false); err != nil {
+		t.Fatal(err)
+	}
+	part := Partition{ID: "slappart0", Path: filepath.Join(e.Root, "instance", "slappart0"), IPv4: "127.9.0.1"}
+	inst, err := e.Instantiate(ctx, &InstanceRequest{Software: s, Params: map[string]any{"name": "World"}, Partition: part, State: "started"}, false)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, rel.Results[0].HCL)
+	}
+	want := map[string]any{"greeting": "Hello World", "partition": "slappart0", "etc": filepath.Join(part.Path, "etc"), "state": "started", "ipv4": "127.9.0.1"}
+	for k, v := range want {
+		if inst.Connection[k] != v {
+			t.Errorf("published %s = %#v, want %#v (all: %v)", k, inst.Connection[k], v, inst.Connection)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(part.Path, "etc")); err != nil || !st.IsDir() {
+		t.Errorf("mkdirectory did not run: %v", err)
+	}
+}
+
+// A node formatted with a software_root installs its releases there (the
+// md5 of their URL, as slapgrid names them).
+func TestSoftwareRoot(t *testing.T) {
+	e := newEngine(t)
+	e.SoftwareRoot = filepath.Join(t.TempDir(), "opt", "slapgrid")
+	sw := writeLegacyRelease(t, t.TempDir())
+	s, err := e.LoadSoftware(sw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(e.SoftwareRoot, SoftwareName(sw)); s.Path != want {
+		t.Fatalf("software directory %s, want %s", s.Path, want)
+	}
+	if err := e.InstallSoftware(context.Background(), s, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(e.SoftwareRoot, SoftwareName(sw), "instance.cfg")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(SoftwareDir(e.Root, sw)); !os.IsNotExist(err) {
+		t.Errorf("installed under the node root too: %v", err)
+	}
+}

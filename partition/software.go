@@ -39,11 +39,26 @@ type Software struct {
 	Legacy *Legacy
 }
 
-// SoftwareDir is where a software release with this URL is installed, the
-// SlapOS way: <root>/software/<md5(url)>.
+// SoftwareDir is where a software release with this URL is installed by
+// default, the SlapOS way: <root>/software/<md5(url)>.
 func SoftwareDir(root, url string) string {
+	return filepath.Join(root, "software", SoftwareName(url))
+}
+
+// SoftwareName is the name of a release's directory: the md5 of its URL,
+// as slapgrid names it under its software_root.
+func SoftwareName(url string) string {
 	sum := md5.Sum([]byte(url))
-	return filepath.Join(root, "software", hex.EncodeToString(sum[:]))
+	return hex.EncodeToString(sum[:])
+}
+
+// SoftwareDir is where this engine installs the release at url:
+// SoftwareRoot/<md5(url)>, ROOT/software/<md5(url)> by default.
+func (e *Engine) SoftwareDir(url string) string {
+	if e.SoftwareRoot != "" {
+		return filepath.Join(e.SoftwareRoot, SoftwareName(url))
+	}
+	return SoftwareDir(e.Root, url)
 }
 
 type completion struct {
@@ -77,7 +92,7 @@ func (e *Engine) Completed(pathOrURL string) (complete bool, types int) {
 		return false, 0
 	}
 	var c completion
-	b, err := os.ReadFile(filepath.Join(SoftwareDir(e.Root, url), ".completed"))
+	b, err := os.ReadFile(filepath.Join(e.SoftwareDir(url), ".completed"))
 	if err != nil || json.Unmarshal(b, &c) != nil || len(c.Files) == 0 || c.Files[url] == "" {
 		return false, 0
 	}
@@ -120,7 +135,7 @@ func (e *Engine) LoadSoftware(pathOrURL string) (*Software, error) {
 	if p == nil || len(p.Files) == 0 {
 		return nil, p.Err(diags)
 	}
-	s := &Software{URL: url, Path: SoftwareDir(e.Root, url), Profile: p}
+	s := &Software{URL: url, Path: e.SoftwareDir(url), Profile: p}
 	ev := p.Evaluator(e.softwareVars(s))
 	info, d := p.Software(ev)
 	s.Info = info

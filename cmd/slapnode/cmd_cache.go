@@ -17,6 +17,7 @@ import (
 
 	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/node/bincache"
+	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
@@ -246,7 +247,7 @@ func cacheReleaseOf(root, path string) (url, digest, dir string, err error) {
 	if err != nil {
 		return "", "", "", err
 	}
-	return url, p.Digest, partition.SoftwareDir(abs, url), nil
+	return url, p.Digest, local.SoftwareDir(abs, url), nil
 }
 
 func cacheLsBinary(env *cliEnv, root, rel string, asJSON bool) error {

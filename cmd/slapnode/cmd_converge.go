@@ -163,8 +163,9 @@ func (nm *nodeMaster) report(w io.Writer, logger *slog.Logger, n *local.Node) {
 		fmt.Fprintf(w, "%s: instance_root %s: this node keeps its partitions in %s (format it with instance_root = %q in node.hcl to use %s)\n",
 			c.File, c.InstanceRoot, filepath.Dir(p.Path), c.InstanceRoot, c.InstanceRoot)
 	}
-	if sw := filepath.Join(n.Root, "software"); c.SoftwareRoot != "" && sw != filepath.Clean(c.SoftwareRoot) {
-		fmt.Fprintf(w, "%s: software_root %s: slapnode installs releases in %s (the node root's; SlapOS's buildout-built releases are not reused)\n", c.File, c.SoftwareRoot, sw)
+	if sw := n.SoftwareRoot(); c.SoftwareRoot != "" && sw != filepath.Clean(c.SoftwareRoot) {
+		fmt.Fprintf(w, "%s: software_root %s: this node installs releases in %s (format it with software_root = %q in node.hcl to use %s; releases slapgrid built there with buildout are not reused: slapnode keeps its own state in a release's directory)\n",
+			c.File, c.SoftwareRoot, sw, c.SoftwareRoot, c.SoftwareRoot)
 	}
 	// One line per reason and section: [networkcache] alone has a dozen keys.
 	type group struct {

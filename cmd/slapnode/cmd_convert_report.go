@@ -222,7 +222,8 @@ func corpusReport(ctx context.Context, dirs []string, w io.Writer) error {
 	}
 	p("Every `recipe =` line of the corpus's profiles (templates included, empty recipes\n")
 	p("excluded: they cancel a recipe), mapped by the converter's built-in table to a\n")
-	p("cookbook recipe: **%d of %d (%s)**.\n\n", mapped, all, pct(mapped, all))
+	p("cookbook recipe or to a form the node acts on (`NodeRecipes`: slapconfiguration,\n")
+	p("switch-softwaretype, request, publish-early): **%d of %d (%s)**.\n\n", mapped, all, pct(mapped, all))
 	if len(unmapped) > 0 {
 		p("| unmapped recipe | uses |\n|---|---:|\n")
 		keys := make([]string, 0, len(unmapped))
@@ -445,6 +446,11 @@ func blocker(err error, missing bool) (cause, detail string) {
 		return "unmapped recipe", text
 	case missing && (summary == "Unknown part in parts" || summary == "Reference to undeclared part" || summary == "Unknown macro"):
 		return "a part or macro defined by a missing file", text
+	case missing && (summary == "Unknown attribute" || summary == "Value not known yet"):
+		// An option a missing file sets (buildout.hash.cfg gives the
+		// templates their filename and md5sum): buildout fails the same
+		// way when the option is missing.
+		return "an option set by a missing file", text
 	case summary == "Unknown part in parts" || summary == "Reference to undeclared part" || summary == "Unknown macro":
 		return "a section no file of the closure defines (zc.buildout fails too)", text
 	case summary == "Cannot extend URL":
@@ -526,15 +532,6 @@ func recipeUses(dir string) (map[string]int, error) {
 }
 
 // mappedRecipe reports whether the converter maps a recipe entry point to
-// a recipe of the cookbook.
-func mappedRecipe(r string) bool {
-	if _, ok := buildout.DefaultRecipeMap[r]; ok {
-		return true
-	}
-	if pkg, entry, ok := strings.Cut(r, ":"); ok && entry == "default" {
-		_, ok := buildout.DefaultRecipeMap[pkg]
-		return ok
-	}
-	_, ok := buildout.DefaultRecipeMap[r+":default"]
-	return ok
-}
+// a recipe of the cookbook, or to a form the node acts on
+// (buildout.NodeRecipes).
+func mappedRecipe(r string) bool { return buildout.Mapped(r) }

@@ -14,7 +14,6 @@ import (
 	"github.com/slapnode/slapnode/node/daemon"
 	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/node/supervisor"
-	"github.com/slapnode/slapnode/partition"
 	"github.com/slapnode/slapnode/partition/promise"
 )
 
@@ -136,7 +135,7 @@ func promisePartitions(node *local.Node, pos []string) ([]promise.PartitionRef, 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: rec.Software, SoftwarePath: partition.SoftwareDir(node.Root, rec.Software)})
+		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: rec.Software, SoftwarePath: node.Engine.SoftwareDir(rec.Software)})
 	}
 	// Partitions a master asked for (node run --master) are not in the
 	// local registry.
@@ -156,7 +155,7 @@ func promisePartitions(node *local.Node, pos []string) ([]promise.PartitionRef, 
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: c.Software, SoftwarePath: partition.SoftwareDir(node.Root, c.Software)})
+		out = append(out, promise.PartitionRef{Partition: part, SoftwareURL: c.Software, SoftwarePath: node.Engine.SoftwareDir(c.Software)})
 	}
 	if len(pos) == 1 && len(out) == 0 {
 		var names []string

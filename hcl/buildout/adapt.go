@@ -30,19 +30,22 @@ type attrExpr struct {
 
 // adapt rewrites the options of a section whose recipe is orig, mapped to
 // target. It returns the options left to write as usual and the
-// attributes it wrote itself.
-func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption) ([]*cvOption, []attrExpr) {
+// attributes it wrote itself. inherited says the section takes its recipe
+// from a macro or an earlier file: then only the options written here are
+// rewritten, and no default is added over what the recipe's own section
+// set.
+func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption, inherited bool) ([]*cvOption, []attrExpr) {
 	c.record(s, orig, opts)
 	if c.opts.NoAdapt || DefaultRecipeMap[orig] != target || c.opts.RecipeMap[orig] != "" {
 		return opts, nil
 	}
 	switch orig {
 	case "slapos.recipe.template", "slapos.recipe.template:default":
-		return c.adaptTemplate(s, opts, false)
+		return c.adaptTemplate(s, opts, false, inherited)
 	case "slapos.recipe.template:jinja2":
-		return c.adaptTemplate(s, opts, true)
+		return c.adaptTemplate(s, opts, true, inherited)
 	case "collective.recipe.template", "collective.recipe.template:default":
-		return c.adaptCollective(s, opts)
+		return c.adaptCollective(s, opts, inherited)
 	case "slapos.recipe.build", "slapos.recipe.build:default":
 		return c.adaptBuild(s, opts)
 	case "slapos.recipe.cmmi", "slapos.recipe.cmmi:default", "slapos.recipe.build:cmmi":
@@ -50,6 +53,24 @@ func (c *converter) adapt(s *cvSection, orig, target string, opts []*cvOption) (
 	case "zc.recipe.egg", "zc.recipe.egg:default", "zc.recipe.egg:script", "zc.recipe.egg:scripts",
 		"zc.recipe.egg:eggs", "zc.recipe.egg:custom", "zc.recipe.egg:develop":
 		return c.adaptEgg(s, orig, opts)
+	case "rubygemsrecipe":
+		var attrs []attrExpr
+		if plainOption(opts, "deployment") == nil {
+			// The recipe's default: not allow_picked_versions().
+			attrs = append(attrs, attrExpr{"deployment", "lower(trimspace(" + c.expr(s.name, "${buildout:allow-picked-versions}", s.pos) + ")) == \"false\""})
+		}
+		if plainOption(opts, "bin-directory") == nil {
+			attrs = append(attrs, attrExpr{"bin-directory", c.expr(s.name, "${buildout:bin-directory}", s.pos)})
+		}
+		return opts, attrs
+	case "slapos.cookbook:certificate_authority.request":
+		if plainOption(opts, "name") == nil && !inherited {
+			// The recipe's default: the section's name.
+			return opts, []attrExpr{{"name", quoteLiteral(s.name)}}
+		}
+		return opts, nil
+	case "zc.recipe.testrunner":
+		return c.adaptTestrunner(s, opts)
 	case "slapos.cookbook:publish.serialised":
 		return opts, []attrExpr{{"serialised", "true"}}
 	case "slapos.cookbook:cron":
@@ -176,15 +197,14 @@ func (c *converter) adaptBuild(s *cvSection, opts []*cvOption) ([]*cvOption, []a
 	for _, n := range keys {
 		switch {
 		case n == "buildout":
-			var dirs []string
-			for _, k := range []string{"directory", "bin-directory", "parts-directory", "eggs-directory", "develop-eggs-directory"} {
-				dirs = append(dirs, fmt.Sprintf("%s = %s", quoteLiteral(k), c.expr(s.name, "${buildout:"+k+"}", s.pos)))
-			}
-			items = append(items, fmt.Sprintf("\"buildout\" = {\n%s\n}", strings.Join(dirs, "\n")))
+			items = append(items, fmt.Sprintf("\"buildout\" = %s", c.buildoutSection(s)))
 		case n == "slap-connection" && !c.defined[n]:
 			c.warn(s.pos, WarnRuntimeSection, "[%s] the Python code reads [slap-connection], which slapos node injects; slapnode does not pass it (the code fails where it reads it)", s.name)
-		case c.flatten && !c.defined[n]:
-			c.warn(s.pos, WarnPythonCode, "[%s] the Python code reads section [%s], which does not exist; not passed", s.name, n)
+		case !c.hasSection(n) && (c.flatten || c.closureKnown):
+			// A section the code makes itself (self.buildout.parse('[NAME]…'),
+			// component/ZEO) or one no file defines: buildout would fail
+			// only where the code reads it, so does the shim.
+			c.warn(s.pos, WarnPythonCode, "[%s] the Python code reads section [%s], which no file of the closure defines; not passed", s.name, n)
 		default:
 			items = append(items, fmt.Sprintf("%s = part.%s", quoteLiteral(n), MangleName(n)))
 		}
@@ -202,7 +222,18 @@ func (c *converter) adaptEgg(s *cvSection, orig string, opts []*cvOption) ([]*cv
 		out, attrs = c.environmentSection(s, opts)
 	}
 	if o := plainOption(out, "python"); o != nil {
-		c.warn(o.pos, WarnHostPython, "[%s] python = %s: the eggs are installed with the host's python3 (granted to the cookbook), not with the Python of that section", s.name, oneLine(o.value))
+		// zc.recipe.egg reads buildout[python]['executable']: the
+		// cookbook runs that path when the host has it, the host's
+		// python3 otherwise (and says so).
+		sec := strings.TrimSpace(o.value)
+		switch {
+		case sec == "" || strings.ContainsAny(sec, " \n${}"):
+			c.warn(o.pos, WarnHostPython, "[%s] python = %s is not a section name: the eggs are installed with the host's python3", s.name, oneLine(o.value))
+		case !c.hasExecutable(sec):
+			c.warn(o.pos, WarnHostPython, "[%s] python = %s: no file of the release gives [%s] an executable option; the eggs are installed with the host's python3", s.name, sec, sec)
+		default:
+			attrs = append(attrs, attrExpr{"python", c.expr(s.name, "${"+sec+":executable}", o.pos)})
+		}
 		out = without(out, "python")
 	}
 	if orig == "zc.recipe.egg:eggs" && plainOption(out, "scripts") == nil {
@@ -231,7 +262,8 @@ func (c *converter) hasSection(name string) bool {
 	}
 	if c.closureNames == nil {
 		c.closureNames = map[string]bool{}
-		if cfg, err := Load(c.file, LoadOptions{Env: c.opts.Env}); err == nil {
+		if cfg := c.closure(); cfg != nil {
+			c.closureKnown = true
 			for n, sec := range cfg.Sections {
 				// Sections buildout makes itself ([versions] with its
 				// default pins) are not parts of the converted files.
@@ -253,10 +285,13 @@ func (c *converter) hasSection(name string) bool {
 // $$ read as $ as the recipe renders it; input = FILE (or url) is a
 // template file the recipe substitutes as buildout does: read now, as for
 // slapos.recipe.template, for engine buildout.
-func (c *converter) adaptCollective(s *cvSection, opts []*cvOption) ([]*cvOption, []attrExpr) {
+func (c *converter) adaptCollective(s *cvSection, opts []*cvOption, inherited bool) ([]*cvOption, []attrExpr) {
 	var out []*cvOption
 	var attrs []attrExpr
 	engine := `"none"`
+	if inherited {
+		engine = ""
+	}
 	for _, o := range opts {
 		if o.op != OpSet {
 			out = append(out, o)
@@ -273,7 +308,10 @@ func (c *converter) adaptCollective(s *cvSection, opts []*cvOption) ([]*cvOption
 			rest, local := strings.CutPrefix(o.value, profileBaseRef)
 			local = local && !strings.Contains(rest, "${")
 			if local {
-				attrs = append(attrs, attrExpr{"path", quoteLiteral(rest)})
+				// The directory of the file the section's base location
+				// is (block.dir): not the applied profile's, for a
+				// template of an extended file in another directory.
+				attrs = append(attrs, attrExpr{"path", c.expr(s.name, o.value, o.pos)})
 			} else {
 				attrs = append(attrs, attrExpr{"url", c.expr(s.name, o.value, o.pos)})
 			}
@@ -285,6 +323,129 @@ func (c *converter) adaptCollective(s *cvSection, opts []*cvOption) ([]*cvOption
 			out = append(out, o)
 		}
 	}
-	attrs = append(attrs, attrExpr{"engine", engine})
+	if engine != "" || len(attrs) > 0 {
+		if engine == "" {
+			engine = `"none"`
+		}
+		attrs = append(attrs, attrExpr{"engine", engine})
+	}
 	return out, attrs
+}
+
+// closure is the extends closure of the file converted (the file and what
+// it extends), loaded once; nil when it cannot be loaded (a file missing,
+// an extends URL).
+func (c *converter) closure() *Config {
+	if !c.closureLoaded {
+		c.closureLoaded = true
+		if cfg, err := Load(c.file, LoadOptions{Env: c.opts.Env}); err == nil {
+			c.closureCfg = cfg
+		}
+	}
+	return c.closureCfg
+}
+
+// inheritedRecipe is the recipe of a section that does not name one
+// itself: the one an earlier file of the closure gives it, or its <=
+// macros' (buildout copies the macro's recipe). "" when there is none or
+// it cannot be known (the closure cannot be loaded, a computed recipe).
+func (c *converter) inheritedRecipe(name string) string {
+	if c.flatten {
+		return ""
+	}
+	cfg := c.closure()
+	if cfg == nil || cfg.Sections[name] == nil {
+		return ""
+	}
+	raw := map[string]string{}
+	for k, v := range cfg.Sections[name] {
+		raw[k] = v.Text
+	}
+	r := &resolver{cfg: cfg, data: map[string]*secState{}}
+	if ext, err := r.extendRaw(name, raw, nil); err == nil {
+		raw = ext
+	}
+	rec := strings.TrimSpace(raw["recipe"])
+	if strings.Contains(rec, "${") {
+		return ""
+	}
+	return rec
+}
+
+// adaptTestrunner maps zc.recipe.testrunner to the cookbook's egg recipe:
+// a script (script, default the part's name) calling zope.testrunner.run
+// with the defaults, then --test-path of where the eggs are installed and
+// -s for each egg listed (the recipe passes each egg's own location; the
+// cookbook installs them all in the part's location, so -s keeps the run
+// to the listed eggs' packages).
+func (c *converter) adaptTestrunner(s *cvSection, opts []*cvOption) ([]*cvOption, []attrExpr) {
+	text := func(k string) string {
+		if o := plainOption(opts, k); o != nil {
+			return o.value
+		}
+		return ""
+	}
+	eggs := text("eggs")
+	var names []string
+	for _, e := range strings.Fields(eggs) {
+		if n := strings.FieldsFunc(e, func(r rune) bool { return strings.ContainsRune("[=<>!~;", r) }); len(n) > 0 {
+			names = append(names, "'-s', '"+strings.ReplaceAll(n[0], "-", "_")+"'")
+		}
+	}
+	script := strings.TrimSpace(text("script"))
+	if script == "" {
+		script = s.name
+	}
+	loc := "${buildout:parts-directory}/" + s.name
+	if plainOption(opts, "location") != nil {
+		loc = "${:location}"
+	}
+	defaults := strings.TrimSpace(text("defaults"))
+	if defaults == "" {
+		defaults = "[]"
+	}
+	args := fmt.Sprintf("%s + ['--test-path', '%s'%s]", defaults, loc, prefixComma(names))
+	attrs := []attrExpr{
+		{"egg", `"zope.testrunner"`},
+		{"scripts", `""`},
+		{"entry-points", quoteLiteral(script + "=zope.testrunner:run")},
+		{"arguments", c.expr(s.name, args, s.pos)},
+	}
+	if wd := strings.TrimSpace(text("working-directory")); wd != "" {
+		init := "import os\nos.chdir(" + pyQuote(wd) + ")\n" + text("initialization")
+		attrs = append(attrs, attrExpr{"initialization", c.expr(s.name, init, s.pos)})
+		opts = without(opts, "initialization")
+	}
+	return without(opts, "script", "defaults", "working-directory", "exit-with-status"), attrs
+}
+
+func prefixComma(items []string) string {
+	if len(items) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(items, ", ")
+}
+
+// pyQuote writes s as a Python string literal.
+func pyQuote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, "'", `\'`, "\n", `\n`).Replace(s) + "'"
+}
+
+// hasExecutable reports whether a section of the release has an
+// `executable` option (a Python section, for zc.recipe.egg's python).
+func (c *converter) hasExecutable(sec string) bool {
+	cfg := c.closure()
+	if cfg == nil || cfg.Sections[sec] == nil {
+		return false
+	}
+	raw := map[string]string{}
+	for k, v := range cfg.Sections[sec] {
+		raw[k] = v.Text
+	}
+	r := &resolver{cfg: cfg, data: map[string]*secState{}}
+	if ext, err := r.extendRaw(sec, raw, nil); err == nil {
+		raw = ext
+	}
+	_, ok := raw["executable"]
+	return ok
 }

@@ -12,7 +12,7 @@ import (
 
 const profileBaseRef = "${:" + ProfileBaseOption + "}/"
 
-func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja bool) ([]*cvOption, []attrExpr) {
+func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja, inherited bool) ([]*cvOption, []attrExpr) {
 	var out []*cvOption
 	var attrs []attrExpr
 	plainFile := false
@@ -42,7 +42,10 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja bool) ([
 			rest, local := strings.CutPrefix(o.value, profileBaseRef)
 			local = local && !strings.Contains(rest, "${")
 			if local {
-				attrs = append(attrs, attrExpr{"path", quoteLiteral(rest)})
+				// The directory of the file the section's base location
+				// is (block.dir): not the applied profile's, for a
+				// template of an extended file in another directory.
+				attrs = append(attrs, attrExpr{"path", c.expr(s.name, o.value, o.pos)})
 			} else {
 				attrs = append(attrs, attrExpr{"url", c.expr(s.name, o.value, o.pos)})
 			}
@@ -56,9 +59,12 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja bool) ([
 				}
 			}
 		case o.name == "context" && jinja:
-			vars, modules := c.templateVars(s, o, byName)
+			vars, sections, modules := c.templateVars(s, o, byName)
 			if vars != "" {
 				attrs = append(attrs, attrExpr{"vars", vars})
+			}
+			if sections != "" {
+				attrs = append(attrs, attrExpr{"section-vars", sections})
 			}
 			if modules != "" {
 				attrs = append(attrs, attrExpr{"modules", modules})
@@ -72,7 +78,10 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja bool) ([
 	switch {
 	case plainFile:
 		attrs = append(attrs, attrExpr{"engine", `"buildout"`})
-	case !jinja:
+	case !jinja && (!inherited || len(attrs) > 0):
+		// An inline template (or none yet): the text is not jinja2. A
+		// section taking the recipe from elsewhere keeps that section's
+		// engine unless it gives its own template.
 		attrs = append(attrs, attrExpr{"engine", `"none"`})
 	}
 	return out, attrs
@@ -172,8 +181,8 @@ func (c *converter) profileDirOf(s *cvSection) string {
 // `json NAME JSON`, `jsonkey NAME SECTION:OPTION`, `import NAME MODULE`)
 // into HCL objects, as the cookbook's template recipe wants them: the
 // variables, and the Python modules (`modules`).
-func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*cvOption) (vars, modules string) {
-	var items, mods []string
+func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*cvOption) (vars, sections, modules string) {
+	var items, secs, mods []string
 	var walk func(value string, depth int)
 	walk = func(value string, depth int) {
 		for _, line := range strings.Split(value, "\n") {
@@ -210,7 +219,14 @@ func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*c
 			case "raw":
 				expr = c.expr(s.name, rest, o.pos)
 			case "section":
+				// The whole part: its keys are HCL names, which the
+				// recipe reads back as the option names (section-vars).
 				expr = "part." + MangleName(rest)
+				if rest == "buildout" {
+					expr = c.buildoutSection(s)
+				}
+				secs = append(secs, fmt.Sprintf("%s = %s", quoteLiteral(name), expr))
+				continue
 			case "json":
 				expr = "jsondecode(" + c.expr(s.name, rest, o.pos) + ")"
 			case "import":
@@ -234,5 +250,36 @@ func (c *converter) templateVars(s *cvSection, o *cvOption, byName map[string]*c
 	if vars == "" {
 		vars = "{}"
 	}
-	return vars, object(mods)
+	return vars, object(secs), object(mods)
+}
+
+// buildoutSection is the [buildout] section as a template or Python code
+// reads it (`section buildout buildout`, self.buildout['buildout']): the
+// engine's directories, with the options files of the release set in
+// [buildout] over them (part "buildout", when some file sets one).
+func (c *converter) buildoutSection(s *cvSection) string {
+	var dirs []string
+	for _, k := range []string{"directory", "bin-directory", "parts-directory", "eggs-directory", "develop-eggs-directory"} {
+		dirs = append(dirs, fmt.Sprintf("%s = %s", quoteLiteral(k), c.expr(s.name, "${buildout:"+k+"}", s.pos)))
+	}
+	obj := "{\n" + strings.Join(dirs, "\n") + "\n}"
+	part := false
+	for _, set := range []map[string]bool{c.buildout, c.closureBuildout()} {
+		for k := range set {
+			if k != "extends" && k != "parts" {
+				part = true
+			}
+		}
+	}
+	if !part {
+		return obj
+	}
+	return "merge(" + obj + ", part.buildout)"
+}
+
+func (c *converter) closureBuildout() map[string]bool {
+	if c.opts.closure == nil {
+		return nil
+	}
+	return c.opts.closure.buildout
 }

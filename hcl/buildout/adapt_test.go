@@ -54,11 +54,11 @@ inline = left as it is
 	for _, want := range []string{
 		`inline = "port = ${self.port} home = $${buildout:directory}"`, // $$ -> $ for plain templates
 		`engine = "none"`,
-		`path   = "instance.cfg.in"`,
+		`path   = "${block.dir}/instance.cfg.in"`,
 		`output = "${software.path}/instance.cfg"`,
 		`"port"  = part.plain.port`,
 		`"bin"   = "${software.path}/bin/x"`,
-		`"plain" = part.plain`,
+		`section-vars = { "plain" = part.plain }`,
 		`"cfg"   = jsondecode(part.slap-configuration.configuration__2ejson)`,
 		`"extra" = part.plain.port`,
 		`"r" = "two  words"`,
@@ -126,7 +126,7 @@ output = x
 		`engine = "buildout"`,
 		`"openssh" = { "location" = part.openssh.location }`,
 		`"" = { "port" = self.port }`,
-		`path = "instance.cfg.in"`,
+		`path = "${block.dir}/instance.cfg.in"`,
 	} {
 		if !strings.Contains(got, squash(want)) {
 			t.Errorf("output lacks %q:\n%s", want, r.HCL)

@@ -16,8 +16,10 @@ How the values are computed (each step calls zc.buildout's own code):
   (a) memoizes included files, as the corpus study did (SlapOS closures are
   diamonds: without it stack/slapos.cfg costs thousands of parses; the
   result is the same because a file merges the same way whoever includes
-  it; paths are normalized with os.path.normpath), and (b) adds `_profile_base_location_` to every section of every
-  file, as SlapOS's buildout fork does (upstream does not know it);
+  it; paths are normalized with os.path.normpath), and (b) adds `_profile_base_location_` to the sections of a
+  file that use `${:_profile_base_location_}` in that file, as SlapOS's
+  buildout fork does in its _open (slapos.buildout 2.5.2+slapos010; upstream
+  does not know it);
 * then the steps of Buildout.__init__ that shape the data are applied
   ([buildout] defaults with directory=/srv/buildout and
   executable=/usr/bin/python3, default [versions] pins, absolute standard
@@ -58,9 +60,14 @@ def make_open():
             root = not seen
             seen.append(filename)
             result = zc.buildout.configparser.parse(fp, filename, bo._default_globals)
+        # SlapOS's buildout fork (slapos.buildout 2.5.2+slapos010, _open):
+        # a section gets _profile_base_location_ = this file's directory
+        # when one of its values, in this file, uses the reference.
         for section in result.values():
-            if PROFILE_BASE not in section:
-                section[PROFILE_BASE] = base
+            for v in section.values():
+                if '${:%s}' % PROFILE_BASE in v:
+                    section[PROFILE_BASE] = base
+                    break
         options = result.get('buildout', {})
         extends = options.pop('extends', None)
         if 'extended-by' in options:

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -72,6 +73,9 @@ type ConvertOptions struct {
 	// computes from the whole closure (see rootParts in release.go); nil:
 	// the parts options are converted as written.
 	rootParts *[]string
+	// instanceRoot: the file is the root of an instance profile, to which
+	// slapgrid appends its tail (InstanceTail).
+	instanceRoot bool
 }
 
 // SoftwareMeta is what a converted release says about itself: its
@@ -174,6 +178,12 @@ type converter struct {
 	recorded []grantSection // sections with a recipe, for emitModules (recipes.go)
 	// closureNames are the sections of the extends closure (adapt.go).
 	closureNames map[string]bool
+	// closureKnown: the closure could be loaded, so closureNames is
+	// complete.
+	closureKnown bool
+	// closureCfg is the loaded closure (closure()).
+	closureCfg    *Config
+	closureLoaded bool
 	// topLevel: the value converted is a top-level attribute (parts), where
 	// [buildout]'s own options are part.buildout.X, not self.X.
 	topLevel bool
@@ -276,6 +286,26 @@ func ConvertFile(file string, src []byte, opts ConvertOptions) (*Result, error) 
 			s.set(&cvOption{name: o.Key, op: o.Op, value: o.Value, pos: o.Pos, comment: cm})
 		}
 		s.comment = append(s.comment, above...)
+	}
+	if c.opts.instanceRoot && secs["slap-connection"] == nil {
+		// slapgrid appends its tail to the instance profile it runs: its
+		// options replace the file's own.
+		tail, err := Parse(file, []byte(InstanceTail()))
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range tail.Blocks {
+			s, ok := secs[b.Name]
+			if !ok {
+				s = &cvSection{name: b.Name, pos: Pos{File: file}}
+				secs[b.Name] = s
+				order = append(order, b.Name)
+				c.defined[b.Name] = true
+			}
+			for _, o := range b.Options {
+				s.set(&cvOption{name: o.Key, op: o.Op, value: o.Value, pos: Pos{File: file}})
+			}
+		}
 	}
 	for _, s := range secs {
 		for _, o := range s.options {
@@ -387,8 +417,14 @@ func ConvertClosure(file string, lopts LoadOptions, copts ConvertOptions) (*Resu
 	}
 	if copts.Kind == "software" || copts.Kind == "" && guessKind(file) == "software" {
 		copts.software = softwareMeta(cfg.Root)
+		return ConvertConfig(cfg, copts)
 	}
-	return ConvertConfig(cfg, copts)
+	// An instance profile, as the node converts one in memory.
+	res, err := ConvertInstance(cfg, copts)
+	if err != nil {
+		return nil, err
+	}
+	return res.Result, nil
 }
 
 func (c *converter) emit(secs []*cvSection) (*Result, error) {
@@ -685,11 +721,32 @@ func (c *converter) partsExpr(set, add, del *cvOption) string {
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption) {
+	if r := plainOption(opts, "recipe"); r != nil {
+		orig := strings.TrimSpace(r.value)
+		// Instance-side recipes: only an instance profile runs them (a
+		// software profile may carry one, unused: it is left as written).
+		if kind, variant := InstanceRecipe(orig); kind != "" && c.kind == "instance" && c.opts.RecipeMap[orig] == "" {
+			c.emitNodeSection(body, s, orig, kind, variant, opts)
+			return
+		}
+		if orig == "slapos.cookbook:publish-early" && c.kind == "instance" && c.opts.RecipeMap[orig] == "" {
+			c.emitPublishEarly(body, s, opts)
+			return
+		}
+	}
+	if c.kind == "instance" && slices.Contains(TailSections, s.name) {
+		s.comment = append(s.comment, fmt.Sprintf("[%s] is in slapgrid's tail: the node fills its options when it applies the profile.", s.name))
+	}
+	c.emitPartAs(body, s, MangleName(s.name), opts)
+}
+
+// emitPartAs writes a section as the part labelled label.
+func (c *converter) emitPartAs(body *hclwrite.Body, s *cvSection, label string, opts []*cvOption) {
 	body.AppendNewline()
 	for _, l := range s.comment {
 		body.AppendUnstructuredTokens(comment(l))
 	}
-	blk := body.AppendNewBlock("part", []string{MangleName(s.name)})
+	blk := body.AppendNewBlock("part", []string{label})
 	b := blk.Body()
 	noted := map[*cvOption]bool{}
 	note := func(o *cvOption) {
@@ -711,7 +768,11 @@ func (c *converter) emitPart(body *hclwrite.Body, s *cvSection, opts []*cvOption
 	var adapted []attrExpr
 	if r := plain["recipe"]; r != nil {
 		orig := strings.TrimSpace(r.value)
-		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts)
+		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts, false)
+	} else if orig := c.inheritedRecipe(s.name); orig != "" && !nodeRecipe(orig) {
+		// The recipe comes from a macro or an earlier file: the options
+		// written here are the same recipe's, adapted alike.
+		opts, adapted = c.adapt(s, orig, c.recipes[orig], opts, true)
 	}
 	var rest []*cvOption
 	for _, o := range opts {
@@ -1154,4 +1215,11 @@ func (s *Summary) UnmappedByFrequency() []string {
 	keys := sortedKeys(s.Unmapped)
 	sort.SliceStable(keys, func(i, j int) bool { return s.Unmapped[keys[i]] > s.Unmapped[keys[j]] })
 	return keys
+}
+
+// nodeRecipe reports whether a recipe is one of those written in a form
+// the node acts on (emitNodeSection, emitPublishEarly), never adapted.
+func nodeRecipe(r string) bool {
+	k, _ := InstanceRecipe(r)
+	return k != "" || NodeRecipes[r] != ""
 }

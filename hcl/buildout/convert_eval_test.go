@@ -188,7 +188,8 @@ func evaluatesLikeBuildout(t *testing.T, file string) (int, bool) {
 		if rs == nil || rs.Err != nil {
 			continue
 		}
-		vals, diags := e.EvalBlock(b, "recipe", "depends_on")
+		// The node's mark stands for the recipe (instance.go).
+		vals, diags := e.EvalBlock(b, "recipe", "depends_on", NodeRecipeAttr)
 		if diags.HasErrors() {
 			t.Errorf("%s: part %s: %s", file, name, diagText(diags))
 			continue

@@ -70,8 +70,12 @@ func TestFlattenEvaluatesLikeBuildout(t *testing.T) {
 			// self is the section's own resolved options (buildout ${:x}).
 			bctx := ctx.NewChild()
 			bctx.Variables = map[string]cty.Value{"self": parts[b.Labels[0]]}
+			_, node := b.Body.Attributes[NodeRecipeAttr]
 			for an, a := range b.Body.Attributes {
-				if an == "recipe" {
+				// The node's mark stands for the recipe; the dependencies
+				// it adds (publish's -extends, a switch's
+				// slap-configuration) are the node's (instance.go).
+				if an == "recipe" || an == NodeRecipeAttr || node && an == "depends_on" {
 					continue
 				}
 				opt, _ := UnmangleName(an)

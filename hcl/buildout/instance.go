@@ -3,14 +3,12 @@ package buildout
 import (
 	"fmt"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/hashicorp/hcl/v2/hclwrite"
-	"github.com/zclconf/go-cty/cty"
 )
 
 // The instance side of a SlapOS release: slapgrid runs the rendered
@@ -76,10 +74,31 @@ type SlapConnection struct {
 	StorageHome, GlobalIPv4Network                         string
 }
 
-// Tail is the text slapgrid appends to the instance profile.
+// TailValues are the options of the runtime sections of slapgrid's tail,
+// by section: what the node fills in the sections InstanceTail declares.
+func (c SlapConnection) TailValues() map[string]map[string]string {
+	return map[string]map[string]string{
+		"slap-connection": {
+			"computer-id": c.ComputerID, "partition-id": c.PartitionID, "server-url": c.ServerURL,
+			"software-release-url": c.SoftwareReleaseURL, "key-file": c.KeyFile, "cert-file": c.CertFile,
+			"shared-part-list": strings.Join(c.SharedParts, "\n"), "build-time-part-list": strings.Join(c.BuildTimeParts, "\n"),
+			"requested-state": c.RequestedState,
+		},
+		// Kept for backward compatibility, as slapgrid keeps it.
+		"slap_connection": {
+			"computer_id": c.ComputerID, "partition_id": c.PartitionID, "server_url": c.ServerURL,
+			"software_release_url": c.SoftwareReleaseURL, "key_file": c.KeyFile, "cert_file": c.CertFile,
+		},
+		"storage-configuration": {"storage-home": c.StorageHome},
+		"network-information":   {"global-ipv4-network": c.GlobalIPv4Network},
+	}
+}
+
+// Tail is the text slapgrid appends to the instance profile, with these
+// values.
 func (c SlapConnection) Tail() string {
-	lines := func(l []string) string { return strings.Join(l, "\n  ") }
-	return fmt.Sprintf(`
+	var b strings.Builder
+	b.WriteString(`
 # This is beginning of zc.buildout profile's tail added by slapgrid
 [buildout]
 # put buildout generated binaries in specific directory
@@ -87,37 +106,42 @@ bin-directory = ${buildout:directory}/sbin
 
 # protect software and run parts offline
 offline = true
+`)
+	vals := c.TailValues()
+	for _, sec := range TailSections {
+		fmt.Fprintf(&b, "\n[%s]\n", sec)
+		for _, k := range tailOptions[sec] {
+			v := vals[sec][k]
+			if strings.Contains(v, "\n") {
+				v = "\n  " + strings.ReplaceAll(v, "\n", "\n  ")
+			}
+			fmt.Fprintf(&b, "%s = %s\n", k, v)
+		}
+	}
+	b.WriteString("# This is end of zc.buildout profile's tail added by slapgrid\n")
+	return b.String()
+}
 
-[slap-connection]
-computer-id = %s
-partition-id = %s
-server-url = %s
-software-release-url = %s
-key-file = %s
-cert-file = %s
-shared-part-list =
-  %s
-build-time-part-list =
-  %s
-requested-state = %s
+// TailSections are the runtime sections of slapgrid's tail, in its order.
+var TailSections = []string{"slap-connection", "slap_connection", "storage-configuration", "network-information"}
 
-[slap_connection]
-# Kept for backward compatiblity
-computer_id = %[1]s
-partition_id = %[2]s
-server_url = %[3]s
-software_release_url = %[4]s
-key_file = %[5]s
-cert_file = %[6]s
+var tailOptions = map[string][]string{
+	"slap-connection": {"computer-id", "partition-id", "server-url", "software-release-url", "key-file", "cert-file",
+		"shared-part-list", "build-time-part-list", "requested-state"},
+	"slap_connection":       {"computer_id", "partition_id", "server_url", "software_release_url", "key_file", "cert_file"},
+	"storage-configuration": {"storage-home"},
+	"network-information":   {"global-ipv4-network"},
+}
 
-[storage-configuration]
-storage-home = %[10]s
-
-[network-information]
-global-ipv4-network = %[11]s
-# This is end of zc.buildout profile's tail added by slapgrid
-`, c.ComputerID, c.PartitionID, c.ServerURL, c.SoftwareReleaseURL, c.KeyFile, c.CertFile,
-		lines(c.SharedParts), lines(c.BuildTimeParts), c.RequestedState, c.StorageHome, c.GlobalIPv4Network)
+// InstanceTail is slapgrid's tail as a converted instance profile holds it
+// (ConvertInstance, and `slapnode convert` of an instance profile): the
+// [buildout] options it sets, and its runtime sections with empty options
+// (the requested state "started"), which the node fills with the
+// partition's values (TailValues) when it applies the profile.
+func InstanceTail() string {
+	t := SlapConnection{RequestedState: "started"}.Tail()
+	return strings.Replace(t, "# This is beginning of zc.buildout profile's tail added by slapgrid\n",
+		"# This is beginning of zc.buildout profile's tail added by slapgrid\n# (the node fills its runtime sections when it applies the profile: docs/porting.md)\n", 1)
 }
 
 // AppendText merges buildout text into the configuration as if it were
@@ -173,30 +197,17 @@ func (c *Config) Recipe(section string) string {
 	return ""
 }
 
-// InstanceMapping is what the host computed for the instance-side sections
-// of an instance profile, for ConvertInstance.
-type InstanceMapping struct {
-	// Data are sections whose recipe computes options at initialisation
-	// from the partition's data (slapconfiguration): each becomes a data part
-	// holding its own options overridden by these values (literal values:
-	// a computed value is never substituted again, as in buildout).
-	Data map[string]map[string]cty.Value
-	// Switch maps a switch-softwaretype section to the "SECTION:OPTION" its
-	// software type names: the section becomes a data part whose
-	// `slapnode-profile` attribute is that option (so that the part
-	// rendering the nested profile is installed).
-	Switch map[string]string
-	// RequestedState is the partition's requested state: a request without
-	// a state option asks for it (but never "destroyed").
-	RequestedState string
-	// Exec are commands the profile's cookbook module must be granted
-	// beyond what its recipes need (python3 for promise plugins the node
-	// does not run natively).
-	Exec []string
-}
+// NodeRecipeAttr is the attribute that marks, in a converted instance
+// profile, a data part the node computes or acts on: its value is the
+// buildout recipe the section named (slapconfiguration, switch-softwaretype,
+// publish…). The node reads the mark when it applies the profile (package
+// partition) and removes it from the part's value.
+const NodeRecipeAttr = "slapnode-recipe"
 
-// SwitchProfileAttr is the attribute of a switch-softwaretype data part
-// holding the path of the nested profile.
+// SwitchProfileAttr is the attribute the node gives a switch-softwaretype
+// data part: a reference to the SECTION:OPTION its software type names,
+// the path of the nested profile (so that the part rendering it is
+// installed first).
 const SwitchProfileAttr = "slapnode-profile"
 
 // InstanceSection is an instance-side section of a converted instance
@@ -206,170 +217,134 @@ type InstanceSection struct {
 	Part    string // its part name (mangled)
 	Kind    string // KindPublish, KindSwitchSoftwareType, KindRequest…
 	Variant string
+	Recipe  string // the buildout recipe
 }
 
 // InstanceResult is a converted instance profile.
 type InstanceResult struct {
 	*Result
-	Sections []InstanceSection // in section name order
 }
 
 // requestInputSuffix names the data part that holds a request section's
 // own options (MangleName never produces "__s…", so it cannot collide).
 const requestInputSuffix = "__slapnode_request_input"
 
-// ConvertInstance converts a rendered instance profile (a loaded closure,
-// its tail appended) into one HCL instance profile, mapping the
-// instance-side recipes: computed sections become data parts with the
-// values of m.Data, switch-softwaretype a data part naming the nested
-// profile, publish a data part the engine reads, request an HCL request
-// block with a part exposing connection-NAME options. Other recipes are
-// converted as ConvertConfig does.
-func ConvertInstance(cfg *Config, m InstanceMapping, opts ConvertOptions) (*InstanceResult, error) {
+// ConvertInstance converts a rendered instance profile (a loaded closure)
+// into one HCL instance profile, as slapgrid runs it: slapgrid's tail
+// (InstanceTail) is appended when the configuration has not got it yet,
+// then the closure is converted as ConvertConfig does, the instance-side
+// recipes in the forms `slapnode convert` gives them (emitNodeSection):
+// slapconfiguration and switch-softwaretype sections become data parts
+// the node computes, publish a data part the node reads, request an HCL
+// request block with a part exposing connection-NAME options.
+func ConvertInstance(cfg *Config, opts ConvertOptions) (*InstanceResult, error) {
 	opts.Kind = "instance"
 	work := &Config{Root: cfg.Root, Files: cfg.Files, Sections: copyData(cfg.Sections)}
-	var secs []InstanceSection
-	type request struct {
-		sec     InstanceSection
-		options map[string]string // raw options after <= expansion
-	}
-	var requests []request
-	names := sortedKeys(work.Sections)
-	for _, name := range names {
-		s := work.Sections[name]
-		kind, variant := InstanceRecipe(work.Recipe(name))
-		if kind == "" {
-			continue
+	if work.Sections["slap-connection"] == nil {
+		if err := work.AppendText(cfg.Root, InstanceTail()); err != nil {
+			return nil, err
 		}
-		is := InstanceSection{Section: name, Part: MangleName(name), Kind: kind, Variant: variant}
-		switch kind {
-		case KindSlapConfiguration:
-			if _, ok := m.Data[name]; !ok {
-				return nil, fmt.Errorf("[%s]: the values of its recipe %s were not computed", name, work.Recipe(name))
-			}
-		case KindSwitchSoftwareType:
-			target, ok := m.Switch[name]
-			if !ok {
-				return nil, fmt.Errorf("[%s]: no profile chosen for it", name)
-			}
-			sec, opt, ok := strings.Cut(target, ":")
-			if !ok || sec == "" || opt == "" {
-				return nil, fmt.Errorf("[%s]: the software types in this section must be written SECTION:OPTION (usually SECTION:output or SECTION:rendered), not %q", name, target)
-			}
-			s = copySection(s)
-			s[SwitchProfileAttr] = &Value{Text: "${" + sec + ":" + opt + "}", Source: valueSource(s)}
-			if _, ok := work.Sections["slap-configuration"]; ok {
-				// The nested profile gets [slap-configuration]'s values:
-				// it must be evaluated with the switch.
-				deps := []string{"slap-configuration"}
-				if old, ok := s["<part-dependencies>"]; ok {
-					deps = append(strings.Fields(old.Text), deps...)
-				}
-				s["<part-dependencies>"] = &Value{Text: strings.Join(deps, " "), Source: valueSource(s)}
-			}
-			work.Sections[name] = s
-		case KindPublish:
-			if ext, ok := s["-extends"]; ok {
-				s = copySection(s)
-				deps := strings.Fields(ext.Text)
-				if old, ok := s["<part-dependencies>"]; ok {
-					deps = append(strings.Fields(old.Text), deps...)
-				}
-				s["<part-dependencies>"] = &Value{Text: strings.Join(deps, " "), Source: ext.Source}
-				work.Sections[name] = s
-			}
-		case KindRequest:
-			r := &resolver{cfg: work, data: map[string]*secState{}}
-			raw := map[string]string{}
-			for k, v := range s {
-				raw[k] = v.Text
-			}
-			if _, ok := raw["<"]; ok {
-				ext, err := r.extendRaw(name, raw, nil)
-				if err != nil {
-					return nil, fmt.Errorf("[%s]: %w", name, err)
-				}
-				raw = ext
-			}
-			for _, obsolete := range []string{"config", "sla"} {
-				if _, ok := raw[obsolete]; ok {
-					return nil, fmt.Errorf("[%s]: 'config' & 'sla' options are obsolete: use config-NAME and sla-NAME options", name)
-				}
-			}
-			requests = append(requests, request{sec: is, options: raw})
-		}
-		// The recipe is the host's: the section is data for the parts.
-		s = copySection(work.Sections[name])
-		delete(s, "recipe")
-		work.Sections[name] = s
-		secs = append(secs, is)
 	}
 	res, err := ConvertConfig(work, opts)
 	if err != nil {
 		return nil, err
 	}
-	f, diags := hclwrite.ParseConfig(res.HCL, "converted.hcl", hcl.InitialPos)
-	if diags.HasErrors() {
-		return nil, fmt.Errorf("convert %s: %s", cfg.Root, diags.Error())
-	}
-	blocks := map[string]*hclwrite.Block{}
-	for _, b := range f.Body().Blocks() {
-		if b.Type() == "part" && len(b.Labels()) == 1 {
-			blocks[b.Labels()[0]] = b
-		}
-	}
-	for _, name := range sortedKeys(m.Data) {
-		b := blocks[MangleName(name)]
-		if b == nil {
-			continue
-		}
-		vals := m.Data[name]
-		for _, k := range sortedKeys(vals) {
-			b.Body().SetAttributeValue(MangleName(k), vals[k])
-		}
-	}
-	if len(m.Exec) > 0 {
-		if err := grantExec(f, m.Exec); err != nil {
-			return nil, fmt.Errorf("convert %s: %w", cfg.Root, err)
-		}
-	}
-	var extra strings.Builder
-	for _, r := range requests {
-		b := blocks[r.sec.Part]
-		if b == nil {
-			return nil, fmt.Errorf("[%s]: not found in the converted profile", r.sec.Section)
-		}
-		input := r.sec.Part + requestInputSuffix
-		b.SetLabels([]string{input})
-		writeRequest(&extra, r.sec, r.options, input, m.RequestedState)
-	}
-	out := f.Bytes()
-	if extra.Len() > 0 {
-		// Checked here rather than left to the loader: a converter bug
-		// must be reported as one.
-		out = hclwrite.Format(append(out, []byte(extra.String())...))
-		if _, diags := hclsyntax.ParseConfig(out, "converted.hcl", hcl.InitialPos); diags.HasErrors() {
-			return nil, fmt.Errorf("convert %s: generated HCL does not parse (a converter bug; please report it): %s", cfg.Root, diags.Error())
-		}
-	}
-	res.HCL = out
-	return &InstanceResult{Result: res, Sections: secs}, nil
+	return &InstanceResult{Result: res}, nil
 }
 
-func valueSource(s Section) string {
-	for _, v := range s {
-		if v.Source != "" {
-			return v.Source
+// nodeRecipe is the NodeRecipeAttr comment and mark of a node section.
+func nodeComment(section, recipe, kind string) string {
+	switch kind {
+	case KindSlapConfiguration:
+		return fmt.Sprintf("[%s] (%s): the node sets the options this recipe computes (the partition's parameters, addresses, ids) when it applies the profile.", section, recipe)
+	case KindSwitchSoftwareType:
+		return fmt.Sprintf("[%s] (%s): the node runs the profile its software type names, as a nested profile.", section, recipe)
+	case KindPublish:
+		return fmt.Sprintf("[%s] (%s): the node publishes these options as the instance's connection parameters.", section, recipe)
+	}
+	return fmt.Sprintf("[%s] (%s)", section, recipe)
+}
+
+// emitNodeSection writes a section whose recipe is one of slapos.cookbook's
+// instance-side recipes (InstanceRecipe): a data part marked with
+// NodeRecipeAttr, or, for a request, the request block and its parts
+// (writeRequest). It is the one mapping of these recipes, used by
+// `slapnode convert` and by the node converting an instance profile in
+// memory alike.
+func (c *converter) emitNodeSection(body *hclwrite.Body, s *cvSection, orig, kind, variant string, opts []*cvOption) {
+	var rest []*cvOption
+	deps := []string{}
+	for _, o := range opts {
+		switch {
+		case o.op == OpSet && o.name == "recipe":
+		case o.op == OpSet && o.name == "<part-dependencies>":
+			deps = append(deps, strings.Fields(o.value)...)
+		default:
+			rest = append(rest, o)
 		}
 	}
-	return ""
+	plain := func(k string) *cvOption { return plainOption(opts, k) }
+	switch kind {
+	case KindRequest:
+		raw := map[string]string{}
+		for _, o := range opts {
+			if o.op == OpSet {
+				raw[o.name] = o.value
+			}
+		}
+		if _, ok := raw["<"]; ok && !c.flatten {
+			if cfg := c.closure(); cfg != nil {
+				r := &resolver{cfg: cfg, data: map[string]*secState{}}
+				if ext, err := r.extendRaw(s.name, raw, nil); err == nil {
+					raw = ext
+				}
+			}
+		}
+		for _, obsolete := range []string{"config", "sla"} {
+			if _, ok := raw[obsolete]; ok {
+				c.warn(s.pos, WarnUnmappedRecipe, "[%s] 'config' & 'sla' options are obsolete (slapos.cookbook:request refuses them): use config-NAME and sla-NAME options; the request is not converted", s.name)
+				c.emitPartAs(body, s, MangleName(s.name), opts)
+				return
+			}
+		}
+		is := InstanceSection{Section: s.name, Part: MangleName(s.name), Kind: kind, Variant: variant, Recipe: orig}
+		input := is.Part + requestInputSuffix
+		c.emitPartAs(body, s, input, rest)
+		var w strings.Builder
+		writeRequest(&w, is, raw, input)
+		f, diags := hclwrite.ParseConfig([]byte(w.String()), "request.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			c.warn(s.pos, WarnUnmappedRecipe, "[%s] the request could not be converted (a converter bug; please report it): %s", s.name, diags.Error())
+			return
+		}
+		body.AppendUnstructuredTokens(f.BuildTokens(nil))
+		return
+	case KindPublish:
+		if ext := plain("-extends"); ext != nil {
+			deps = append(deps, strings.Fields(ext.value)...)
+		}
+	case KindSwitchSoftwareType:
+		if c.hasSection("slap-configuration") && s.name != "slap-configuration" {
+			// The nested profile gets [slap-configuration]'s values: it
+			// must be evaluated with the switch.
+			deps = append(deps, "slap-configuration")
+		}
+	}
+	if len(deps) > 0 {
+		rest = append(rest, &cvOption{name: "<part-dependencies>", op: OpSet, value: strings.Join(deps, " "), pos: s.pos})
+	}
+	s.comment = append(s.comment, nodeComment(s.name, orig, kind))
+	rest = append([]*cvOption{{name: NodeRecipeAttr, op: OpSet, value: orig, pos: s.pos}}, rest...)
+	c.emitPartAs(body, s, MangleName(s.name), rest)
 }
 
 // writeRequest writes the request block of a request section and the part
 // that takes its place: the section's own options (read from the input
 // part) plus connection-NAME for each name of `return`, as
-// slapos.cookbook:request sets them.
-func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string, input, parentState string) {
+// slapos.cookbook:request sets them. The state a request asks for, unless
+// it says, is the requesting instance's own (slap-connection's
+// requested-state), but never destroyed.
+func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string, input string) {
 	in := func(k string) string { return "part." + input + "." + MangleName(k) }
 	serialised := strings.HasSuffix(is.Variant, "serialised")
 	optional := strings.HasPrefix(is.Variant, "optional")
@@ -377,7 +352,7 @@ func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string,
 	if n, ok := raw["name"]; ok && !strings.Contains(n, "${") && strings.TrimSpace(n) != "" {
 		label = strings.TrimSpace(n)
 	}
-	fmt.Fprintf(w, "\n# [%s] (slapos.cookbook:%s): a request for another instance.\n", is.Section, recipeEntry(is))
+	fmt.Fprintf(w, "\n# [%s] (%s): a request for another instance.\n", is.Section, is.Recipe)
 	fmt.Fprintf(w, "request %s {\n", strconv.Quote(label))
 	if _, ok := raw["software-url"]; ok {
 		fmt.Fprintf(w, "  software = %s\n", in("software-url"))
@@ -392,15 +367,11 @@ func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string,
 	if _, ok := raw["shared"]; ok {
 		fmt.Fprintf(w, "  shared = contains([\"true\", \"yes\", \"on\", \"1\"], lower(trimspace(%s)))\n", in("shared"))
 	}
-	state := parentState
-	if state != "started" && state != "stopped" {
-		state = "started"
-	}
+	state := `contains(["started", "stopped"], part.slap-connection.requested-state) ? part.slap-connection.requested-state : "started"`
 	if _, ok := raw["state"]; ok {
-		fmt.Fprintf(w, "  state = %s\n", in("state"))
-	} else {
-		fmt.Fprintf(w, "  state = %s\n", strconv.Quote(state))
+		state = in("state")
 	}
+	fmt.Fprintf(w, "  state = %s\n", state)
 	if _, ok := raw["sla-computer_guid"]; ok {
 		fmt.Fprintf(w, "  node = %s\n", in("sla-computer_guid"))
 	}
@@ -413,20 +384,19 @@ func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string,
 	fmt.Fprintf(w, "  parameters = {\n%s  }\n}\n", strings.Join(params, ""))
 	fmt.Fprintf(w, "\npart %s {\n", strconv.Quote(is.Part))
 	for _, k := range sortedKeys(raw) {
-		if k == "recipe" || k == "<" || k == ProfileBaseOption || k == "<part-dependencies>" || strings.HasPrefix(k, "connection-") {
+		if k == "recipe" || k == "<" || k == ProfileBaseOption || k == "<part-dependencies>" || k == "requested-state" || strings.HasPrefix(k, "connection-") {
+			// requested-state and connection-* are the recipe's (below),
+			// whatever a macro copied (<= slap-connection has a
+			// requested-state).
 			continue
 		}
 		fmt.Fprintf(w, "  %s = %s\n", MangleName(k), in(k))
 	}
-	conn := fmt.Sprintf("request.%s.connection", quoteTraversal(label))
+	conn := "request" + traversalStep(label) + ".connection"
 	if serialised {
 		conn = fmt.Sprintf("jsondecode(lookup(%s, \"_\", \"{}\"))", conn)
 	}
-	if _, ok := raw["state"]; ok {
-		fmt.Fprintf(w, "  requested-state = %s\n", in("state"))
-	} else {
-		fmt.Fprintf(w, "  requested-state = %s\n", strconv.Quote(state))
-	}
+	fmt.Fprintf(w, "  requested-state = %s\n", state)
 	for _, r := range strings.Fields(raw["return"]) {
 		var expr string
 		switch {
@@ -443,78 +413,64 @@ func writeRequest(w *strings.Builder, is InstanceSection, raw map[string]string,
 	fmt.Fprintf(w, "}\n")
 }
 
-func recipeEntry(is InstanceSection) string {
-	switch is.Variant {
-	case "":
-		return is.Kind
-	case "optional":
-		return "requestoptional"
-	case "optional.serialised":
-		return "requestoptional.serialised"
-	}
-	return is.Kind + "." + is.Variant
-}
-
-// quoteTraversal writes a request name as an HCL traversal step.
-func quoteTraversal(name string) string {
+// traversalStep writes a request name as an HCL traversal step: .NAME,
+// or ["NAME"] for a name that is not an identifier ("Hugo frontend").
+func traversalStep(name string) string {
 	if hclsyntax.ValidIdentifier(name) {
-		return name
+		return "." + name
 	}
 	return "[" + strconv.Quote(name) + "]"
 }
 
-// SortedSections lists the sections of kind in name order.
-func (r *InstanceResult) SortedSections(kind string) []InstanceSection {
-	var out []InstanceSection
-	for _, s := range r.Sections {
-		if s.Kind == kind {
-			out = append(out, s)
+// emitPublishEarly writes a slapos.cookbook:publish-early section: a data
+// part holding, for each `-init` line `NAME SECTION:OPTION` whose NAME the
+// section does not set, NAME = ${SECTION:OPTION}, and `-publish` listing
+// its own options and those names, as the recipe sets them; the publish
+// section that -extends it publishes them. The recipe also publishes them
+// at once and gives the init sections the values published before, so
+// that generated values (passwords) survive; slapnode's recipes keep what
+// they generate across applies themselves, so nothing is read back.
+func (c *converter) emitPublishEarly(body *hclwrite.Body, s *cvSection, opts []*cvOption) {
+	own := map[string]bool{}
+	var rest []*cvOption
+	var initText string
+	for _, o := range opts {
+		if o.op == OpSet && o.name == "recipe" {
+			continue
+		}
+		if o.op == OpSet && o.name == "-init" {
+			initText = o.value
+		}
+		if o.op == OpSet {
+			own[o.name] = true
+		}
+		rest = append(rest, o)
+	}
+	var publish []string
+	for _, k := range sortedKeys(own) {
+		if !strings.HasPrefix(k, "-") {
+			publish = append(publish, k)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Section < out[j].Section })
-	return out
-}
-
-// grantExec adds commands to the allow_exec of the profile's module
-// "cookbook", declaring the module when the profile does not.
-func grantExec(f *hclwrite.File, cmds []string) error {
-	var mod *hclwrite.Block
-	for _, b := range f.Body().Blocks() {
-		if b.Type() == "module" && len(b.Labels()) == 1 && b.Labels()[0] == "cookbook" {
-			mod = b
+	for _, line := range strings.Split(initText, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
 		}
+		if len(f) != 2 || strings.Count(f[1], ":") != 1 {
+			c.warn(s.pos, WarnBadReference, "[%s] -init line %q is not NAME SECTION:OPTION (the recipe fails on it)", s.name, strings.TrimSpace(line))
+			continue
+		}
+		if own[f[0]] {
+			continue // forced by the section (rendered conditionally, usually)
+		}
+		own[f[0]] = true
+		publish = append(publish, f[0])
+		rest = append(rest, &cvOption{name: f[0], op: OpSet, value: "${" + f[1] + "}", pos: s.pos})
 	}
-	if mod == nil {
-		f.Body().AppendNewline()
-		mod = f.Body().AppendNewBlock("module", []string{"cookbook"})
-		mod.Body().SetAttributeValue("source", cty.StringVal("builtin:cookbook"))
+	if !own["-publish"] {
+		rest = append(rest, &cvOption{name: "-publish", op: OpSet, value: strings.Join(publish, " "), pos: s.pos})
 	}
-	have := map[string]bool{}
-	var list []cty.Value
-	if a := mod.Body().GetAttribute("allow_exec"); a != nil {
-		src := a.Expr().BuildTokens(nil).Bytes()
-		expr, diags := hclsyntax.ParseExpression(src, "allow_exec", hcl.InitialPos)
-		if diags.HasErrors() {
-			return fmt.Errorf("module \"cookbook\" allow_exec: %s", diags.Error())
-		}
-		v, diags := expr.Value(nil)
-		if diags.HasErrors() || !v.CanIterateElements() {
-			return fmt.Errorf("module \"cookbook\" allow_exec is not a literal list of commands")
-		}
-		for it := v.ElementIterator(); it.Next(); {
-			_, e := it.Element()
-			if e.Type() == cty.String && !have[e.AsString()] {
-				have[e.AsString()] = true
-				list = append(list, e)
-			}
-		}
-	}
-	for _, c := range cmds {
-		if !have[c] {
-			have[c] = true
-			list = append(list, cty.StringVal(c))
-		}
-	}
-	mod.Body().SetAttributeValue("allow_exec", cty.ListVal(list))
-	return nil
+	s.comment = append(s.comment, fmt.Sprintf("[%s] (slapos.cookbook:publish-early): the values the publish section extending it sends.", s.name))
+	c.emitPartAs(body, s, MangleName(s.name), rest)
 }

@@ -101,11 +101,14 @@ func TestSlapgridTail(t *testing.T) {
 // evalInstance loads a converted instance profile and evaluates it as the
 // engine does (parts in graph order, requests answered by reply), returning
 // every part's value.
-func evalInstance(t *testing.T, res *InstanceResult, reply map[string]cty.Value) (*profile.Profile, map[string]cty.Value) {
+func evalInstance(t *testing.T, res *InstanceResult, reply map[string]cty.Value, bind func(*profile.Profile)) (*profile.Profile, map[string]cty.Value) {
 	t.Helper()
 	p, diags := profile.LoadSource(filepath.Join(t.TempDir(), "instance.cfg"), res.HCL, profile.Instance)
 	if err := p.Err(diags); err != nil {
 		t.Fatalf("%v\n%s", err, res.HCL)
+	}
+	if bind != nil {
+		bind(p)
 	}
 	g, diags := p.Graph(nil)
 	if err := p.Err(diags); err != nil {
@@ -139,20 +142,12 @@ func evalInstance(t *testing.T, res *InstanceResult, reply map[string]cty.Value)
 	return p, vals
 }
 
+// The instance-side sections are converted to the forms the node binds
+// (NodeSections, Bind, BindReference); bound, they evaluate as slapgrid's
+// buildout would.
 func TestConvertInstance(t *testing.T) {
 	cfg := loadInstance(t, instanceCfg)
-	m := InstanceMapping{
-		Data: map[string]map[string]cty.Value{"slap-configuration": {
-			"configuration.port": cty.StringVal("8080"),
-			"configuration":      cty.ObjectVal(map[string]cty.Value{"port": cty.StringVal("8080")}),
-			"ipv6":               cty.TupleVal([]cty.Value{cty.StringVal("fd00::1")}),
-			"slap-software-type": cty.StringVal("default"),
-		}},
-		Switch:         map[string]string{"switch-softwaretype": "instance-default:output"},
-		RequestedState: "stopped",
-		Exec:           []string{"python3"},
-	}
-	res, err := ConvertInstance(cfg, m, ConvertOptions{})
+	res, err := ConvertInstance(cfg, ConvertOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +155,43 @@ func TestConvertInstance(t *testing.T) {
 		"Front":    cty.ObjectVal(map[string]cty.Value{"_": cty.StringVal(`{"url": "https://front.example/"}`)}),
 		"optional": cty.EmptyObjectVal,
 	}
-	p, vals := evalInstance(t, res, reply)
+	var secs []InstanceSection
+	_, vals := evalInstance(t, res, reply, func(p *profile.Profile) {
+		if secs, err = NodeSections(p); err != nil {
+			t.Fatal(err)
+		}
+		Unmark(p)
+		conn := SlapConnection{ComputerID: "COMP-1", PartitionID: "slappart3", SoftwareReleaseURL: "/srv/sr/software.cfg", RequestedState: "stopped"}
+		for sec, vals := range conn.TailValues() {
+			m := map[string]cty.Value{}
+			for k, v := range vals {
+				m[k] = cty.StringVal(v)
+			}
+			if err := Bind(p, MangleName(sec), m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ev := p.Evaluator(map[string]cty.Value{"partition": cty.ObjectVal(map[string]cty.Value{"path": cty.StringVal("/srv/part"), "id": cty.StringVal("slappart3")}),
+			"node": cty.ObjectVal(map[string]cty.Value{"id": cty.StringVal("COMP-1")})})
+		own, err := Options(p, ev, "slap-configuration")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if own["configuration.name"] != "World" || own["computer"] != "COMP-1" {
+			t.Errorf("own options of slap-configuration: %v", own)
+		}
+		if err := Bind(p, "slap-configuration", map[string]cty.Value{
+			"configuration.port": cty.StringVal("8080"),
+			"configuration":      cty.ObjectVal(map[string]cty.Value{"port": cty.StringVal("8080")}),
+			"ipv6":               cty.TupleVal([]cty.Value{cty.StringVal("fd00::1")}),
+			"slap-software-type": cty.StringVal("default"),
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := BindReference(p, "switch-softwaretype", SwitchProfileAttr, "instance-default", "output"); err != nil {
+			t.Fatal(err)
+		}
+	})
 	slap := vals["slap-configuration"]
 	if got := slap.GetAttr("configuration__2eport").AsString(); got != "8080" {
 		t.Errorf("configuration.port = %q", got)
@@ -171,8 +202,8 @@ func TestConvertInstance(t *testing.T) {
 	if got := slap.GetAttr("ipv6"); got.LengthInt() != 1 {
 		t.Errorf("ipv6 = %#v, want a list", got)
 	}
-	if slap.Type().HasAttribute("recipe") {
-		t.Error("slap-configuration kept its recipe: the host computes it")
+	if slap.Type().HasAttribute("recipe") || slap.Type().HasAttribute(NodeRecipeAttr) {
+		t.Error("slap-configuration kept its recipe or the node's mark")
 	}
 	sw := vals["switch-softwaretype"]
 	if got := sw.GetAttr(SwitchProfileAttr).AsString(); got != "/srv/part/default.cfg" {
@@ -199,17 +230,55 @@ func TestConvertInstance(t *testing.T) {
 	if got := vals["optional"].GetAttr("requested-state").AsString(); got != "stopped" {
 		t.Errorf("requested-state follows the parent's state: %q", got)
 	}
-	mods, _ := p.Modules(p.Evaluator(nil))
-	if c := mods["cookbook"]; c == nil || len(c.AllowExec) != 1 || c.AllowExec[0] != "python3" {
-		t.Errorf("module cookbook: %#v", c)
-	}
 	var kinds []string
-	for _, s := range res.Sections {
+	for _, s := range secs {
 		kinds = append(kinds, s.Section+":"+s.Kind+"/"+s.Variant)
 	}
-	want := "front:request/serialised optional:request/optional publish:publish/serialised slap-configuration:slapconfiguration/serialised switch-softwaretype:switch-softwaretype/"
+	want := "publish:publish/serialised slap-configuration:slapconfiguration/serialised switch-softwaretype:switch-softwaretype/"
 	if strings.Join(kinds, " ") != want {
 		t.Errorf("sections: %s", strings.Join(kinds, " "))
+	}
+}
+
+// `slapnode convert` of an instance profile writes the same forms as the
+// node's in-memory conversion: one mapping.
+func TestConvertInstanceStaticSameForms(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "instance.cfg")
+	if err := os.WriteFile(path, []byte(instanceCfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rel, err := ConvertRelease([]string{path}, ConvertOptions{Kind: "instance"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	static := string(rel.Results[0].HCL)
+	cfg, err := Load(path, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mem, err := ConvertInstance(cfg, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	for _, want := range []string{
+		`part "slap-configuration" { slapnode-recipe = "slapos.cookbook:slapconfiguration.serialised"`,
+		`slapnode-recipe = "slapos.cookbook:switch-softwaretype"`,
+		`slapnode-recipe = "slapos.cookbook:publish.serialised"`,
+		`request "Front" {`, `part "front__slapnode_request_input" {`,
+		`part "slap-connection" {`, `requested-state = "started"`,
+	} {
+		for name, text := range map[string]string{"slapnode convert": static, "in memory": string(mem.HCL)} {
+			if !strings.Contains(squash(text), squash(want)) {
+				t.Errorf("%s lacks %s:\n%s", name, want, text)
+			}
+		}
+	}
+	for _, w := range rel.Results[0].Warnings {
+		if w.Kind == WarnUnmappedRecipe || w.Kind == WarnRuntimeSection {
+			t.Errorf("warning: %s", w)
+		}
 	}
 }
 
@@ -225,7 +294,7 @@ return = url
 [use]
 url = ${db:connection-url}
 `)
-	res, err := ConvertInstance(cfg, InstanceMapping{}, ConvertOptions{})
+	res, err := ConvertInstance(cfg, ConvertOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,22 +326,13 @@ url = ${db:connection-url}
 	}
 }
 
-func TestConvertInstanceErrors(t *testing.T) {
-	for _, c := range []struct {
-		cfg  string
-		m    InstanceMapping
-		want string
-	}{
-		{"[s]\nrecipe = slapos.cookbook:slapconfiguration\n", InstanceMapping{}, "were not computed"},
-		{"[switch]\nrecipe = slapos.cookbook:switch-softwaretype\ndefault = instance-default\n",
-			InstanceMapping{Switch: map[string]string{"switch": "instance-default"}}, "SECTION:OPTION"},
-		{"[switch]\nrecipe = slapos.cookbook:switch-softwaretype\n", InstanceMapping{}, "no profile chosen"},
-		{"[r]\nrecipe = slapos.cookbook:request\nconfig = a b\n", InstanceMapping{}, "obsolete"},
-	} {
-		_, err := ConvertInstance(loadInstance(t, c.cfg), c.m, ConvertOptions{})
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%q: err = %v, want %q", c.cfg, err, c.want)
-		}
+func TestConvertInstanceObsoleteRequest(t *testing.T) {
+	res, err := ConvertInstance(loadInstance(t, "[r]\nrecipe = slapos.cookbook:request\nconfig = a b\n"), ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasKind(res.Warnings, WarnUnmappedRecipe) || strings.Contains(string(res.HCL), "request \"r\"") {
+		t.Errorf("an obsolete config option was converted: %v\n%s", res.Warnings, res.HCL)
 	}
 }
 
@@ -299,10 +359,6 @@ func BenchmarkConvertInstance(b *testing.B) {
 	path := filepath.Join(dir, "instance.cfg")
 	os.WriteFile(path, []byte(instanceCfg), 0o644)
 	conn := SlapConnection{ComputerID: "COMP-1", PartitionID: "slappart3", SoftwareReleaseURL: "/srv/sr/software.cfg", RequestedState: "started"}
-	m := InstanceMapping{
-		Data:   map[string]map[string]cty.Value{"slap-configuration": {"configuration.port": cty.StringVal("8080")}},
-		Switch: map[string]string{"switch-softwaretype": "instance-default:output"},
-	}
 	b.ReportAllocs()
 	for b.Loop() {
 		cfg, err := Load(path, LoadOptions{Directory: "/srv/part"})
@@ -312,8 +368,70 @@ func BenchmarkConvertInstance(b *testing.B) {
 		if err := cfg.AppendText(path, conn.Tail()); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := ConvertInstance(cfg, m, ConvertOptions{}); err != nil {
+		if _, err := ConvertInstance(cfg, ConvertOptions{}); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// publish-early becomes the data part of the values it publishes through
+// the publish section extending it: -init values, unless the section sets
+// them, and -publish listing them.
+func TestPublishEarly(t *testing.T) {
+	cfg := loadInstance(t, `[buildout]
+parts = publish
+[gen-foo]
+x = secret
+[publish-early]
+recipe = slapos.cookbook:publish-early
+-init =
+  foo gen-foo:x
+  bar gen-bar:y
+bar = z
+[publish]
+recipe = slapos.cookbook:publish.serialised
+-extends = publish-early
+url = http://x/
+`)
+	res, err := ConvertInstance(cfg, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, vals := evalInstance(t, res, nil, func(p *profile.Profile) { Unmark(p) })
+	pe := vals["publish-early"]
+	if pe.GetAttr("foo").AsString() != "secret" || pe.GetAttr("bar").AsString() != "z" || pe.GetAttr("__2dpublish").AsString() != "bar foo" {
+		t.Errorf("publish-early = %#v", pe)
+	}
+	if _, ok := vals["gen-bar"]; ok || strings.Contains(string(res.HCL), "part.gen-bar") {
+		t.Errorf("the forced value's init section is read:\n%s", res.HCL)
+	}
+}
+
+// A request named with spaces, whose section copies slap-connection (and
+// its requested-state) through a macro (software/hugo's hugo-frontend).
+func TestConvertInstanceRequestNamedWithSpaces(t *testing.T) {
+	cfg := loadInstance(t, `[buildout]
+parts = hugo-frontend
+[hugo-frontend]
+<= slap-connection
+recipe = slapos.cookbook:requestoptional
+name = Hugo frontend
+software-url = http://example.org/apache-frontend/software.cfg
+shared = true
+config-url = http://x/
+return = domain secure_access
+`)
+	res, err := ConvertInstance(cfg, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasKind(res.Warnings, WarnUnmappedRecipe) {
+		t.Fatalf("warnings: %v", res.Warnings)
+	}
+	reply := map[string]cty.Value{"Hugo frontend": cty.ObjectVal(map[string]cty.Value{"secure_access": cty.StringVal("https://f/")})}
+	_, vals := evalInstance(t, res, reply, func(p *profile.Profile) { Unmark(p) })
+	hf := vals["hugo-frontend"]
+	if hf.GetAttr("connection-secure_access").AsString() != "https://f/" || hf.GetAttr("connection-domain").AsString() != "" {
+		t.Errorf("hugo-frontend = %#v", hf)
 	}
 }

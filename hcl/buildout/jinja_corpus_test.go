@@ -13,6 +13,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/runtime/builtin"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
@@ -64,6 +67,10 @@ func TestCorpusJinja2Render(t *testing.T) {
 	overlay := mirrorCorpus(t, corpus, filepath.Join(tmp, "overlay"))
 
 	var renders []jinjaRender
+	// outputs maps where the software would write each rendered file to
+	// where the test rendered it: an instance profile extends the others.
+	outputs := map[string]string{}
+	var check [][2]string
 	for _, rel := range softwareProfiles(t, corpus) {
 		cfg, missing := loadTolerant(t, overlay, rel)
 		if cfg == nil {
@@ -79,9 +86,133 @@ func TestCorpusJinja2Render(t *testing.T) {
 			jr := jinjaRender{profile: rel, part: name}
 			jr.template, jr.outcome = renderPart(ctx, sess, mod, corpus, overlay, out, name, l, sources, missing)
 			renders = append(renders, jr)
+			if strings.HasPrefix(jr.outcome, "rendered: ") {
+				o, ok := l.option(name, "output")
+				if !ok {
+					o, _ = l.option(name, "rendered")
+				}
+				rendered := filepath.Join(out, rel, name+".out")
+				if err := os.MkdirAll(filepath.Dir(rendered), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Rename(filepath.Join(out, name+".out"), rendered); err != nil {
+					t.Fatal(err)
+				}
+				outputs[o] = rendered
+				check = append(check, [2]string{rendered, rel + " [" + name + "]"})
+			}
 		}
 	}
 	report(t, corpus, renders, func(rel string) string { return probe(ctx, sess, mod, corpus, out, rel) })
+	var instances []string
+	for _, c := range check {
+		instances = append(instances, instanceOutcome(t, c[0], c[1], outputs))
+	}
+	byKind := map[string]int{}
+	for _, o := range instances {
+		kind, _, _ := strings.Cut(o, ": ")
+		byKind[kind]++
+		if kind != "converted" {
+			t.Logf("  instance path: %s", o)
+		}
+	}
+	t.Logf("rendered templates through the in-memory instance path (ConvertInstance, load, graph): %d converted, %d not instance profiles / %d", byKind["converted"], byKind["not an instance profile"], len(instances))
+	if byKind["converted"] == 0 {
+		t.Error("no rendered template went through the instance path")
+	}
+}
+
+// instanceOutcome runs a rendered template through what the node does
+// with a rendered instance profile before applying it: load it (with
+// slapgrid's tail), convert it (ConvertInstance), load and graph the HCL.
+// A failure of these steps is the converter's (t.Errorf); a template
+// rendering something else (a configuration file) or extending a profile
+// rendered elsewhere is said.
+func instanceOutcome(t *testing.T, file, what string, outputs map[string]string) string {
+	t.Helper()
+	src, err := os.ReadFile(file)
+	if err != nil {
+		t.Errorf("%s: %v", what, err)
+		return "error: " + err.Error()
+	}
+	f, err := Parse(file, src)
+	if err != nil || !isInstanceProfile(f) {
+		return "not an instance profile: " + what
+	}
+	path := filepath.Join(filepath.Dir(file), "instance-of-"+filepath.Base(file)+".cfg")
+	if err := os.WriteFile(path, src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The files it extends: rendered by the software profile (read where
+	// the test rendered them), else empty stand-ins (a file the public
+	// corpus lacks).
+	var standins []string
+	read := func(p string) ([]byte, error) {
+		if r, ok := outputs[p]; ok {
+			return os.ReadFile(r)
+		}
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) && p != path {
+			standins = append(standins, p)
+			return nil, nil
+		}
+		return b, err
+	}
+	cfg, err := Load(path, LoadOptions{Directory: "/srv/slapgrid/slappart0", ReadFile: read})
+	if err != nil {
+		t.Errorf("%s: the rendered instance profile does not load: %v", what, err)
+		return "error: " + err.Error()
+	}
+	if len(standins) > 0 {
+		what += fmt.Sprintf(" (%d extended file(s) stood in by empty ones: %s)", len(standins), strings.Join(standins, " "))
+	}
+	res, err := ConvertInstance(cfg, ConvertOptions{})
+	if err != nil {
+		t.Errorf("%s: ConvertInstance: %v", what, err)
+		return "error: " + err.Error()
+	}
+	p, diags := profile.LoadSource(path+" (converted)", res.HCL, profile.Instance)
+	if diags.HasErrors() {
+		if len(diags) == 1 && diags[0].Summary == "Unknown part in parts" {
+			// A base the instance profiles extend (stack/slapos.cfg's
+			// instance-common lists the switch-softwaretype they define):
+			// buildout fails the same way on it alone.
+			return "converted: " + what + " (a base profile: " + diags[0].Detail + ")"
+		}
+		t.Errorf("%s: the converted instance profile does not load: %v", what, p.Err(diags))
+		return "error: load"
+	}
+	if _, err := NodeSections(p); err != nil {
+		t.Errorf("%s: %v", what, err)
+		return "error: " + err.Error()
+	}
+	if _, diags := p.Graph(nil); diags.HasErrors() {
+		for _, d := range diags {
+			if d.Severity == hcl.DiagError && !acceptedLoadErrors[d.Summary] && d.Summary != "Reference to undeclared part" {
+				t.Errorf("%s: the converted instance profile does not plan: %v", what, p.Err(diags))
+				return "error: graph"
+			}
+		}
+		return "converted: " + what + " (with sections buildout fails on too: " + diags[0].Detail + ")"
+	}
+	return "converted: " + what
+}
+
+// isInstanceProfile says whether a rendered file is a buildout profile (a
+// [buildout] section, or a section with a recipe), not a configuration
+// file a template rendered.
+func isInstanceProfile(f *File) bool {
+	for _, b := range f.Blocks {
+		if b.Name == "buildout" {
+			return true
+		}
+		for _, o := range b.Options {
+			if o.Key == "recipe" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // report logs the counts and the outcomes, and fails on engine failures.

@@ -60,9 +60,25 @@ var ErrExtendsCycle = errors.New("recursive extends")
 // extends cache.
 var ErrNotCached = errors.New("extends URL not in the local cache")
 
-// ProfileBaseOption is the option SlapOS's buildout fork adds to every
-// section: the directory (or URL base) of the file that defines it.
+// ProfileBaseOption is the option SlapOS's buildout fork adds to a
+// section: the directory (or URL base) of the last file (in merge order)
+// whose definition of the section uses ${:_profile_base_location_} in one
+// of its values. A <= macro copies it to the sections using it, unless
+// they have their own. A section that never uses it has none. This is
+// the fork's _open (slapos.buildout 2.5.2+slapos010): a file's section
+// gets the option when one of its values holds the reference.
 const ProfileBaseOption = "_profile_base_location_"
+
+// usesProfileBase reports whether a file's definition of a section uses
+// ${:_profile_base_location_} (and so gets the option, in the fork).
+func usesProfileBase(opts []*Option) bool {
+	for _, o := range opts {
+		if strings.Contains(o.Value, "${:"+ProfileBaseOption+"}") {
+			return true
+		}
+	}
+	return false
+}
 
 type loader struct {
 	opts  LoadOptions
@@ -257,7 +273,7 @@ func (l *loader) open(base, filename string, chain []string, from Pos) (map[stri
 	hasExtends := false
 	for name, opts := range secs {
 		s := Section{}
-		if !l.opts.NoProfileBase {
+		if !l.opts.NoProfileBase && usesProfileBase(opts) {
 			s[ProfileBaseOption] = &Value{Text: newBase, Source: full}
 		}
 		for _, o := range opts {

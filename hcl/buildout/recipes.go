@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2/hclwrite"
@@ -15,67 +16,90 @@ import (
 // DefaultRecipeMap maps buildout recipe entry points to the built-in
 // cookbook (see docs/convert.md §4 and docs/recipes.md).
 var DefaultRecipeMap = map[string]string{
-	"slapos.cookbook:mkdirectory":           "cookbook:mkdirectory",
-	"slapos.recipe.build:mkdirectory":       "cookbook:mkdirectory",
-	"slapos.cookbook:symbolic.link":         "cookbook:symlink",
-	"cns.recipe.symlink":                    "cookbook:symlink",
-	"slapos.recipe.template":                "cookbook:template",
-	"slapos.recipe.template:default":        "cookbook:template",
-	"slapos.recipe.template:jinja2":         "cookbook:template",
-	"collective.recipe.template":            "cookbook:template",
-	"collective.recipe.template:default":    "cookbook:template",
-	"slapos.recipe.build":                   "cookbook:build",
-	"slapos.recipe.build:default":           "cookbook:build",
-	"plone.recipe.command":                  "cookbook:build",
-	"plone.recipe.command:default":          "cookbook:build",
-	"slapos.recipe.cmmi":                    "cookbook:cmmi",
-	"slapos.recipe.cmmi:default":            "cookbook:cmmi",
-	"slapos.recipe.build:cmmi":              "cookbook:cmmi",
-	"slapos.recipe.build:download":          "cookbook:download",
-	"slapos.recipe.build:download-unpacked": "cookbook:download-unpacked",
-	"slapos.recipe.build:gitclone":          "cookbook:gitclone",
-	"zc.recipe.egg":                         "cookbook:egg",
-	"zc.recipe.egg:default":                 "cookbook:egg",
-	"zc.recipe.egg:script":                  "cookbook:egg",
-	"zc.recipe.egg:scripts":                 "cookbook:egg",
-	"zc.recipe.egg:eggs":                    "cookbook:egg",
-	"zc.recipe.egg:custom":                  "cookbook:egg-custom",
-	"zc.recipe.egg:develop":                 "cookbook:egg-develop",
-	"slapos.cookbook:wrapper":               "cookbook:wrapper",
-	"slapos.cookbook:publish":               "cookbook:publish",
-	"slapos.cookbook:publish.serialised":    "cookbook:publish",
-	"slapos.cookbook:generate.password":     "cookbook:password",
-	"slapos.cookbook:cron.d":                "cookbook:cron-entry",
-	"slapos.cookbook:free_port":             "cookbook:free-port",
-	"slapos.cookbook:userinfo":              "cookbook:userinfo",
-	"slapos.cookbook:promise.plugin":        "cookbook:promise-plugin",
-	"slapos.cookbook:check_port_listening":  "cookbook:port-check",
-	"slapos.cookbook:check_url_available":   "cookbook:url-check",
-	"slapos.cookbook:check_parameter":       "cookbook:param-check",
-	"slapos.cookbook:publish_failsafe":      "cookbook:publish",
-	"slapos.cookbook:random.integer":        "cookbook:random-integer",
-	"slapos.cookbook:random.time":           "cookbook:random-time",
-	"slapos.cookbook:generate.mac":          "cookbook:mac-address",
-	"slapos.cookbook:urlparse":              "cookbook:urlparse",
-	"slapos.cookbook:cron":                  "cookbook:wrapper",
-	"slapos.cookbook:simplelogger":          "cookbook:write-file",
+	"slapos.cookbook:mkdirectory":                   "cookbook:mkdirectory",
+	"slapos.recipe.build:mkdirectory":               "cookbook:mkdirectory",
+	"slapos.cookbook:symbolic.link":                 "cookbook:symlink",
+	"cns.recipe.symlink":                            "cookbook:symlink",
+	"slapos.recipe.template":                        "cookbook:template",
+	"slapos.recipe.template:default":                "cookbook:template",
+	"slapos.recipe.template:jinja2":                 "cookbook:template",
+	"collective.recipe.template":                    "cookbook:template",
+	"collective.recipe.template:default":            "cookbook:template",
+	"slapos.recipe.build":                           "cookbook:build",
+	"slapos.recipe.build:default":                   "cookbook:build",
+	"plone.recipe.command":                          "cookbook:build",
+	"plone.recipe.command:default":                  "cookbook:build",
+	"slapos.recipe.cmmi":                            "cookbook:cmmi",
+	"slapos.recipe.cmmi:default":                    "cookbook:cmmi",
+	"slapos.recipe.build:cmmi":                      "cookbook:cmmi",
+	"slapos.recipe.build:download":                  "cookbook:download",
+	"slapos.recipe.build:download-unpacked":         "cookbook:download-unpacked",
+	"slapos.recipe.build:gitclone":                  "cookbook:gitclone",
+	"zc.recipe.egg":                                 "cookbook:egg",
+	"zc.recipe.egg:default":                         "cookbook:egg",
+	"zc.recipe.egg:script":                          "cookbook:egg",
+	"zc.recipe.egg:scripts":                         "cookbook:egg",
+	"zc.recipe.egg:eggs":                            "cookbook:egg",
+	"zc.recipe.egg:custom":                          "cookbook:egg-custom",
+	"zc.recipe.egg:develop":                         "cookbook:egg-develop",
+	"slapos.cookbook:wrapper":                       "cookbook:wrapper",
+	"slapos.cookbook:publish":                       "cookbook:publish",
+	"slapos.cookbook:publish.serialised":            "cookbook:publish",
+	"slapos.cookbook:generate.password":             "cookbook:password",
+	"slapos.cookbook:cron.d":                        "cookbook:cron-entry",
+	"slapos.cookbook:free_port":                     "cookbook:free-port",
+	"slapos.cookbook:userinfo":                      "cookbook:userinfo",
+	"slapos.cookbook:promise.plugin":                "cookbook:promise-plugin",
+	"slapos.cookbook:check_port_listening":          "cookbook:port-check",
+	"slapos.cookbook:check_url_available":           "cookbook:url-check",
+	"slapos.cookbook:check_parameter":               "cookbook:param-check",
+	"slapos.cookbook:publish_failsafe":              "cookbook:publish",
+	"slapos.cookbook:random.integer":                "cookbook:random-integer",
+	"slapos.cookbook:random.time":                   "cookbook:random-time",
+	"slapos.cookbook:generate.mac":                  "cookbook:mac-address",
+	"slapos.cookbook:urlparse":                      "cookbook:urlparse",
+	"slapos.cookbook:cron":                          "cookbook:wrapper",
+	"slapos.cookbook:simplelogger":                  "cookbook:write-file",
+	"rubygemsrecipe":                                "cookbook:rubygems",
+	"slapos.cookbook:certificate_authority":         "cookbook:certificate-authority",
+	"slapos.cookbook:certificate_authority.request": "cookbook:certificate-authority-request",
+	"zc.recipe.testrunner":                          "cookbook:egg",
 }
 
-// WaitingRecipes are the frequent SlapOS recipes that need partition data
-// or requests from the engine (slapconfiguration, switch-softwaretype,
-// request…): no cookbook recipe implements them yet, so they stay
-// unmapped. Each names the cookbook recipe it is meant to become.
-var WaitingRecipes = map[string]string{
-	"slapos.cookbook:slapconfiguration":            "cookbook:slapconfiguration",
-	"slapos.cookbook:slapconfiguration.serialised": "cookbook:slapconfiguration",
-	"slapos.cookbook:slapconfiguration.jsonschema": "cookbook:slapconfiguration",
-	"slapos.cookbook:switch-softwaretype":          "cookbook:switch-softwaretype",
-	"slapos.cookbook:request":                      "cookbook:request",
-	"slapos.cookbook:request.serialised":           "cookbook:request",
-	"slapos.cookbook:requestoptional":              "cookbook:request",
-	"slapos.cookbook:requestoptional.serialised":   "cookbook:request",
-	"slapos.cookbook:publish-early":                "cookbook:publish-early",
+// NodeRecipes are the SlapOS recipes no cookbook recipe runs, because
+// they need what only the node knows (the partition's parameters and
+// addresses, the master) or they only rearrange options: the converter
+// writes each in the form the node acts on (instance.go, adapt.go), with
+// what it becomes.
+var NodeRecipes = map[string]string{
+	"slapos.cookbook:slapconfiguration":                    "a data part the node computes",
+	"slapos.cookbook:slapconfiguration.serialised":         "a data part the node computes",
+	"slapos.cookbook:slapconfiguration.jsonschema":         "a data part the node computes",
+	"slapos.cookbook:slapconfiguration.jsonschema.localdb": "a data part the node computes",
+	"slapos.cookbook:switch-softwaretype":                  "a data part naming the nested profile the node runs",
+	"slapos.cookbook:request":                              "a request block",
+	"slapos.cookbook:request.serialised":                   "a request block",
+	"slapos.cookbook:requestoptional":                      "a request block",
+	"slapos.cookbook:requestoptional.serialised":           "a request block",
+	"slapos.cookbook:publish-early":                        "a data part of the values to publish (publish -extends it)",
 }
+
+// Mapped reports whether the converter maps a recipe entry point: to a
+// cookbook recipe (DefaultRecipeMap) or to a form the node acts on
+// (NodeRecipes, and publish's variants). `pkg` and `pkg:default` are the
+// same entry point.
+func Mapped(r string) bool {
+	for _, k := range []string{r, r + ":default", strings.TrimSuffix(r, ":default")} {
+		if DefaultRecipeMap[k] != "" || NodeRecipes[k] != "" {
+			return true
+		}
+	}
+	return false
+}
+
+// NativePromisePlugins are the slapos.toolbox promise plugins the node
+// runs natively (partition/promise/plugin.go); others need python3.
+var NativePromisePlugins = []string{"check_socket_listening", "check_url_available", "check_file_state", "check_command_execute"}
 
 // WarnModuleGrant: a grant the converter could not work out (a download
 // host computed from values it cannot resolve); the module block must be
@@ -126,8 +150,8 @@ func (c *converter) record(s *cvSection, orig string, opts []*cvOption) {
 // sections that do not resolve), or nil when the closure cannot be loaded
 // from disk (ConvertFile of a file that is not there, an extends URL).
 func (c *converter) closureSections() []grantSection {
-	cfg, err := Load(c.file, LoadOptions{Env: c.opts.Env})
-	if err != nil {
+	cfg := c.closure()
+	if cfg == nil {
 		return nil
 	}
 	resolved := cfg.Resolve()
@@ -190,6 +214,9 @@ func (c *converter) emitModules(body *hclwrite.Body) {
 			note += " (Python code runs outside the WebAssembly sandbox, with what this user may do)"
 		}
 		notes = append(notes, note)
+	}
+	for _, n := range sortedKeys(g.net) {
+		notes = append(notes, fmt.Sprintf("%s: %s", n, g.why[n]))
 	}
 	body.AppendUnstructuredTokens(comment("What the converted recipes need (docs/recipes.md):\n" + strings.Join(notes, "\n")))
 	blk := body.AppendNewBlock("module", []string{"cookbook"})
@@ -278,8 +305,17 @@ func (c *converter) grantsOf(g *grants, s grantSection, recipe string) {
 		default:
 			g.add(g.exec, exe, why)
 		}
+	case "rubygems":
+		g.add(g.exec, "sh", why)
+		netURL("url", o["url"])
+		if strings.TrimSpace(o["url"]) == "" && strings.TrimSpace(o["version"]) != "" {
+			netURL("version", "https://rubygems.org/")
+		}
 	case "egg", "egg-custom", "egg-develop":
 		g.add(g.exec, "python3", why)
+		if py := strings.TrimSpace(o["python"]); py != "" && c.hasExecutable(py) {
+			g.add(g.exec, "sh", why+": python = "+py+" runs that section's executable")
+		}
 		if has("patches") {
 			g.add(g.exec, "sh", why+": patches")
 			for _, p := range strings.Fields(o["patches"]) {
@@ -291,6 +327,29 @@ func (c *converter) grantsOf(g *grants, s grantSection, recipe string) {
 			if v := strings.TrimSpace(o[k]); strings.HasPrefix(v, "http://") || strings.HasPrefix(v, "https://") {
 				netURL(k, v)
 			}
+		}
+	case "certificate-authority-request":
+		if has("key-content") && has("cert-content") {
+			exe := strings.TrimSpace(o["openssl-binary"])
+			switch {
+			case exe == "":
+				g.add(g.exec, "openssl", why+": checks key-content and cert-content")
+			case strings.Contains(exe, "/") || strings.Contains(exe, "${"):
+				g.add(g.exec, "sh", why+": checks key-content and cert-content with "+exe)
+			default:
+				g.add(g.exec, exe, why+": checks key-content and cert-content")
+			}
+		}
+	case "promise-plugin":
+		// As SlapOS runs them: with Python, unless the node checks the
+		// plugin natively.
+		text := func(k string) string { return strings.TrimSpace(o[k]) }
+		mod, ok := strings.CutPrefix(text("module"), "slapos.promise.plugin.")
+		if text("file") != "" || (text("class") != "" && text("class") != "RunPromise") || !ok || !slices.Contains(NativePromisePlugins, mod) {
+			if text("module") != "" && strings.Contains(text("module"), "${") {
+				break // a macro (module = …${:promise}): its users are looked at themselves
+			}
+			g.add(g.exec, "python3", why+": a promise plugin slapnode has no native check for")
 		}
 	case "userinfo":
 		g.add(g.exec, "id", why)

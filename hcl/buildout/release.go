@@ -68,6 +68,11 @@ func ConvertRelease(roots []string, opts ConvertOptions) (*Release, error) {
 		if abs, err := filepath.Abs(r); err == nil {
 			rootSet[abs] = true
 		}
+		if opts.Kind == "instance" || opts.Kind == "" && guessKind(r) == "instance" {
+			// slapgrid's tail sets these in the root (InstanceTail).
+			info.buildout["bin-directory"] = true
+			info.buildout["offline"] = true
+		}
 	}
 	var dirs []string
 	for _, f := range rl.order {
@@ -86,6 +91,9 @@ func ConvertRelease(roots []string, opts ConvertOptions) (*Release, error) {
 		}
 		if rootSet[f.abs] && f.sections != nil {
 			copts.rootParts = rootParts(f, opts)
+		}
+		if rootSet[f.abs] && copts.Kind == "instance" {
+			copts.instanceRoot = true
 		}
 		res, err := ConvertFile(f.path, f.src, copts)
 		if err != nil {

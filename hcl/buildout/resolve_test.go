@@ -163,3 +163,50 @@ func FuzzCondEval(f *testing.F) {
 		env.Eval(expr)
 	})
 }
+
+// _profile_base_location_ follows SlapOS's buildout fork: a section gets the
+// directory of the last file whose definition of it uses the reference
+// (component/slapos/obs.cfg redefines [bison] without using it: bison's
+// patch stays in component/bison), a <= macro passes its own on, and a
+// section using it itself keeps its own. In the converted HCL, block.dir
+// reads the same.
+func TestProfileBaseLocationOfTheFork(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "component/bison/buildout.cfg", `[bison]
+recipe = slapos.recipe.cmmi
+patches =
+  ${:_profile_base_location_}/inhibit.patch#0123
+[download-base]
+url = ${:_profile_base_location_}/${:_buildout_section_name_}
+`)
+	root := write(t, dir, "component/slapos/obs.cfg", `[buildout]
+extends = ../bison/buildout.cfg
+parts = bison
+[bison]
+shared = false
+configure-options += --prefix=/x
+[use]
+<= download-base
+[own]
+<= download-base
+url = ${:_profile_base_location_}/own
+`)
+	cfg, err := Load(root, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := cfg.Resolve()
+	bison := filepath.Join(dir, "component/bison")
+	for sec, want := range map[string][2]string{
+		"bison": {"patches", bison + "/inhibit.patch#0123"},
+		"use":   {"url", bison + "/use"},
+		"own":   {"url", filepath.Join(dir, "component/slapos") + "/own"},
+	} {
+		if rs := res[sec]; rs == nil || rs.Err != nil || rs.Options[want[0]] != want[1] {
+			t.Errorf("[%s] %s = %v, want %q", sec, want[0], rs, want[1])
+		}
+	}
+	if _, ok := res["bison"].Options[ProfileBaseOption]; !ok {
+		t.Error("[bison] lost its _profile_base_location_")
+	}
+}

@@ -210,7 +210,11 @@ part "a" { w = 1 }
 // An empty recipe (buildout's `recipe =`) cancels an inherited recipe: the
 // part becomes a data part; block.name and block.dir are buildout's
 // ${:_buildout_section_name_} and ${:_profile_base_location_}, for the
-// part that uses a macro.
+// part that uses a macro: its own name, and, as SlapOS's buildout fork
+// copies _profile_base_location_ with the macro's options when the section
+// does not use it itself, the macro's directory; a definition reading
+// block.dir makes it its own file's, a later one that does not read it
+// leaves it.
 func TestEmptyRecipeAndBlockValues(t *testing.T) {
 	dir := write(t, map[string]string{
 		"component/python/buildout.hcl": `
@@ -224,7 +228,12 @@ part "download-base" {
 extends = ["../../component/python/buildout.hcl"]
 part "python" { recipe = "" }
 part "instance__2ecfg" { macro = ["download-base"] }
+part "own" {
+  macro = ["download-base"]
+  url   = "${block.dir}/own"
+}
 part "none" { recipe = null }
+part "download-base" { md5sum = "0123456789abcdef0123456789abcdef" }
 `,
 	})
 	p := mustLoad(t, filepath.Join(dir, "software/x/software.hcl"), Software)
@@ -232,7 +241,10 @@ part "none" { recipe = null }
 		t.Error("empty recipe kept")
 	}
 	vals := evalAll(t, p, nil)
-	if got, want := vals["instance__2ecfg"]["url"].AsString(), filepath.Join(dir, "software/x")+"/instance.cfg"; got != want {
+	if got, want := vals["instance__2ecfg"]["url"].AsString(), filepath.Join(dir, "component/python")+"/instance.cfg"; got != want {
+		t.Errorf("url %q, want %q", got, want)
+	}
+	if got, want := vals["own"]["url"].AsString(), filepath.Join(dir, "software/x")+"/own"; got != want {
 		t.Errorf("url %q, want %q", got, want)
 	}
 	if got, want := vals["download-base"]["url"].AsString(), filepath.Join(dir, "component/python")+"/download-base"; got != want {

@@ -237,16 +237,21 @@ func implicitBase(a *Attr) cty.Value {
 
 // blockValue is `block`: the name of the block (decoded as §1.7 says, so a
 // converted [instance.cfg] is "instance.cfg") and the directory of the file
-// holding its last definition (buildout's ${:_buildout_section_name_} and
-// SlapOS's ${:_profile_base_location_}).
+// of its last definition that reads block.dir, else of its macro's, else of
+// its last definition (buildout's ${:_buildout_section_name_} and SlapOS's
+// ${:_profile_base_location_}).
 func blockValue(b *Block) cty.Value {
 	name := b.Name()
 	if d, err := DecodeName(name); err == nil {
 		name = d
 	}
+	dir := b.dir
+	if dir == "" {
+		dir = filepath.Dir(b.DefRange.Filename)
+	}
 	return cty.ObjectVal(map[string]cty.Value{
 		"name": cty.StringVal(name),
-		"dir":  cty.StringVal(filepath.Dir(b.DefRange.Filename)),
+		"dir":  cty.StringVal(dir),
 	})
 }
 

@@ -176,7 +176,18 @@ func (p *Profile) computedParts() ([]string, hcl.Diagnostics) {
 			Detail:  "parts may read the options of parts, but not values known only on a node (software.path, node.id, parameters…) or after an install.",
 			Subject: p.PartsAttr.Expr.Range().Ptr()}}
 	}
-	return partsList(v, p.PartsAttr)
+	names, diags := partsList(v, p.PartsAttr)
+	for i, s := range names {
+		// A computed list holds buildout's section names, written as
+		// they are in the options it reads: instance.json is the part
+		// labelled instance__2ejson (§1.7).
+		if p.Part[s] == nil {
+			if e := EncodeName(s); p.Part[e] != nil {
+				names[i] = e
+			}
+		}
+	}
+	return names, diags
 }
 
 // Graph builds the dependency graph of the parts and locals to evaluate and

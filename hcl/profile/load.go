@@ -72,6 +72,24 @@ type Block struct {
 	// any option: the options its recipe does not take are its helper
 	// values, never mistakes.
 	Buildout bool
+
+	// dir is block.dir when a definition reads it: the directory of the
+	// last definition that does, else of the last macro's that has one
+	// ("" otherwise: the last definition's directory).
+	dir string
+}
+
+// readsBlockDir reports whether an expression reads block.dir.
+func readsBlockDir(e hcl.Expression) bool {
+	for _, t := range e.Variables() {
+		if t.RootName() != "block" || len(t) < 2 {
+			continue
+		}
+		if a, ok := t[1].(hcl.TraverseAttr); ok && a.Name == "dir" {
+			return true
+		}
+	}
+	return false
 }
 
 // Name is the block's first label ("" for unlabelled blocks).
@@ -451,6 +469,14 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 	}
 	b.DefRange = hb.DefRange
 	b.Buildout = l.buildout
+	// block.dir: the directory of the last definition that reads it (SlapOS's
+	// ${:_profile_base_location_}, §1.3).
+	for _, a := range attrs {
+		if readsBlockDir(a.Expr) {
+			b.dir = filepath.Dir(hb.DefRange.Filename)
+			break
+		}
+	}
 	var before map[string]*Attr
 	if existed {
 		before = make(map[string]*Attr, len(b.Attrs))
@@ -533,6 +559,7 @@ func (p *Profile) expandMacros() hcl.Diagnostics {
 		diags = append(diags, l.diags...)
 		merged := map[string]*Attr{}
 		copied := map[string]*Attr{}
+		ownDir := b.dir != ""
 		for _, n := range names {
 			src := p.Part[n.val]
 			if src == nil {
@@ -546,6 +573,11 @@ func (p *Profile) expandMacros() hcl.Diagnostics {
 			}
 			expand(src, append(stack, name))
 			b.deferred = append(b.deferred, src.deferred...)
+			if !ownDir && src.dir != "" {
+				// buildout's <= copies the macro's _profile_base_location_
+				// when the section has none of its own.
+				b.dir = src.dir
+			}
 			for an, a := range src.Attrs {
 				merged[an] = a
 				copied[an] = a

@@ -58,8 +58,13 @@ type ApplyOptions struct {
 	// Requester makes the instance profile's request blocks' requests;
 	// default: children instantiated on this node.
 	Requester partition.Requester
-	depth     int            // nesting of child requests, bounded
-	validated *schema.Result // Params, already validated by Apply
+	// MasterURL, KeyFile and CertFile are what a buildout instance reads
+	// from slap-connection (server-url, key-file, cert-file): the master
+	// the node converges with and the partition's certificate it fetched
+	// from it (converge.go); empty with slapnode apply alone.
+	MasterURL, KeyFile, CertFile string
+	depth                        int            // nesting of child requests, bounded
+	validated                    *schema.Result // Params, already validated by Apply
 }
 
 // ApplyResult is what an apply did.
@@ -106,9 +111,9 @@ func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 		// nothing to parse, nothing to do.
 		url, _ := partition.SoftwareURL(profilePath)
 		if n.Out != nil {
-			fmt.Fprintf(n.Out, "software %s: complete and unchanged\n", partition.SoftwareDir(n.Root, url))
+			fmt.Fprintf(n.Out, "software %s: complete and unchanged\n", n.Engine.SoftwareDir(url))
 		}
-		return &ApplyResult{Software: &partition.Software{URL: url, Path: partition.SoftwareDir(n.Root, url)}}, nil
+		return &ApplyResult{Software: &partition.Software{URL: url, Path: n.Engine.SoftwareDir(url)}}, nil
 	}
 	sw, err := e.LoadSoftware(profilePath)
 	if err != nil {
@@ -253,6 +258,7 @@ func (n *Node) deploy(ctx context.Context, sw *partition.Software, it *profile.I
 	inst, err := e.Instantiate(ctx, &partition.InstanceRequest{
 		Software: sw, Type: it.Name, Params: o.Params, Strings: o.Strings, Partition: part, Force: o.Force, Shared: shared,
 		Requester: o.Requester, Validated: o.validated, State: o.State, Title: o.Name, RootTitle: root,
+		MasterURL: o.MasterURL, KeyFile: o.KeyFile, CertFile: o.CertFile,
 	}, o.Plan)
 	if err != nil {
 		return nil, err

@@ -126,7 +126,7 @@ func (n *Node) saveMemo(m convergeMemo) error {
 func (n *Node) Register(ctx context.Context, o ConvergeOptions) error {
 	cfg := &slap.ComputerConfiguration{
 		Reference: o.ComputerID, Address: "127.0.0.1", Netmask: "255.0.0.0",
-		InstanceRoot: filepath.Join(n.Root, "instance"), SoftwareRoot: filepath.Join(n.Root, "software"),
+		InstanceRoot: filepath.Join(n.Root, "instance"), SoftwareRoot: n.SoftwareRoot(),
 	}
 	if u, err := user.Current(); err == nil {
 		cfg.SoftwareUser = u.Username
@@ -225,7 +225,7 @@ func (n *Node) ConvergeOnce(ctx context.Context, o ConvergeOptions) (*ConvergeRe
 	for _, sr := range comp.SoftwareReleases {
 		switch sr.RequestedState {
 		case slap.StateDestroyed:
-			if err := os.RemoveAll(partition.SoftwareDir(n.Root, sr.URL)); err != nil {
+			if err := os.RemoveAll(n.Engine.SoftwareDir(sr.URL)); err != nil {
 				rep.Software[sr.URL] = "error: " + err.Error()
 				m.SoftwareReleaseError(ctx, sr.URL, o.ComputerID, err.Error())
 				continue
@@ -406,8 +406,15 @@ func (n *Node) convergePartition(ctx context.Context, o ConvergeOptions, p *slap
 	if p.RequestedState == slap.StateStopped {
 		state = StateStopped
 	}
-	res, err := n.deploy(ctx, sw, it, pid, ApplyOptions{Params: params, Strings: strs, State: state, PromiseWait: o.PromiseWait, Services: o.Services,
-		Requester: &masterRequester{m: m, computer: o.ComputerID, partition: pid}}, shared)
+	ao := ApplyOptions{Params: params, Strings: strs, State: state, PromiseWait: o.PromiseWait, Services: o.Services,
+		Requester: &masterRequester{m: m, computer: o.ComputerID, partition: pid}, MasterURL: m.URL()}
+	if o.CertificateRepository != "" {
+		// slap-connection's key-file and cert-file: the certificate
+		// written above, where slapgrid points them.
+		ao.KeyFile = filepath.Join(o.CertificateRepository, pid+".key")
+		ao.CertFile = filepath.Join(o.CertificateRepository, pid+".crt")
+	}
+	res, err := n.deploy(ctx, sw, it, pid, ao, shared)
 	if res != nil && res.Instance != nil {
 		if perr := m.SetConnectionParameters(ctx, o.ComputerID, pid, "", res.Instance.Connection); perr != nil {
 			return offline(perr)

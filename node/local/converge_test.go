@@ -289,3 +289,70 @@ func TestConvergeRemembersRegistrationAndUsage(t *testing.T) {
 		t.Errorf("after the master answered 404, registered %d times, want once", got)
 	}
 }
+
+// A buildout release converged with a master reads, from slap-connection,
+// the master's URL and the partition certificate the node fetched into
+// certificate_repository_path, as slapgrid points them.
+func TestConvergeBuildoutSlapConnection(t *testing.T) {
+	n := openNode(t)
+	svc, _ := inProcessServices(t, n.Root)
+	m, err := master.Open(filepath.Join(t.TempDir(), "master.db"), master.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	client, err := slap.NewClient(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "software.cfg"), []byte(`[buildout]
+parts = instance-profile
+
+[instance-profile]
+recipe = slapos.recipe.template
+output = ${buildout:directory}/instance.cfg
+inline =
+  [buildout]
+  parts = publish
+  [publish]
+  recipe = slapos.cookbook:publish
+  server-url = $${slap-connection:server-url}
+  key-file = $${slap-connection:key-file}
+  cert-file = $${slap-connection:cert-file}
+`), 0o644)
+	repo := filepath.Join(t.TempDir(), "pki")
+	os.Mkdir(repo, 0o711)
+	ctx := context.Background()
+	o := ConvergeOptions{Master: client, ComputerID: "COMP-1", Partitions: 1, Services: svc, CertificateRepository: repo}
+	if err := n.Register(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	sw := filepath.Join(dir, "software.cfg")
+	if err := client.Supply(ctx, sw, "COMP-1", slap.StateAvailable); err != nil {
+		t.Fatal(err)
+	}
+	req := slap.Request{SoftwareURL: sw, Reference: "b", Filter: map[string]any{"computer_guid": "COMP-1"}}
+	if _, err := client.Request(ctx, req); err != nil && !strings.Contains(err.Error(), "408") {
+		t.Fatal(err)
+	}
+	rep, err := n.ConvergeOnce(ctx, o)
+	if err != nil || len(rep.Errors) != 0 {
+		t.Fatalf("converge: %+v %v", rep, err)
+	}
+	inst, err := client.Request(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"server-url": client.URL(), "key-file": filepath.Join(repo, "slappart0.key"), "cert-file": filepath.Join(repo, "slappart0.crt")}
+	for k, v := range want {
+		if inst.ConnectionDict[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, inst.ConnectionDict[k], v, inst.ConnectionDict)
+		}
+	}
+	if st, err := os.Stat(filepath.Join(repo, "slappart0.crt")); err != nil || st.Mode().Perm() != 0o400 {
+		t.Errorf("the partition certificate: %v", err)
+	}
+}

@@ -137,6 +137,10 @@ func Open(ctx context.Context, root string, out io.Writer) (*Node, error) {
 	default:
 		n.format = st
 		n.Rootless = st.Rootless
+		// node.hcl's software_root, as formatted: releases go there.
+		if st.SoftwareRoot != "" && filepath.Clean(st.SoftwareRoot) != filepath.Join(abs, "software") {
+			n.Engine.SoftwareRoot = filepath.Clean(st.SoftwareRoot)
+		}
 	}
 	return n, nil
 }
@@ -360,4 +364,22 @@ func (v inProcess) Remove(ctx context.Context, part string) error { return v.s.R
 // Status lets promises (check_service_running) ask the supervisor.
 func (v inProcess) Status(context.Context) ([]supervisor.ServiceStatus, error) {
 	return v.s.Status(), nil
+}
+
+// SoftwareRoot is where this node installs software releases: node.hcl's
+// software_root on a formatted node, ROOT/software otherwise.
+func (n *Node) SoftwareRoot() string {
+	if n.Engine.SoftwareRoot != "" {
+		return n.Engine.SoftwareRoot
+	}
+	return filepath.Join(n.Root, "software")
+}
+
+// SoftwareDir is where the node at root installs the release at url,
+// without opening it (its formatted software_root, else ROOT/software).
+func SoftwareDir(root, url string) string {
+	if st, err := format.LoadState(root); err == nil && st.SoftwareRoot != "" {
+		return filepath.Join(st.SoftwareRoot, partition.SoftwareName(url))
+	}
+	return partition.SoftwareDir(root, url)
 }

@@ -348,7 +348,19 @@ func (h *Host) source(st *callState, raw string) (opener, error) {
 	}
 	rel, err := filepath.Rel(dir, p)
 	if err != nil || !filepath.IsLocal(rel) {
-		return nil, fmt.Errorf("%s is outside the profile directory %s", p, dir)
+		// A file of a directory the session mounts read-only: those of
+		// the profile's extended files (a component's patch, a stack's
+		// template), which the guest reads anyway.
+		for _, m := range st.s.cfg.Mounts {
+			if m.ReadOnly && within(m.HostPath, p) {
+				dir = filepath.Clean(m.HostPath)
+				rel, err = filepath.Rel(dir, p)
+				break
+			}
+		}
+		if err != nil || !filepath.IsLocal(rel) {
+			return nil, fmt.Errorf("%s is outside the profile directory %s", p, dir)
+		}
 	}
 	return func(context.Context) (io.ReadCloser, error) {
 		// os.Root also refuses symlinks that leave the profile directory.

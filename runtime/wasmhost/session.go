@@ -47,7 +47,9 @@ type SessionConfig struct {
 	// ExecStarted runs right after a command started (e.g. to move pid into
 	// a cgroup); an error kills the command.
 	ExecStarted func(pid int) error
-	// ProfileDir is where download accepts file:// URLs and plain paths.
+	// ProfileDir is where download accepts file:// URLs and plain paths
+	// (relative ones are relative to it); the read-only mounts too (the
+	// directories of the files a profile extends).
 	ProfileDir string
 	// Home is HOME for commands and their default directory; empty means
 	// the first read-write mount.

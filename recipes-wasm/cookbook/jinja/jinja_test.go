@@ -53,6 +53,9 @@ func TestRender(t *testing.T) {
 		{"for items unpack", "{% for k, v in conf.items() %}{{ k }}={{ v }};{% endfor %}", "a=x;b=2;nested={'k': 'v'};"},
 		{"for dict keys", "{% for k in conf %}{{ k }}{% endfor %}", "abnested"},
 		{"for dictsort", "{% for k, v in {'z': 1, 'y': 2}|dictsort %}{{ k }}{{ v }}{% endfor %}", "y2z1"},
+		// stack/erp5-zope2's instance-erp5.cfg.in: a tuple without parentheses.
+		{"for over a bare tuple", "{% for k in 'ssl', '_ca', '_cert' -%}{{ k }};{% endfor %}", "ssl;_ca;_cert;"},
+		{"for over a bare tuple, filtered", "{% for k in 'a', 'bb', 'c' if k|length == 1 %}{{ k }}{% endfor %}", "ac"},
 		{"for nested unpack", "{% for name, (a, b) in [('x', (1, 2)), ('y', (3, 4))] %}{{ name }}{{ a + b }}{% endfor %}", "x3y7"},
 		{"for if filter", "{% for h in hosts if h.up %}{{ h.name }}{{ loop.length }}{% endfor %}", "h11"},
 		{"for else", "{% for x in [] %}{{ x }}{% else %}none{% endfor %}", "none"},
@@ -286,5 +289,21 @@ func BenchmarkRender(b *testing.B) {
 		if _, err := tpl.Execute(vars); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// software/slapos-sr-testing's instance.cfg joins paths with os.pathsep.
+func TestOsModuleConstants(t *testing.T) {
+	os, ok := Module("os")
+	if !ok {
+		t.Fatal("no os module")
+	}
+	tpl, err := Parse("t", "{{ os.pathsep.join(['a', 'b']) }} {{ os.sep }}{{ os.curdir }}{{ os.pardir }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := tpl.Execute(map[string]any{"os": os})
+	if err != nil || got != "a:b /..." {
+		t.Fatalf("rendered %q, %v", got, err)
 	}
 }

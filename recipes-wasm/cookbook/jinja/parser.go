@@ -388,10 +388,27 @@ func (ps *parser) parseFor(nt token) (node, error) {
 	if err := ps.expectName("in"); err != nil {
 		return nil, err
 	}
-	// No inline if/else here: a trailing "if" filters the loop.
+	// No inline if/else here: a trailing "if" filters the loop. The
+	// iterable may be a tuple without parentheses, as in Jinja2
+	// ({% for k in 'ssl', '_ca' %}).
 	iter, err := ps.parseOr()
 	if err != nil {
 		return nil, err
+	}
+	if ps.isOp(",") {
+		items := []expr{iter}
+		for ps.isOp(",") {
+			ps.next()
+			if ps.peek().kind == tBlockEnd || ps.isName("if") || ps.isName("recursive") {
+				break
+			}
+			e, err := ps.parseOr()
+			if err != nil {
+				return nil, err
+			}
+			items = append(items, e)
+		}
+		iter = listExpr{items: items, tuple: true}
 	}
 	n := forNode{pos: nt.pos, targets: targets, iter: iter}
 	if ps.isName("if") {

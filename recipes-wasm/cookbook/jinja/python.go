@@ -557,7 +557,7 @@ func Module(name string) (any, bool) {
 	case "os.path", "posixpath":
 		return osPathModule(), true
 	case "os":
-		return module("os", map[string]any{"path": osPathModule(), "sep": "/", "linesep": "\n"}), true
+		return module("os", map[string]any{"path": osPathModule(), "sep": "/", "linesep": "\n", "pathsep": ":", "curdir": ".", "pardir": ".."}), true
 	case "hashlib":
 		return hashlibModule(), true
 	case "urllib.parse", "six.moves.urllib.parse", "urlparse":

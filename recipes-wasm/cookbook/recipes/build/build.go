@@ -46,6 +46,7 @@ func Register(g *recipe.Registry) {
 		Update:  buildUpdate,
 	})
 	registerCMMI(g)
+	registerRubygems(g)
 }
 
 type runner struct {

@@ -39,7 +39,7 @@ const commonSchema = `
 	"index":{"type":"string","description":"package index URL (pip --index-url); empty means none"},
 	"offline":{"type":["boolean","string"],"description":"use find-links and eggs-directory only, never an index"},
 	"versions":{"type":["object","string"],"description":"version pins (buildout's [versions]): an object NAME = VERSION or NAME = VERSION lines"},
-	"python":{"type":"string","description":"the Python command (default python3, which must be granted); a path runs through sh"},
+	"python":{"type":"string","description":"the Python command (default python3, which must be granted); a path (zc.recipe.egg's python = SECTION: its executable) runs through sh, and the host's python3 is used, with a warning, when it does not exist"},
 	"eggs-directory":{"type":"string","description":"where egg-custom and egg-develop put the wheels they build, read as a find-links directory (default DIR/eggs)"},
 	"environment":{"type":["string","object"],"description":"NAME=VALUE lines or an object, added to the environment of pip (%(NAME)s is the inherited variable)"},
 	"build-isolation":{"type":["boolean","string"],"description":"let pip build source distributions in an isolated environment (default: true unless offline)"},
@@ -124,6 +124,20 @@ func newPip(ctx recipe.Context, opts recipe.Options) (*pip, error) {
 	argv := []string{py}
 	if strings.Contains(py, "/") {
 		argv = []string{"sh", "-c", `exec "$0" "$@"`, py}
+		// zc.recipe.egg's python = SECTION names the Python of a
+		// section (${SECTION:executable}): the release builds it, or it
+		// is the host's. When it is not on this host, the host's python3
+		// installs the eggs, and the part says so.
+		r, err := ctx.Exec([]string{"sh", "-c", `test -x "$0"`, py}, "", nil, time.Minute)
+		switch {
+		case err != nil && strings.Contains(err.Error(), "not granted"):
+			return nil, fmt.Errorf("%w (python %s is a path: the egg recipes run it through sh, which must be granted with allow_exec = [\"sh\"])", err, py)
+		case err != nil:
+			return nil, err
+		case r.ExitCode != 0:
+			ctx.LogLevel(recipe.Warn, "python %s is not an executable on this host: the eggs are installed with the host's python3 instead", py)
+			py, argv = "python3", []string{"python3"}
+		}
 	}
 	env, err := fsx.Env(opts, "environment")
 	if err != nil {

@@ -162,6 +162,29 @@ func TestEggOffline(t *testing.T) {
 	e.MustFail("oldpin", "egg", map[string]any{"eggs": "dep==3.0", "find-links": links, "offline": "true"}, "egg dep==3.0 is missing", "versions found: 1.0, 2.0")
 	e.Host.AllowExec = []string{"sh"}
 	e.MustFail("denied", "egg", map[string]any{"eggs": "dep", "find-links": links, "offline": "true"}, `allow_exec = ["python3"]`)
+
+	// zc.recipe.egg's python = SECTION: the section's executable when this
+	// host has it (a path, run through sh), else the host's python3, said.
+	e.Host.AllowExec = []string{"sh", "python3"}
+	host, err := exec.LookPath("python3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out = e.MustInstall("own-python", "egg", map[string]any{"eggs": "dep", "find-links": links, "offline": "true", "python": host})
+	if out.Outputs["python"] != host {
+		t.Errorf("python %v, want %s", out.Outputs["python"], host)
+	}
+	out = e.MustInstall("no-python", "egg", map[string]any{"eggs": "dep", "find-links": links, "offline": "true", "python": "/nonexistent/bin/python2.7"})
+	if out.Outputs["python"] != "python3" {
+		t.Errorf("python %v, want the host's python3", out.Outputs["python"])
+	}
+	said := false
+	for _, l := range e.Host.Logs() {
+		said = said || strings.Contains(l.Message, "/nonexistent/bin/python2.7 is not an executable on this host")
+	}
+	if !said {
+		t.Error("the fallback to the host's python3 was not said")
+	}
 }
 
 func TestEggCustomAndDevelop(t *testing.T) {

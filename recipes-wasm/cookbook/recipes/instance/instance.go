@@ -54,6 +54,7 @@ func Register(g *recipe.Registry) {
 		Install: promisePlugin,
 	})
 	registerChecks(g)
+	registerCA(g)
 	g.Register("port-check", recipe.Recipe{
 		Description: "Write an executable promise that fails when a TCP port does not listen (slapos.cookbook:check_port_listening).",
 		Schema: `{"additionalProperties":false,"type":"object","required":["path","hostname","port"],"properties":{

@@ -29,6 +29,7 @@ const schema = `{"additionalProperties":false,"type":"object","required":["outpu
 	"engine":{"enum":["jinja2","go","buildout","none"]},
 	"sections":{"type":"object","additionalProperties":{"type":"object"},"description":"engine buildout: the values of the template's ${section:option} (section -> option -> value; \"\" is the part's own section)"},
 	"vars":{"type":"object"},
+	"section-vars":{"type":"object","additionalProperties":{"type":"object"},"description":"variables holding a whole part (slapos.recipe.template:jinja2's 'section NAME SECTION'): their keys, HCL attribute names, are read back as the buildout option names (configuration__2eport is configuration.port, docs/profiles.md §1.7)"},
 	"imports":{"type":"object","additionalProperties":{"type":"string"},"description":"templates for {% import %}, {% from %} and {% include %}: name -> text"},
 	"import-list":{"type":["string","array"],"items":{"type":"string"},"description":"SlapOS form: lines 'file NAME PATH' or 'rawfile NAME PATH' (a template), 'folder NAME DIR' or 'rawfolder NAME DIR' (templates NAME/…), paths relative to the profile directory"},
 	"import-delimiter":{"type":"string","minLength":1,"description":"separator of folder imports: {% import 'NAME/sub/file' %} (default /)"},
@@ -224,6 +225,20 @@ func variables(opts recipe.Options) (map[string]any, error) {
 		}
 		for name, v := range m {
 			vars[name] = v
+		}
+	}
+	sections, err := opts.Map("section-vars")
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range sections {
+		sec, _ := v.(map[string]any)
+		decoded := make(map[string]any, len(sec))
+		for k, x := range sec {
+			decoded[fsx.Unmangle(k)] = x
+		}
+		if _, set := vars[name]; !set {
+			vars[name] = decoded
 		}
 	}
 	return vars, nil

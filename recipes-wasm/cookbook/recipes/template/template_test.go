@@ -173,3 +173,23 @@ func TestSlapOSOptions(t *testing.T) {
 		t.Fatalf("umask 027: mode %v", st.Mode())
 	}
 }
+
+// section-vars hold whole parts, whose keys are HCL names: a template reads
+// them by their buildout option names (slapos.recipe.template:jinja2's
+// `section NAME SECTION`).
+func TestSectionVars(t *testing.T) {
+	e := recipetest.New(t)
+	e.MustInstall("cfg", "template", map[string]any{
+		"output": "etc/app.cfg",
+		"inline": "{{ slap['configuration.port'] }} {{ slap['-extends'] }} {{ slap.plain }} {{ mine['x'] }}\n",
+		"section-vars": map[string]any{
+			"slap": map[string]any{"configuration__2eport": "8080", "__2dextends": "more", "plain": "p"},
+			"mine": map[string]any{"x": "from section"},
+		},
+		// vars win over a section of the same name.
+		"vars": map[string]any{"mine": map[string]any{"x": "from vars"}},
+	})
+	if got := e.ReadFile(e.Path("etc", "app.cfg")); got != "8080 more p from vars\n" {
+		t.Fatalf("rendered %q", got)
+	}
+}
