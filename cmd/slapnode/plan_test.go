@@ -68,6 +68,24 @@ func TestPlanTellsTheTruth(t *testing.T) {
 	}
 	url1 := urlLine.FindStringSubmatch(out)[1]
 
+	// README's demo shows this plan: it is what plan prints (but for the
+	// node's loopback block and the ports).
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const demo = "$ slapnode plan examples/helloweb/software.hcl --param port:=8491 --param greeting=Bonjour\n"
+	_, block, ok := strings.Cut(string(readme), demo)
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || block == "" {
+		t.Fatalf("README has no demo of %q", demo)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(url1, "http://"), ":"+p1+"/")
+	want := strings.NewReplacer("127.93.0.1", host, "8480", p1, "8491", p2).Replace(block)
+	if _, out, _ := runCLI(t, "", "plan", profile, "--root", root, "--param", "port:="+p2, "--param", "greeting=Bonjour"); out != want {
+		t.Errorf("README's plan demo is not what plan prints:\n%s\nplan prints:\n%s", want, out)
+	}
+
 	// Nothing to change: exit 0 even with -detailed-exitcode.
 	code, out, errs = runCLI(t, "", "plan", profile, "--root", root, "--param", "port:="+p1, "-detailed-exitcode")
 	if code != exitOK || !strings.Contains(out, "no changes") {
