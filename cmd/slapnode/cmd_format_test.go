@@ -64,3 +64,27 @@ func TestFormatWithSlapOSCfg(t *testing.T) {
 		t.Errorf("bad slapos.cfg: %d %s", code, errs)
 	}
 }
+
+// TestFormatSaysAddressChanges: when node format moves partitions to
+// other addresses it prints each change (issue 19: it renumbered them
+// silently).
+func TestFormatSaysAddressChanges(t *testing.T) {
+	reg := t.TempDir()
+	t.Setenv(format.LoopbackEnv, reg)
+	root := filepath.Join(t.TempDir(), "node")
+	if code, out, errs := runCLI(t, "", "node", "format", "--rootless", "--root", root); code != exitOK {
+		t.Fatalf("format: %d %s %s", code, out, errs)
+	}
+	b := format.RecordedLoopback(root)
+	// This root's claim is lost and another root takes its block.
+	os.RemoveAll(reg)
+	if got, _ := format.LoopbackBlock(t.TempDir(), b, false); got != b {
+		t.Fatalf("the other root did not get block %d", b)
+	}
+	code, out, errs := runCLI(t, "", "node", "format", "--rootless", "--root", root)
+	nb := format.RecordedLoopback(root)
+	want := "  + partition slappart0: IPv4 address " + format.LoopbackAddr(b, 0) + " → " + format.LoopbackAddr(nb, 0) + " (apply its instance again)"
+	if code != exitOK || nb == b || !strings.Contains(out, want) {
+		t.Errorf("format after the block was taken: %d\n%s\n%s\nwant %q", code, out, errs, want)
+	}
+}
