@@ -423,7 +423,7 @@ func (r *SlapOSRegistration) Render() string {
 	_, key, cert, ca, repo := r.Paths()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by slapnode node register: SlapOS's node configuration, read by\n")
-	fmt.Fprintf(&b, "# slapnode node run --cfg (and by SlapOS's own slapos node commands).\n")
+	fmt.Fprintf(&b, "# slapnode node format --cfg and node run --cfg (and by SlapOS's own slapos node\n# commands).\n")
 	fmt.Fprintf(&b, "[slapos]\ncomputer_id = %s\nmaster_url = %s\nkey_file = %s\ncert_file = %s\n", r.ComputerID, r.MasterURL, key, cert)
 	if ca != "" {
 		fmt.Fprintf(&b, "# slapnode verifies the master with this CA; SlapOS's slapgrid refuses the key\n# (it never verifies the master): remove it before running slapgrid.\nmaster_ca_file = %s\n", ca)
