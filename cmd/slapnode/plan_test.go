@@ -314,3 +314,25 @@ func TestRootlessRootsGetTheirOwnAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestApplySaysWhatItWaitsFor: a step of apply longer than a second is
+// named, here the settle time of its services (issue 19: long steps were
+// silent); without a terminal it is named once, with no redrawing.
+func TestApplySaysWhatItWaitsFor(t *testing.T) {
+	t.Setenv(format.LoopbackEnv, t.TempDir())
+	root, dir := t.TempDir(), t.TempDir()
+	serveDaemon(t, root)
+	os.WriteFile(filepath.Join(dir, "software.hcl"), []byte("software \"s\" {\n  version = \"1\"\n}\n\ninstance \"default\" {\n  profile = \"instance.hcl\"\n}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "instance.hcl"), []byte("service \"sleep\" {\n  command = [\"/bin/sleep\", \"1000\"]\n}\n"), 0o644)
+	code, out, errs := runCLI(t, "", "apply", filepath.Join(dir, "software.hcl"), "--root", root, "--settle", "1500ms")
+	const step = "checking that the services of slappart0 stay up (1.5s)…\n"
+	if code != exitOK || strings.Count(out+errs, step) != 1 || strings.Contains(out+errs, "\r") {
+		t.Errorf("apply --settle 1500ms: %d\n%s\n%s", code, out, errs)
+	}
+	quiet := t.TempDir()
+	serveDaemon(t, quiet)
+	code, out, errs = runCLI(t, "", "-q", "apply", filepath.Join(dir, "software.hcl"), "--root", quiet, "--settle", "1500ms")
+	if code != exitOK || strings.Contains(out+errs, "stay up") || !strings.Contains(out, "services: started sleep") {
+		t.Errorf("-q apply: %d\n%s\n%s", code, out, errs)
+	}
+}
