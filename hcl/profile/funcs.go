@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
@@ -57,6 +58,9 @@ var stdFuncs = map[string]function.Function{
 	"sha256":       hashFunc(func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }),
 	"base64encode": hashFunc(func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }),
 	"base64decode": base64DecodeFunc,
+	// try and can, as Terraform has them (hcl/v2's ext/tryfunc): a value
+	// that may be missing, such as an optional parameter, without an error.
+	"try": tryfunc.TryFunc, "can": tryfunc.CanFunc,
 }
 
 func hashFunc(f func([]byte) string) function.Function {
