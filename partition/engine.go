@@ -357,7 +357,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	// recipe's. Any other option it does not name is a mistake, refused
 	// by its schema.
 	var closed *wasmhost.OptionSet
-	if set, ok := entry.OptionSet(); ok && !set.Open {
+	if set, ok := mod.optionSet(false, recipeName); ok && !set.Open {
 		closed = &set
 	}
 	reads := r.p.HelperReads()[name]
@@ -743,6 +743,40 @@ type modRef struct {
 	grants wasmhost.Grants
 	mu     sync.Mutex
 	loaded *wasmhost.Module
+
+	setsMu sync.Mutex
+	sets   map[string]optionSetMemo // "recipe:NAME" or "promise:NAME"
+}
+
+type optionSetMemo struct {
+	set wasmhost.OptionSet
+	ok  bool
+}
+
+// optionSet is the option set of one recipe (or promise check) of the
+// module's description, decoded from its JSON schema once per module rather
+// than once per part (a sixth of a 1000-part --recheck's CPU). The set is
+// shared: callers only read it.
+func (m *modRef) optionSet(promise bool, name string) (wasmhost.OptionSet, bool) {
+	key, entries := "recipe:"+name, m.Description.Recipes
+	if promise {
+		key, entries = "promise:"+name, m.Description.Promises
+	}
+	m.setsMu.Lock()
+	defer m.setsMu.Unlock()
+	if memo, ok := m.sets[key]; ok {
+		return memo.set, memo.ok
+	}
+	en, found := entries[name]
+	var memo optionSetMemo
+	if found {
+		memo.set, memo.ok = en.OptionSet()
+	}
+	if m.sets == nil {
+		m.sets = map[string]optionSetMemo{}
+	}
+	m.sets[key] = memo
+	return memo.set, memo.ok
 }
 
 // load compiles and checks the module (once).
