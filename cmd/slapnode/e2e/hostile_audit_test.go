@@ -1,0 +1,123 @@
+package e2e
+
+// Attacks of the audit after the hostile suite (issue 18): what code merged
+// after it lets a partition user do, on a node formatted as root (users
+// slnthx<tag>*, cgroups slntest-hx-<tag>, removed at the end; hxFormat).
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestHostileAuditSoftwareBuildWindow: a software release is built by
+// root in a tree every partition user can traverse, and a build may make
+// a directory writable by others (a tarball's 0777 directory, `mkdir -m
+// 777`) that shareTree closes only once the build is over. A partition
+// user watching the tree plants files of its own there meanwhile; they
+// must not survive in the shared tree, where every partition would run
+// them and their owner could change them at will. A first build is not
+// reachable at all (its tree is closed until built); a rebuild of a
+// release in use is, and what was planted is removed when it ends.
+func TestHostileAuditSoftwareBuildWindow(t *testing.T) {
+	n := hxFormat(t, "w", false)
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	// The build makes bin/pub 0777, then waits (up to wait tenths of a
+	// second) for the partition user to say it is done.
+	write := func(version string, wait int) {
+		sw := fmt.Sprintf(`software "hostile" { version = %q }
+module "cookbook" {
+  source     = "builtin:cookbook"
+  allow_exec = ["sh"]
+}
+part "tools" {
+  recipe   = "cookbook:build"
+  location = "${software.path}/parts/tools"
+  commands = [["sh", "-c", "rm -rf bin && mkdir -p -m 755 bin && mkdir -m 777 bin/pub && echo ok > bin/pub/tool && i=0; while [ ! -e bin/pub/planted-done ] && [ $i -lt %d ]; do sleep 0.1; i=$((i+1)); done"]]
+}
+instance "default" { profile = "instance.hcl" }
+`, version, wait)
+		os.WriteFile(filepath.Join(dir, "software.hcl"), []byte(sw), 0o644)
+		os.WriteFile(filepath.Join(dir, "instance.hcl"), []byte(""), 0o644)
+	}
+	attack := func(tries int) string {
+		done := make(chan result, 1)
+		go func() { done <- n.apply(t, filepath.Join(dir, "software.hcl")) }()
+		// As partition 0's user: wait for the world-writable directory,
+		// plant a program, a directory and a link, then let the build
+		// finish.
+		planted := n.as(t, 0, fmt.Sprintf(`i=0
+while [ $i -lt %d ]; do
+  for d in %s/software/*/parts/tools/bin/pub; do
+    if [ -d "$d" ] && [ -w "$d" ]; then
+      echo evil > "$d/planted" && chmod 777 "$d/planted" && mkdir "$d/nest" && echo evil > "$d/nest/x" && ln -s /etc/shadow "$d/link" && : > "$d/planted-done" && echo "planted in $d" && exit 0
+    fi
+  done
+  sleep 0.05; i=$((i+1))
+done
+echo "no window: the tree was never reachable"`, tries, n.root))
+		t.Logf("partition user: %s", strings.TrimSpace(planted))
+		select {
+		case r := <-done:
+			if r.code != 0 {
+				t.Fatalf("apply (%d):\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			t.Logf("apply: %s", r.stdout)
+		case <-time.After(3 * time.Minute):
+			t.Fatal("apply did not finish")
+		}
+		return planted
+	}
+	check := func() {
+		t.Helper()
+		matches, _ := filepath.Glob(filepath.Join(n.root, "software", "*"))
+		if len(matches) != 1 {
+			t.Fatalf("software tree: %v", matches)
+		}
+		uid, gid := n.creds[0].Uid, n.creds[0].Gid
+		filepath.WalkDir(matches[0], func(p string, d os.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			fi, err := os.Lstat(p)
+			if err != nil {
+				return nil
+			}
+			if st := fi.Sys().(*syscall.Stat_t); st.Uid == uid || st.Gid == gid {
+				t.Errorf("%s (%v) belongs to the partition user in the shared software tree", p, fi.Mode())
+			}
+			return nil
+		})
+		pub := filepath.Join(matches[0], "parts", "tools", "bin", "pub")
+		if b, err := os.ReadFile(filepath.Join(pub, "tool")); err != nil || string(b) != "ok\n" {
+			t.Errorf("the build's own file: %q %v", b, err)
+		}
+		out := n.as(t, 0, fmt.Sprintf("for f in %s/planted %s/tool %s/new; do (echo pwned > $f) 2>/dev/null && echo wrote $f; done; echo end", pub, pub, pub))
+		if strings.Contains(out, "wrote") {
+			t.Errorf("a partition user still writes into the shared software tree: %s", out)
+		}
+		// Every partition reads it, once built.
+		if out := n.as(t, 1, "cat "+filepath.Join(pub, "tool")); out != "ok\n" {
+			t.Errorf("partition 1 reads the built tool: %q", out)
+		}
+	}
+	// A first build: its tree is closed while it is built.
+	write("1.0.0", 30)
+	if got := attack(40); strings.Contains(got, "planted") {
+		t.Errorf("a partition user reached a software tree during its first build: %s", got)
+	}
+	check()
+	// A rebuild of the same release (new profile content, same tree),
+	// which the partitions may be running meanwhile: open, and swept.
+	write("1.0.1", 300)
+	if got := attack(600); !strings.Contains(got, "planted") {
+		t.Logf("the rebuild left no window this time: %s", got)
+	}
+	check()
+	n.intact(t)
+}
