@@ -5,8 +5,10 @@ package e2e
 // slnthx<tag>*, cgroups slntest-hx-<tag>, removed at the end; hxFormat).
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -119,5 +121,88 @@ echo "no window: the tree was never reachable"`, tries, n.root))
 		t.Logf("the rebuild left no window this time: %s", got)
 	}
 	check()
+	n.intact(t)
+}
+
+// TestHostileAuditBuildoutConditionReads: buildout's `[section:condition]`
+// may read files (open(p).read(), os.path.exists, os.access). An
+// instance profile's conditions are evaluated by root while the node
+// applies it; a hostile release (or a partition user rewriting a profile
+// rendered in its partition) turns them into an oracle on files only root
+// may read — one section per guessed byte, published as a connection
+// parameter. They must be evaluated with the partition user's rights, as
+// its profile files are read; and a condition reading a device or a FIFO
+// must neither exhaust nor hang the apply (the previous code read
+// /dev/zero until the kernel killed the apply: a FIFO is used here, which
+// hung it).
+func TestHostileAuditBuildoutConditionReads(t *testing.T) {
+	n := hxFormat(t, "c", false)
+	secret := filepath.Join(n.victims, "file") // root's, 0600, "victim\n"
+	pub := filepath.Join(n.victims, "public")
+	fifo := filepath.Join(n.victims, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pub, []byte("public\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	files := map[string]string{
+		"software.cfg": `[buildout]
+parts = instance-profile
+
+[instance-profile]
+recipe = slapos.recipe.template:jinja2
+url = ${:_profile_base_location_}/instance.cfg.in
+output = ${buildout:directory}/instance.cfg
+`,
+		"instance.cfg.in": fmt.Sprintf(`[buildout]
+parts = publish
+offline = true
+
+[publish]
+recipe = slapos.cookbook:publish
+secret-read = no
+public-read = no
+zero = no
+
+[publish:os.access('%[1]s', os.R_OK) and open('%[1]s').read().startswith('victim')]
+secret-read = yes
+
+[publish:open('%[2]s').read().startswith('public')]
+public-read = yes
+
+[publish:os.path.isfile('%[3]s') and len(open('%[3]s').read()) >= 0]
+zero = yes
+`, secret, pub, fifo),
+	}
+	for f, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, slapnode, "apply", filepath.Join(dir, "software.cfg"), "--root", n.root)
+	cmd.Dir = "../../.."
+	r := runCmd(t, cmd)
+	if ctx.Err() != nil {
+		t.Fatal("apply did not finish: a condition reading a FIFO hung it")
+	}
+	out := r.stdout + r.stderr
+	t.Logf("apply (%d):\n%s", r.code, out)
+	if strings.Contains(out, "secret-read = yes") {
+		t.Errorf("a condition of the instance profile read a file of root's that the partition user cannot")
+	}
+	if r.code != 0 {
+		t.Fatalf("apply failed")
+	}
+	if !strings.Contains(out, "public-read = yes") {
+		t.Errorf("a condition reading a file the partition user can read must still see it")
+	}
+	if strings.Contains(out, "zero = yes") {
+		t.Errorf("a condition read a FIFO")
+	}
 	n.intact(t)
 }
