@@ -206,3 +206,57 @@ zero = yes
 	}
 	n.intact(t)
 }
+
+// TestHostileAuditModuleSource: a profile's module may be any path, which
+// root reads. A hostile profile naming a FIFO hung the apply; one naming
+// /dev/zero or a huge file made root's apply grow until the kernel's OOM
+// killer stopped it — or another process of the machine (a sparse file of
+// 1 TiB stands for /dev/zero here, so that the previous code fails by
+// itself rather than by taking the machine's memory). Each must be
+// refused with a message, promptly.
+func TestHostileAuditModuleSource(t *testing.T) {
+	n := hxFormat(t, "m", false)
+	fifo := filepath.Join(n.victims, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	huge := filepath.Join(n.victims, "huge.wasm")
+	f, err := os.Create(huge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(1 << 40); err != nil {
+		f.Close()
+		t.Skipf("no sparse file of 1 TiB here: %v", err)
+	}
+	f.Close()
+	for _, c := range []struct{ path, want string }{{fifo, "not a regular file"}, {huge, "more than the"}} {
+		dir := t.TempDir()
+		os.Chmod(dir, 0o755)
+		sw := fmt.Sprintf(`software "hostile" { version = "1.0.0" }
+module "evil" {
+  source = %q
+}
+part "x" {
+  recipe = "evil:thing"
+}
+instance "default" { profile = "instance.hcl" }
+`, c.path)
+		os.WriteFile(filepath.Join(dir, "software.hcl"), []byte(sw), 0o644)
+		os.WriteFile(filepath.Join(dir, "instance.hcl"), []byte(""), 0o644)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cmd := exec.CommandContext(ctx, slapnode, "apply", filepath.Join(dir, "software.hcl"), "--root", n.root)
+		cmd.Dir = "../../.."
+		r := runCmd(t, cmd)
+		timedOut := ctx.Err() != nil
+		cancel()
+		if timedOut {
+			t.Errorf("%s: the apply hung", c.path)
+			continue
+		}
+		if r.code == 0 || !strings.Contains(r.stderr+r.stdout, c.want) {
+			t.Errorf("%s: apply exited %d, want a refusal saying %q:\n%s%s", c.path, r.code, c.want, r.stdout, r.stderr)
+		}
+	}
+	n.intact(t)
+}
