@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/ext/tryfunc"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
@@ -58,6 +59,9 @@ var stdFuncs = map[string]function.Function{
 	"sha256":       hashFunc(func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }),
 	"base64encode": hashFunc(func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }),
 	"base64decode": base64DecodeFunc,
+	// try and can, as Terraform has them (hcl/v2's ext/tryfunc): a value
+	// that may be missing, such as an optional parameter, without an error.
+	"try": tryfunc.TryFunc, "can": tryfunc.CanFunc,
 }
 
 func hashFunc(f func([]byte) string) function.Function {

@@ -397,3 +397,28 @@ part "loop" {
 		t.Fatal("self outside a block accepted")
 	}
 }
+
+// try and can, as in Terraform: an optional value without an error.
+func TestTryAndCan(t *testing.T) {
+	dir := write(t, map[string]string{"software.hcl": `
+locals {
+  settings = { name = "bob" }
+}
+part "p" {
+  given    = try(local.settings.name, "world")
+  missing  = try(local.settings.port, 8080)
+  has_port = can(local.settings.port)
+}
+`})
+	p := mustLoad(t, filepath.Join(dir, "software.hcl"), Software)
+	vals := evalAll(t, p, nil)["p"]
+	if got := vals["given"].AsString(); got != "bob" {
+		t.Errorf("try of a present value: %q", got)
+	}
+	if got := vals["missing"]; !got.RawEquals(cty.NumberIntVal(8080)) {
+		t.Errorf("try of a missing value: %#v", got)
+	}
+	if vals["has_port"].True() {
+		t.Error("can of a missing value is true")
+	}
+}
