@@ -252,9 +252,10 @@ func ownerOf(st os.FileInfo) (uint32, uint32) {
 // 0777 directory) before this pass closed it. Such entries are removed —
 // kept, they would be programs every partition runs and their owner
 // changes at will — and listed in removed (relative to dir). A foreign
-// entry is first given to the node's user and closed (mode 0), through the
-// descriptor the walk checked, so that its owner cannot keep filling it
-// while it is removed. Elsewhere a foreign owner comes from the build
+// directory is first given to the node's user and closed (0700), through
+// the descriptor the walk checked, so that its owner cannot keep filling
+// it while it is removed; a foreign file or link is only unlinked (it may
+// be a hard link to its owner's file, or to another partition's). Elsewhere a foreign owner comes from the build
 // itself (tar run as root keeps an archive's owners, which may be a
 // partition user's uid): the entry is given to the node's user and shared
 // like the rest. The walk follows no link (package nofollow): symlinks are
@@ -277,17 +278,24 @@ func shareTree(dir string) (removed []string, err error) {
 			open[e.Rel] = st.Mode&0o002 != 0 || st.Mode&0o020 != 0 && int(st.Gid) != egid
 		}
 		if int(st.Uid) != euid && e.Rel != "." {
-			if err := nofollow.Fchown(e.Fd, euid, egid); err != nil {
-				return false, fmt.Errorf("chown %s: %w", d.Path(e.Rel), err)
-			}
 			if open[path.Dir(e.Rel)] {
-				if typ != unix.S_IFLNK {
-					if err := nofollow.Fchmod(e.Fd, 0); err != nil {
+				// Only a directory is taken over before it is removed: a
+				// file is merely unlinked, since it may be a hard link to
+				// a file of its owner's, or of another partition's, which
+				// must stay as it is.
+				if typ == unix.S_IFDIR {
+					if err := nofollow.Fchown(e.Fd, euid, egid); err != nil {
+						return false, fmt.Errorf("chown %s: %w", d.Path(e.Rel), err)
+					}
+					if err := nofollow.Fchmod(e.Fd, 0o700); err != nil {
 						return false, fmt.Errorf("chmod %s: %w", d.Path(e.Rel), err)
 					}
 				}
 				foreign = append(foreign, e.Rel)
 				return false, nil
+			}
+			if err := nofollow.Fchown(e.Fd, euid, egid); err != nil {
+				return false, fmt.Errorf("chown %s: %w", d.Path(e.Rel), err)
 			}
 			if err := unix.Fstat(e.Fd, st); err != nil {
 				return false, fmt.Errorf("stat %s: %w", d.Path(e.Rel), err)

@@ -76,6 +76,16 @@ func TestShareTreeRemovesForeign(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A hard link to a file of another partition's (0666, so that
+	// fs.protected_hardlinks lets a user link it): unlinked, the file
+	// itself untouched.
+	other := filepath.Join(t.TempDir(), "other-partition-file")
+	os.WriteFile(other, []byte("theirs"), 0o666)
+	os.Chmod(other, 0o666)
+	os.Lchown(other, 65533, 65533)
+	if err := os.Link(other, filepath.Join(pub, "hardlink")); err != nil {
+		t.Fatal(err)
+	}
 	untarred := filepath.Join(dir, "bin", "untarred")
 	os.WriteFile(untarred, []byte("tar"), 0o775)
 	os.Chmod(untarred, 0o775|fs.ModeSetuid)
@@ -84,10 +94,13 @@ func TestShareTreeRemovesForeign(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(removed) != 3 {
-		t.Errorf("removed %v, want bin/pub/link, nest and planted", removed)
+	if len(removed) != 4 {
+		t.Errorf("removed %v, want bin/pub/hardlink, link, nest and planted", removed)
 	}
-	for _, f := range []string{"planted", "nest", "link"} {
+	if st, err := os.Stat(other); err != nil || st.Sys().(*syscall.Stat_t).Uid != 65533 || st.Mode().Perm() != 0o666 {
+		t.Errorf("the other partition's file was changed through its hard link: %v %v", st, err)
+	}
+	for _, f := range []string{"planted", "nest", "link", "hardlink"} {
 		if _, err := os.Lstat(filepath.Join(pub, f)); !os.IsNotExist(err) {
 			t.Errorf("%s is still there (%v)", f, err)
 		}
