@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/ext/tryfunc"
@@ -246,11 +247,16 @@ func (p *Profile) readFile(dir, path string) ([]byte, error) {
 			return nil, err
 		}
 		defer r.Close()
-		f, err := r.Open(rel)
+		// Non-blocking, and only a regular file: a FIFO in the profile's
+		// tree would hang the node that evaluates it.
+		f, err := r.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return nil, fmt.Errorf("cannot read %s: %w", path, err)
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+			return nil, fmt.Errorf("cannot read %s: not a regular file", path)
+		}
 		return io.ReadAll(io.LimitReader(f, 64<<20))
 	}
 	return nil, fmt.Errorf("cannot read %s: profiles may only read files inside their own directory trees (%s)", path, strings.Join(p.roots, ", "))

@@ -4,8 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -265,6 +268,29 @@ part "ok" {
 		}
 	}
 	_ = e
+}
+
+// TestFileFunctionFIFO: file() of a FIFO in the profile's tree fails
+// instead of hanging the evaluation.
+func TestFileFunctionFIFO(t *testing.T) {
+	dir := write(t, map[string]string{"software.hcl": "part \"x\" {\n  v = file(\"fifo\")\n}\n"})
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := mustLoad(t, filepath.Join(dir, "software.hcl"), Software)
+	done := make(chan hcl.Diagnostics, 1)
+	go func() {
+		_, d := p.Evaluator(nil).EvalAttr(p.Part["x"].Attrs["v"])
+		done <- d
+	}()
+	select {
+	case d := <-done:
+		if !d.HasErrors() || !strings.Contains(d.Error(), "not a regular file") {
+			t.Errorf("file() of a FIFO: %v", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("file() of a FIFO hung")
+	}
 }
 
 func TestInstanceContextVariables(t *testing.T) {
