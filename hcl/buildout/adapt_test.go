@@ -146,3 +146,47 @@ output = x
 	}
 	checkShape(t, "software.hcl", r.HCL)
 }
+
+// SlapOS's template-base macros name the file by the part's own option
+// (url = ${:_profile_base_location_}/${:filename}, buildout.hash.cfg giving
+// filename): the file is still read at conversion time, and its
+// references become the part's sections.
+func TestAdaptTemplateFileByFilename(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "instance.cfg.in"), []byte("[x]\nbin = ${memo:location}/bin\neggs = ${buildout:eggs-directory}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := `[memo]
+recipe = slapos.recipe.cmmi
+url = https://example.org/memo.tar.gz
+
+[template-base]
+recipe = slapos.recipe.template
+url = ${:_profile_base_location_}/${:filename}
+
+[template]
+<= template-base
+filename = instance.cfg.in
+output = ${buildout:directory}/template.cfg
+`
+	profile := filepath.Join(dir, "software.cfg")
+	if err := os.WriteFile(profile, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ConvertClosure(profile, LoadOptions{}, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	got := squash(string(r.HCL))
+	for _, want := range []string{`engine = "buildout"`, `"memo" = { "location" = part.memo.location }`, `"eggs-directory" =`} {
+		if !strings.Contains(got, squash(want)) {
+			t.Errorf("output lacks %q:\n%s", want, r.HCL)
+		}
+	}
+	for _, w := range r.Warnings {
+		if w.Kind == WarnTemplateFile {
+			t.Errorf("the template named by ${:filename} was not read, or the macro warned about: %v", w)
+		}
+	}
+}

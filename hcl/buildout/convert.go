@@ -371,7 +371,10 @@ func ConvertConfig(cfg *Config, opts ConvertOptions) (*Result, error) {
 				src = v.Source
 			}
 		}
-		if _, ok := raw["<"]; ok {
+		if m, ok := raw["<"]; ok {
+			for _, n := range macroNames(m) {
+				c.macros[n] = true
+			}
 			// A broken macro fails only when buildout uses the section:
 			// keep it unexpanded (macro = [...]) and say why.
 			if ext, err := r.extendRaw(name, raw, nil); err != nil {
