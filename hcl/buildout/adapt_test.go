@@ -190,3 +190,25 @@ output = ${buildout:directory}/template.cfg
 		}
 	}
 }
+
+// Keys slapgrid and buildout set in [buildout] that no file of the release
+// sets are engine values in a flattened conversion too (the in-memory
+// path of apply): shared-part-list, where the release's parts are, and a
+// buildout default.
+func TestEngineKeysFlattened(t *testing.T) {
+	dir := t.TempDir()
+	profile := filepath.Join(dir, "software.cfg")
+	src := "[buildout]\nparts = info\n\n[info]\nrecipe = slapos.recipe.template\noutput = ${buildout:directory}/info\ninline =\n  shared ${buildout:shared-part-list}\n  offline ${buildout:offline}\n"
+	if err := os.WriteFile(profile, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ConvertClosure(profile, LoadOptions{}, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(r.HCL)
+	if strings.Contains(got, "part.buildout") || !strings.Contains(got, "shared ${software.path}/parts") || !strings.Contains(got, "offline false") {
+		t.Errorf("engine keys not resolved:\n%s", got)
+	}
+	checkShape(t, "software.hcl", r.HCL)
+}
