@@ -26,7 +26,7 @@ import (
 // service on IPv4 inheriting the first with <=, plain slapos.recipe.template
 // with inline at instance time, hash-existing-files, the executable
 // promises of slapos.cookbook:check_url_available and check_port_listening
-// in etc/promise, plain publish; type "readonly" publishes with
+// in etc/promise, symbolic.link of the software's binary, plain publish; type "readonly" publishes with
 // publish.serialised.
 const slaposTally = "cmd/slapnode/testdata/slapos-tally/software.cfg"
 
@@ -95,6 +95,11 @@ func checkSlaposTally(t *testing.T, cred *syscall.Credential, root, profile, por
 	part := filepath.Join(root, "instance", "slappart0")
 	if b, err := os.ReadFile(filepath.Join(part, "var", "tally", "tally.env")); err != nil || !strings.Contains(string(b), `TALLY_GREETING="Salut"`) {
 		t.Errorf("tally.env (plain slapos.recipe.template inline): %q %v", b, err)
+	}
+
+	// symbolic.link from the partition to the software (the host's ln).
+	if l, err := os.Readlink(filepath.Join(part, "bin", "tally")); err != nil || !strings.HasSuffix(l, "/parts/tally/bin/tally") {
+		t.Errorf("bin/tally links to %q (%v)", l, err)
 	}
 
 	r = runAs(t, cred, root, "apply", profile, "--name", "ro", "--type", "readonly")
