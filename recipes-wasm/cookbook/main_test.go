@@ -30,7 +30,7 @@ func TestDescribe(t *testing.T) {
 	if d.ABI != 1 || d.Module != "cookbook" || d.Version != Version {
 		t.Fatalf("header %d %q %q", d.ABI, d.Module, d.Version)
 	}
-	wantRecipes := []string{"build", "cmmi", "copy", "cron-entry", "download", "download-unpacked", "egg", "egg-custom", "egg-develop", "free-port", "generate-random", "gitclone", "json", "mac-address", "mkdirectory", "param-check", "password", "port-check", "promise-plugin", "publish", "random-integer", "random-time", "symlink", "template", "url-check", "urlparse", "userinfo", "wrapper", "write-file"}
+	wantRecipes := []string{"build", "certificate-authority", "certificate-authority-request", "cmmi", "copy", "cron-entry", "download", "download-unpacked", "egg", "egg-custom", "egg-develop", "free-port", "generate-random", "gitclone", "json", "mac-address", "mkdirectory", "param-check", "password", "port-check", "promise-plugin", "publish", "random-integer", "random-time", "rubygems", "symlink", "template", "url-check", "urlparse", "userinfo", "wrapper", "write-file"}
 	var got []string
 	for name, r := range d.Recipes {
 		got = append(got, name)
