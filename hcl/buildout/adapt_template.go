@@ -29,8 +29,10 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja, inherit
 		}
 		switch {
 		case o.name == "rendered" && byName["output"] == nil:
-			// The old name of output.
-			out = append(out, &cvOption{name: "output", op: OpSet, value: o.value, pos: o.pos})
+			// The old name of output. The option stays too: other
+			// sections read it (switch-softwaretype's
+			// default = dynamic-template:rendered).
+			out = append(out, &cvOption{name: "output", op: OpSet, value: o.value, pos: o.pos}, o)
 		case o.name == "inline" && !jinja:
 			// slapos.recipe.template substitutes the text as buildout does:
 			// ${} now (HCL does it), and $${x} becomes ${x}.
