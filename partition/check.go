@@ -7,7 +7,6 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/slapnode/slapnode/hcl/profile"
-	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 
 // Check finds the mistakes of a software release's profiles before
@@ -33,13 +32,13 @@ func (e *Engine) Check(ctx context.Context, s *Software) error {
 		o := profile.CheckOptions{
 			Recipe: func(mod, name string) (*profile.OptionSpec, bool) {
 				if m := entry(mod); m != nil {
-					return optionSpec(m.Description.Recipes, name)
+					return optionSpec(m, false, name)
 				}
 				return nil, false
 			},
 			Check: func(mod, name string) (*profile.OptionSpec, bool) {
 				if m := entry(mod); m != nil {
-					return optionSpec(m.Description.Promises, name)
+					return optionSpec(m, true, name)
 				}
 				return nil, false
 			},
@@ -97,12 +96,8 @@ func (e *Engine) Check(ctx context.Context, s *Software) error {
 }
 
 // optionSpec is what a described recipe or check takes.
-func optionSpec(entries map[string]wasmhost.Entry, name string) (*profile.OptionSpec, bool) {
-	en, ok := entries[name]
-	if !ok {
-		return nil, false
-	}
-	set, ok := en.OptionSet()
+func optionSpec(m *modRef, promise bool, name string) (*profile.OptionSpec, bool) {
+	set, ok := m.optionSet(promise, name)
 	if !ok {
 		return nil, false
 	}

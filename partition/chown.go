@@ -226,44 +226,6 @@ func preparePartitionDir(part Partition) error {
 	return nil
 }
 
-// walkRoot calls fn for dir and everything below it, through an os.Root of
-// dir, never following symlinks; fn returning false skips a directory's
-// contents.
-func walkRoot(dir string, fn func(root *os.Root, rel string, st os.FileInfo) (bool, error)) error {
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return err
-	}
-	defer root.Close()
-	var walk func(rel string) error
-	walk = func(rel string) error {
-		st, err := root.Lstat(rel)
-		if err != nil {
-			return err
-		}
-		descend, err := fn(root, rel, st)
-		if err != nil || !descend || !st.IsDir() {
-			return err
-		}
-		d, err := root.Open(rel)
-		if err != nil {
-			return err
-		}
-		entries, err := d.ReadDir(-1)
-		d.Close()
-		if err != nil {
-			return err
-		}
-		for _, ent := range entries {
-			if err := walk(path.Join(rel, ent.Name())); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	return walk(".")
-}
-
 // ownerOf reports a file's owner.
 func ownerOf(st os.FileInfo) (uint32, uint32) {
 	if s, ok := st.Sys().(*syscall.Stat_t); ok {
@@ -282,30 +244,103 @@ func ownerOf(st os.FileInfo) (uint32, uint32) {
 // binary every partition runs), and the setuid and setgid bits of files
 // (the build runs as root, so a setuid file it leaves — a `make install`
 // of a setuid helper — would be a root program for every partition user).
-// Symlinks are left alone. Only the node's user writes a software
-// directory.
-func shareTree(dir string) error {
-	return walkRoot(dir, func(root *os.Root, rel string, st os.FileInfo) (bool, error) {
-		if st.Mode()&fs.ModeSymlink != 0 {
+// Only the node's user writes a software directory.
+//
+// What is not the node's user's, in a directory others could write, was
+// put there by someone else while the tree was open: a partition user who
+// wrote into a directory the build made writable by others (a tarball's
+// 0777 directory) before this pass closed it. Such entries are removed —
+// kept, they would be programs every partition runs and their owner
+// changes at will — and listed in removed (relative to dir). A foreign
+// directory is first given to the node's user and closed (0700), through
+// the descriptor the walk checked, so that its owner cannot keep filling
+// it while it is removed; a foreign file or link is only unlinked (it may
+// be a hard link to its owner's file, or to another partition's). Elsewhere a foreign owner comes from the build
+// itself (tar run as root keeps an archive's owners, which may be a
+// partition user's uid): the entry is given to the node's user and shared
+// like the rest. The walk follows no link (package nofollow): symlinks are
+// left alone unless foreign.
+func shareTree(dir string) (removed []string, err error) {
+	d, err := nofollow.OpenNoFollow(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	euid, egid := os.Geteuid(), os.Getegid()
+	var foreign []string
+	// open: the directories others could write into, as found (before
+	// this pass closed them).
+	open := map[string]bool{}
+	err = d.Walk(func(e nofollow.Entry) (bool, error) {
+		st := e.Stat
+		typ := st.Mode & unix.S_IFMT
+		if typ == unix.S_IFDIR {
+			open[e.Rel] = st.Mode&0o002 != 0 || st.Mode&0o020 != 0 && int(st.Gid) != egid
+		}
+		if int(st.Uid) != euid && e.Rel != "." {
+			if open[path.Dir(e.Rel)] {
+				// Only a directory is taken over before it is removed: a
+				// file is merely unlinked, since it may be a hard link to
+				// a file of its owner's, or of another partition's, which
+				// must stay as it is.
+				if typ == unix.S_IFDIR {
+					if err := nofollow.Fchown(e.Fd, euid, egid); err != nil {
+						return false, fmt.Errorf("chown %s: %w", d.Path(e.Rel), err)
+					}
+					if err := nofollow.Fchmod(e.Fd, 0o700); err != nil {
+						return false, fmt.Errorf("chmod %s: %w", d.Path(e.Rel), err)
+					}
+				}
+				foreign = append(foreign, e.Rel)
+				return false, nil
+			}
+			if err := nofollow.Fchown(e.Fd, euid, egid); err != nil {
+				return false, fmt.Errorf("chown %s: %w", d.Path(e.Rel), err)
+			}
+			if err := unix.Fstat(e.Fd, st); err != nil {
+				return false, fmt.Errorf("stat %s: %w", d.Path(e.Rel), err)
+			}
+		}
+		if typ == unix.S_IFLNK {
 			return false, nil
 		}
-		mode := st.Mode().Perm()
+		mode := fs.FileMode(st.Mode & 0o777)
 		want := (mode | 0o444) &^ 0o022
-		if st.IsDir() || mode&0o111 != 0 {
+		if typ == unix.S_IFDIR || mode&0o111 != 0 {
 			want |= 0o111
 		}
-		special := st.Mode() & (fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky)
-		keep := special
-		if !st.IsDir() {
-			keep = special & fs.ModeSticky
+		// The sticky bit stays, and a directory keeps its setgid bit
+		// (new files take its group); a file loses setuid and setgid.
+		keep := fs.FileMode(0)
+		if st.Mode&unix.S_ISVTX != 0 {
+			keep |= fs.ModeSticky
 		}
-		if want != mode || keep != special {
-			if err := root.Chmod(rel, want|keep); err != nil {
-				return false, fmt.Errorf("chmod %s: %w", path.Join(dir, rel), err)
+		if typ == unix.S_IFDIR && st.Mode&unix.S_ISGID != 0 {
+			keep |= fs.ModeSetgid
+		}
+		cur := mode
+		for bit, m := range map[uint32]fs.FileMode{unix.S_ISUID: fs.ModeSetuid, unix.S_ISGID: fs.ModeSetgid, unix.S_ISVTX: fs.ModeSticky} {
+			if st.Mode&bit != 0 {
+				cur |= m
+			}
+		}
+		if want|keep != cur {
+			if err := nofollow.Fchmod(e.Fd, want|keep); err != nil {
+				return false, fmt.Errorf("chmod %s: %w", d.Path(e.Rel), err)
 			}
 		}
 		return true, nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	for _, rel := range foreign {
+		if err := d.RemoveAll(rel); err != nil {
+			return removed, fmt.Errorf("removing %s, which is not the node's: %w", d.Path(rel), err)
+		}
+		removed = append(removed, rel)
+	}
+	return removed, nil
 }
 
 // partPaths are the paths under dir a part's options, outputs and

@@ -45,7 +45,7 @@ func TestShareTree(t *testing.T) {
 	os.MkdirAll(filepath.Join(dir, "parts", "bin"), 0o700)
 	os.WriteFile(filepath.Join(dir, "parts", "bin", "tool"), []byte("x"), 0o700)
 	os.WriteFile(filepath.Join(dir, "parts", "data"), []byte("x"), 0o600)
-	if err := shareTree(dir); err != nil {
+	if _, err := shareTree(dir); err != nil {
 		t.Fatal(err)
 	}
 	for p, want := range map[string]os.FileMode{"parts": 0o755, "parts/bin": 0o755, "parts/bin/tool": 0o755, "parts/data": 0o644} {

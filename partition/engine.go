@@ -357,7 +357,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	// recipe's. Any other option it does not name is a mistake, refused
 	// by its schema.
 	var closed *wasmhost.OptionSet
-	if set, ok := entry.OptionSet(); ok && !set.Open {
+	if set, ok := mod.optionSet(false, recipeName); ok && !set.Open {
 		closed = &set
 	}
 	reads := r.p.HelperReads()[name]
@@ -751,6 +751,40 @@ type modRef struct {
 	grants wasmhost.Grants
 	mu     sync.Mutex
 	loaded *wasmhost.Module
+
+	setsMu sync.Mutex
+	sets   map[string]optionSetMemo // "recipe:NAME" or "promise:NAME"
+}
+
+type optionSetMemo struct {
+	set wasmhost.OptionSet
+	ok  bool
+}
+
+// optionSet is the option set of one recipe (or promise check) of the
+// module's description, decoded from its JSON schema once per module rather
+// than once per part (a sixth of a 1000-part --recheck's CPU). The set is
+// shared: callers only read it.
+func (m *modRef) optionSet(promise bool, name string) (wasmhost.OptionSet, bool) {
+	key, entries := "recipe:"+name, m.Description.Recipes
+	if promise {
+		key, entries = "promise:"+name, m.Description.Promises
+	}
+	m.setsMu.Lock()
+	defer m.setsMu.Unlock()
+	if memo, ok := m.sets[key]; ok {
+		return memo.set, memo.ok
+	}
+	en, found := entries[name]
+	var memo optionSetMemo
+	if found {
+		memo.set, memo.ok = en.OptionSet()
+	}
+	if m.sets == nil {
+		m.sets = map[string]optionSetMemo{}
+	}
+	m.sets[key] = memo
+	return memo.set, memo.ok
 }
 
 // load compiles and checks the module (once).
@@ -866,10 +900,10 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 		// (which the profile loader requires for URLs).
 		var path string
 		if path, err = e.Host.Download(ctx, spec.Source, spec.SHA256); err == nil {
-			wasm, err = os.ReadFile(path)
+			wasm, err = readModule(path)
 		}
 	default:
-		wasm, err = os.ReadFile(spec.Source)
+		wasm, err = readModule(spec.Source)
 	}
 	if digest == "" {
 		sum := sha256.Sum256(wasm)
@@ -949,4 +983,35 @@ func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts 
 		return nil, p.Err(diags)
 	}
 	return json.Marshal(res.Params)
+}
+
+// MaxModuleSize bounds a module file (the cookbook is 9.5 MB).
+const MaxModuleSize = 128 << 20
+
+// readModule reads a module's file: a profile names it by any path, and
+// root reads it, so it must be a regular file of at most MaxModuleSize
+// bytes, opened without blocking — a profile naming /dev/zero made root's
+// apply grow until the OOM killer took it (or another process of the
+// machine), and a FIFO hung it.
+func readModule(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file (%v): a module is a .wasm file", path, st.Mode().Type())
+	}
+	if st.Size() > MaxModuleSize {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d MiB a module may have", path, st.Size(), MaxModuleSize>>20)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, MaxModuleSize+1))
+	if err == nil && len(b) > MaxModuleSize {
+		err = fmt.Errorf("%s grew past %d MiB while read", path, MaxModuleSize>>20)
+	}
+	return b, err
 }

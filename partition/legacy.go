@@ -282,7 +282,8 @@ func (lr *legacyRun) apply(ctx context.Context, path, stateDir string, parentSla
 	// Read with the partition user's rights: a profile rendered in the
 	// partition (or what it extends) cannot make the node read a file its
 	// partition could not.
-	cfg, err := buildout.Load(path, buildout.LoadOptions{Directory: part.Path, ReadFile: func(p string) ([]byte, error) { return readAs(part.Credential, p) }})
+	cfg, err := buildout.Load(path, buildout.LoadOptions{Directory: part.Path, ReadFile: func(p string) ([]byte, error) { return readAs(part.Credential, p) },
+		Env: condEnvAs(part.Credential)})
 	if err != nil {
 		return fmt.Errorf("instance profile: %w", err)
 	}
@@ -807,6 +808,33 @@ func hasPythonPlugins(p *profile.Profile) bool {
 		}
 	}
 	return false
+}
+
+// condEnvAs is the environment of an instance profile's `[name:expr]`
+// conditions: their open(p).read(), os.path.exists/isdir/isfile and
+// os.access answer as for the partition user (cred), not as the node —
+// else a profile's conditions would be an oracle, one section per guessed
+// byte, on every file only root may read.
+func condEnvAs(cred *syscall.Credential) *buildout.CondEnv {
+	env := buildout.DefaultCondEnv()
+	env.ReadFile = func(p string) (string, error) {
+		b, err := readAs(cred, p)
+		return string(b), err
+	}
+	env.IsDir = func(p string) bool {
+		uid, gid, groups := -1, -1, []int(nil)
+		if cred != nil {
+			uid, gid, groups = fsuser.Ids(cred.Uid, cred.Gid, cred.Groups)
+		}
+		dir := false
+		fsuser.Do(uid, gid, groups, func() error {
+			st, err := os.Stat(p)
+			dir = err == nil && st.IsDir()
+			return nil
+		})
+		return dir
+	}
+	return env
 }
 
 // readAs reads a buildout file with the file system identity of cred

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/slapnode/slapnode/hcl/profile"
 	"github.com/slapnode/slapnode/internal/atomicfile"
+	"github.com/slapnode/slapnode/internal/nofollow"
 	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 
@@ -195,9 +197,22 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 			return nil
 		}
 	}
+	closed := false
 	if !plan {
+		_, markerErr := os.Lstat(marker)
 		if err := os.MkdirAll(s.Path, 0o755); err != nil {
 			return fmt.Errorf("software directory: %w", err)
+		}
+		if errors.Is(markerErr, fs.ErrNotExist) {
+			// Never completed, so no partition runs it yet: closed to
+			// everyone but the node while it is built, so that no
+			// partition user reaches what a build step makes writable
+			// by others, nor races a build step with a link planted
+			// there. shareTree opens it once the build succeeded.
+			if err := closeTree(s.Path); err != nil {
+				return fmt.Errorf("software directory: %w", err)
+			}
+			closed = true
 		}
 		// Not complete until this install succeeds.
 		if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
@@ -221,8 +236,8 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 				if err := e.adoptJournal(s.Path); err != nil {
 					return fmt.Errorf("software %s: %w", s.Path, err)
 				}
-				if err := shareTree(s.Path); err != nil {
-					return fmt.Errorf("software %s: %w", s.Path, err)
+				if err := e.shareSoftware(s.Path); err != nil {
+					return err
 				}
 				return atomicfile.WriteJSON(marker, s.completion(), 0o644)
 			}
@@ -249,9 +264,9 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 	if plan {
 		return nil
 	}
-	if changed := res.Report.Counts[Install] + res.Report.Counts[Reinstall]; changed > 0 {
-		if err := shareTree(s.Path); err != nil {
-			return fmt.Errorf("software %s: %w", s.Path, err)
+	if changed := res.Report.Counts[Install] + res.Report.Counts[Reinstall]; changed > 0 || closed {
+		if err := e.shareSoftware(s.Path); err != nil {
+			return err
 		}
 	}
 	if e.BinaryCache != nil && e.BinaryCache.CanPush() && res.Report.Counts[Install]+res.Report.Counts[Reinstall] > 0 {
@@ -286,4 +301,28 @@ func (e *Engine) mounts(rw wasmhost.Mount, profiles ...*profile.Profile) []wasmh
 		}
 	}
 	return m
+}
+
+// shareSoftware opens a built software tree to the partitions (shareTree)
+// and says what it removed.
+func (e *Engine) shareSoftware(dir string) error {
+	removed, err := shareTree(dir)
+	for _, p := range removed {
+		e.progress("software %s: removed %s, which was not the node's: someone wrote it while the tree was built, through a directory the build made writable by others", dir, p)
+	}
+	if err != nil {
+		return fmt.Errorf("software %s: %w", dir, err)
+	}
+	return nil
+}
+
+// closeTree makes dir, a software directory being built, 0700 (through a
+// descriptor of dir itself, not following a link there).
+func closeTree(dir string) error {
+	d, err := nofollow.OpenNoFollow(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Chmod(".", 0o700)
 }

@@ -198,7 +198,7 @@ func openJournal(s journalSpec) (*journal, error) {
 	if s.adopt {
 		j.dirID, legacy = "", true // the builder's directory, and its key
 	}
-	stale := s.dirID != "" && j.dirID != "" && j.dirID != s.dirID
+	stale := s.dirID != "" && j.dirID != "" && !sameDir(j.dirID, s.dirID)
 	if stale {
 		s.notef("state of %s was about a directory since deleted and created again: starting afresh", s.bind)
 		j.parts, j.seq, j.lines = map[string]*PartRecord{}, 0, 0
@@ -695,11 +695,32 @@ func validID(id string) bool {
 	return id != "" && id != "." && id != ".." && !strings.ContainsAny(id, "/\x00")
 }
 
-// dirIdentity is device:inode of dir, "" when it does not exist.
+// dirIdentity is device:inode of dir, and its birth time where the file
+// system records one (statx): an inode number is reused as soon as a
+// directory is deleted, so a directory deleted and made again may get the
+// same one. "" when dir does not exist.
 func dirIdentity(dir string) string {
-	var st unix.Stat_t
-	if err := unix.Stat(dir, &st); err != nil {
+	var st unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, dir, 0, unix.STATX_INO|unix.STATX_BTIME, &st); err != nil {
 		return ""
 	}
-	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+	id := fmt.Sprintf("%d:%d", unix.Mkdev(st.Dev_major, st.Dev_minor), st.Ino)
+	if st.Mask&unix.STATX_BTIME != 0 {
+		id += fmt.Sprintf(":%d.%09d", st.Btime.Sec, st.Btime.Nsec)
+	}
+	return id
+}
+
+// sameDir compares two directory identities. One recorded before birth
+// times were (device:inode only) is compared on those: the journal then
+// records the full identity, without starting afresh.
+func sameDir(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, pb := strings.Split(a, ":"), strings.Split(b, ":")
+	if len(pa) == 2 || len(pb) == 2 {
+		return len(pa) >= 2 && len(pb) >= 2 && pa[0] == pb[0] && pa[1] == pb[1]
+	}
+	return false
 }

@@ -342,3 +342,22 @@ func TestAdoptJournalFromAnotherNode(t *testing.T) {
 	}
 	j.close()
 }
+
+// A journal whose directory identity was recorded as device:inode only
+// (before birth times) is kept when that directory is still there, and
+// refused when only the inode number matches another directory's.
+func TestSameDirIdentity(t *testing.T) {
+	dir := t.TempDir()
+	full := dirIdentity(dir)
+	parts := strings.Split(full, ":")
+	old := parts[0] + ":" + parts[1]
+	if !sameDir(old, full) || !sameDir(full, full) {
+		t.Fatalf("%q and %q are the same directory", old, full)
+	}
+	if len(parts) == 3 && sameDir(full, old+":1.000000000") {
+		t.Fatalf("a different birth time is another directory")
+	}
+	if sameDir("1:2", "1:3") || sameDir("1:2:3.0", "2:2:3.0") {
+		t.Fatal("different inodes or devices are different directories")
+	}
+}

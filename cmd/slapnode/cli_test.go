@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/slapnode/slapnode/node/daemon"
+	"github.com/slapnode/slapnode/node/format"
 	"github.com/slapnode/slapnode/node/local"
 	"github.com/slapnode/slapnode/node/master"
 	"github.com/slapnode/slapnode/node/supervisor"
@@ -298,5 +299,19 @@ func TestRootlessNoteOnce(t *testing.T) {
 	rootlessNote(env, &local.Node{Root: formatted, Rootless: true})
 	if errb.Len() != 0 {
 		t.Errorf("said after format --rootless: %s", errb.String())
+	}
+
+	// Through the command line: the first apply on a new node root says
+	// it, the next ones do not.
+	t.Setenv(format.LoopbackEnv, t.TempDir())
+	fresh, dir := t.TempDir(), t.TempDir()
+	serveDaemon(t, fresh)
+	os.WriteFile(filepath.Join(dir, "software.hcl"), []byte("software \"s\" {\n  version = \"1\"\n}\n\ninstance \"default\" {\n  profile = \"instance.hcl\"\n}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "instance.hcl"), []byte("service \"sleep\" {\n  command = [\"/bin/sleep\", \"1000\"]\n}\n"), 0o644)
+	for i, want := range []int{1, 0, 0} {
+		code, _, errs := runCLI(t, "", "apply", filepath.Join(dir, "software.hcl"), "--root", fresh, "--settle", "0")
+		if n := strings.Count(errs, "said once per node"); code != exitOK || n != want {
+			t.Errorf("apply %d: exit %d, the note said %d times, want %d:\n%s", i+1, code, n, want, errs)
+		}
 	}
 }

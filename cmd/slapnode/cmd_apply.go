@@ -273,7 +273,7 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 		if name == "" {
 			name = "the instance of " + profilePath
 		}
-		if err := confirmDestroy(env, name); err != nil {
+		if err := confirmDestroy(env, name, "'slapnode plan ... --state destroyed'"); err != nil {
 			return err
 		}
 	}
@@ -350,11 +350,12 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 }
 
 // confirmDestroy asks on a terminal before an instance is destroyed; with
-// no terminal to ask on, it refuses and says which flag destroys anyway.
-func confirmDestroy(env *cliEnv, what string) error {
+// no terminal to ask on, it refuses and says which flag destroys anyway,
+// and which command (preview) shows what would be destroyed.
+func confirmDestroy(env *cliEnv, what, preview string) error {
 	f, ok := env.stdin.(*os.File)
 	if !ok || !isatty.IsTerminal(f.Fd()) {
-		return fmt.Errorf("refusing to destroy %s without confirmation: standard input is not a terminal to ask on; pass -auto-approve to destroy it (its services stop and its partition's files and data are deleted), or see what would happen with 'slapnode plan ... --state destroyed'", what)
+		return fmt.Errorf("refusing to destroy %s without confirmation: standard input is not a terminal to ask on; pass -auto-approve to destroy it (its services stop and its partition's files and data are deleted), or see what would be destroyed with %s", what, preview)
 	}
 	fmt.Fprintf(env.stderr, "Destroy %s? Its services stop and its partition is emptied: its files and data are deleted.\nOnly 'yes' confirms: ", what)
 	line, _ := bufio.NewReader(env.stdin).ReadString('\n')

@@ -131,12 +131,17 @@ Example:
 Requests the instance NAME destroyed, keeping its software and parameters
 (as 'slapos request NAME SOFTWARE --state destroyed' does). The node
 destroys it, children first, and reports; the master then frees its
-partition.
+partition, whose files and data are deleted. It asks for confirmation on
+a terminal, and refuses without one unless -auto-approve ('slapnode
+request NAME SOFTWARE --state destroyed' is the scriptable form SlapOS's
+client has, and does not ask).
 
   --requested-by ROOT the root of NAME's tree, when several instances share a name
+  -auto-approve       destroy without asking
 ` + masterFlagsHelp + `
 Example:
   slapnode destroy web
+  slapnode destroy web -auto-approve
 `,
 		run: runDestroy,
 	})
@@ -767,6 +772,7 @@ func runRemove(env *cliEnv, args []string) error {
 	var mf masterFlags
 	mf.define(fs)
 	fs.String("requested-by", "", "root of the instance's tree (deprecated form)")
+	fs.Bool("auto-approve", false, "destroy without asking (deprecated form)")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -786,6 +792,10 @@ func infoOrDestroy(env *cliEnv, name string, args []string, remove bool) error {
 	var mf masterFlags
 	mf.define(fs)
 	by := fs.String("requested-by", "", "root of the instance's tree")
+	autoApprove := false
+	if remove {
+		fs.BoolVar(&autoApprove, "auto-approve", false, "destroy without asking")
+	}
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -799,6 +809,11 @@ func infoOrDestroy(env *cliEnv, name string, args []string, remove bool) error {
 			byGiven = true
 		}
 	})
+	if remove && !autoApprove {
+		if err := confirmDestroy(env, "instance "+pos[0], "'slapnode info "+pos[0]+"'"); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := signalContext()
 	defer cancel()
 	method := http.MethodGet

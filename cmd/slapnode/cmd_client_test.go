@@ -103,7 +103,15 @@ func TestClientCommands(t *testing.T) {
 	if code != exitFailure || !strings.Contains(errs, "no instance named") {
 		t.Errorf("info of unknown: %d %s", code, errs)
 	}
-	code, out, _ = runCLI(t, "", "destroy", "web", m)
+	// Destroying asks first: without a terminal, -auto-approve is needed.
+	code, _, errs = runCLI(t, "", "destroy", "web", m)
+	if code != exitFailure || !strings.Contains(errs, "refusing to destroy instance web without confirmation") || !strings.Contains(errs, "-auto-approve") {
+		t.Errorf("destroy without a terminal: %d %s", code, errs)
+	}
+	if info, _ := node.FullComputerInformation(ctx, master.DefaultComputer); info.Partitions[0].RequestedState == "destroyed" {
+		t.Error("the refused destroy was sent")
+	}
+	code, out, _ = runCLI(t, "", "destroy", "web", "-auto-approve", m)
 	if code != exitOK || !strings.Contains(out, "requested destroyed") {
 		t.Errorf("destroy: %d %s", code, out)
 	}
@@ -122,7 +130,7 @@ func TestClientCommands(t *testing.T) {
 	}
 	// remove NAME still destroys an instance, and says it is deprecated.
 	runCLI(t, "", "request", "web", sw, "--param", "port=8080", "--param", "name=w", m)
-	code, out, errs = runCLI(t, "", "remove", "web", m)
+	code, out, errs = runCLI(t, "", "remove", "web", "-auto-approve", m)
 	if code != exitOK || !strings.Contains(out, "requested destroyed") || !strings.Contains(errs, "deprecated") || !strings.Contains(errs, "slapnode destroy web") {
 		t.Errorf("remove NAME: %d %s%s", code, out, errs)
 	}

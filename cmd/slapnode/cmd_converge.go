@@ -160,12 +160,12 @@ func (nm *nodeMaster) report(w io.Writer, logger *slog.Logger, n *local.Node) {
 	}
 	fmt.Fprintf(w, "%s: node %s of master %s (%s); partition certificates in %s\n", c.File, nm.computerID, c.MasterURL, auth, dash(c.CertificateRepositoryPath))
 	if p, err := n.Partition("slappart0"); err == nil && c.InstanceRoot != "" && filepath.Dir(p.Path) != filepath.Clean(c.InstanceRoot) {
-		fmt.Fprintf(w, "%s: instance_root %s: this node keeps its partitions in %s (format it with instance_root = %q in node.hcl to use %s)\n",
-			c.File, c.InstanceRoot, filepath.Dir(p.Path), c.InstanceRoot, c.InstanceRoot)
+		fmt.Fprintf(w, "%s: instance_root %s: this node keeps its partitions in %s (format it with 'slapnode node format --cfg %s' to use %s)\n",
+			c.File, c.InstanceRoot, filepath.Dir(p.Path), c.File, c.InstanceRoot)
 	}
 	if sw := n.SoftwareRoot(); c.SoftwareRoot != "" && sw != filepath.Clean(c.SoftwareRoot) {
-		fmt.Fprintf(w, "%s: software_root %s: this node installs releases in %s (format it with software_root = %q in node.hcl to use %s; releases slapgrid built there with buildout are not reused: slapnode keeps its own state in a release's directory)\n",
-			c.File, c.SoftwareRoot, sw, c.SoftwareRoot, c.SoftwareRoot)
+		fmt.Fprintf(w, "%s: software_root %s: this node installs releases in %s (format it with 'slapnode node format --cfg %s' to use %s; releases slapgrid built there with buildout are not reused: slapnode keeps its own state in a release's directory)\n",
+			c.File, c.SoftwareRoot, sw, c.File, c.SoftwareRoot)
 	}
 	// One line per reason and section: [networkcache] alone has a dozen keys.
 	type group struct {

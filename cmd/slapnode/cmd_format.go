@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/slapnode/slapnode/node/config"
 	"github.com/slapnode/slapnode/node/format"
@@ -11,7 +12,7 @@ func init() {
 	register(&command{
 		name:    "node format",
 		summary: "prepare the machine: partition users, directories, cgroups, bridge, taps, addresses",
-		usage: `Usage: slapnode node format [--root DIR] [--config FILE] [--dry-run] [--rootless] [--json]
+		usage: `Usage: slapnode node format [--root DIR] [--config FILE] [--cfg slapos.cfg] [--dry-run] [--rootless] [--json]
        slapnode node format --remove [--purge]   (same as 'slapnode node unformat')
 
 Prepares the machine for the node's partitions, as SlapOS's slapformat does,
@@ -33,9 +34,20 @@ ROOT/node-state.json, which the node uses to run every partition's services
 and commands as its user, in its cgroup. Without root it runs rootless: no
 users, cgroups or network (said once), everything else works.
 
+With --cfg (default $SLAPOS_CONFIGURATION), it also reads what SlapOS's
+'slapos node format' reads from slapos.cfg, over node.hcl's settings:
+[slapos] computer_id, instance_root, software_root; [slapformat]
+partition_amount, partition_base_name, user_base_name, software_user,
+alter_user, alter_network, interface_name ("lo": loopback addresses;
+another name: the bridge, and where the IPv6 prefix comes from),
+ipv6_interface, ipv4_local_network, ipv6_prefixshift, create_tap,
+tap_base_name. Give it on every format of that node, as 'slapos node
+format' reads slapos.cfg every time (docs/node.md §2).
+
 Flags:
   --root DIR      node root (default $SLAPNODE_ROOT, $XDG_STATE_HOME/slapnode or ~/.local/state/slapnode)
   --config FILE   node configuration (default ROOT/node.hcl, optional)
+  --cfg FILE      SlapOS's slapos.cfg, read as 'slapos node format' reads it
   --dry-run       print what would change, change nothing
   --rootless      set up no users, cgroups or network even as root
   --json          print the result (changes, notes, partitions) as JSON
@@ -45,6 +57,7 @@ Examples:
   slapnode node format --dry-run
   sudo slapnode node format --root /srv/slapnode
   sudo slapnode node format --root /srv/slapnode --config /etc/slapnode/node.hcl
+  sudo slapnode node format --root /srv/slapnode --cfg /etc/opt/slapos/slapos.cfg
 `,
 		run: runFormat,
 	})
@@ -76,7 +89,7 @@ Examples:
 }
 
 type formatFlags struct {
-	root, config                         *string
+	root, config, cfg                    *string
 	dry, rootless, asJSON, remove, purge bool
 }
 
@@ -88,6 +101,7 @@ func parseFormatFlags(name string, args []string, unformat bool) (*formatFlags, 
 	fs.BoolVar(&f.asJSON, "json", false, "JSON output")
 	if !unformat {
 		f.config = fs.String("config", "", "node configuration file")
+		f.cfg = fs.String("cfg", os.Getenv(config.SlapOSConfigEnv), "SlapOS node configuration (slapos.cfg)")
 		fs.BoolVar(&f.rootless, "rootless", false, "no users, cgroups or network")
 		fs.BoolVar(&f.remove, "remove", false, "unformat")
 	}
@@ -115,6 +129,18 @@ func runFormat(env *cliEnv, args []string) error {
 	cfg, err := config.Load(*f.root, *f.config)
 	if err != nil {
 		return err
+	}
+	if *f.cfg != "" {
+		sc, err := config.LoadSlapOS(*f.cfg)
+		if err != nil {
+			return withCode(exitUsage, err)
+		}
+		if cfg, err = sc.FormatConfig(cfg); err != nil {
+			return withCode(exitUsage, err)
+		}
+		if !f.asJSON {
+			env.note("%s: node %s, %d partitions in %s, releases in %s", sc.File, cfg.NodeID, cfg.PartitionCount, cfg.InstanceRoot, cfg.SoftwareRoot)
+		}
 	}
 	done := env.step("formatting the node")
 	res, err := format.Format(format.Options{Config: cfg, DryRun: f.dry, Rootless: f.rootless})

@@ -358,7 +358,7 @@ func TestJSONDocuments(t *testing.T) {
 	j.check(exitFailure, "request", "web", sw, "--param", "port=http", "--json", m)
 	j.check(exitOK, "list", "--json", m)
 	j.check(exitOK, "info", "web", "--json", m)
-	j.check(exitOK, "destroy", "web", "--json", m)
+	j.check(exitOK, "destroy", "web", "--json", "-auto-approve", m)
 	j.check(exitOK, "remove", sw, master.DefaultComputer, "--json", m)
 	j.check(exitOffline, "list", "--json", "--master", "http://127.0.0.1:1")
 	j.check(exitOK, "node", "converge", "--master", url, "--node-id", "other", "--partitions", "1", "--json", "--root", root)

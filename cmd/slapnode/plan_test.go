@@ -68,6 +68,24 @@ func TestPlanTellsTheTruth(t *testing.T) {
 	}
 	url1 := urlLine.FindStringSubmatch(out)[1]
 
+	// README's demo shows this plan: it is what plan prints (but for the
+	// node's loopback block and the ports).
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const demo = "$ slapnode plan examples/helloweb/software.hcl --param port:=8491 --param greeting=Bonjour\n"
+	_, block, ok := strings.Cut(string(readme), demo)
+	block, _, _ = strings.Cut(block, "```")
+	if !ok || block == "" {
+		t.Fatalf("README has no demo of %q", demo)
+	}
+	host := strings.TrimSuffix(strings.TrimPrefix(url1, "http://"), ":"+p1+"/")
+	want := strings.NewReplacer("127.93.0.1", host, "8480", p1, "8491", p2).Replace(block)
+	if _, out, _ := runCLI(t, "", "plan", profile, "--root", root, "--param", "port:="+p2, "--param", "greeting=Bonjour"); out != want {
+		t.Errorf("README's plan demo is not what plan prints:\n%s\nplan prints:\n%s", want, out)
+	}
+
 	// Nothing to change: exit 0 even with -detailed-exitcode.
 	code, out, errs = runCLI(t, "", "plan", profile, "--root", root, "--param", "port:="+p1, "-detailed-exitcode")
 	if code != exitOK || !strings.Contains(out, "no changes") {
@@ -294,5 +312,27 @@ func TestRootlessRootsGetTheirOwnAddresses(t *testing.T) {
 			}
 			seen[p.IPv4] = name + "/" + p.ID
 		}
+	}
+}
+
+// TestApplySaysWhatItWaitsFor: a step of apply longer than a second is
+// named, here the settle time of its services (issue 19: long steps were
+// silent); without a terminal it is named once, with no redrawing.
+func TestApplySaysWhatItWaitsFor(t *testing.T) {
+	t.Setenv(format.LoopbackEnv, t.TempDir())
+	root, dir := t.TempDir(), t.TempDir()
+	serveDaemon(t, root)
+	os.WriteFile(filepath.Join(dir, "software.hcl"), []byte("software \"s\" {\n  version = \"1\"\n}\n\ninstance \"default\" {\n  profile = \"instance.hcl\"\n}\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "instance.hcl"), []byte("service \"sleep\" {\n  command = [\"/bin/sleep\", \"1000\"]\n}\n"), 0o644)
+	code, out, errs := runCLI(t, "", "apply", filepath.Join(dir, "software.hcl"), "--root", root, "--settle", "1500ms")
+	const step = "checking that the services of slappart0 stay up (1.5s)…\n"
+	if code != exitOK || strings.Count(out+errs, step) != 1 || strings.Contains(out+errs, "\r") {
+		t.Errorf("apply --settle 1500ms: %d\n%s\n%s", code, out, errs)
+	}
+	quiet := t.TempDir()
+	serveDaemon(t, quiet)
+	code, out, errs = runCLI(t, "", "-q", "apply", filepath.Join(dir, "software.hcl"), "--root", quiet, "--settle", "1500ms")
+	if code != exitOK || strings.Contains(out+errs, "stay up") || !strings.Contains(out, "services: started sleep") {
+		t.Errorf("-q apply: %d\n%s\n%s", code, out, errs)
 	}
 }

@@ -2,7 +2,6 @@ package buildout
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -151,7 +150,12 @@ func (c *converter) templateFileSections(s *cvSection, o *cvOption, rel string, 
 		return ""
 	}
 	file := filepath.Join(c.profileDirOf(s), filepath.FromSlash(rel))
-	text, err := os.ReadFile(file)
+	// The profile names the file (`${:_profile_base_location_}/../../dev/zero`
+	// is local too): read as a profile is, bounded and without blocking.
+	text, err := ReadBounded(file)
+	if err == nil && len(text) > MaxFileSize {
+		err = fmt.Errorf("larger than %d MiB", MaxFileSize>>20)
+	}
 	if err != nil {
 		c.warn(o.pos, WarnTemplateFile, "[%s] cannot read the template to find its ${section:option} (%v): give them in sections = { SECTION = { OPTION = part.SECTION.OPTION } }", s.name, err)
 		return ""

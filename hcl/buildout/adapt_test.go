@@ -1,10 +1,13 @@
 package buildout
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func TestAdaptTemplates(t *testing.T) {
@@ -215,4 +218,57 @@ func TestEngineKeysFlattened(t *testing.T) {
 		t.Errorf("engine keys not resolved:\n%s", got)
 	}
 	checkShape(t, "software.hcl", r.HCL)
+}
+
+// TestTemplateFileHostile: a plain template's file is read at conversion
+// (to find its ${section:option}), by root during `slapnode apply
+// software.cfg`. A release naming a FIFO, or a file larger than a profile
+// may be, must get a warning, not hang or exhaust the process (through
+// "..", /dev/zero: the previous code read it until the OOM killer came,
+// which this test does not replay).
+func TestTemplateFileHostile(t *testing.T) {
+	dir := t.TempDir()
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo.in"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	src := `[buildout]
+parts = fifo big
+
+[fifo]
+recipe = slapos.recipe.template
+url = ${:_profile_base_location_}/fifo.in
+output = ${buildout:directory}/a
+
+[big]
+recipe = slapos.recipe.template
+url = ${:_profile_base_location_}/big.in
+output = ${buildout:directory}/b
+`
+	if err := os.WriteFile(filepath.Join(dir, "big.in"), bytes.Repeat([]byte("x\n"), MaxFileSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan []Warning, 1)
+	go func() {
+		r, err := ConvertFile(filepath.Join(dir, "software.cfg"), []byte(src), ConvertOptions{})
+		if err != nil {
+			t.Error(err)
+			done <- nil
+			return
+		}
+		done <- r.Warnings
+	}()
+	select {
+	case ws := <-done:
+		n := 0
+		for _, w := range ws {
+			if w.Kind == WarnTemplateFile && (strings.Contains(w.Msg, "[fifo]") || strings.Contains(w.Msg, "[big]")) {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("want a template-file warning for [fifo] and [big]: %v", ws)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("converting a release whose template is a FIFO hung")
+	}
 }

@@ -31,6 +31,11 @@ type CondEnv struct {
 
 // DefaultCondEnv is the environment the goldens were computed in: Debian's
 // CPython 3.11 on 64-bit x86 Linux, with file checks on the real host.
+// Files are read as profiles are (ReadBounded): a regular file, at most
+// MaxFileSize bytes, opened without blocking — a condition reading
+// /dev/zero or a FIFO would otherwise exhaust or hang the process. A
+// caller reading for a less trusted user sets ReadFile and IsDir to read
+// with that user's rights.
 func DefaultCondEnv() *CondEnv {
 	return &CondEnv{
 		PythonVersion:  [3]int{3, 11, 2},
@@ -41,7 +46,7 @@ func DefaultCondEnv() *CondEnv {
 		Bits:           64,
 		LittleEndian:   true,
 		ReadFile: func(p string) (string, error) {
-			b, err := os.ReadFile(p)
+			b, err := ReadBounded(p)
 			return string(b), err
 		},
 		IsDir: func(p string) bool { st, err := os.Stat(p); return err == nil && st.IsDir() },

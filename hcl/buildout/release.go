@@ -229,7 +229,7 @@ func (rl *releaseLoader) visit(path string, root *relFile) {
 	}
 	rl.files[abs] = f
 	rl.order = append(rl.order, f)
-	f.src, f.err = os.ReadFile(path)
+	f.src, f.err = ReadBounded(path) // Parse refuses more than MaxFileSize
 	if f.err != nil {
 		return
 	}

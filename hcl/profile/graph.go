@@ -3,6 +3,7 @@ package profile
 import (
 	"container/heap"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -198,6 +199,19 @@ func (p *Profile) computedParts() ([]string, hcl.Diagnostics) {
 // long as no option depends on itself (buildout substitutes option by
 // option): every option cycle is reported, naming its members.
 func (p *Profile) Graph(extra []*Block) (*Graph, hcl.Diagnostics) {
+	// A profile does not change once loaded: the graph of the same extra
+	// blocks is the same graph. Callers only read it.
+	p.graphMu.Lock()
+	defer p.graphMu.Unlock()
+	if m := p.graph; m != nil && slices.Equal(m.extra, extra) {
+		return m.g, m.diags
+	}
+	g, diags := p.buildGraph(extra)
+	p.graph = &graphMemo{extra: slices.Clone(extra), g: g, diags: diags}
+	return g, diags
+}
+
+func (p *Profile) buildGraph(extra []*Block) (*Graph, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
 	g := &Graph{Nodes: map[string]*Node{}}
 	ranges := map[string]map[string]hcl.Range{}

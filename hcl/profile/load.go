@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -145,6 +146,17 @@ type Profile struct {
 	parser *hclparse.Parser
 	roots  []string // directories file functions may read
 	reads  map[string]map[string]bool
+
+	graphMu sync.Mutex
+	graph   *graphMemo // the last Graph built, with the extra blocks it was built for
+}
+
+// graphMemo is a built graph: a first apply builds the same one twice
+// (Check, then Apply), 3% of its CPU at 1000 parts.
+type graphMemo struct {
+	extra []*Block
+	g     *Graph
+	diags hcl.Diagnostics
 }
 
 // Sources returns the parsed files, for rendering diagnostics with snippets.

@@ -4,8 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -267,6 +270,29 @@ part "ok" {
 	_ = e
 }
 
+// TestFileFunctionFIFO: file() of a FIFO in the profile's tree fails
+// instead of hanging the evaluation.
+func TestFileFunctionFIFO(t *testing.T) {
+	dir := write(t, map[string]string{"software.hcl": "part \"x\" {\n  v = file(\"fifo\")\n}\n"})
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := mustLoad(t, filepath.Join(dir, "software.hcl"), Software)
+	done := make(chan hcl.Diagnostics, 1)
+	go func() {
+		_, d := p.Evaluator(nil).EvalAttr(p.Part["x"].Attrs["v"])
+		done <- d
+	}()
+	select {
+	case d := <-done:
+		if !d.HasErrors() || !strings.Contains(d.Error(), "not a regular file") {
+			t.Errorf("file() of a FIFO: %v", d)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("file() of a FIFO hung")
+	}
+}
+
 func TestInstanceContextVariables(t *testing.T) {
 	dir := write(t, map[string]string{"instance.hcl": `
 locals { url = "http://${partition.ipv4}:${parameter.port}/" }
@@ -369,5 +395,30 @@ part "loop" {
 	_, d = e.EvalAttr(p.Part["web"].Attrs["path"])
 	if !d.HasErrors() {
 		t.Fatal("self outside a block accepted")
+	}
+}
+
+// try and can, as in Terraform: an optional value without an error.
+func TestTryAndCan(t *testing.T) {
+	dir := write(t, map[string]string{"software.hcl": `
+locals {
+  settings = { name = "bob" }
+}
+part "p" {
+  given    = try(local.settings.name, "world")
+  missing  = try(local.settings.port, 8080)
+  has_port = can(local.settings.port)
+}
+`})
+	p := mustLoad(t, filepath.Join(dir, "software.hcl"), Software)
+	vals := evalAll(t, p, nil)["p"]
+	if got := vals["given"].AsString(); got != "bob" {
+		t.Errorf("try of a present value: %q", got)
+	}
+	if got := vals["missing"]; !got.RawEquals(cty.NumberIntVal(8080)) {
+		t.Errorf("try of a missing value: %#v", got)
+	}
+	if vals["has_port"].True() {
+		t.Error("can of a missing value is true")
 	}
 }

@@ -573,14 +573,26 @@ func Fchown(fd, uid, gid int) error {
 	return unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH|unix.AT_SYMLINK_NOFOLLOW)
 }
 
-// Fchmod sets the permission bits of the file behind an O_PATH descriptor.
-// Linux has no chmod of a symlink; the caller skips those.
+// Fchmod sets the permission bits of the file behind an O_PATH descriptor,
+// and its setuid, setgid and sticky bits as mode's fs.ModeSetuid,
+// fs.ModeSetgid and fs.ModeSticky say (other bits are ignored). Linux has
+// no chmod of a symlink; the caller skips those.
 func Fchmod(fd int, mode os.FileMode) error {
-	err := unix.Fchmodat(fd, "", uint32(mode.Perm()), unix.AT_EMPTY_PATH)
+	m := uint32(mode.Perm())
+	if mode&fs.ModeSetuid != 0 {
+		m |= unix.S_ISUID
+	}
+	if mode&fs.ModeSetgid != 0 {
+		m |= unix.S_ISGID
+	}
+	if mode&fs.ModeSticky != 0 {
+		m |= unix.S_ISVTX
+	}
+	err := unix.Fchmodat(fd, "", m, unix.AT_EMPTY_PATH)
 	if err == unix.EOPNOTSUPP || err == unix.ENOSYS || err == unix.EINVAL {
 		// No fchmodat2 (before Linux 6.6): the descriptor's magic link,
 		// which names exactly the inode opened, as glibc does.
-		err = unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), uint32(mode.Perm()))
+		err = unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), m)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -44,6 +45,10 @@ type SlapOSConfig struct {
 	SoftwareRoot, InstanceRoot string
 	// PartitionAmount is [slapformat] partition_amount (0 when unset).
 	PartitionAmount int
+	// Format lists the other [slapformat] settings SlapOS's `slapos node
+	// format` reads and `slapnode node format --cfg` honours (FormatConfig);
+	// ComputerID, MasterURL, the roots and PartitionAmount count as well.
+	Format []Setting
 	// Honoured lists the settings slapnode uses; Ignored the others, each
 	// with why.
 	Honoured []Setting
@@ -94,8 +99,17 @@ var slaposIgnored = map[string]map[string]string{
 		"upload_to_binary_cache_url_blacklist": "slapnode's binary cache is configured in cache.hcl",
 	},
 	"slapformat": {
-		"":                 "node format takes its settings from node.hcl (docs/node.md)",
-		"partition_amount": "",
+		"":                         "not a setting 'slapnode node format --cfg' reads (docs/node.md §2)",
+		"computer_xml":             "slapnode keeps what format set up in ROOT/node-state.json",
+		"computer_json":            "slapnode keeps what format set up in ROOT/node-state.json",
+		"log_file":                 "slapnode node format prints what it does; the daemon logs to its standard error (journald)",
+		"tap_ipv6":                 "a tap always gets an IPv6 range when taps are created",
+		"tap_gateway_interface":    "slapnode's taps hang off its bridge, routed by the node",
+		"create_tun":               "slapnode creates no tun devices",
+		"tun_ipv6":                 "slapnode creates no tun devices",
+		"partition_has_ipv6_range": "every partition gets its routed IPv6 range when the network is set up",
+		"instance_storage_home":    "slapnode has no external storage",
+		"partition_amount":         "",
 	},
 	"networkcache": {"": "slapnode's binary cache is ROOT/cache.hcl, with ed25519-signed entries; SlapOS's shacache and shadir with X.509 signatures are not read"},
 	"firewall":     {"": "slapnode does not drive firewalld"},
@@ -108,6 +122,14 @@ var slaposIgnored = map[string]map[string]string{
 var slaposHonoured = map[string]bool{
 	"computer_id": true, "master_url": true, "key_file": true, "cert_file": true, "master_ca_file": true,
 	"certificate_repository_path": true, "software_root": true, "instance_root": true,
+}
+
+// slapformatHonoured are the [slapformat] keys of SlapOS's FormatConfig
+// that slapnode node format --cfg maps onto node.hcl's settings.
+var slapformatHonoured = map[string]bool{
+	"partition_base_name": true, "user_base_name": true, "software_user": true, "alter_user": true,
+	"alter_network": true, "interface_name": true, "ipv6_interface": true, "ipv4_local_network": true,
+	"ipv6_prefixshift": true, "create_tap": true, "tap_base_name": true,
 }
 
 // LoadSlapOS reads a slapos.cfg and checks it as slapgrid does: computer_id
@@ -197,6 +219,9 @@ func ParseSlapOS(filename string, src []byte) (*SlapOSConfig, error) {
 					errs = append(errs, fmt.Sprintf("%s: [slapos] %s: %v", e.pos, k, err))
 					continue
 				}
+				c.Honoured = append(c.Honoured, s)
+			case sec == "slapformat" && slapformatHonoured[k]:
+				c.Format = append(c.Format, s)
 				c.Honoured = append(c.Honoured, s)
 			case sec == "slapformat" && k == "partition_amount":
 				n, err := strconv.Atoi(strings.TrimSpace(v))
@@ -398,7 +423,7 @@ func (r *SlapOSRegistration) Render() string {
 	_, key, cert, ca, repo := r.Paths()
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by slapnode node register: SlapOS's node configuration, read by\n")
-	fmt.Fprintf(&b, "# slapnode node run --cfg (and by SlapOS's own slapos node commands).\n")
+	fmt.Fprintf(&b, "# slapnode node format --cfg and node run --cfg (and by SlapOS's own slapos node\n# commands).\n")
 	fmt.Fprintf(&b, "[slapos]\ncomputer_id = %s\nmaster_url = %s\nkey_file = %s\ncert_file = %s\n", r.ComputerID, r.MasterURL, key, cert)
 	if ca != "" {
 		fmt.Fprintf(&b, "# slapnode verifies the master with this CA; SlapOS's slapgrid refuses the key\n# (it never verifies the master): remove it before running slapgrid.\nmaster_ca_file = %s\n", ca)
@@ -473,4 +498,125 @@ func writeNew(path, content string, mode os.FileMode) error {
 		return err
 	}
 	return f.Close()
+}
+
+// FormatConfig is base (node.hcl, or the defaults) with what SlapOS's
+// `slapos node format` reads from slapos.cfg: [slapos] computer_id,
+// master_url, instance_root and software_root, and [slapformat]
+// partition_amount, partition_base_name, user_base_name, software_user,
+// alter_user, alter_network, interface_name, ipv6_interface,
+// ipv4_local_network, ipv6_prefixshift, create_tap and tap_base_name.
+//
+// interface_name is the interface SlapOS puts partition addresses on:
+// "lo" (SlapOS's example configuration) gives each partition a loopback
+// address, as node.hcl without a network block does; another name is the
+// bridge slapnode sets up (network.bridge) and, unless ipv6_interface
+// names another, the interface whose IPv6 prefix the partitions' addresses
+// come from, as in SlapOS. alter_network = false keeps the network as it
+// is; SlapOS's default is true. Each bad value is reported with its
+// file:line:col; the result passes the same checks as node.hcl.
+func (c *SlapOSConfig) FormatConfig(base *Config) (*Config, error) {
+	out := *base
+	out.Overrides = base.Overrides
+	out.NodeID, out.MasterURL = c.ComputerID, c.MasterURL
+	if c.InstanceRoot != "" {
+		out.InstanceRoot = filepath.Clean(c.InstanceRoot)
+	}
+	if c.SoftwareRoot != "" {
+		out.SoftwareRoot = filepath.Clean(c.SoftwareRoot)
+	}
+	if c.PartitionAmount > 0 {
+		out.PartitionCount = c.PartitionAmount
+	}
+	var errs []string
+	bad := func(s Setting, format string, args ...any) {
+		errs = append(errs, fmt.Sprintf("%s: [%s] %s: %s", s.Pos, s.Section, s.Key, fmt.Sprintf(format, args...)))
+	}
+	boolean := func(s Setting) (bool, bool) {
+		switch strings.ToLower(strings.TrimSpace(s.Value)) {
+		case "true":
+			return true, true
+		case "false":
+			return false, true
+		}
+		bad(s, "%q: give True or False, as slapos node format requires", s.Value)
+		return false, false
+	}
+	name := func(s Setting, dst *string, re *regexp.Regexp, what string) {
+		v := strings.TrimSpace(s.Value)
+		if !re.MatchString(v) {
+			bad(s, "%q is not a valid %s", v, what)
+			return
+		}
+		*dst = v
+	}
+	alterNetwork, iface, ipv6Iface := true, "", ""
+	var ifaceSetting Setting
+	for _, s := range c.Format {
+		switch s.Key {
+		case "partition_base_name":
+			name(s, &out.PartitionBase, nameRE, "partition base name")
+		case "user_base_name":
+			name(s, &out.UserBase, userRE, "user name prefix")
+		case "software_user":
+			name(s, &out.SoftwareUser, userRE, "user name")
+		case "alter_user":
+			if v, ok := boolean(s); ok {
+				out.Users = v
+			}
+		case "alter_network":
+			if v, ok := boolean(s); ok {
+				alterNetwork = v
+			}
+		case "interface_name":
+			name(s, &iface, ifnameRE, "interface name")
+			ifaceSetting = s
+		case "ipv6_interface":
+			name(s, &ipv6Iface, ifnameRE, "interface name")
+		case "ipv4_local_network":
+			p, err := netip.ParsePrefix(strings.TrimSpace(s.Value))
+			switch {
+			case err != nil || !p.Addr().Is4():
+				bad(s, "%q: give an IPv4 network like 10.0.0.0/16", s.Value)
+			case p.Bits() > 30:
+				bad(s, "%s is too small (at most /30)", p)
+			default:
+				out.Network.IPv4Network = p.Masked()
+			}
+		case "ipv6_prefixshift":
+			n, err := strconv.Atoi(strings.TrimSpace(s.Value))
+			if err != nil || n < 2 || n > 32 {
+				bad(s, "%q: give a number from 2 to 32", s.Value)
+				continue
+			}
+			out.Network.IPv6PrefixShift = n
+		case "create_tap":
+			if v, ok := boolean(s); ok {
+				out.Network.CreateTap = v
+			}
+		case "tap_base_name":
+			name(s, &out.Network.TapBase, ifnameRE, "interface name prefix")
+		}
+	}
+	switch {
+	case !alterNetwork || iface == "lo":
+		out.Network.Enabled = false
+	case iface != "":
+		out.Network.Enabled = true
+		out.Network.Bridge = iface
+		if ipv6Iface == "" {
+			ipv6Iface = iface
+		}
+		out.Network.IPv6Prefix = netip.Prefix{}
+		out.Network.IPv6Interface = ipv6Iface
+		if out.Network.CreateTap {
+			if l := len(out.Network.TapBase) + len(strconv.Itoa(max(out.PartitionCount-1, 0))); l > 15 {
+				bad(ifaceSetting, "tap names %s0…%s%d would be longer than the kernel's 15 characters; shorten tap_base_name", out.Network.TapBase, out.Network.TapBase, out.PartitionCount-1)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%s", ErrInvalid, strings.Join(errs, "\n"))
+	}
+	return &out, nil
 }

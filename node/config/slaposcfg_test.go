@@ -27,6 +27,7 @@ Maximum_Periodicity = 86400
 interface_name = lo
 partition_amount = 12
 ipv4_local_network = 10.0.0.0/16
+log_file = /opt/slapos/log/slapos-node-format.log
 
 [networkcache]
 download-binary-cache-url = http://cache.example.net
@@ -60,7 +61,7 @@ func TestParseSlapOS(t *testing.T) {
 	for _, s := range c.Ignored {
 		ignored[s.Section+" "+s.Key] = s.String()
 	}
-	for _, k := range []string{"slapos shared_part_list", "slapos maximum_periodicity", "slapformat interface_name",
+	for _, k := range []string{"slapos shared_part_list", "slapos maximum_periodicity", "slapformat log_file",
 		"networkcache download-binary-cache-url", "networkcache signature-certificate-list", "manager:devperm allowed-disk-for-vm"} {
 		s, ok := ignored[k]
 		if !ok {
@@ -71,8 +72,8 @@ func TestParseSlapOS(t *testing.T) {
 			t.Errorf("%s: %q does not say where and why", k, s)
 		}
 	}
-	if len(c.Honoured)+len(c.Ignored) != 15 {
-		t.Errorf("%d honoured + %d ignored settings, want every one of the 15", len(c.Honoured), len(c.Ignored))
+	if len(c.Honoured)+len(c.Ignored) != 16 {
+		t.Errorf("%d honoured + %d ignored settings, want every one of the 16", len(c.Honoured), len(c.Ignored))
 	}
 }
 
@@ -141,5 +142,54 @@ func TestWriteSlapOS(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ssl/key.old")); err != nil {
 		t.Errorf("the first registration's key was not kept: %v", err)
+	}
+}
+
+// TestSlapOSFormatConfig: node format --cfg takes what SlapOS's slapos node
+// format reads from slapos.cfg, over node.hcl's settings, and says where a
+// bad value is.
+func TestSlapOSFormatConfig(t *testing.T) {
+	root := t.TempDir()
+	base, err := Parse(root, "node.hcl", []byte("cgroup {\n  memory_max = \"1G\"\n}\nnetwork {\n  namespace = \"slnt\"\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := "[slapos]\ncomputer_id = COMP-7\nmaster_url = https://m.example/\ninstance_root = /srv/slapgrid\nsoftware_root = /opt/slapgrid/\n" +
+		"[slapformat]\npartition_amount = 3\npartition_base_name = part\nuser_base_name = puser\nsoftware_user = soft\n" +
+		"interface_name = br7\nipv4_local_network = 10.7.0.0/16\ncreate_tap = False\nipv6_prefixshift = 8\nalter_user = false\n"
+	sc, err := ParseSlapOS(filepath.Join(root, "slapos.cfg"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sc.FormatConfig(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := c.Network
+	if c.NodeID != "COMP-7" || c.InstanceRoot != "/srv/slapgrid" || c.SoftwareRoot != "/opt/slapgrid" || c.PartitionCount != 3 ||
+		c.PartitionBase != "part" || c.UserBase != "puser" || c.SoftwareUser != "soft" || c.Users ||
+		!n.Enabled || n.Bridge != "br7" || n.IPv6Interface != "br7" || n.IPv4Network.String() != "10.7.0.0/16" || n.CreateTap || n.IPv6PrefixShift != 8 {
+		t.Errorf("format configuration from slapos.cfg: %+v", c)
+	}
+	if n.Namespace != "slnt" || c.Limits.MemoryMax == 0 || c.Limits.MemoryMax != base.Limits.MemoryMax {
+		t.Errorf("node.hcl's settings were lost: %+v", c)
+	}
+	if base.PartitionCount != DefaultPartitionCount || base.Network.Enabled {
+		t.Error("FormatConfig changed its base")
+	}
+	// interface_name = lo (SlapOS's example) and alter_network = false
+	// leave the network alone: loopback addresses.
+	for _, extra := range []string{"interface_name = lo\n", "interface_name = br0\nalter_network = False\n"} {
+		sc, _ := ParseSlapOS("slapos.cfg", []byte("[slapos]\ncomputer_id = C\nmaster_url = http://m/\n[slapformat]\n"+extra))
+		if c, err := sc.FormatConfig(Default(root)); err != nil || c.Network.Enabled {
+			t.Errorf("%q: %v %+v", extra, err, c)
+		}
+	}
+	sc, _ = ParseSlapOS("slapos.cfg", []byte("[slapos]\ncomputer_id = C\nmaster_url = http://m/\n[slapformat]\ncreate_tap = yes\nipv4_local_network = fe80::/64\nuser_base_name = Bad User\n"))
+	_, err = sc.FormatConfig(Default(root))
+	for _, want := range []string{"slapos.cfg:5:1: [slapformat] create_tap", "slapos.cfg:6:1: [slapformat] ipv4_local_network", "slapos.cfg:7:1: [slapformat] user_base_name"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("errors lack %q: %v", want, err)
+		}
 	}
 }

@@ -60,6 +60,12 @@ type Node struct {
 
 	execMu sync.Mutex
 	execs  map[string]*partExec // per partition, made on first use
+
+	// checked is the release CheckProfiles loaded and checked, kept for
+	// the apply that follows (ApplyOptions.Checked): that apply installs
+	// what was checked, without parsing the profiles a second time.
+	checked     *partition.Software
+	checkedPath string
 }
 
 // InstanceRecord is what the node remembers of a requested instance.

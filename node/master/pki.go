@@ -442,3 +442,74 @@ func nextComputerID(tx *txn) (string, error) {
 		}
 	}
 }
+
+// generateComputerCertificate is the SlapOS Master's call of that name
+// (slap.py's Computer.generateCertificate): a new certificate for the
+// node, with its key, as a marshalled {"certificate", "key"} dictionary.
+// As there, a node has one valid certificate at a time: while one is
+// valid the call fails with a 404 saying so (the SlapOS Master turns its
+// ValueError("Certificate still active.") into NotFound), and
+// revokeComputerCertificate comes first. The node itself or the master's
+// operator may call it. The key travels in the answer, so plain HTTP gets
+// a 404 as from slapproxy, which has no such call.
+func (m *Master) generateComputerCertificate(r *http.Request) (string, error) {
+	c, err := field(r, "computer_id")
+	if err != nil {
+		return "", err
+	}
+	if err := authorizeComputer(r, c); err != nil {
+		return "", err
+	}
+	if r.TLS == nil {
+		return "", errorf(http.StatusNotFound, "generateComputerCertificate is served over HTTPS only (the answer holds the node's private key): start the master with --tls, or make the certificate with 'slapnode master certificate --computer %s'", c)
+	}
+	var certPEM, keyPEM string
+	err = m.tx(r.Context(), func(tx *txn) error {
+		if ok, err := computerExists(tx, c); err != nil || !ok {
+			if err == nil {
+				err = errorf(http.StatusNotFound, "unknown computer %q", c)
+			}
+			return err
+		}
+		var n int
+		if err := tx.QueryRow(`SELECT COUNT(*) FROM certificate WHERE scope='computer' AND computer_reference=? AND revoked='' AND not_after>?`,
+			c, m.opts.Now().UTC().Format(time.RFC3339)).Scan(&n); err != nil {
+			return err
+		}
+		if n > 0 {
+			return errorf(http.StatusNotFound, "Certificate still active: computer %s has a valid certificate; revoke it first (revokeComputerCertificate, or 'slapnode master certificate --revoke --computer %s')", c, c)
+		}
+		certPEM, keyPEM, err = m.issue(tx, ScopeComputer, c, "", false)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return dumps(map[string]any{"certificate": certPEM, "key": keyPEM})
+}
+
+// revokeComputerCertificate is the SlapOS Master's call of that name
+// (slap.py's Computer.revokeCertificate): every valid certificate of the
+// node is revoked, its next call with one is refused. With none to revoke
+// it fails with a 404 ("No certificate"), as the SlapOS Master does.
+func (m *Master) revokeComputerCertificate(r *http.Request) (string, error) {
+	c, err := field(r, "computer_id")
+	if err != nil {
+		return "", err
+	}
+	if err := authorizeComputer(r, c); err != nil {
+		return "", err
+	}
+	var n int64
+	err = m.tx(r.Context(), func(tx *txn) (err error) {
+		n, err = m.revoke(tx, ScopeComputer, c, "")
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	if n == 0 {
+		return "", errorf(http.StatusNotFound, "No certificate: computer %s has no valid certificate to revoke", c)
+	}
+	return "", nil
+}

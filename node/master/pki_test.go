@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -209,5 +210,86 @@ func TestRegisterComputer(t *testing.T) {
 	}
 	if resp, _ := post(); resp.StatusCode != 403 {
 		t.Errorf("second use of the token: %d, want 403", resp.StatusCode)
+	}
+}
+
+// TestGenerateAndRevokeComputerCertificate: the SlapOS Master's
+// generateComputerCertificate and revokeComputerCertificate (slap.py's
+// Computer.generateCertificate and revokeCertificate) answer as there: one
+// valid certificate per node ("Certificate still active." while it is),
+// a marshalled {certificate, key}, "No certificate" when there is none to
+// revoke; a node acts for itself only, and never over plain HTTP.
+func TestGenerateAndRevokeComputerCertificate(t *testing.T) {
+	m := openTest(t, Options{RequireAuth: true})
+	ctx := context.Background()
+	base, pool := tlsMaster(t, m)
+	adminCert, adminKey, _ := m.IssueCertificate(ctx, ScopeAdmin, "", "")
+	nodeCert, nodeKey, _ := m.IssueCertificate(ctx, ScopeComputer, comp, "")
+	otherCert, otherKey, _ := m.IssueCertificate(ctx, ScopeComputer, "OTHER", "")
+	call := func(certPEM, keyPEM, path, computer string) (int, string) {
+		t.Helper()
+		pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
+		resp, err := h.PostForm(base+"/"+path, url.Values{"computer_id": {computer}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b strings.Builder
+		io.Copy(&b, resp.Body)
+		return resp.StatusCode, b.String()
+	}
+	node := certClient(t, base, pool, nodeCert, nodeKey)
+	if err := node.LoadComputerConfiguration(ctx, formatConfig(1)); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := call(nodeCert, nodeKey, "generateComputerCertificate", comp); code != 404 || !strings.Contains(body, "Certificate still active") {
+		t.Errorf("generate while a certificate is valid: %d %s", code, body)
+	}
+	if code, body := call(otherCert, otherKey, "revokeComputerCertificate", comp); code != 403 {
+		t.Errorf("another node revoking this one's certificate: %d %s", code, body)
+	}
+	if code, body := call(nodeCert, nodeKey, "revokeComputerCertificate", comp); code != 200 {
+		t.Fatalf("revoke: %d %s", code, body)
+	}
+	if _, err := node.FullComputerInformation(ctx, comp); !errors.Is(err, slap.ErrAuth) {
+		t.Errorf("the revoked certificate still works: %v", err)
+	}
+	if code, body := call(adminCert, adminKey, "revokeComputerCertificate", comp); code != 404 || !strings.Contains(body, "No certificate") {
+		t.Errorf("revoke with none valid: %d %s", code, body)
+	}
+	code, body := call(adminCert, adminKey, "generateComputerCertificate", comp)
+	if code != 200 {
+		t.Fatalf("generate: %d %s", code, body)
+	}
+	v, err := slap.Unmarshal([]byte(body))
+	d, _ := v.(map[string]any)
+	newCert, _ := d["certificate"].(string)
+	newKey, _ := d["key"].(string)
+	if err != nil || !strings.Contains(newCert, "BEGIN CERTIFICATE") || !strings.Contains(newKey, "PRIVATE KEY") {
+		t.Fatalf("generate answered %v %s", err, body)
+	}
+	if _, err := certClient(t, base, pool, newCert, newKey).FullComputerInformation(ctx, comp); err != nil {
+		t.Errorf("the new certificate: %v", err)
+	}
+	if code, _ := call(adminCert, adminKey, "generateComputerCertificate", "NOPE"); code != 404 {
+		t.Errorf("generate for an unknown computer: %d", code)
+	}
+
+	// Over plain HTTP the key would travel in clear: refused.
+	plain := openTest(t, Options{DefaultComputer: comp})
+	c, srv := startMaster(t, plain)
+	c.LoadComputerConfiguration(ctx, formatConfig(1))
+	resp, err := http.PostForm(srv.URL+"/generateComputerCertificate", url.Values{"computer_id": {comp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(b), "HTTPS only") {
+		t.Errorf("generate over HTTP: %d %s", resp.StatusCode, b)
 	}
 }

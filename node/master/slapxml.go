@@ -19,6 +19,8 @@ func (m *Master) routeSLAP(mux *http.ServeMux) {
 	routeBytes(mux, get, "/getComputerInformation", serveBytes(m.getFullComputerInformation))
 	routeBytes(mux, get, "/registerComputerPartition", serveBytes(m.registerComputerPartition))
 	route(mux, get, "/getComputerPartitionCertificate", m.certificate)
+	route(mux, post, "/generateComputerCertificate", m.generateComputerCertificate)
+	route(mux, post, "/revokeComputerCertificate", m.revokeComputerCertificate)
 	route(mux, get, "/getSoftwareReleaseListFromSoftwareProduct", m.productList)
 	route(mux, get, "/getComputerPartitionStatus", func(r *http.Request) (string, error) {
 		if err := authorizeRead(r); err != nil {

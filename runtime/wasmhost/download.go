@@ -468,6 +468,48 @@ func (c contextReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// MaxHostDownload bounds what the host's own Download fetches (a module,
+// an extended profile): a URL answering forever, or a huge file, cannot
+// fill the download cache before its checksum is found wrong.
+const MaxHostDownload = 256 << 20
+
+// capped makes open's reader fail once it gave more than max bytes.
+func capped(open opener, max int64, what string) opener {
+	return func(ctx context.Context) (io.ReadCloser, error) {
+		rc, err := open(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return &cappedReader{rc: rc, left: max, max: max, what: what}, nil
+	}
+}
+
+type cappedReader struct {
+	rc        io.ReadCloser
+	left, max int64
+	what      string
+}
+
+func (c *cappedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		// One byte more tells a file of exactly max bytes from a larger one.
+		var one [1]byte
+		n, err := c.rc.Read(one[:])
+		if n > 0 {
+			return 0, fmt.Errorf("%s is larger than %d MiB, more than a module or a profile may be", c.what, c.max>>20)
+		}
+		return 0, err
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.rc.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+func (c *cappedReader) Close() error { return c.rc.Close() }
+
 // Download fetches rawURL (http, https, file:// or an absolute path) into
 // the node's download cache, verified by its sha256, and returns the cached
 // path. It is the host's own download — extends URLs of profiles, say —
@@ -529,6 +571,7 @@ func (h *Host) Download(ctx context.Context, rawURL, sha256sum string) (string, 
 			return "", fmt.Errorf("download %s: %w", rawURL, err)
 		}
 	}
+	open = capped(open, MaxHostDownload, rawURL)
 	key := "sha256:" + sum
 	d.mu.Lock()
 	if f := d.inflight[key]; f != nil {

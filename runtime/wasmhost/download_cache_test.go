@@ -190,3 +190,26 @@ func TestGCDownloadCache(t *testing.T) {
 		t.Errorf("md5 index of a removed file kept: %v", ents)
 	}
 }
+
+// A hostile profile's module URL answering without end is cut at
+// MaxHostDownload, with an error saying so, and leaves nothing in the cache.
+func TestHostDownloadIsBounded(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		buf := make([]byte, 1<<20)
+		for i := 0; i <= MaxHostDownload>>20; i++ {
+			if _, err := w.Write(buf); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	h := newDownloadHost(t, dir)
+	_, err := h.Download(context.Background(), srv.URL+"/endless.wasm", strings.Repeat("0", 64))
+	if err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Fatalf("an endless answer: %v", err)
+	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, "tmp")); len(ents) != 0 {
+		t.Errorf("temporary files left: %v", ents)
+	}
+}

@@ -126,23 +126,33 @@ func TestSlapOSCfgNodeThroughClientCertificateFront(t *testing.T) {
 	pki := filepath.Join(dir, "ssl", "partition_pki")
 	os.MkdirAll(pki, 0o711)
 	os.Chmod(pki, 0o711)
+	// slapos.cfg alone says where partitions and releases go: node format
+	// --cfg lays the node out there, as slapos node format does.
+	srv, opt := filepath.Join(dir, "srv", "slapgrid"), filepath.Join(dir, "opt", "slapgrid")
 	cfg := writeSlapOSCfg(t, dir, "COMP-9", front,
 		"key_file = "+filepath.Join(dir, "ssl", "computer.key"),
 		"cert_file = "+filepath.Join(dir, "ssl", "computer.crt"),
 		"master_ca_file = "+frontCA,
-		"certificate_repository_path = "+pki)
+		"certificate_repository_path = "+pki,
+		"instance_root = "+srv, "software_root = "+opt)
 	root := t.TempDir()
 	stopNode(t, root)
+	if r := run(t, root, "node", "format", "--rootless", "--cfg", cfg); r.code != 0 {
+		t.Fatalf("format --cfg (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 
 	// The first pass registers the node's partitions through the front.
 	r := run(t, root, "node", "converge", "--cfg", cfg)
 	if r.code != 0 {
 		t.Fatalf("first converge (%d):\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	for _, want := range []string{"node COMP-9 of master " + front, "ignored [networkcache] download-binary-cache-url", "software_root /opt/slapgrid"} {
+	for _, want := range []string{"node COMP-9 of master " + front, "ignored [networkcache] download-binary-cache-url"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("converge did not say %q:\n%s", want, r.stderr)
 		}
+	}
+	if strings.Contains(r.stderr, "instance_root") || strings.Contains(r.stderr, "software_root") {
+		t.Errorf("the node formatted by slapos.cfg is not where slapos.cfg says:\n%s", r.stderr)
 	}
 	sw, _ := filepath.Abs("../../../examples/helloweb/software.hcl")
 	if r := cli(t, masterURL, "supply", sw, "COMP-9"); r.code != 0 {
@@ -163,6 +173,12 @@ func TestSlapOSCfgNodeThroughClientCertificateFront(t *testing.T) {
 	json.Unmarshal([]byte(info.stdout), &in)
 	if in.Reported != "started" || !strings.Contains(get(t, in.Connection["url"]), "through the front") {
 		t.Fatalf("instance after converge: %s%s", info.stdout, info.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(srv, "slappart0")); err != nil {
+		t.Errorf("the partition is not under slapos.cfg's instance_root: %v", err)
+	}
+	if ents, _ := os.ReadDir(opt); len(ents) == 0 {
+		t.Error("the release is not under slapos.cfg's software_root")
 	}
 	// The partition's certificate files are where SlapOS puts them (the
 	// master behind a plain front hands out empty ones, as slapproxy).
