@@ -387,6 +387,11 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	// digest is in the signature too, so an unchanged part is not even
 	// validated again.
 	sig := signature(recipe, mod.Digest, optJSON)
+	var contentSet wasmhost.OptionSet
+	if set, ok := entry.OptionSet(); ok && len(set.Content) > 0 {
+		contentSet = set
+		sig = contentSignature(sig, r.t.Dir, recipeOpts, set.Content)
+	}
 	prev := r.j.parts[name]
 	if prev != nil && prev.Signature == sig && !r.t.Force {
 		r.report.add(Action{Part: name, Kind: Unchanged, Recipe: recipe})
@@ -401,6 +406,9 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	if prev != nil {
 		act.Kind = Reinstall
 		act.Changed = changedOptions(prev.Options, optJSON)
+		if len(act.Changed) == 0 && len(contentSet.Content) > 0 && prev.Module == mod.Digest && !r.t.Force {
+			act.Changed = []string{"(content of " + strings.Join(contentSet.Content, ", ") + ")"}
+		}
 		act.Changes = r.t.Masker.DiffObjects("", prev.Options, optJSON)
 		if prev.Module != mod.Digest {
 			act.Changed = append(act.Changed, "(recipe module)")

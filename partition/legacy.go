@@ -377,6 +377,11 @@ func (lr *legacyRun) run(ctx context.Context, p *profile.Profile, path, stateDir
 				nested = pv.AsString()
 			}
 		}
+		if nested != "" && !filepath.IsAbs(nested) {
+			// A relative path (rendered = instance-x.cfg) is the
+			// buildout directory's, the partition: buildout runs there.
+			nested = filepath.Join(lr.req.Partition.Path, nested)
+		}
 		if nested == "" || (lr.plan && !fileExists(nested)) {
 			if lr.plan {
 				lr.inst.Report.add(Action{Part: prefix + sw.Section, Kind: Install, Recipe: sw.Recipe, Reason: "its profile is rendered at apply"})

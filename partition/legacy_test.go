@@ -56,13 +56,15 @@ configuration.from-section = yes
 
 [switch-softwaretype]
 recipe = slapos.cookbook:switch-softwaretype
-default = instance-default:output
+default = instance-default:rendered
 other = instance-other:output
 
+# The old option names, and a path relative to the buildout directory
+# (the partition), which switch-softwaretype reads as it is.
 [instance-default]
 recipe = slapos.recipe.template:jinja2
-url = {{ template_default }}
-output = ${buildout:directory}/instance-default.cfg
+template = {{ template_default }}
+rendered = instance-default.cfg
 context =
   key slapparameter_dict slap-configuration:configuration
   key partition slap-configuration:slap-computer-partition-id

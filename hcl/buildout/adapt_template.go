@@ -28,8 +28,10 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja, inherit
 		}
 		switch {
 		case o.name == "rendered" && byName["output"] == nil:
-			// The old name of output.
-			out = append(out, &cvOption{name: "output", op: OpSet, value: o.value, pos: o.pos})
+			// The old name of output. The option stays too: other
+			// sections read it (switch-softwaretype's
+			// default = dynamic-template:rendered).
+			out = append(out, &cvOption{name: "output", op: OpSet, value: o.value, pos: o.pos}, o)
 		case o.name == "inline" && !jinja:
 			// slapos.recipe.template substitutes the text as buildout does:
 			// ${} now (HCL does it), and $${x} becomes ${x}.
@@ -39,6 +41,12 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja, inherit
 		case o.name == "url" || o.name == "template":
 			// The template file: next to the profile, or a URL.
 			rest, local := strings.CutPrefix(o.value, profileBaseRef)
+			if local {
+				// ${:filename}, as SlapOS's template-base macros name
+				// the file (buildout.hash.cfg gives each part its
+				// filename): the part's own plain options.
+				rest = ownRefs(s.name, rest, byName)
+			}
 			local = local && !strings.Contains(rest, "${")
 			if local {
 				// The directory of the file the section's base location
@@ -86,6 +94,23 @@ func (c *converter) adaptTemplate(s *cvSection, opts []*cvOption, jinja, inherit
 	return out, attrs
 }
 
+// ownRefs replaces, in v, the references to the section's own options
+// (${:NAME} or ${SECTION:NAME}) whose value is plain text (no reference,
+// no $$); the others are kept.
+func ownRefs(section, v string, byName map[string]*cvOption) string {
+	return refSplit.ReplaceAllStringFunc(v, func(r string) string {
+		sec, opt, err := CheckRef(r)
+		if err != nil || (sec != "" && sec != section) {
+			return r
+		}
+		o := byName[opt]
+		if o == nil || strings.Contains(o.value, "$") || strings.Contains(o.value, "\n") {
+			return r
+		}
+		return strings.TrimSpace(o.value)
+	})
+}
+
 // importList rewrites slapos.recipe.template:jinja2's import-list for
 // cookbook:template, whose lines all name paths: the PATH of a "file" (and
 // "folder") line is a buildout key, SECTION:OPTION, whose value is the
@@ -115,6 +140,11 @@ func (c *converter) importList(s *cvSection, o *cvOption) string {
 // references, for cookbook:template's engine buildout. What cannot be read
 // now is said in a warning.
 func (c *converter) templateFileSections(s *cvSection, o *cvOption, rel string, local bool) string {
+	if !local && c.macros[s.name] && strings.Contains(rel, "${:") {
+		// A <= macro naming the file by an option its users set
+		// (template-base's ${:filename}): each user's file is read.
+		return ""
+	}
 	if !local {
 		c.warn(o.pos, WarnTemplateFile, "[%s] the template %s is not a file beside the profile: its ${section:option} cannot be read at conversion time, so the parts it references are not dependencies; give them in sections = { SECTION = { OPTION = part.SECTION.OPTION } }", s.name, oneLine(o.value))
 		return ""

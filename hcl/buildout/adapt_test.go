@@ -72,8 +72,12 @@ inline = left as it is
 			t.Errorf("output lacks %q:\n%s", want, r.HCL)
 		}
 	}
-	if strings.Contains(got, " context =") || strings.Contains(got, "rendered") {
-		t.Errorf("context/rendered left in the output:\n%s", got)
+	if strings.Contains(got, " context =") {
+		t.Errorf("context left in the output:\n%s", got)
+	}
+	// rendered, the old name of output, stays for the sections reading it.
+	if !strings.Contains(got, `output = "${software.path}/instance.cfg" rendered = "${software.path}/instance.cfg"`) {
+		t.Errorf("rendered not given as output and kept:\n%s", got)
 	}
 	checkShape(t, "software.hcl", r.HCL)
 	kinds := map[string]int{}
@@ -146,6 +150,72 @@ output = x
 	}
 	if !bad || !remote {
 		t.Errorf("want a bad-reference warning at instance.cfg.in:7 and a template-file warning for [remote]: %v", r.Warnings)
+	}
+	checkShape(t, "software.hcl", r.HCL)
+}
+
+// SlapOS's template-base macros name the file by the part's own option
+// (url = ${:_profile_base_location_}/${:filename}, buildout.hash.cfg giving
+// filename): the file is still read at conversion time, and its
+// references become the part's sections.
+func TestAdaptTemplateFileByFilename(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "instance.cfg.in"), []byte("[x]\nbin = ${memo:location}/bin\neggs = ${buildout:eggs-directory}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := `[memo]
+recipe = slapos.recipe.cmmi
+url = https://example.org/memo.tar.gz
+
+[template-base]
+recipe = slapos.recipe.template
+url = ${:_profile_base_location_}/${:filename}
+
+[template]
+<= template-base
+filename = instance.cfg.in
+output = ${buildout:directory}/template.cfg
+`
+	profile := filepath.Join(dir, "software.cfg")
+	if err := os.WriteFile(profile, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ConvertClosure(profile, LoadOptions{}, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	squash := func(s string) string { return strings.Join(strings.Fields(s), " ") }
+	got := squash(string(r.HCL))
+	for _, want := range []string{`engine = "buildout"`, `"memo" = { "location" = part.memo.location }`, `"eggs-directory" =`} {
+		if !strings.Contains(got, squash(want)) {
+			t.Errorf("output lacks %q:\n%s", want, r.HCL)
+		}
+	}
+	for _, w := range r.Warnings {
+		if w.Kind == WarnTemplateFile {
+			t.Errorf("the template named by ${:filename} was not read, or the macro warned about: %v", w)
+		}
+	}
+}
+
+// Keys slapgrid and buildout set in [buildout] that no file of the release
+// sets are engine values in a flattened conversion too (the in-memory
+// path of apply): shared-part-list, where the release's parts are, and a
+// buildout default.
+func TestEngineKeysFlattened(t *testing.T) {
+	dir := t.TempDir()
+	profile := filepath.Join(dir, "software.cfg")
+	src := "[buildout]\nparts = info\n\n[info]\nrecipe = slapos.recipe.template\noutput = ${buildout:directory}/info\ninline =\n  shared ${buildout:shared-part-list}\n  offline ${buildout:offline}\n"
+	if err := os.WriteFile(profile, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ConvertClosure(profile, LoadOptions{}, ConvertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(r.HCL)
+	if strings.Contains(got, "part.buildout") || !strings.Contains(got, "shared ${software.path}/parts") || !strings.Contains(got, "offline false") {
+		t.Errorf("engine keys not resolved:\n%s", got)
 	}
 	checkShape(t, "software.hcl", r.HCL)
 }

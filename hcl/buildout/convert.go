@@ -371,7 +371,10 @@ func ConvertConfig(cfg *Config, opts ConvertOptions) (*Result, error) {
 				src = v.Source
 			}
 		}
-		if _, ok := raw["<"]; ok {
+		if m, ok := raw["<"]; ok {
+			for _, n := range macroNames(m) {
+				c.macros[n] = true
+			}
 			// A broken macro fails only when buildout uses the section:
 			// keep it unexpanded (macro = [...]) and say why.
 			if ext, err := r.extendRaw(name, raw, nil); err != nil {
@@ -977,7 +980,12 @@ func (c *converter) segments(section, v string, pos Pos, unescape bool) []segmen
 	return segs
 }
 
-var engineDirs = map[string]string{"directory": "", "bin-directory": "/bin", "parts-directory": "/parts", "eggs-directory": "/eggs", "develop-eggs-directory": "/develop-eggs"}
+// engineDirs are the [buildout] directories the engine provides, as
+// suffixes of the software (or partition) directory. shared-part-list is
+// what slapgrid sets when the node shares parts between releases: slapnode
+// builds a `shared = true` part in its own location, so the only directory
+// holding the release's parts is its parts directory.
+var engineDirs = map[string]string{"directory": "", "bin-directory": "/bin", "parts-directory": "/parts", "eggs-directory": "/eggs", "develop-eggs-directory": "/develop-eggs", "shared-part-list": "/parts"}
 
 var slapConnection = map[string]string{"computer-id": "node.id", "partition-id": "partition.id"}
 
@@ -1035,7 +1043,7 @@ func (c *converter) reference(self, sec, opt string, pos Pos) []segment {
 			c.warn(pos, WarnEngineKey, "${buildout:executable} is the Python running buildout: written as %s, the host's", hostPython)
 			return []segment{{lit: hostPython}}
 		}
-		if v, ok := buildoutDefaults[opt]; ok && c.opts.closure != nil {
+		if v, ok := buildoutDefaults[opt]; ok && (c.opts.closure != nil || c.flatten) {
 			// A default of buildout's own that no file of the release sets.
 			return []segment{{lit: v}}
 		}

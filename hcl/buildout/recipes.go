@@ -286,6 +286,11 @@ func (c *converter) grantsOf(g *grants, s grantSection, recipe string) {
 		} else {
 			g.add(g.exec, "sh", why)
 		}
+	case "symlink":
+		// Links from a partition to the software (link-binary) leave the
+		// tree the sandbox lets the recipe link in: the host's ln makes
+		// them.
+		g.add(g.exec, "ln", why)
 	case "download":
 		netURL("url", o["url"])
 	case "download-unpacked":

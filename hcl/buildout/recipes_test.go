@@ -297,6 +297,11 @@ ip = 127.0.0.1
 
 [me]
 recipe = slapos.cookbook:userinfo
+
+[bin]
+recipe = slapos.cookbook:symbolic.link
+target-directory = ${buildout:directory}/bin
+link-binary = /opt/software/parts/tool/bin/tool
 `)
 	convert := func(p string) *Result {
 		src, err := os.ReadFile(p)
@@ -324,7 +329,7 @@ recipe = slapos.cookbook:userinfo
 		t.Errorf("component warnings: %v", r.Warnings)
 	}
 	r = convert(inst)
-	if got := squash(string(r.HCL)); !strings.Contains(got, `allow_exec = ["getent", "id"] allow_net = ["tcp://${partition.ipv4}:*", "tcp://[${partition.ipv6}]:*"]`) {
+	if got := squash(string(r.HCL)); !strings.Contains(got, `allow_exec = ["getent", "id", "ln"] allow_net = ["tcp://${partition.ipv4}:*", "tcp://[${partition.ipv6}]:*"]`) {
 		t.Errorf("instance grants:\n%s", r.HCL)
 	}
 	p := filepath.Join(dir, "instance.hcl")

@@ -164,7 +164,25 @@ func checkPlugin(ctx context.Context, r *Runner, p *PartitionRef, raw json.RawMe
 		}
 		return false, fmt.Sprintf("%s: %s, which slapnode does not run natively, and python3 is not granted to this instance (allow_exec = [\"python3\"] on its cookbook module runs it with the host's python3)", o.File, what)
 	}
-	return runPythonPlugin(ctx, p, o)
+	ok, msg := runPythonPlugin(ctx, p, o)
+	if !ok && strings.HasPrefix(o.Module, pluginPrefix) && strings.Contains(msg, "No module named 'slapos") {
+		msg += ": " + missingToolbox(o.Module)
+	}
+	return ok, msg
+}
+
+// missingToolbox says why a slapos.toolbox plugin could not be imported:
+// slapnode runs some natively, the others need slapos.toolbox installed
+// for the host's python3 (or the module does not exist: check_port_listening
+// is a slapos.cookbook recipe, not a plugin).
+func missingToolbox(module string) string {
+	names := make([]string, 0, len(nativePlugins))
+	for n := range nativePlugins {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("slapnode runs natively the slapos.toolbox plugins %s; %s needs slapos.toolbox installed for the host's python3 (for a TCP port, check_socket_listening with config-host and config-port does what a check_port_listening would)",
+		strings.Join(names, ", "), module)
 }
 
 // pluginSocketListening is check_socket_listening: a TCP connection to

@@ -193,6 +193,9 @@ class RunPromise(GenericPromise):
 `
 	os.WriteFile(filepath.Join(dir, "etc", "plugin", "counter.py"), []byte(custom), 0o644)
 	os.WriteFile(filepath.Join(dir, "etc", "plugin", "broken.py"), []byte("import nothing_like_this\n"), 0o644)
+	// A slapos.toolbox module slapnode does not run natively, without
+	// slapos.toolbox: the error says which plugins are native.
+	pluginFile(t, dir, "port", "slapos.promise.plugin.check_port_listening", "{'hostname': '127.0.0.1', 'port': '1'}")
 	ref := PartitionRef{Partition: partition.Partition{ID: "slappart0", Path: dir, StateDir: t.TempDir()}}
 	r := &Runner{}
 	run := func(python bool) map[string]Result {
@@ -221,6 +224,9 @@ class RunPromise(GenericPromise):
 	}
 	if res["broken"].OK || !strings.Contains(res["broken"].Message, "ModuleNotFoundError") {
 		t.Errorf("broken plugin: %+v", res["broken"])
+	}
+	if m := res["port"].Message; res["port"].OK || !strings.Contains(m, "runs natively the slapos.toolbox plugins check_command_execute, check_file_state, check_socket_listening") || !strings.Contains(m, "slapos.promise.plugin.check_port_listening needs slapos.toolbox") {
+		t.Errorf("toolbox plugin without slapos.toolbox: %+v", res["port"])
 	}
 	// `promise run` and the daemon read the grant apply recorded.
 	for _, granted := range []bool{true, false} {

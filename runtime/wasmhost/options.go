@@ -12,6 +12,12 @@ type OptionSet struct {
 	// Open: options it does not name are accepted (additionalProperties
 	// is not false, or patternProperties may match them).
 	Open bool
+	// Content lists the options naming files whose content the recipe
+	// reads into what it makes (`"x-content": true` in the option's
+	// schema: a wrapper's hash-files): the engine puts that content in
+	// the part's signature, so the part is made again when a file
+	// changes though its options do not.
+	Content []string
 }
 
 // OptionSet reads the entry's options schema; ok is false when the entry
@@ -48,9 +54,13 @@ type optionSchema struct {
 func (s *optionSchema) collect(set *OptionSet) {
 	for name, raw := range s.Properties {
 		var p struct {
-			Type json.RawMessage `json:"type"`
+			Type    json.RawMessage `json:"type"`
+			Content bool            `json:"x-content"`
 		}
 		json.Unmarshal(raw, &p)
+		if p.Content {
+			set.Content = append(set.Content, name)
+		}
 		var types []string
 		var one string
 		if json.Unmarshal(p.Type, &one) == nil && one != "" {

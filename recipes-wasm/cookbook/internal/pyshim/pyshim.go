@@ -42,8 +42,10 @@ type Request struct {
 	// Name is the part (section) name: self.name, and the code's file name
 	// in tracebacks.
 	Name string `json:"name"`
-	// Options are the section's options, as buildout's strings.
-	Options map[string]string `json:"options"`
+	// Options are the section's options: buildout's strings, and the
+	// objects SlapOS's buildout lets an option hold (a whole
+	// ${slap-configuration:configuration} is a dict): see Values.
+	Options map[string]any `json:"options"`
 	// Buildout holds the other sections the code may read.
 	Buildout map[string]map[string]string `json:"buildout,omitempty"`
 	// DefaultLocation is the location when the options set none (build).
@@ -58,8 +60,10 @@ type Request struct {
 
 // Result is what the shim returns: the options after the code ran.
 type Result struct {
-	Options map[string]string `json:"options"`
-	Error   string            `json:"error"`
+	// Options are strings, or the objects the code set (SlapOS's buildout
+	// accepts any value its dumps serialises: lists, dicts, numbers).
+	Options map[string]any `json:"options"`
+	Error   string         `json:"error"`
 }
 
 // Run writes the shim and the request next to the part (in ctx.Dir(), the
@@ -138,6 +142,33 @@ func Strings(opts recipe.Options, skip ...string) map[string]string {
 		if s, ok := String(v); ok {
 			out[fsx.Unmangle(k)] = s
 		}
+	}
+	return out
+}
+
+// Values is Strings, keeping the options that are objects (or lists of
+// objects) as they are: SlapOS's buildout hands such a value, a whole
+// ${slap-configuration:configuration}, to Python code as a dict.
+func Values(opts recipe.Options, skip ...string) map[string]any {
+	out := map[string]any{}
+	for k, v := range opts {
+		if contains(skip, k) {
+			continue
+		}
+		if s, ok := String(v); ok {
+			out[fsx.Unmangle(k)] = s
+		} else {
+			out[fsx.Unmangle(k)] = v
+		}
+	}
+	return out
+}
+
+// Any is a map of strings as Request.Options.
+func Any(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
 	}
 	return out
 }

@@ -87,16 +87,20 @@ def rmtree(path):
 
 
 class Options(dict):
-    """A section's options: a dict of strings, as buildout's Options."""
+    """A section's options, as SlapOS's buildout Options: strings, or the
+    values its dumps serialises (a dict, a list, a number...)."""
 
     def barrier(self):
         # slapos' zc.buildout: a point past which option values are final.
         pass
 
     def __setitem__(self, key, value):
-        if not isinstance(value, str):
-            raise TypeError('option values must be strings, not %r for %s'
-                            % (type(value).__name__, key))
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise TypeError('option %s: a %s cannot be an option value '
+                            '(strings, numbers, lists and dicts can)'
+                            % (key, type(value).__name__))
         dict.__setitem__(self, key, value)
 
 
@@ -345,6 +349,12 @@ def run_build(req):
         try:
             if location and os.path.lexists(location):
                 rmtree(location)
+            if location:
+                # buildout makes the parts directory before any part
+                # runs; made here, it is the user's the code runs as.
+                parent = os.path.dirname(location)
+                if not os.path.isdir(parent):
+                    os.makedirs(parent)
             _exec(install, name, globals_())
             if location:
                 recipe._check_promise(location)

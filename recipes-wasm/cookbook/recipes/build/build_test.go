@@ -249,6 +249,17 @@ call(['sh', '-c', 'echo "$G" > made'], cwd=location, env=dict(self.environ))
 	if out.Outputs["machine"] == "" || len(out.Installed) != 0 {
 		t.Fatalf("init only: %+v", out)
 	}
+	// An option holding a whole section's dict (slapparameter-dict =
+	// ${slap-configuration:configuration}) reaches the code as a dict, and
+	// the code may set lists and numbers, as SlapOS's buildout allows.
+	out = e.MustInstall("dict", "build", map[string]any{
+		"slapparameter-dict": map[string]any{"conf-text": "<source> port 24224 </source>", "n": 2.0},
+		"init":               "import re\noptions['port-list'] = re.findall(r'port (\\d+)', options['slapparameter-dict'].get('conf-text'))\noptions['count'] = 1 + int(options['slapparameter-dict']['n'])",
+	})
+	if pl, _ := out.Outputs["port-list"].([]any); len(pl) != 1 || pl[0] != "24224" || out.Outputs["count"] != 3.0 {
+		t.Fatalf("dict option: %+v", out.Outputs)
+	}
+	e.MustFail("object", "build", map[string]any{"init": "options['x'] = object()"}, "cannot be an option value")
 	// Errors: a traceback names the part and line; a UserError is shown as is.
 	e.MustFail("boom", "build", map[string]any{"install": "import os\nos.mkdir(location)\nprint(1 / 0.)"}, "ZeroDivisionError", `File "boom", line 3`)
 	if _, err := os.Stat(e.Path("parts", "boom")); !os.IsNotExist(err) {

@@ -334,7 +334,7 @@ func (c *cmmiRun) hook(name, work string) error {
 		return err
 	}
 	c.ctx.Log("executing %s (%s) with the host's python3", name, spec)
-	req := pyshim.Request{Mode: "hook", Name: c.ctx.Part, Options: c.strs, Buildout: sections,
+	req := pyshim.Request{Mode: "hook", Name: c.ctx.Part, Options: pyshim.Any(c.strs), Buildout: sections,
 		Script: file, Function: spec[i+1:], Environment: c.opts["environment"]}
 	if _, err := pyshim.Run(c.ctx, req, work, c.r.env, c.r.timeout); err != nil {
 		return fmt.Errorf("%s %s: %w", name, spec, err)

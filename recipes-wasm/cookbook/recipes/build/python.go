@@ -2,7 +2,6 @@ package build
 
 import (
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/fsx"
@@ -39,10 +38,8 @@ func pythonBuild(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 		if loc == ctx.Dir() || loc == "/" {
 			return recipe.Result{}, fmt.Errorf("location %s is the partition or software directory itself: a part owns its location and it is removed on uninstall", loc)
 		}
-		// buildout creates the parts directory before any part runs.
-		if err := fsx.MkdirAll(ctx, filepath.Dir(loc)); err != nil {
-			return recipe.Result{}, err
-		}
+		// buildout makes the parts directory before any part runs: the
+		// shim does, as the user the code runs as (the partition's).
 	}
 	sections, err := pyshim.Sections(opts, "buildout")
 	if err != nil {
@@ -52,7 +49,11 @@ func pythonBuild(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 	if err != nil {
 		return recipe.Result{}, err
 	}
-	req := pyshim.Request{Mode: "build", Name: ctx.Part, Options: strs, Buildout: sections, DefaultLocation: def}
+	opt := pyshim.Values(opts, "buildout", "timeout")
+	for k, v := range strs {
+		opt[k] = v // location, resolved
+	}
+	req := pyshim.Request{Mode: "build", Name: ctx.Part, Options: opt, Buildout: sections, DefaultLocation: def}
 	ctx.Log("running the Python code of %s with the host's python3", ctx.Part)
 	res, err := pyshim.Run(ctx, req, ctx.Dir(), nil, timeout)
 	if err != nil {
@@ -63,7 +64,7 @@ func pythonBuild(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 		out[k] = v
 	}
 	var installed []string
-	if loc := res.Options["location"]; install && loc != "" {
+	if loc, _ := res.Options["location"].(string); install && loc != "" {
 		installed = append(installed, loc)
 	}
 	return recipe.Result{Outputs: out, Installed: installed, Messages: []string{"ran the Python code with python3"}}, nil

@@ -102,11 +102,15 @@ func download(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 		if err != nil {
 			return recipe.Result{}, err
 		}
-		if name == "" || name == "/" || name == "." || strings.ContainsRune(name, '/') {
-			return recipe.Result{}, fmt.Errorf("cannot name the file from %q: set filename or destination", u)
+		// A filename may be a relative path, as buildout.hash.cfg's
+		// filename = templates/x.in is (slapos.recipe.build joins it to
+		// the part directory): it stays inside that directory.
+		clean := path.Clean(name)
+		if name == "" || clean == "." || path.IsAbs(clean) || clean == ".." || strings.HasPrefix(clean, "../") {
+			return recipe.Result{}, fmt.Errorf("cannot name the file from %q (filename %q): set filename to a name or relative path inside the part, or destination", u, name)
 		}
 		location = fsx.PartDir(ctx)
-		target = filepath.Join(location, name)
+		target = filepath.Join(location, filepath.FromSlash(clean))
 		installed = []string{location}
 	}
 	mode, err := opts.Mode("mode", 0o644)

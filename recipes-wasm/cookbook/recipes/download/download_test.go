@@ -73,6 +73,12 @@ func TestDownload(t *testing.T) {
 	if out.Outputs["target"] != e.Path("bin", "tool") || out.Installed[0] != e.Path("bin", "tool") {
 		t.Fatalf("destination: %+v", out)
 	}
+	// buildout.hash.cfg's filename = templates/x.in: a path inside the part.
+	out = e.MustInstall("dl3", "download", map[string]any{"url": "files/tool-1.0.bin", "sha256": sha(body), "filename": "templates/tool.in"})
+	if out.Outputs["target"] != e.Path("parts", "dl3", "templates", "tool.in") || e.ReadFile(e.Path("parts", "dl3", "templates", "tool.in")) != "payload" {
+		t.Fatalf("filename with a directory: %+v", out)
+	}
+	e.MustFail("up", "download", map[string]any{"url": "files/tool-1.0.bin", "sha256": sha(body), "filename": "../escape"}, "cannot name the file")
 	e.MustFail("bad", "download", map[string]any{"url": "files/tool-1.0.bin", "sha256": strings.Repeat("0", 64)}, "checksum mismatch")
 	e.MustFail("nosum", "download", map[string]any{"url": "files/tool-1.0.bin"}, "set sha256")
 }

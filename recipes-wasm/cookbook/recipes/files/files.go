@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/fsx"
 	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
@@ -197,7 +198,9 @@ func symlink(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 // absolute symlink targets (docs/wasm-abi.md §7), and a relative link stays
 // valid if the whole tree moves.
 func makeLink(ctx recipe.Context, link, target string) error {
+	abs := ""
 	if filepath.IsAbs(target) {
+		abs = target
 		if rel, err := filepath.Rel(filepath.Dir(link), target); err == nil {
 			target = rel
 		}
@@ -214,7 +217,22 @@ func makeLink(ctx recipe.Context, link, target string) error {
 		return fmt.Errorf("creating the directory of %s: %w", link, err)
 	}
 	if err := os.Symlink(target, link); err != nil {
-		return fmt.Errorf("linking %s -> %s: %w (the sandbox refuses links that leave the directory tree they are made in)", link, target, err)
+		if abs == "" || !strings.HasPrefix(target, "..") {
+			return fmt.Errorf("linking %s -> %s: %w (the sandbox refuses links that leave the directory tree they are made in)", link, target, err)
+		}
+		// A link from the partition to the software (SlapOS's
+		// link-binary = ${part:location}/bin/x): the sandbox cannot make
+		// it, the host's ln can, as the partition's user, who may make
+		// such a link in its own directory anyway.
+		r, xerr := ctx.Exec([]string{"ln", "-s", abs, link}, filepath.Dir(link), nil, time.Minute)
+		if xerr == nil && r.ExitCode != 0 {
+			xerr = fmt.Errorf("ln exited %d: %s", r.ExitCode, strings.TrimSpace(r.Output))
+		}
+		if xerr != nil {
+			return fmt.Errorf("linking %s -> %s: the sandbox refuses links that leave the directory tree they are made in, and the host's ln could not make it (%v): grant it with allow_exec = [\"ln\"] in the cookbook's module block", link, abs, xerr)
+		}
+		ctx.LogLevel(recipe.Debug, "linked %s -> %s with ln", link, abs)
+		return nil
 	}
 	ctx.LogLevel(recipe.Debug, "linked %s -> %s", link, target)
 	return nil

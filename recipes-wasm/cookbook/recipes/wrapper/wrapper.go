@@ -21,8 +21,8 @@ const schema = `{"additionalProperties":false,"type":"object","required":["comma
 	"parameters-extra":{"type":["boolean","string"],"description":"pass the wrapper's own arguments on to the command"},
 	"pidfile":{"type":"string","description":"refuse to start while the process recorded there runs; record the new one"},
 	"wait-for-files":{"type":["string","array"],"items":{"type":"string"},"description":"files to wait for before starting"},
-	"hash-files":{"type":["string","array"],"items":{"type":"string"},"description":"files whose content is hashed into the wrapper, so it changes (and the service restarts) when they do"},
-	"hash-existing-files":{"type":["string","array"],"items":{"type":"string"},"description":"like hash-files, skipping files that do not exist"},
+	"hash-files":{"type":["string","array"],"items":{"type":"string"},"x-content":true,"description":"files whose content is hashed into the wrapper, so it changes (and the service restarts) when they do"},
+	"hash-existing-files":{"type":["string","array"],"items":{"type":"string"},"x-content":true,"description":"like hash-files, skipping files that do not exist"},
 	"private-tmpfs":{"type":["string","array"],"description":"not supported: slapnode isolates partitions itself"}
 }}`
 
