@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -117,71 +115,14 @@ func checkSlaposMemo(t *testing.T, cred *syscall.Credential, root, profile, port
 
 func TestSlaposMemoRootless(t *testing.T) {
 	requireBuiltins(t)
-	root := t.TempDir()
-	var cred *syscall.Credential
-	profile := slaposMemo
-	if os.Geteuid() == 0 {
-		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
-		os.Chmod(filepath.Dir(root), 0o755)
-		if err := os.Chown(root, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(filepath.Dir(root), "slapos-memo")
-		if err := os.CopyFS(dir, os.DirFS("../testdata/slapos-memo")); err != nil {
-			t.Fatal(err)
-		}
-		filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-			if err == nil {
-				os.Chmod(p, info.Mode().Perm()|0o055)
-			}
-			return nil
-		})
-		profile = filepath.Join(dir, "software.cfg")
-	}
-	t.Cleanup(func() { runAs(t, cred, root, "node", "stop") })
+	cred, root, profile := legacyRootless(t, "../testdata/slapos-memo", "software.cfg", slaposMemo)
 	checkSlaposMemo(t, cred, root, profile, "18530", "18531")
 }
 
 // On a formatted node: the services run as the partitions' users.
 func TestSlaposMemoFormattedNode(t *testing.T) {
 	requireBuiltins(t)
-	if os.Geteuid() != 0 {
-		t.Skip("node format creates users and cgroups: needs root")
-	}
-	root := filepath.Join(os.TempDir(), fmt.Sprintf("slntest-memo-%d", os.Getpid()))
-	os.RemoveAll(root)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(root, "node.hcl"), []byte(`
-partitions {
-  count          = 2
-  user_base_name = "slntestmm"
-}
-software_user = "slntestmmsoft"
-cgroup {
-  parent = "slntest-memo"
-}
-`), 0o644)
-	t.Cleanup(func() {
-		run(t, root, "node", "stop")
-		if r := run(t, root, "node", "unformat", "--purge"); r.code != 0 {
-			t.Errorf("unformat: %s%s", r.stdout, r.stderr)
-		}
-		os.RemoveAll(root)
-	})
-	if r := run(t, root, "node", "format"); r.code != 0 {
-		t.Fatalf("format (%d):\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	root := legacyFormatted(t, "memo", "slntestmm")
 	checkSlaposMemo(t, nil, root, slaposMemo, "18532", "18533")
-	st := run(t, root, "status")
-	pid := regexp.MustCompile(`slappart0\s+memo\s+RUNNING\s+(\d+)`).FindStringSubmatch(st.stdout)
-	if pid == nil {
-		t.Fatalf("status:\n%s", st.stdout)
-	}
-	status, _ := os.ReadFile("/proc/" + pid[1] + "/status")
-	uid := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindStringSubmatch(string(status))
-	if u, err := user.LookupId(uid[1]); err != nil || u.Username != "slntestmm0" {
-		t.Fatalf("memo runs as uid %s (%v), want slntestmm0", uid[1], err)
-	}
+	checkServiceUser(t, root, "memo", "slntestmm0")
 }

@@ -84,62 +84,14 @@ func checkSlaposStack(t *testing.T, cred *syscall.Credential, root, profile, por
 
 func TestSlaposStackRootless(t *testing.T) {
 	requireBuiltins(t)
-	root := t.TempDir()
-	var cred *syscall.Credential
-	profile := slaposStack
-	if os.Geteuid() == 0 {
-		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
-		os.Chmod(filepath.Dir(root), 0o755)
-		if err := os.Chown(root, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-		dir := filepath.Join(filepath.Dir(root), "slapos-stack")
-		if err := os.CopyFS(dir, os.DirFS("testdata/slapos-stack")); err != nil {
-			t.Fatal(err)
-		}
-		filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-			if err == nil {
-				os.Chmod(p, info.Mode().Perm()|0o055)
-			}
-			return nil
-		})
-		profile = filepath.Join(dir, "software", "frontend", "software.cfg")
-	}
-	t.Cleanup(func() { runAs(t, cred, root, "node", "stop") })
+	cred, root, profile := legacyRootless(t, "testdata/slapos-stack", "software/frontend/software.cfg", slaposStack)
 	checkSlaposStack(t, cred, root, profile, "18520", "18521")
 }
 
 // On a formatted node: the partitions' files and services are their users'.
 func TestSlaposStackFormattedNode(t *testing.T) {
 	requireBuiltins(t)
-	if os.Geteuid() != 0 {
-		t.Skip("node format creates users and cgroups: needs root")
-	}
-	root := filepath.Join(os.TempDir(), fmt.Sprintf("slntest-stack-%d", os.Getpid()))
-	os.RemoveAll(root)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(root, "node.hcl"), []byte(`
-partitions {
-  count          = 2
-  user_base_name = "slntestst"
-}
-software_user = "slnteststsoft"
-cgroup {
-  parent = "slntest-stack"
-}
-`), 0o644)
-	t.Cleanup(func() {
-		run(t, root, "node", "stop")
-		if r := run(t, root, "node", "unformat", "--purge"); r.code != 0 {
-			t.Errorf("unformat: %s%s", r.stdout, r.stderr)
-		}
-		os.RemoveAll(root)
-	})
-	if r := run(t, root, "node", "format"); r.code != 0 {
-		t.Fatalf("format (%d):\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	root := legacyFormatted(t, "stack", "slntestst")
 	checkSlaposStack(t, nil, root, slaposStack, "18522", "18523")
 	owner := func(p string) string {
 		st, err := os.Stat(p)

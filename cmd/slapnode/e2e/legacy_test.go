@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -77,37 +75,9 @@ func checkSlaposHello(t *testing.T, cred *syscall.Credential, root, profile stri
 	}
 }
 
-// readableCopy gives an unprivileged user its own readable copy of the
-// fixture (the checkout may be private to root).
-func readableCopy(t *testing.T, root string) string {
-	t.Helper()
-	dir := filepath.Join(filepath.Dir(root), "slapos-hello")
-	if err := os.CopyFS(dir, os.DirFS("../../../examples/slapos-hello")); err != nil {
-		t.Fatal(err)
-	}
-	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil {
-			os.Chmod(p, info.Mode().Perm()|0o055)
-		}
-		return nil
-	})
-	return filepath.Join(dir, "software.cfg")
-}
-
 func TestSlaposReleaseRootless(t *testing.T) {
 	requireBuiltins(t)
-	root := t.TempDir()
-	var cred *syscall.Credential
-	profile := slaposHello
-	if os.Geteuid() == 0 {
-		cred = &syscall.Credential{Uid: 65534, Gid: 65534}
-		os.Chmod(filepath.Dir(root), 0o755)
-		if err := os.Chown(root, 65534, 65534); err != nil {
-			t.Fatal(err)
-		}
-		profile = readableCopy(t, root)
-	}
-	t.Cleanup(func() { runAs(t, cred, root, "node", "stop") })
+	cred, root, profile := legacyRootless(t, "../../../examples/slapos-hello", "software.cfg", slaposHello)
 	checkSlaposHello(t, cred, root, profile, "18490", "18491")
 }
 
@@ -115,45 +85,9 @@ func TestSlaposReleaseRootless(t *testing.T) {
 // `slapnode node format`: the services run as the partition's user.
 func TestSlaposReleaseFormattedNode(t *testing.T) {
 	requireBuiltins(t)
-	if os.Geteuid() != 0 {
-		t.Skip("node format creates users and cgroups: needs root")
-	}
-	root := filepath.Join(os.TempDir(), fmt.Sprintf("slntest-legacy-%d", os.Getpid()))
-	os.RemoveAll(root)
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(root, "node.hcl"), []byte(`
-partitions {
-  count          = 2
-  user_base_name = "slntestlg"
-}
-software_user = "slntestlgsoft"
-cgroup {
-  parent = "slntest-legacy"
-}
-`), 0o644)
-	t.Cleanup(func() {
-		run(t, root, "node", "stop")
-		if r := run(t, root, "node", "unformat", "--purge"); r.code != 0 {
-			t.Errorf("unformat: %s%s", r.stdout, r.stderr)
-		}
-		os.RemoveAll(root)
-	})
-	if r := run(t, root, "node", "format"); r.code != 0 {
-		t.Fatalf("format (%d):\n%s%s", r.code, r.stdout, r.stderr)
-	}
+	root := legacyFormatted(t, "legacy", "slntestlg")
 	checkSlaposHello(t, nil, root, slaposHello, "18492", "18493")
-	st := run(t, root, "status")
-	pid := regexp.MustCompile(`slappart0\s+hello\s+RUNNING\s+(\d+)`).FindStringSubmatch(st.stdout)
-	if pid == nil {
-		t.Fatalf("status:\n%s", st.stdout)
-	}
-	status, _ := os.ReadFile("/proc/" + pid[1] + "/status")
-	uid := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindStringSubmatch(string(status))
-	if u, err := user.LookupId(uid[1]); err != nil || u.Username != "slntestlg0" {
-		t.Fatalf("hello runs as uid %s (%v), want slntestlg0", uid[1], err)
-	}
+	checkServiceUser(t, root, "hello", "slntestlg0")
 }
 
 // A release whose source is an http URL builds offline from a download
