@@ -208,7 +208,7 @@ func (e *Engine) instantiateBuildout(ctx context.Context, req *InstanceRequest, 
 		}
 	}
 	stateDir := part.StateDir
-	data, err := e.slapData(req, it)
+	data, err := e.slapData(req, it, res)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/zclconf/go-cty/cty"
@@ -35,7 +36,7 @@ type slapData struct {
 }
 
 // slapData gathers the partition's data for its instance-side recipes.
-func (e *Engine) slapData(req *InstanceRequest, it *profile.InstanceType) (*slapData, error) {
+func (e *Engine) slapData(req *InstanceRequest, it *profile.InstanceType, res *schema.Result) (*slapData, error) {
 	s, part := req.Software, req.Partition
 	state := req.State
 	if state == "" {
@@ -65,7 +66,7 @@ func (e *Engine) slapData(req *InstanceRequest, it *profile.InstanceType) (*slap
 	if d.root == "" {
 		d.root = d.title
 	}
-	d.params = wireParameters(req.Params, d.serialisation)
+	d.params = wireParameters(asRequested(req.Params, res), d.serialisation)
 	for _, ip := range append(append([]string{}, part.IPv4List...), part.IPv4) {
 		if ip != "" && !containsString(d.ipv4, ip) {
 			d.ipv4 = append(d.ipv4, ip)
@@ -319,4 +320,108 @@ func goToCtyMap(v map[string]any) (map[string]cty.Value, error) {
 func digestOf(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
+}
+
+// asRequested are the parameters as a requester sends them to the master:
+// as given, but with the strings that validation converted to the
+// schema's types (--param port=8080) converted, without the schema's
+// defaults, which the partition's slapconfiguration applies itself. A
+// json-in-xml software type then gets the number SlapOS's client would
+// have sent, not the text of the command line.
+func asRequested(params map[string]any, res *schema.Result) map[string]any {
+	if res == nil || len(res.Coerced) == 0 {
+		return params
+	}
+	out, _ := deepCopy(params).(map[string]any)
+	for _, ptr := range res.Coerced {
+		if v, ok := atPointer(res.Params, ptr); ok {
+			setPointer(out, ptr, v)
+		}
+	}
+	return out
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k] = deepCopy(e)
+		}
+		return m
+	case []any:
+		l := make([]any, len(x))
+		for i, e := range x {
+			l[i] = deepCopy(e)
+		}
+		return l
+	}
+	return v
+}
+
+// pointerTokens splits a JSON pointer (RFC 6901) into its unescaped tokens.
+func pointerTokens(ptr string) []string {
+	if ptr == "" {
+		return nil
+	}
+	toks := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
+	for i, t := range toks {
+		toks[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~1", "/"), "~0", "~")
+	}
+	return toks
+}
+
+func atPointer(v any, ptr string) (any, bool) {
+	for _, t := range pointerTokens(ptr) {
+		switch x := v.(type) {
+		case map[string]any:
+			var ok bool
+			if v, ok = x[t]; !ok {
+				return nil, false
+			}
+		case []any:
+			i, err := strconv.Atoi(t)
+			if err != nil || i < 0 || i >= len(x) {
+				return nil, false
+			}
+			v = x[i]
+		default:
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// setPointer replaces the value at ptr, which must exist in v.
+func setPointer(v any, ptr string, val any) {
+	toks := pointerTokens(ptr)
+	if len(toks) == 0 {
+		return
+	}
+	parent, ok := atPointer(v, "/"+strings.Join(escapeTokens(toks[:len(toks)-1]), "/"))
+	if len(toks) == 1 {
+		parent, ok = v, true
+	}
+	if !ok {
+		return
+	}
+	last := toks[len(toks)-1]
+	switch x := parent.(type) {
+	case map[string]any:
+		if _, there := x[last]; there {
+			x[last] = val
+		}
+	case []any:
+		if i, err := strconv.Atoi(last); err == nil && i >= 0 && i < len(x) {
+			x[i] = val
+		}
+	}
+}
+
+func escapeTokens(toks []string) []string {
+	out := make([]string, len(toks))
+	for i, t := range toks {
+		out[i] = strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1")
+	}
+	return out
 }

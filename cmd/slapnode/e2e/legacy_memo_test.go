@@ -40,7 +40,7 @@ func checkSlaposMemo(t *testing.T, cred *syscall.Credential, root, profile, port
 	t.Helper()
 	apply := func(extra ...string) result {
 		t.Helper()
-		args := append([]string{"apply", profile, "--param", "port:=" + port, "--param", "health-port:=" + healthPort}, extra...)
+		args := append([]string{"apply", profile, "--param", "port=" + port, "--param", "health-port=" + healthPort}, extra...)
 		r := runAs(t, cred, root, args...)
 		if r.code != 0 {
 			t.Fatalf("apply %v exited %d\nstdout:\n%s\nstderr:\n%s", extra, r.code, r.stdout, r.stderr)
