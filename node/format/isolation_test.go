@@ -241,16 +241,7 @@ func TestIsolationMemoryLimit(t *testing.T) {
 		log, _ := os.ReadFile(filepath.Join(hogPart.Path, "var", "log", "hog.log"))
 		t.Errorf("the hog was not killed: last exit %q; log:\n%s", hog.LastExit, log)
 	}
-	// cgroup v1 counts the kill in the victim's own cgroup (the service's
-	// child of the partition's), v2 in every ancestor too: sum the subtree.
-	oom := 0
-	filepath.WalkDir(memDir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			oom += max(0, counter(filepath.Join(p, "memory.oom_control"), "oom_kill"))
-			oom += max(0, counter(filepath.Join(p, "memory.events.local"), "oom_kill"))
-		}
-		return nil
-	})
+	oom := oomKills(memDir)
 	if oom < 1 {
 		t.Errorf("no OOM kill recorded in %s (oom_kill = %d)", memDir, oom)
 	}
@@ -594,14 +585,7 @@ func TestIsolationMemoryBombForks(t *testing.T) {
 	if n := strings.Count(string(log), "allocated 1024 MiB"); n > 0 {
 		t.Errorf("%d children of the memory bomb allocated 1 GiB despite the 256 MiB limit:\n%s", n, log)
 	}
-	oom := 0
-	filepath.WalkDir(memDir, func(path string, d os.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			oom += max(0, counter(filepath.Join(path, "memory.oom_control"), "oom_kill"))
-			oom += max(0, counter(filepath.Join(path, "memory.events.local"), "oom_kill"))
-		}
-		return nil
-	})
+	oom := oomKills(memDir)
 	if oom < 4 {
 		t.Errorf("%d OOM kills recorded in %s, want one per child (4)", oom, memDir)
 	}
@@ -609,4 +593,19 @@ func TestIsolationMemoryBombForks(t *testing.T) {
 	if after.State != supervisor.StateRunning || after.Pid != before.Pid {
 		t.Errorf("the other partition's service was disturbed: %+v, was %+v", after, before)
 	}
+}
+
+// oomKills sums the OOM kills recorded in a memory cgroup's subtree: cgroup
+// v1 counts a kill in the victim's own cgroup (the service's child of the
+// partition's), v2 in every ancestor too.
+func oomKills(memDir string) int {
+	oom := 0
+	filepath.WalkDir(memDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			oom += max(0, counter(filepath.Join(p, "memory.oom_control"), "oom_kill"))
+			oom += max(0, counter(filepath.Join(p, "memory.events.local"), "oom_kill"))
+		}
+		return nil
+	})
+	return oom
 }

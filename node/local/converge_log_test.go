@@ -5,14 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/slapnode/slapnode/node/master"
 	"github.com/slapnode/slapnode/node/slap"
 )
 
@@ -55,17 +53,7 @@ func (r *recorder) snapshot() ([]string, []int, string) {
 func TestConvergeLoopLogsAndObserves(t *testing.T) {
 	n := openNode(t)
 	svc, _ := inProcessServices(t, n.Root)
-	m, err := master.Open(filepath.Join(t.TempDir(), "master.db"), master.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	client, err := slap.NewClient(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv, client := testMaster(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	missing := filepath.Join(t.TempDir(), "missing", "software.hcl")

@@ -57,20 +57,32 @@ func inProcessServices(t testing.TB, root string) (Services, *supervisor.Supervi
 	return InProcess(sup), sup
 }
 
-func TestConvergeWithMaster(t *testing.T) {
-	n := openNode(t)
-	svc, sup := inProcessServices(t, n.Root)
+// testMaster serves a master with a database of its own over loopback
+// HTTP, its handler wrapped by wrap when set, until the test ends.
+func testMaster(t *testing.T, wrap func(http.Handler) http.Handler) (*httptest.Server, *slap.Client) {
+	t.Helper()
 	m, err := master.Open(filepath.Join(t.TempDir(), "master.db"), master.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
+	t.Cleanup(func() { m.Close() })
+	h := m.Handler()
+	if wrap != nil {
+		h = wrap(h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
 	client, err := slap.NewClient(srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return srv, client
+}
+
+func TestConvergeWithMaster(t *testing.T) {
+	n := openNode(t)
+	svc, sup := inProcessServices(t, n.Root)
+	srv, client := testMaster(t, nil)
 	ctx := context.Background()
 	o := ConvergeOptions{Master: client, ComputerID: "COMP-1", Partitions: 2, Services: svc, PromiseWait: 20 * time.Second}
 	if err := n.Register(ctx, o); err != nil {
@@ -215,18 +227,11 @@ func (c *countingHandler) count(path string) int {
 func TestConvergeRemembersRegistrationAndUsage(t *testing.T) {
 	root := openNode(t).Root
 	newMaster := func() (*countingHandler, *slap.Client) {
-		m, err := master.Open(filepath.Join(t.TempDir(), "master.db"), master.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { m.Close() })
-		ch := &countingHandler{h: m.Handler(), calls: map[string]int{}}
-		srv := httptest.NewServer(ch)
-		t.Cleanup(srv.Close)
-		c, err := slap.NewClient(srv.URL)
-		if err != nil {
-			t.Fatal(err)
-		}
+		var ch *countingHandler
+		_, c := testMaster(t, func(h http.Handler) http.Handler {
+			ch = &countingHandler{h: h, calls: map[string]int{}}
+			return ch
+		})
 		return ch, c
 	}
 	ch, client := newMaster()
@@ -296,17 +301,7 @@ func TestConvergeRemembersRegistrationAndUsage(t *testing.T) {
 func TestConvergeBuildoutSlapConnection(t *testing.T) {
 	n := openNode(t)
 	svc, _ := inProcessServices(t, n.Root)
-	m, err := master.Open(filepath.Join(t.TempDir(), "master.db"), master.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	srv := httptest.NewServer(m.Handler())
-	defer srv.Close()
-	client, err := slap.NewClient(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, client := testMaster(t, nil)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "software.cfg"), []byte(`[buildout]
 parts = instance-profile

@@ -38,24 +38,12 @@ var (
 
 func checkSlaposMemo(t *testing.T, cred *syscall.Credential, root, profile, port, healthPort string) {
 	t.Helper()
-	apply := func(extra ...string) result {
-		t.Helper()
-		args := append([]string{"apply", profile, "--param", "port=" + port, "--param", "health-port=" + healthPort}, extra...)
-		r := runAs(t, cred, root, args...)
-		if r.code != 0 {
-			t.Fatalf("apply %v exited %d\nstdout:\n%s\nstderr:\n%s", extra, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	apply := legacyApply(t, cred, root, profile, "--param", "port="+port, "--param", "health-port="+healthPort)
 	r := apply()
-	for _, want := range []string{"+ memo (cookbook:cmmi)", "switch-softwaretype: software type default runs",
+	saysAll(t, "first apply", r.stdout, "+ memo (cookbook:cmmi)", "switch-softwaretype: software type default runs",
 		"promise memo-listening: ok", "promise memo-socket: ok", "promise health-listening: ok",
 		"promise version-written: ok", "promise check-memo-title: ok", "services: started health, memo",
-		"title = Nothing to remember", "title-count = 3", "titles = Nothing to remember, first, second", "part-count = 2"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("first apply does not say %q:\n%s", want, r.stdout)
-		}
-	}
+		"title = Nothing to remember", "title-count = 3", "titles = Nothing to remember, first, second", "part-count = 2")
 	memo, health := memoURLRe.FindStringSubmatch(r.stdout), healthURLRe.FindStringSubmatch(r.stdout)
 	if memo == nil || health == nil {
 		t.Fatalf("connection parameters not published:\n%s", r.stdout)
@@ -81,20 +69,12 @@ func checkSlaposMemo(t *testing.T, cred *syscall.Credential, root, profile, port
 	}
 
 	r = apply()
-	for _, want := range []string{"software: already installed", "instance: 0 installed, 0 reinstalled, 0 uninstalled", "services: unchanged health, memo"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("second apply is not a no-op (no %q):\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "second apply is not a no-op", r.stdout, "software: already installed", "instance: 0 installed, 0 reinstalled, 0 uninstalled", "services: unchanged health, memo")
 
 	// The title changes only memo's configuration file: its wrapper hashes
 	// it (hash-files), so memo restarts and health does not.
 	r = apply("--param", "title=Groceries")
-	for _, want := range []string{"services: restarted memo; unchanged health", "promise check-memo-title: ok", "title = Groceries"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("after title=Groceries, no %q:\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "after title=Groceries", r.stdout, "services: restarted memo; unchanged health", "promise check-memo-title: ok", "title = Groceries")
 	if body := get(t, memo[1]); body != "Groceries\n" {
 		t.Fatalf("memo answers %q after the change", body)
 	}

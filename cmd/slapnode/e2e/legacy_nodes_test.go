@@ -6,6 +6,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -93,5 +94,29 @@ func checkServiceUser(t *testing.T, root, svc, want string) {
 	uid := regexp.MustCompile(`(?m)^Uid:\s+(\d+)`).FindStringSubmatch(string(status))
 	if u, err := user.LookupId(uid[1]); err != nil || u.Username != want {
 		t.Fatalf("%s runs as uid %s (%v), want %s", svc, uid[1], err, want)
+	}
+}
+
+// legacyApply returns a function applying a fixture release with the
+// given arguments and any more, failing the test when apply fails.
+func legacyApply(t *testing.T, cred *syscall.Credential, root string, args ...string) func(extra ...string) result {
+	return func(extra ...string) result {
+		t.Helper()
+		r := runAs(t, cred, root, append(append([]string{"apply"}, args...), extra...)...)
+		if r.code != 0 {
+			t.Fatalf("apply %v exited %d\nstdout:\n%s\nstderr:\n%s", extra, r.code, r.stdout, r.stderr)
+		}
+		return r
+	}
+}
+
+// saysAll reports each of wants that out does not contain; what names
+// the output (e.g. "the first apply").
+func saysAll(t *testing.T, what, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("%s does not say %q:\n%s", what, want, out)
+		}
 	}
 }

@@ -32,21 +32,10 @@ var (
 
 func checkSlaposStack(t *testing.T, cred *syscall.Credential, root, profile, port, backendPort string) {
 	t.Helper()
-	apply := func() result {
-		t.Helper()
-		r := runAs(t, cred, root, "apply", profile, "--param", "name=Alice", "--param", "port="+port, "--param", "backend-port="+backendPort)
-		if r.code != 0 {
-			t.Fatalf("apply exited %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	apply := legacyApply(t, cred, root, profile, "--param", "name=Alice", "--param", "port="+port, "--param", "backend-port="+backendPort)
 	r := apply()
-	for _, want := range []string{"+ hello (cookbook:cmmi)", "instance frontend/backend in slappart1",
-		"switch-softwaretype: software type backend runs", "promise frontend-promise: ok"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("first apply does not say %q:\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "first apply", r.stdout, "+ hello (cookbook:cmmi)", "instance frontend/backend in slappart1",
+		"switch-softwaretype: software type backend runs", "promise frontend-promise: ok")
 	url, backend, password := stackURLRe.FindStringSubmatch(r.stdout), stackBackendRe.FindStringSubmatch(r.stdout), stackPasswordRe.FindStringSubmatch(r.stdout)
 	if url == nil || backend == nil || password == nil || len(password[1]) != 12 {
 		t.Fatalf("connection parameters not published (url, backend-url, a 12-character password):\n%s", r.stdout)
@@ -75,11 +64,7 @@ func checkSlaposStack(t *testing.T, cred *syscall.Credential, root, profile, por
 
 	// Again: nothing changes, the password is kept.
 	r = apply()
-	for _, want := range []string{"software: already installed", "instance: 0 installed, 0 reinstalled, 0 uninstalled", "services: unchanged frontend", "password = " + password[1]} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("second apply is not a no-op (no %q):\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "second apply is not a no-op", r.stdout, "software: already installed", "instance: 0 installed, 0 reinstalled, 0 uninstalled", "services: unchanged frontend", "password = "+password[1])
 }
 
 func TestSlaposStackRootless(t *testing.T) {

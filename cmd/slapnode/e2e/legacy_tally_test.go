@@ -36,23 +36,11 @@ var (
 
 func checkSlaposTally(t *testing.T, cred *syscall.Credential, root, profile, port, adminPort string) {
 	t.Helper()
-	apply := func(extra ...string) result {
-		t.Helper()
-		args := append([]string{"apply", profile, "--param", "port=" + port, "--param", "admin-port=" + adminPort}, extra...)
-		r := runAs(t, cred, root, args...)
-		if r.code != 0 {
-			t.Fatalf("apply %v exited %d\nstdout:\n%s\nstderr:\n%s", extra, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	apply := legacyApply(t, cred, root, profile, "--param", "port="+port, "--param", "admin-port="+adminPort)
 	r := apply()
-	for _, want := range []string{"+ tally (cookbook:cmmi)", "switch-softwaretype: software type default runs",
+	saysAll(t, "first apply", r.stdout, "+ tally (cookbook:cmmi)", "switch-softwaretype: software type default runs",
 		"promise tally-url: ok", "promise tally-port: ok", "services: started tally, tally-admin",
-		"counters = visits errors", "greeting = Hello", "software-type = default"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("first apply does not say %q:\n%s", want, r.stdout)
-		}
-	}
+		"counters = visits errors", "greeting = Hello", "software-type = default")
 	url, admin := tallyURLRe.FindStringSubmatch(r.stdout), adminURLRe.FindStringSubmatch(r.stdout)
 	if url == nil || admin == nil || !strings.HasPrefix(url[1], "http://[") {
 		t.Fatalf("connection parameters not published (url on IPv6, admin-url):\n%s", r.stdout)
@@ -76,18 +64,10 @@ func checkSlaposTally(t *testing.T, cred *syscall.Credential, root, profile, por
 	}
 
 	r = apply()
-	for _, want := range []string{"software: already installed", "instance: 0 installed, 0 reinstalled, 0 uninstalled", "services: unchanged tally, tally-admin"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("second apply is not a no-op (no %q):\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "second apply is not a no-op", r.stdout, "software: already installed", "instance: 0 installed, 0 reinstalled, 0 uninstalled", "services: unchanged tally, tally-admin")
 
 	r = apply("--param", "greeting=Salut")
-	for _, want := range []string{"services: restarted tally; unchanged tally-admin", "greeting = Salut"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("after greeting=Salut, no %q:\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "after greeting=Salut", r.stdout, "services: restarted tally; unchanged tally-admin", "greeting = Salut")
 	if body := get(t, url[1]); !strings.HasPrefix(body, "Salut #") {
 		t.Fatalf("tally answers %q after the change", body)
 	}

@@ -25,21 +25,9 @@ var (
 // only what depends on it.
 func checkSlaposHello(t *testing.T, cred *syscall.Credential, root, profile string, ports ...string) {
 	t.Helper()
-	params := []string{"--param", "port=" + ports[0], "--param", "status-port=" + ports[1]}
-	apply := func(extra ...string) result {
-		t.Helper()
-		r := runAs(t, cred, root, append(append([]string{"apply", profile}, params...), extra...)...)
-		if r.code != 0 {
-			t.Fatalf("apply %v exited %d\nstdout:\n%s\nstderr:\n%s", extra, r.code, r.stdout, r.stderr)
-		}
-		return r
-	}
+	apply := legacyApply(t, cred, root, profile, "--param", "port="+ports[0], "--param", "status-port="+ports[1])
 	r := apply()
-	for _, want := range []string{"+ hello (cookbook:cmmi)", "promise hello-listening: ok", "promise status-listening: ok", "name = World"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("first apply does not say %q:\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "first apply", r.stdout, "+ hello (cookbook:cmmi)", "promise hello-listening: ok", "promise status-listening: ok", "name = World")
 	hello, status := helloURLRe.FindStringSubmatch(r.stdout), statusURLRe.FindStringSubmatch(r.stdout)
 	if hello == nil || status == nil {
 		t.Fatalf("connection parameters not published:\n%s", r.stdout)
@@ -52,18 +40,10 @@ func checkSlaposHello(t *testing.T, cred *syscall.Credential, root, profile stri
 	}
 
 	r = apply()
-	for _, want := range []string{"software: already installed", "instance: 0 installed, 0 reinstalled, 0 uninstalled", "services: unchanged hello, status"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("second apply is not a no-op (no %q):\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "second apply is not a no-op", r.stdout, "software: already installed", "instance: 0 installed, 0 reinstalled, 0 uninstalled", "services: unchanged hello, status")
 
 	r = apply("--param", "name=Alice")
-	for _, want := range []string{"1 reinstalled", "services: restarted hello; unchanged status", "name = Alice"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("after name=Alice, no %q:\n%s", want, r.stdout)
-		}
-	}
+	saysAll(t, "after name=Alice", r.stdout, "1 reinstalled", "services: restarted hello; unchanged status", "name = Alice")
 	if body := get(t, hello[1]); body != "Hello Alice!\n" {
 		t.Fatalf("hello answers %q after the change", body)
 	}
