@@ -348,12 +348,21 @@ func (c *SlapOSConfig) checkFiles() error {
 }
 
 // interpolate applies configparser's BasicInterpolation: %(name)s is the
-// value of name (in the same section or [DEFAULT]), %% is %.
+// value of name (in the same section or [DEFAULT]), %% is %. Values that
+// name each other several times grow exponentially with the depth (10, as
+// configparser's): the references followed and the value's length are
+// bounded, so a hostile file is refused instead of taking minutes.
 func interpolate(v string, lookup func(string) (string, bool)) (string, error) {
-	return interpolateDepth(v, lookup, 0)
+	budget := maxInterpolations
+	return interpolateDepth(v, lookup, 0, &budget)
 }
 
-func interpolateDepth(v string, lookup func(string) (string, bool), depth int) (string, error) {
+const (
+	maxInterpolations     = 10000   // references followed for one value
+	maxInterpolatedLength = 1 << 20 // bytes of one value once interpolated
+)
+
+func interpolateDepth(v string, lookup func(string) (string, bool), depth int, budget *int) (string, error) {
 	if !strings.Contains(v, "%") {
 		return v, nil
 	}
@@ -380,9 +389,15 @@ func interpolateDepth(v string, lookup func(string) (string, bool), depth int) (
 			if !ok {
 				return "", fmt.Errorf("%%(%s)s names no option", name)
 			}
-			x, err := interpolateDepth(x, lookup, depth+1)
+			if *budget--; *budget < 0 {
+				return "", fmt.Errorf("interpolation follows more than %d references (values naming each other many times)", maxInterpolations)
+			}
+			x, err := interpolateDepth(x, lookup, depth+1, budget)
 			if err != nil {
 				return "", err
+			}
+			if b.Len()+len(x) > maxInterpolatedLength {
+				return "", fmt.Errorf("interpolation makes a value longer than %d MiB", maxInterpolatedLength>>20)
 			}
 			b.WriteString(x)
 			i += end + 1

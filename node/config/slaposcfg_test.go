@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +192,38 @@ func TestSlapOSFormatConfig(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("errors lack %q: %v", want, err)
 		}
+	}
+}
+
+// FuzzParseSlapOS: any slapos.cfg text is parsed or refused with an error
+// (never a panic), interpolation included, and a parsed one maps onto
+// node.hcl's settings or is refused the same way.
+func FuzzParseSlapOS(f *testing.F) {
+	f.Add([]byte(slaposCfg))
+	f.Add([]byte("[slapos]\ncomputer_id = %(x)s\nx = %(computer_id)s\nmaster_url = http://m\n"))
+	f.Add([]byte("[slapformat]\npartition_amount = -1\ninterface_name = lo\n[slapos]\ncomputer_id=C\nmaster_url=u\n"))
+	f.Fuzz(func(t *testing.T, src []byte) {
+		c, err := ParseSlapOS("/etc/opt/slapos/slapos.cfg", src)
+		if err != nil {
+			return
+		}
+		if _, err := c.FormatConfig(Default("/srv/slapnode")); err != nil && !strings.Contains(err.Error(), "slapos.cfg") {
+			t.Errorf("an error that does not name the file: %v", err)
+		}
+	})
+}
+
+// Values naming each other many times grow exponentially with the depth:
+// the file is refused at once, with a reason, instead of taking minutes.
+func TestParseSlapOSInterpolationBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("[slapos]\ncomputer_id = C\nmaster_url = http://m\n")
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&b, "v%d = %s\n", i, strings.Repeat(fmt.Sprintf("%%(v%d)s", i+1), 20))
+	}
+	b.WriteString("v10 = x\n")
+	_, err := ParseSlapOS("slapos.cfg", []byte(b.String()))
+	if err == nil || !strings.Contains(err.Error(), "interpolation") {
+		t.Fatalf("20^10 references: %v", err)
 	}
 }
