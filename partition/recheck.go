@@ -297,7 +297,10 @@ func (e *Engine) RecheckUnchanged(pathOrURL string) *Software {
 		return nil
 	}
 	defer d.Close()
-	rep := &Report{Target: c.Info.Name, Actions: make([]Action, 0, len(c.Parts)), Counts: map[ActionKind]int{}, Basis: c.Basis}
+	rep := &Report{Target: c.Info.Name, Counts: map[ActionKind]int{}, Basis: c.Basis}
+	if len(c.Parts) > 0 {
+		rep.Actions = make([]Action, 0, len(c.Parts))
+	}
 	for _, p := range c.Parts {
 		if p.Base != "" && contentSignature(p.Base, path, p.Content) != p.Sig {
 			return nil
