@@ -229,7 +229,10 @@ func (e *Engine) saveRecheck(s *Software, res *Result) {
 	if tighten(dir, ".", 0o700) != nil {
 		return
 	}
-	_ = atomicfile.WriteIn(dir, filepath.Base(e.recheckPath(s.URL)), data, 0o600, -1, -1)
+	// Atomic, without the fsyncs: whatever version of the file a power
+	// loss leaves is checked against everything it describes before it
+	// is believed.
+	_ = atomicfile.ReplaceIn(dir, filepath.Base(e.recheckPath(s.URL)), data, 0o600, -1, -1)
 }
 
 // recheckMAC is the HMAC that authenticates the cache of the release at
