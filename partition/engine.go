@@ -148,6 +148,7 @@ type Result struct {
 	Report    *Report
 	Evaluator *profile.Evaluator
 	Profile   *profile.Profile
+	recheck   *recheckData
 }
 
 // PartError is a recipe failure, with the part and where it is defined.
@@ -194,7 +195,9 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 		t.Masker.AddNamedJSON(rec.Options, false)
 		t.Masker.AddNamedJSON(rec.Outputs, secretRecipe(rec.Recipe))
 	}
-	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}, Basis: j.basis()}}
+	r := &run{e: e, p: p, t: t, j: j, ev: ev, plan: plan, specs: mods, report: &Report{Target: t.Name, Counts: map[ActionKind]int{}, Basis: j.basis()},
+		recheck: &recheckData{modules: map[string]recheckModule{}}}
+	defer r.closeTargetDir()
 	if !plan {
 		cfg := wasmhost.SessionConfig{
 			Mounts: t.Mounts, Credential: t.Credential,
@@ -241,6 +244,8 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 			continue
 		}
 		if n.Kind == "request" {
+			// What a request returns is not the profile's: not cached.
+			r.recheck.uncacheable = true
 			if err := r.request(ctx, n); err != nil {
 				return nil, err
 			}
@@ -265,8 +270,9 @@ func (e *Engine) Apply(ctx context.Context, p *profile.Profile, extra []*profile
 		if err := j.close(); err != nil {
 			return nil, err
 		}
+		r.recheck.finish(j)
 	}
-	return &Result{Report: r.report, Evaluator: ev, Profile: p}, nil
+	return &Result{Report: r.report, Evaluator: ev, Profile: p, recheck: r.recheck}, nil
 }
 
 type run struct {
@@ -280,6 +286,14 @@ type run struct {
 	specs   map[string]*profile.ModuleSpec
 	report  *Report
 	diags   hcl.Diagnostics // a plan's errors, reported together
+	// recheck is what a recheck of the same profile needs to compare
+	// the parts without evaluating it (recheck.go).
+	recheck *recheckData
+	// dir is the target directory, opened once to check that the paths
+	// the parts installed are there (installed.go).
+	dir       *nofollow.Dir
+	dirOpened bool
+	dirErr    error
 }
 
 // basis is the digest of the journal's parts: names, signatures, order.
@@ -387,15 +401,25 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	// digest is in the signature too, so an unchanged part is not even
 	// validated again.
 	sig := signature(recipe, mod.Digest, optJSON)
+	rp := recheckPart{Name: name, Recipe: recipe}
 	var contentSet wasmhost.OptionSet
 	if set, ok := mod.optionSet(false, recipeName); ok && len(set.Content) > 0 {
 		contentSet = set
-		sig = contentSignature(sig, r.t.Dir, recipeOpts, set.Content)
+		rp.Base, rp.Content = sig, contentPathsOf(recipeOpts, set.Content)
+		sig = contentSignature(sig, r.t.Dir, rp.Content)
 	}
+	rp.Sig = sig
+	r.cacheModule(mod)
 	prev := r.j.parts[name]
+	var missing string
 	if prev != nil && prev.Signature == sig && !r.t.Force {
-		r.report.add(Action{Part: name, Kind: Unchanged, Recipe: recipe})
-		return r.setValue(name, opts, prev.Outputs)
+		// As a buildout run, an unchanged part whose installed files
+		// are not all there any more is installed again.
+		if missing = r.missingInstalled(prev); missing == "" {
+			r.report.add(Action{Part: name, Kind: Unchanged, Recipe: recipe})
+			r.recheck.parts = append(r.recheck.parts, rp)
+			return r.setValue(name, opts, prev.Outputs)
+		}
 	}
 	if entry.Options != nil {
 		if optJSON, err = r.e.validate(mod, recipeName, entry.Options, optJSON, b, r.p); err != nil {
@@ -416,9 +440,19 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		if r.t.Force && len(act.Changed) == 0 {
 			act.Reason = "forced"
 		}
+		if missing != "" {
+			act.Reason = missingReason(missing)
+		}
 	}
 	r.report.add(act)
 	if r.plan {
+		if missing != "" {
+			// Installed again with the options it has (its signature
+			// is the same): the plan takes the outputs it gave them, so
+			// that the parts reading them are compared as apply will
+			// (a recipe given the same options gives the same outputs).
+			return r.setValue(name, opts, prev.Outputs)
+		}
 		if r.t.PlanPaths {
 			r.ev.SetPart(name, planValue(opts, prev))
 		} else {
@@ -427,7 +461,11 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		return nil
 	}
 	if prev != nil {
-		r.e.progress("~ %s (%s)%s", name, recipe, changedSuffix(act.Changed))
+		suffix := changedSuffix(act.Changed)
+		if missing != "" {
+			suffix += " — " + act.Reason
+		}
+		r.e.progress("~ %s (%s)%s", name, recipe, suffix)
 		if err := r.uninstall(ctx, name, prev, mod); err != nil {
 			return err
 		}
@@ -452,6 +490,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	if err := r.j.set(name, rec); err != nil {
 		return err
 	}
+	r.recheck.parts = append(r.recheck.parts, rp)
 	if c := r.t.Credential; c != nil && r.t.Kind == "instance" {
 		// What the part made is the partition user's at once: the
 		// commands later parts run as that user write there (chown.go).
@@ -495,6 +534,7 @@ func planValue(opts map[string]cty.Value, prev *PartRecord) cty.Value {
 }
 
 func (r *run) pending(name, recipe, reason string) error {
+	r.recheck.uncacheable = true
 	kind := Install
 	if r.j.parts[name] != nil {
 		kind = Reinstall
@@ -892,7 +932,7 @@ func (e *Engine) saveDescription(digest string, m *wasmhost.Module, builtin bool
 func (e *Engine) cleanModuleCache() {
 	if p := e.descriptionPath("x"); p != "" {
 		e.cleaned.Do(func() {
-			for _, d := range []string{filepath.Dir(p), e.Root, filepath.Join(e.Root, "state")} {
+			for _, d := range []string{filepath.Dir(p), e.Root, filepath.Join(e.Root, "state"), filepath.Join(e.Root, "state", "recheck")} {
 				atomicfile.CleanTemp(d)
 			}
 		})

@@ -24,15 +24,14 @@ import (
 // following links and refusing what is not a regular file: a path the
 // partition's user planted cannot make the engine read elsewhere or block.
 // A file that is missing counts as missing.
-func contentSignature(sig, dir string, opts map[string]cty.Value, names []string) string {
-	var paths []string
-	for _, name := range names {
-		paths = append(paths, contentPaths(opts[name])...)
-	}
+//
+// paths are contentPathsOf the part's options: a recheck that does not
+// evaluate the profile again (recheck.go) recomputes the signature from
+// the paths it cached.
+func contentSignature(sig, dir string, paths []string) string {
 	if len(paths) == 0 {
 		return sig
 	}
-	sort.Strings(paths)
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00", sig)
 	root, err := nofollow.Open(dir)
@@ -57,6 +56,17 @@ func contentSignature(sig, dir string, opts map[string]cty.Value, names []string
 		h.Write([]byte{0})
 	}
 	return hex.EncodeToString(h.Sum(nil))
+}
+
+// contentPathsOf lists, sorted, the paths the content options names of
+// opts name.
+func contentPathsOf(opts map[string]cty.Value, names []string) []string {
+	var paths []string
+	for _, name := range names {
+		paths = append(paths, contentPaths(opts[name])...)
+	}
+	sort.Strings(paths)
+	return paths
 }
 
 // contentPaths are the paths an option value names: a string of

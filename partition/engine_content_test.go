@@ -18,19 +18,19 @@ func TestContentSignature(t *testing.T) {
 	os.WriteFile(conf, []byte("title = A\n"), 0o644)
 	opts := map[string]cty.Value{"hash-files": cty.StringVal(conf), "other": cty.StringVal("x")}
 	names := []string{"hash-files"}
-	a := contentSignature("base", dir, opts, names)
-	if a == "base" || a != contentSignature("base", dir, opts, names) {
+	a := contentSignature("base", dir, contentPathsOf(opts, names))
+	if a == "base" || a != contentSignature("base", dir, contentPathsOf(opts, names)) {
 		t.Fatalf("signature %q not derived or not stable", a)
 	}
 	os.WriteFile(conf, []byte("title = B\n"), 0o644)
-	b := contentSignature("base", dir, opts, names)
+	b := contentSignature("base", dir, contentPathsOf(opts, names))
 	if b == a {
 		t.Fatal("the signature ignores the file's content")
 	}
-	if contentSignature("base", dir, map[string]cty.Value{"hash-files": cty.TupleVal([]cty.Value{cty.StringVal(conf)})}, names) != b {
+	if contentSignature("base", dir, contentPathsOf(map[string]cty.Value{"hash-files": cty.TupleVal([]cty.Value{cty.StringVal(conf)})}, names)) != b {
 		t.Fatal("a list of paths differs from the same path as a string")
 	}
-	if contentSignature("base", dir, map[string]cty.Value{"other": cty.StringVal(conf)}, names) != "base" {
+	if contentSignature("base", dir, contentPathsOf(map[string]cty.Value{"other": cty.StringVal(conf)}, names)) != "base" {
 		t.Fatal("an option that is not a content option changed the signature")
 	}
 
@@ -42,16 +42,16 @@ func TestContentSignature(t *testing.T) {
 	if err := os.Symlink(outside, conf); err != nil {
 		t.Fatal(err)
 	}
-	l1 := contentSignature("base", dir, opts, names)
+	l1 := contentSignature("base", dir, contentPathsOf(opts, names))
 	os.WriteFile(outside, []byte("other secret\n"), 0o600)
-	if contentSignature("base", dir, opts, names) != l1 {
+	if contentSignature("base", dir, contentPathsOf(opts, names)) != l1 {
 		t.Fatal("the link was followed")
 	}
 	// A path outside the directory is not read either.
 	out := map[string]cty.Value{"hash-files": cty.StringVal(outside)}
-	o1 := contentSignature("base", dir, out, names)
+	o1 := contentSignature("base", dir, contentPathsOf(out, names))
 	os.WriteFile(outside, []byte("third\n"), 0o600)
-	if contentSignature("base", dir, out, names) != o1 {
+	if contentSignature("base", dir, contentPathsOf(out, names)) != o1 {
 		t.Fatal("a file outside the directory was read")
 	}
 }

@@ -218,6 +218,7 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 		if err := os.Remove(marker); err != nil && !os.IsNotExist(err) {
 			return err
 		}
+		e.dropRecheck(s.URL)
 		_, statErr := os.Stat(filepath.Join(s.Path, ".slapnode", "parts.journal"))
 		if e.BinaryCache != nil && !force && os.IsNotExist(statErr) {
 			// Only a release never built here is fetched: one built (or
@@ -282,7 +283,11 @@ func (e *Engine) InstallSoftware(ctx context.Context, s *Software, force, plan b
 			e.progress("binary cache: %s", why)
 		}
 	}
-	return atomicfile.WriteJSON(marker, s.completion(), 0o644)
+	if err := atomicfile.WriteJSON(marker, s.completion(), 0o644); err != nil {
+		return err
+	}
+	e.saveRecheck(s, res)
+	return nil
 }
 
 // mounts lists what a recipe sees: its writable directory, and read-only the

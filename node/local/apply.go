@@ -106,14 +106,27 @@ func (n *Node) Apply(ctx context.Context, profilePath string, o ApplyOptions) (*
 // apply is Apply with the node's lock held (child requests re-enter it).
 func (n *Node) apply(ctx context.Context, profilePath string, o ApplyOptions) (*ApplyResult, error) {
 	e := n.Engine
-	if complete, types := e.Completed(profilePath); complete && types == 0 && o.Type == "" && !o.Force && !o.Recheck && !o.Plan && !o.Release && o.State != StateDestroyed {
-		// A software-only release, installed, its profile unchanged:
-		// nothing to parse, nothing to do.
-		url, _ := partition.SoftwareURL(profilePath)
-		if n.Out != nil {
-			fmt.Fprintf(n.Out, "software %s: complete and unchanged\n", n.Engine.SoftwareDir(url))
+	if complete, types := e.Completed(profilePath); complete && types == 0 && o.Type == "" && !o.Force && !o.Plan && !o.Release && o.State != StateDestroyed {
+		if !o.Recheck {
+			// A software-only release, installed, its profile
+			// unchanged: nothing to parse, nothing to do.
+			url, _ := partition.SoftwareURL(profilePath)
+			if n.Out != nil {
+				fmt.Fprintf(n.Out, "software %s: complete and unchanged\n", n.Engine.SoftwareDir(url))
+			}
+			return &ApplyResult{Software: &partition.Software{URL: url, Path: n.Engine.SoftwareDir(url)}}, nil
 		}
-		return &ApplyResult{Software: &partition.Software{URL: url, Path: n.Engine.SoftwareDir(url)}}, nil
+		// A recheck of such a release: every part compared with its
+		// journal from the recheck cache, without parsing the profile,
+		// when nothing changed (otherwise the profile is applied below).
+		start := time.Now()
+		if sw := e.RecheckUnchanged(profilePath); sw != nil {
+			if n.Out != nil {
+				fmt.Fprintf(n.Out, "software %s (%s)\n", sw.Info.Name, sw.Path)
+			}
+			n.recordBuild(ctx, sw, o, start, nil)
+			return &ApplyResult{Software: sw}, nil
+		}
 	}
 	sw := n.takeChecked(profilePath, o)
 	var err error
