@@ -55,6 +55,16 @@ type Config struct {
 	// Nodes use MachineCacheDir, one per machine. A damaged entry is
 	// detected when it is read and rebuilt.
 	CacheDir string
+	// InstallCacheDir is a compilation cache prepared when slapnode was
+	// built or installed (InstallCacheDir, `slapnode cache compile`),
+	// only ever read: before the first compilation, each of its entries
+	// that CacheDir lacks is linked into CacheDir (linkInstallEntries), so
+	// a machine whose cache is empty loads the built-in modules' machine
+	// code instead of compiling it. Used only with CacheDir.
+	InstallCacheDir string
+	// Note, when set, receives what the host ignored and the user should
+	// know (an install-time cache entry it did not trust).
+	Note func(msg string)
 	// DownloadDir is the content-addressed download cache
 	// (<DownloadDir>/sha256/ab/abcd…); empty disables slapnode.download.
 	DownloadDir string
@@ -82,6 +92,8 @@ type Host struct {
 	// closing an instance unmaps its memory, which must not happen under
 	// a running guest.
 	live sync.RWMutex
+
+	seed sync.Once // links the install-time cache's entries (Config.InstallCacheDir)
 
 	mu       sync.Mutex
 	closed   bool
@@ -229,6 +241,7 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 	}
 	h.mu.Unlock()
 	e.once.Do(func() {
+		h.seed.Do(h.linkInstallCache)
 		e.cm, e.err = c.rt.CompileModule(ctx, wasm)
 		if isCacheEntryError(e.err) && h.cfg.CacheDir != "" {
 			// A damaged entry (a disk error, a truncated write): drop
@@ -249,6 +262,26 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 		h.mu.Unlock()
 	}
 	return e.cm, e.err
+}
+
+// linkInstallCache links the install-time cache's entries into the
+// compilation cache, once per host, just before its first compilation (an
+// apply whose parts are all unchanged compiles nothing and does not get
+// here). A failure only costs a compilation: it is noted, not returned.
+func (h *Host) linkInstallCache() {
+	if h.cfg.InstallCacheDir == "" || h.cfg.CacheDir == "" {
+		return
+	}
+	skipped, err := linkInstallEntries(h.cfg.InstallCacheDir, h.cfg.CacheDir)
+	if h.cfg.Note == nil {
+		return
+	}
+	if err != nil {
+		h.cfg.Note(fmt.Sprintf("install-time compilation cache %s not used: %v", h.cfg.InstallCacheDir, err))
+	}
+	if len(skipped) > 0 {
+		h.cfg.Note(fmt.Sprintf("install-time compilation cache %s: %d entries ignored: %s", h.cfg.InstallCacheDir, len(skipped), strings.Join(skipped, ", ")))
+	}
 }
 
 // Grants are what a profile `module` block allows a module (docs/profiles.md §2).
