@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // MachineCacheEnv names the variable that sets the machine-wide compilation
@@ -62,6 +64,12 @@ func MachineCacheDir() (string, error) {
 	}
 	if err := checkPrivateDir(dir); err != nil {
 		return "", fmt.Errorf("compilation cache %s: %w (set %s to a directory of your own)", dir, err, MachineCacheEnv)
+	}
+	// wazero fails a compilation whose entry it cannot write: a cache on a
+	// read-only mount (a unit with ProtectSystem=strict and no
+	// CacheDirectory=) is refused here instead.
+	if err := unix.Access(dir, unix.W_OK); err != nil {
+		return "", fmt.Errorf("compilation cache %s: not writable: %w (set %s to a directory of your own)", dir, err, MachineCacheEnv)
 	}
 	return dir, nil
 }
