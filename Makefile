@@ -38,13 +38,17 @@ build: $(BUILTIN_WASM)
 	./$(BIN) -q cache compile --dir $(INSTALL_CACHE)
 	@touch $(INSTALL_CACHE)
 
-# Entries are compiled for the CPU of the machine that runs this: a package
-# built elsewhere gets entries that miss on other CPUs (those machines
-# compile at their first apply, as without them); packagers may instead run
-# `slapnode cache compile --dir $(PREFIX)/lib/slapnode/wazero` at install.
+# The build's entries are copied, then checked by the installed binary (it
+# finds them compiled; modes made 0755/0644). They are for the CPU of the
+# machine that built them: a package built elsewhere gets entries that miss
+# on other CPUs (those machines compile at their first apply, as without
+# them); packagers may instead run `slapnode cache compile --dir
+# $(PREFIX)/lib/slapnode/wazero` in a post-install step.
 install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/slapnode
 	rm -rf $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/slapnode $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)
+	cp -R $(INSTALL_CACHE)/. $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)/
 	$(DESTDIR)$(PREFIX)/bin/slapnode -q cache compile --dir $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)
 
 # What the demo needs besides Go: a C compiler (the example's server is
