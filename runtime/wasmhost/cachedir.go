@@ -231,13 +231,50 @@ func isEntryName(name string) bool {
 // install cache. A link is only a pointer: wazero reads through it, and
 // replaces it with a file of its own when it compiles again (a damaged or
 // stale entry, or one removed since), so the install cache is never
-// written. It returns the entries skipped because someone other than root
-// or the caller owns them, or others can write them.
+// written. install may be "" (none, or not trusted): links already in
+// cache are checked all the same.
+//
+// Trust is checked again at each call, for the links already there too
+// (made by an earlier process, maybe of another slapnode): a link whose
+// entry, or a directory above it, someone other than root or the caller
+// could now write is removed, and the module is compiled instead. It
+// returns the install entries skipped for the same reasons.
 func linkInstallEntries(install, cache string) (skipped []string, err error) {
 	sub := wazeroSubdir()
 	dst := filepath.Join(cache, sub)
 	if fi, err := os.Lstat(dst); err != nil || !fi.IsDir() {
 		// Not where this wazero keeps its entries: nothing to link into.
+		return nil, nil
+	}
+	trusted := map[string]bool{} // directory → checkPrivateDir passed
+	dirOK := func(d string) bool {
+		ok, seen := trusted[d]
+		if !seen {
+			ok = checkPrivateDir(d) == nil
+			trusted[d] = ok
+		}
+		return ok
+	}
+	have, err := os.ReadDir(dst)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range have {
+		if e.Type()&fs.ModeSymlink == 0 || !isEntryName(e.Name()) {
+			continue
+		}
+		link := filepath.Join(dst, e.Name())
+		target, err := os.Readlink(link)
+		if err == nil && filepath.IsAbs(target) && dirOK(filepath.Dir(target)) && entryProblem(target) == "" {
+			continue
+		}
+		// No longer trusted, or dangling (its target could be created
+		// later by whoever can write there): removed, a miss.
+		if err := os.Remove(link); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+	}
+	if install == "" {
 		return nil, nil
 	}
 	src := filepath.Join(install, sub)
@@ -248,29 +285,16 @@ func linkInstallEntries(install, cache string) (skipped []string, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPrivateDir(src); err != nil {
-		return nil, fmt.Errorf("%s: %w", src, err)
+	if !dirOK(src) {
+		return nil, fmt.Errorf("%s: %w", src, checkPrivateDir(src))
 	}
-	euid := uint32(os.Geteuid())
 	for _, e := range entries {
 		if !isEntryName(e.Name()) {
 			continue
 		}
 		from := filepath.Join(src, e.Name())
-		fi, err := os.Lstat(from)
-		if err != nil {
-			continue
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		switch {
-		case !fi.Mode().IsRegular():
-			skipped = append(skipped, e.Name()+" (not a regular file)")
-			continue
-		case st.Uid != euid && st.Uid != 0:
-			skipped = append(skipped, fmt.Sprintf("%s (owned by uid %d)", e.Name(), st.Uid))
-			continue
-		case fi.Mode().Perm()&0o022 != 0:
-			skipped = append(skipped, fmt.Sprintf("%s (writable by others, mode %04o)", e.Name(), fi.Mode().Perm()))
+		if p := entryProblem(from); p != "" {
+			skipped = append(skipped, e.Name()+" ("+p+")")
 			continue
 		}
 		to := filepath.Join(dst, e.Name())
@@ -282,6 +306,26 @@ func linkInstallEntries(install, cache string) (skipped []string, err error) {
 		}
 	}
 	return skipped, nil
+}
+
+// entryProblem says why an install-time entry must not be read: not a
+// regular file (a link could lead anywhere), owned by someone other than
+// root or the caller, or writable by others. "" when it may be.
+func entryProblem(path string) string {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err.Error()
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	switch euid := uint32(os.Geteuid()); {
+	case !fi.Mode().IsRegular():
+		return "not a regular file"
+	case st.Uid != euid && st.Uid != 0:
+		return fmt.Sprintf("owned by uid %d", st.Uid)
+	case fi.Mode().Perm()&0o022 != 0:
+		return fmt.Sprintf("writable by others, mode %04o", fi.Mode().Perm())
+	}
+	return ""
 }
 
 // Precompiled is a module compiled by Precompile.

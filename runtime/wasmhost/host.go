@@ -265,19 +265,25 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 }
 
 // linkInstallCache links the install-time cache's entries into the
-// compilation cache, once per host, just before its first compilation (an
-// apply whose parts are all unchanged compiles nothing and does not get
-// here). A failure only costs a compilation: it is noted, not returned.
+// compilation cache, and drops links there that are no longer trusted,
+// once per host, just before its first compilation (an apply whose parts
+// are all unchanged compiles nothing and does not get here). A failure
+// only costs a compilation: it is noted, not returned.
 func (h *Host) linkInstallCache() {
-	if h.cfg.InstallCacheDir == "" || h.cfg.CacheDir == "" {
+	if h.cfg.CacheDir == "" {
 		return
 	}
 	skipped, err := linkInstallEntries(h.cfg.InstallCacheDir, h.cfg.CacheDir)
 	if h.cfg.Note == nil {
 		return
 	}
+	if err != nil && h.cfg.InstallCacheDir == "" {
+		h.cfg.Note(fmt.Sprintf("compilation cache %s: checking its links to an install-time cache: %v", h.cfg.CacheDir, err))
+		return
+	}
 	if err != nil {
 		h.cfg.Note(fmt.Sprintf("install-time compilation cache %s not used: %v", h.cfg.InstallCacheDir, err))
+		return
 	}
 	if len(skipped) > 0 {
 		h.cfg.Note(fmt.Sprintf("install-time compilation cache %s: %d entries ignored: %s", h.cfg.InstallCacheDir, len(skipped), strings.Join(skipped, ", ")))

@@ -266,3 +266,34 @@ func TestInstallCacheHostileEntries(t *testing.T) {
 		t.Fatalf("machine cache: %v", got)
 	}
 }
+
+// TestInstallCacheTrustRevoked: a link made while the install-time cache
+// was trusted is checked again by every later host, even one of a slapnode
+// without an install-time cache: once others can write the entry, or a
+// directory above it, the link is dropped and the module compiled.
+func TestInstallCacheTrustRevoked(t *testing.T) {
+	revoke := map[string]func(install, entry string) error{
+		"entry writable by others":     func(_, e string) error { return os.Chmod(e, 0o666) },
+		"directory writable by others": func(i, _ string) error { return os.Chmod(i, 0o777) },
+	}
+	if os.Geteuid() == 0 {
+		revoke["entry given to another user"] = func(_, e string) error { return os.Chown(e, 65534, 65534) }
+	}
+	for name, fn := range revoke {
+		t.Run(name, func(t *testing.T) {
+			install, entry := precompileReactor(t, t.TempDir())
+			machine := t.TempDir()
+			loadWithInstall(t, machine, install)
+			if got := machineEntries(t, machine); got[filepath.Base(entry)] != "link "+entry {
+				t.Fatalf("machine cache: %v", got)
+			}
+			if err := fn(install, entry); err != nil {
+				t.Fatal(err)
+			}
+			loadWithInstall(t, machine, "")
+			if got := machineEntries(t, machine); len(got) != 1 || got[filepath.Base(entry)] != "file" {
+				t.Fatalf("machine cache: %v; want the link dropped and the module compiled", got)
+			}
+		})
+	}
+}
