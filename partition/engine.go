@@ -388,7 +388,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 	// validated again.
 	sig := signature(recipe, mod.Digest, optJSON)
 	var contentSet wasmhost.OptionSet
-	if set, ok := entry.OptionSet(); ok && len(set.Content) > 0 {
+	if set, ok := mod.optionSet(false, recipeName); ok && len(set.Content) > 0 {
 		contentSet = set
 		sig = contentSignature(sig, r.t.Dir, recipeOpts, set.Content)
 	}
@@ -751,6 +751,9 @@ type modRef struct {
 	grants wasmhost.Grants
 	mu     sync.Mutex
 	loaded *wasmhost.Module
+	// known: Description and Described are set (from a cache, or by
+	// the load). Set before the modRef is shared, or under mu.
+	known bool
 
 	setsMu sync.Mutex
 	sets   map[string]optionSetMemo // "recipe:NAME" or "promise:NAME"
@@ -787,10 +790,25 @@ func (m *modRef) optionSet(promise bool, name string) (wasmhost.OptionSet, bool)
 	return memo.set, memo.ok
 }
 
+// describe loads the module unless its description is known.
+func (m *modRef) describe(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.known {
+		return nil
+	}
+	_, err := m.loadLocked(ctx)
+	return err
+}
+
 // load compiles and checks the module (once).
 func (m *modRef) load(ctx context.Context) (*wasmhost.Module, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.loadLocked(ctx)
+}
+
+func (m *modRef) loadLocked(ctx context.Context) (*wasmhost.Module, error) {
 	if m.loaded != nil {
 		return m.loaded, nil
 	}
@@ -816,8 +834,12 @@ func (m *modRef) load(ctx context.Context) (*wasmhost.Module, error) {
 	}
 	// The compiled module holds what it needs; the bytes can go.
 	m.wasm = nil
-	m.loaded, m.Description, m.Described = lm, lm.Description, lm.Described
-	m.e.saveDescription(m.Digest, lm)
+	m.loaded = lm
+	if !m.known {
+		// Readers of a known description do not lock: it is written once.
+		m.Description, m.Described, m.known = lm.Description, lm.Described, true
+	}
+	m.e.saveDescription(m.Digest, lm, strings.HasPrefix(m.source, "builtin:"))
 	return lm, nil
 }
 
@@ -833,17 +855,34 @@ func (e *Engine) descriptionPath(digest string) string {
 	return filepath.Join(e.Root, "cache", "modules", digest+".json")
 }
 
-func (e *Engine) saveDescription(digest string, m *wasmhost.Module) {
-	p := e.descriptionPath(digest)
-	if p == "" {
-		return
+// descriptionPaths lists where a module's description may be cached: the
+// node root's module cache, then, for a built-in module, the machine's
+// compilation cache (wasmhost.Host.CacheDir: private to root or the user,
+// as the machine code beside it), so that a fresh node root on a machine
+// that has run slapnode knows the cookbook's recipes without loading it
+// — and can load it in the background meanwhile (Preload).
+func (e *Engine) descriptionPaths(digest string, builtin bool) []string {
+	var ps []string
+	if p := e.descriptionPath(digest); p != "" {
+		ps = append(ps, p)
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
+	if builtin && e.Host != nil {
+		if d := e.Host.CacheDir(); d != "" {
+			ps = append(ps, filepath.Join(d, "descriptions-v1", digest+".json"))
+		}
 	}
+	return ps
+}
+
+func (e *Engine) saveDescription(digest string, m *wasmhost.Module, builtin bool) {
 	e.cleanModuleCache()
-	// A cache: losing it only costs a module load.
-	_ = atomicfile.WriteJSON(p, cachedDescription{m.Description, m.Described}, 0o644)
+	for _, p := range e.descriptionPaths(digest, builtin) {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			continue
+		}
+		// A cache: losing it only costs a module load.
+		_ = atomicfile.WriteJSON(p, cachedDescription{m.Description, m.Described}, 0o644)
+	}
 }
 
 // cleanModuleCache removes, once per engine, the temporary files of
@@ -858,6 +897,21 @@ func (e *Engine) cleanModuleCache() {
 			}
 		})
 	}
+}
+
+// Preload starts loading the built-in module name (its machine code read
+// from the compilation cache, decoded and checked: a tenth of a second for
+// the cookbook) in the background, so that the first part needing it finds
+// it ready; a part asking for it meanwhile waits for that load rather than
+// starting another. A profile that declares the module with grants of its
+// own shares the compiled code. Errors are left for the part that needs
+// the module to meet and report.
+func (e *Engine) Preload(ctx context.Context, name string) {
+	go func() {
+		if m, err := e.module(ctx, nil, name, nil); err == nil {
+			_, _ = m.load(ctx)
+		}
+	}()
 }
 
 // module returns the module named by a part's recipe: a `module` block of
@@ -880,6 +934,16 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if m := e.modules[key]; m != nil {
+		if !m.known {
+			// Registered by a caller still loading it (Preload): its
+			// description comes with the load.
+			e.mu.Unlock()
+			err := m.describe(ctx)
+			e.mu.Lock()
+			if err != nil {
+				return nil, err
+			}
+		}
 		return m, nil
 	}
 	var wasm []byte
@@ -918,25 +982,31 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 	m := &modRef{Name: name, Digest: digest, e: e, wasm: wasm, grants: g, source: spec.Source}
 	e.cleanModuleCache()
 	var cached cachedDescription
-	if p := e.descriptionPath(digest); p != "" {
+	for _, p := range e.descriptionPaths(digest, strings.HasPrefix(spec.Source, "builtin:")) {
 		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &cached) == nil && cached.Description.ABI != 0 {
-			m.Description, m.Described = cached.Description, cached.Described
-		}
-	}
-	if m.Description.ABI == 0 && !cached.Described {
-		// Not seen on this node yet: load it now (this also checks its
-		// imports against the grants).
-		e.mu.Unlock()
-		_, err := m.load(ctx)
-		e.mu.Lock()
-		if err != nil {
-			return nil, err
+			m.Description, m.Described, m.known = cached.Description, cached.Described, true
+			break
 		}
 	}
 	if e.modules == nil {
 		e.modules = map[string]*modRef{}
 	}
+	// Registered before it is loaded, so that a second caller waits for
+	// this load (modRef.load) instead of starting another.
 	e.modules[key] = m
+	if !m.known {
+		// Not seen on this node yet: load it now (this also checks its
+		// imports against the grants).
+		e.mu.Unlock()
+		err := m.describe(ctx)
+		e.mu.Lock()
+		if err != nil {
+			if e.modules[key] == m {
+				delete(e.modules, key)
+			}
+			return nil, err
+		}
+	}
 	return m, nil
 }
 

@@ -439,6 +439,9 @@ func (n *Node) CheckProfiles(ctx context.Context, profilePath string) error {
 	if complete, types := n.Engine.Completed(profilePath); complete && types == 0 {
 		return nil
 	}
+	// Something is to be installed or compared: the cookbook is loaded on
+	// the other core while the profiles are parsed and checked.
+	n.Engine.Preload(ctx, "cookbook")
 	sw, err := n.Engine.LoadSoftware(profilePath)
 	if err != nil {
 		return err

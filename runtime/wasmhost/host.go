@@ -137,6 +137,10 @@ type compileEntry struct {
 	err  error
 }
 
+// CacheDir is the directory of the compilation cache (Config.CacheDir),
+// empty when it is kept in memory.
+func (h *Host) CacheDir() string { return h.cfg.CacheDir }
+
 // New creates a Host. The directories in cfg are created when missing.
 func New(ctx context.Context, cfg Config) (*Host, error) {
 	h := &Host{cfg: cfg, classes: map[classKey]*class{}, compiled: map[compileKey]*compileEntry{}}
