@@ -95,6 +95,9 @@ type Host struct {
 
 	seed sync.Once // links the install-time cache's entries (Config.InstallCacheDir)
 
+	// loading counts the Loads in progress, which Close waits for.
+	loading sync.WaitGroup
+
 	mu       sync.Mutex
 	closed   bool
 	classes  map[classKey]*class
@@ -182,14 +185,21 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 // Close releases every runtime, compiled module and instance still open.
 // Sessions must not be used afterwards.
 func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	// Loads in progress (a background preload may still be compiling when
+	// the process ends) finish first: they use the runtimes closed below,
+	// and a compilation cannot be stopped. Later ones are refused.
+	h.loading.Wait()
 	h.live.Lock()
 	defer h.live.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return nil
-	}
-	h.closed = true
 	var errs []error
 	for _, c := range h.classes {
 		errs = append(errs, c.rt.Close(ctx))
@@ -371,6 +381,14 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, g Grants) (*M
 	if name == "" {
 		return nil, errors.New("wasmhost: Load: empty module name")
 	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errors.New("wasmhost: host is closed")
+	}
+	h.loading.Add(1)
+	h.mu.Unlock()
+	defer h.loading.Done()
 	sum := sha256.Sum256(wasm)
 	m := &Module{Name: name, Digest: hex.EncodeToString(sum[:]), Grants: g}
 	fail := func(format string, args ...any) error {
