@@ -49,7 +49,7 @@ install: build
 	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/slapnode
 	rm -rf $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)
 	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/slapnode $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)
-	cp -R $(INSTALL_CACHE)/. $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)/
+	[ ! -d $(INSTALL_CACHE) ] || cp -R $(INSTALL_CACHE)/. $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)/
 	$(DESTDIR)$(PREFIX)/bin/slapnode -q cache compile --dir $(DESTDIR)$(PREFIX)/$(INSTALL_CACHE)
 
 # What the demo needs besides Go: a C compiler (the example's server is
