@@ -26,7 +26,8 @@ type series struct {
 var plotSeries = []series{
 	{"zc.buildout (lean), first run", engBuildout, runFirst, color.RGBA{R: 200, G: 40, B: 40, A: 255}, false, draw.CircleGlyph{}},
 	{"zc.buildout (lean), no-op re-run", engBuildout, runNoop, color.RGBA{R: 200, G: 40, B: 40, A: 255}, true, draw.BoxGlyph{}},
-	{"slapnode, first apply", engSlapnode, runFirst, color.RGBA{R: 30, G: 90, B: 200, A: 255}, false, draw.CircleGlyph{}},
+	{"slapnode, first apply (warm machine cache)", engSlapnode, runFirst, color.RGBA{R: 30, G: 90, B: 200, A: 255}, false, draw.CircleGlyph{}},
+	{"slapnode, first apply just installed (empty machine cache)", engSlapnode, runFirstInstalled, color.RGBA{R: 30, G: 160, B: 120, A: 255}, false, draw.PyramidGlyph{}},
 	{"slapnode, no-op --recheck", engSlapnode, runRecheck, color.RGBA{R: 30, G: 90, B: 200, A: 255}, true, draw.BoxGlyph{}},
 	{"slapnode, no-op (complete release)", engSlapnode, runComplete, color.RGBA{R: 90, G: 170, B: 220, A: 255}, true, draw.TriangleGlyph{}},
 	{"filesystem floor (same mkdir/writes from Go, no engine)", engFloor, runFloor, color.RGBA{R: 120, G: 120, B: 120, A: 255}, true, draw.CrossGlyph{}},

@@ -35,7 +35,11 @@ const (
 	runNoop      = "noop"          // buildout's unchanged re-run: every part compared
 	runRecheck   = "noop-recheck"  // slapnode apply --recheck: every part compared with its state
 	runComplete  = "noop-complete" // slapnode apply: a complete release is skipped
-	runFirstCold = "first-cold"    // slapnode first apply with an empty wazero cache
+	runFirstCold = "first-cold"    // slapnode first apply with no compiled code at all: empty machine cache, no install-time cache
+	// slapnode first apply of a fresh node on a machine where slapnode was
+	// just installed by `make build`: its install-time cache
+	// (lib/slapnode/wazero) present, the machine cache empty.
+	runFirstInstalled = "first-installed"
 
 	// The same directories and files created straight from Go, with no
 	// engine: the recipes' own I/O, which neither engine can avoid.
@@ -145,8 +149,8 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 	}
 	sb := &sideBySide{
 		Sizes: c.sizes,
-		Order: "per repetition and N: zc.buildout first, filesystem floor, slapnode first, zc.buildout no-op, slapnode no-op (--recheck), slapnode no-op (complete)",
-		Cache: "slapnode keeps compiled modules in one cache per machine that every node root shares (/var/cache/slapnode/wazero for root, docs/wasm-abi.md §8); here `SLAPNODE_WASM_CACHE` points it at a scratch directory, empty for the cold apply, then warm for the whole series: each first apply is a fresh node root on a machine that has run slapnode before",
+		Order: "per repetition and N: zc.buildout first, filesystem floor, slapnode first (warm machine cache), slapnode first (just installed: empty machine cache), zc.buildout no-op, slapnode no-op (--recheck), slapnode no-op (complete)",
+		Cache: "slapnode keeps compiled modules in one cache per machine that every node root shares (/var/cache/slapnode/wazero for root), and comes with its cookbook compiled by `make build` in an install-time cache beside the binary (lib/slapnode/wazero, only read; docs/wasm-abi.md §8); here `SLAPNODE_WASM_CACHE` points the machine cache at a scratch directory: warm for the \"first\" series (a fresh node root on a machine that has run slapnode before), empty for each \"just installed\" apply (a fresh node on a machine where slapnode was just installed: it reads the install-time cache), and empty with a copy of the binary that has no install-time cache beside it for the \"no compiled code\" apply (measured once, before the series)",
 		Commands: []string{
 			fmt.Sprintf("%s %s N buildout.cfg --no-develop", pythonBin, filepath.Join(peerShown, "gen_buildout.py")),
 			fmt.Sprintf("slapnode convert buildout.cfg --recipe-map %s --recipe-map %s -o hcl", recipeMap[0], recipeMap[1]),
@@ -182,6 +186,11 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 		profiles[n] = filepath.Join(dir, "hcl", "buildout.hcl")
 	}
 
+	// The install-time cache `make build` prepared beside bin/slapnode:
+	// the "just installed" applies read it.
+	if err := checkInstallCache(slapnode); err != nil {
+		return nil, err
+	}
 	// The machine-wide compilation cache of every slapnode run here: a
 	// scratch directory, empty for the cold apply below.
 	warm := filepath.Join(c.work, "wasm-cache")
@@ -191,16 +200,25 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 	if err := os.Setenv("SLAPNODE_WASM_CACHE", warm); err != nil {
 		return nil, err
 	}
-	// A cold first apply on the largest profile, once: the machine's first
-	// (or the first after an upgrade of slapnode); it also fills the cache
-	// every later fresh root uses.
-	big := c.sizes[len(c.sizes)-1]
-	coldRoot := filepath.Join(c.work, "cold-root")
-	logf("slapnode N=%d first apply with an empty compilation cache", big)
-	m, err := slapnodeFirst(slapnode, profiles[big], coldRoot, big)
-	stopNode(slapnode, coldRoot)
+	// A first apply with no compiled code at all on the largest profile,
+	// once: a binary alone (copied without its install-time cache, or on a
+	// machine whose CPU features differ from the builder's) on a machine
+	// that never ran slapnode. It compiles the cookbook into the cache
+	// every later fresh root of the "first" series uses.
+	bare, err := bareCopy(slapnode, filepath.Join(c.work, "bare"))
 	if err != nil {
 		return nil, err
+	}
+	big := c.sizes[len(c.sizes)-1]
+	coldRoot := filepath.Join(c.work, "cold-root")
+	logf("slapnode N=%d first apply with no compiled code (empty machine cache, no install-time cache)", big)
+	m, err := slapnodeFirst(bare, profiles[big], coldRoot, big)
+	stopNode(bare, coldRoot)
+	if err != nil {
+		return nil, err
+	}
+	if kinds := machineCacheKinds(warm); len(kinds) != 1 || kinds[0] != "file" {
+		return nil, fmt.Errorf("the apply with no compiled code left %v in its machine cache %s, want one compiled entry", kinds, warm)
 	}
 	sb.Samples = append(sb.Samples, sample{N: big, Engine: engSlapnode, Run: runFirstCold, M: m})
 
@@ -269,6 +287,11 @@ func pair(c *config, slapnode, profile, lean, seeded string, n, rep int) ([]samp
 	}
 	add(engSlapnode, runFirst, m)
 
+	if m, err = installedFirst(c, slapnode, profile, n, rep); err != nil {
+		return nil, err
+	}
+	add(engSlapnode, runFirstInstalled, m)
+
 	if m, err = buildout("noop.log"); err != nil {
 		return nil, err
 	}
@@ -288,6 +311,86 @@ func pair(c *config, slapnode, profile, lean, seeded string, n, rep int) ([]samp
 	}
 	add(engSlapnode, runComplete, m)
 	return out, nil
+}
+
+// installedFirst is the first apply of a fresh node root on a machine
+// where slapnode was just installed: an empty machine cache, and the
+// install-time cache of `make build` beside the binary. It checks that the
+// cookbook was read from there (the machine cache holds only a link to it:
+// a compilation would have written a file).
+func installedFirst(c *config, slapnode, profile string, n, rep int) (measure, error) {
+	root := filepath.Join(c.work, "runs", fmt.Sprintf("slapnode-installed-%d-%d", n, rep))
+	cache := filepath.Join(c.work, "runs", fmt.Sprintf("wasm-installed-%d-%d", n, rep))
+	defer os.RemoveAll(root)
+	defer os.RemoveAll(cache)
+	defer stopNode(slapnode, root)
+	warm := os.Getenv("SLAPNODE_WASM_CACHE")
+	defer os.Setenv("SLAPNODE_WASM_CACHE", warm)
+	if err := os.Setenv("SLAPNODE_WASM_CACHE", cache); err != nil {
+		return measure{}, err
+	}
+	m, err := slapnodeFirst(slapnode, profile, root, n)
+	if err != nil {
+		return m, err
+	}
+	if kinds := machineCacheKinds(cache); len(kinds) != 1 || kinds[0] != "link" {
+		return m, fmt.Errorf("slapnode N=%d just installed: its machine cache holds %v, want one link to the install-time cache (the cookbook was compiled instead of read)", n, kinds)
+	}
+	return m, nil
+}
+
+// installCacheOf is where slapnode looks for its install-time cache
+// (runtime/wasmhost InstallCacheRel).
+func installCacheOf(slapnode string) string {
+	return filepath.Join(filepath.Dir(slapnode), "..", "lib", "slapnode", "wazero")
+}
+
+func checkInstallCache(slapnode string) error {
+	entries, _ := filepath.Glob(filepath.Join(installCacheOf(slapnode), "wazero-*", "*"))
+	if len(entries) == 0 {
+		return fmt.Errorf("%s has no compiled cookbook beside it (%s is empty or missing): build it with `make build`", slapnode, installCacheOf(slapnode))
+	}
+	return nil
+}
+
+// bareCopy copies the binary to dir/bin/slapnode, where it finds no
+// install-time cache.
+func bareCopy(slapnode, dir string) (string, error) {
+	bin := filepath.Join(dir, "bin", "slapnode")
+	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
+		return "", err
+	}
+	b, err := os.ReadFile(slapnode)
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		return "", err
+	}
+	if _, err := os.Stat(installCacheOf(bin)); err == nil {
+		return "", fmt.Errorf("%s: an install-time cache is there", installCacheOf(bin))
+	}
+	return bin, nil
+}
+
+// machineCacheKinds lists the entries of a machine compilation cache:
+// "link" for one linked from an install-time cache (read, not compiled),
+// "file" for one compiled on this machine.
+func machineCacheKinds(dir string) []string {
+	files, _ := filepath.Glob(filepath.Join(dir, "wazero-*", "*"))
+	var kinds []string
+	for _, f := range files {
+		fi, err := os.Lstat(f)
+		switch {
+		case err != nil:
+			kinds = append(kinds, "error")
+		case fi.Mode()&os.ModeSymlink != 0:
+			kinds = append(kinds, "link")
+		default:
+			kinds = append(kinds, "file")
+		}
+	}
+	return kinds
 }
 
 // slapnodeFirst is a first apply into a fresh root, checked like the

@@ -90,3 +90,72 @@ func TestBenchArgs(t *testing.T) {
 		t.Fatalf("benchArgs = %q", got)
 	}
 }
+
+// The cold target row is the first apply of a fresh node just after
+// installing slapnode, its ratio computed pair by pair against the same
+// repetition's zc.buildout first run; results without that run (older
+// results.json) render without the row.
+func TestTargetsColdInstalledRow(t *testing.T) {
+	s := []sample{
+		{N: 1000, Rep: 1, Engine: engBuildout, Run: runFirst, M: measure{Wall: 10}},
+		{N: 1000, Rep: 1, Engine: engSlapnode, Run: runFirst, M: measure{Wall: 0.5}},
+		{N: 1000, Rep: 1, Engine: engSlapnode, Run: runFirstInstalled, M: measure{Wall: 1}},
+		{N: 1000, Rep: 2, Engine: engBuildout, Run: runFirst, M: measure{Wall: 12}},
+		{N: 1000, Rep: 2, Engine: engSlapnode, Run: runFirst, M: measure{Wall: 0.5}},
+		{N: 1000, Rep: 2, Engine: engSlapnode, Run: runFirstInstalled, M: measure{Wall: 4}},
+		{N: 1000, Engine: engSlapnode, Run: runFirstCold, M: measure{Wall: 5}},
+	}
+	r := &results{SideBySide: &sideBySide{Sizes: []int{1000}, Samples: s}}
+	var b strings.Builder
+	writeTargets(&b, r)
+	page := b.String()
+	row := ""
+	for _, l := range strings.Split(page, "\n") {
+		if strings.Contains(l, "just after installing slapnode") {
+			row = l
+		}
+	}
+	// Pairs: 10/1 and 12/4: median 6.5×, not 12/5 or 11/2.5.
+	if !strings.Contains(row, "6.5×") || !strings.Contains(row, "**missed**") {
+		t.Fatalf("cold row %q in:\n%s", row, page)
+	}
+	if !strings.Contains(page, "Cold first apply (just installed)") {
+		t.Errorf("no explanation of the missed cold target:\n%s", page)
+	}
+	var old strings.Builder
+	r.SideBySide.Samples = s[:2]
+	writeTargets(&old, r)
+	if strings.Contains(old.String(), "just after installing") {
+		t.Errorf("a cold row without its run:\n%s", old.String())
+	}
+}
+
+// The harness tells a machine cache entry read from the install-time cache
+// (a link) from one compiled on the machine (a file), and finds the
+// install-time cache where slapnode does.
+func TestInstallCacheChecks(t *testing.T) {
+	base := t.TempDir()
+	slapnode := filepath.Join(base, "bin", "slapnode")
+	os.MkdirAll(filepath.Dir(slapnode), 0o755)
+	os.WriteFile(slapnode, []byte("#!/bin/sh\n"), 0o755)
+	if err := checkInstallCache(slapnode); err == nil || !strings.Contains(err.Error(), "make build") {
+		t.Fatalf("no install cache: %v", err)
+	}
+	entry := filepath.Join(base, "lib", "slapnode", "wazero", "wazero-v1-amd64-linux", strings.Repeat("ab", 32))
+	os.MkdirAll(filepath.Dir(entry), 0o755)
+	os.WriteFile(entry, []byte("code"), 0o644)
+	if err := checkInstallCache(slapnode); err != nil {
+		t.Fatal(err)
+	}
+	bare, err := bareCopy(slapnode, filepath.Join(base, "bare"))
+	if err != nil || checkInstallCache(bare) == nil {
+		t.Fatalf("bare copy %s: %v", bare, err)
+	}
+	machine := filepath.Join(base, "machine", "wazero-v1-amd64-linux")
+	os.MkdirAll(machine, 0o700)
+	os.Symlink(entry, filepath.Join(machine, filepath.Base(entry)))
+	os.WriteFile(filepath.Join(machine, strings.Repeat("cd", 32)), []byte("code"), 0o600)
+	if got := strings.Join(machineCacheKinds(filepath.Dir(machine)), ","); got != "link,file" {
+		t.Fatalf("kinds %q", got)
+	}
+}

@@ -79,3 +79,22 @@ func TestCacheCommands(t *testing.T) {
 		t.Errorf("gc: exit %d %s%s", code, out, errs)
 	}
 }
+
+// TestCacheCompileRefuses: cache compile takes no argument, and refuses to
+// write machine code into a directory others can write to (they could
+// swap an entry for their own code).
+func TestCacheCompileRefuses(t *testing.T) {
+	requireCookbook(t)
+	if code, _, errs := runCLI(t, "", "cache", "compile", "somewhere"); code != exitUsage || !strings.Contains(errs, "--dir") {
+		t.Errorf("cache compile somewhere: exit %d %s", code, errs)
+	}
+	open := filepath.Join(t.TempDir(), "open")
+	os.Mkdir(open, 0o777)
+	os.Chmod(open, 0o777)
+	if code, _, errs := runCLI(t, "", "cache", "compile", "--dir", open); code != exitFailure || !strings.Contains(errs, "writable by others") {
+		t.Errorf("cache compile into a world-writable directory: exit %d %s", code, errs)
+	}
+	if entries, _ := filepath.Glob(filepath.Join(open, "*", "*")); len(entries) != 0 {
+		t.Errorf("compiled into it: %v", entries)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/slapnode/slapnode/runtime/builtin"
+	"github.com/slapnode/slapnode/runtime/wasmhost"
 )
 
 // version is set at build time with -ldflags "-X main.version=…"; otherwise
@@ -19,8 +20,10 @@ func init() {
 		usage: `Usage: slapnode version [--json]
        slapnode --version
 
-Prints slapnode's version, the Go version it was built with, and the built-in
-WebAssembly modules embedded in this binary.
+Prints slapnode's version, the Go version it was built with, the built-in
+WebAssembly modules embedded in this binary, and the install-time cache that
+holds them compiled (../lib/slapnode/wazero from the binary, made by
+'make build' or 'slapnode cache compile --dir'), if there is one.
 
 Example:
   slapnode version
@@ -59,7 +62,15 @@ Example:
 			if len(mods) > 0 {
 				list = strings.Join(mods, ", ")
 			}
-			fmt.Fprintf(env.stdout, "slapnode %s\ngo %s\nbuilt-in modules: %s\nrecipe ABI: 1\n", v, goVersion, list)
+			// Where their machine code comes from on a machine whose
+			// compilation cache is empty (docs/wasm-abi.md §8).
+			compiled := "none beside this binary (compiled at a machine's first apply)"
+			if dir, err := wasmhost.InstallCacheDir(); err != nil {
+				compiled = err.Error()
+			} else if dir != "" {
+				compiled = dir
+			}
+			fmt.Fprintf(env.stdout, "slapnode %s\ngo %s\nbuilt-in modules: %s\ninstall-time compilation cache: %s\nrecipe ABI: 1\n", v, goVersion, list, compiled)
 			return nil
 		},
 	})

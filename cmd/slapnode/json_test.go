@@ -348,6 +348,8 @@ func TestJSONDocuments(t *testing.T) {
 	j.check(exitOK, "cache", "ls", "--release", profilePath, "--json", "--root", root)
 	j.check(exitOK, "cache", "ls", "--json", "--root", root)
 	j.check(exitOK, "cache", "gc", "--dry-run", "--max-age", "1ns", "--json", "--root", root)
+	// Into the machine cache, where the applies above compiled the cookbook.
+	j.check(exitOK, "cache", "compile", "--json")
 
 	// A master, the client commands and a converge pass.
 	url, _ := testMaster(t)

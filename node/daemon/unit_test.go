@@ -34,6 +34,8 @@ func TestUnitFile(t *testing.T) {
 		"ProtectSystem": "strict", "ReadWritePaths": "/srv/slapnode", "PrivateTmp": "yes", "ProtectHome": "yes",
 		"LockPersonality": "yes", "RestrictRealtime": "yes", "SystemCallArchitectures": "native",
 		"RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6 AF_NETLINK", "Delegate": "yes",
+		// The machine compilation cache stays writable under ProtectSystem.
+		"CacheDirectory": "slapnode",
 	} {
 		if settings[k] != want {
 			t.Errorf("%s=%q, want %q", k, settings[k], want)

@@ -109,9 +109,22 @@ func Open(ctx context.Context, root string, out io.Writer) (*Node, error) {
 		}
 		cacheDir = filepath.Join(abs, "cache", "wazero")
 	}
+	// The built-in modules compiled when slapnode was built or installed
+	// (docs/wasm-abi.md §8): read where the machine cache lacks them.
+	installDir, err := wasmhost.InstallCacheDir()
+	note := func(msg string) {
+		if out != nil {
+			fmt.Fprintf(out, "note: %s\n", msg)
+		}
+	}
+	if err != nil {
+		note(err.Error())
+	}
 	host, err := wasmhost.New(ctx, wasmhost.Config{
-		CacheDir:    cacheDir,
-		DownloadDir: filepath.Join(abs, "cache", "download"),
+		CacheDir:        cacheDir,
+		InstallCacheDir: installDir,
+		Note:            note,
+		DownloadDir:     filepath.Join(abs, "cache", "download"),
 	})
 	if err != nil {
 		return nil, err

@@ -55,6 +55,16 @@ type Config struct {
 	// Nodes use MachineCacheDir, one per machine. A damaged entry is
 	// detected when it is read and rebuilt.
 	CacheDir string
+	// InstallCacheDir is a compilation cache prepared when slapnode was
+	// built or installed (InstallCacheDir, `slapnode cache compile`),
+	// only ever read: before the first compilation, each of its entries
+	// that CacheDir lacks is linked into CacheDir (linkInstallEntries), so
+	// a machine whose cache is empty loads the built-in modules' machine
+	// code instead of compiling it. Used only with CacheDir.
+	InstallCacheDir string
+	// Note, when set, receives what the host ignored and the user should
+	// know (an install-time cache entry it did not trust).
+	Note func(msg string)
 	// DownloadDir is the content-addressed download cache
 	// (<DownloadDir>/sha256/ab/abcd…); empty disables slapnode.download.
 	DownloadDir string
@@ -82,6 +92,11 @@ type Host struct {
 	// closing an instance unmaps its memory, which must not happen under
 	// a running guest.
 	live sync.RWMutex
+
+	seed sync.Once // links the install-time cache's entries (Config.InstallCacheDir)
+
+	// loading counts the Loads in progress, which Close waits for.
+	loading sync.WaitGroup
 
 	mu       sync.Mutex
 	closed   bool
@@ -170,14 +185,21 @@ func New(ctx context.Context, cfg Config) (*Host, error) {
 // Close releases every runtime, compiled module and instance still open.
 // Sessions must not be used afterwards.
 func (h *Host) Close(ctx context.Context) error {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	h.mu.Unlock()
+	// Loads in progress (a background preload may still be compiling when
+	// the process ends) finish first: they use the runtimes closed below,
+	// and a compilation cannot be stopped. Later ones are refused.
+	h.loading.Wait()
 	h.live.Lock()
 	defer h.live.Unlock()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
-		return nil
-	}
-	h.closed = true
 	var errs []error
 	for _, c := range h.classes {
 		errs = append(errs, c.rt.Close(ctx))
@@ -233,6 +255,7 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 	}
 	h.mu.Unlock()
 	e.once.Do(func() {
+		h.seed.Do(h.linkInstallCache)
 		e.cm, e.err = c.rt.CompileModule(ctx, wasm)
 		if isCacheEntryError(e.err) && h.cfg.CacheDir != "" {
 			// A damaged entry (a disk error, a truncated write): drop
@@ -253,6 +276,32 @@ func (h *Host) compile(ctx context.Context, c *class, digest string, wasm []byte
 		h.mu.Unlock()
 	}
 	return e.cm, e.err
+}
+
+// linkInstallCache links the install-time cache's entries into the
+// compilation cache, and drops links there that are no longer trusted,
+// once per host, just before its first compilation (an apply whose parts
+// are all unchanged compiles nothing and does not get here). A failure
+// only costs a compilation: it is noted, not returned.
+func (h *Host) linkInstallCache() {
+	if h.cfg.CacheDir == "" {
+		return
+	}
+	skipped, err := linkInstallEntries(h.cfg.InstallCacheDir, h.cfg.CacheDir)
+	if h.cfg.Note == nil {
+		return
+	}
+	if err != nil && h.cfg.InstallCacheDir == "" {
+		h.cfg.Note(fmt.Sprintf("compilation cache %s: checking its links to an install-time cache: %v", h.cfg.CacheDir, err))
+		return
+	}
+	if err != nil {
+		h.cfg.Note(fmt.Sprintf("install-time compilation cache %s not used: %v", h.cfg.InstallCacheDir, err))
+		return
+	}
+	if len(skipped) > 0 {
+		h.cfg.Note(fmt.Sprintf("install-time compilation cache %s: %d entries ignored: %s", h.cfg.InstallCacheDir, len(skipped), strings.Join(skipped, ", ")))
+	}
 }
 
 // Grants are what a profile `module` block allows a module (docs/profiles.md §2).
@@ -332,6 +381,14 @@ func (h *Host) Load(ctx context.Context, name string, wasm []byte, g Grants) (*M
 	if name == "" {
 		return nil, errors.New("wasmhost: Load: empty module name")
 	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, errors.New("wasmhost: host is closed")
+	}
+	h.loading.Add(1)
+	h.mu.Unlock()
+	defer h.loading.Done()
 	sum := sha256.Sum256(wasm)
 	m := &Module{Name: name, Digest: hex.EncodeToString(sum[:]), Grants: g}
 	fail := func(format string, args ...any) error {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestReactorDescribeAndInstanceReuse(t *testing.T) {
@@ -197,5 +198,36 @@ func TestLogCapAndConcurrentCalls(t *testing.T) {
 	must(h.Close(context.Background()))
 	if _, err := h.Load(context.Background(), "y", module(t, "reactor"), Grants{Trusted: true, MemoryBytes: 32 << 20}); err == nil || !strings.Contains(err.Error(), "host is closed") {
 		t.Fatalf("load after Close: %v", err)
+	}
+}
+
+// TestCloseWaitsForLoads: a host closed while a load is compiling (a
+// background preload when the process ends) waits for it instead of
+// freeing the runtime under it; a load after Close is refused.
+func TestCloseWaitsForLoads(t *testing.T) {
+	ctx := context.Background()
+	wasm := module(t, "reactor")
+	for i := range 30 {
+		h, err := New(ctx, Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() {
+			_, err := h.Load(ctx, "reactor", wasm, allGrants)
+			done <- err
+		}()
+		if i%2 == 1 {
+			time.Sleep(time.Millisecond) // also once the compilation is under way
+		}
+		if err := h.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil && !strings.Contains(err.Error(), "host is closed") {
+			t.Fatalf("load during Close: %v", err)
+		}
+		if _, err := h.Load(ctx, "reactor", wasm, allGrants); err == nil || !strings.Contains(err.Error(), "host is closed") {
+			t.Fatalf("load after Close: %v", err)
+		}
 	}
 }
