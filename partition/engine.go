@@ -895,34 +895,21 @@ func (e *Engine) descriptionPath(digest string) string {
 	return filepath.Join(e.Root, "cache", "modules", digest+".json")
 }
 
-// descriptionPaths lists where a module's description may be cached: the
-// node root's module cache, then, for a built-in module, the machine's
-// compilation cache (wasmhost.Host.CacheDir: private to root or the user,
-// as the machine code beside it), so that a fresh node root on a machine
-// that has run slapnode knows the cookbook's recipes without loading it
-// — and can load it in the background meanwhile (Preload).
-func (e *Engine) descriptionPaths(digest string, builtin bool) []string {
-	var ps []string
-	if p := e.descriptionPath(digest); p != "" {
-		ps = append(ps, p)
-	}
-	if builtin && e.Host != nil {
-		if d := e.Host.CacheDir(); d != "" {
-			ps = append(ps, filepath.Join(d, "descriptions-v1", digest+".json"))
-		}
-	}
-	return ps
-}
-
 func (e *Engine) saveDescription(digest string, m *wasmhost.Module, builtin bool) {
 	e.cleanModuleCache()
-	for _, p := range e.descriptionPaths(digest, builtin) {
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			continue
-		}
-		// A cache: losing it only costs a module load.
-		_ = atomicfile.WriteJSON(p, cachedDescription{m.Description, m.Described}, 0o644)
+	if builtin && e.Host != nil {
+		// Beside its machine code, for the machine's other node roots.
+		e.Host.SaveDescription(m)
 	}
+	p := e.descriptionPath(digest)
+	if p == "" {
+		return
+	}
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return
+	}
+	// A cache: losing it only costs a module load.
+	_ = atomicfile.WriteJSON(p, cachedDescription{m.Description, m.Described}, 0o644)
 }
 
 // cleanModuleCache removes, once per engine, the temporary files of
@@ -1022,10 +1009,17 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 	m := &modRef{Name: name, Digest: digest, e: e, wasm: wasm, grants: g, source: spec.Source}
 	e.cleanModuleCache()
 	var cached cachedDescription
-	for _, p := range e.descriptionPaths(digest, strings.HasPrefix(spec.Source, "builtin:")) {
+	if p := e.descriptionPath(digest); p != "" {
 		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &cached) == nil && cached.Description.ABI != 0 {
 			m.Description, m.Described, m.known = cached.Description, cached.Described, true
-			break
+		}
+	}
+	if !m.known && strings.HasPrefix(spec.Source, "builtin:") && e.Host != nil {
+		// A fresh node root on a machine that has compiled it (or
+		// where slapnode was installed with it compiled).
+		if d, described, ok := e.Host.CachedDescription(digest); ok {
+			m.Description, m.Described, m.known = d, described, true
+			cached.Described = described
 		}
 	}
 	if e.modules == nil {

@@ -396,6 +396,15 @@ func Precompile(ctx context.Context, dir string, shared bool, names []string, mo
 		if err != nil {
 			return nil, err
 		}
+		// Its description too, so that a new node knows its recipes
+		// before it loads it (Host.CachedDescription).
+		dm, fm := os.FileMode(0o700), os.FileMode(0o600)
+		if shared {
+			dm, fm = 0o755, 0o644
+		}
+		if err := h.saveDescription(m, dm, fm); err != nil {
+			return nil, fmt.Errorf("compilation cache: %w", err)
+		}
 		p := Precompiled{Name: name, Digest: m.Digest}
 		for _, n := range after {
 			if !slices.Contains(before, n) {

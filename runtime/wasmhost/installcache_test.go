@@ -3,6 +3,8 @@ package wasmhost
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -295,5 +297,49 @@ func TestInstallCacheTrustRevoked(t *testing.T) {
 				t.Fatalf("machine cache: %v; want the link dropped and the module compiled", got)
 			}
 		})
+	}
+}
+
+// TestInstallCacheDescription: the install-time cache also records what a
+// compiled module describes, so that a host over an empty machine cache
+// knows its recipes without loading it; the machine cache's own record
+// wins, and a digest that is not one is never looked up as a path.
+func TestInstallCacheDescription(t *testing.T) {
+	ctx := context.Background()
+	install, _ := precompileReactor(t, t.TempDir())
+	sum := sha256.Sum256(module(t, "reactor"))
+	digest := hex.EncodeToString(sum[:])
+	if fi, err := os.Stat(filepath.Join(install, descriptionsDir, digest+".json")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("description in the install cache: %v %v, want a file of mode 0644", fi, err)
+	}
+	machine := filepath.Join(t.TempDir(), "machine")
+	h, err := New(ctx, Config{CacheDir: machine, InstallCacheDir: install})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	d, described, ok := h.CachedDescription(digest)
+	if !ok || !described || d.ABI == 0 || len(d.Recipes) == 0 {
+		t.Fatalf("CachedDescription = %+v %v %v, want the reactor's recipes", d, described, ok)
+	}
+	if _, _, ok := h.CachedDescription("../" + digest[3:]); ok {
+		t.Fatal("a path was looked up as a digest")
+	}
+	// Loaded on this machine: recorded in its own cache too, private.
+	m, err := h.Load(ctx, "reactor", module(t, "reactor"), trustedGrants)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.SaveDescription(m)
+	if fi, err := os.Stat(filepath.Join(machine, descriptionsDir, digest+".json")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("description in the machine cache: %v %v, want mode 0600", fi, err)
+	}
+	h2, err := New(ctx, Config{CacheDir: machine})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close(ctx)
+	if _, _, ok := h2.CachedDescription(digest); !ok {
+		t.Fatal("the machine cache's record is not read")
 	}
 }
