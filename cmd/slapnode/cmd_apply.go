@@ -52,7 +52,8 @@ Flags:
   -auto-approve       destroy without asking
   --force             reinstall every part, even unchanged ones
   --recheck           compare every part of an already complete software release
-                      with its state (a complete release is skipped otherwise)
+                      with its state, and reinstall a part whose installed files
+                      are missing (a complete release is skipped otherwise)
   --release           refuse a profile that can change under a user's feet (see
                       'slapnode release check'): unpinned downloads, modules, extends,
                       versions or commands
