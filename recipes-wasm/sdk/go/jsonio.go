@@ -1,6 +1,8 @@
 package recipe
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -80,8 +82,10 @@ func (r *jsonReader) null() (bool, error) {
 }
 
 // object reads an object, calling field for each member with the reader
-// positioned at the member's value, which field must consume.
-func (r *jsonReader) object(field func(key string) error) error {
+// positioned at the member's value, which field must consume. key is
+// valid only during the call (it may point into the input): matching it
+// against known names allocates nothing.
+func (r *jsonReader) object(field func(key []byte) error) error {
 	if r.peek() != '{' {
 		return r.unexpected("an object")
 	}
@@ -98,7 +102,7 @@ func (r *jsonReader) object(field func(key string) error) error {
 		if r.peek() != '"' {
 			return r.unexpected("a string (an object key)")
 		}
-		key, err := r.str()
+		key, err := r.strBytes()
 		if err != nil {
 			return err
 		}
@@ -191,9 +195,9 @@ func (r *jsonReader) value() (any, error) {
 // objectInto reads an object's members into m (a later duplicate key
 // replaces an earlier one, as with encoding/json).
 func (r *jsonReader) objectInto(m map[string]any) error {
-	return r.object(func(key string) error {
+	return r.object(func(key []byte) error {
 		v, err := r.value()
-		m[key] = v
+		m[string(key)] = v
 		return err
 	})
 }
@@ -253,20 +257,24 @@ func (r *jsonReader) number() (any, error) {
 // str reads a string. Invalid UTF-8 and lone surrogates become U+FFFD,
 // as encoding/json decodes them.
 func (r *jsonReader) str() (string, error) {
+	b, err := r.strBytes()
+	return string(b), err
+}
+
+// strBytes reads a string: a slice of the input when the string has
+// nothing to unescape or replace, else a new buffer.
+func (r *jsonReader) strBytes() ([]byte, error) {
 	if r.peek() != '"' {
-		return "", r.unexpected("a string")
+		return nil, r.unexpected("a string")
 	}
 	r.i++
 	start := r.i
-	// Fast path: printable ASCII without escapes is copied as is.
-	for i := start; i < len(r.b); i++ {
-		c := r.b[i]
-		if c == '"' {
-			r.i = i + 1
-			return string(r.b[start:i]), nil
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
+	// Fast path: printable ASCII without escapes is used as is. IndexByte
+	// is assembly in Go's WebAssembly port; a loop over bytes is not.
+	if n := bytes.IndexByte(r.b[start:], '"'); n >= 0 {
+		if s := r.b[start : start+n]; bytes.IndexByte(s, '\\') < 0 && printableASCII(s) {
+			r.i = start + n + 1
+			return s, nil
 		}
 	}
 	var out []byte
@@ -274,20 +282,20 @@ func (r *jsonReader) str() (string, error) {
 	for {
 		if i >= len(r.b) {
 			r.i = i
-			return "", r.unexpected("'\"' ending a string")
+			return nil, r.unexpected("'\"' ending a string")
 		}
 		c := r.b[i]
 		switch {
 		case c == '"':
 			r.i = i + 1
-			return string(out), nil
+			return out, nil
 		case c < 0x20:
 			r.i = i
-			return "", r.errorf("invalid character %q in a string", c)
+			return nil, r.errorf("invalid character %q in a string", c)
 		case c == '\\':
 			if i+1 >= len(r.b) {
 				r.i = i + 1
-				return "", r.unexpected("an escape")
+				return nil, r.unexpected("an escape")
 			}
 			e := r.b[i+1]
 			i += 2
@@ -308,7 +316,7 @@ func (r *jsonReader) str() (string, error) {
 				c1, ok := hex4(r.b, i)
 				if !ok {
 					r.i = i
-					return "", r.errorf("invalid \\u escape in a string")
+					return nil, r.errorf("invalid \\u escape in a string")
 				}
 				i += 4
 				if utf16.IsSurrogate(c1) {
@@ -329,7 +337,7 @@ func (r *jsonReader) str() (string, error) {
 				out = utf8.AppendRune(out, c1)
 			default:
 				r.i = i - 1
-				return "", r.errorf("invalid escape %q in a string", e)
+				return nil, r.errorf("invalid escape %q in a string", e)
 			}
 		case c < utf8.RuneSelf:
 			out = append(out, c)
@@ -344,6 +352,25 @@ func (r *jsonReader) str() (string, error) {
 			i += size
 		}
 	}
+}
+
+// printableASCII reports whether s holds only bytes 0x20–0x7f, eight at a
+// time: a byte below 0x20 borrows into its high bit when 0x20 is taken
+// from it, a byte from 0x80 has it set.
+func printableASCII(s []byte) bool {
+	for len(s) >= 8 {
+		x := binary.LittleEndian.Uint64(s)
+		if (x|(x-0x2020202020202020))&0x8080808080808080 != 0 {
+			return false
+		}
+		s = s[8:]
+	}
+	for _, c := range s {
+		if c < 0x20 || c >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 // hex4 parses the four hex digits at b[i:].
@@ -410,14 +437,14 @@ func (r *jsonReader) skip() error {
 
 // fieldName matches key against the known names of a shape: exactly, or
 // else ignoring case as encoding/json matches struct fields.
-func fieldName(key string, names ...string) string {
+func fieldName(key []byte, names ...string) string {
 	for _, n := range names {
-		if key == n {
+		if string(key) == n {
 			return n
 		}
 	}
 	for _, n := range names {
-		if strings.EqualFold(key, n) {
+		if strings.EqualFold(string(key), n) {
 			return n
 		}
 	}
@@ -427,7 +454,7 @@ func fieldName(key string, names ...string) string {
 // decodeRecipeInput reads a recipe entry point's input (docs/wasm-abi.md §4.1).
 func decodeRecipeInput(b []byte) (in recipeInput, err error) {
 	r := &jsonReader{b: b}
-	err = r.object(func(key string) error {
+	err = r.object(func(key []byte) error {
 		var err error
 		switch fieldName(key, "recipe", "part", "phase", "options", "context", "previous") {
 		case "recipe":
@@ -456,7 +483,7 @@ func decodeRecipeInput(b []byte) (in recipeInput, err error) {
 // decodePromiseInput reads promise_check's input (docs/wasm-abi.md §5).
 func decodePromiseInput(b []byte) (in promiseInput, err error) {
 	r := &jsonReader{b: b}
-	err = r.object(func(key string) error {
+	err = r.object(func(key []byte) error {
 		var err error
 		switch fieldName(key, "promise", "name", "options", "context") {
 		case "promise":
@@ -485,7 +512,7 @@ func (r *jsonReader) previous(p *Previous) (*Previous, error) {
 	if p == nil {
 		p = &Previous{}
 	}
-	return p, r.object(func(key string) error {
+	return p, r.object(func(key []byte) error {
 		var err error
 		switch fieldName(key, "options", "outputs", "installed") {
 		case "options":
@@ -505,7 +532,7 @@ func (r *jsonReader) callContext(c *CallContext) error {
 	if isNull, err := r.null(); isNull || err != nil {
 		return err
 	}
-	return r.object(func(key string) error {
+	return r.object(func(key []byte) error {
 		var err error
 		switch fieldName(key, "kind", "partition", "software", "profile_dir", "cache_dir", "node") {
 		case "kind":
@@ -519,7 +546,7 @@ func (r *jsonReader) callContext(c *CallContext) error {
 				c.Partition = &Partition{}
 			}
 			p := c.Partition
-			err = r.object(func(key string) error {
+			err = r.object(func(key []byte) error {
 				var err error
 				switch fieldName(key, "id", "path", "user", "ipv4", "ipv6") {
 				case "id":
@@ -541,7 +568,7 @@ func (r *jsonReader) callContext(c *CallContext) error {
 			if isNull, err := r.null(); isNull || err != nil {
 				return err
 			}
-			err = r.object(func(key string) error {
+			err = r.object(func(key []byte) error {
 				var err error
 				switch fieldName(key, "path", "url") {
 				case "path":
@@ -561,7 +588,7 @@ func (r *jsonReader) callContext(c *CallContext) error {
 			if isNull, err := r.null(); isNull || err != nil {
 				return err
 			}
-			err = r.object(func(key string) error {
+			err = r.object(func(key []byte) error {
 				var err error
 				switch fieldName(key, "id", "root") {
 				case "id":
@@ -750,4 +777,23 @@ func marshalStd(v any) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(strings.TrimSuffix(b.String(), "\n")), nil
+}
+
+// decodeHostError reads a host function's response of the form {} or
+// {"error": "..."} (docs/wasm-abi.md §6) and returns its error field.
+func decodeHostError(b []byte) (msg string, err error) {
+	r := &jsonReader{b: b}
+	err = r.object(func(key []byte) error {
+		var err error
+		if fieldName(key, "error") == "error" {
+			msg, err = r.stringField()
+		} else {
+			err = r.skip()
+		}
+		return err
+	})
+	if err == nil {
+		err = r.end()
+	}
+	return msg, err
 }

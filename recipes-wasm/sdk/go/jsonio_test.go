@@ -192,3 +192,26 @@ func FuzzAppendString(f *testing.F) {
 		}
 	})
 }
+
+type chmodHost struct{ req []byte }
+
+func (h *chmodHost) Log(Level, string) {}
+func (h *chmodHost) Call(function string, req []byte) ([]byte, error) {
+	h.req = req
+	return []byte(`{"error":"refused \"x\""}`), nil
+}
+
+// TestChmodRequest: the hand-written chmod request is the JSON the host
+// reads, and the response's error comes back.
+func TestChmodRequest(t *testing.T) {
+	h := &chmodHost{}
+	p := "/srv/a \"b\"\\c\u2028é\x01"
+	err := Context{host: h}.Chmod(0o750, p)
+	var req chmodRequest
+	if jerr := json.Unmarshal(h.req, &req); jerr != nil || req.Path != p || req.Mode != 0o750 {
+		t.Fatalf("request %s: %+v %v", h.req, req, jerr)
+	}
+	if err == nil || !strings.Contains(err.Error(), `refused "x"`) {
+		t.Fatalf("error %v", err)
+	}
+}
