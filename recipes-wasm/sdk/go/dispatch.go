@@ -87,7 +87,7 @@ func (g *Registry) Dispatch(entry string, input []byte, host Host) []byte {
 func (g *Registry) runRecipe(entry string, input []byte, host Host) (out RecipeOutput) {
 	out = RecipeOutput{Outputs: map[string]any{}, Installed: []string{}, Messages: []string{}}
 	// Numbers are decoded exactly (int64 when integral), see Options.
-	in, err := decodeRecipeInput(input)
+	in, err := decodeRecipeInput(input, &g.contexts)
 	if err != nil {
 		out.Error = fmt.Sprintf("%s: malformed input JSON: %v", entry, err)
 		return out
@@ -187,7 +187,7 @@ func safeCall(fn func() (Result, error)) (res Result, err error) {
 }
 
 func (g *Registry) check(input []byte, host Host) (out CheckOutput) {
-	in, err := decodePromiseInput(input)
+	in, err := decodePromiseInput(input, &g.contexts)
 	if err != nil {
 		return CheckOutput{Message: fmt.Sprintf("promise_check: malformed input JSON: %v", err)}
 	}

@@ -8,8 +8,10 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // The call inputs and outputs are read and written here without
@@ -206,6 +208,19 @@ func (r *jsonReader) objectInto(m map[string]any) error {
 // fits, float64 otherwise (json.Number's Int64, then Float64).
 func (r *jsonReader) number() (any, error) {
 	start := r.i
+	if err := r.scanNumber(); err != nil {
+		return nil, err
+	}
+	s := string(r.b[start:r.i])
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		return n, nil
+	}
+	f, _ := strconv.ParseFloat(s, 64)
+	return f, nil
+}
+
+// scanNumber moves past a number, checking its syntax.
+func (r *jsonReader) scanNumber() error {
 	b := r.b
 	i := r.i
 	if i < len(b) && b[i] == '-' {
@@ -220,13 +235,13 @@ func (r *jsonReader) number() (any, error) {
 		}
 	default:
 		r.i = i
-		return nil, r.unexpected("a digit")
+		return r.unexpected("a digit")
 	}
 	if i < len(b) && b[i] == '.' {
 		i++
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
 			r.i = i
-			return nil, r.unexpected("a digit after the decimal point")
+			return r.unexpected("a digit after the decimal point")
 		}
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 			i++
@@ -239,19 +254,14 @@ func (r *jsonReader) number() (any, error) {
 		}
 		if i >= len(b) || b[i] < '0' || b[i] > '9' {
 			r.i = i
-			return nil, r.unexpected("a digit in the exponent")
+			return r.unexpected("a digit in the exponent")
 		}
 		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
 			i++
 		}
 	}
 	r.i = i
-	s := string(b[start:i])
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, nil
-	}
-	f, _ := strconv.ParseFloat(s, 64)
-	return f, nil
+	return nil
 }
 
 // str reads a string. Invalid UTF-8 and lone surrogates become U+FFFD,
@@ -429,10 +439,69 @@ func (r *jsonReader) stringsField() ([]string, error) {
 	return l, err
 }
 
-// skip reads and drops a value (an unknown member, as encoding/json ignores it).
+// skip moves past a value, checking its syntax without decoding it (an
+// unknown member, which encoding/json ignores too).
 func (r *jsonReader) skip() error {
-	_, err := r.value()
-	return err
+	switch c := r.peek(); {
+	case c == '"':
+		_, err := r.strBytes()
+		return err
+	case c == '{':
+		return r.object(func([]byte) error { return r.skip() })
+	case c == '[':
+		return r.array(r.skip)
+	case c == 't':
+		return r.literal("true")
+	case c == 'f':
+		return r.literal("false")
+	case c == 'n':
+		return r.literal("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return r.scanNumber()
+	}
+	return r.unexpected("a value")
+}
+
+// contextCache keeps the last call context decoded: every call of a
+// session (one partition's or one software's apply) sends the same one,
+// so comparing its bytes saves decoding its ten strings again.
+type contextCache struct {
+	mu  sync.Mutex
+	raw []byte
+	ctx CallContext
+}
+
+// cachedContext reads the "context" member into c through cache (nil: no
+// cache).
+func (r *jsonReader) cachedContext(c *CallContext, cache *contextCache) error {
+	if cache == nil || *c != (CallContext{}) {
+		// A repeated "context" member merges into the first, as with
+		// encoding/json: decode it in place.
+		return r.callContext(c)
+	}
+	start := r.i
+	if err := r.skip(); err != nil {
+		return err
+	}
+	raw := r.b[start:r.i]
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
+	if cache.raw == nil || !bytes.Equal(raw, cache.raw) {
+		sub := &jsonReader{b: r.b[:r.i], i: start, depth: r.depth}
+		var fresh CallContext
+		if err := sub.callContext(&fresh); err != nil {
+			return err
+		}
+		cache.raw = append(cache.raw[:0], raw...)
+		cache.ctx = fresh
+	}
+	*c = cache.ctx
+	if c.Partition != nil {
+		// A recipe gets its own copy, as a decoded one would be.
+		p := *c.Partition
+		c.Partition = &p
+	}
+	return nil
 }
 
 // fieldName matches key against the known names of a shape: exactly, or
@@ -451,8 +520,9 @@ func fieldName(key []byte, names ...string) string {
 	return ""
 }
 
-// decodeRecipeInput reads a recipe entry point's input (docs/wasm-abi.md §4.1).
-func decodeRecipeInput(b []byte) (in recipeInput, err error) {
+// decodeRecipeInput reads a recipe entry point's input (docs/wasm-abi.md
+// §4.1), its context through cache when not nil.
+func decodeRecipeInput(b []byte, cache *contextCache) (in recipeInput, err error) {
 	r := &jsonReader{b: b}
 	err = r.object(func(key []byte) error {
 		var err error
@@ -466,7 +536,7 @@ func decodeRecipeInput(b []byte) (in recipeInput, err error) {
 		case "options":
 			in.Options, err = r.mapField(in.Options)
 		case "context":
-			err = r.callContext(&in.Context)
+			err = r.cachedContext(&in.Context, cache)
 		case "previous":
 			in.Previous, err = r.previous(in.Previous)
 		default:
@@ -480,8 +550,9 @@ func decodeRecipeInput(b []byte) (in recipeInput, err error) {
 	return in, err
 }
 
-// decodePromiseInput reads promise_check's input (docs/wasm-abi.md §5).
-func decodePromiseInput(b []byte) (in promiseInput, err error) {
+// decodePromiseInput reads promise_check's input (docs/wasm-abi.md §5),
+// its context through cache when not nil.
+func decodePromiseInput(b []byte, cache *contextCache) (in promiseInput, err error) {
 	r := &jsonReader{b: b}
 	err = r.object(func(key []byte) error {
 		var err error
@@ -493,7 +564,7 @@ func decodePromiseInput(b []byte) (in promiseInput, err error) {
 		case "options":
 			in.Options, err = r.mapField(in.Options)
 		case "context":
-			err = r.callContext(&in.Context)
+			err = r.cachedContext(&in.Context, cache)
 		default:
 			err = r.skip()
 		}
@@ -613,6 +684,11 @@ func (r *jsonReader) callContext(c *CallContext) error {
 func appendString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
+	// Fast path: printable ASCII without quote or backslash, checked with
+	// assembly and eight bytes at a time (the input is only read).
+	if strings.IndexByte(s, '"') < 0 && strings.IndexByte(s, '\\') < 0 && printableASCII(unsafe.Slice(unsafe.StringData(s), len(s))) {
+		return append(append(dst, s...), '"')
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]

@@ -115,9 +115,19 @@ func FuzzDecodeInput(f *testing.F) {
 	f.Fuzz(checkDecode)
 }
 
+// testContexts is shared by the checks, so that the cache meets inputs
+// whose context is the last one's and others whose is not.
+var testContexts contextCache
+
 func checkDecode(t *testing.T, b []byte) {
+	for _, cache := range []*contextCache{nil, &testContexts, &testContexts} {
+		checkDecodeWith(t, b, cache)
+	}
+}
+
+func checkDecodeWith(t *testing.T, b []byte, cache *contextCache) {
 	valid := json.Valid(b)
-	got, err := decodeRecipeInput(b)
+	got, err := decodeRecipeInput(b, cache)
 	want, werr := stdRecipeInput(b)
 	if !valid || werr != nil {
 		if err == nil {
@@ -128,7 +138,7 @@ func checkDecode(t *testing.T, b []byte) {
 	} else if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q:\n got %#v\nwant %#v", b, got, want)
 	}
-	pgot, err := decodePromiseInput(b)
+	pgot, err := decodePromiseInput(b, cache)
 	pwant, werr := stdPromiseInput(b)
 	if !valid || werr != nil {
 		if err == nil {
@@ -213,5 +223,25 @@ func TestChmodRequest(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), `refused "x"`) {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// TestContextCacheCopies: a recipe that changes its context's partition
+// does not change the next call's.
+func TestContextCacheCopies(t *testing.T) {
+	var cache contextCache
+	in := []byte(`{"recipe":"r","context":{"kind":"instance","partition":{"id":"slappart0","path":"/p"}}}`)
+	first, err := decodeRecipeInput(in, &cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Context.Partition.Path = "/changed"
+	second, err := decodeRecipeInput(in, &cache)
+	if err != nil || second.Context.Partition.Path != "/p" || second.Context.Kind != "instance" {
+		t.Fatalf("%+v %v", second.Context.Partition, err)
+	}
+	other, err := decodeRecipeInput([]byte(`{"context":{"kind":"software","software":{"path":"/s"}}}`), &cache)
+	if err != nil || other.Context.Partition != nil || other.Context.Software.Path != "/s" {
+		t.Fatalf("%+v %v", other.Context, err)
 	}
 }

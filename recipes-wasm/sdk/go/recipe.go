@@ -64,6 +64,8 @@ type Registry struct {
 	version  string
 	recipes  map[string]Recipe
 	promises map[string]Promise
+	// contexts is the last call context Dispatch decoded.
+	contexts contextCache
 }
 
 // NewRegistry returns an empty registry for module name at version.
