@@ -173,6 +173,43 @@ func BenchmarkCallWasm(b *testing.B) {
 	runCallBenchmark(b, wasm, Grants{Trusted: true, MemoryBytes: 64 << 20}, cfg, entry, input, check)
 }
 
+// BenchmarkFirstCallWasm is BenchmarkFirstCallC for any module
+// (SLAPNODE_BENCH_WASM, as BenchmarkCallWasm): instantiation, the guest's
+// _initialize (a Go guest's package initialisers) and one call of the
+// default input, paid once per module by every session (each partition's
+// apply).
+func BenchmarkFirstCallWasm(b *testing.B) {
+	path := os.Getenv("SLAPNODE_BENCH_WASM")
+	if path == "" {
+		b.Skip("set SLAPNODE_BENCH_WASM to a module to benchmark")
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	h, err := New(ctx, Config{CacheDir: filepath.Join(dir, "wazero")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(ctx)
+	m, err := h.Load(ctx, "bench", wasm, Grants{Trusted: true, MemoryBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		s := h.NewSession(SessionConfig{})
+		if _, err := s.Call(ctx, m, "recipe_install", benchInput); err != nil {
+			b.Fatal(err)
+		}
+		s.Close(ctx)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+}
+
 // BenchmarkWazeroBaselineC calls the same C recipe straight through wazero,
 // without this package, with and without WithCloseOnContextDone: the
 // termination check wazero then compiles into every loop header is a call

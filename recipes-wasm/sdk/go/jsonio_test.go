@@ -245,3 +245,20 @@ func TestContextCacheCopies(t *testing.T) {
 		t.Fatalf("%+v %v", other.Context, err)
 	}
 }
+
+// TestCheckSchema: a schema is accepted exactly when encoding/json decodes
+// it into an object.
+func TestCheckSchema(t *testing.T) {
+	for _, s := range []string{`{"type":"object"}`, ` {"properties":{"a":{"enum":[1,2.5,"x",null,true]}}} `, `[]`, `"x"`, `{"a":}`, `{} x`, `{"a":1,}`, `{`, `null`, "{\"\x01\":1}"} {
+		var m map[string]any
+		want := json.Unmarshal([]byte(s), &m) == nil && m != nil
+		panicked := func() (p bool) {
+			defer func() { p = recover() != nil }()
+			checkSchema("recipe", "r", s)
+			return false
+		}()
+		if panicked == want {
+			t.Errorf("%q: accepted %v, encoding/json %v", s, !panicked, want)
+		}
+	}
+}
