@@ -25,7 +25,8 @@ func (c Context) Chmod(mode os.FileMode, paths ...string) error {
 	}
 	for _, p := range paths {
 		// Written and read without encoding/json: a template part sets
-		// a mode on every file it writes (docs/adr/0029-guest-json.md).
+		// a mode on every file it writes
+		// (docs/adr/0014-guest-json-without-reflection.md).
 		req := append(appendString(append(make([]byte, 0, 32+len(p)), `{"path":`...), p), `,"mode":`...)
 		req = append(strconv.AppendUint(req, uint64(mode.Perm()), 10), '}')
 		raw, err := c.callRaw("chmod", platformChmod, req)

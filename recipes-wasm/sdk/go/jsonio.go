@@ -15,13 +15,14 @@ import (
 )
 
 // The call inputs and outputs are read and written here without
-// encoding/json: compiled to WebAssembly, its reflection-driven decoder
-// was 60% of a cookbook call's guest time (docs/adr/0029-guest-json.md has
-// the measurements). The reader decodes straight into the shapes of
-// Options (int64 for integral numbers, float64 otherwise, []any,
-// map[string]any), which encoding/json with UseNumber followed by
-// normalize produced in two passes; the tests compare both on every input
-// (FuzzDecodeInput) and the writer with encoding/json (FuzzAppendString).
+// encoding/json: compiled to WebAssembly, its reflection-driven decoder was
+// 60% of a cookbook call's guest time (measurements in
+// docs/adr/0014-guest-json-without-reflection.md). The reader decodes
+// straight into the shapes of Options (int64 for integral numbers, float64
+// otherwise, []any, map[string]any), which encoding/json with UseNumber
+// followed by a normalising pass produced in two passes; the tests compare
+// both on every input (FuzzDecodeInput) and the writer with encoding/json
+// (TestMarshalOutput, FuzzAppendString).
 
 // maxDepth bounds the nesting of arrays and objects, as encoding/json
 // does, so a deep input is an error rather than a guest stack overflow.

@@ -137,7 +137,8 @@ func checkSchema(kind, name, schema string) {
 	}
 	// Checked, not decoded: Register runs in package initialisers, so at
 	// every instantiation of the module, where decoding the cookbook's
-	// 35 KB of schemas into maps took 4 ms (docs/adr/0029-guest-json.md).
+	// 35 KB of schemas into maps took 4 ms
+	// (docs/adr/0014-guest-json-without-reflection.md).
 	r := &jsonReader{b: []byte(schema)}
 	var err error
 	if r.peek() != '{' {
