@@ -173,12 +173,12 @@ func BenchmarkCallWasm(b *testing.B) {
 	runCallBenchmark(b, wasm, Grants{Trusted: true, MemoryBytes: 64 << 20}, cfg, entry, input, check)
 }
 
-// BenchmarkFirstCallWasm is BenchmarkFirstCallC for any module
+// BenchmarkInstantiateWasm is BenchmarkFirstCallC for any module
 // (SLAPNODE_BENCH_WASM, as BenchmarkCallWasm): instantiation, the guest's
 // _initialize (a Go guest's package initialisers) and one call of the
 // default input, paid once per module by every session (each partition's
 // apply).
-func BenchmarkFirstCallWasm(b *testing.B) {
+func BenchmarkInstantiateWasm(b *testing.B) {
 	path := os.Getenv("SLAPNODE_BENCH_WASM")
 	if path == "" {
 		b.Skip("set SLAPNODE_BENCH_WASM to a module to benchmark")
