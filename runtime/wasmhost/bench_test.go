@@ -31,6 +31,16 @@ var benchInput, _ = json.Marshal(map[string]any{
 // any module: the per-call overhead the engine pays for every part. The
 // cookbook's Go-guest benchmark reuses it through SLAPNODE_BENCH_WASM.
 func RunCallBenchmark(b *testing.B, wasm []byte, g Grants, entry string, input []byte) {
+	runCallBenchmark(b, wasm, g, SessionConfig{}, entry, input, nil)
+}
+
+// runCallBenchmark is RunCallBenchmark in a session of cfg; check, when
+// set, vets the first call's output (a benchmark of a failing call
+// measures the error path, not the recipe). Besides the CPU per call it
+// reports the guest's linear memory after the loop (guest-MiB): a Go
+// guest's heap lives there and never shrinks, so its growth over many
+// calls is resident memory of the whole apply.
+func runCallBenchmark(b *testing.B, wasm []byte, g Grants, cfg SessionConfig, entry string, input []byte, check func([]byte) error) {
 	ctx := context.Background()
 	dir := b.TempDir()
 	h, err := New(ctx, Config{CacheDir: filepath.Join(dir, "wazero"), DownloadDir: filepath.Join(dir, "dl")})
@@ -42,10 +52,16 @@ func RunCallBenchmark(b *testing.B, wasm []byte, g Grants, entry string, input [
 	if err != nil {
 		b.Fatal(err)
 	}
-	s := h.NewSession(SessionConfig{})
+	s := h.NewSession(cfg)
 	defer s.Close(ctx)
-	if _, err := s.Call(ctx, m, entry, input); err != nil { // instantiate outside the timing
+	out, err := s.Call(ctx, m, entry, input) // instantiate outside the timing
+	if err != nil {
 		b.Fatal(err)
+	}
+	if check != nil {
+		if err := check(out); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.SetBytes(int64(len(input)))
 	b.ReportAllocs()
@@ -57,6 +73,12 @@ func RunCallBenchmark(b *testing.B, wasm []byte, g Grants, entry string, input [
 		}
 	}
 	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	s.mu.Lock()
+	sl := s.slots[m]
+	s.mu.Unlock()
+	if sl != nil && sl.inst != nil {
+		b.ReportMetric(float64(sl.inst.mod.Memory().Size())/(1<<20), "guest-MiB")
+	}
 }
 
 // cpuTime is the process's user+system CPU time in nanoseconds. On a
@@ -110,6 +132,9 @@ func BenchmarkFirstCallC(b *testing.B) {
 // BenchmarkCallWasm benchmarks any module: SLAPNODE_BENCH_WASM=path.wasm,
 // optionally SLAPNODE_BENCH_ENTRY (default recipe_install) and
 // SLAPNODE_BENCH_INPUT (a JSON file; default a typical recipe input).
+// @DIR@ in an input file is replaced by a fresh directory the session
+// mounts, so a recipe that writes files (mkdirectory, template) does its
+// real work there; a recipe result from an input file must carry no error.
 func BenchmarkCallWasm(b *testing.B) {
 	path := os.Getenv("SLAPNODE_BENCH_WASM")
 	if path == "" {
@@ -124,12 +149,65 @@ func BenchmarkCallWasm(b *testing.B) {
 		entry = "recipe_install"
 	}
 	input := benchInput
+	var cfg SessionConfig
+	var check func([]byte) error
 	if p := os.Getenv("SLAPNODE_BENCH_INPUT"); p != "" {
 		if input, err = os.ReadFile(p); err != nil {
 			b.Fatal(err)
 		}
+		if bytes.Contains(input, []byte("@DIR@")) {
+			dir := b.TempDir()
+			input = bytes.ReplaceAll(input, []byte("@DIR@"), []byte(dir))
+			cfg.Mounts = []Mount{{HostPath: dir}}
+		}
+		check = func(out []byte) error {
+			var res struct {
+				Error string `json:"error"`
+			}
+			if err := json.Unmarshal(out, &res); err != nil || res.Error != "" {
+				return fmt.Errorf("%s: the call failed: %s", p, out)
+			}
+			return nil
+		}
 	}
-	RunCallBenchmark(b, wasm, Grants{Trusted: true, MemoryBytes: 64 << 20}, entry, input)
+	runCallBenchmark(b, wasm, Grants{Trusted: true, MemoryBytes: 64 << 20}, cfg, entry, input, check)
+}
+
+// BenchmarkInstantiateWasm is BenchmarkFirstCallC for any module
+// (SLAPNODE_BENCH_WASM, as BenchmarkCallWasm): instantiation, the guest's
+// _initialize (a Go guest's package initialisers) and one call of the
+// default input, paid once per module by every session (each partition's
+// apply).
+func BenchmarkInstantiateWasm(b *testing.B) {
+	path := os.Getenv("SLAPNODE_BENCH_WASM")
+	if path == "" {
+		b.Skip("set SLAPNODE_BENCH_WASM to a module to benchmark")
+	}
+	wasm, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	h, err := New(ctx, Config{CacheDir: filepath.Join(dir, "wazero")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close(ctx)
+	m, err := h.Load(ctx, "bench", wasm, Grants{Trusted: true, MemoryBytes: 64 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		s := h.NewSession(SessionConfig{})
+		if _, err := s.Call(ctx, m, "recipe_install", benchInput); err != nil {
+			b.Fatal(err)
+		}
+		s.Close(ctx)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 // BenchmarkWazeroBaselineC calls the same C recipe straight through wazero,

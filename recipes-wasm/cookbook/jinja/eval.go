@@ -63,7 +63,7 @@ func (t *Template) Execute(vars map[string]any) (string, error) {
 
 // ExecuteWith is Execute with a loader for imported and included templates.
 func (t *Template) ExecuteWith(vars map[string]any, load Loader) (string, error) {
-	globalFrame := &frame{vars: globals()}
+	globalFrame := &frame{vars: sharedGlobals()}
 	root := &frame{vars: map[string]any{}, parent: globalFrame}
 	for k, v := range vars {
 		root.vars[k] = fromGo(v)

@@ -307,3 +307,23 @@ func TestOsModuleConstants(t *testing.T) {
 		t.Fatalf("rendered %q, %v", got, err)
 	}
 }
+
+// TestGlobalsShared: the globals are built once and shared by every
+// render, so nothing a template does may change them for the next one.
+func TestGlobalsShared(t *testing.T) {
+	before := len(sharedGlobals())
+	for _, tpl := range []string{
+		`{% set range = 5 %}{% set dict = "x" %}{{ range }}{{ dict }}`,
+		`{% macro lipsum() %}m{% endmacro %}{{ lipsum() }}`,
+		`{% for cycler in [1] %}{{ cycler }}{% endfor %}`,
+		`{% set range.x = 1 %}`,
+	} {
+		Render("t.in", tpl, nil)
+	}
+	if got := render(t, `{{ range(3) | list }} {{ dict(a=1) }} {{ cycler("a", "b").next() }}`, nil); got != `[0, 1, 2] {'a': 1} a` {
+		t.Errorf("globals after templates that assign to their names: %q", got)
+	}
+	if len(sharedGlobals()) != before {
+		t.Errorf("the globals changed: %d → %d names", before, len(sharedGlobals()))
+	}
+}

@@ -39,13 +39,16 @@ func pack(b []byte) uint64 {
 	return uint64(uintptr(unsafe.Pointer(&outBuf[0])))<<32 | uint64(len(b))
 }
 
-// input copies the call's input out of the host-written buffer so the
-// buffer may be reused by calls the recipe makes meanwhile.
+// input is the call's input in the host-written buffer (inBuf), not a
+// copy: the host writes it only after abi_alloc, which no call makes while
+// another runs (host functions answer through slapnode.response, docs/
+// wasm-abi.md §6), and Dispatch decodes it whole, copying every string,
+// before a recipe runs.
 func input(ptr unsafe.Pointer, n uint32) []byte {
 	if n == 0 || ptr == nil {
 		return nil
 	}
-	return append([]byte(nil), unsafe.Slice((*byte)(ptr), n)...)
+	return unsafe.Slice((*byte)(ptr), n)
 }
 
 //go:wasmexport abi_describe

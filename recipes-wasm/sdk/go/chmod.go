@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 )
 
+// chmodRequest is the request of slapnode.chmod, as Chmod writes it.
 type chmodRequest struct {
 	Path string `json:"path"`
 	Mode uint32 `json:"mode"`
@@ -22,14 +24,22 @@ func (c Context) Chmod(mode os.FileMode, paths ...string) error {
 		return fmt.Errorf("mode %v: recipes may only set permission bits (0777)", mode)
 	}
 	for _, p := range paths {
-		var r struct {
-			Error string `json:"error"`
+		// Written and read without encoding/json: a template part sets
+		// a mode on every file it writes
+		// (docs/adr/0014-guest-json-without-reflection.md).
+		req := append(appendString(append(make([]byte, 0, 32+len(p)), `{"path":`...), p), `,"mode":`...)
+		req = append(strconv.AppendUint(req, uint64(mode.Perm()), 10), '}')
+		raw, err := c.callRaw("chmod", platformChmod, req)
+		if err == nil {
+			var msg string
+			if msg, err = decodeHostError(raw); err != nil {
+				err = fmt.Errorf("host function chmod answered malformed JSON (%v): %.200s", err, raw)
+			} else if msg != "" {
+				return fmt.Errorf("setting mode %04o on %s: %s", mode.Perm(), p, msg)
+			}
 		}
-		if err := c.call("chmod", platformChmod, chmodRequest{Path: p, Mode: uint32(mode.Perm())}, &r); err != nil {
+		if err != nil {
 			return fmt.Errorf("setting mode %04o on %s: %w", mode.Perm(), p, err)
-		}
-		if r.Error != "" {
-			return fmt.Errorf("setting mode %04o on %s: %s", mode.Perm(), p, r.Error)
 		}
 	}
 	return nil

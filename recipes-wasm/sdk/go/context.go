@@ -110,6 +110,22 @@ func (c Context) LogLevel(level Level, format string, args ...any) {
 	platformLog(level, msg)
 }
 
+// callRaw sends an encoded request to a host function and returns its
+// response as is.
+func (c Context) callRaw(function string, direct func([]byte) ([]byte, error), req []byte) ([]byte, error) {
+	var raw []byte
+	var err error
+	if c.host != nil {
+		raw, err = c.host.Call(function, req)
+	} else {
+		raw, err = direct(req)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("host function %s: %w", function, err)
+	}
+	return raw, nil
+}
+
 // call sends one JSON request to a host function and decodes its response;
 // a response "error" field becomes the returned error.
 //
@@ -118,15 +134,9 @@ func (c Context) LogLevel(level Level, format string, args ...any) {
 // therefore imports) only the host functions it actually calls: a module
 // that imports slapnode.exec must be granted exec to load at all.
 func (c Context) call(function string, direct func([]byte) ([]byte, error), req, resp any) error {
-	var raw []byte
-	var err error
-	if c.host != nil {
-		raw, err = c.host.Call(function, marshal(req))
-	} else {
-		raw, err = direct(marshal(req))
-	}
+	raw, err := c.callRaw(function, direct, marshal(req))
 	if err != nil {
-		return fmt.Errorf("host function %s: %w", function, err)
+		return err
 	}
 	if err := json.Unmarshal(raw, resp); err != nil {
 		return fmt.Errorf("host function %s answered malformed JSON (%v): %.200s", function, err, raw)

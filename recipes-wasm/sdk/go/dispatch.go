@@ -72,32 +72,25 @@ func Dispatch(entry string, input []byte, host Host) []byte {
 // Dispatch runs one entry point of g; see the package-level Dispatch.
 func (g *Registry) Dispatch(entry string, input []byte, host Host) []byte {
 	if entry == EntryCheck {
-		return marshal(g.check(input, host))
+		return marshalCheckOutput(g.check(input, host))
 	}
-	return marshal(g.runRecipe(entry, input, host))
-}
-
-func decodeInput(input []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(input))
-	// Numbers are decoded exactly (int64 when integral), see Options.
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
+	out := g.runRecipe(entry, input, host)
+	b, err := marshalRecipeOutput(out)
+	if err != nil {
+		// Only a recipe's own outputs can fail to encode (a NaN, a
+		// channel); reported like encoding/json reported it before.
+		return marshal(out)
 	}
-	return nil
+	return b
 }
 
 func (g *Registry) runRecipe(entry string, input []byte, host Host) (out RecipeOutput) {
 	out = RecipeOutput{Outputs: map[string]any{}, Installed: []string{}, Messages: []string{}}
-	var in recipeInput
-	if err := decodeInput(input, &in); err != nil {
+	// Numbers are decoded exactly (int64 when integral), see Options.
+	in, err := decodeRecipeInput(input, &g.contexts)
+	if err != nil {
 		out.Error = fmt.Sprintf("%s: malformed input JSON: %v", entry, err)
 		return out
-	}
-	in.Options = normalize(in.Options).(Options)
-	if in.Previous != nil {
-		in.Previous.Options = normalize(in.Previous.Options).(Options)
-		in.Previous.Outputs = normalize(in.Previous.Outputs).(map[string]any)
 	}
 	r, ok := g.recipe(in.Recipe)
 	if !ok {
@@ -194,11 +187,10 @@ func safeCall(fn func() (Result, error)) (res Result, err error) {
 }
 
 func (g *Registry) check(input []byte, host Host) (out CheckOutput) {
-	var in promiseInput
-	if err := decodeInput(input, &in); err != nil {
+	in, err := decodePromiseInput(input, &g.contexts)
+	if err != nil {
 		return CheckOutput{Message: fmt.Sprintf("promise_check: malformed input JSON: %v", err)}
 	}
-	in.Options = normalize(in.Options).(Options)
 	if in.Options == nil {
 		in.Options = Options{}
 	}

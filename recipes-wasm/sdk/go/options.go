@@ -17,40 +17,6 @@ import (
 // host (tests) and because a clear error beats a panic.
 type Options map[string]any
 
-// normalize turns json.Number into int64 (when integral) or float64, and
-// nested maps into map[string]any, recursively.
-func normalize(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case Options:
-		if x == nil {
-			return Options(nil)
-		}
-		o := make(Options, len(x))
-		for k, e := range x {
-			o[k] = normalize(e)
-		}
-		return o
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[k] = normalize(e)
-		}
-		return m
-	case []any:
-		for i, e := range x {
-			x[i] = normalize(e)
-		}
-		return x
-	}
-	return v
-}
-
 // Has reports whether the option is set (to anything but null).
 func (o Options) Has(key string) bool {
 	v, ok := o[key]
