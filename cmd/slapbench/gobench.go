@@ -58,6 +58,9 @@ const (
 	idCallCTrus = "call-c-trusted"
 	idCallGo    = "call-go"
 	idCallGoPub = "call-go-publish"
+	idCallGoMk  = "call-go-mkdirectory"
+	idCallGoTpl = "call-go-template"
+	idRecheck   = "recheck"
 	idSchema    = "schema"
 	idCorpus    = "corpus"
 	idPromise   = "promise"
@@ -83,6 +86,11 @@ func goBenchSpecs(quick bool) []goBenchSpec {
 		{ID: idCallGo, Title: "recipe call, Go guest (the cookbook; default input: recipe \"echo\", which the cookbook answers with an error result)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"), Env: []string{cookbook}},
 		{ID: idCallGoPub, Title: "recipe call, Go guest (the cookbook's `publish` recipe: no I/O)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"),
 			Env: []string{cookbook, "SLAPNODE_BENCH_INPUT=cmd/slapbench/testdata/call-publish.json"}},
+		{ID: idCallGoMk, Title: "recipe call, Go guest (the cookbook's `mkdirectory`, input as the engine sends it: a fresh directory each call)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"),
+			Env: []string{cookbook, "SLAPNODE_BENCH_INPUT=cmd/slapbench/testdata/call-mkdirectory.json"}},
+		{ID: idCallGoTpl, Title: "recipe call, Go guest (the cookbook's `template`: six lines of inline Jinja2 text written to a file)", Pkg: "./runtime/wasmhost", Bench: "CallWasm", Benchtime: bt("1s", "200x"),
+			Env: []string{cookbook, "SLAPNODE_BENCH_INPUT=cmd/slapbench/testdata/call-template.json"}},
+		{ID: idRecheck, Title: "engine: `--recheck` of an unchanged 1000-part release, from the recheck cache and by evaluating the profile (in process)", Pkg: "./partition", Bench: "Recheck", Benchtime: bt("20x", "2x")},
 		{ID: idPromise, Title: "promises: one full run of 200 (20 partitions × 10, half TCP, half HTTP)", Pkg: "./partition/promise", Bench: ".", Benchtime: "1x"},
 		{ID: idSchema, Title: "parameter validation (schema.Validator)", Pkg: "./schema", Bench: "Validate", Benchtime: bt("1s", "100x")},
 		{ID: idCorpus, Title: ".cfg → HCL conversion of the public SlapOS corpus", Pkg: "./hcl/buildout", Bench: "Corpus", Benchtime: bt("5x", "1x")},
