@@ -63,7 +63,7 @@ type nestFrame struct {
 }
 
 type nestDoc struct {
-	start, end  int32 // the marker in src
+	start, end  int // the marker in src
 	startOfLine bool
 }
 
@@ -361,7 +361,7 @@ func (s *nestScan) run(src []byte, template bool, limit int) int {
 				if s.nd == nestDocsCap {
 					return nestUnknown
 				}
-				s.docs[s.nd] = nestDoc{start: int32(j), end: int32(e), startOfLine: true}
+				s.docs[s.nd] = nestDoc{start: j, end: e, startOfLine: true}
 				s.nd++
 				stop = s.emit(kOpen, 0, limit)
 				mode = s.call(mode, modeHeredoc)
