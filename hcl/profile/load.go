@@ -713,6 +713,9 @@ func checkBounds(src []byte, filename string, template bool) *hcl.Diagnostic {
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "File too large",
 			Detail: fmt.Sprintf("%s is larger than %d MiB, the limit for a profile file or template.", filename, MaxFileSize>>20)}
 	}
+	if nestingBound(src, template, MaxNesting) <= MaxNesting {
+		return nil // the token pass would find no more (nestbound.go)
+	}
 	if depth, at := nesting(src, filename, template, MaxNesting); depth > MaxNesting {
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Nesting too deep",
 			Detail:  fmt.Sprintf("The file nests more than %d levels deep here (brackets, strings, interpolations, template directives and chains of operators each count one): slapnode refuses deeper input so that parsing it cannot exhaust memory. Split the expression, e.g. with locals.", MaxNesting),
