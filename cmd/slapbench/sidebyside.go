@@ -72,6 +72,11 @@ type sideBySide struct {
 	Cache    string   `json:"cache"`
 	Commands []string `json:"commands"`
 	Peer     *peerRun `json:"peer,omitempty"` // the peer's own recorded lean figures
+	// HarnessRSS is this program's own peak RSS (VmHWM, MiB) after the
+	// runs. Go starts a child with vfork, and Linux records the
+	// address space the child leaves at its exec — the harness's — in
+	// the child's peak RSS: no child's figure can be below this one.
+	HarnessRSS float64 `json:"harness_rss_mib,omitempty"`
 }
 
 // peerRun is the `lean` rows of the peer's results.json, for a cross-check
@@ -236,6 +241,7 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 			logf("%s", line)
 		}
 	}
+	sb.HarnessRSS = harnessPeakRSS()
 	return sb, nil
 }
 
@@ -360,11 +366,9 @@ func bareCopy(slapnode, dir string) (string, error) {
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return "", err
 	}
-	b, err := os.ReadFile(slapnode)
-	if err != nil {
-		return "", err
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
+	// Streamed, not read whole: the harness's own peak memory shows in
+	// every child's (harnessPeakRSS).
+	if err := copyFile(slapnode, bin, 0o755); err != nil {
 		return "", err
 	}
 	if _, err := os.Stat(installCacheOf(bin)); err == nil {
@@ -685,4 +689,21 @@ func minMax(xs []float64) (float64, float64) {
 		lo, hi = min(lo, x), max(hi, x)
 	}
 	return lo, hi
+}
+
+// harnessPeakRSS is this process's VmHWM in MiB (0 when unknown).
+func harnessPeakRSS() float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb float64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%f kB", &kb); err == nil {
+				return kb / 1024
+			}
+		}
+	}
+	return 0
 }
