@@ -107,6 +107,11 @@ func readData(b []byte) ([]segment, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Each segment takes at least five bytes: a larger count is a lie,
+	// and would size the slice from it.
+	if count > uint64(len(b)-i)/5 {
+		return nil, fmt.Errorf("%d segments cannot fit in a section of %d bytes", count, len(b))
+	}
 	segs := make([]segment, 0, count)
 	for range count {
 		// Flag 0: active, memory 0, offset expression i32.const N; end.
