@@ -883,11 +883,6 @@ func (m *modRef) loadLocked(ctx context.Context) (*wasmhost.Module, error) {
 	return lm, nil
 }
 
-type cachedDescription struct {
-	Description wasmhost.Description `json:"description"`
-	Described   bool                 `json:"described"`
-}
-
 func (e *Engine) descriptionPath(digest string) string {
 	if e.Root == "" {
 		return ""
@@ -909,7 +904,7 @@ func (e *Engine) saveDescription(digest string, m *wasmhost.Module, builtin bool
 		return
 	}
 	// A cache: losing it only costs a module load.
-	_ = atomicfile.WriteJSON(p, cachedDescription{m.Description, m.Described}, 0o644)
+	_ = wasmhost.WriteDescription(p, m, 0o644)
 }
 
 // cleanModuleCache removes, once per engine, the temporary files of
@@ -1008,19 +1003,13 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 	}
 	m := &modRef{Name: name, Digest: digest, e: e, wasm: wasm, grants: g, source: spec.Source}
 	e.cleanModuleCache()
-	var cached cachedDescription
 	if p := e.descriptionPath(digest); p != "" {
-		if b, err := os.ReadFile(p); err == nil && json.Unmarshal(b, &cached) == nil && cached.Description.ABI != 0 {
-			m.Description, m.Described, m.known = cached.Description, cached.Described, true
-		}
+		m.Description, m.Described, m.known = wasmhost.ReadDescription(p)
 	}
 	if !m.known && strings.HasPrefix(spec.Source, "builtin:") && e.Host != nil {
 		// A fresh node root on a machine that has compiled it (or
 		// where slapnode was installed with it compiled).
-		if d, described, ok := e.Host.CachedDescription(digest); ok {
-			m.Description, m.Described, m.known = d, described, true
-			cached.Described = described
-		}
+		m.Description, m.Described, m.known = e.Host.CachedDescription(digest)
 	}
 	if e.modules == nil {
 		e.modules = map[string]*modRef{}

@@ -107,13 +107,19 @@ func BenchmarkCallCommandC(b *testing.B) {
 // BenchmarkFirstCallC: a new session's first call (instantiate +
 // _initialize + call), paid once per module per apply.
 func BenchmarkFirstCallC(b *testing.B) {
+	runFirstCallBenchmark(b, Config{}, module(b, "reactor"), allGrants)
+}
+
+// runFirstCallBenchmark measures a new session's first call of wasm
+// loaded with grants in a host configured by cfg.
+func runFirstCallBenchmark(b *testing.B, cfg Config, wasm []byte, grants Grants) {
 	ctx := context.Background()
-	h, err := New(ctx, Config{})
+	h, err := New(ctx, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer h.Close(ctx)
-	m, err := h.Load(ctx, "bench", module(b, "reactor"), allGrants)
+	m, err := h.Load(ctx, "bench", wasm, grants)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -187,27 +193,7 @@ func BenchmarkInstantiateWasm(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ctx := context.Background()
-	dir := b.TempDir()
-	h, err := New(ctx, Config{CacheDir: filepath.Join(dir, "wazero")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer h.Close(ctx)
-	m, err := h.Load(ctx, "bench", wasm, Grants{Trusted: true, MemoryBytes: 64 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	cpu := cpuTime()
-	for b.Loop() {
-		s := h.NewSession(SessionConfig{})
-		if _, err := s.Call(ctx, m, "recipe_install", benchInput); err != nil {
-			b.Fatal(err)
-		}
-		s.Close(ctx)
-	}
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	runFirstCallBenchmark(b, Config{CacheDir: filepath.Join(b.TempDir(), "wazero")}, wasm, Grants{Trusted: true, MemoryBytes: 64 << 20})
 }
 
 // BenchmarkWazeroBaselineC calls the same C recipe straight through wazero,

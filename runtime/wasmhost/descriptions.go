@@ -35,16 +35,30 @@ func (h *Host) CachedDescription(digest string) (d Description, described, ok bo
 		if dir == "" {
 			continue
 		}
-		b, err := os.ReadFile(filepath.Join(dir, descriptionsDir, digest+".json"))
-		if err != nil {
-			continue
-		}
-		var c cachedDescription
-		if json.Unmarshal(b, &c) == nil && c.Description.ABI != 0 {
-			return c.Description, c.Described, true
+		if d, described, ok := ReadDescription(filepath.Join(dir, descriptionsDir, digest+".json")); ok {
+			return d, described, true
 		}
 	}
 	return Description{}, false, false
+}
+
+// ReadDescription reads a module's description from a file written by
+// WriteDescription; ok is false when it is missing or not one.
+func ReadDescription(path string) (d Description, described, ok bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Description{}, false, false
+	}
+	var c cachedDescription
+	if json.Unmarshal(b, &c) != nil || c.Description.ABI == 0 {
+		return Description{}, false, false
+	}
+	return c.Description, c.Described, true
+}
+
+// WriteDescription records m's description in path, atomically.
+func WriteDescription(path string, m *Module, perm os.FileMode) error {
+	return atomicfile.WriteJSON(path, cachedDescription{m.Description, m.Described}, perm)
 }
 
 // SaveDescription records m's description in the machine's compilation
@@ -65,7 +79,7 @@ func (h *Host) saveDescription(m *Module, dirMode, fileMode os.FileMode) error {
 	if err := os.Chmod(dir, dirMode); err != nil {
 		return err
 	}
-	return atomicfile.WriteJSON(filepath.Join(dir, m.Digest+".json"), cachedDescription{m.Description, m.Described}, fileMode)
+	return WriteDescription(filepath.Join(dir, m.Digest+".json"), m, fileMode)
 }
 
 func isDigest(s string) bool {

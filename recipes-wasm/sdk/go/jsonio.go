@@ -442,6 +442,27 @@ func (r *jsonReader) stringsField() ([]string, error) {
 
 // skip moves past a value, checking its syntax without decoding it (an
 // unknown member, which encoding/json ignores too).
+// twoStrings reads null or an object of which the string members k1 and
+// k2 are kept (in *p1, *p2) and any other member is skipped.
+func (r *jsonReader) twoStrings(k1 string, p1 *string, k2 string, p2 *string) error {
+	if isNull, err := r.null(); isNull || err != nil {
+		return err
+	}
+	return r.object(func(key []byte) error {
+		switch fieldName(key, k1, k2) {
+		case k1:
+			v, err := r.stringField()
+			*p1 = v
+			return err
+		case k2:
+			v, err := r.stringField()
+			*p2 = v
+			return err
+		}
+		return r.skip()
+	})
+}
+
 func (r *jsonReader) skip() error {
 	switch c := r.peek(); {
 	case c == '"':
@@ -637,41 +658,13 @@ func (r *jsonReader) callContext(c *CallContext) error {
 				return err
 			})
 		case "software":
-			if isNull, err := r.null(); isNull || err != nil {
-				return err
-			}
-			err = r.object(func(key []byte) error {
-				var err error
-				switch fieldName(key, "path", "url") {
-				case "path":
-					c.Software.Path, err = r.stringField()
-				case "url":
-					c.Software.URL, err = r.stringField()
-				default:
-					err = r.skip()
-				}
-				return err
-			})
+			err = r.twoStrings("path", &c.Software.Path, "url", &c.Software.URL)
 		case "profile_dir":
 			c.ProfileDir, err = r.stringField()
 		case "cache_dir":
 			c.CacheDir, err = r.stringField()
 		case "node":
-			if isNull, err := r.null(); isNull || err != nil {
-				return err
-			}
-			err = r.object(func(key []byte) error {
-				var err error
-				switch fieldName(key, "id", "root") {
-				case "id":
-					c.Node.ID, err = r.stringField()
-				case "root":
-					c.Node.Root, err = r.stringField()
-				default:
-					err = r.skip()
-				}
-				return err
-			})
+			err = r.twoStrings("id", &c.Node.ID, "root", &c.Node.Root)
 		default:
 			err = r.skip()
 		}
