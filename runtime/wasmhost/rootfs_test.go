@@ -108,3 +108,30 @@ func TestRootFS(t *testing.T) {
 		t.Errorf("utimens on a read-only mount: %v", e)
 	}
 }
+
+// TestRootFSOpenTruncate: O_TRUNC empties an existing file (applied after
+// the file is checked), leaves an empty or new one as it is, and the data
+// written after it is all the file holds.
+func TestRootFSOpenTruncate(t *testing.T) {
+	dir := t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "full"), []byte("0123456789"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "empty"), nil, 0o644))
+	rw, err := newRootFS(dir, false)
+	must(t, err)
+	defer rw.close()
+	for _, name := range []string{"full", "empty", "new"} {
+		f, e := rw.OpenFile(name, experimentalsys.O_WRONLY|experimentalsys.O_CREAT|experimentalsys.O_TRUNC, 0o600)
+		if e != 0 {
+			t.Fatalf("%s: open: %v", name, e)
+		}
+		if _, e := f.Write([]byte("ab")); e != 0 {
+			t.Fatalf("%s: write: %v", name, e)
+		}
+		if e := f.Close(); e != 0 {
+			t.Fatalf("%s: close: %v", name, e)
+		}
+		if b, _ := os.ReadFile(filepath.Join(dir, name)); string(b) != "ab" {
+			t.Errorf("%s holds %q after O_TRUNC and a write of \"ab\"", name, b)
+		}
+	}
+}
