@@ -285,15 +285,16 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 		}
 		opts.Checked = true
 	}
+	var daemonStart *daemon.Starting
 	if !plan {
-		done := env.step("starting the node daemon")
-		svc, err := nodeServices(ctx, n.Root)
-		done()
-		if err != nil {
+		// The daemon starts while the software installs: the engine waits
+		// for it where it needs it (an instance's services), and the apply
+		// is a success only once it answers (below).
+		if daemonStart, err = startNodeServices(ctx, n.Root); err != nil {
 			return err
 		}
-		defer svc.Close()
-		opts.Services = svc
+		defer daemonStart.Close()
+		opts.Services = daemonStart
 	} else if c, err := daemon.Dial(n.Root); err == nil {
 		// A plan only asks the daemon what runs; it never starts one.
 		defer c.Close()
@@ -314,6 +315,15 @@ func applyOrPlan(env *cliEnv, args []string, plan bool) error {
 		}
 	}
 	res, err := n.Apply(ctx, profilePath, opts)
+	if err == nil && daemonStart != nil {
+		if !daemonStart.Ready() {
+			done := env.step("starting the node daemon")
+			_, err = daemonStart.Wait()
+			done()
+		} else {
+			_, err = daemonStart.Wait()
+		}
+	}
 	if plan {
 		if err != nil {
 			return err

@@ -342,6 +342,18 @@ func nodeServices(ctx context.Context, root string) (*daemon.Client, error) {
 	return daemon.Ensure(root, exe)
 }
 
+// startNodeServices is nodeServices in the background (daemon.Start).
+func startNodeServices(ctx context.Context, root string) (*daemon.Starting, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("locating the slapnode executable to start the node daemon: %w", err)
+	}
+	return daemon.Start(root, exe), nil
+}
+
 // dialDaemon connects to the daemon, with an error that says what to do.
 func dialDaemon(root string) (*daemon.Client, error) {
 	c, err := daemon.Dial(root)
