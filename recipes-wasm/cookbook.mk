@@ -17,8 +17,12 @@ HELLO_GO_SRCS := $(filter-out %_test.go,$(wildcard recipes-wasm/examples/hello-g
 # wazero applies each segment at every instantiation (a session's first
 # call 12 -> 6 ms). The unmerged module is written outside runtime/builtin/
 # wasm, which is embedded whole.
+# -ldflags=-s leaves out the wasm name section (230 KB of function names,
+# decoded by wazero at every load): only wazero's own trap stack traces use
+# it; a Go panic or fatal error is still printed with its function names by
+# the guest's runtime (from pclntab) to stderr, which the host logs.
 runtime/builtin/wasm/cookbook.wasm: $(COOKBOOK_SRCS) recipes-wasm/internal/wasmdata/main.go
-	cd recipes-wasm && GOOS=wasip1 GOARCH=wasm $(RECIPES_WASM_GO) build -buildmode=c-shared -trimpath -o cookbook.unmerged.wasm ./cookbook
+	cd recipes-wasm && GOOS=wasip1 GOARCH=wasm $(RECIPES_WASM_GO) build -buildmode=c-shared -trimpath -ldflags=-s -o cookbook.unmerged.wasm ./cookbook
 	cd recipes-wasm && $(RECIPES_WASM_GO) run ./internal/wasmdata -in cookbook.unmerged.wasm -out ../$@ && rm -f cookbook.unmerged.wasm
 	echo "$$(sha256sum < $@ | cut -d' ' -f1) $$(stat -c %s $@)" > $@.sha256.tmp && mv $@.sha256.tmp $@.sha256
 

@@ -3,8 +3,6 @@
 package fsx
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -73,12 +71,6 @@ func WriteFile(ctx recipe.Context, path string, data []byte, mode os.FileMode) e
 // cannot set permission bits, so the host does it (slapnode.chmod).
 func SetMode(ctx recipe.Context, mode os.FileMode, paths ...string) error {
 	return ctx.Chmod(mode, paths...)
-}
-
-func randomSuffix() string {
-	b := make([]byte, 4)
-	rand.Read(b)
-	return hex.EncodeToString(b)
 }
 
 // Duration reads a timeout option: a number of seconds, or a Go/HCL

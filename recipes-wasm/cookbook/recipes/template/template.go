@@ -8,10 +8,10 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/gotemplate"
 	"os"
 	"path/filepath"
 	"strings"
-	gotemplate "text/template"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/fsx"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/jinja"

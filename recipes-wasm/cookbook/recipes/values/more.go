@@ -1,16 +1,15 @@
 package values
 
 import (
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/fsx"
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/randx"
 	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
 )
 
@@ -51,11 +50,11 @@ func randInt(min, max int64) (int64, error) {
 	if max < min {
 		return 0, fmt.Errorf("maximum %d is below minimum %d", max, min)
 	}
-	n, err := rand.Int(rand.Reader, big.NewInt(max-min+1))
+	n, err := randx.IntN(max - min + 1)
 	if err != nil {
 		return 0, err
 	}
-	return min + n.Int64(), nil
+	return min + n, nil
 }
 
 // randomInteger keeps the previous install's value while it is in range

@@ -4,16 +4,15 @@
 package values
 
 import (
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"os"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/fsx"
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/randx"
 	recipe "github.com/slapnode/slapnode/recipes-wasm/sdk/go"
 )
 
@@ -187,18 +186,17 @@ func fits(s string, length int, chars string) bool {
 	return true
 }
 
-// generate draws length characters uniformly from chars with crypto/rand
+// generate draws length characters uniformly from chars with randx
 // (WASI random_get under slapnode).
 func generate(length int, chars string) (string, error) {
 	alphabet := []rune(chars)
 	var b strings.Builder
-	max := big.NewInt(int64(len(alphabet)))
 	for range length {
-		n, err := rand.Int(rand.Reader, max)
+		n, err := randx.IntN(int64(len(alphabet)))
 		if err != nil {
-			return "", fmt.Errorf("reading random bytes: %w", err)
+			return "", err
 		}
-		b.WriteRune(alphabet[n.Int64()])
+		b.WriteRune(alphabet[n])
 	}
 	return b.String(), nil
 }
