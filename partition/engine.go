@@ -422,7 +422,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		}
 	}
 	if entry.Options != nil {
-		if optJSON, err = r.e.validate(mod, recipeName, entry.Options, optJSON, b, r.p); err != nil {
+		if optJSON, err = r.e.validate(mod, recipeName, entry.Options, recipeOpts, optJSON, b, r.p); err != nil {
 			return err
 		}
 	}
@@ -705,18 +705,6 @@ func (e *Engine) journalSpec(t *Target, plan bool) (journalSpec, error) {
 		s.bind = t.Kind + ":" + filepath.Base(s.stateDir)
 	}
 	return s, nil
-}
-
-func toJSON(opts map[string]cty.Value) (json.RawMessage, error) {
-	m := make(map[string]json.RawMessage, len(opts))
-	for k, v := range opts {
-		b, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
-		if err != nil {
-			return nil, fmt.Errorf("option %s: %w", k, err)
-		}
-		m[k] = b
-	}
-	return json.Marshal(m) // sorted keys: a canonical form
 }
 
 func signature(recipe, digest string, opts json.RawMessage) string {
@@ -1035,7 +1023,7 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 
 // validate checks options against the recipe's schema, applies its
 // defaults, and turns violations into diagnostics at the attributes.
-func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts json.RawMessage, b *profile.Block, p *profile.Profile) (json.RawMessage, error) {
+func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts map[string]cty.Value, optJSON json.RawMessage, b *profile.Block, p *profile.Profile) (json.RawMessage, error) {
 	key := mod.Digest + ":" + recipe
 	e.mu.Lock()
 	v := e.schemas[key]
@@ -1053,7 +1041,7 @@ func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts 
 		e.schemas[key] = v
 		e.mu.Unlock()
 	}
-	params, err := schema.DecodeJSON(bytes.NewReader(opts))
+	params, err := decodeOptions(opts, optJSON)
 	if err != nil {
 		return nil, err
 	}

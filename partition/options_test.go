@@ -1,0 +1,167 @@
+package partition
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/zclconf/go-cty/cty"
+	ctyjson "github.com/zclconf/go-cty/cty/json"
+
+	"github.com/slapnode/slapnode/schema"
+)
+
+// toJSONMap is how the first versions wrote a part's options: each value's
+// ctyjson text in a map, given to json.Marshal.
+func toJSONMap(opts map[string]cty.Value) (json.RawMessage, error) {
+	m := make(map[string]json.RawMessage, len(opts))
+	for k, v := range opts {
+		b, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
+		if err != nil {
+			return nil, fmt.Errorf("option %s: %w", k, err)
+		}
+		m[k] = b
+	}
+	return json.Marshal(m)
+}
+
+var optionStrings = []string{"", "a", "/srv/slapgrid/slappart0/etc", "<script>&amp;</script>", "q\"uote\\back/slash",
+	"\n\r\t\b\f\x00\x1f\x7f", "\u2028\u2029", "é ключ 日本 🎉", "\xff\xfe invalid", "a\xc3", "0755", "${x}"}
+
+// randomValue is a cty value of any type options can have.
+func randomValue(r *rand.Rand, depth int) cty.Value {
+	n := 9
+	if depth <= 0 {
+		n = 5
+	}
+	switch r.IntN(n) {
+	case 0, 1:
+		return cty.StringVal(optionStrings[r.IntN(len(optionStrings))])
+	case 2:
+		switch r.IntN(6) {
+		case 0:
+			return cty.NumberIntVal(r.Int64N(1<<40) - 1<<39)
+		case 1:
+			return cty.NumberFloatVal(r.Float64() * 1e6)
+		case 2:
+			f, _ := new(big.Float).SetPrec(512).SetString("123456789012345678901234567890.000000000000000000001")
+			return cty.NumberVal(f)
+		case 3:
+			return cty.MustParseNumberVal("-0.5e-3")
+		case 4:
+			return cty.Zero
+		default:
+			return cty.NumberFloatVal(-1e300)
+		}
+	case 3:
+		return cty.BoolVal(r.IntN(2) == 0)
+	case 4:
+		return cty.NullVal([]cty.Type{cty.String, cty.Number, cty.DynamicPseudoType, cty.List(cty.String)}[r.IntN(4)])
+	case 5:
+		var elems []cty.Value
+		for range r.IntN(4) {
+			elems = append(elems, cty.StringVal(optionStrings[r.IntN(len(optionStrings))]))
+		}
+		if len(elems) == 0 {
+			return cty.ListValEmpty(cty.String)
+		}
+		if r.IntN(2) == 0 {
+			return cty.SetVal(elems)
+		}
+		return cty.ListVal(elems)
+	case 6:
+		var elems []cty.Value
+		for range r.IntN(4) {
+			elems = append(elems, randomValue(r, depth-1))
+		}
+		return cty.TupleVal(elems)
+	case 7:
+		m := map[string]cty.Value{}
+		for range r.IntN(4) {
+			m[optionStrings[r.IntN(len(optionStrings))]] = cty.NumberIntVal(r.Int64N(100))
+		}
+		if len(m) == 0 {
+			return cty.MapValEmpty(cty.Number)
+		}
+		return cty.MapVal(m)
+	default:
+		m := map[string]cty.Value{}
+		for range r.IntN(5) {
+			m[optionStrings[r.IntN(len(optionStrings))]] = randomValue(r, depth-1)
+		}
+		return cty.ObjectVal(m)
+	}
+}
+
+// TestToJSONCanonical compares the canonical JSON of options with the
+// first versions' on random values of every type: a byte of difference
+// would change signatures and reinstall parts after an upgrade.
+func TestToJSONCanonical(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 1))
+	for i := range 3000 {
+		opts := map[string]cty.Value{}
+		for range r.IntN(7) {
+			opts[optionStrings[r.IntN(len(optionStrings))]] = randomValue(r, 3)
+		}
+		want, werr := toJSONMap(opts)
+		got, err := toJSON(opts)
+		if (err != nil) != (werr != nil) || !bytes.Equal(got, want) {
+			t.Fatalf("case %d %#v:\n got %s (%v)\nwant %s (%v)", i, opts, got, err, want, werr)
+		}
+	}
+	for _, bad := range []cty.Value{cty.UnknownVal(cty.String), cty.StringVal("x").Mark("secret"), cty.PositiveInfinity} {
+		_, werr := toJSONMap(map[string]cty.Value{"k": bad})
+		_, err := toJSON(map[string]cty.Value{"k": bad})
+		if err == nil || werr == nil || err.Error() != werr.Error() {
+			t.Errorf("%#v: error %v, want %v", bad, err, werr)
+		}
+	}
+}
+
+// TestOptionParams checks that the parameters validated are those the
+// options' canonical JSON decodes to, whether they come from the values
+// directly or through the JSON.
+func TestOptionParams(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 2))
+	direct := 0
+	for i := range 3000 {
+		opts := map[string]cty.Value{}
+		for range r.IntN(7) {
+			opts[optionStrings[r.IntN(len(optionStrings))]] = randomValue(r, 3)
+		}
+		raw, err := toJSON(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := schema.DecodeJSON(bytes.NewReader(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := optionParams(opts); ok {
+			direct++
+		}
+		got, err := decodeOptions(opts, raw)
+		if err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("case %d %#v:\n got %#v (%v)\nwant %#v", i, opts, got, err, want)
+		}
+	}
+	if direct < 500 {
+		t.Errorf("only %d of 3000 option sets converted directly", direct)
+	}
+	// Nested deeper than parameters may be: the JSON path's error.
+	v := cty.StringVal("x")
+	for range schema.MaxJSONDepth + 1 {
+		v = cty.TupleVal([]cty.Value{v})
+	}
+	opts := map[string]cty.Value{"deep": v}
+	raw, _ := toJSON(opts)
+	_, werr := schema.DecodeJSON(bytes.NewReader(raw))
+	_, err := decodeOptions(opts, raw)
+	if err == nil || werr == nil || err.Error() != werr.Error() {
+		t.Errorf("too deep: error %v, want %v", err, werr)
+	}
+}
