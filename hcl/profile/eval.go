@@ -3,6 +3,7 @@ package profile
 import (
 	"fmt"
 	"path/filepath"
+	"sort"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -30,6 +31,9 @@ type Evaluator struct {
 	// active are the attributes being evaluated: meeting one of them again
 	// means an option depends on itself.
 	active map[attrKey]bool
+	// travs are the traversals of the graph built before the evaluator
+	// (read-only, shared; nil when there was none).
+	travs travMemo
 }
 
 type attrKey struct {
@@ -40,9 +44,27 @@ type attrKey struct {
 // Evaluator returns an evaluator with the given context variables
 // (partition, software, parameter, node, profile, software_type …).
 func (p *Profile) Evaluator(vars map[string]cty.Value) *Evaluator {
+	var travs travMemo
+	p.graphMu.Lock()
+	if p.graph != nil && p.graph.g != nil {
+		travs = p.graph.g.travs
+	}
+	p.graphMu.Unlock()
+	return p.newEvaluator(vars, travs)
+}
+
+func (p *Profile) newEvaluator(vars map[string]cty.Value, travs travMemo) *Evaluator {
 	return &Evaluator{p: p, vars: vars, parts: map[string]cty.Value{}, locals: map[string]cty.Value{},
 		requests: map[string]cty.Value{}, ctxs: map[string]*hcl.EvalContext{},
-		lazy: map[string]*blockEval{}, active: map[attrKey]bool{}}
+		lazy: map[string]*blockEval{}, active: map[attrKey]bool{}, travs: travs}
+}
+
+// traversals are the variables an attribute's expression reads.
+func (e *Evaluator) traversals(a *Attr) []hcl.Traversal {
+	if t, ok := e.travs[a]; ok {
+		return t
+	}
+	return a.Expr.Variables()
 }
 
 // SetPart records a part's value: an object of its options and outputs.
@@ -58,12 +80,15 @@ func (e *Evaluator) SetRequest(name string, v cty.Value) { e.requests[name] = v 
 func (e *Evaluator) SetLocal(name string, v cty.Value) { e.locals[name] = v }
 
 // fileCtx returns the evaluation context for expressions written in file:
-// its file functions resolve paths against that file's directory.
+// its file functions resolve paths against that file's directory. It holds
+// the context variables too; each attribute's own (part, local, self…) are
+// in a child context, where they hide any of the same name as a copy of
+// the variables with them replaced did.
 func (e *Evaluator) fileCtx(file string) *hcl.EvalContext {
 	if c, ok := e.ctxs[file]; ok {
 		return c
 	}
-	c := &hcl.EvalContext{Functions: e.p.fileFuncs(filepath.Dir(file), stdFuncs)}
+	c := &hcl.EvalContext{Functions: e.p.fileFuncs(filepath.Dir(file), stdFuncs), Variables: e.vars}
 	e.ctxs[file] = c
 	return c
 }
@@ -85,6 +110,8 @@ func (e *Evaluator) EvalAttr(a *Attr) (cty.Value, hcl.Diagnostics) {
 type blockEval struct {
 	b    *Block
 	vals map[string]cty.Value
+	// block is blockValue(b), once computed.
+	block cty.Value
 }
 
 func (be *blockEval) done(name string) bool { _, ok := be.vals[name]; return ok }
@@ -114,16 +141,26 @@ type partNeed struct {
 
 // evalAttr evaluates a within block evaluation be (nil outside a block).
 // Only the parts and locals the expression names are put in its context,
-// which keeps large profiles linear.
+// which keeps large profiles linear. Every variable is defined (empty when
+// the expression reads none of it), so that a misspelt one is told the
+// names it may have meant; the maps are made only when something goes in.
 func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics) {
-	vars := make(map[string]cty.Value, len(e.vars)+6)
-	for k, v := range e.vars {
-		vars[k] = v
+	travs := e.traversals(a)
+	if len(travs) == 0 {
+		// A literal, or functions of literals: no variable to look up.
+		return a.Expr.Value(e.fileCtx(a.Range.Filename))
 	}
-	parts, locals, base, self, requests := map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}
-	needs := map[string]*partNeed{}
+	var parts, locals, base, self, requests map[string]cty.Value
+	put := func(m *map[string]cty.Value, k string, v cty.Value) {
+		if *m == nil {
+			*m = make(map[string]cty.Value, 2)
+		}
+		(*m)[k] = v
+	}
+	var needs map[string]*partNeed
+	var needOrder []string
 	var diags hcl.Diagnostics
-	for _, t := range a.Expr.Variables() {
+	for _, t := range travs {
 		if t.RootName() == "block" {
 			if be == nil {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "block outside a block",
@@ -142,12 +179,19 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		case "part":
 			n := needs[name]
 			if n == nil {
-				n = &partNeed{ranges: map[string]hcl.Range{}}
+				n = &partNeed{}
+				if needs == nil {
+					needs = make(map[string]*partNeed, 2)
+				}
 				needs[name] = n
+				needOrder = append(needOrder, name)
 			}
 			if len(t) >= 3 {
 				if an, ok := traverserName(t[2]); ok {
 					if _, dup := n.ranges[an]; !dup {
+						if n.ranges == nil {
+							n.ranges = make(map[string]hcl.Range, 2)
+						}
 						n.attrs = append(n.attrs, an)
 						n.ranges[an] = t.SourceRange()
 					}
@@ -157,11 +201,11 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 			n.whole = true
 		case "local":
 			if v, ok := e.locals[name]; ok {
-				locals[name] = v
+				put(&locals, name, v)
 			}
 		case "request":
 			if v, ok := e.requests[name]; ok {
-				requests[name] = v
+				put(&requests, name, v)
 			}
 		case "self":
 			switch {
@@ -177,29 +221,33 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 			default:
 				v, d := e.evalIn(be, name)
 				diags = append(diags, d...)
-				self[name] = v
+				put(&self, name, v)
 				continue
 			}
-			self[name] = cty.DynamicVal
+			put(&self, name, cty.DynamicVal)
 		case "base":
 			if b := a.Base[name]; b != nil {
 				v, d := e.evalAttr(b, be)
 				diags = append(diags, d...)
-				base[name] = v
+				put(&base, name, v)
 			} else {
-				base[name] = implicitBase(a)
+				put(&base, name, implicitBase(a))
 			}
 		}
 	}
-	for _, name := range sortedKeys(needs) {
+	// Parts in name order: reading one may evaluate another's options,
+	// whose errors come in this order.
+	sort.Strings(needOrder)
+	for _, name := range needOrder {
 		v, d := e.partValue(name, needs[name])
 		diags = append(diags, d...)
 		if v != cty.NilVal {
-			parts[name] = v
+			put(&parts, name, v)
 		}
 	}
-	vars["part"] = cty.ObjectVal(parts)
-	vars["local"] = cty.ObjectVal(locals)
+	vars := make(map[string]cty.Value, 6)
+	vars["part"] = objectOrEmpty(parts)
+	vars["local"] = objectOrEmpty(locals)
 	if len(requests) > 0 {
 		vars["request"] = cty.ObjectVal(requests)
 	}
@@ -210,13 +258,24 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		vars["self"] = cty.ObjectVal(self)
 	}
 	if be != nil {
-		vars["block"] = blockValue(be.b)
+		if be.block == cty.NilVal {
+			be.block = blockValue(be.b)
+		}
+		vars["block"] = be.block
 	}
 	ctx := e.fileCtx(a.Range.Filename).NewChild()
 	ctx.Variables = vars
 	v, d := a.Expr.Value(ctx)
 	diags = append(diags, d...)
 	return v, diags
+}
+
+// objectOrEmpty is cty.ObjectVal(m), the shared empty object for none.
+func objectOrEmpty(m map[string]cty.Value) cty.Value {
+	if len(m) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(m)
 }
 
 // implicitBase is base.NAME when no earlier definition sets NAME, as
