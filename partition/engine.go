@@ -294,6 +294,8 @@ type run struct {
 	dir       *nofollow.Dir
 	dirOpened bool
 	dirErr    error
+	// ctxJSON is the target's context as JSON (callInput).
+	ctxJSON json.RawMessage
 }
 
 // basis is the digest of the journal's parts: names, signatures, order.
@@ -562,7 +564,11 @@ func (r *run) setValue(name string, opts map[string]cty.Value, outputs json.RawM
 	for k, v := range opts {
 		val[k] = v
 	}
-	if len(outputs) > 0 && string(outputs) != "null" {
+	if flat, ok := flatStrings(outputs); ok {
+		for k, v := range flat {
+			val[k] = v
+		}
+	} else if len(outputs) > 0 && string(outputs) != "null" {
 		ty, err := ctyjson.ImpliedType(outputs)
 		if err != nil {
 			return fmt.Errorf("part %q: outputs: %w", name, err)
@@ -593,15 +599,7 @@ func (r *run) call(ctx context.Context, ref *modRef, entry, part, recipe string,
 	if err != nil {
 		return nil, err
 	}
-	phase := strings.TrimPrefix(entry, "recipe_")
-	in := map[string]any{
-		"recipe": recipe, "part": part, "phase": phase,
-		"options": opts, "context": r.t.Context,
-	}
-	if prev != nil {
-		in["previous"] = map[string]any{"options": prev.Options, "outputs": rawOrEmpty(prev.Outputs), "installed": prev.Installed}
-	}
-	input, err := json.Marshal(in)
+	input, err := r.callInput(entry, part, recipe, opts, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -622,6 +620,56 @@ func (r *run) call(ctx context.Context, ref *modRef, entry, part, recipe string,
 		return nil, errors.New(out.Error)
 	}
 	return &out, nil
+}
+
+// callInput is a recipe's input, the JSON of
+//
+//	{"recipe": …, "part": …, "phase": …, "options": …, "context": …,
+//	 "previous": {"options": …, "outputs": …, "installed": …}}
+//
+// (previous only for a part installed before), keys sorted as the map the
+// first versions marshalled wrote them. The target's context, the same for
+// every part, is marshalled once per apply; the input is written into one
+// buffer sized for it.
+func (r *run) callInput(entry, part, recipe string, opts json.RawMessage, prev *PartRecord) ([]byte, error) {
+	if r.ctxJSON == nil {
+		b, err := json.Marshal(r.t.Context)
+		if err != nil {
+			return nil, err
+		}
+		r.ctxJSON = b
+	}
+	in := callInput{Context: r.ctxJSON, Options: opts, Part: part, Phase: strings.TrimPrefix(entry, "recipe_"), Recipe: recipe}
+	size := len(r.ctxJSON) + len(opts) + len(part) + len(recipe) + 96
+	if prev != nil {
+		in.Previous = &callPrevious{Installed: prev.Installed, Options: prev.Options, Outputs: rawOrEmpty(prev.Outputs)}
+		size += len(prev.Options) + len(prev.Outputs)
+		for _, p := range prev.Installed {
+			size += len(p) + 3
+		}
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if err := json.NewEncoder(buf).Encode(&in); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// callInput and callPrevious have their fields in the order of their
+// names, as the maps they replace were written.
+type callInput struct {
+	Context  json.RawMessage `json:"context"`
+	Options  json.RawMessage `json:"options"`
+	Part     string          `json:"part"`
+	Phase    string          `json:"phase"`
+	Previous *callPrevious   `json:"previous,omitempty"`
+	Recipe   string          `json:"recipe"`
+}
+
+type callPrevious struct {
+	Installed []string        `json:"installed"`
+	Options   json.RawMessage `json:"options"`
+	Outputs   json.RawMessage `json:"outputs"`
 }
 
 func rawOrEmpty(b json.RawMessage) json.RawMessage {

@@ -165,3 +165,79 @@ func TestOptionParams(t *testing.T) {
 		t.Errorf("too deep: error %v, want %v", err, werr)
 	}
 }
+
+// TestFlatStrings checks that outputs read without go-cty's JSON decoding
+// are the values it gives, and that what it must read (or refuse) is left
+// to it.
+func TestFlatStrings(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		flat bool
+	}{
+		{`{}`, true},
+		{`{"path":"/srv/d0","location":"/srv/d0/t.conf"}`, true},
+		{` { "a" : "x:y" , "b":null, "c\":d":"\"q\\\":" } `, true},
+		{`{"u":"\u00e9\u2028\ud83c\udf89 e\u0301","<":"&"}`, true},
+		{"{\"bad\":\"\xff\xfe\"}", true},
+		{`{"a":"1","a":"2"}`, false},
+		{`{"a":1}`, false},
+		{`{"a":"x","n":{"b":"y"}}`, false},
+		{`{"a":["x"]}`, false},
+		{`{"a":true}`, false},
+		{`["a"]`, false},
+		{`{"a":"x"} trailing`, false},
+		{`{"a":"x"`, false},
+		{`null`, false},
+		{``, false},
+	} {
+		got, ok := flatStrings([]byte(c.in))
+		if ok != c.flat {
+			t.Errorf("%s: flat %v, want %v", c.in, ok, c.flat)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		ty, err := ctyjson.ImpliedType([]byte(c.in))
+		if err != nil {
+			t.Fatalf("%s: %v", c.in, err)
+		}
+		want, err := ctyjson.Unmarshal([]byte(c.in), ty)
+		if err != nil {
+			t.Fatalf("%s: %v", c.in, err)
+		}
+		if g := cty.ObjectVal(got); !g.RawEquals(want) {
+			t.Errorf("%s:\n got %#v\nwant %#v", c.in, g, want)
+		}
+	}
+}
+
+// TestCallInput compares a recipe's input with the map the first versions
+// marshalled.
+func TestCallInput(t *testing.T) {
+	for _, tc := range []struct {
+		ctx  map[string]any
+		opts json.RawMessage
+		prev *PartRecord
+	}{
+		{map[string]any{"kind": "software", "software": map[string]any{"path": "/s/<x>&", "url": "https://x/?a=1&b=2"}, "node": map[string]any{"id": "n", "root": "/r"}},
+			json.RawMessage(`{"inline":"\u003ca\u003e","output":"/s/t"}`), nil},
+		{nil, nil, nil},
+		{map[string]any{"kind": "instance", "n": 1.5, "l": []any{"a", nil, true}},
+			json.RawMessage(`{"path":"/d"}`), &PartRecord{Options: json.RawMessage(`{"path":"/old"}`), Outputs: json.RawMessage(`{"path":"/old"}`), Installed: []string{"/d/a", "/d/\u2028"}}},
+		{map[string]any{}, json.RawMessage(`{}`), &PartRecord{}},
+	} {
+		in := map[string]any{"recipe": "template", "part": "p\"1", "phase": "install", "options": tc.opts, "context": tc.ctx}
+		if tc.prev != nil {
+			in["previous"] = map[string]any{"options": tc.prev.Options, "outputs": rawOrEmpty(tc.prev.Outputs), "installed": tc.prev.Installed}
+		}
+		want, werr := json.Marshal(in)
+		r := &run{t: &Target{Context: tc.ctx}}
+		for range 2 { // the context's JSON is kept for the next part
+			got, err := r.callInput("recipe_install", "p\"1", "template", tc.opts, tc.prev)
+			if err != nil || werr != nil || !bytes.Equal(got, want) {
+				t.Errorf("input\n got %s (%v)\nwant %s (%v)", got, err, want, werr)
+			}
+		}
+	}
+}
