@@ -3,7 +3,8 @@ package profile
 import (
 	"fmt"
 	"path/filepath"
-	"sort"
+	"slices"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -132,11 +133,14 @@ func (e *Evaluator) evalIn(be *blockEval, name string) (cty.Value, hcl.Diagnosti
 	return v, diags
 }
 
-// partNeed is what an expression reads of one part.
+// partNeed is what an expression reads of one part: the whole part, or
+// attributes, each with the range of its first reference (ranges[i] is
+// that of attrs[i]). An expression reads a few: slices, not maps.
 type partNeed struct {
+	name   string
 	whole  bool
 	attrs  []string
-	ranges map[string]hcl.Range
+	ranges []hcl.Range
 }
 
 // evalAttr evaluates a within block evaluation be (nil outside a block).
@@ -157,8 +161,7 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		}
 		(*m)[k] = v
 	}
-	var needs map[string]*partNeed
-	var needOrder []string
+	var needs []*partNeed
 	var diags hcl.Diagnostics
 	for _, t := range travs {
 		if t.RootName() == "block" {
@@ -177,23 +180,22 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		}
 		switch t.RootName() {
 		case "part":
-			n := needs[name]
-			if n == nil {
-				n = &partNeed{}
-				if needs == nil {
-					needs = make(map[string]*partNeed, 2)
+			var n *partNeed
+			for _, x := range needs {
+				if x.name == name {
+					n = x
+					break
 				}
-				needs[name] = n
-				needOrder = append(needOrder, name)
+			}
+			if n == nil {
+				n = &partNeed{name: name}
+				needs = append(needs, n)
 			}
 			if len(t) >= 3 {
 				if an, ok := traverserName(t[2]); ok {
-					if _, dup := n.ranges[an]; !dup {
-						if n.ranges == nil {
-							n.ranges = make(map[string]hcl.Range, 2)
-						}
+					if !slices.Contains(n.attrs, an) {
 						n.attrs = append(n.attrs, an)
-						n.ranges[an] = t.SourceRange()
+						n.ranges = append(n.ranges, t.SourceRange())
 					}
 					continue
 				}
@@ -237,12 +239,12 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 	}
 	// Parts in name order: reading one may evaluate another's options,
 	// whose errors come in this order.
-	sort.Strings(needOrder)
-	for _, name := range needOrder {
-		v, d := e.partValue(name, needs[name])
+	slices.SortFunc(needs, func(a, b *partNeed) int { return strings.Compare(a.name, b.name) })
+	for _, n := range needs {
+		v, d := e.partValue(n.name, n)
 		diags = append(diags, d...)
 		if v != cty.NilVal {
-			put(&parts, name, v)
+			put(&parts, n.name, v)
 		}
 	}
 	vars := make(map[string]cty.Value, 6)
@@ -327,7 +329,7 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 		// An installed part's value holds its options and outputs, but not
 		// its recipe: read what it lacks from its attributes.
 		var m map[string]cty.Value
-		for _, an := range n.attrs {
+		for i, an := range n.attrs {
 			if v.Type().HasAttribute(an) || b.Attrs[an] == nil || an == "depends_on" {
 				continue
 			}
@@ -337,7 +339,7 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 					m = map[string]cty.Value{}
 				}
 			}
-			av, d := e.lazyAttr(b, an, n.ranges[an])
+			av, d := e.lazyAttr(b, an, n.ranges[i])
 			diags = append(diags, d...)
 			m[an] = av
 		}
@@ -361,9 +363,9 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 		}
 		return cty.ObjectVal(m), diags
 	}
-	for _, an := range n.attrs {
+	for i, an := range n.attrs {
 		if b.Attrs[an] == nil {
-			rng := n.ranges[an]
+			rng := n.ranges[i]
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value not known yet",
 				Detail: fmt.Sprintf("%s is not an option of part %q. If its recipe sets it, part %q must be installed first, but it comes after the block evaluated here because the two refer to each other. Read one of its options instead, or remove one of the references.",
 					"part."+name+"."+an, name, name),
@@ -371,7 +373,7 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 			m[an] = cty.DynamicVal
 			continue
 		}
-		av, d := e.lazyAttr(b, an, n.ranges[an])
+		av, d := e.lazyAttr(b, an, n.ranges[i])
 		diags = append(diags, d...)
 		m[an] = av
 	}

@@ -480,12 +480,15 @@ func (p *Profile) optionGraph(travs travMemo, nodes map[string]*Node) *optGraph 
 	}
 	for _, id := range ids {
 		n := nodes[id]
+		v := ag.ids[id]
 		if n.Block == nil {
-			ag.walk(travs, nodes, ag.ids[id], n.Attr, nil, "", map[*Attr]bool{})
+			ag.walk(travs, nodes, v, n.Attr, nil, "", nil)
 			continue
 		}
-		for _, an := range n.Block.AttrNames() {
-			ag.walk(travs, nodes, ag.ids[id+"."+an], n.Block.Attrs[an], n.Block, id, map[*Attr]bool{})
+		// The value's edges, added above, go to its options in
+		// AttrNames order (no other edge leaves a block's value).
+		for i, an := range n.Block.AttrNames() {
+			ag.walk(travs, nodes, ag.edges[v][i].to, n.Block.Attrs[an], n.Block, id, nil)
 		}
 	}
 	return ag
@@ -493,11 +496,15 @@ func (p *Profile) optionGraph(travs travMemo, nodes map[string]*Node) *optGraph 
 
 // walk adds the edges of vertex from, whose value is attribute a of block b
 // (blockID "part.NAME"), following base.NAME into earlier definitions.
+// seen are the attributes walked from this vertex, made when it follows a
+// base (nil before).
 func (ag *optGraph) walk(travs travMemo, nodes map[string]*Node, from int, a *Attr, b *Block, blockID string, seen map[*Attr]bool) {
 	if seen[a] {
 		return
 	}
-	seen[a] = true
+	if seen != nil {
+		seen[a] = true
+	}
 	for _, t := range travs.of(a) {
 		if len(t) < 2 {
 			continue
@@ -529,6 +536,9 @@ func (ag *optGraph) walk(travs travMemo, nodes map[string]*Node, from int, a *At
 			}
 		case "base":
 			if a.Base != nil && a.Base[name] != nil {
+				if seen == nil {
+					seen = map[*Attr]bool{a: true}
+				}
 				ag.walk(travs, nodes, from, a.Base[name], b, blockID, seen)
 			}
 		}
