@@ -1089,7 +1089,7 @@ func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts 
 		e.schemas[key] = v
 		e.mu.Unlock()
 	}
-	params, err := decodeOptions(opts, optJSON)
+	params, direct, err := decodeOptions(opts, optJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -1110,6 +1110,9 @@ func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts 
 				Detail: viol.Message, Subject: subject.Ptr()})
 		}
 		return nil, p.Err(diags)
+	}
+	if unchangedByValidation(direct, opts, res) {
+		return optJSON, nil
 	}
 	return json.Marshal(res.Params)
 }

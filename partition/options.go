@@ -149,15 +149,27 @@ func paramValue(v cty.Value, depth int) (any, bool) {
 }
 
 // decodeOptions returns the parameters the options' schema validates:
-// from the values themselves when they convert exactly, else by reading
-// their canonical JSON as any parameter document is read.
-func decodeOptions(opts map[string]cty.Value, optJSON json.RawMessage) (map[string]any, error) {
+// from the values themselves when they convert exactly (direct), else by
+// reading their canonical JSON as any parameter document is read.
+func decodeOptions(opts map[string]cty.Value, optJSON json.RawMessage) (params map[string]any, direct bool, err error) {
 	if len(optJSON) <= schema.MaxParamsSize {
 		if params, ok := optionParams(opts); ok {
-			return params, nil
+			return params, true, nil
 		}
 	}
-	return schema.DecodeJSON(bytes.NewReader(optJSON))
+	params, err = schema.DecodeJSON(bytes.NewReader(optJSON))
+	return params, false, err
+}
+
+// unchangedByValidation reports whether the validated parameters are the
+// options as given, so that their JSON is optJSON: read directly from the
+// values (valid UTF-8 strings, which encoding/json writes back as it
+// wrote them; numbers kept as their text), no "$schema" (which validation
+// drops), nothing defaulted (nothing is then removed either), nothing
+// coerced.
+func unchangedByValidation(direct bool, opts map[string]cty.Value, res *schema.Result) bool {
+	_, dollar := opts["$schema"]
+	return direct && !dollar && len(res.Defaults) == 0 && len(res.InvalidDefaults) == 0 && len(res.Coerced) == 0
 }
 
 // flatStrings reads a recipe's outputs when they are what recipes mostly

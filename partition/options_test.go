@@ -144,7 +144,7 @@ func TestOptionParams(t *testing.T) {
 		if _, ok := optionParams(opts); ok {
 			direct++
 		}
-		got, err := decodeOptions(opts, raw)
+		got, _, err := decodeOptions(opts, raw)
 		if err != nil || !reflect.DeepEqual(got, want) {
 			t.Fatalf("case %d %#v:\n got %#v (%v)\nwant %#v", i, opts, got, err, want)
 		}
@@ -160,9 +160,62 @@ func TestOptionParams(t *testing.T) {
 	opts := map[string]cty.Value{"deep": v}
 	raw, _ := toJSON(opts)
 	_, werr := schema.DecodeJSON(bytes.NewReader(raw))
-	_, err := decodeOptions(opts, raw)
+	_, _, err := decodeOptions(opts, raw)
 	if err == nil || werr == nil || err.Error() != werr.Error() {
 		t.Errorf("too deep: error %v, want %v", err, werr)
+	}
+}
+
+// TestValidatedOptions compares the options a recipe gets once validated
+// with the JSON of the validated parameters decoded from the options'
+// JSON, as the first versions gave them, for schemas that default and
+// for schemas that do not.
+func TestValidatedOptions(t *testing.T) {
+	e := &Engine{}
+	mod := &modRef{Name: "m", Digest: "d"}
+	schemas := map[string]json.RawMessage{
+		"open":     json.RawMessage(`{"type": "object"}`),
+		"defaults": json.RawMessage(`{"type": "object", "properties": {"mode": {"default": "0755"}, "o": {"type": "object", "properties": {"x": {"default": 1}}}}}`),
+		"oneOf":    json.RawMessage(`{"type": "object", "oneOf": [{"required": ["a"]}, {"not": {"required": ["a"]}}]}`),
+	}
+	r := rand.New(rand.NewPCG(21, 3))
+	for i := range 2000 {
+		opts := map[string]cty.Value{}
+		for range r.IntN(6) {
+			opts[optionStrings[r.IntN(len(optionStrings))]] = randomValue(r, 3)
+		}
+		switch r.IntN(4) {
+		case 0:
+			opts["$schema"] = cty.StringVal("x")
+		case 1:
+			opts["o"] = cty.EmptyObjectVal
+		}
+		raw, err := toJSON(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, sch := range schemas {
+			v, err := schema.CompileJSON(name, sch, schema.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			params, err := schema.DecodeJSON(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := v.Validate(params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := json.Marshal(res.Params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := e.validate(mod, name, sch, opts, raw, nil, nil)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("case %d, schema %s, options %s:\n got %s (%v)\nwant %s", i, name, raw, got, err, want)
+			}
+		}
 	}
 }
 
