@@ -294,6 +294,8 @@ type run struct {
 	dir       *nofollow.Dir
 	dirOpened bool
 	dirErr    error
+	// ctxJSON is the target's context as JSON (callInput).
+	ctxJSON json.RawMessage
 }
 
 // basis is the digest of the journal's parts: names, signatures, order.
@@ -422,7 +424,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		}
 	}
 	if entry.Options != nil {
-		if optJSON, err = r.e.validate(mod, recipeName, entry.Options, optJSON, b, r.p); err != nil {
+		if optJSON, err = r.e.validate(mod, recipeName, entry.Options, recipeOpts, optJSON, b, r.p); err != nil {
 			return err
 		}
 	}
@@ -562,7 +564,11 @@ func (r *run) setValue(name string, opts map[string]cty.Value, outputs json.RawM
 	for k, v := range opts {
 		val[k] = v
 	}
-	if len(outputs) > 0 && string(outputs) != "null" {
+	if flat, ok := flatStrings(outputs); ok {
+		for k, v := range flat {
+			val[k] = v
+		}
+	} else if len(outputs) > 0 && string(outputs) != "null" {
 		ty, err := ctyjson.ImpliedType(outputs)
 		if err != nil {
 			return fmt.Errorf("part %q: outputs: %w", name, err)
@@ -593,15 +599,7 @@ func (r *run) call(ctx context.Context, ref *modRef, entry, part, recipe string,
 	if err != nil {
 		return nil, err
 	}
-	phase := strings.TrimPrefix(entry, "recipe_")
-	in := map[string]any{
-		"recipe": recipe, "part": part, "phase": phase,
-		"options": opts, "context": r.t.Context,
-	}
-	if prev != nil {
-		in["previous"] = map[string]any{"options": prev.Options, "outputs": rawOrEmpty(prev.Outputs), "installed": prev.Installed}
-	}
-	input, err := json.Marshal(in)
+	input, err := r.callInput(entry, part, recipe, opts, prev)
 	if err != nil {
 		return nil, err
 	}
@@ -622,6 +620,56 @@ func (r *run) call(ctx context.Context, ref *modRef, entry, part, recipe string,
 		return nil, errors.New(out.Error)
 	}
 	return &out, nil
+}
+
+// callInput is a recipe's input, the JSON of
+//
+//	{"recipe": …, "part": …, "phase": …, "options": …, "context": …,
+//	 "previous": {"options": …, "outputs": …, "installed": …}}
+//
+// (previous only for a part installed before), keys sorted as the map the
+// first versions marshalled wrote them. The target's context, the same for
+// every part, is marshalled once per apply; the input is written into one
+// buffer sized for it.
+func (r *run) callInput(entry, part, recipe string, opts json.RawMessage, prev *PartRecord) ([]byte, error) {
+	if r.ctxJSON == nil {
+		b, err := json.Marshal(r.t.Context)
+		if err != nil {
+			return nil, err
+		}
+		r.ctxJSON = b
+	}
+	in := callInput{Context: r.ctxJSON, Options: opts, Part: part, Phase: strings.TrimPrefix(entry, "recipe_"), Recipe: recipe}
+	size := len(r.ctxJSON) + len(opts) + len(part) + len(recipe) + 96
+	if prev != nil {
+		in.Previous = &callPrevious{Installed: prev.Installed, Options: prev.Options, Outputs: rawOrEmpty(prev.Outputs)}
+		size += len(prev.Options) + len(prev.Outputs)
+		for _, p := range prev.Installed {
+			size += len(p) + 3
+		}
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	if err := json.NewEncoder(buf).Encode(&in); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// callInput and callPrevious have their fields in the order of their
+// names, as the maps they replace were written.
+type callInput struct {
+	Context  json.RawMessage `json:"context"`
+	Options  json.RawMessage `json:"options"`
+	Part     string          `json:"part"`
+	Phase    string          `json:"phase"`
+	Previous *callPrevious   `json:"previous,omitempty"`
+	Recipe   string          `json:"recipe"`
+}
+
+type callPrevious struct {
+	Installed []string        `json:"installed"`
+	Options   json.RawMessage `json:"options"`
+	Outputs   json.RawMessage `json:"outputs"`
 }
 
 func rawOrEmpty(b json.RawMessage) json.RawMessage {
@@ -705,18 +753,6 @@ func (e *Engine) journalSpec(t *Target, plan bool) (journalSpec, error) {
 		s.bind = t.Kind + ":" + filepath.Base(s.stateDir)
 	}
 	return s, nil
-}
-
-func toJSON(opts map[string]cty.Value) (json.RawMessage, error) {
-	m := make(map[string]json.RawMessage, len(opts))
-	for k, v := range opts {
-		b, err := ctyjson.SimpleJSONValue{Value: v}.MarshalJSON()
-		if err != nil {
-			return nil, fmt.Errorf("option %s: %w", k, err)
-		}
-		m[k] = b
-	}
-	return json.Marshal(m) // sorted keys: a canonical form
 }
 
 func signature(recipe, digest string, opts json.RawMessage) string {
@@ -1035,7 +1071,7 @@ func (e *Engine) module(ctx context.Context, specs map[string]*profile.ModuleSpe
 
 // validate checks options against the recipe's schema, applies its
 // defaults, and turns violations into diagnostics at the attributes.
-func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts json.RawMessage, b *profile.Block, p *profile.Profile) (json.RawMessage, error) {
+func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts map[string]cty.Value, optJSON json.RawMessage, b *profile.Block, p *profile.Profile) (json.RawMessage, error) {
 	key := mod.Digest + ":" + recipe
 	e.mu.Lock()
 	v := e.schemas[key]
@@ -1053,7 +1089,7 @@ func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts 
 		e.schemas[key] = v
 		e.mu.Unlock()
 	}
-	params, err := schema.DecodeJSON(bytes.NewReader(opts))
+	params, direct, err := decodeOptions(opts, optJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -1074,6 +1110,9 @@ func (e *Engine) validate(mod *modRef, recipe string, sch json.RawMessage, opts 
 				Detail: viol.Message, Subject: subject.Ptr()})
 		}
 		return nil, p.Err(diags)
+	}
+	if unchangedByValidation(direct, opts, res) {
+		return optJSON, nil
 	}
 	return json.Marshal(res.Params)
 }

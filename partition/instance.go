@@ -518,7 +518,7 @@ func (e *Engine) promises(ctx context.Context, p *profile.Profile, ev *profile.E
 					return nil, err
 				}
 			}
-			if raw, err = e.validate(mod, checkName, entry.Options, raw, b, p); err != nil {
+			if raw, err = e.validate(mod, checkName, entry.Options, opts, raw, b, p); err != nil {
 				return nil, err
 			}
 			if hasLM {

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -346,25 +347,53 @@ func isHex(b []byte) bool {
 
 // sum is the hex HMAC of a line's JSON, bound to the target.
 func (j *journal) sum(body []byte) []byte {
+	out := make([]byte, hex.EncodedLen(sha256.Size))
+	j.sumInto(out, body)
+	return out
+}
+
+// sumInto writes the hex HMAC of body into dst (2*sha256.Size bytes).
+func (j *journal) sumInto(dst, body []byte) {
 	j.mac.Reset()
 	j.mac.Write([]byte(j.bind))
 	j.mac.Write([]byte{0})
 	j.mac.Write(body)
 	var buf [sha256.Size]byte
-	out := make([]byte, hex.EncodedLen(sha256.Size))
-	hex.Encode(out, j.mac.Sum(buf[:0]))
-	return out
+	hex.Encode(dst, j.mac.Sum(buf[:0]))
 }
 
+// format appends the line of l to buf: its JSON (as json.Marshal writes
+// it) encoded in place after room for the HMAC, which is then written
+// there, so that a line costs no copy of its record.
 func (j *journal) format(buf []byte, l journalLine) ([]byte, error) {
-	body, err := json.Marshal(l)
-	if err != nil {
+	start := len(buf)
+	const sumLen = 2 * sha256.Size
+	buf = slices.Grow(buf, sumLen+1+lineSize(l))
+	buf = buf[:start+sumLen+1]
+	w := bytes.NewBuffer(buf)
+	if err := json.NewEncoder(w).Encode(l); err != nil { // with the newline
 		return nil, err
 	}
-	buf = append(buf, j.sum(body)...)
-	buf = append(buf, ' ')
-	buf = append(buf, body...)
-	return append(buf, '\n'), nil
+	buf = w.Bytes()
+	body := buf[start+sumLen+1 : len(buf)-1]
+	j.sumInto(buf[start:start+sumLen], body)
+	buf[start+sumLen] = ' '
+	return buf, nil
+}
+
+// lineSize is about the length of l's JSON.
+func lineSize(l journalLine) int {
+	n := 64 + len(l.Part) + len(l.Dir)
+	if r := l.Rec; r != nil {
+		n += 256 + len(r.Recipe) + len(r.Options) + len(r.Outputs)
+		for _, p := range r.Installed {
+			n += len(p) + 3
+		}
+		for _, d := range r.Deps {
+			n += len(d) + 3
+		}
+	}
+	return n
 }
 
 // migrate reads the journal an older version kept in the target directory,
@@ -460,7 +489,7 @@ func RemoveLegacyState(d *nofollow.Dir) {
 }
 
 func (j *journal) append(l journalLine) error {
-	line, err := j.format(make([]byte, 0, 512), l)
+	line, err := j.format(nil, l)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
@@ -359,5 +360,41 @@ func TestSameDirIdentity(t *testing.T) {
 	}
 	if sameDir("1:2", "1:3") || sameDir("1:2:3.0", "2:2:3.0") {
 		t.Fatal("different inodes or devices are different directories")
+	}
+}
+
+// TestJournalLineFormat checks that a line is the HMAC, a space and the
+// JSON json.Marshal writes of the record, as older versions wrote and read
+// them, appended to what the buffer holds (compaction).
+func TestJournalLineFormat(t *testing.T) {
+	j, err := openJournal(testSpec(filepath.Join(t.TempDir(), "s")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.close()
+	lines := []journalLine{
+		{Op: "dir", Dir: "65024:1:2.3"},
+		{Op: "del", Part: "gone"},
+		{Op: "set", Part: "p<1>", Rec: &PartRecord{Recipe: "cookbook:template", Module: strings.Repeat("a", 64), Signature: strings.Repeat("b", 64),
+			Options: json.RawMessage(`{"inline":"x\u003c\u2028","output":"/d/t"}`), Outputs: json.RawMessage(`{"output":"/d/t"}`),
+			Installed: []string{"/d/t", "/d/&"}, Deps: []string{"part.a"}, Seq: 7}},
+		{Op: "set", Part: "big", Rec: &PartRecord{Recipe: "r:r", Options: json.RawMessage(`{"a":"` + strings.Repeat("z", 5000) + `"}`)}},
+	}
+	var want, got []byte
+	for _, l := range lines {
+		body, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, j.sum(body)...)
+		want = append(want, ' ')
+		want = append(want, body...)
+		want = append(want, '\n')
+		if got, err = j.format(got, l); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("lines\n got %s\nwant %s", got, want)
 	}
 }

@@ -259,6 +259,7 @@ func (v *Validator) findBadDefaults() {
 			}
 		}
 	})
+	v.defaults = len(withDefault) > 0
 	for _, ps := range withDefault {
 		if v.badDefault[ps] {
 			continue

@@ -169,3 +169,34 @@ func TestDefaultsInvalidInContext(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestDefaultsOnlyDeep checks that a schema whose only default is deep in
+// a branch (an anyOf of an array's items, through a $ref) still has it
+// applied: the validator skips applying defaults only for schemas that
+// have none anywhere.
+func TestDefaultsOnlyDeep(t *testing.T) {
+	v, err := CompileJSON("deep.json", []byte(`{
+		"type": "object",
+		"$defs": {"entry": {"type": "object", "properties": {"weight": {"type": "integer", "default": 1}}}},
+		"properties": {"list": {"type": "array", "items": {"anyOf": [{"$ref": "#/$defs/entry"}]}}}
+	}`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := v.Validate(decode(t, `{"list": [{"host": "x"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := mustJSON(t, res.Params), `{"list":[{"host":"x","weight":1}]}`; got != want {
+		t.Errorf("params\n got %s\nwant %s", got, want)
+	}
+	none, err := CompileJSON("none.json", []byte(`{"type": "object", "properties": {"a": {"type": "string"}},
+		"oneOf": [{"required": ["a"]}, {"required": ["b"]}]}`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = none.Validate(decode(t, `{"a": "x"}`))
+	if err != nil || len(res.Defaults) != 0 || mustJSON(t, res.Params) != `{"a":"x"}` {
+		t.Errorf("no defaults: %v %q %s", err, res.Defaults, mustJSON(t, res.Params))
+	}
+}

@@ -51,6 +51,11 @@ type Validator struct {
 	warnings []string
 	// badDefault marks property schemas whose default is invalid.
 	badDefault map[*jsonschema.Schema]bool
+	// defaults: some property schema reachable from the root has a
+	// default. Without one, applying defaults walks the document (and
+	// validates it against every oneOf and anyOf branch on its way) to
+	// change nothing: a third of a recipe's option validation.
+	defaults bool
 }
 
 // Warnings lists what was dropped from non-conforming schemas while
@@ -391,7 +396,9 @@ func (v *Validator) validate(params map[string]any, coerce bool) (*Result, error
 		v.coerceObject(v.root, m, "", &res.Coerced)
 		sort.Strings(res.Coerced)
 	}
-	v.applyDefaults(v.root, m, "", res, 0)
+	if v.defaults {
+		v.applyDefaults(v.root, m, "", res, 0)
+	}
 	sort.Strings(res.Defaults)
 	sort.Strings(res.InvalidDefaults)
 	for {

@@ -3,6 +3,8 @@ package profile
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -30,6 +32,9 @@ type Evaluator struct {
 	// active are the attributes being evaluated: meeting one of them again
 	// means an option depends on itself.
 	active map[attrKey]bool
+	// travs are the traversals of the graph built before the evaluator
+	// (read-only, shared; nil when there was none).
+	travs travMemo
 }
 
 type attrKey struct {
@@ -40,9 +45,27 @@ type attrKey struct {
 // Evaluator returns an evaluator with the given context variables
 // (partition, software, parameter, node, profile, software_type …).
 func (p *Profile) Evaluator(vars map[string]cty.Value) *Evaluator {
+	var travs travMemo
+	p.graphMu.Lock()
+	if p.graph != nil && p.graph.g != nil {
+		travs = p.graph.g.travs
+	}
+	p.graphMu.Unlock()
+	return p.newEvaluator(vars, travs)
+}
+
+func (p *Profile) newEvaluator(vars map[string]cty.Value, travs travMemo) *Evaluator {
 	return &Evaluator{p: p, vars: vars, parts: map[string]cty.Value{}, locals: map[string]cty.Value{},
 		requests: map[string]cty.Value{}, ctxs: map[string]*hcl.EvalContext{},
-		lazy: map[string]*blockEval{}, active: map[attrKey]bool{}}
+		lazy: map[string]*blockEval{}, active: map[attrKey]bool{}, travs: travs}
+}
+
+// traversals are the variables an attribute's expression reads.
+func (e *Evaluator) traversals(a *Attr) []hcl.Traversal {
+	if t, ok := e.travs[a]; ok {
+		return t
+	}
+	return a.Expr.Variables()
 }
 
 // SetPart records a part's value: an object of its options and outputs.
@@ -58,12 +81,15 @@ func (e *Evaluator) SetRequest(name string, v cty.Value) { e.requests[name] = v 
 func (e *Evaluator) SetLocal(name string, v cty.Value) { e.locals[name] = v }
 
 // fileCtx returns the evaluation context for expressions written in file:
-// its file functions resolve paths against that file's directory.
+// its file functions resolve paths against that file's directory. It holds
+// the context variables too; each attribute's own (part, local, self…) are
+// in a child context, where they hide any of the same name as a copy of
+// the variables with them replaced did.
 func (e *Evaluator) fileCtx(file string) *hcl.EvalContext {
 	if c, ok := e.ctxs[file]; ok {
 		return c
 	}
-	c := &hcl.EvalContext{Functions: e.p.fileFuncs(filepath.Dir(file), stdFuncs)}
+	c := &hcl.EvalContext{Functions: e.p.fileFuncs(filepath.Dir(file), stdFuncs), Variables: e.vars}
 	e.ctxs[file] = c
 	return c
 }
@@ -85,6 +111,8 @@ func (e *Evaluator) EvalAttr(a *Attr) (cty.Value, hcl.Diagnostics) {
 type blockEval struct {
 	b    *Block
 	vals map[string]cty.Value
+	// block is blockValue(b), once computed.
+	block cty.Value
 }
 
 func (be *blockEval) done(name string) bool { _, ok := be.vals[name]; return ok }
@@ -105,25 +133,37 @@ func (e *Evaluator) evalIn(be *blockEval, name string) (cty.Value, hcl.Diagnosti
 	return v, diags
 }
 
-// partNeed is what an expression reads of one part.
+// partNeed is what an expression reads of one part: the whole part, or
+// attributes, each with the range of its first reference (ranges[i] is
+// that of attrs[i]). An expression reads a few: slices, not maps.
 type partNeed struct {
+	name   string
 	whole  bool
 	attrs  []string
-	ranges map[string]hcl.Range
+	ranges []hcl.Range
 }
 
 // evalAttr evaluates a within block evaluation be (nil outside a block).
 // Only the parts and locals the expression names are put in its context,
-// which keeps large profiles linear.
+// which keeps large profiles linear. Every variable is defined (empty when
+// the expression reads none of it), so that a misspelt one is told the
+// names it may have meant; the maps are made only when something goes in.
 func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics) {
-	vars := make(map[string]cty.Value, len(e.vars)+6)
-	for k, v := range e.vars {
-		vars[k] = v
+	travs := e.traversals(a)
+	if len(travs) == 0 {
+		// A literal, or functions of literals: no variable to look up.
+		return a.Expr.Value(e.fileCtx(a.Range.Filename))
 	}
-	parts, locals, base, self, requests := map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}, map[string]cty.Value{}
-	needs := map[string]*partNeed{}
+	var parts, locals, base, self, requests map[string]cty.Value
+	put := func(m *map[string]cty.Value, k string, v cty.Value) {
+		if *m == nil {
+			*m = make(map[string]cty.Value, 2)
+		}
+		(*m)[k] = v
+	}
+	var needs []*partNeed
 	var diags hcl.Diagnostics
-	for _, t := range a.Expr.Variables() {
+	for _, t := range travs {
 		if t.RootName() == "block" {
 			if be == nil {
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "block outside a block",
@@ -140,16 +180,22 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		}
 		switch t.RootName() {
 		case "part":
-			n := needs[name]
+			var n *partNeed
+			for _, x := range needs {
+				if x.name == name {
+					n = x
+					break
+				}
+			}
 			if n == nil {
-				n = &partNeed{ranges: map[string]hcl.Range{}}
-				needs[name] = n
+				n = &partNeed{name: name}
+				needs = append(needs, n)
 			}
 			if len(t) >= 3 {
 				if an, ok := traverserName(t[2]); ok {
-					if _, dup := n.ranges[an]; !dup {
+					if !slices.Contains(n.attrs, an) {
 						n.attrs = append(n.attrs, an)
-						n.ranges[an] = t.SourceRange()
+						n.ranges = append(n.ranges, t.SourceRange())
 					}
 					continue
 				}
@@ -157,11 +203,11 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 			n.whole = true
 		case "local":
 			if v, ok := e.locals[name]; ok {
-				locals[name] = v
+				put(&locals, name, v)
 			}
 		case "request":
 			if v, ok := e.requests[name]; ok {
-				requests[name] = v
+				put(&requests, name, v)
 			}
 		case "self":
 			switch {
@@ -177,29 +223,33 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 			default:
 				v, d := e.evalIn(be, name)
 				diags = append(diags, d...)
-				self[name] = v
+				put(&self, name, v)
 				continue
 			}
-			self[name] = cty.DynamicVal
+			put(&self, name, cty.DynamicVal)
 		case "base":
 			if b := a.Base[name]; b != nil {
 				v, d := e.evalAttr(b, be)
 				diags = append(diags, d...)
-				base[name] = v
+				put(&base, name, v)
 			} else {
-				base[name] = implicitBase(a)
+				put(&base, name, implicitBase(a))
 			}
 		}
 	}
-	for _, name := range sortedKeys(needs) {
-		v, d := e.partValue(name, needs[name])
+	// Parts in name order: reading one may evaluate another's options,
+	// whose errors come in this order.
+	slices.SortFunc(needs, func(a, b *partNeed) int { return strings.Compare(a.name, b.name) })
+	for _, n := range needs {
+		v, d := e.partValue(n.name, n)
 		diags = append(diags, d...)
 		if v != cty.NilVal {
-			parts[name] = v
+			put(&parts, n.name, v)
 		}
 	}
-	vars["part"] = cty.ObjectVal(parts)
-	vars["local"] = cty.ObjectVal(locals)
+	vars := make(map[string]cty.Value, 6)
+	vars["part"] = objectOrEmpty(parts)
+	vars["local"] = objectOrEmpty(locals)
 	if len(requests) > 0 {
 		vars["request"] = cty.ObjectVal(requests)
 	}
@@ -210,13 +260,24 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		vars["self"] = cty.ObjectVal(self)
 	}
 	if be != nil {
-		vars["block"] = blockValue(be.b)
+		if be.block == cty.NilVal {
+			be.block = blockValue(be.b)
+		}
+		vars["block"] = be.block
 	}
 	ctx := e.fileCtx(a.Range.Filename).NewChild()
 	ctx.Variables = vars
 	v, d := a.Expr.Value(ctx)
 	diags = append(diags, d...)
 	return v, diags
+}
+
+// objectOrEmpty is cty.ObjectVal(m), the shared empty object for none.
+func objectOrEmpty(m map[string]cty.Value) cty.Value {
+	if len(m) == 0 {
+		return cty.EmptyObjectVal
+	}
+	return cty.ObjectVal(m)
 }
 
 // implicitBase is base.NAME when no earlier definition sets NAME, as
@@ -268,7 +329,7 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 		// An installed part's value holds its options and outputs, but not
 		// its recipe: read what it lacks from its attributes.
 		var m map[string]cty.Value
-		for _, an := range n.attrs {
+		for i, an := range n.attrs {
 			if v.Type().HasAttribute(an) || b.Attrs[an] == nil || an == "depends_on" {
 				continue
 			}
@@ -278,7 +339,7 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 					m = map[string]cty.Value{}
 				}
 			}
-			av, d := e.lazyAttr(b, an, n.ranges[an])
+			av, d := e.lazyAttr(b, an, n.ranges[i])
 			diags = append(diags, d...)
 			m[an] = av
 		}
@@ -302,9 +363,9 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 		}
 		return cty.ObjectVal(m), diags
 	}
-	for _, an := range n.attrs {
+	for i, an := range n.attrs {
 		if b.Attrs[an] == nil {
-			rng := n.ranges[an]
+			rng := n.ranges[i]
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value not known yet",
 				Detail: fmt.Sprintf("%s is not an option of part %q. If its recipe sets it, part %q must be installed first, but it comes after the block evaluated here because the two refer to each other. Read one of its options instead, or remove one of the references.",
 					"part."+name+"."+an, name, name),
@@ -312,7 +373,7 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 			m[an] = cty.DynamicVal
 			continue
 		}
-		av, d := e.lazyAttr(b, an, n.ranges[an])
+		av, d := e.lazyAttr(b, an, n.ranges[i])
 		diags = append(diags, d...)
 		m[an] = av
 	}

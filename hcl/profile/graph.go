@@ -32,16 +32,37 @@ func (n *Node) ID() string { return n.Kind + "." + n.Name }
 type Graph struct {
 	Order []*Node          // topological order: dependencies first
 	Nodes map[string]*Node // by ID
+	// travs are the traversals of the attributes the graph read, for the
+	// evaluators of the profile. Read-only once built.
+	travs travMemo
+}
+
+// travMemo memoises Expression.Variables, which walks an expression's
+// syntax tree and allocates at each node: building the graph asked four
+// times per attribute (references, buildout's order, the option graph,
+// depends_on), and the evaluator asked again. nil: no memo.
+type travMemo map[*Attr][]hcl.Traversal
+
+func (m travMemo) of(a *Attr) []hcl.Traversal {
+	if m == nil {
+		return a.Expr.Variables()
+	}
+	if t, ok := m[a]; ok {
+		return t
+	}
+	t := a.Expr.Variables()
+	m[a] = t
+	return t
 }
 
 // refs collects the part.X and local.X references of an attribute, including
 // those made through base.NAME in an overriding definition.
-func refs(a *Attr, b *Block, out map[string]hcl.Range, diags *hcl.Diagnostics, seen map[*Attr]bool) {
+func refs(m travMemo, a *Attr, b *Block, out map[string]hcl.Range, diags *hcl.Diagnostics, seen map[*Attr]bool) {
 	if seen[a] {
 		return
 	}
 	seen[a] = true
-	for _, t := range a.Expr.Variables() {
+	for _, t := range m.of(a) {
 		root := t.RootName()
 		switch root {
 		case "part", "local", "request":
@@ -72,7 +93,7 @@ func refs(a *Attr, b *Block, out map[string]hcl.Range, diags *hcl.Diagnostics, s
 			}
 			name, ok := traverserName(t[1])
 			if ok && a.Base != nil && a.Base[name] != nil {
-				refs(a.Base[name], b, out, diags, seen)
+				refs(m, a.Base[name], b, out, diags, seen)
 			}
 		case "self":
 			// self.NAME depends on what the block's attribute NAME reads.
@@ -80,7 +101,7 @@ func refs(a *Attr, b *Block, out map[string]hcl.Range, diags *hcl.Diagnostics, s
 				continue
 			}
 			if name, ok := traverserName(t[1]); ok && b.Attrs[name] != nil {
-				refs(b.Attrs[name], b, out, diags, seen)
+				refs(m, b.Attrs[name], b, out, diags, seen)
 			}
 		}
 	}
@@ -101,11 +122,15 @@ func traverserName(t hcl.Traverser) (string, bool) {
 // References returns the parts and locals a block refers to, with the
 // position of the first reference to each.
 func (p *Profile) References(b *Block) (map[string]hcl.Range, hcl.Diagnostics) {
+	return p.references(nil, b)
+}
+
+func (p *Profile) references(m travMemo, b *Block) (map[string]hcl.Range, hcl.Diagnostics) {
 	out := map[string]hcl.Range{}
 	var diags hcl.Diagnostics
 	seen := map[*Attr]bool{}
 	for _, n := range b.AttrNames() {
-		refs(b.Attrs[n], b, out, &diags, seen)
+		refs(m, b.Attrs[n], b, out, &diags, seen)
 	}
 	return out, diags
 }
@@ -113,7 +138,7 @@ func (p *Profile) References(b *Block) (map[string]hcl.Range, hcl.Diagnostics) {
 // firstRefs lists the parts, locals and requests a block refers to in the
 // order buildout initialises them: its options sorted by name, the
 // references of each from left to right.
-func firstRefs(b *Block) []string {
+func firstRefs(m travMemo, b *Block) []string {
 	var out []string
 	seen := map[string]bool{}
 	done := map[*Attr]bool{}
@@ -123,7 +148,7 @@ func firstRefs(b *Block) []string {
 			return
 		}
 		done[a] = true
-		for _, t := range a.Expr.Variables() {
+		for _, t := range m.of(a) {
 			if len(t) < 2 {
 				continue
 			}
@@ -168,7 +193,8 @@ func graphVars(p *Profile) map[string]cty.Value {
 // (buildout's `parts = ${section:list}`): those options are read on demand,
 // nothing is installed for it.
 func (p *Profile) computedParts() ([]string, hcl.Diagnostics) {
-	v, diags := p.Evaluator(graphVars(p)).EvalAttr(p.PartsAttr)
+	// Not p.Evaluator, which reads the graph memo: Graph holds its lock.
+	v, diags := p.newEvaluator(graphVars(p), nil).EvalAttr(p.PartsAttr)
 	if diags.HasErrors() {
 		return nil, diags
 	}
@@ -213,17 +239,18 @@ func (p *Profile) Graph(extra []*Block) (*Graph, hcl.Diagnostics) {
 
 func (p *Profile) buildGraph(extra []*Block) (*Graph, hcl.Diagnostics) {
 	var diags hcl.Diagnostics
-	g := &Graph{Nodes: map[string]*Node{}}
+	travs := travMemo{}
+	g := &Graph{Nodes: map[string]*Node{}, travs: travs}
 	ranges := map[string]map[string]hcl.Range{}
 	add := func(n *Node, r map[string]hcl.Range) {
 		g.Nodes[n.ID()] = n
 		ranges[n.ID()] = r
 	}
 	for _, b := range p.Parts {
-		r, d := p.References(b)
+		r, d := p.references(travs, b)
 		diags = append(diags, d...)
 		if dep, ok := b.Attrs["depends_on"]; ok {
-			for _, t := range dep.Expr.Variables() {
+			for _, t := range travs.of(dep) {
 				if t.RootName() == "part" && len(t) >= 2 {
 					if name, ok := traverserName(t[1]); ok {
 						if _, dup := r["part."+name]; !dup {
@@ -233,12 +260,12 @@ func (p *Profile) buildGraph(extra []*Block) (*Graph, hcl.Diagnostics) {
 				}
 			}
 		}
-		add(&Node{Kind: "part", Name: b.Name(), Block: b, firstDeps: firstRefs(b)}, r)
+		add(&Node{Kind: "part", Name: b.Name(), Block: b, firstDeps: firstRefs(travs, b)}, r)
 	}
 	for _, b := range p.BlocksOf("request") {
-		r, d := p.References(b)
+		r, d := p.references(travs, b)
 		diags = append(diags, d...)
-		add(&Node{Kind: "request", Name: b.Name(), Block: b, firstDeps: firstRefs(b)}, r)
+		add(&Node{Kind: "request", Name: b.Name(), Block: b, firstDeps: firstRefs(travs, b)}, r)
 	}
 	localNames := make([]string, 0, len(p.Locals))
 	for n := range p.Locals {
@@ -247,7 +274,7 @@ func (p *Profile) buildGraph(extra []*Block) (*Graph, hcl.Diagnostics) {
 	sort.Strings(localNames)
 	for _, n := range localNames {
 		r := map[string]hcl.Range{}
-		refs(p.Locals[n], nil, r, &diags, map[*Attr]bool{})
+		refs(travs, p.Locals[n], nil, r, &diags, map[*Attr]bool{})
 		add(&Node{Kind: "local", Name: n, Attr: p.Locals[n], firstDeps: sortedKeys(r)}, r)
 	}
 	// Check every reference, from nodes and extra blocks alike. Only those
@@ -324,7 +351,7 @@ func (p *Profile) buildGraph(extra []*Block) (*Graph, hcl.Diagnostics) {
 		// A part whose options the list reads is initialised by buildout,
 		// and installed when it has a recipe.
 		r := map[string]hcl.Range{}
-		refs(p.PartsAttr, nil, r, &diags, map[*Attr]bool{})
+		refs(travs, p.PartsAttr, nil, r, &diags, map[*Attr]bool{})
 		for _, id := range check(r) {
 			if n := g.Nodes[id]; n != nil && n.Block != nil && n.Block.Attrs["recipe"] != nil {
 				readByParts = append(readByParts, id)
@@ -344,7 +371,7 @@ func (p *Profile) buildGraph(extra []*Block) (*Graph, hcl.Diagnostics) {
 		addRoot(id)
 	}
 	for _, b := range extra {
-		r, d := p.References(b)
+		r, d := p.references(travs, b)
 		diags = append(diags, d...)
 		for _, id := range check(r) {
 			addRoot(id)
@@ -383,7 +410,7 @@ func (p *Profile) buildGraph(extra []*Block) (*Graph, hcl.Diagnostics) {
 			diags = append(diags, b.deferred...)
 		}
 	}
-	ag := p.optionGraph(g.Nodes)
+	ag := p.optionGraph(travs, g.Nodes)
 	diags = append(diags, ag.cycles()...)
 	var dfsRoots []string
 	for _, id := range rootOrder {
@@ -439,7 +466,7 @@ func (ag *optGraph) edge(from, to int, rng hcl.Range) {
 }
 
 // optionGraph builds the option-level graph of the kept nodes.
-func (p *Profile) optionGraph(nodes map[string]*Node) *optGraph {
+func (p *Profile) optionGraph(travs travMemo, nodes map[string]*Node) *optGraph {
 	ag := &optGraph{ids: map[string]int{}}
 	ids := sortedKeys(nodes)
 	for _, id := range ids {
@@ -453,12 +480,15 @@ func (p *Profile) optionGraph(nodes map[string]*Node) *optGraph {
 	}
 	for _, id := range ids {
 		n := nodes[id]
+		v := ag.ids[id]
 		if n.Block == nil {
-			ag.walk(p, nodes, ag.ids[id], n.Attr, nil, "", map[*Attr]bool{})
+			ag.walk(travs, nodes, v, n.Attr, nil, "", nil)
 			continue
 		}
-		for _, an := range n.Block.AttrNames() {
-			ag.walk(p, nodes, ag.ids[id+"."+an], n.Block.Attrs[an], n.Block, id, map[*Attr]bool{})
+		// The value's edges, added above, go to its options in
+		// AttrNames order (no other edge leaves a block's value).
+		for i, an := range n.Block.AttrNames() {
+			ag.walk(travs, nodes, ag.edges[v][i].to, n.Block.Attrs[an], n.Block, id, nil)
 		}
 	}
 	return ag
@@ -466,12 +496,16 @@ func (p *Profile) optionGraph(nodes map[string]*Node) *optGraph {
 
 // walk adds the edges of vertex from, whose value is attribute a of block b
 // (blockID "part.NAME"), following base.NAME into earlier definitions.
-func (ag *optGraph) walk(p *Profile, nodes map[string]*Node, from int, a *Attr, b *Block, blockID string, seen map[*Attr]bool) {
+// seen are the attributes walked from this vertex, made when it follows a
+// base (nil before).
+func (ag *optGraph) walk(travs travMemo, nodes map[string]*Node, from int, a *Attr, b *Block, blockID string, seen map[*Attr]bool) {
 	if seen[a] {
 		return
 	}
-	seen[a] = true
-	for _, t := range a.Expr.Variables() {
+	if seen != nil {
+		seen[a] = true
+	}
+	for _, t := range travs.of(a) {
 		if len(t) < 2 {
 			continue
 		}
@@ -502,7 +536,10 @@ func (ag *optGraph) walk(p *Profile, nodes map[string]*Node, from int, a *Attr, 
 			}
 		case "base":
 			if a.Base != nil && a.Base[name] != nil {
-				ag.walk(p, nodes, from, a.Base[name], b, blockID, seen)
+				if seen == nil {
+					seen = map[*Attr]bool{a: true}
+				}
+				ag.walk(travs, nodes, from, a.Base[name], b, blockID, seen)
 			}
 		}
 	}
