@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/function"
@@ -219,6 +220,15 @@ func (c *checker) spec(mod, name string, promise bool) specAnswer {
 	return a
 }
 
+// isTemplate reports a quoted string or a heredoc other than a lone
+// "${…}" ("a", "${a}/b"): hclsyntax evaluates it to a string, known or
+// not, or fails (then staticValue's type is unknown): it cannot mismatch
+// an option that takes strings.
+func isTemplate(e hcl.Expression) bool {
+	_, ok := e.(*hclsyntax.TemplateExpr)
+	return ok
+}
+
 // unknownEntry reports a recipe or check its module does not have.
 func (c *checker) unknownEntry(a *Attr, mod, name string, promise bool) *hcl.Diagnostic {
 	if c.o.Names == nil {
@@ -252,8 +262,8 @@ func (c *checker) checkPart(b *Block) hcl.Diagnostics {
 	}
 	var diags hcl.Diagnostics
 	check := func(an string, a *Attr, types []string) {
-		if len(types) == 0 {
-			return // any value (jsonTypeMismatch)
+		if len(types) == 0 || isTemplate(a.Expr) && contains(types, "string") {
+			return // any value, or a string (jsonTypeMismatch)
 		}
 		if msg := jsonTypeMismatch(c.staticValue(a), types); msg != "" {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid option type",
