@@ -52,6 +52,15 @@ type piece struct {
 }
 
 func (pc *piece) parse(src []byte, filename string) {
+	defer func() {
+		// A panic of the parser on another goroutine would end the
+		// process: the whole file is parsed again on the caller's, where
+		// it panics as it did before the file was parsed in pieces (the
+		// master's handlers recover).
+		if recover() != nil {
+			pc.bad = true
+		}
+	}()
 	f, diags := hclsyntax.ParseConfig(src[pc.from:pc.to], filename, pc.pos)
 	b, ok := f.Body.(*hclsyntax.Body)
 	pc.file, pc.body, pc.bad = f, b, len(diags) > 0 || !ok
