@@ -8,8 +8,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
+	"github.com/zclconf/go-cty/cty/function"
 )
 
 // OptionSpec is what a recipe or a promise check accepts, from its
@@ -54,17 +56,17 @@ func (p *Profile) Check(o CheckOptions) hcl.Diagnostics {
 	if _, d := p.Graph(extra); d.HasErrors() {
 		diags = append(diags, d...)
 	}
-	reads := p.HelperReads()
+	c := &checker{p: p, o: o, reads: p.HelperReads()}
 	for _, b := range p.Blocks {
 		switch b.Type {
 		case "part":
-			diags = append(diags, p.checkPart(b, o, reads)...)
+			diags = append(diags, c.checkPart(b)...)
 		case "promise":
-			diags = append(diags, p.checkPromise(b, o)...)
+			diags = append(diags, c.checkPromise(b)...)
 		}
 		for name, k := range attrKinds[b.Type] {
 			if a := b.Attrs[name]; a != nil {
-				if msg := k.check(p.staticValue(a)); msg != "" {
+				if msg := k.check(c.staticValue(a)); msg != "" {
 					diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: fmt.Sprintf("Invalid value for %s", name),
 						Detail: fmt.Sprintf("%s %s: %s", blockTitle(b), name, msg), Subject: a.Expr.Range().Ptr()})
 				}
@@ -114,7 +116,7 @@ func (p *Profile) HelperReads() map[string]map[string]bool {
 		out[part][key] = true
 	}
 	visit := func(owner *Block, a *Attr) {
-		for _, t := range a.Expr.Variables() {
+		for _, t := range a.Variables() {
 			switch t.RootName() {
 			case "part":
 				if len(t) < 2 {
@@ -154,7 +156,7 @@ func (p *Profile) HelperReads() map[string]map[string]bool {
 // literalString is the literal value of a part's recipe, or a promise's
 // check ("" when it is computed).
 func literalString(a *Attr) string {
-	if a == nil || len(a.Expr.Variables()) > 0 {
+	if a == nil || len(a.Variables()) > 0 {
 		return ""
 	}
 	v, d := a.Expr.Value(nil)
@@ -164,20 +166,121 @@ func literalString(a *Attr) string {
 	return v.AsString()
 }
 
-func (p *Profile) checkPart(b *Block, o CheckOptions, reads map[string]map[string]bool) hcl.Diagnostics {
-	recipe := literalString(b.Attrs["recipe"])
-	mod, name, ok := strings.Cut(recipe, ":")
-	if !ok || o.Recipe == nil {
+// checker is one Check: what it asked the module descriptions, and the
+// functions of each directory, are kept for every block that needs them
+// again (a release's parts use a few recipes many times).
+type checker struct {
+	p     *Profile
+	o     CheckOptions
+	reads map[string]map[string]bool
+	specs map[specKey]specAnswer
+	names map[specKey]namesAnswer
+	funcs map[string]map[string]function.Function // by directory
+}
+
+type specKey struct {
+	mod, name string // name "" for Names
+	promise   bool
+}
+
+type specAnswer struct {
+	spec  *OptionSpec
+	known bool
+	// sorted are spec.Known's names in order.
+	sorted []string
+}
+
+type namesAnswer struct {
+	names []string
+	ok    bool
+}
+
+func (c *checker) spec(mod, name string, promise bool) specAnswer {
+	k := specKey{mod, name, promise}
+	if a, ok := c.specs[k]; ok {
+		return a
+	}
+	var a specAnswer
+	if promise {
+		a.spec, a.known = c.o.Check(mod, name)
+	} else {
+		a.spec, a.known = c.o.Recipe(mod, name)
+	}
+	if a.known && a.spec != nil {
+		a.sorted = make([]string, 0, len(a.spec.Known))
+		for n := range a.spec.Known {
+			a.sorted = append(a.sorted, n)
+		}
+		sort.Strings(a.sorted)
+	}
+	if c.specs == nil {
+		c.specs = map[specKey]specAnswer{}
+	}
+	c.specs[k] = a
+	return a
+}
+
+// isTemplate reports a quoted string or a heredoc other than a lone
+// "${…}" ("a", "${a}/b"): hclsyntax evaluates it to a string, known or
+// not, or fails (then staticValue's type is unknown): it cannot mismatch
+// an option that takes strings.
+func isTemplate(e hcl.Expression) bool {
+	_, ok := e.(*hclsyntax.TemplateExpr)
+	return ok
+}
+
+// unknownEntry reports a recipe or check its module does not have.
+func (c *checker) unknownEntry(a *Attr, mod, name string, promise bool) *hcl.Diagnostic {
+	if c.o.Names == nil {
 		return nil
 	}
-	if d := unknownEntry(b.Attrs["recipe"], o, mod, name, false); d != nil {
+	k := specKey{mod: mod, promise: promise}
+	n, seen := c.names[k]
+	if !seen {
+		n.names, n.ok = c.o.Names(mod, promise)
+		if c.names == nil {
+			c.names = map[specKey]namesAnswer{}
+		}
+		c.names[k] = n
+	}
+	return unknownEntry(a, n.names, n.ok, mod, name, promise)
+}
+
+func (c *checker) checkPart(b *Block) hcl.Diagnostics {
+	recipe := literalString(b.Attrs["recipe"])
+	mod, name, ok := strings.Cut(recipe, ":")
+	if !ok || c.o.Recipe == nil {
+		return nil
+	}
+	if d := c.unknownEntry(b.Attrs["recipe"], mod, name, false); d != nil {
 		return hcl.Diagnostics{d}
 	}
-	spec, known := o.Recipe(mod, name)
-	if !known || spec == nil {
+	sa := c.spec(mod, name, false)
+	spec := sa.spec
+	if !sa.known || spec == nil {
 		return nil
 	}
 	var diags hcl.Diagnostics
+	check := func(an string, a *Attr, types []string) {
+		if len(types) == 0 || isTemplate(a.Expr) && contains(types, "string") {
+			return // any value, or a string (jsonTypeMismatch)
+		}
+		if msg := jsonTypeMismatch(c.staticValue(a), types); msg != "" {
+			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid option type",
+				Detail: fmt.Sprintf("Option %s of %s: %s", an, recipe, msg), Subject: a.Expr.Range().Ptr()})
+		}
+	}
+	if spec.Open || b.Buildout || c.reads[b.Name()]["*"] {
+		// Every option the recipe does not name is accepted: only the
+		// types of those it names are checked, in the same order.
+		for _, an := range sa.sorted {
+			if a := b.Attrs[an]; a != nil && !a.Helper && !contains(partReserved, an) {
+				check(an, a, spec.Known[an])
+			}
+		}
+		return diags
+	}
+	reads := c.reads[b.Name()]
 	for _, an := range b.AttrNames() {
 		a := b.Attrs[an]
 		if contains(partReserved, an) || a.Helper {
@@ -185,32 +288,30 @@ func (p *Profile) checkPart(b *Block, o CheckOptions, reads map[string]map[strin
 		}
 		types, named := spec.Known[an]
 		if !named {
-			if spec.Open || b.Buildout || reads[b.Name()]["*"] || reads[b.Name()][an] {
+			if reads[an] {
 				continue
 			}
 			diags = append(diags, unknownOption(a, "recipe "+recipe, an, spec, nil,
 				fmt.Sprintf(" A value for other parts to read belongs in the part's extra = { %s = … }.", an)))
 			continue
 		}
-		if msg := jsonTypeMismatch(p.staticValue(a), types); msg != "" {
-			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid option type",
-				Detail: fmt.Sprintf("Option %s of %s: %s", an, recipe, msg), Subject: a.Expr.Range().Ptr()})
-		}
+		check(an, a, types)
 	}
 	return diags
 }
 
-func (p *Profile) checkPromise(b *Block, o CheckOptions) hcl.Diagnostics {
+func (c *checker) checkPromise(b *Block) hcl.Diagnostics {
 	check := literalString(b.Attrs["check"])
 	mod, name, ok := strings.Cut(check, ":")
-	if !ok || o.Check == nil {
+	if !ok || c.o.Check == nil {
 		return nil
 	}
-	if d := unknownEntry(b.Attrs["check"], o, mod, name, true); d != nil {
+	if d := c.unknownEntry(b.Attrs["check"], mod, name, true); d != nil {
 		return hcl.Diagnostics{d}
 	}
-	spec, known := o.Check(mod, name)
-	if !known || spec == nil {
+	sa := c.spec(mod, name, true)
+	spec := sa.spec
+	if !sa.known || spec == nil {
 		return nil
 	}
 	var diags hcl.Diagnostics
@@ -226,7 +327,10 @@ func (p *Profile) checkPromise(b *Block, o CheckOptions) hcl.Diagnostics {
 			}
 			continue
 		}
-		if msg := jsonTypeMismatch(p.staticValue(a), types); msg != "" {
+		if len(types) == 0 {
+			continue
+		}
+		if msg := jsonTypeMismatch(c.staticValue(a), types); msg != "" {
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Invalid option type",
 				Detail: fmt.Sprintf("Option %s of %s: %s", an, check, msg), Subject: a.Expr.Range().Ptr()})
 		}
@@ -234,12 +338,9 @@ func (p *Profile) checkPromise(b *Block, o CheckOptions) hcl.Diagnostics {
 	return diags
 }
 
-// unknownEntry reports a recipe or check its module does not have.
-func unknownEntry(a *Attr, o CheckOptions, mod, name string, promise bool) *hcl.Diagnostic {
-	if o.Names == nil {
-		return nil
-	}
-	names, ok := o.Names(mod, promise)
+// unknownEntry reports a recipe or check that names, its module's
+// entries (ok false: the module is not known), does not hold.
+func unknownEntry(a *Attr, names []string, ok bool, mod, name string, promise bool) *hcl.Diagnostic {
 	if !ok || contains(names, name) {
 		return nil
 	}
@@ -286,12 +387,21 @@ func nameRange(a *Attr) *hcl.Range {
 // type is known when the expression fixes it ("${x}" is a string, [a, b]
 // a tuple), its value when it reads no variable. Evaluation errors are
 // left to the real evaluation.
-func (p *Profile) staticValue(a *Attr) cty.Value {
+func (c *checker) staticValue(a *Attr) cty.Value {
 	vars := map[string]cty.Value{}
-	for _, t := range a.Expr.Variables() {
+	for _, t := range a.Variables() {
 		vars[t.RootName()] = cty.DynamicVal
 	}
-	ctx := &hcl.EvalContext{Variables: vars, Functions: p.fileFuncs(filepath.Dir(a.Range.Filename), stdFuncs)}
+	dir := filepath.Dir(a.Range.Filename)
+	fns := c.funcs[dir]
+	if fns == nil {
+		fns = c.p.fileFuncs(dir, stdFuncs)
+		if c.funcs == nil {
+			c.funcs = map[string]map[string]function.Function{}
+		}
+		c.funcs[dir] = fns
+	}
+	ctx := &hcl.EvalContext{Variables: vars, Functions: fns}
 	v, d := a.Expr.Value(ctx)
 	if d.HasErrors() {
 		return cty.DynamicVal

@@ -1,6 +1,7 @@
 package profile
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,5 +128,47 @@ part "legacy" {
 `}), "instance.hcl"), Instance)
 	if a := p.Part["x"].Attrs["a"]; a == nil || !a.Helper || p.Part["x"].Attrs["extra2"].Helper {
 		t.Errorf("extra not flattened into helper values: %+v", p.Part["x"].Attrs)
+	}
+}
+
+// TestCheckSameAsBefore: Check reports what the Check of commit 1e2e54a
+// did on the benchmarks' profiles, with recipes that name all, some or
+// none of the options, closed or open, converted or hand-written.
+func TestCheckSameAsBefore(t *testing.T) {
+	dir := t.TempDir()
+	spec := func(open bool, known ...string) CheckOptions {
+		o := bigOpts
+		o.Recipe = func(mod, name string) (*OptionSpec, bool) {
+			s := &OptionSpec{Known: map[string][]string{}, Open: open}
+			for _, k := range known {
+				s.Known[k] = []string{"string"} // wrong for list and obj
+			}
+			return s, name != "template"
+		}
+		return o
+	}
+	for _, tc := range []struct {
+		name, src string
+		kind      Kind
+	}{{"big.hcl", bigProfile(), Instance}, {"converted.hcl", convertedProfile(200), Software}} {
+		path := filepath.Join(dir, tc.name)
+		if err := os.WriteFile(path, []byte(tc.src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, diags := Load(path, tc.kind)
+		if diags.HasErrors() {
+			t.Fatal(diags)
+		}
+		for _, converted := range []bool{false, true} {
+			for _, b := range p.Blocks {
+				b.Buildout = converted
+			}
+			for i, o := range []CheckOptions{bigOpts, cookbookOpts, checkOpts, spec(false), spec(false, "etc", "list", "path"),
+				spec(true, "obj", "output", "id"), spec(false, "etc", "list", "obj", "label", "id", "path", "after", "output", "inline")} {
+				if d := DiffCheck(p, o); d != "" {
+					t.Errorf("%s converted=%v options %d:\n%s", tc.name, converted, i, d)
+				}
+			}
+		}
 	}
 }

@@ -57,12 +57,22 @@ func WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, files map[string]*hcl.
 	}
 }
 
+// sourceLine returns line n (from 1) of src, without its line end.
 func sourceLine(src []byte, n int) (string, bool) {
-	lines := bytes.Split(src, []byte("\n"))
-	if n < 1 || n > len(lines) {
+	if n < 1 {
 		return "", false
 	}
-	return strings.TrimRight(string(lines[n-1]), "\r"), true
+	for ; n > 1; n-- {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			return "", false
+		}
+		src = src[i+1:]
+	}
+	if i := bytes.IndexByte(src, '\n'); i >= 0 {
+		src = src[:i]
+	}
+	return strings.TrimRight(string(src), "\r"), true
 }
 
 func prefixRunes(s string, n int) string {

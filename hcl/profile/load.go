@@ -55,7 +55,26 @@ type Attr struct {
 	// option of the part (part.NAME.KEY, self.KEY), never passed to its
 	// recipe.
 	Helper bool
+
+	// vars is Expr.Variables(), computed once when the profile is loaded
+	// (varsSet): loading, checking and evaluating a profile read each
+	// attribute's variables several times, and each call walks the
+	// expression anew.
+	vars    []hcl.Traversal
+	varsSet bool
 }
+
+// Variables returns a.Expr.Variables(), computed once for the attributes
+// of a loaded profile (an Attr is not to change once loaded).
+func (a *Attr) Variables() []hcl.Traversal {
+	if a.varsSet {
+		return a.vars
+	}
+	return a.Expr.Variables()
+}
+
+// newAttrs returns n attributes allocated at once.
+func newAttrs(n int) []Attr { return make([]Attr, n) }
 
 // Block is a merged block: the union of its definitions along the extends
 // chain, later attributes replacing earlier ones.
@@ -80,9 +99,10 @@ type Block struct {
 	dir string
 }
 
-// readsBlockDir reports whether an expression reads block.dir.
-func readsBlockDir(e hcl.Expression) bool {
-	for _, t := range e.Variables() {
+// readsBlockDir reports whether an expression reads block.dir, given its
+// variables.
+func readsBlockDir(vars []hcl.Traversal) bool {
+	for _, t := range vars {
 		if t.RootName() != "block" || len(t) < 2 {
 			continue
 		}
@@ -319,12 +339,13 @@ func (l *loader) load(path string, stack []string, from *hcl.Range) {
 		l.content = map[string][]byte{}
 	}
 	l.content[path] = src
-	if d := checkBounds(src, path, false); d != nil {
+	d, cuts := configBounds(src, path)
+	if d != nil {
 		l.diags = append(l.diags, d)
 		l.seen[path] = true
 		return
 	}
-	f, diags := l.p.parser.ParseHCL(src, path)
+	f, diags := parseConfig(l.p.parser, src, path, cuts)
 	l.diags = append(l.diags, diags...)
 	if f == nil || diags.HasErrors() {
 		l.seen[path] = true
@@ -368,7 +389,7 @@ func (l *loader) load(path string, stack []string, from *hcl.Range) {
 		if l.p.PartsAttr != nil {
 			base = map[string]*Attr{"parts": l.p.PartsAttr}
 		}
-		l.p.PartsAttr = &Attr{Name: "parts", Expr: a.Expr, Range: a.Range, Base: base, topParts: true}
+		l.p.PartsAttr = &Attr{Name: "parts", Expr: a.Expr, Range: a.Range, Base: base, topParts: true, vars: a.Expr.Variables(), varsSet: true}
 		rng := a.Range
 		l.p.SelectedRange = &rng
 	}
@@ -455,7 +476,7 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 			}
 		}
 	}
-	helpers := map[string]bool{}
+	var helpers map[string]bool
 	// extra = { … } holds a part's helper values. Written as anything
 	// but an object constructor it is an option like any other (buildout
 	// sections have options named extra).
@@ -468,6 +489,9 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 				continue
 			}
 			attrs[h.Name] = h
+			if helpers == nil {
+				helpers = map[string]bool{}
+			}
 			helpers[h.Name] = true
 		}
 	}
@@ -481,14 +505,6 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 	}
 	b.DefRange = hb.DefRange
 	b.Buildout = l.buildout
-	// block.dir: the directory of the last definition that reads it (SlapOS's
-	// ${:_profile_base_location_}, §1.3).
-	for _, a := range attrs {
-		if readsBlockDir(a.Expr) {
-			b.dir = filepath.Dir(hb.DefRange.Filename)
-			break
-		}
-	}
 	var before map[string]*Attr
 	if existed {
 		before = make(map[string]*Attr, len(b.Attrs))
@@ -496,8 +512,19 @@ func (l *loader) mergeBlock(hb *hcl.Block) {
 			before[n] = a
 		}
 	}
+	all := newAttrs(len(attrs))
+	readsDir := false
 	for name, a := range attrs {
-		b.Attrs[name] = &Attr{Name: name, Expr: a.Expr, Range: a.Range, Base: before, Helper: helpers[name]}
+		na := &all[0]
+		all = all[1:]
+		*na = Attr{Name: name, Expr: a.Expr, Range: a.Range, Base: before, Helper: helpers[name], vars: a.Expr.Variables(), varsSet: true}
+		b.Attrs[name] = na
+		readsDir = readsDir || readsBlockDir(na.vars)
+	}
+	if readsDir {
+		// block.dir: the directory of the last definition that reads it
+		// (SlapOS's ${:_profile_base_location_}, §1.3).
+		b.dir = filepath.Dir(hb.DefRange.Filename)
 	}
 }
 
@@ -709,19 +736,31 @@ func readBounded(path string) ([]byte, error) {
 // than MaxNesting (src is a config file, or a template when template is
 // set).
 func checkBounds(src []byte, filename string, template bool) *hcl.Diagnostic {
+	d, _ := bounds(src, filename, template, 0)
+	return d
+}
+
+// configBounds is checkBounds for a profile file; it also returns where
+// the file may be cut for parseConfig (nil: parse it whole).
+func configBounds(src []byte, filename string) (*hcl.Diagnostic, []int) {
+	return bounds(src, filename, false, splitBytes)
+}
+
+func bounds(src []byte, filename string, template bool, cutEvery int) (*hcl.Diagnostic, []int) {
 	if len(src) > MaxFileSize {
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "File too large",
-			Detail: fmt.Sprintf("%s is larger than %d MiB, the limit for a profile file or template.", filename, MaxFileSize>>20)}
+			Detail: fmt.Sprintf("%s is larger than %d MiB, the limit for a profile file or template.", filename, MaxFileSize>>20)}, nil
 	}
-	if nestingBound(src, template, MaxNesting) <= MaxNesting {
-		return nil // the token pass would find no more (nestbound.go)
+	s := nestScan{cutEvery: cutEvery}
+	if s.run(src, template, MaxNesting) <= MaxNesting {
+		return nil, s.cuts // the token pass would find no more (nestbound.go)
 	}
 	if depth, at := nesting(src, filename, template, MaxNesting); depth > MaxNesting {
 		return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Nesting too deep",
 			Detail:  fmt.Sprintf("The file nests more than %d levels deep here (brackets, strings, interpolations, template directives and chains of operators each count one): slapnode refuses deeper input so that parsing it cannot exhaust memory. Split the expression, e.g. with locals.", MaxNesting),
-			Subject: &at}
+			Subject: &at}, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // nesting scans src with hclsyntax's lexer, which does not recurse, and
@@ -825,7 +864,7 @@ func nesting(src []byte, filename string, template bool, limit int) (int, hcl.Ra
 func (p *Profile) dropEmptyRecipes() {
 	for _, b := range p.Parts {
 		a := b.Attrs["recipe"]
-		if a == nil || len(a.Expr.Variables()) > 0 {
+		if a == nil || len(a.Variables()) > 0 {
 			continue
 		}
 		v, d := a.Expr.Value(nil)
@@ -862,7 +901,7 @@ func (p *Profile) staticParts() hcl.Diagnostics {
 // onlyBase reports whether an attribute (and the earlier definitions it
 // reads through base) refers to nothing but base.
 func onlyBase(a *Attr) bool {
-	for _, t := range a.Expr.Variables() {
+	for _, t := range a.Variables() {
 		if t.RootName() != "base" {
 			return false
 		}
@@ -875,6 +914,26 @@ func onlyBase(a *Attr) bool {
 	return true
 }
 
+// stringElems returns the elements of a known tuple or list whose
+// elements are all non-null strings, as converting it to a list of
+// strings would (ok false for any other value): go-cty's conversion of a
+// 1000-name tuple unifies its element types pairwise, 6 ms.
+func stringElems(v cty.Value) ([]string, bool) {
+	ty := v.Type()
+	if v.IsMarked() || !ty.IsTupleType() && !(ty.IsListType() && ty.ElementType() == cty.String) {
+		return nil, false
+	}
+	names := make([]string, 0, v.LengthInt())
+	for it := v.ElementIterator(); it.Next(); {
+		_, e := it.Element()
+		if e.Type() != cty.String || e.IsNull() || !e.IsKnown() || e.IsMarked() {
+			return nil, false
+		}
+		names = append(names, e.AsString())
+	}
+	return names, true
+}
+
 // partsList turns the value of parts into part names.
 func partsList(v cty.Value, a *Attr) ([]string, hcl.Diagnostics) {
 	bad := hcl.Diagnostics{{
@@ -884,6 +943,9 @@ func partsList(v cty.Value, a *Attr) ([]string, hcl.Diagnostics) {
 	}}
 	if v.IsNull() || !v.IsWhollyKnown() {
 		return nil, bad
+	}
+	if names, ok := stringElems(v); ok {
+		return names, nil
 	}
 	l, err := convert.Convert(v, cty.List(cty.String))
 	if err != nil {

@@ -81,6 +81,29 @@ type nestScan struct {
 	docs                [nestDocsCap]nestDoc
 	nd                  int
 	bail                bool
+
+	// cutEvery > 0 asks run to record in cuts where the file may be cut
+	// into pieces that hclsyntax parses alone (splitConfig): after a
+	// newline between two top-level items, at least cutEvery bytes after
+	// the previous cut.
+	cutEvery int
+	cuts     []int
+}
+
+// cut records i, the offset after a newline token, when it ends a
+// top-level item: in the main mode, no bracket, string, heredoc or
+// template sequence open.
+func (s *nestScan) cut(i int) {
+	if s.cutEvery == 0 || s.nf != 1 || s.nm != 0 || s.nd != 0 || s.nr != 0 {
+		return
+	}
+	last := 0
+	if len(s.cuts) > 0 {
+		last = s.cuts[len(s.cuts)-1]
+	}
+	if i-last >= s.cutEvery {
+		s.cuts = append(s.cuts, i)
+	}
 }
 
 // emit counts one token as nesting does; dir is the change of the
@@ -406,6 +429,9 @@ func (s *nestScan) run(src []byte, template bool, limit int) int {
 			}
 			stop = s.emit(k, 0, limit)
 			i += w
+			if k == kNewline || k == kComment && src[i-1] == '\n' {
+				s.cut(i)
+			}
 		case modeString:
 			c := src[i]
 			switch c {
@@ -447,6 +473,9 @@ func (s *nestScan) run(src []byte, template bool, limit int) int {
 						stop = s.emit(kNewline, 0, limit)
 					}
 					i = e + nl
+					if mode == modeMain {
+						s.cut(i)
+					}
 					continue
 				}
 			}

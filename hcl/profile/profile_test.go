@@ -10,6 +10,7 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+	"github.com/zclconf/go-cty/cty/convert"
 )
 
 // write creates files under a temporary directory and returns it.
@@ -420,5 +421,39 @@ part "p" {
 	}
 	if vals["has_port"].True() {
 		t.Error("can of a missing value is true")
+	}
+}
+
+// TestStringElemsAsConvert: the parts list's fast path reads what
+// go-cty's conversion to a list of strings gives, and leaves every other
+// value to it.
+func TestStringElemsAsConvert(t *testing.T) {
+	s := cty.StringVal
+	for _, v := range []cty.Value{
+		cty.EmptyTupleVal, cty.TupleVal([]cty.Value{s("a"), s("b")}), cty.ListVal([]cty.Value{s("a")}),
+		cty.ListValEmpty(cty.String), cty.TupleVal([]cty.Value{s("a"), cty.NumberIntVal(1)}),
+		cty.TupleVal([]cty.Value{cty.True}), cty.TupleVal([]cty.Value{s("a"), cty.NullVal(cty.String)}),
+		cty.ListVal([]cty.Value{cty.NumberIntVal(2)}), cty.SetVal([]cty.Value{s("b"), s("a")}),
+		cty.TupleVal([]cty.Value{s("a").Mark("x")}), s("a"),
+	} {
+		got, ok := stringElems(v)
+		if !ok {
+			continue
+		}
+		l, err := convert.Convert(v, cty.List(cty.String))
+		if err != nil {
+			t.Errorf("%#v: fast path %q, conversion fails: %v", v, got, err)
+			continue
+		}
+		want := []string{}
+		for _, e := range l.AsValueSlice() {
+			want = append(want, e.AsString())
+		}
+		if strings.Join(got, "\x00") != strings.Join(want, "\x00") || got == nil {
+			t.Errorf("%#v: fast path %q, conversion %q", v, got, want)
+		}
+	}
+	if _, ok := stringElems(cty.TupleVal([]cty.Value{cty.StringVal("a"), cty.StringVal("b")})); !ok {
+		t.Error("a tuple of strings is not read directly")
 	}
 }
