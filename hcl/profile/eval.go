@@ -65,7 +65,7 @@ func (e *Evaluator) traversals(a *Attr) []hcl.Traversal {
 	if t, ok := e.travs[a]; ok {
 		return t
 	}
-	return a.Expr.Variables()
+	return a.Variables()
 }
 
 // SetPart records a part's value: an object of its options and outputs.

@@ -44,8 +44,8 @@ type Graph struct {
 type travMemo map[*Attr][]hcl.Traversal
 
 func (m travMemo) of(a *Attr) []hcl.Traversal {
-	if m == nil {
-		return a.Expr.Variables()
+	if m == nil || a.varsSet {
+		return a.Variables() // a loaded profile's attributes have theirs
 	}
 	if t, ok := m[a]; ok {
 		return t
