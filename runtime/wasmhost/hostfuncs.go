@@ -117,11 +117,12 @@ func (h *Host) instantiateSlapnode(ctx context.Context, rt wazero.Runtime) error
 		WithGoModuleFunction(api.GoModuleFunc(hostResponse), []api.ValueType{i32}, nil).
 		WithParameterNames("ptr").Export("response")
 	for name, handler := range map[string]requestHandler{
-		"download":  h.download,
-		"exec":      h.exec,
-		"tcp_probe": h.tcpProbe,
-		"http_get":  h.httpGet,
-		"chmod":     h.chmod,
+		"download":   h.download,
+		"exec":       h.exec,
+		"tcp_probe":  h.tcpProbe,
+		"http_get":   h.httpGet,
+		"chmod":      h.chmod,
+		"write_file": h.writeFile,
 	} {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(request(name, handler), []api.ValueType{i32, i32}, []api.ValueType{i32}).

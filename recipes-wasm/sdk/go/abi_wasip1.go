@@ -99,6 +99,9 @@ func hostHTTPGet(ptr unsafe.Pointer, n uint32) int32
 //go:wasmimport slapnode chmod
 func hostChmod(ptr unsafe.Pointer, n uint32) int32
 
+//go:wasmimport slapnode write_file
+func hostWriteFile(ptr unsafe.Pointer, n uint32) int32
+
 func platformLog(level Level, message string) {
 	if message == "" {
 		return
@@ -108,11 +111,12 @@ func platformLog(level Level, message string) {
 	runtime.KeepAlive(b)
 }
 
-func platformDownload(req []byte) ([]byte, error) { return exchange(hostDownload, req) }
-func platformExec(req []byte) ([]byte, error)     { return exchange(hostExec, req) }
-func platformTCPProbe(req []byte) ([]byte, error) { return exchange(hostTCPProbe, req) }
-func platformHTTPGet(req []byte) ([]byte, error)  { return exchange(hostHTTPGet, req) }
-func platformChmod(req []byte) ([]byte, error)    { return exchange(hostChmod, req) }
+func platformDownload(req []byte) ([]byte, error)  { return exchange(hostDownload, req) }
+func platformExec(req []byte) ([]byte, error)      { return exchange(hostExec, req) }
+func platformTCPProbe(req []byte) ([]byte, error)  { return exchange(hostTCPProbe, req) }
+func platformHTTPGet(req []byte) ([]byte, error)   { return exchange(hostHTTPGet, req) }
+func platformChmod(req []byte) ([]byte, error)     { return exchange(hostChmod, req) }
+func platformWriteFile(req []byte) ([]byte, error) { return exchange(hostWriteFile, req) }
 
 // exchange performs the two-step call of docs/wasm-abi.md §6: the import
 // returns the response length, then response copies the response into a

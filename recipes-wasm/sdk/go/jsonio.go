@@ -867,3 +867,27 @@ func decodeHostError(b []byte) (msg string, err error) {
 	}
 	return msg, err
 }
+
+// decodeWriteFileResponse reads slapnode.write_file's answer: {} or
+// {"error": "...", "missing_dir": true}.
+func decodeWriteFileResponse(b []byte) (msg string, missingDir bool, err error) {
+	r := &jsonReader{b: b}
+	err = r.object(func(key []byte) error {
+		var err error
+		switch string(key) {
+		case "error":
+			msg, err = r.stringField()
+		case "missing_dir":
+			var v any
+			v, err = r.value()
+			missingDir = v == true
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+	if err == nil {
+		err = r.end()
+	}
+	return msg, missingDir, err
+}

@@ -13,6 +13,7 @@ IMPORT("exec") int32_t sn_exec(const char *p, int32_t n);
 IMPORT("tcp_probe") int32_t sn_tcp_probe(const char *p, int32_t n);
 IMPORT("http_get") int32_t sn_http_get(const char *p, int32_t n);
 IMPORT("chmod") int32_t sn_chmod(const char *p, int32_t n);
+IMPORT("write_file") int32_t sn_write_file(const char *p, int32_t n);
 
 static int calls;
 
@@ -117,7 +118,11 @@ static uint64_t dispatch(const char *in, const char *recipe, const char *opts) {
 	}
 	if (!strcmp(recipe, "host")) {
 		char *fn = str(opts, "fn"), *req = raw(opts, "request");
+		/* write_file's request is a JSON line then raw bytes: the test
+		 * gives it as a string. */
+		if (!strcmp(fn, "write_file")) req = str(opts, "request");
 		int32_t (*f)(const char *, int32_t) =
+			!strcmp(fn, "write_file") ? sn_write_file :
 			!strcmp(fn, "download") ? sn_download :
 			!strcmp(fn, "exec") ? sn_exec :
 			!strcmp(fn, "tcp_probe") ? sn_tcp_probe :

@@ -43,28 +43,14 @@ func PartDir(ctx recipe.Context) string {
 }
 
 // WriteFile writes data to path with mode, creating parent directories:
-// it writes a temporary file next to path and renames it, so a service
-// reading the file never sees it half written.
+// the host writes a temporary file next to path and renames it, so a
+// service reading the file never sees it half written
+// (recipe.Context.WriteFile). The temporary name is fixed: a write
+// interrupted by a kill leaves a file the next write of the same path
+// replaces, so a re-run converges on the tree of a clean one without
+// listing the directory.
 func WriteFile(ctx recipe.Context, path string, data []byte, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("creating the directory of %s: %w", path, err)
-	}
-	// A fixed temporary name: a write interrupted by a kill leaves a file
-	// the next write of the same path truncates and renames, so a re-run
-	// converges on the tree of a clean one without listing the directory.
-	tmp := path + ".slapnode-tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := SetMode(ctx, mode, tmp); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return ctx.WriteFile(path, data, mode)
 }
 
 // SetMode gives regular files mode, through Context.Chmod: WASI preview 1

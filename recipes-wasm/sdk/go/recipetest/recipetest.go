@@ -19,6 +19,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -112,6 +113,8 @@ func (h *Host) Call(function string, request []byte) ([]byte, error) {
 		resp, err = h.httpGet(request)
 	case "chmod":
 		resp, err = h.chmod(request)
+	case "write_file":
+		resp, err = h.writeFile(request)
 	default:
 		return nil, fmt.Errorf("recipetest: unknown host function %q", function)
 	}
@@ -500,6 +503,89 @@ func (e *Env) WriteFile(path, content string) {
 	}
 }
 
+// writableCheck applies the real host's rules for chmod and write_file to
+// the clean absolute path p (docs/wasm-abi.md §6): inside a read-write
+// mount but not the mount itself nor .slapnode, and no link on the way.
+// It returns the error response, or nil.
+func (h *Host) writableCheck(op, path, p string) map[string]any {
+	if h.Writable == nil {
+		return nil
+	}
+	mount := ""
+	for _, d := range h.Writable {
+		if within([]string{d}, p) && len(d) > len(mount) {
+			mount = filepath.Clean(d)
+		}
+	}
+	if mount == "" {
+		return errResponse("%s %s: outside the directories this recipe is granted", op, path)
+	}
+	rel, _ := filepath.Rel(mount, p)
+	if rel == "." {
+		return errResponse("%s %s: the mount's directory itself keeps the mode the node gave it", op, path)
+	}
+	if first, _, _ := strings.Cut(filepath.ToSlash(rel), "/"); first == ".slapnode" {
+		return errResponse("%s %s: the node's state is not the recipe's", op, path)
+	}
+	// No link on the way either (the host resolves without following).
+	for d := filepath.Dir(p); d != mount && len(d) > len(mount); d = filepath.Dir(d) {
+		if fi, err := os.Lstat(d); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return errResponse("%s %s: refusing to follow a symbolic link (a component of the name is a link)", op, path)
+		}
+	}
+	return nil
+}
+
+// writeFile does what the real host's slapnode.write_file does: chmod's
+// rules for where, then a temporary file beside the target, its mode
+// (group and other write bits dropped), a rename over the target.
+func (h *Host) writeFile(request []byte) (any, error) {
+	head, data, ok := bytes.Cut(request, []byte("\n"))
+	if !ok {
+		return errResponse("write_file: bad request: no newline after the JSON header"), nil
+	}
+	var r struct {
+		Path string `json:"path"`
+		Mode uint32 `json:"mode"`
+		Size int64  `json:"size"`
+	}
+	if err := json.Unmarshal(head, &r); err != nil {
+		return nil, err
+	}
+	if int64(len(data)) != r.Size {
+		return errResponse("write_file %s: the request carries %d bytes, its header says %d", r.Path, len(data), r.Size), nil
+	}
+	if r.Mode&^0o777 != 0 {
+		return errResponse("write_file %s: mode %#o: only permission bits (0777) may be set", r.Path, r.Mode), nil
+	}
+	if !filepath.IsAbs(r.Path) {
+		return errResponse("write_file %s: give an absolute path", r.Path), nil
+	}
+	p := filepath.Clean(r.Path)
+	if refused := h.writableCheck("write_file", r.Path, p); refused != nil {
+		return refused, nil
+	}
+	if _, err := os.Lstat(filepath.Dir(p)); errors.Is(err, fs.ErrNotExist) {
+		return map[string]any{"error": fmt.Sprintf("write_file %s: %s does not exist", r.Path, filepath.Dir(p)), "missing_dir": true}, nil
+	}
+	tmp := p + ".slapnode-tmp"
+	if fi, err := os.Lstat(tmp); err == nil && !fi.Mode().IsRegular() {
+		return errResponse("write_file %s: %s is not a regular file", r.Path, tmp), nil
+	}
+	err := os.WriteFile(tmp, data, 0o600)
+	if err == nil {
+		err = os.Chmod(tmp, os.FileMode(r.Mode&^0o022))
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return errResponse("write_file %s: %v", r.Path, err), nil
+	}
+	return map[string]any{}, nil
+}
+
 // chmod does what the real host's slapnode.chmod does (docs/wasm-abi.md
 // §6): permission bits only, inside the read-write mounts but never on a
 // mount itself or on .slapnode, never through a symbolic link, never on a
@@ -520,29 +606,8 @@ func (h *Host) chmod(request []byte) (any, error) {
 		return errResponse("chmod %s: give an absolute path", r.Path), nil
 	}
 	p := filepath.Clean(r.Path)
-	if h.Writable != nil {
-		mount := ""
-		for _, d := range h.Writable {
-			if within([]string{d}, p) && len(d) > len(mount) {
-				mount = filepath.Clean(d)
-			}
-		}
-		if mount == "" {
-			return errResponse("chmod %s: outside the directories this recipe is granted", r.Path), nil
-		}
-		rel, _ := filepath.Rel(mount, p)
-		if rel == "." {
-			return errResponse("chmod %s: the mount's directory itself keeps the mode the node gave it", r.Path), nil
-		}
-		if first, _, _ := strings.Cut(filepath.ToSlash(rel), "/"); first == ".slapnode" {
-			return errResponse("chmod %s: the node's state is not the recipe's", r.Path), nil
-		}
-		// No link on the way either (the host resolves without following).
-		for d := filepath.Dir(p); d != mount && len(d) > len(mount); d = filepath.Dir(d) {
-			if fi, err := os.Lstat(d); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-				return errResponse("chmod %s: refusing to follow a symbolic link (a component of the name is a link)", r.Path), nil
-			}
-		}
+	if refused := h.writableCheck("chmod", r.Path, p); refused != nil {
+		return refused, nil
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
