@@ -56,9 +56,20 @@ func TestHangingPromiseIsKilledAtItsTimeout(t *testing.T) {
 			t.Errorf("%s: %+v, want a failure \"Error: Promise timed out after 1 seconds\"", name, got)
 		}
 	}
-	// The promise's background child was killed with it.
+	// The promise's background child was killed with it. SIGKILL reaches
+	// the process group at once, but a loaded machine may schedule the
+	// child's death a moment later: it must be gone (or a zombie) within
+	// a few seconds, whereas an unkilled one sleeps for ten minutes.
 	pid, _ := os.ReadFile(pidFile)
-	if stat, err := os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat"); len(pid) == 0 || err == nil && !strings.Contains(string(stat), ") Z ") {
+	var stat []byte
+	for end := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var err error
+		stat, err = os.ReadFile("/proc/" + strings.TrimSpace(string(pid)) + "/stat")
+		if len(pid) > 0 && (err != nil || strings.Contains(string(stat), ") Z ")) || time.Now().After(end) {
+			break
+		}
+	}
+	if len(pid) == 0 || len(stat) > 0 && !strings.Contains(string(stat), ") Z ") {
 		t.Errorf("the child %q of a timed out check_command still runs: %s", pid, stat)
 	}
 	b, err := os.ReadFile(resultPath(p.Path, "hang"))
