@@ -172,6 +172,29 @@ func TestRootFSStatAsRoot(t *testing.T) {
 		fsys, err := newRootFS(dir, ro)
 		must(t, err)
 		defer fsys.close()
+		// Opens for reading: the same answer, and the same file, in one
+		// openat2 as through os.Root (noOpenat2 takes that way alone).
+		for _, name := range names {
+			for _, flag := range []experimentalsys.Oflag{experimentalsys.O_RDONLY, experimentalsys.O_RDONLY | experimentalsys.O_NOFOLLOW, experimentalsys.O_RDONLY | experimentalsys.O_DIRECTORY} {
+				var ino [2]uint64
+				var e [2]experimentalsys.Errno
+				for i, without := range []bool{true, false} {
+					noOpenat2.Store(without)
+					var f experimentalsys.File
+					if f, e[i] = fsys.OpenFile(name, flag, 0); e[i] == 0 {
+						st, se := f.Stat()
+						if se != 0 {
+							t.Fatalf("%s: stat: %v", name, se)
+						}
+						ino[i] = st.Ino
+						f.Close()
+					}
+				}
+				if e[0] != e[1] || ino[0] != ino[1] {
+					t.Errorf("read-only %v: open %s flags %#x: %v (ino %d), through os.Root %v (ino %d)", ro, name, flag, e[1], ino[1], e[0], ino[0])
+				}
+			}
+		}
 		for _, without := range []bool{false, true} {
 			noOpenat2.Store(without)
 			for _, name := range names {
