@@ -333,14 +333,10 @@ func (d *Dir) ReadFile(rel string, max int64) ([]byte, error) {
 // rel's last component, and a function that closes what parent opened. A
 // name directly in d needs no open: d itself is its parent.
 func (d *Dir) parent(rel string) (fd int, base string, done func(), err error) {
-	rel, err = clean(rel)
+	dir, base, err := d.split(rel)
 	if err != nil {
-		return -1, "", nil, &fs.PathError{Op: "open", Path: d.Path(rel), Err: err}
+		return -1, "", nil, err
 	}
-	if rel == "." {
-		return -1, "", nil, &fs.PathError{Op: "open", Path: d.name, Err: errors.New("the directory itself has no name in it")}
-	}
-	dir, base := path.Split(rel)
 	if dir == "" {
 		return d.Fd(), base, func() {}, nil
 	}
@@ -351,6 +347,20 @@ func (d *Dir) parent(rel string) (fd int, base string, done func(), err error) {
 	return fd, base, func() { unix.Close(fd) }, nil
 }
 
+// split cleans rel and splits it into its directory ("" for a name
+// directly in d) and last component.
+func (d *Dir) split(rel string) (dir, base string, err error) {
+	c, err := clean(rel)
+	if err != nil {
+		return "", "", &fs.PathError{Op: "open", Path: d.Path(rel), Err: err}
+	}
+	if c == "." {
+		return "", "", &fs.PathError{Op: "open", Path: d.name, Err: errors.New("the directory itself has no name in it")}
+	}
+	dir, base = path.Split(c)
+	return dir, base, nil
+}
+
 // parents is parent for two names: one open when they share a directory
 // (a rename of a temporary file next to its target).
 func (d *Dir) parents(oldRel, newRel string) (ofd int, ob string, nfd int, nb string, done func(), err error) {
@@ -358,10 +368,9 @@ func (d *Dir) parents(oldRel, newRel string) (ofd int, ob string, nfd int, nb st
 	if err != nil {
 		return -1, "", -1, "", nil, err
 	}
-	oc, _ := clean(oldRel)
-	nc, err := clean(newRel)
-	if err == nil && nc != "." && path.Dir(oc) == path.Dir(nc) {
-		return ofd, ob, ofd, path.Base(nc), odone, nil
+	odir, _, _ := d.split(oldRel)
+	if ndir, nb, err := d.split(newRel); err == nil && ndir == odir {
+		return ofd, ob, ofd, nb, odone, nil
 	}
 	nfd, nb, ndone, err := d.parent(newRel)
 	if err != nil {
@@ -394,13 +403,12 @@ func (d *Dir) Remove(rel string) error {
 // (ErrSymlink: what is beyond it is not below d), a link inside the tree is
 // removed itself. A missing rel is not an error.
 func (d *Dir) RemoveAll(rel string) error {
-	c, err := clean(rel)
-	if err != nil || c == "." {
-		_, _, _, err = d.parent(rel) // the same errors as the other changes
+	dir, base, err := d.split(rel)
+	if err != nil {
 		return err
 	}
 	p := d
-	if dir := path.Dir(c); dir != "." {
+	if dir != "" {
 		if p, err = d.OpenDir(dir); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		} else if err != nil {
@@ -408,7 +416,7 @@ func (d *Dir) RemoveAll(rel string) error {
 		}
 		defer p.Close()
 	}
-	return p.removeEntry(path.Base(c))
+	return p.removeEntry(base)
 }
 
 // removeEntry removes name, an entry of d, recursively.
