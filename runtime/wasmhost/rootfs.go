@@ -379,8 +379,8 @@ func (f *rootFS) openReadBeneath(name string, of int, st *unix.Stat_t) (file *os
 	case nil:
 	case unix.ENOENT:
 		return nil, experimentalsys.ENOENT, true
-	case unix.ENOSYS:
-		noOpenat2.Store(true)
+	case unix.ENOSYS, unix.EPERM:
+		noOpenat2Check(err)
 		return nil, 0, false
 	default:
 		return nil, 0, false
@@ -465,8 +465,8 @@ func (f *rootFS) statBeneath(name string, follow bool) (st sys.Stat_t, e experim
 	case unix.ENOENT:
 		// Missing on a way that has no link: os.Root would say the same.
 		return st, experimentalsys.ENOENT, true
-	case unix.ENOSYS:
-		noOpenat2.Store(true)
+	case unix.ENOSYS, unix.EPERM:
+		noOpenat2Check(err)
 		return st, 0, false
 	default:
 		return st, 0, false
@@ -479,8 +479,23 @@ func (f *rootFS) statBeneath(name string, follow bool) (st sys.Stat_t, e experim
 	return toStat(&ust), 0, true
 }
 
-// noOpenat2 is set when the kernel lacks openat2: os.Root answers alone.
+// noOpenat2 is set when the kernel lacks openat2 (or a seccomp filter
+// denies it): os.Root answers alone.
 var noOpenat2 atomic.Bool
+
+// noOpenat2Check sets noOpenat2 after openat2 failed with err: ENOSYS, or
+// EPERM when an openat2 that any process may make fails too (an EPERM of
+// the file itself leaves it unset).
+func noOpenat2Check(err error) {
+	if err == unix.EPERM {
+		fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC})
+		if err == nil {
+			unix.Close(fd)
+			return
+		}
+	}
+	noOpenat2.Store(true)
+}
 
 // toStat is sys.NewStat_t of the os.FileInfo Go would make of st.
 func toStat(st *unix.Stat_t) sys.Stat_t {
