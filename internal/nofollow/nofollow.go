@@ -340,7 +340,7 @@ func (d *Dir) parent(rel string) (fd int, base string, done func(), err error) {
 	if dir == "" {
 		return d.Fd(), base, func() {}, nil
 	}
-	fd, err = d.openat(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	fd, err = d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
 		return -1, "", nil, d.linkErr("open", dir, err)
 	}
