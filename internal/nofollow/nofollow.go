@@ -265,20 +265,26 @@ func (d *Dir) OpenPath(rel string) (int, error) {
 // OpenFile opens rel below d (never through a symlink, the last component
 // included). The open is non-blocking, so that a FIFO planted there cannot
 // block the caller (a write-only open of one fails with ENXIO); the
-// caller checks what it opened (Stat, or OpenRegular).
+// caller checks what it opened (Stat, or OpenRegular). An exclusive
+// create (O_CREAT|O_EXCL) opens nothing that was there (a FIFO, a link:
+// EEXIST) and needs no O_NONBLOCK.
 func (d *Dir) OpenFile(rel string, flag int, perm os.FileMode) (*os.File, error) {
 	if flag&unix.O_PATH != 0 {
 		return nil, &fs.PathError{Op: "open", Path: d.Path(rel), Err: errors.New("O_PATH: use OpenPath")}
 	}
-	flag |= unix.O_NONBLOCK
+	exclusive := flag&(unix.O_CREAT|unix.O_EXCL) == unix.O_CREAT|unix.O_EXCL
+	if !exclusive {
+		flag |= unix.O_NONBLOCK
+	}
 	fd, err := d.openat(rel, flag, uint32(perm.Perm()))
 	if err != nil {
 		return nil, d.linkErr("open", rel, err)
 	}
-	// Regular files ignore O_NONBLOCK; clear it anyway so that the
-	// *os.File behaves as an ordinary one.
-	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err == nil {
-		unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	if !exclusive {
+		// Regular files ignore O_NONBLOCK; clear it anyway so that the
+		// *os.File behaves as an ordinary one. F_SETFL changes only the
+		// status flags below, which the open set: no F_GETFL needed.
+		unix.FcntlInt(uintptr(fd), unix.F_SETFL, flag&(unix.O_APPEND|unix.O_DIRECT|unix.O_NOATIME))
 	}
 	return os.NewFile(uintptr(fd), d.Path(rel)), nil
 }
@@ -323,35 +329,68 @@ func (d *Dir) ReadFile(rel string, max int64) ([]byte, error) {
 	return b, nil
 }
 
-// parent opens the directory holding rel and returns it with rel's last
-// component.
-func (d *Dir) parent(rel string) (*Dir, string, error) {
-	rel, err := clean(rel)
+// parent opens the directory holding rel and returns its descriptor with
+// rel's last component, and a function that closes what parent opened. A
+// name directly in d needs no open: d itself is its parent.
+func (d *Dir) parent(rel string) (fd int, base string, done func(), err error) {
+	dir, base, err := d.split(rel)
 	if err != nil {
-		return nil, "", &fs.PathError{Op: "open", Path: d.Path(rel), Err: err}
+		return -1, "", nil, err
 	}
-	if rel == "." {
-		return nil, "", &fs.PathError{Op: "open", Path: d.name, Err: errors.New("the directory itself has no name in it")}
+	if dir == "" {
+		return d.Fd(), base, func() {}, nil
 	}
-	dir, base := path.Split(rel)
-	p, err := d.OpenDir(dir)
+	fd, err = d.openat(dir, unix.O_PATH|unix.O_DIRECTORY, 0)
 	if err != nil {
-		return nil, "", err
+		return -1, "", nil, d.linkErr("open", dir, err)
 	}
-	return p, base, nil
+	return fd, base, func() { unix.Close(fd) }, nil
+}
+
+// split cleans rel and splits it into its directory ("" for a name
+// directly in d) and last component.
+func (d *Dir) split(rel string) (dir, base string, err error) {
+	c, err := clean(rel)
+	if err != nil {
+		return "", "", &fs.PathError{Op: "open", Path: d.Path(rel), Err: err}
+	}
+	if c == "." {
+		return "", "", &fs.PathError{Op: "open", Path: d.name, Err: errors.New("the directory itself has no name in it")}
+	}
+	dir, base = path.Split(c)
+	return dir, base, nil
+}
+
+// parents is parent for two names: one open when they share a directory
+// (a rename of a temporary file next to its target).
+func (d *Dir) parents(oldRel, newRel string) (ofd int, ob string, nfd int, nb string, done func(), err error) {
+	ofd, ob, odone, err := d.parent(oldRel)
+	if err != nil {
+		return -1, "", -1, "", nil, err
+	}
+	odir, _, _ := d.split(oldRel)
+	if ndir, nb, err := d.split(newRel); err == nil && ndir == odir {
+		return ofd, ob, ofd, nb, odone, nil
+	}
+	nfd, nb, ndone, err := d.parent(newRel)
+	if err != nil {
+		odone()
+		return -1, "", -1, "", nil, err
+	}
+	return ofd, ob, nfd, nb, func() { odone(); ndone() }, nil
 }
 
 // Remove removes the file, symlink or empty directory rel below d. A
 // symlink is removed itself, never what it points at.
 func (d *Dir) Remove(rel string) error {
-	p, base, err := d.parent(rel)
+	pfd, base, done, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	err = unix.Unlinkat(p.Fd(), base, 0)
+	defer done()
+	err = unix.Unlinkat(pfd, base, 0)
 	if err == unix.EISDIR {
-		err = unix.Unlinkat(p.Fd(), base, unix.AT_REMOVEDIR)
+		err = unix.Unlinkat(pfd, base, unix.AT_REMOVEDIR)
 	}
 	if err != nil {
 		return &fs.PathError{Op: "remove", Path: d.Path(rel), Err: err}
@@ -364,14 +403,19 @@ func (d *Dir) Remove(rel string) error {
 // (ErrSymlink: what is beyond it is not below d), a link inside the tree is
 // removed itself. A missing rel is not an error.
 func (d *Dir) RemoveAll(rel string) error {
-	p, base, err := d.parent(rel)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
+	dir, base, err := d.split(rel)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
+	p := d
+	if dir != "" {
+		if p, err = d.OpenDir(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		defer p.Close()
+	}
 	return p.removeEntry(base)
 }
 
@@ -435,17 +479,12 @@ func (d *Dir) removeEntry(name string) error {
 // follows a link on the way to either; a link at oldRel is renamed itself,
 // one at newRel replaced.
 func (d *Dir) Rename(oldRel, newRel string) error {
-	op, ob, err := d.parent(oldRel)
+	ofd, ob, nfd, nb, done, err := d.parents(oldRel, newRel)
 	if err != nil {
 		return err
 	}
-	defer op.Close()
-	np, nb, err := d.parent(newRel)
-	if err != nil {
-		return err
-	}
-	defer np.Close()
-	if err := unix.Renameat(op.Fd(), ob, np.Fd(), nb); err != nil {
+	defer done()
+	if err := unix.Renameat(ofd, ob, nfd, nb); err != nil {
 		return &os.LinkError{Op: "rename", Old: d.Path(oldRel), New: d.Path(newRel), Err: err}
 	}
 	return nil
@@ -454,12 +493,12 @@ func (d *Dir) Rename(oldRel, newRel string) error {
 // Mkdir creates the directory rel below d (its parents must exist and are
 // not followed; mkdirat never follows a link at the name it creates).
 func (d *Dir) Mkdir(rel string, perm os.FileMode) error {
-	p, base, err := d.parent(rel)
+	pfd, base, done, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	if err := unix.Mkdirat(p.Fd(), base, uint32(perm.Perm())); err != nil {
+	defer done()
+	if err := unix.Mkdirat(pfd, base, uint32(perm.Perm())); err != nil {
 		return &fs.PathError{Op: "mkdir", Path: d.Path(rel), Err: err}
 	}
 	return nil
@@ -469,17 +508,12 @@ func (d *Dir) Mkdir(rel string, perm os.FileMode) error {
 // followed: a link at oldRel is linked itself (linkat without
 // AT_SYMLINK_FOLLOW), one on the way to either is refused.
 func (d *Dir) Link(oldRel, newRel string) error {
-	op, ob, err := d.parent(oldRel)
+	ofd, ob, nfd, nb, done, err := d.parents(oldRel, newRel)
 	if err != nil {
 		return err
 	}
-	defer op.Close()
-	np, nb, err := d.parent(newRel)
-	if err != nil {
-		return err
-	}
-	defer np.Close()
-	if err := unix.Linkat(op.Fd(), ob, np.Fd(), nb, 0); err != nil {
+	defer done()
+	if err := unix.Linkat(ofd, ob, nfd, nb, 0); err != nil {
 		return &os.LinkError{Op: "link", Old: d.Path(oldRel), New: d.Path(newRel), Err: err}
 	}
 	return nil
@@ -488,12 +522,12 @@ func (d *Dir) Link(oldRel, newRel string) error {
 // Symlink creates the symbolic link rel below d, pointing at target (which
 // is stored, not checked: the caller decides what a link may name).
 func (d *Dir) Symlink(target, rel string) error {
-	p, base, err := d.parent(rel)
+	pfd, base, done, err := d.parent(rel)
 	if err != nil {
 		return err
 	}
-	defer p.Close()
-	if err := unix.Symlinkat(target, p.Fd(), base); err != nil {
+	defer done()
+	if err := unix.Symlinkat(target, pfd, base); err != nil {
 		return &os.LinkError{Op: "symlink", Old: target, New: d.Path(rel), Err: err}
 	}
 	return nil

@@ -213,3 +213,60 @@ func TestRenameAndRemove(t *testing.T) {
 		intact(t, victim)
 	})
 }
+
+// TestChangesInOneDirectory: a name directly in d is changed through d's
+// own descriptor, and two names in one directory (a temporary file renamed
+// onto its target) through one descriptor of it; links on the way are
+// still refused, and a link at the last component is renamed, linked or
+// removed itself.
+func TestChangesInOneDirectory(t *testing.T) {
+	both(t, func(t *testing.T) {
+		part, victim, d := fixture(t)
+		for _, step := range []struct {
+			what string
+			err  error
+		}{
+			{"mkdir top", d.Mkdir("top", 0o755)},
+			{"symlink top", d.Symlink("top", "tl")},
+			{"rename top", d.Rename("tl", "tl2")},
+			{"link top", d.Link("tl2", "tl3")},
+			{"remove top", d.Remove("tl3")},
+			{"rename in etc", d.Rename("etc/own", "etc/own2")},
+			{"link in etc", d.Link("etc/own2", "etc/own3")},
+			{"rename a link", d.Rename("tree/sub/fl", "tree/sub/fl2")},
+		} {
+			if step.err != nil {
+				t.Errorf("%s: %v", step.what, step.err)
+			}
+		}
+		for _, p := range []string{"top", "tl2", "etc/own2", "etc/own3", "tree/sub/fl2"} {
+			if _, err := os.Lstat(filepath.Join(part, p)); err != nil {
+				t.Errorf("%s: %v", p, err)
+			}
+		}
+		if st, err := os.Lstat(filepath.Join(part, "tl2")); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+			t.Errorf("tl2 is not the link renamed: %v", err)
+		}
+		for what, err := range map[string]error{
+			"rename through a link":      d.Rename("self/etc/own2", "self/etc/x"),
+			"link through a link":        d.Link("l/file", "l/x"),
+			"mkdir through a link":       d.Mkdir("self/x", 0o755),
+			"remove through a link":      d.Remove("l/file"),
+			"symlink through a link":     d.Symlink("x", "tree/out/x"),
+			"rename into a link":         d.Rename("etc/own2", "l/own2"),
+			"rename out":                 d.Rename("etc/own2", "../own2"),
+			"rename onto the dir itself": d.Rename("etc/own2", "."),
+		} {
+			if err == nil {
+				t.Errorf("%s: no error", what)
+			}
+		}
+		if _, err := os.Lstat(filepath.Join(part, "etc", "own2")); err != nil {
+			t.Errorf("etc/own2 moved by a refused rename: %v", err)
+		}
+		intact(t, victim)
+		if _, err := os.Lstat(filepath.Join(victim, "x")); err == nil {
+			t.Error("a change went through a link")
+		}
+	})
+}

@@ -3,7 +3,6 @@ package wasmhost
 import (
 	"context"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -72,12 +71,9 @@ func (h *Host) chmod(ctx context.Context, st *callState, req []byte) any {
 	if first, _, _ := strings.Cut(filepath.ToSlash(name), "/"); first == ".slapnode" {
 		return errorf("chmod %s: the node's state is not the recipe's", r.Path)
 	}
-	d, err := nofollow.Open(best.root.Name())
-	if err != nil {
-		return errorf("chmod %s: %v", r.Path, err)
-	}
-	defer d.Close()
-	fd, err := d.OpenPath(name)
+	// The mount's own handle, opened when the session began: no path
+	// resolved again from the file system's root on every call.
+	fd, err := best.dir.OpenPath(name)
 	if err != nil {
 		return errorf("chmod %s: %v", r.Path, err)
 	}
@@ -86,10 +82,7 @@ func (h *Host) chmod(ctx context.Context, st *callState, req []byte) any {
 	if err := unix.Fstat(fd, &fst); err != nil {
 		return errorf("chmod %s: %v", r.Path, err)
 	}
-	owner := os.Geteuid()
-	if c := st.s.cfg.Credential; c != nil {
-		owner = int(c.Uid)
-	}
+	owner := best.owner // the session's credential, else the node's euid
 	switch {
 	case fst.Mode&unix.S_IFMT == unix.S_IFLNK:
 		return errorf("chmod %s: %v", r.Path, nofollow.ErrSymlink)

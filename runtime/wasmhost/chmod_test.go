@@ -111,3 +111,34 @@ func TestChmodCannotOpenThePartition(t *testing.T) {
 		t.Fatalf("0777 gave %v, want 0755", st.Mode().Perm())
 	}
 }
+
+// TestChmodOnTheMountHandle: slapnode.chmod resolves its path beneath the
+// directory the session mounted, through the handle the guest's file
+// operations use, not by opening the mount's path again on every call
+// (three system calls each time, and another directory if the path was
+// replaced meanwhile): the file it changes is the one the guest wrote.
+func TestChmodOnTheMountHandle(t *testing.T) {
+	h, _ := newHost(t)
+	m := load(t, h, "ctest", "reactor", Grants{Exec: []string{"true"}, Net: []string{"tcp://127.0.0.1:1"}})
+	base := t.TempDir()
+	dir := filepath.Join(base, "m")
+	must(t, os.Mkdir(dir, 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o600))
+	s := h.NewSession(SessionConfig{Mounts: []Mount{{HostPath: dir}}})
+	defer s.Close(t.Context())
+	if resp := hostCall(t, s, m, "chmod", map[string]any{"path": filepath.Join(dir, "f"), "mode": 0o640}); resp["error"] != nil {
+		t.Fatal(resp)
+	}
+	// The mounted directory moves; another takes its path.
+	must(t, os.Rename(dir, filepath.Join(base, "moved")))
+	must(t, os.Mkdir(dir, 0o755))
+	must(t, os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o600))
+	if resp := hostCall(t, s, m, "chmod", map[string]any{"path": filepath.Join(dir, "f"), "mode": 0o755}); resp["error"] != nil {
+		t.Fatal(resp)
+	}
+	for p, want := range map[string]os.FileMode{filepath.Join(base, "moved", "f"): 0o755, filepath.Join(dir, "f"): 0o600} {
+		if st, err := os.Stat(p); err != nil || st.Mode().Perm() != want {
+			t.Errorf("%s: %v %v, want mode %v", p, st.Mode().Perm(), err, want)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -51,9 +52,15 @@ import (
 //
 // Reads follow links that stay inside the mount: what they reach, the
 // guest could name directly. Read-only mounts are never changed (EROFS).
+//
+// Stat, Lstat and opens for reading first try the whole name in one
+// openat2 that refuses any link (statBeneath, openReadBeneath): os.Root
+// walks it one directory at a time. os.Root answers whenever that try
+// meets a link or fails otherwise than ENOENT, so results are the same.
 type rootFS struct {
 	experimentalsys.UnimplementedFS
 	root     *os.Root
+	rootFd   int           // root's descriptor, to resolve names in one openat2 (statBeneath)
 	dir      *nofollow.Dir // the same directory, for changes; nil when read-only
 	real     string        // the mount's real path, to place new symlinks
 	readOnly bool
@@ -80,10 +87,15 @@ func newRootFS(dir string, readOnly bool) (*rootFS, error) {
 		r.Close()
 		return nil, err
 	}
-	f := &rootFS{root: r, real: real, readOnly: readOnly, owner: os.Geteuid()}
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		r.Close()
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	f := &rootFS{root: r, rootFd: fd, real: real, readOnly: readOnly, owner: os.Geteuid()}
 	if !readOnly {
 		if f.dir, err = nofollow.Open(dir); err != nil {
-			r.Close()
+			f.close()
 			return nil, err
 		}
 	}
@@ -96,6 +108,7 @@ func (f *rootFS) close() error {
 	if f.dir != nil {
 		f.dir.Close()
 	}
+	unix.Close(f.rootFd)
 	return f.root.Close()
 }
 
@@ -223,21 +236,25 @@ func (f *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode
 	if flag&experimentalsys.O_NOFOLLOW != 0 {
 		// os.Root follows a final symlink (inside the root); the guest asked
 		// for the link itself, which WASI cannot open: refuse as POSIX does.
-		if fi, err := f.root.Lstat(name); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		if st, e := f.Lstat(name); e == 0 && st.Mode&fs.ModeSymlink != 0 {
 			return nil, experimentalsys.ELOOP
 		}
 	}
 	var file *os.File
+	var st unix.Stat_t
 	var e experimentalsys.Errno
 	if !f.readOnly && of&(os.O_WRONLY|os.O_RDWR|os.O_CREATE|os.O_TRUNC|os.O_APPEND) != 0 {
-		file, e = f.openWrite(name, of, perm)
+		file, e = f.openWrite(name, of, perm, &st)
 	} else {
-		file, e = f.openRead(name, of)
+		file, e = f.openRead(name, of, &st)
 	}
 	if e != 0 {
 		return nil, e
 	}
-	of2 := &osFile{f: file, flag: flag, readOnly: f.readOnly}
+	// The status the open checked gives the device, inode and type (all
+	// that cached() serves) without another fstat.
+	cached := toStat(&st)
+	of2 := &osFile{f: file, flag: flag, readOnly: f.readOnly, st: &cached}
 	// Seek and Readdir come from wazero's adapter over this same descriptor:
 	// it rewinds directories by reopening them, which reopenFS does through
 	// the root. (Declaring Seek here would also trip go vet's stdmethods.)
@@ -263,7 +280,7 @@ func (f *rootFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode
 // link, the file checked by vet before anything is written, O_TRUNC
 // applied only then (an open with O_TRUNC would cut the file before it
 // could be checked).
-func (f *rootFS) openWrite(name string, of int, perm fs.FileMode) (*os.File, experimentalsys.Errno) {
+func (f *rootFS) openWrite(name string, of int, perm fs.FileMode, st *unix.Stat_t) (*os.File, experimentalsys.Errno) {
 	trunc := of&os.O_TRUNC != 0
 	of &^= os.O_TRUNC
 	for range 8 {
@@ -291,14 +308,13 @@ func (f *rootFS) openWrite(name string, of int, perm fs.FileMode) (*os.File, exp
 		if err != nil {
 			return nil, nfErrno(err)
 		}
-		var st unix.Stat_t
-		if err := unix.Fstat(int(file.Fd()), &st); err != nil {
+		if err := unix.Fstat(int(file.Fd()), st); err != nil {
 			file.Close()
 			return nil, errno(err)
 		}
 		if created {
-			f.remember(&st)
-		} else if e := f.vet(name, &st); e != 0 {
+			f.remember(st)
+		} else if e := f.vet(name, st); e != 0 {
 			file.Close()
 			return nil, e
 		}
@@ -319,17 +335,19 @@ func (f *rootFS) openWrite(name string, of int, perm fs.FileMode) (*os.File, exp
 // mount are followed), non-blocking so that a FIFO cannot hold the guest
 // (a promise mounts its partition read-only, and the partition user may
 // put a FIFO where it reads), then checked by vet.
-func (f *rootFS) openRead(name string, of int) (*os.File, experimentalsys.Errno) {
+func (f *rootFS) openRead(name string, of int, st *unix.Stat_t) (*os.File, experimentalsys.Errno) {
+	if file, e, ok := f.openReadBeneath(name, of, st); ok {
+		return file, e
+	}
 	file, err := f.root.OpenFile(name, of|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, errno(err)
 	}
-	var st unix.Stat_t
-	if err := unix.Fstat(int(file.Fd()), &st); err != nil {
+	if err := unix.Fstat(int(file.Fd()), st); err != nil {
 		file.Close()
 		return nil, errno(err)
 	}
-	if e := f.vet(name, &st); e != 0 {
+	if e := f.vet(name, st); e != 0 {
 		file.Close()
 		return nil, e
 	}
@@ -341,8 +359,54 @@ func (f *rootFS) openRead(name string, of int) (*os.File, experimentalsys.Errno)
 	return file, 0
 }
 
+// openReadBeneath is openRead in one openat2 when no link is on the way
+// (os.Root opens and closes every directory on the way, and registers the
+// non-blocking descriptor with the poller, which refuses a regular file):
+// a/b/f costs openat2, fstat, F_SETFL and os.NewFile's F_GETFL, 4 calls
+// instead of 9. ok is false when os.Root must answer: a link on the way
+// (it follows those inside the mount), a name leaving the mount, a kernel
+// without openat2, any error but ENOENT.
+func (f *rootFS) openReadBeneath(name string, of int, st *unix.Stat_t) (file *os.File, e experimentalsys.Errno, ok bool) {
+	if noOpenat2.Load() || !filepath.IsLocal(name) {
+		return nil, 0, false
+	}
+	how := unix.OpenHow{
+		Flags:   uint64(of | unix.O_NONBLOCK | unix.O_NOFOLLOW | unix.O_CLOEXEC),
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+	}
+	fd, err := unix.Openat2(f.rootFd, name, &how)
+	switch err {
+	case nil:
+	case unix.ENOENT:
+		return nil, experimentalsys.ENOENT, true
+	case unix.ENOSYS, unix.EPERM:
+		noOpenat2Check(err)
+		return nil, 0, false
+	default:
+		return nil, 0, false
+	}
+	if err := unix.Fstat(fd, st); err != nil {
+		unix.Close(fd)
+		return nil, errno(err), true
+	}
+	if e := f.vet(name, st); e != 0 {
+		unix.Close(fd)
+		return nil, e, true
+	}
+	if of&unix.O_NONBLOCK == 0 {
+		// Cleared before os.NewFile looks: a non-blocking descriptor
+		// would be offered to the poller. F_SETFL changes only the
+		// status flags below, which the open set.
+		unix.FcntlInt(uintptr(fd), unix.F_SETFL, of&(unix.O_APPEND|unix.O_DIRECT|unix.O_NOATIME))
+	}
+	return os.NewFile(uintptr(fd), path.Join(f.root.Name(), name)), 0, true
+}
+
 func (f *rootFS) Lstat(p string) (sys.Stat_t, experimentalsys.Errno) {
 	name, _ := rel(p)
+	if st, e, ok := f.statBeneath(name, false); ok {
+		return st, e
+	}
 	fi, err := f.root.Lstat(name)
 	if err != nil {
 		return sys.Stat_t{}, errno(err)
@@ -352,11 +416,123 @@ func (f *rootFS) Lstat(p string) (sys.Stat_t, experimentalsys.Errno) {
 
 func (f *rootFS) Stat(p string) (sys.Stat_t, experimentalsys.Errno) {
 	name, _ := rel(p)
+	if st, e, ok := f.statBeneath(name, true); ok {
+		return st, e
+	}
 	fi, err := f.root.Stat(name)
 	if err != nil {
 		return sys.Stat_t{}, errno(err)
 	}
 	return sys.NewStat_t(fi), 0
+}
+
+// statBeneath is Stat (follow) or Lstat of name when no symbolic link is
+// on its way: one openat2 resolving every component beneath the mount's
+// handle with RESOLVE_NO_SYMLINKS, then fstat, where os.Root opens and
+// closes each directory on the way (a name three levels down: 5 calls,
+// now 3; a missing one: 1; a name in the mount itself: fstatat, 1). ok
+// is false when the answer must come from
+// os.Root: a link on the way (os.Root follows those that stay inside the
+// mount, and says EPERM for those that leave it), a name leaving the
+// mount, a kernel without openat2, any error but ENOENT.
+func (f *rootFS) statBeneath(name string, follow bool) (st sys.Stat_t, e experimentalsys.Errno, ok bool) {
+	if !filepath.IsLocal(name) {
+		return st, 0, false
+	}
+	var ust unix.Stat_t
+	if !strings.Contains(name, "/") {
+		// A name directly in the mount has no way to resolve: fstatat
+		// alone, which never follows a link at the last component here.
+		switch err := unix.Fstatat(f.rootFd, name, &ust, unix.AT_SYMLINK_NOFOLLOW); {
+		case err == unix.ENOENT:
+			return st, experimentalsys.ENOENT, true
+		case err != nil, follow && ust.Mode&unix.S_IFMT == unix.S_IFLNK:
+			return st, 0, false
+		}
+		return toStat(&ust), 0, true
+	}
+	if noOpenat2.Load() {
+		return st, 0, false
+	}
+	flags := uint64(unix.O_PATH | unix.O_CLOEXEC)
+	if !follow {
+		flags |= unix.O_NOFOLLOW // the link itself, when the last component is one
+	}
+	how := unix.OpenHow{Flags: flags, Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	fd, err := unix.Openat2(f.rootFd, name, &how)
+	switch err {
+	case nil:
+	case unix.ENOENT:
+		// Missing on a way that has no link: os.Root would say the same.
+		return st, experimentalsys.ENOENT, true
+	case unix.ENOSYS, unix.EPERM:
+		noOpenat2Check(err)
+		return st, 0, false
+	default:
+		return st, 0, false
+	}
+	err = unix.Fstat(fd, &ust)
+	unix.Close(fd)
+	if err != nil {
+		return st, 0, false
+	}
+	return toStat(&ust), 0, true
+}
+
+// noOpenat2 is set when the kernel lacks openat2 (or a seccomp filter
+// denies it): os.Root answers alone.
+var noOpenat2 atomic.Bool
+
+// noOpenat2Check sets noOpenat2 after openat2 failed with err: ENOSYS, or
+// EPERM when an openat2 that any process may make fails too (an EPERM of
+// the file itself leaves it unset).
+func noOpenat2Check(err error) {
+	if err == unix.EPERM {
+		fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC})
+		if err == nil {
+			unix.Close(fd)
+			return
+		}
+	}
+	noOpenat2.Store(true)
+}
+
+// toStat is sys.NewStat_t of the os.FileInfo Go would make of st.
+func toStat(st *unix.Stat_t) sys.Stat_t {
+	mode := fs.FileMode(st.Mode & 0o777)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFBLK:
+		mode |= fs.ModeDevice
+	case unix.S_IFCHR:
+		mode |= fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFDIR:
+		mode |= fs.ModeDir
+	case unix.S_IFIFO:
+		mode |= fs.ModeNamedPipe
+	case unix.S_IFLNK:
+		mode |= fs.ModeSymlink
+	case unix.S_IFSOCK:
+		mode |= fs.ModeSocket
+	}
+	if st.Mode&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if st.Mode&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if st.Mode&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return sys.Stat_t{
+		Dev:   uint64(st.Dev),
+		Ino:   sys.Inode(st.Ino),
+		Mode:  mode,
+		Nlink: uint64(st.Nlink),
+		Size:  st.Size,
+		Atim:  st.Atim.Sec*1e9 + st.Atim.Nsec,
+		Mtim:  st.Mtim.Sec*1e9 + st.Mtim.Nsec,
+		Ctim:  st.Ctim.Sec*1e9 + st.Ctim.Nsec,
+	}
 }
 
 func (f *rootFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
