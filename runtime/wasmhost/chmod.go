@@ -3,8 +3,6 @@ package wasmhost
 import (
 	"context"
 	"io/fs"
-	"path/filepath"
-	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -41,35 +39,9 @@ func (h *Host) chmod(ctx context.Context, st *callState, req []byte) any {
 	if r.Mode&^0o777 != 0 {
 		return errorf("chmod %s: mode %#o: only permission bits (0777) may be set", r.Path, r.Mode)
 	}
-	if !filepath.IsAbs(r.Path) {
-		return errorf("chmod %s: give an absolute path", r.Path)
-	}
-	if _, err := st.s.fs(); err != nil {
-		return errorf("chmod %s: %v", r.Path, err)
-	}
-	p := filepath.Clean(r.Path)
-	var best *rootFS
-	for _, root := range st.s.roots {
-		dir := root.root.Name()
-		if within(dir, p) && (best == nil || len(dir) > len(best.root.Name())) {
-			best = root
-		}
-	}
-	if best == nil {
-		return errorf("chmod %s: outside the directories this recipe is granted", r.Path)
-	}
-	if best.readOnly {
-		return errorf("chmod %s: %s is mounted read-only", r.Path, best.root.Name())
-	}
-	name, err := filepath.Rel(best.root.Name(), p)
+	best, name, err := writableMount(st, "chmod", r.Path)
 	if err != nil {
-		return errorf("chmod %s: %v", r.Path, err)
-	}
-	if name == "." {
-		return errorf("chmod %s: the mount's directory itself keeps the mode the node gave it", r.Path)
-	}
-	if first, _, _ := strings.Cut(filepath.ToSlash(name), "/"); first == ".slapnode" {
-		return errorf("chmod %s: the node's state is not the recipe's", r.Path)
+		return errorResponse{Error: err.Error()}
 	}
 	// The mount's own handle, opened when the session began: no path
 	// resolved again from the file system's root on every call.

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"golang.org/x/sys/unix"
 )
 
 // writeFileHeader is the JSON line that starts a slapnode.write_file
@@ -100,7 +101,8 @@ func (h *Host) writeFile(_ context.Context, st *callState, req []byte) any {
 		return writeFileResponse{Error: err.Error()}
 	}
 	tmp := name + ".slapnode-tmp"
-	f, e := root.openWrite(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	var fst unix.Stat_t
+	f, e := root.openWrite(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600, &fst)
 	if e != 0 {
 		if e == experimentalsys.ENOENT {
 			if _, err := root.dir.Lstat(filepath.Dir(name)); errors.Is(err, fs.ErrNotExist) {
