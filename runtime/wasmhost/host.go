@@ -371,7 +371,7 @@ func (m *Module) Has(entry string) bool {
 // slapnodeImports are the host functions of docs/wasm-abi.md §6.
 var slapnodeImports = map[string]bool{
 	"log": true, "response": true, "download": true, "exec": true, "tcp_probe": true, "http_get": true,
-	"chmod": true, "write_file": true,
+	"chmod": true, "write_file": true, "mkdir": true,
 }
 
 var entryPoints = []string{"recipe_install", "recipe_update", "recipe_uninstall", "promise_check"}

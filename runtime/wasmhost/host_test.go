@@ -27,7 +27,7 @@ func TestReactorDescribeAndInstanceReuse(t *testing.T) {
 	if !m.Has("recipe_install") || m.Has("recipe_update") || !m.Has("promise_check") {
 		t.Fatal("Has disagrees with the exports")
 	}
-	if want := []string{"chmod", "download", "exec", "http_get", "log", "response", "tcp_probe", "write_file"}; strings.Join(m.Imports, ",") != strings.Join(want, ",") {
+	if want := []string{"chmod", "download", "exec", "http_get", "log", "mkdir", "response", "tcp_probe", "write_file"}; strings.Join(m.Imports, ",") != strings.Join(want, ",") {
 		t.Fatalf("imports %v", m.Imports)
 	}
 

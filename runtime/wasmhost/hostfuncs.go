@@ -123,6 +123,7 @@ func (h *Host) instantiateSlapnode(ctx context.Context, rt wazero.Runtime) error
 		"http_get":   h.httpGet,
 		"chmod":      h.chmod,
 		"write_file": h.writeFile,
+		"mkdir":      h.mkdir,
 	} {
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(request(name, handler), []api.ValueType{i32, i32}, []api.ValueType{i32}).

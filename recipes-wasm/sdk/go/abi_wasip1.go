@@ -102,6 +102,9 @@ func hostChmod(ptr unsafe.Pointer, n uint32) int32
 //go:wasmimport slapnode write_file
 func hostWriteFile(ptr unsafe.Pointer, n uint32) int32
 
+//go:wasmimport slapnode mkdir
+func hostMkdir(ptr unsafe.Pointer, n uint32) int32
+
 func platformLog(level Level, message string) {
 	if message == "" {
 		return
@@ -117,6 +120,7 @@ func platformTCPProbe(req []byte) ([]byte, error)  { return exchange(hostTCPProb
 func platformHTTPGet(req []byte) ([]byte, error)   { return exchange(hostHTTPGet, req) }
 func platformChmod(req []byte) ([]byte, error)     { return exchange(hostChmod, req) }
 func platformWriteFile(req []byte) ([]byte, error) { return exchange(hostWriteFile, req) }
+func platformMkdir(req []byte) ([]byte, error)     { return exchange(hostMkdir, req) }
 
 // exchange performs the two-step call of docs/wasm-abi.md §6: the import
 // returns the response length, then response copies the response into a

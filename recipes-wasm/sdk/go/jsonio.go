@@ -891,3 +891,35 @@ func decodeWriteFileResponse(b []byte) (msg string, missingDir bool, err error) 
 	}
 	return msg, missingDir, err
 }
+
+// decodeMkdirResponse reads slapnode.mkdir's answer: {"created": N} or
+// {"error": "...", "fallback": true}.
+func decodeMkdirResponse(b []byte) (created int, msg string, fallback bool, err error) {
+	r := &jsonReader{b: b}
+	err = r.object(func(key []byte) error {
+		var err error
+		var v any
+		switch string(key) {
+		case "error":
+			msg, err = r.stringField()
+		case "created":
+			if v, err = r.value(); err == nil {
+				n, ok := v.(int64)
+				if !ok || n < 0 {
+					return r.errorf("created: %v is not a count", v)
+				}
+				created = int(n)
+			}
+		case "fallback":
+			v, err = r.value()
+			fallback = v == true
+		default:
+			err = r.skip()
+		}
+		return err
+	})
+	if err == nil {
+		err = r.end()
+	}
+	return created, msg, fallback, err
+}

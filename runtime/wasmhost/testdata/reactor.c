@@ -14,6 +14,7 @@ IMPORT("tcp_probe") int32_t sn_tcp_probe(const char *p, int32_t n);
 IMPORT("http_get") int32_t sn_http_get(const char *p, int32_t n);
 IMPORT("chmod") int32_t sn_chmod(const char *p, int32_t n);
 IMPORT("write_file") int32_t sn_write_file(const char *p, int32_t n);
+IMPORT("mkdir") int32_t sn_mkdir(const char *p, int32_t n);
 
 static int calls;
 
@@ -123,6 +124,7 @@ static uint64_t dispatch(const char *in, const char *recipe, const char *opts) {
 		if (!strcmp(fn, "write_file")) req = str(opts, "request");
 		int32_t (*f)(const char *, int32_t) =
 			!strcmp(fn, "write_file") ? sn_write_file :
+			!strcmp(fn, "mkdir") ? sn_mkdir :
 			!strcmp(fn, "download") ? sn_download :
 			!strcmp(fn, "exec") ? sn_exec :
 			!strcmp(fn, "tcp_probe") ? sn_tcp_probe :

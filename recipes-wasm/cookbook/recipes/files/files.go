@@ -68,8 +68,10 @@ func Register(g *recipe.Registry) {
 // installed paths: directories usually hold data (databases, logs) that must
 // survive the part being changed or removed.
 func mkdirectory(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
-	// SlapOS's mkdirectory defaults to 0700: partitions are private.
-	mode, err := opts.Mode("mode", 0o700)
+	// SlapOS's mkdirectory: os.makedirs(path, mode), mode 0777 unless
+	// given (0755 once group and other write are dropped, as a umask of
+	// 022 does).
+	mode, err := opts.Mode("mode", 0o777)
 	if err != nil {
 		return recipe.Result{}, err
 	}
@@ -94,7 +96,7 @@ func mkdirectory(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 			continue
 		}
 		path := fsx.Resolve(ctx, p)
-		n, err := mkdirAll(path, mode)
+		n, err := ctx.MkdirAll(path, mode)
 		if err != nil {
 			return recipe.Result{}, fmt.Errorf("option %q: %w", key, err)
 		}
@@ -110,35 +112,6 @@ func mkdirectory(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 		msgs = append(msgs, "not absolute paths, so not created: "+strings.Join(skipped, ", "))
 	}
 	return recipe.Result{Outputs: outputs, Messages: msgs}, nil
-}
-
-// mkdirAll creates path and its missing parents with mode (chmod after
-// mkdir, as the umask would otherwise narrow it) and counts the directories
-// it created. Existing directories are left as they are.
-func mkdirAll(path string, mode os.FileMode) (int, error) {
-	st, err := os.Stat(path)
-	if err == nil {
-		if !st.IsDir() {
-			return 0, fmt.Errorf("%s exists and is not a directory", path)
-		}
-		return 0, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return 0, err
-	}
-	n := 0
-	if parent := filepath.Dir(path); parent != path {
-		if n, err = mkdirAll(parent, mode); err != nil {
-			return n, err
-		}
-	}
-	if err := os.Mkdir(path, mode); err != nil && !errors.Is(err, fs.ErrExist) {
-		return n, fmt.Errorf("creating %s: %w", path, err)
-	}
-	if err := os.Chmod(path, mode); err != nil {
-		return n, fmt.Errorf("setting mode %04o on %s: %w", mode.Perm(), path, err)
-	}
-	return n + 1, nil
 }
 
 func symlink(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {

@@ -37,18 +37,24 @@ func TestMkdirectory(t *testing.T) {
 	if _, ok := out.Outputs["mode"]; ok {
 		t.Fatal("mode published as a directory")
 	}
-	for _, d := range []string{etc, e.Path("var"), e.Path("var", "log")} {
+	// SlapOS's os.makedirs(path, mode): the directory itself gets mode,
+	// its missing parents the usual 0755 (Python 3).
+	for _, d := range []string{etc, e.Path("var", "log")} {
 		if m := mode(t, d); !m.IsDir() || m.Perm() != 0o750 {
 			t.Fatalf("%s: mode %v, want a 0750 directory", d, m)
 		}
 	}
+	if m := mode(t, e.Path("var")); !m.IsDir() || m.Perm() != 0o755 {
+		t.Fatalf("parent var: mode %v, want a 0755 directory", m)
+	}
 	if len(out.Installed) != 0 {
 		t.Fatalf("directories reported as installed (they would be deleted on uninstall): %v", out.Installed)
 	}
-	// Default mode 0700 and idempotence: an existing directory is kept as is.
+	// Default mode 0777 less group and other write (SlapOS's 0777 under
+	// a 022 umask), and idempotence: an existing directory is kept as is.
 	out = e.MustInstall("more", "mkdirectory", map[string]any{"a": e.Path("srv"), "b": etc})
-	if m := mode(t, e.Path("srv")); m.Perm() != 0o700 {
-		t.Fatalf("default mode %v, want 0700", m)
+	if m := mode(t, e.Path("srv")); m.Perm() != 0o755 {
+		t.Fatalf("default mode %v, want 0755", m)
 	}
 	if m := mode(t, etc); m.Perm() != 0o750 {
 		t.Fatalf("existing directory changed to %v", m)

@@ -8,10 +8,11 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/gotemplate"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/gotemplate"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/fsx"
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/jinja"

@@ -115,6 +115,8 @@ func (h *Host) Call(function string, request []byte) ([]byte, error) {
 		resp, err = h.chmod(request)
 	case "write_file":
 		resp, err = h.writeFile(request)
+	case "mkdir":
+		resp, err = h.mkdir(request)
 	default:
 		return nil, fmt.Errorf("recipetest: unknown host function %q", function)
 	}
@@ -534,6 +536,65 @@ func (h *Host) writableCheck(op, path, p string) map[string]any {
 		}
 	}
 	return nil
+}
+
+// mkdir does what the real host's slapnode.mkdir does: chmod's rules for
+// where (a path elsewhere is left to the guest: fallback), the missing
+// parents made 0755, the directory itself with mode less group and other
+// write; an existing directory left as it is.
+func (h *Host) mkdir(request []byte) (any, error) {
+	var r struct {
+		Path string `json:"path"`
+		Mode uint32 `json:"mode"`
+	}
+	if err := json.Unmarshal(request, &r); err != nil {
+		return nil, err
+	}
+	if r.Mode&^0o777 != 0 {
+		return errResponse("mkdir %s: mode %#o: only permission bits (0777) may be set", r.Path, r.Mode), nil
+	}
+	if !filepath.IsAbs(r.Path) {
+		return map[string]any{"error": fmt.Sprintf("mkdir %s: give an absolute path", r.Path), "fallback": true}, nil
+	}
+	p := filepath.Clean(r.Path)
+	if refused := h.writableCheck("mkdir", r.Path, p); refused != nil {
+		refused["fallback"] = true
+		return refused, nil
+	}
+	var missing []string
+	for d := p; ; d = filepath.Dir(d) {
+		fi, err := os.Lstat(d)
+		if err == nil {
+			if !fi.IsDir() {
+				return errResponse("mkdir %s: %s exists and is not a directory", r.Path, d), nil
+			}
+			break
+		}
+		if !errors.Is(err, fs.ErrNotExist) || d == filepath.Dir(d) {
+			return errResponse("mkdir %s: %v", r.Path, err), nil
+		}
+		missing = append(missing, d)
+	}
+	created := 0
+	for i := len(missing) - 1; i >= 0; i-- {
+		perm := os.FileMode(0o755)
+		if i == 0 {
+			perm = 0o700
+		}
+		if err := os.Mkdir(missing[i], perm); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			return errResponse("mkdir %s: %v", r.Path, err), nil
+		}
+		created++
+		if i == 0 {
+			if err := os.Chmod(missing[i], os.FileMode(r.Mode&^0o022)); err != nil {
+				return errResponse("mkdir %s: %v", r.Path, err), nil
+			}
+		}
+	}
+	return map[string]any{"created": created}, nil
 }
 
 // writeFile does what the real host's slapnode.write_file does: chmod's
