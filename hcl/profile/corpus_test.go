@@ -12,16 +12,17 @@ import (
 	"github.com/slapnode/slapnode/internal/testcorpus"
 )
 
-// TestSplitParseCorpus: every buildout file of the SlapOS corpus,
-// converted to HCL, parses in pieces to the tree of the whole file.
-func TestSplitParseCorpus(t *testing.T) {
+// eachConvertedCorpusFile converts every buildout file of the SlapOS
+// corpus's manifest to HCL and calls fn with its corpus path and text;
+// the files slapnode convert does not convert are skipped.
+func eachConvertedCorpusFile(t *testing.T, fn func(name string, hcl []byte)) {
+	t.Helper()
 	corpus := testcorpus.Dir(t, "slapos")
 	f, err := os.Open(filepath.Join(corpus, "MANIFEST.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	converted, split := 0, 0
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		row := strings.Split(sc.Text(), "\t")
@@ -36,20 +37,29 @@ func TestSplitParseCorpus(t *testing.T) {
 		if err != nil || r.HCL == nil {
 			continue
 		}
+		fn(row[0], r.HCL)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSplitParseCorpus: every buildout file of the SlapOS corpus,
+// converted to HCL, parses in pieces to the tree of the whole file.
+func TestSplitParseCorpus(t *testing.T) {
+	converted, split := 0, 0
+	eachConvertedCorpusFile(t, func(name string, hcl []byte) {
 		converted++
 		for _, every := range []int{1, 2048} {
-			s, diff := profile.DiffSplitParse(r.HCL, buildout.HCLName(row[0]), every)
+			s, diff := profile.DiffSplitParse(hcl, buildout.HCLName(name), every)
 			if diff != "" {
-				t.Errorf("%s cut every %d bytes: %s", row[0], every, diff)
+				t.Errorf("%s cut every %d bytes: %s", name, every, diff)
 			}
 			if s {
 				split++
 			}
 		}
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if converted < 100 || split < converted {
 		t.Errorf("%d files converted, %d parsed in pieces", converted, split)
 	}
@@ -75,37 +85,18 @@ var corpusOpts = profile.CheckOptions{
 // extends), as converted (buildout sections take any option) and with
 // every block taken as hand-written.
 func TestCheckCorpus(t *testing.T) {
-	corpus := testcorpus.Dir(t, "slapos")
 	dir := t.TempDir()
 	var files []string
-	f, err := os.Open(filepath.Join(corpus, "MANIFEST.tsv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		row := strings.Split(sc.Text(), "\t")
-		if len(row) != 3 || row[1] != "buildout" && row[1] != "buildout+inline-jinja" {
-			continue
-		}
-		src, err := os.ReadFile(filepath.Join(corpus, row[0]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := buildout.ConvertFile(row[0], src, buildout.ConvertOptions{})
-		if err != nil || r.HCL == nil {
-			continue
-		}
-		out := filepath.Join(dir, buildout.HCLName(row[0]))
+	eachConvertedCorpusFile(t, func(name string, hcl []byte) {
+		out := filepath.Join(dir, buildout.HCLName(name))
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(out, r.HCL, 0o644); err != nil {
+		if err := os.WriteFile(out, hcl, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		files = append(files, out)
-	}
+	})
 	diags := 0
 	for _, file := range files {
 		p, _ := profile.Load(file, profile.Software)

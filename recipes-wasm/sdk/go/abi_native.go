@@ -81,37 +81,9 @@ func platformMkdir(req []byte) ([]byte, error) {
 	if err := json.Unmarshal(req, &r); err != nil {
 		return nil, err
 	}
-	n, err := mkdirNative(r.Path, os.FileMode(r.Mode&^0o022))
+	n, err := makeDirs(r.Path, os.FileMode(r.Mode&^0o022))
 	if err != nil {
 		return json.Marshal(map[string]string{"error": err.Error()})
 	}
 	return json.Marshal(map[string]int{"created": n})
-}
-
-// mkdirNative makes path (mode) and its missing parents (0755), as
-// slapnode.mkdir does, and counts them.
-func mkdirNative(path string, mode os.FileMode) (int, error) {
-	st, err := os.Lstat(path)
-	if err == nil {
-		if !st.IsDir() {
-			return 0, fmt.Errorf("%s exists and is not a directory", path)
-		}
-		return 0, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return 0, err
-	}
-	n := 0
-	if parent := filepath.Dir(path); parent != path {
-		if n, err = mkdirNative(parent, 0o755); err != nil {
-			return n, err
-		}
-	}
-	if err := os.Mkdir(path, 0o700); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return n, nil
-		}
-		return n, err
-	}
-	return n + 1, os.Chmod(path, mode)
 }

@@ -36,7 +36,7 @@ func (c Context) MkdirAll(path string, mode os.FileMode) (int, error) {
 		return 0, fmt.Errorf("creating %s: host function mkdir answered malformed JSON (%v): %.200s", path, err, raw)
 	}
 	if fallback {
-		return mkdirWalk(path)
+		return makeDirs(path, mode&^0o022)
 	}
 	if msg != "" {
 		return 0, fmt.Errorf("creating %s: %s", path, msg)
@@ -44,9 +44,12 @@ func (c Context) MkdirAll(path string, mode os.FileMode) (int, error) {
 	return created, nil
 }
 
-// mkdirWalk is MkdirAll through the file system alone (WASI's, for a path
-// outside the read-write mounts): it counts what it made.
-func mkdirWalk(path string) (int, error) {
+// makeDirs is MkdirAll through the file system itself, and counts what it
+// made: path with mode, its missing parents 0755. Outside WebAssembly it
+// is the whole of MkdirAll (tests without a host); in WebAssembly only the
+// fallback for a path outside the read-write mounts, where os.Chmod can
+// set no mode (WASI has none) and the host gives new directories 0755.
+func makeDirs(path string, mode os.FileMode) (int, error) {
 	st, err := os.Stat(path)
 	if err == nil {
 		if !st.IsDir() {
@@ -59,12 +62,15 @@ func mkdirWalk(path string) (int, error) {
 	}
 	n := 0
 	if parent := filepath.Dir(path); parent != path {
-		if n, err = mkdirWalk(parent); err != nil {
+		if n, err = makeDirs(parent, 0o755); err != nil {
 			return n, err
 		}
 	}
-	if err := os.Mkdir(path, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := os.Mkdir(path, 0o700); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return n, nil
+		}
 		return n, fmt.Errorf("creating %s: %w", path, err)
 	}
-	return n + 1, nil
+	return n + 1, os.Chmod(path, mode)
 }

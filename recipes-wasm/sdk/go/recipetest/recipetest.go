@@ -505,6 +505,34 @@ func (e *Env) WriteFile(path, content string) {
 	}
 }
 
+// pathMode is the request of chmod and mkdir.
+type pathMode struct {
+	Path string `json:"path"`
+	Mode uint32 `json:"mode"`
+}
+
+// pathModeRequest decodes a chmod or mkdir request and applies the real
+// host's rules to it: permission bits only, an absolute path, inside a
+// read-write mount (writableCheck). It returns the clean path, or the
+// response refusing the request; where says the refusal is about where
+// the path is.
+func (h *Host) pathModeRequest(op string, request []byte) (r pathMode, p string, refused map[string]any, where bool, err error) {
+	if err = json.Unmarshal(request, &r); err != nil {
+		return r, "", nil, false, err
+	}
+	if r.Mode&^0o777 != 0 {
+		return r, "", errResponse("%s %s: mode %#o: only permission bits (0777) may be set", op, r.Path, r.Mode), false, nil
+	}
+	if !filepath.IsAbs(r.Path) {
+		return r, "", errResponse("%s %s: give an absolute path", op, r.Path), true, nil
+	}
+	p = filepath.Clean(r.Path)
+	if refused = h.writableCheck(op, r.Path, p); refused != nil {
+		return r, "", refused, true, nil
+	}
+	return r, p, nil, false, nil
+}
+
 // writableCheck applies the real host's rules for chmod and write_file to
 // the clean absolute path p (docs/wasm-abi.md §6): inside a read-write
 // mount but not the mount itself nor .slapnode, and no link on the way.
@@ -543,23 +571,12 @@ func (h *Host) writableCheck(op, path, p string) map[string]any {
 // parents made 0755, the directory itself with mode less group and other
 // write; an existing directory left as it is.
 func (h *Host) mkdir(request []byte) (any, error) {
-	var r struct {
-		Path string `json:"path"`
-		Mode uint32 `json:"mode"`
-	}
-	if err := json.Unmarshal(request, &r); err != nil {
-		return nil, err
-	}
-	if r.Mode&^0o777 != 0 {
-		return errResponse("mkdir %s: mode %#o: only permission bits (0777) may be set", r.Path, r.Mode), nil
-	}
-	if !filepath.IsAbs(r.Path) {
-		return map[string]any{"error": fmt.Sprintf("mkdir %s: give an absolute path", r.Path), "fallback": true}, nil
-	}
-	p := filepath.Clean(r.Path)
-	if refused := h.writableCheck("mkdir", r.Path, p); refused != nil {
-		refused["fallback"] = true
-		return refused, nil
+	r, p, refused, where, err := h.pathModeRequest("mkdir", request)
+	if err != nil || refused != nil {
+		if where {
+			refused["fallback"] = true // the guest looks for itself
+		}
+		return refused, err
 	}
 	var missing []string
 	for d := p; ; d = filepath.Dir(d) {
@@ -653,22 +670,9 @@ func (h *Host) writeFile(request []byte) (any, error) {
 // hard link to a file of another owner, and without write bits for group
 // and others (0777 gives 0755).
 func (h *Host) chmod(request []byte) (any, error) {
-	var r struct {
-		Path string `json:"path"`
-		Mode uint32 `json:"mode"`
-	}
-	if err := json.Unmarshal(request, &r); err != nil {
-		return nil, err
-	}
-	if r.Mode&^0o777 != 0 {
-		return errResponse("chmod %s: mode %#o: only permission bits (0777) may be set", r.Path, r.Mode), nil
-	}
-	if !filepath.IsAbs(r.Path) {
-		return errResponse("chmod %s: give an absolute path", r.Path), nil
-	}
-	p := filepath.Clean(r.Path)
-	if refused := h.writableCheck("chmod", r.Path, p); refused != nil {
-		return refused, nil
+	r, p, refused, _, err := h.pathModeRequest("chmod", request)
+	if err != nil || refused != nil {
+		return refused, err
 	}
 	fi, err := os.Lstat(p)
 	if err != nil {
