@@ -25,6 +25,11 @@ func (c Context) WriteFile(path string, data []byte, mode os.FileMode) error {
 	if mode&(os.ModeSetuid|os.ModeSetgid|os.ModeSticky) != 0 {
 		return fmt.Errorf("writing %s: mode %v: recipes may only set permission bits (0777)", path, mode)
 	}
+	if len(data) > writeFileMaxInline {
+		// A host call's request is bounded (1 MiB, docs/wasm-abi.md §6):
+		// a larger file is written through WASI, as before slapnode.write_file.
+		return c.writeFileWASI(path, data, mode)
+	}
 	req := append(appendString(append(make([]byte, 0, 48+len(path)+len(data)), `{"path":`...), path), `,"mode":`...)
 	req = strconv.AppendUint(req, uint64(mode.Perm()), 10)
 	req = append(strconv.AppendInt(append(req, `,"size":`...), int64(len(data)), 10), "}\n"...)
@@ -50,4 +55,29 @@ func (c Context) WriteFile(path string, data []byte, mode os.FileMode) error {
 			return fmt.Errorf("creating the directory of %s: %w", path, err)
 		}
 	}
+}
+
+// writeFileMaxInline is the largest file WriteFile hands the host in one
+// request: the host refuses requests over 1 MiB, header included.
+const writeFileMaxInline = 1<<20 - 64<<10
+
+// writeFileWASI is WriteFile through WASI: the temporary file written by
+// the guest, its mode set by slapnode.chmod, then renamed.
+func (c Context) writeFileWASI(path string, data []byte, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("creating the directory of %s: %w", path, err)
+	}
+	tmp := path + ".slapnode-tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := c.Chmod(mode, tmp); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
 }
