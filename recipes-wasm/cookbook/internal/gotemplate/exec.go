@@ -110,9 +110,8 @@ func doublePercent(str string) string {
 	return strings.ReplaceAll(str, "%", "%%")
 }
 
-// TODO: It would be nice if ExecError was more broken down, but
-// the way ErrorContext embeds the template name makes the
-// processing too clumsy.
+// ExecError is one error type, as in text/template: the way ErrorContext
+// embeds the template name makes a finer breakdown clumsy.
 
 // ExecError is the custom error type returned when Execute has an
 // error evaluating its template. (If a write error occurs, the actual

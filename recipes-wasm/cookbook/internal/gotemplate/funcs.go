@@ -35,7 +35,7 @@ type FuncMap map[string]any
 // builtins returns the FuncMap.
 // It is not a global variable so the linker can dead code eliminate
 // more when this isn't called. See golang.org/issue/36021.
-// TODO: revert this back to a global map once golang.org/issue/2559 is fixed.
+// (text/template keeps it a function for the same reason, golang.org/issue/2559.)
 func builtins() FuncMap {
 	return FuncMap{
 		"and":      and,
@@ -396,7 +396,8 @@ func not(arg reflect.Value) bool {
 
 // Comparison.
 
-// TODO: Perhaps allow comparison between signed and unsigned integers.
+// Signed and unsigned integers are not compared with each other, as in
+// text/template.
 
 var (
 	errBadComparisonType = errors.New("invalid type for comparison")
