@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slapnode/slapnode/internal/benchprofile"
 )
 
 // checkOpts describes a closed recipe "m:tpl" (output, inline) and an open
@@ -150,7 +152,7 @@ func TestCheckSameAsBefore(t *testing.T) {
 	for _, tc := range []struct {
 		name, src string
 		kind      Kind
-	}{{"big.hcl", bigProfile(), Instance}, {"converted.hcl", convertedProfile(200), Software}} {
+	}{{"big.hcl", bigProfile(), Instance}, {"converted.hcl", benchprofile.Converted(200), Software}} {
 		path := filepath.Join(dir, tc.name)
 		if err := os.WriteFile(path, []byte(tc.src), 0o644); err != nil {
 			t.Fatal(err)

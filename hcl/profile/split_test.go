@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/slapnode/slapnode/internal/benchprofile"
 )
 
 // splitSources are the repository's profiles, the benchmarks' generated
@@ -11,7 +13,7 @@ import (
 func splitSources(t testing.TB) map[string][]byte {
 	srcs := map[string][]byte{
 		"1000-parts.hcl":     []byte(bigProfile()),
-		"1000-converted.hcl": []byte(convertedProfile(1000)),
+		"1000-converted.hcl": []byte(benchprofile.Converted(1000)),
 	}
 	for _, f := range realProfiles(t) {
 		if !strings.HasSuffix(f, ".hcl") {
