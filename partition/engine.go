@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -603,7 +604,13 @@ func (r *run) call(ctx context.Context, ref *modRef, entry, part, recipe string,
 	if err != nil {
 		return nil, err
 	}
-	raw, err := r.session.Call(ctx, mod, entry, input)
+	var raw []byte
+	if utf8.ValidString(part) {
+		// The input's part field, as JSON decodes it.
+		raw, err = r.session.CallPart(ctx, mod, entry, part, input)
+	} else {
+		raw, err = r.session.Call(ctx, mod, entry, input)
+	}
 	if err != nil {
 		return nil, err
 	}

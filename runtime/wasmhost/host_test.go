@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -229,5 +230,49 @@ func TestCloseWaitsForLoads(t *testing.T) {
 		if _, err := h.Load(ctx, "reactor", wasm, allGrants); err == nil || !strings.Contains(err.Error(), "host is closed") {
 			t.Fatalf("load after Close: %v", err)
 		}
+	}
+}
+
+// CallPart is Call with the part named by the caller: the guest gets the
+// same input, the logs and errors name the part as Call's do, and a
+// promise check still gets the network its options grant.
+func TestCallPartNamesThePart(t *testing.T) {
+	h, rec := newHost(t)
+	m := load(t, h, "ctest", "reactor", allGrants)
+	var logBuf bytes.Buffer
+	s := newSession(t, h, SessionConfig{Log: &logBuf})
+	ctx := context.Background()
+	in := input("echo", map[string]any{})
+	out, err := s.CallPart(ctx, m, "recipe_install", "p-echo", in)
+	if err != nil || !json.Valid(out) {
+		t.Fatalf("CallPart: %s %v", out, err)
+	}
+	if !strings.Contains(logBuf.String(), "INFO ctest/p-echo: echo called") {
+		t.Fatalf("session log: %q", logBuf.String())
+	}
+	rec.mu.Lock()
+	last := rec.lines[len(rec.lines)-1]
+	rec.mu.Unlock()
+	if last.part != "p-echo" {
+		t.Errorf("logger's part %q", last.part)
+	}
+	_, err1 := s.Call(ctx, m, "recipe_update", in)
+	_, err2 := s.CallPart(ctx, m, "recipe_update", "p-echo", in)
+	if err1 == nil || err2 == nil || err1.Error() != err2.Error() || !strings.Contains(err2.Error(), `(part "p-echo")`) {
+		t.Fatalf("errors: Call %v, CallPart %v", err1, err2)
+	}
+	// A promise's host and port grant it the probe (reactor.c probes
+	// them): refused without them.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	mp := load(t, h, "cnonet", "reactor", Grants{Exec: allGrants.Exec, Net: []string{"https://example.invalid"}, Timeout: time.Minute})
+	pin, _ := json.Marshal(map[string]any{"part": "probe", "options": map[string]any{"host": "127.0.0.1", "port": port}})
+	out, err = s.CallPart(ctx, mp, "promise_check", "probe", pin)
+	if err != nil || !strings.Contains(string(out), `"ok":true`) {
+		t.Fatalf("promise_check through CallPart: %s %v", out, err)
 	}
 }
