@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 )
@@ -169,7 +170,10 @@ type partRef struct {
 func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics) {
 	travs := e.traversals(a)
 	if len(travs) == 0 {
-		// A literal, or functions of literals: no variable to look up.
+		if v, ok := stringLiteral(a.Expr); ok {
+			return v, nil
+		}
+		// Functions of literals: no variable to look up.
 		return a.Expr.Value(e.fileCtx(a.Range.Filename))
 	}
 	var locals, base, self, requests map[string]cty.Value
@@ -357,6 +361,22 @@ func (e *Evaluator) sharedParts(be *blockEval) (map[string]cty.Value, cty.Value)
 	}
 	be.shared, be.sharedObj, be.sharedGen = shared, objectOrEmpty(shared), e.gen
 	return be.shared, be.sharedObj
+}
+
+// stringLiteral is the value of a quoted string without interpolation
+// ("cookbook:mkdirectory"), as TemplateExpr.Value makes it — the string
+// again as cty.StringVal, known and not null — without rendering it
+// through a buffer.
+func stringLiteral(expr hcl.Expression) (cty.Value, bool) {
+	t, ok := expr.(*hclsyntax.TemplateExpr)
+	if !ok || !t.IsStringLiteral() {
+		return cty.NilVal, false
+	}
+	v := t.Parts[0].(*hclsyntax.LiteralValueExpr).Val
+	if v.Type() != cty.String || !v.IsKnown() || v.IsNull() || v.IsMarked() {
+		return cty.NilVal, false
+	}
+	return cty.StringVal(v.AsString()), true
 }
 
 // takeCtx returns a child of file's context with empty variables, for one

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 )
 
@@ -119,4 +120,41 @@ func describe(diags hcl.Diagnostics) string {
 		b.WriteString(d.Error() + " | " + d.Detail + "\n")
 	}
 	return b.String()
+}
+
+// A quoted string without interpolation is evaluated without rendering
+// it (stringLiteral): the same value as TemplateExpr.Value's, escapes,
+// non-ASCII and not-yet-normalised text included; anything else is left
+// to Value.
+func TestStringLiteral(t *testing.T) {
+	for _, tc := range []struct {
+		src     string
+		literal bool
+	}{
+		{`"cookbook:mkdirectory"`, true},
+		{`""`, true},
+		{`"tab\there \"q\" \u00e9"`, true},
+		{"\"e\u0301t\u00e9 \u65e5\u672c\"", true},
+		{`"$${not.interpolated} %%{x}"`, true},
+		{"<<EOT\nline\nEOT\n", true},
+		{`"a${"b"}"`, false},
+		{`"${x}"`, false},
+		{`12`, false},
+	} {
+		expr, diags := hclsyntax.ParseExpression([]byte(tc.src), "t.hcl", hcl.InitialPos)
+		if diags.HasErrors() {
+			t.Fatalf("%s: %v", tc.src, diags)
+		}
+		got, ok := stringLiteral(expr)
+		if ok != tc.literal {
+			t.Errorf("%s: literal %v, want %v", tc.src, ok, tc.literal)
+		}
+		if !ok {
+			continue
+		}
+		want, diags := expr.Value(nil)
+		if diags.HasErrors() || !got.RawEquals(want) {
+			t.Errorf("%s: %#v, Value gives %#v (%v)", tc.src, got, want, diags)
+		}
+	}
 }
