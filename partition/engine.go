@@ -297,6 +297,25 @@ type run struct {
 	dirErr    error
 	// ctxJSON is the target's context as JSON (callInput).
 	ctxJSON json.RawMessage
+	// mods are the modules the run's parts named, by name: the run's
+	// specs do not change, and the engine keeps a module it returned.
+	mods map[string]*modRef
+}
+
+// module is Engine.module for the run's specs, looked up once per name.
+func (r *run) module(ctx context.Context, name string, at *profile.Attr) (*modRef, error) {
+	if m := r.mods[name]; m != nil {
+		return m, nil
+	}
+	m, err := r.e.module(ctx, r.specs, name, at)
+	if err != nil {
+		return nil, err
+	}
+	if r.mods == nil {
+		r.mods = map[string]*modRef{}
+	}
+	r.mods[name] = m
+	return m, nil
 }
 
 // basis is the digest of the journal's parts: names, signatures, order.
@@ -352,7 +371,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid recipe",
 			Detail: fmt.Sprintf("%q is not MODULE:RECIPE, e.g. \"cookbook:mkdirectory\".", recipe), Subject: recipeAttr.Expr.Range().Ptr()}})
 	}
-	mod, err := r.e.module(ctx, r.specs, modName, recipeAttr)
+	mod, err := r.module(ctx, modName, recipeAttr)
 	if err != nil {
 		return err
 	}
