@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -297,6 +298,9 @@ type run struct {
 	dirErr    error
 	// ctxJSON is the target's context as JSON (callInput).
 	ctxJSON json.RawMessage
+	// inBuf is the last call's input, whose array the next one reuses:
+	// a session does not keep an input once the call returned.
+	inBuf []byte
 	// mods are the modules the run's parts named, by name: the run's
 	// specs do not change, and the engine keeps a module it returned.
 	mods map[string]*modRef
@@ -674,10 +678,11 @@ func (r *run) callInput(entry, part, recipe string, opts json.RawMessage, prev *
 			size += len(p) + 3
 		}
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
+	buf := bytes.NewBuffer(slices.Grow(r.inBuf[:0], size))
 	if err := json.NewEncoder(buf).Encode(&in); err != nil {
 		return nil, err
 	}
+	r.inBuf = buf.Bytes()
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 

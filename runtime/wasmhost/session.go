@@ -208,6 +208,7 @@ func within(dir, p string) bool {
 // guest's output JSON (validated as JSON, at most MaxOutput bytes; the
 // engine interprets its "error" field). A trap, timeout or malformed result
 // is an error and the instance is discarded; the next call gets a fresh one.
+// The input is not kept once Call returns: the caller may reuse it.
 func (s *Session) Call(ctx context.Context, m *Module, entry string, input []byte) ([]byte, error) {
 	return s.call(ctx, m, entry, "", false, input)
 }
