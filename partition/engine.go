@@ -627,19 +627,24 @@ func (r *run) call(ctx context.Context, ref *modRef, entry, part, recipe string,
 	if err != nil {
 		return nil, err
 	}
-	var raw []byte
-	if utf8.ValidString(part) {
-		// The input's part field, as JSON decodes it.
-		raw, err = r.session.CallPart(ctx, mod, entry, part, input)
-	} else {
-		raw, err = r.session.Call(ctx, mod, entry, input)
-	}
-	if err != nil {
-		return nil, err
-	}
 	var out recipeOutput
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("module %s returned malformed output: %w", mod.Name, err)
+	if utf8.ValidString(part) {
+		// The input's part field, as JSON decodes it; the output
+		// decoded where the guest wrote it.
+		if err := r.session.CallPartInto(ctx, mod, entry, part, input, &out); err != nil {
+			if rerr, ok := err.(*wasmhost.ResultError); ok {
+				return nil, fmt.Errorf("module %s returned malformed output: %w", mod.Name, rerr.Err)
+			}
+			return nil, err
+		}
+	} else {
+		raw, err := r.session.Call(ctx, mod, entry, input)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return nil, fmt.Errorf("module %s returned malformed output: %w", mod.Name, err)
+		}
 	}
 	if r.e.Verbose {
 		for _, m := range out.Messages {
