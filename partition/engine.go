@@ -588,10 +588,8 @@ func (r *run) setValue(name string, opts map[string]cty.Value, outputs json.RawM
 	for k, v := range opts {
 		val[k] = v
 	}
-	if flat, ok := flatStrings(outputs); ok {
-		for k, v := range flat {
-			val[k] = v
-		}
+	if flatStrings(outputs, val) {
+		// The outputs are in val.
 	} else if len(outputs) > 0 && string(outputs) != "null" {
 		ty, err := ctyjson.ImpliedType(outputs)
 		if err != nil {
