@@ -388,7 +388,8 @@ func (e *Evaluator) takeCtx(file string) (*hcl.EvalContext, map[string]cty.Value
 	if c := e.spare; c != nil {
 		e.spare = nil
 		clear(c.Variables)
-		// NewChild's context, re-parented: its parent is unexported.
+		// Its parent cannot be set again (NewChild's field is
+		// unexported): reused for the same file only.
 		if c.Parent() == parent {
 			return c, c.Variables
 		}
