@@ -501,20 +501,25 @@ func (r *jsonReader) cachedContext(c *CallContext, cache *contextCache) error {
 		// encoding/json: decode it in place.
 		return r.callContext(c)
 	}
-	start := r.i
-	if err := r.skip(); err != nil {
-		return err
-	}
-	raw := r.b[start:r.i]
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
-	if cache.raw == nil || !bytes.Equal(raw, cache.raw) {
+	r.space()
+	start := r.i
+	if cache.raw != nil && bytes.HasPrefix(r.b[start:], cache.raw) {
+		// The same bytes as a context decoded before: a JSON object or
+		// null ends where its text says, so these are that whole value,
+		// already checked, and need no scan.
+		r.i += len(cache.raw)
+	} else {
+		if err := r.skip(); err != nil {
+			return err
+		}
 		sub := &jsonReader{b: r.b[:r.i], i: start, depth: r.depth}
 		var fresh CallContext
 		if err := sub.callContext(&fresh); err != nil {
 			return err
 		}
-		cache.raw = append(cache.raw[:0], raw...)
+		cache.raw = append(cache.raw[:0], r.b[start:r.i]...)
 		cache.ctx = fresh
 	}
 	*c = cache.ctx
@@ -542,11 +547,20 @@ func fieldName(key []byte, names ...string) string {
 	return ""
 }
 
+// topObject reads the top-level object of an input, or a null, which
+// encoding/json decodes into a struct as nothing at all.
+func (r *jsonReader) topObject(field func(key []byte) error) error {
+	if isNull, err := r.null(); isNull || err != nil {
+		return err
+	}
+	return r.object(field)
+}
+
 // decodeRecipeInput reads a recipe entry point's input (docs/wasm-abi.md
 // §4.1), its context through cache when not nil.
 func decodeRecipeInput(b []byte, cache *contextCache) (in recipeInput, err error) {
 	r := &jsonReader{b: b}
-	err = r.object(func(key []byte) error {
+	err = r.topObject(func(key []byte) error {
 		var err error
 		switch fieldName(key, "recipe", "part", "phase", "options", "context", "previous") {
 		case "recipe":
@@ -576,7 +590,7 @@ func decodeRecipeInput(b []byte, cache *contextCache) (in recipeInput, err error
 // its context through cache when not nil.
 func decodePromiseInput(b []byte, cache *contextCache) (in promiseInput, err error) {
 	r := &jsonReader{b: b}
-	err = r.object(func(key []byte) error {
+	err = r.topObject(func(key []byte) error {
 		var err error
 		switch fieldName(key, "promise", "name", "options", "context") {
 		case "promise":
