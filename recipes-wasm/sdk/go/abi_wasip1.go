@@ -42,8 +42,8 @@ func pack(b []byte) uint64 {
 // input is the call's input in the host-written buffer (inBuf), not a
 // copy: the host writes it only after abi_alloc, which no call makes while
 // another runs (host functions answer through slapnode.response, docs/
-// wasm-abi.md §6), and Dispatch decodes it whole, copying every string,
-// before a recipe runs.
+// wasm-abi.md §6), and Dispatch decodes it whole, from one copy of it
+// that its strings share, before a recipe runs.
 func input(ptr unsafe.Pointer, n uint32) []byte {
 	if n == 0 || ptr == nil {
 		return nil

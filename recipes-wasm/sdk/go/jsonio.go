@@ -29,15 +29,37 @@ import (
 const maxDepth = 10000
 
 // jsonReader reads one JSON text from b. Strings are copied out of b, so
-// nothing decoded refers to the input buffer.
+// nothing decoded refers to the input buffer, unless frozen says that b
+// is itself an immutable copy (newFrozenReader): strings and keys are then
+// substrings of it, one allocation for the whole input instead of one per
+// string (each a mallocgc, which a WebAssembly guest pays dearly).
 type jsonReader struct {
-	b     []byte
-	i     int
-	depth int
+	b      []byte
+	i      int
+	depth  int
+	frozen bool
+	// base is the offset of b in the text errors locate.
+	base int
+}
+
+// newFrozenReader reads a copy of b, made once, that nothing writes.
+func newFrozenReader(b []byte) *jsonReader {
+	s := string(b)
+	return &jsonReader{b: unsafe.Slice(unsafe.StringData(s), len(s)), frozen: true}
+}
+
+// text returns b, which strBytes returned, as a string: without a copy
+// when b is a slice of a frozen input or a buffer strBytes made for it
+// (never written again), else copied.
+func (r *jsonReader) text(b []byte) string {
+	if r.frozen {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return string(b)
 }
 
 func (r *jsonReader) errorf(format string, args ...any) error {
-	return fmt.Errorf("%s at byte %d", fmt.Sprintf(format, args...), r.i)
+	return fmt.Errorf("%s at byte %d", fmt.Sprintf(format, args...), r.base+r.i)
 }
 
 func (r *jsonReader) space() {
@@ -199,8 +221,9 @@ func (r *jsonReader) value() (any, error) {
 // replaces an earlier one, as with encoding/json).
 func (r *jsonReader) objectInto(m map[string]any) error {
 	return r.object(func(key []byte) error {
+		k := r.text(key)
 		v, err := r.value()
-		m[string(key)] = v
+		m[k] = v
 		return err
 	})
 }
@@ -269,7 +292,10 @@ func (r *jsonReader) scanNumber() error {
 // as encoding/json decodes them.
 func (r *jsonReader) str() (string, error) {
 	b, err := r.strBytes()
-	return string(b), err
+	if err != nil {
+		return "", err
+	}
+	return r.text(b), nil
 }
 
 // strBytes reads a string: a slice of the input when the string has
@@ -288,9 +314,30 @@ func (r *jsonReader) strBytes() ([]byte, error) {
 			return s, nil
 		}
 	}
-	var out []byte
+	// Slow path: runs of printable ASCII between escapes are copied
+	// whole, the rest byte by byte.
+	out := make([]byte, 0, max(bytes.IndexByte(r.b[start:], '"'), 16))
 	i := start
+	quote, backslash := -1, -1 // the next '"' and '\\' at or after i
 	for {
+		if quote < i {
+			if quote = bytes.IndexByte(r.b[i:], '"'); quote < 0 {
+				quote = len(r.b)
+			} else {
+				quote += i
+			}
+		}
+		if backslash < i {
+			if backslash = bytes.IndexByte(r.b[i:quote], '\\'); backslash < 0 {
+				backslash = quote
+			} else {
+				backslash += i
+			}
+		}
+		if n := printablePrefix(r.b[i:min(quote, backslash)]); n > 0 {
+			out = append(out, r.b[i:i+n]...)
+			i += n
+		}
 		if i >= len(r.b) {
 			r.i = i
 			return nil, r.unexpected("'\"' ending a string")
@@ -382,6 +429,23 @@ func printableASCII(s []byte) bool {
 		}
 	}
 	return true
+}
+
+// printablePrefix returns the length of the run of bytes 0x20–0x7f that
+// s starts with, eight at a time as printableASCII does.
+func printablePrefix(s []byte) int {
+	n := 0
+	for len(s)-n >= 8 {
+		x := binary.LittleEndian.Uint64(s[n:])
+		if (x|(x-0x2020202020202020))&0x8080808080808080 != 0 {
+			break
+		}
+		n += 8
+	}
+	for n < len(s) && s[n] >= 0x20 && s[n] < utf8.RuneSelf {
+		n++
+	}
+	return n
 }
 
 // hex4 parses the four hex digits at b[i:].
@@ -514,7 +578,10 @@ func (r *jsonReader) cachedContext(c *CallContext, cache *contextCache) error {
 		if err := r.skip(); err != nil {
 			return err
 		}
-		sub := &jsonReader{b: r.b[:r.i], i: start, depth: r.depth}
+		// Decoded from a copy of its own text, so that the strings the
+		// memo keeps hold on to that only, not to the whole input.
+		sub := newFrozenReader(r.b[start:r.i])
+		sub.depth, sub.base = r.depth, r.base+start
 		var fresh CallContext
 		if err := sub.callContext(&fresh); err != nil {
 			return err
@@ -559,7 +626,7 @@ func (r *jsonReader) topObject(field func(key []byte) error) error {
 // decodeRecipeInput reads a recipe entry point's input (docs/wasm-abi.md
 // §4.1), its context through cache when not nil.
 func decodeRecipeInput(b []byte, cache *contextCache) (in recipeInput, err error) {
-	r := &jsonReader{b: b}
+	r := newFrozenReader(b)
 	err = r.topObject(func(key []byte) error {
 		var err error
 		switch fieldName(key, "recipe", "part", "phase", "options", "context", "previous") {
@@ -589,7 +656,7 @@ func decodeRecipeInput(b []byte, cache *contextCache) (in recipeInput, err error
 // decodePromiseInput reads promise_check's input (docs/wasm-abi.md §5),
 // its context through cache when not nil.
 func decodePromiseInput(b []byte, cache *contextCache) (in promiseInput, err error) {
-	r := &jsonReader{b: b}
+	r := newFrozenReader(b)
 	err = r.topObject(func(key []byte) error {
 		var err error
 		switch fieldName(key, "promise", "name", "options", "context") {
