@@ -36,15 +36,30 @@ func BenchmarkDecodeInput(b *testing.B) {
 	}
 }
 
-// BenchmarkMarshalOutput is the encoding of a template call's result.
+// BenchmarkMarshalOutput is the encoding of the results of a
+// mkdirectory and a template call of that profile.
 func BenchmarkMarshalOutput(b *testing.B) {
-	out := RecipeOutput{
-		Outputs:   map[string]any{"location": "/srv/slapnode/software/a4cbc1d86d589db9c62fcbb795fca2fd/work/d0004/t0005.conf", "output": "/srv/slapnode/software/a4cbc1d86d589db9c62fcbb795fca2fd/work/d0004/t0005.conf"},
-		Installed: []string{"/srv/slapnode/software/a4cbc1d86d589db9c62fcbb795fca2fd/work/d0004/t0005.conf"},
-		Messages:  []string{"rendered /srv/slapnode/software/a4cbc1d86d589db9c62fcbb795fca2fd/work/d0004/t0005.conf (236 bytes)"},
-	}
-	b.ReportAllocs()
-	for b.Loop() {
-		marshalRecipeOutput(out)
+	const dir = "/srv/slapnode/software/a4cbc1d86d589db9c62fcbb795fca2fd/work/d0004"
+	for _, c := range []struct {
+		name string
+		out  RecipeOutput
+	}{
+		{"mkdirectory", RecipeOutput{
+			Outputs:   map[string]any{"after": "bench-1-0", "id": "4", "label": "bench-4-1", "path": dir},
+			Installed: []string{},
+			Messages:  []string{"created 0 directories", "not absolute paths, so not created: after, id, label"},
+		}},
+		{"template", RecipeOutput{
+			Outputs:   map[string]any{"location": dir + "/t0005.conf", "output": dir + "/t0005.conf"},
+			Installed: []string{dir + "/t0005.conf"},
+			Messages:  []string{"rendered " + dir + "/t0005.conf (236 bytes)"},
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				marshalRecipeOutput(c.out)
+			}
+		})
 	}
 }

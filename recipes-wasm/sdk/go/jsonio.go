@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,12 +235,39 @@ func (r *jsonReader) number() (any, error) {
 	if err := r.scanNumber(); err != nil {
 		return nil, err
 	}
+	if n, ok := smallInt(r.b[start:r.i]); ok {
+		return n, nil
+	}
 	s := string(r.b[start:r.i])
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n, nil
 	}
 	f, _ := strconv.ParseFloat(s, 64)
 	return f, nil
+}
+
+// smallInt parses a number of at most 18 digits written as an integer,
+// which int64 holds whatever the digits, as strconv.ParseInt would but
+// without the string it needs (an allocation).
+func smallInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // scanNumber moves past a number, checking its syntax.
@@ -861,11 +888,16 @@ func appendObject(dst []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
-	keys := make([]string, 0, len(m))
+	// The keys of the usual few outputs sort on the stack.
+	var small [8]string
+	keys := small[:0]
+	if len(m) > len(small) {
+		keys = make([]string, 0, len(m))
+	}
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	dst = append(dst, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -894,7 +926,11 @@ func appendStrings(dst []byte, l []string) []byte {
 
 // marshalRecipeOutput writes out as RecipeOutput's json tags say.
 func marshalRecipeOutput(out RecipeOutput) ([]byte, error) {
-	dst := make([]byte, 0, 256)
+	return appendRecipeOutput(make([]byte, 0, 256), out)
+}
+
+// appendRecipeOutput is marshalRecipeOutput writing at the end of dst.
+func appendRecipeOutput(dst []byte, out RecipeOutput) ([]byte, error) {
 	dst = append(dst, `{"outputs":`...)
 	dst, err := appendObject(dst, out.Outputs)
 	if err != nil {
@@ -911,7 +947,11 @@ func marshalRecipeOutput(out RecipeOutput) ([]byte, error) {
 
 // marshalCheckOutput writes out as CheckOutput's json tags say.
 func marshalCheckOutput(out CheckOutput) []byte {
-	dst := make([]byte, 0, 64+len(out.Message))
+	return appendCheckOutput(make([]byte, 0, 64+len(out.Message)), out)
+}
+
+// appendCheckOutput is marshalCheckOutput writing at the end of dst.
+func appendCheckOutput(dst []byte, out CheckOutput) []byte {
 	dst = append(dst, `{"ok":`...)
 	dst = strconv.AppendBool(dst, out.OK)
 	dst = append(dst, `,"message":`...)
