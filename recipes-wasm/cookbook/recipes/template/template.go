@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/gotemplate"
@@ -150,7 +151,7 @@ func install(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 	return recipe.Result{
 		Outputs:   map[string]any{"location": output, "output": output},
 		Installed: installed,
-		Messages:  []string{fmt.Sprintf("rendered %s (%d bytes)", output, len(rendered))},
+		Messages:  []string{"rendered " + output + " (" + strconv.Itoa(len(rendered)) + " bytes)"},
 	}, nil
 }
 
