@@ -12,10 +12,12 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"unicode/utf8"
 
@@ -56,6 +58,9 @@ type Engine struct {
 	schemas map[string]*schema.Validator
 	key     []byte    // the journal key (stateKey)
 	cleaned sync.Once // stale temporary files of the module cache removed
+	// preloading counts the loads Preload started that have not ended:
+	// LoadSoftware leaves each its core.
+	preloading atomic.Int32
 }
 
 // BinaryCache is where built software releases are shared between nodes.
@@ -998,12 +1003,25 @@ func (e *Engine) cleanModuleCache() {
 // starting another. A profile that declares the module with grants of its
 // own shares the compiled code. Errors are left for the part that needs
 // the module to meet and report.
+//
+// A profile parsed meanwhile (LoadSoftware) is parsed on the other cores.
 func (e *Engine) Preload(ctx context.Context, name string) {
+	e.preloading.Add(1)
 	go func() {
+		defer e.preloading.Add(-1)
 		if m, err := e.module(ctx, nil, name, nil); err == nil {
 			_, _ = m.load(ctx)
 		}
 	}()
+}
+
+// Preloading says whether a load Preload started is still running.
+func (e *Engine) Preloading() bool { return e.preloading.Load() > 0 }
+
+// parseCores is how many cores a profile may be parsed on now: those the
+// loads Preload started leave free (profile.LoadOptions.Cores).
+func (e *Engine) parseCores() int {
+	return max(1, runtime.GOMAXPROCS(0)-int(e.preloading.Load()))
 }
 
 // module returns the module named by a part's recipe: a `module` block of

@@ -133,7 +133,7 @@ func (e *Engine) LoadSoftware(pathOrURL string) (*Software, error) {
 	if IsLegacyProfile(url) {
 		return e.loadLegacySoftware(url)
 	}
-	p, diags := profile.Load(url, profile.Software)
+	p, diags := profile.LoadWith(url, profile.Software, profile.LoadOptions{Cores: e.parseCores()})
 	if p == nil || len(p.Files) == 0 {
 		return nil, p.Err(diags)
 	}

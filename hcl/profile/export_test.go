@@ -18,9 +18,14 @@ func DiffSplitParse(src []byte, filename string, every int) (split bool, diff st
 	if s.run(src, false, MaxNesting) > MaxNesting {
 		return false, ""
 	}
-	f := parseSplit(src, filename, s.cuts)
+	f := parseSplit(src, filename, s.cuts, 0)
 	if f == nil {
 		return false, ""
+	}
+	// On one core (LoadOptions.Cores), the pieces are parsed in order on
+	// the caller's goroutine: the same tree.
+	if one := parseSplit(src, filename, s.cuts, 1); !reflect.DeepEqual(one, f) {
+		return true, "the pieces parsed on one core give another tree than on all cores"
 	}
 	whole, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if len(diags) > 0 {

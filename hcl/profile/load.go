@@ -233,11 +233,25 @@ var blockAttrs = map[string][]string{
 // Load reads the profile at path and every file it extends, and merges them.
 // All errors of all files are returned together.
 func Load(path string, kind Kind) (*Profile, hcl.Diagnostics) {
-	return load(path, kind, nil)
+	return load(path, kind, nil, LoadOptions{})
+}
+
+// LoadOptions tunes how a profile is loaded; the zero value is Load's.
+type LoadOptions struct {
+	// Cores is how many cores a large file may be parsed on at once
+	// (docs/profiles.md §1.8); 0 means all of them. A caller running other
+	// work meanwhile leaves it its core: the node loads the cookbook
+	// while it parses a release (partition.Engine.Preload).
+	Cores int
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, kind Kind, o LoadOptions) (*Profile, hcl.Diagnostics) {
+	return load(path, kind, nil, o)
 }
 
 // load is Load with some files' content given in memory (LoadSource).
-func load(path string, kind Kind, mem map[string][]byte) (*Profile, hcl.Diagnostics) {
+func load(path string, kind Kind, mem map[string][]byte, o LoadOptions) (*Profile, hcl.Diagnostics) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid profile path", Detail: err.Error()}}
@@ -251,6 +265,7 @@ func load(path string, kind Kind, mem map[string][]byte) (*Profile, hcl.Diagnost
 		blocks: map[string]*Block{},
 		seen:   map[string]bool{},
 		mem:    mem,
+		cores:  o.Cores,
 	}
 	l.load(abs, nil, nil)
 	p := l.p
@@ -296,6 +311,7 @@ func containsDir(list []string, d string) bool {
 }
 
 type loader struct {
+	cores   int // LoadOptions.Cores
 	p       *Profile
 	blocks  map[string]*Block
 	seen    map[string]bool
@@ -345,7 +361,7 @@ func (l *loader) load(path string, stack []string, from *hcl.Range) {
 		l.seen[path] = true
 		return
 	}
-	f, diags := parseConfig(l.p.parser, src, path, cuts)
+	f, diags := parseConfig(l.p.parser, src, path, cuts, l.cores)
 	l.diags = append(l.diags, diags...)
 	if f == nil || diags.HasErrors() {
 		l.seen[path] = true

@@ -16,5 +16,5 @@ func LoadSource(path string, src []byte, kind Kind) (*Profile, hcl.Diagnostics) 
 	if err != nil {
 		return nil, hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid profile path", Detail: err.Error()}}
 	}
-	return load(abs, kind, map[string][]byte{abs: src})
+	return load(abs, kind, map[string][]byte{abs: src}, LoadOptions{})
 }

@@ -35,8 +35,10 @@ const (
 // A piece that does not parse cleanly, or an attribute set by two
 // pieces, makes it parse the whole file again: its diagnostics are
 // exactly those of the whole file.
-func parseConfig(parser *hclparse.Parser, src []byte, filename string, cuts []int) (*hcl.File, hcl.Diagnostics) {
-	if f := parseSplit(src, filename, cuts); f != nil {
+//
+// cores bounds the cores it parses on (0: GOMAXPROCS).
+func parseConfig(parser *hclparse.Parser, src []byte, filename string, cuts []int, cores int) (*hcl.File, hcl.Diagnostics) {
+	if f := parseSplit(src, filename, cuts, cores); f != nil {
 		parser.AddFile(filename, f)
 		return f, nil
 	}
@@ -68,7 +70,7 @@ func (pc *piece) parse(src []byte, filename string) {
 
 // parseSplit returns nil when the file is not cut or a piece needs the
 // whole file's diagnostics.
-func parseSplit(src []byte, filename string, cuts []int) *hcl.File {
+func parseSplit(src []byte, filename string, cuts []int, cores int) *hcl.File {
 	if len(cuts) > 0 && cuts[len(cuts)-1] >= len(src) {
 		cuts = cuts[:len(cuts)-1]
 	}
@@ -89,7 +91,10 @@ func parseSplit(src []byte, filename string, cuts []int) *hcl.File {
 		pos = hcl.Pos{Line: pos.Line + bytes.Count(src[from:to], []byte("\n")), Column: 1, Byte: to}
 		from = to
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(pieces)/parallelPieces+1)
+	if cores <= 0 || cores > runtime.GOMAXPROCS(0) {
+		cores = runtime.GOMAXPROCS(0)
+	}
+	workers := min(cores, len(pieces)/parallelPieces+1)
 	if workers <= 1 {
 		for i := range pieces {
 			if pieces[i].parse(src, filename); pieces[i].bad {

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -452,20 +453,26 @@ func (n *Node) CheckProfiles(ctx context.Context, profilePath string) error {
 	if complete, types := n.Engine.Completed(profilePath); complete && types == 0 {
 		return nil
 	}
+	// Something is to be installed or compared: the cookbook is loaded on
+	// one core while the profiles are parsed on the others and checked
+	// (the first part would otherwise wait for it: wazero decodes and
+	// validates its megabytes even when its machine code is cached).
+	n.Engine.Preload(ctx, "cookbook")
 	sw, err := n.Engine.LoadSoftware(profilePath)
 	if err != nil {
 		return err
 	}
-	// Something is to be installed or compared: the cookbook is loaded on
-	// the other core while the profiles are checked. Started once they
-	// are parsed, not before: the garbage of parsing a large profile and
-	// of decoding the module at the same time made the peak memory 10–20
-	// MiB higher for no gain in time (docs/benchmarks.md).
-	n.Engine.Preload(ctx, "cookbook")
 	done := n.Engine.BeginStep("checking the profiles of " + sw.Info.Name)
 	defer done()
 	if err := n.Engine.Check(ctx, sw); err != nil {
 		return err
+	}
+	if n.Engine.Preloading() {
+		// This core would wait for the load: it collects the garbage of
+		// parsing and checking meanwhile, so that the heap does not grow
+		// to hold it beside the module's decoding (peak RSS ~7 MiB
+		// lower, docs/benchmarks.md).
+		runtime.GC()
 	}
 	n.mu.Lock()
 	n.checked, n.checkedPath = sw, profilePath

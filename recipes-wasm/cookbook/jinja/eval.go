@@ -37,6 +37,24 @@ func Render(name, text string, vars map[string]any) (string, error) {
 // RenderWith is Render with a loader for {% import %}, {% from %} and
 // {% include %}.
 func RenderWith(name, text string, vars map[string]any, load Loader) (string, error) {
+	if plain(text) {
+		// A text without a construct renders as itself, its final
+		// newline kept: the lexer, parser and evaluator are skipped, most
+		// of a call for the short literal files of converted profiles
+		// (FuzzPlainText checks this against the full rendering).
+		return text, nil
+	}
+	return renderFull(name, text, vars, load)
+}
+
+// plain reports whether text opens no construct: no "{{", "{%" or "{#"
+// (the engine has no line statements).
+func plain(text string) bool {
+	return nextDelim(text, 0) < 0
+}
+
+// renderFull parses and renders text, whatever it holds.
+func renderFull(name, text string, vars map[string]any, load Loader) (string, error) {
 	t, err := Parse(name, text)
 	if err != nil {
 		return "", err

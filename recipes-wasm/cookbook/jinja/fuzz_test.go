@@ -45,3 +45,22 @@ func FuzzRender(f *testing.F) {
 		tpl.Execute(v)
 	})
 }
+
+// FuzzPlainText: a text that RenderWith returns as is, because it opens
+// no construct, is exactly what the full rendering makes of it.
+func FuzzPlainText(f *testing.F) {
+	for _, seed := range []string{"", "x", "x\n", "a\n\n", "\n", "{", "}", "x{", "{ {", "{x}", "%}", "#}", "}}", "{-", "a { % b", "{{ x }}", "{%- if x %}", "{# c #}", "é{\xff", "{{", "{%", "{#", "\r\n{\t{"} {
+		f.Add(seed)
+	}
+	vars := map[string]any{"x": "X"}
+	f.Fuzz(func(t *testing.T, text string) {
+		got, err := RenderWith("fuzz", text, vars, nil)
+		if !plain(text) {
+			return
+		}
+		want, werr := renderFull("fuzz", text, vars, nil)
+		if got != want || (err == nil) != (werr == nil) {
+			t.Fatalf("%q: fast path %q, %v; full rendering %q, %v", text, got, err, want, werr)
+		}
+	})
+}

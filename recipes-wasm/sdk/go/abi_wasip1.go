@@ -20,13 +20,25 @@ var (
 //go:wasmexport abi_version
 func abiVersion() int32 { return ABIVersion }
 
+// maxReused bounds the buffers kept from one call to the next, so that
+// one large input or output does not stay allocated for the instance's
+// life.
+const maxReused = 64 << 10
+
 //go:wasmexport abi_alloc
 func abiAlloc(n int32) unsafe.Pointer {
 	if n < 1 {
 		// A valid, distinct pointer even for an empty input.
 		n = 1
 	}
-	inBuf = make([]byte, n)
+	// The last input is reused: nothing refers to it once its call
+	// returned (Dispatch decodes from a copy, see input), and the host
+	// calls abi_alloc only between calls.
+	if int(n) <= cap(inBuf) && cap(inBuf) <= maxReused {
+		inBuf = inBuf[:n]
+	} else {
+		inBuf = make([]byte, n)
+	}
 	return unsafe.Pointer(&inBuf[0])
 }
 
@@ -42,8 +54,8 @@ func pack(b []byte) uint64 {
 // input is the call's input in the host-written buffer (inBuf), not a
 // copy: the host writes it only after abi_alloc, which no call makes while
 // another runs (host functions answer through slapnode.response, docs/
-// wasm-abi.md §6), and Dispatch decodes it whole, copying every string,
-// before a recipe runs.
+// wasm-abi.md §6), and Dispatch decodes it whole, from one copy of it
+// that its strings share, before a recipe runs.
 func input(ptr unsafe.Pointer, n uint32) []byte {
 	if n == 0 || ptr == nil {
 		return nil
@@ -60,22 +72,32 @@ func abiDescribe() uint64 { return pack(defaultRegistry.Describe()) }
 
 //go:wasmexport recipe_install
 func recipeInstall(ptr unsafe.Pointer, n uint32) uint64 {
-	return pack(Dispatch(EntryInstall, input(ptr, n), nil))
+	return dispatch(EntryInstall, ptr, n)
 }
 
 //go:wasmexport recipe_update
 func recipeUpdate(ptr unsafe.Pointer, n uint32) uint64 {
-	return pack(Dispatch(EntryUpdate, input(ptr, n), nil))
+	return dispatch(EntryUpdate, ptr, n)
 }
 
 //go:wasmexport recipe_uninstall
 func recipeUninstall(ptr unsafe.Pointer, n uint32) uint64 {
-	return pack(Dispatch(EntryUninstall, input(ptr, n), nil))
+	return dispatch(EntryUninstall, ptr, n)
 }
 
 //go:wasmexport promise_check
 func promiseCheck(ptr unsafe.Pointer, n uint32) uint64 {
-	return pack(Dispatch(EntryCheck, input(ptr, n), nil))
+	return dispatch(EntryCheck, ptr, n)
+}
+
+// dispatch runs an entry point and writes its output over the previous
+// one, which the host copied before this call (docs/wasm-abi.md §2).
+func dispatch(entry string, ptr unsafe.Pointer, n uint32) uint64 {
+	var dst []byte
+	if cap(outBuf) <= maxReused {
+		dst = outBuf[:0]
+	}
+	return pack(defaultRegistry.appendDispatch(dst, entry, input(ptr, n), nil))
 }
 
 //go:wasmimport slapnode log

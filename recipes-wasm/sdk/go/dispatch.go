@@ -71,11 +71,22 @@ func Dispatch(entry string, input []byte, host Host) []byte {
 
 // Dispatch runs one entry point of g; see the package-level Dispatch.
 func (g *Registry) Dispatch(entry string, input []byte, host Host) []byte {
+	return g.appendDispatch(nil, entry, input, host)
+}
+
+// appendDispatch is Dispatch writing the output at the end of dst: the
+// WebAssembly exports pass the previous call's output buffer, which the
+// host has copied by then (docs/wasm-abi.md §2), to save its allocation
+// and growth.
+func (g *Registry) appendDispatch(dst []byte, entry string, input []byte, host Host) []byte {
 	if entry == EntryCheck {
-		return marshalCheckOutput(g.check(input, host))
+		return appendCheckOutput(dst, g.check(input, host))
 	}
 	out := g.runRecipe(entry, input, host)
-	b, err := marshalRecipeOutput(out)
+	if dst == nil {
+		dst = make([]byte, 0, 256)
+	}
+	b, err := appendRecipeOutput(dst, out)
 	if err != nil {
 		// Only a recipe's own outputs can fail to encode (a NaN, a
 		// channel); reported like encoding/json reported it before.

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,15 +29,37 @@ import (
 const maxDepth = 10000
 
 // jsonReader reads one JSON text from b. Strings are copied out of b, so
-// nothing decoded refers to the input buffer.
+// nothing decoded refers to the input buffer, unless frozen says that b
+// is itself an immutable copy (newFrozenReader): strings and keys are then
+// substrings of it, one allocation for the whole input instead of one per
+// string (each a mallocgc, which a WebAssembly guest pays dearly).
 type jsonReader struct {
-	b     []byte
-	i     int
-	depth int
+	b      []byte
+	i      int
+	depth  int
+	frozen bool
+	// base is the offset of b in the text errors locate.
+	base int
+}
+
+// newFrozenReader reads a copy of b, made once, that nothing writes.
+func newFrozenReader(b []byte) *jsonReader {
+	s := string(b)
+	return &jsonReader{b: unsafe.Slice(unsafe.StringData(s), len(s)), frozen: true}
+}
+
+// text returns b, which strBytes returned, as a string: without a copy
+// when b is a slice of a frozen input or a buffer strBytes made for it
+// (never written again), else copied.
+func (r *jsonReader) text(b []byte) string {
+	if r.frozen {
+		return unsafe.String(unsafe.SliceData(b), len(b))
+	}
+	return string(b)
 }
 
 func (r *jsonReader) errorf(format string, args ...any) error {
-	return fmt.Errorf("%s at byte %d", fmt.Sprintf(format, args...), r.i)
+	return fmt.Errorf("%s at byte %d", fmt.Sprintf(format, args...), r.base+r.i)
 }
 
 func (r *jsonReader) space() {
@@ -199,8 +221,9 @@ func (r *jsonReader) value() (any, error) {
 // replaces an earlier one, as with encoding/json).
 func (r *jsonReader) objectInto(m map[string]any) error {
 	return r.object(func(key []byte) error {
+		k := r.text(key)
 		v, err := r.value()
-		m[string(key)] = v
+		m[k] = v
 		return err
 	})
 }
@@ -212,12 +235,39 @@ func (r *jsonReader) number() (any, error) {
 	if err := r.scanNumber(); err != nil {
 		return nil, err
 	}
+	if n, ok := smallInt(r.b[start:r.i]); ok {
+		return n, nil
+	}
 	s := string(r.b[start:r.i])
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return n, nil
 	}
 	f, _ := strconv.ParseFloat(s, 64)
 	return f, nil
+}
+
+// smallInt parses a number of at most 18 digits written as an integer,
+// which int64 holds whatever the digits, as strconv.ParseInt would but
+// without the string it needs (an allocation).
+func smallInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
 }
 
 // scanNumber moves past a number, checking its syntax.
@@ -269,7 +319,10 @@ func (r *jsonReader) scanNumber() error {
 // as encoding/json decodes them.
 func (r *jsonReader) str() (string, error) {
 	b, err := r.strBytes()
-	return string(b), err
+	if err != nil {
+		return "", err
+	}
+	return r.text(b), nil
 }
 
 // strBytes reads a string: a slice of the input when the string has
@@ -288,9 +341,30 @@ func (r *jsonReader) strBytes() ([]byte, error) {
 			return s, nil
 		}
 	}
-	var out []byte
+	// Slow path: runs of printable ASCII between escapes are copied
+	// whole, the rest byte by byte.
+	out := make([]byte, 0, max(bytes.IndexByte(r.b[start:], '"'), 16))
 	i := start
+	quote, backslash := -1, -1 // the next '"' and '\\' at or after i
 	for {
+		if quote < i {
+			if quote = bytes.IndexByte(r.b[i:], '"'); quote < 0 {
+				quote = len(r.b)
+			} else {
+				quote += i
+			}
+		}
+		if backslash < i {
+			if backslash = bytes.IndexByte(r.b[i:quote], '\\'); backslash < 0 {
+				backslash = quote
+			} else {
+				backslash += i
+			}
+		}
+		if n := printablePrefix(r.b[i:min(quote, backslash)]); n > 0 {
+			out = append(out, r.b[i:i+n]...)
+			i += n
+		}
 		if i >= len(r.b) {
 			r.i = i
 			return nil, r.unexpected("'\"' ending a string")
@@ -382,6 +456,23 @@ func printableASCII(s []byte) bool {
 		}
 	}
 	return true
+}
+
+// printablePrefix returns the length of the run of bytes 0x20–0x7f that
+// s starts with, eight at a time as printableASCII does.
+func printablePrefix(s []byte) int {
+	n := 0
+	for len(s)-n >= 8 {
+		x := binary.LittleEndian.Uint64(s[n:])
+		if (x|(x-0x2020202020202020))&0x8080808080808080 != 0 {
+			break
+		}
+		n += 8
+	}
+	for n < len(s) && s[n] >= 0x20 && s[n] < utf8.RuneSelf {
+		n++
+	}
+	return n
 }
 
 // hex4 parses the four hex digits at b[i:].
@@ -501,20 +592,28 @@ func (r *jsonReader) cachedContext(c *CallContext, cache *contextCache) error {
 		// encoding/json: decode it in place.
 		return r.callContext(c)
 	}
-	start := r.i
-	if err := r.skip(); err != nil {
-		return err
-	}
-	raw := r.b[start:r.i]
 	cache.mu.Lock()
 	defer cache.mu.Unlock()
-	if cache.raw == nil || !bytes.Equal(raw, cache.raw) {
-		sub := &jsonReader{b: r.b[:r.i], i: start, depth: r.depth}
+	r.space()
+	start := r.i
+	if cache.raw != nil && bytes.HasPrefix(r.b[start:], cache.raw) {
+		// The same bytes as a context decoded before: a JSON object or
+		// null ends where its text says, so these are that whole value,
+		// already checked, and need no scan.
+		r.i += len(cache.raw)
+	} else {
+		if err := r.skip(); err != nil {
+			return err
+		}
+		// Decoded from a copy of its own text, so that the strings the
+		// memo keeps hold on to that only, not to the whole input.
+		sub := newFrozenReader(r.b[start:r.i])
+		sub.depth, sub.base = r.depth, r.base+start
 		var fresh CallContext
 		if err := sub.callContext(&fresh); err != nil {
 			return err
 		}
-		cache.raw = append(cache.raw[:0], raw...)
+		cache.raw = append(cache.raw[:0], r.b[start:r.i]...)
 		cache.ctx = fresh
 	}
 	*c = cache.ctx
@@ -542,11 +641,20 @@ func fieldName(key []byte, names ...string) string {
 	return ""
 }
 
+// topObject reads the top-level object of an input, or a null, which
+// encoding/json decodes into a struct as nothing at all.
+func (r *jsonReader) topObject(field func(key []byte) error) error {
+	if isNull, err := r.null(); isNull || err != nil {
+		return err
+	}
+	return r.object(field)
+}
+
 // decodeRecipeInput reads a recipe entry point's input (docs/wasm-abi.md
 // §4.1), its context through cache when not nil.
 func decodeRecipeInput(b []byte, cache *contextCache) (in recipeInput, err error) {
-	r := &jsonReader{b: b}
-	err = r.object(func(key []byte) error {
+	r := newFrozenReader(b)
+	err = r.topObject(func(key []byte) error {
 		var err error
 		switch fieldName(key, "recipe", "part", "phase", "options", "context", "previous") {
 		case "recipe":
@@ -575,8 +683,8 @@ func decodeRecipeInput(b []byte, cache *contextCache) (in recipeInput, err error
 // decodePromiseInput reads promise_check's input (docs/wasm-abi.md §5),
 // its context through cache when not nil.
 func decodePromiseInput(b []byte, cache *contextCache) (in promiseInput, err error) {
-	r := &jsonReader{b: b}
-	err = r.object(func(key []byte) error {
+	r := newFrozenReader(b)
+	err = r.topObject(func(key []byte) error {
 		var err error
 		switch fieldName(key, "promise", "name", "options", "context") {
 		case "promise":
@@ -780,11 +888,16 @@ func appendObject(dst []byte, m map[string]any) ([]byte, error) {
 	if m == nil {
 		return append(dst, "null"...), nil
 	}
-	keys := make([]string, 0, len(m))
+	// The keys of the usual few outputs sort on the stack.
+	var small [8]string
+	keys := small[:0]
+	if len(m) > len(small) {
+		keys = make([]string, 0, len(m))
+	}
 	for k := range m {
 		keys = append(keys, k)
 	}
-	sort.Strings(keys)
+	slices.Sort(keys)
 	dst = append(dst, '{')
 	for i, k := range keys {
 		if i > 0 {
@@ -813,7 +926,11 @@ func appendStrings(dst []byte, l []string) []byte {
 
 // marshalRecipeOutput writes out as RecipeOutput's json tags say.
 func marshalRecipeOutput(out RecipeOutput) ([]byte, error) {
-	dst := make([]byte, 0, 256)
+	return appendRecipeOutput(make([]byte, 0, 256), out)
+}
+
+// appendRecipeOutput is marshalRecipeOutput writing at the end of dst.
+func appendRecipeOutput(dst []byte, out RecipeOutput) ([]byte, error) {
 	dst = append(dst, `{"outputs":`...)
 	dst, err := appendObject(dst, out.Outputs)
 	if err != nil {
@@ -830,7 +947,11 @@ func marshalRecipeOutput(out RecipeOutput) ([]byte, error) {
 
 // marshalCheckOutput writes out as CheckOutput's json tags say.
 func marshalCheckOutput(out CheckOutput) []byte {
-	dst := make([]byte, 0, 64+len(out.Message))
+	return appendCheckOutput(make([]byte, 0, 64+len(out.Message)), out)
+}
+
+// appendCheckOutput is marshalCheckOutput writing at the end of dst.
+func appendCheckOutput(dst []byte, out CheckOutput) []byte {
 	dst = append(dst, `{"ok":`...)
 	dst = strconv.AppendBool(dst, out.OK)
 	dst = append(dst, `,"message":`...)

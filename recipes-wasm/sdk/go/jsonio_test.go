@@ -89,6 +89,9 @@ var inputSeeds = []string{
 	`{"options":{"s":"` + "\xff\xfe invalid utf-8 \u2028" + `"}}`,
 	`{"options":{"n":1e400,"m":-1e400,"t":0.1e-2,"u":01}}`,
 	`[]`,
+	`null`,
+	` null x`,
+	`nul`,
 	`{"options":[1]}`,
 	`{"recipe":"\u0000"}`,
 	`{"recipe":"tab	raw"}`,
@@ -259,6 +262,30 @@ func TestCheckSchema(t *testing.T) {
 		}()
 		if panicked == want {
 			t.Errorf("%q: accepted %v, encoding/json %v", s, !panicked, want)
+		}
+	}
+}
+
+// TestAppendDispatch: an output written over the previous one, as the
+// WebAssembly exports write it, is the output Dispatch makes.
+func TestAppendDispatch(t *testing.T) {
+	g := NewRegistry("m", "1")
+	g.Register("r", Recipe{Install: func(ctx Context, opts Options) (Result, error) {
+		return Result{Outputs: map[string]any{"a": opts["a"], "b": int64(len(ctx.Part))}, Messages: []string{"m"}}, nil
+	}})
+	g.RegisterPromise("p", Promise{Check: func(ctx Context, opts Options) (bool, string) { return true, ctx.Part }})
+	var buf []byte
+	for _, c := range []struct{ entry, input string }{
+		{EntryInstall, `{"recipe":"r","part":"a-long-part-name","options":{"a":"` + strings.Repeat("x", 300) + `"}}`},
+		{EntryInstall, `{"recipe":"r","part":"p","options":{"a":"short"}}`},
+		{EntryCheck, `{"promise":"p","name":"n"}`},
+		{EntryUpdate, `{"recipe":"nope"}`},
+		{EntryInstall, `{"recipe":"r","part":"p","options":{"a":"` + strings.Repeat("y", 1000) + `"}}`},
+	} {
+		want := g.Dispatch(c.entry, []byte(c.input), nil)
+		buf = g.appendDispatch(buf[:0], c.entry, []byte(c.input), nil)
+		if !bytes.Equal(buf, want) {
+			t.Fatalf("%s: over the previous output\n%s\nwant\n%s", c.input, buf, want)
 		}
 	}
 }

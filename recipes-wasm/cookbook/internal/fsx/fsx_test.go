@@ -94,3 +94,22 @@ func TestUnmangle(t *testing.T) {
 		}
 	}
 }
+
+// FuzzClean: a path clean accepts is one filepath.Clean leaves as it is.
+func FuzzClean(f *testing.F) {
+	for _, seed := range []string{"/", "/a", "/a/b", "/a/", "/a//b", "/a/./b", "/a/../b", "/.", "/..", "/.a/b..", "//", "/a/b/.", "/a/b/..", "/é/x"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		if !filepath.IsAbs(p) {
+			return
+		}
+		if clean(p) && filepath.Clean(p) != p {
+			t.Fatalf("clean(%q), but filepath.Clean makes it %q", p, filepath.Clean(p))
+		}
+		ctx := recipe.Context{}
+		if got, want := Resolve(ctx, p), filepath.Clean(p); got != want {
+			t.Fatalf("Resolve(%q) = %q, want %q", p, got, want)
+		}
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -86,12 +87,19 @@ func mkdirectory(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 		if err != nil {
 			return recipe.Result{}, err
 		}
+		// An option that is a string already is published as the same
+		// value, not boxed again (an allocation each).
+		v, isString := opts[key].(string)
 		if !strings.HasPrefix(p, "/") {
 			// SlapOS profiles give mkdirectory absolute paths
 			// (${buildout:directory}/…); a value that is not one (an id, a
 			// label a profile keeps in the section) is passed through as an
 			// output rather than created as a stray directory.
-			outputs[key] = p
+			if isString {
+				outputs[key] = opts[key]
+			} else {
+				outputs[key] = p
+			}
 			skipped = append(skipped, key)
 			continue
 		}
@@ -101,9 +109,13 @@ func mkdirectory(ctx recipe.Context, opts recipe.Options) (recipe.Result, error)
 			return recipe.Result{}, fmt.Errorf("option %q: %w", key, err)
 		}
 		created += n
-		outputs[key] = path
+		if isString && v == path {
+			outputs[key] = opts[key]
+		} else {
+			outputs[key] = path
+		}
 	}
-	msg := fmt.Sprintf("created %d directories", created)
+	msg := "created " + strconv.Itoa(created) + " directories"
 	if created == 1 {
 		msg = "created 1 directory"
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/slapnode/slapnode/recipes-wasm/cookbook/internal/gotemplate"
@@ -150,14 +151,15 @@ func install(ctx recipe.Context, opts recipe.Options) (recipe.Result, error) {
 	return recipe.Result{
 		Outputs:   map[string]any{"location": output, "output": output},
 		Installed: installed,
-		Messages:  []string{fmt.Sprintf("rendered %s (%d bytes)", output, len(rendered))},
+		Messages:  []string{"rendered " + output + " (" + strconv.Itoa(len(rendered)) + " bytes)"},
 	}, nil
 }
 
 // source returns the template text and a name for error messages.
 func source(ctx recipe.Context, opts recipe.Options) (text, name string, err error) {
-	set := []string{}
-	for _, k := range []string{"inline", "template", "url", "path"} {
+	var buf [4]string
+	set := buf[:0]
+	for _, k := range [...]string{"inline", "template", "url", "path"} {
 		if opts.Has(k) {
 			set = append(set, k)
 		}
@@ -380,10 +382,15 @@ func checkExtensions(opts recipe.Options) error {
 // templates are imported as NAME/sub/file (the delimiter is
 // import-delimiter).
 func loader(ctx recipe.Context, opts recipe.Options) (jinja.Loader, error) {
-	texts := map[string]string{}
 	m, err := opts.Map("imports")
 	if err != nil {
 		return nil, err
+	}
+	// The maps are made only when an option fills them: most templates
+	// import nothing.
+	var texts map[string]string
+	if len(m) > 0 {
+		texts = make(map[string]string, len(m))
 	}
 	for name, v := range m {
 		s, ok := v.(string)
@@ -400,8 +407,10 @@ func loader(ctx recipe.Context, opts recipe.Options) (jinja.Loader, error) {
 	if err != nil {
 		return nil, err
 	}
-	files := map[string]string{}
-	folders := map[string]string{}
+	var files, folders map[string]string
+	if len(lines) > 0 {
+		files, folders = map[string]string{}, map[string]string{}
+	}
 	for _, line := range lines {
 		for _, l := range strings.Split(line, "\n") {
 			f := strings.Fields(l)
