@@ -13,11 +13,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unicode/utf8"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
@@ -301,6 +303,28 @@ type run struct {
 	dirErr    error
 	// ctxJSON is the target's context as JSON (callInput).
 	ctxJSON json.RawMessage
+	// inBuf is the last call's input, whose array the next one reuses:
+	// a session does not keep an input once the call returned.
+	inBuf []byte
+	// mods are the modules the run's parts named, by name: the run's
+	// specs do not change, and the engine keeps a module it returned.
+	mods map[string]*modRef
+}
+
+// module is Engine.module for the run's specs, looked up once per name.
+func (r *run) module(ctx context.Context, name string, at *profile.Attr) (*modRef, error) {
+	if m := r.mods[name]; m != nil {
+		return m, nil
+	}
+	m, err := r.e.module(ctx, r.specs, name, at)
+	if err != nil {
+		return nil, err
+	}
+	if r.mods == nil {
+		r.mods = map[string]*modRef{}
+	}
+	r.mods[name] = m
+	return m, nil
 }
 
 // basis is the digest of the journal's parts: names, signatures, order.
@@ -356,7 +380,7 @@ func (r *run) part(ctx context.Context, n *profile.Node) error {
 		return r.p.Err(hcl.Diagnostics{{Severity: hcl.DiagError, Summary: "Invalid recipe",
 			Detail: fmt.Sprintf("%q is not MODULE:RECIPE, e.g. \"cookbook:mkdirectory\".", recipe), Subject: recipeAttr.Expr.Range().Ptr()}})
 	}
-	mod, err := r.e.module(ctx, r.specs, modName, recipeAttr)
+	mod, err := r.module(ctx, modName, recipeAttr)
 	if err != nil {
 		return err
 	}
@@ -569,10 +593,8 @@ func (r *run) setValue(name string, opts map[string]cty.Value, outputs json.RawM
 	for k, v := range opts {
 		val[k] = v
 	}
-	if flat, ok := flatStrings(outputs); ok {
-		for k, v := range flat {
-			val[k] = v
-		}
+	if flatStrings(outputs, val) {
+		// The outputs are in val.
 	} else if len(outputs) > 0 && string(outputs) != "null" {
 		ty, err := ctyjson.ImpliedType(outputs)
 		if err != nil {
@@ -608,13 +630,24 @@ func (r *run) call(ctx context.Context, ref *modRef, entry, part, recipe string,
 	if err != nil {
 		return nil, err
 	}
-	raw, err := r.session.Call(ctx, mod, entry, input)
-	if err != nil {
-		return nil, err
-	}
 	var out recipeOutput
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, fmt.Errorf("module %s returned malformed output: %w", mod.Name, err)
+	if utf8.ValidString(part) {
+		// The input's part field, as JSON decodes it; the output
+		// decoded where the guest wrote it.
+		if err := r.session.CallPartInto(ctx, mod, entry, part, input, &out); err != nil {
+			if rerr, ok := err.(*wasmhost.ResultError); ok {
+				return nil, fmt.Errorf("module %s returned malformed output: %w", mod.Name, rerr.Err)
+			}
+			return nil, err
+		}
+	} else {
+		raw, err := r.session.Call(ctx, mod, entry, input)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(raw, &out); err != nil {
+			return nil, fmt.Errorf("module %s returned malformed output: %w", mod.Name, err)
+		}
 	}
 	if r.e.Verbose {
 		for _, m := range out.Messages {
@@ -653,10 +686,11 @@ func (r *run) callInput(entry, part, recipe string, opts json.RawMessage, prev *
 			size += len(p) + 3
 		}
 	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
+	buf := bytes.NewBuffer(slices.Grow(r.inBuf[:0], size))
 	if err := json.NewEncoder(buf).Encode(&in); err != nil {
 		return nil, err
 	}
+	r.inBuf = buf.Bytes()
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 

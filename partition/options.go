@@ -176,16 +176,16 @@ func unchangedByValidation(direct bool, opts map[string]cty.Value, res *schema.R
 // return, an object of strings (or nulls), as go-cty's JSON decoding reads
 // them (ImpliedType then Unmarshal: strings, null of the dynamic type)
 // for a tenth of its allocations: that decoding reads every token twice.
-// ok is false for anything else, left to go-cty: other values, a key given
-// twice (go-cty refuses it when its values' types differ), invalid JSON.
-func flatStrings(data []byte) (map[string]cty.Value, bool) {
-	var m map[string]*string
-	if json.Unmarshal(data, &m) != nil || m == nil {
-		return nil, false
-	}
+// It puts them in into and reports true; for anything else — other
+// values, a key given twice (go-cty refuses it when its values' types
+// differ), invalid JSON — it reports false and leaves into alone, to
+// go-cty.
+func flatStrings(data []byte, into map[string]cty.Value) bool {
 	// The object is valid JSON with no nested value: each member has the
-	// one colon outside strings.
-	members, inString, escaped := 0, false, false
+	// one colon outside strings. With nothing else than the object's own
+	// punctuation outside strings, every value is a string: no null to
+	// tell apart, decoded without a pointer per value.
+	members, inString, escaped, strs := 0, false, false, true
 	for _, c := range data {
 		switch {
 		case escaped:
@@ -194,20 +194,34 @@ func flatStrings(data []byte) (map[string]cty.Value, bool) {
 			escaped = true
 		case c == '"':
 			inString = !inString
-		case !inString && c == ':':
+		case inString:
+		case c == ':':
 			members++
+		case c == '{' || c == '}' || c == ',' || c == ' ' || c == '\t' || c == '\n' || c == '\r':
+		default:
+			strs = false
 		}
 	}
-	if members != len(m) {
-		return nil, false
+	if strs {
+		var m map[string]string
+		if json.Unmarshal(data, &m) != nil || m == nil || members != len(m) {
+			return false
+		}
+		for k, v := range m {
+			into[k] = cty.StringVal(v)
+		}
+		return true
 	}
-	out := make(map[string]cty.Value, len(m))
+	var m map[string]*string
+	if json.Unmarshal(data, &m) != nil || m == nil || members != len(m) {
+		return false
+	}
 	for k, v := range m {
 		if v == nil {
-			out[k] = cty.NullVal(cty.DynamicPseudoType)
+			into[k] = cty.NullVal(cty.DynamicPseudoType)
 			continue
 		}
-		out[k] = cty.StringVal(*v)
+		into[k] = cty.StringVal(*v)
 	}
-	return out, true
+	return true
 }

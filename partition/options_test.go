@@ -243,7 +243,12 @@ func TestFlatStrings(t *testing.T) {
 		{`null`, false},
 		{``, false},
 	} {
-		got, ok := flatStrings([]byte(c.in))
+		// What was there before stays unless the outputs set it.
+		got := map[string]cty.Value{"kept": cty.True, "a": cty.Zero}
+		ok := flatStrings([]byte(c.in), got)
+		if !ok && (len(got) != 2 || !got["kept"].RawEquals(cty.True) || !got["a"].RawEquals(cty.Zero)) {
+			t.Errorf("%s: not flat, but the map changed: %#v", c.in, got)
+		}
 		if ok != c.flat {
 			t.Errorf("%s: flat %v, want %v", c.in, ok, c.flat)
 			continue
@@ -258,6 +263,13 @@ func TestFlatStrings(t *testing.T) {
 		want, err := ctyjson.Unmarshal([]byte(c.in), ty)
 		if err != nil {
 			t.Fatalf("%s: %v", c.in, err)
+		}
+		if !got["kept"].RawEquals(cty.True) {
+			t.Errorf("%s: kept %#v", c.in, got["kept"])
+		}
+		delete(got, "kept")
+		if _, set := want.Type().AttributeTypes()["a"]; !set {
+			delete(got, "a")
 		}
 		if g := cty.ObjectVal(got); !g.RawEquals(want) {
 			t.Errorf("%s:\n got %#v\nwant %#v", c.in, g, want)

@@ -63,6 +63,9 @@ type journal struct {
 	lines int
 	seq   int64
 	dirID string // identity of the target directory the records are about
+	// buf is the last line appended, whose array the next one reuses:
+	// a line is written before append returns.
+	buf []byte
 }
 
 type journalLine struct {
@@ -489,10 +492,11 @@ func RemoveLegacyState(d *nofollow.Dir) {
 }
 
 func (j *journal) append(l journalLine) error {
-	line, err := j.format(nil, l)
+	line, err := j.format(j.buf[:0], l)
 	if err != nil {
 		return err
 	}
+	j.buf = line
 	if _, err := j.f.Write(line); err != nil {
 		return fmt.Errorf("write state: %w", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/slapnode/slapnode/internal/benchprofile"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // BenchmarkLoad: Load of a software profile (the helloweb example, with
@@ -134,4 +135,51 @@ func writeFile(b *testing.B, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkEval: what the engine asks of the evaluator in a first apply of
+// the converted 1000-part profile (issue 21), without the recipes: every
+// part's options evaluated in graph order (EvalBlock, then its recipe),
+// each part's value set from its options and an output, as the engine
+// publishes them. The profile is loaded and its graph built once.
+func BenchmarkEval(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "software.hcl")
+	writeFile(b, path, benchprofile.Converted(1000))
+	p, diags := Load(path, Software)
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	g, diags := p.Graph(nil)
+	if diags.HasErrors() {
+		b.Fatal(diags)
+	}
+	vars := map[string]cty.Value{
+		"software": cty.ObjectVal(map[string]cty.Value{
+			"path": cty.StringVal("/srv/slapnode/soft/0123"), "url": cty.StringVal("file:///x/software.hcl"), "name": cty.StringVal("bench"),
+		}),
+		"profile": cty.ObjectVal(map[string]cty.Value{"dir": cty.StringVal("/x")}),
+		"node":    cty.ObjectVal(map[string]cty.Value{"id": cty.StringVal("n"), "root": cty.StringVal("/srv/slapnode")}),
+	}
+	b.ReportAllocs()
+	cpu := cpuTime()
+	for b.Loop() {
+		ev := p.Evaluator(vars)
+		for _, n := range g.Order {
+			if n.Kind != "part" {
+				b.Fatalf("unexpected %s", n.ID())
+			}
+			opts, diags := ev.EvalBlock(n.Block, "recipe", "depends_on")
+			if diags.HasErrors() {
+				b.Fatal(diags)
+			}
+			if r := n.Block.Attrs["recipe"]; r != nil {
+				if _, diags := ev.EvalAttr(r); diags.HasErrors() {
+					b.Fatal(diags)
+				}
+				opts["created"] = cty.StringVal("yes")
+			}
+			ev.SetPart(n.Name, cty.ObjectVal(opts))
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/function"
 )
@@ -35,6 +36,12 @@ type Evaluator struct {
 	// travs are the traversals of the graph built before the evaluator
 	// (read-only, shared; nil when there was none).
 	travs travMemo
+	// spare is an attribute's context that no diagnostic refers to, for
+	// the next attribute to reuse (takeCtx).
+	spare *hcl.EvalContext
+	// gen counts SetPart calls: a block's shared part object is made
+	// again once a part value changed (blockEval.shared).
+	gen int
 }
 
 type attrKey struct {
@@ -69,7 +76,10 @@ func (e *Evaluator) traversals(a *Attr) []hcl.Traversal {
 }
 
 // SetPart records a part's value: an object of its options and outputs.
-func (e *Evaluator) SetPart(name string, v cty.Value) { e.parts[name] = v }
+func (e *Evaluator) SetPart(name string, v cty.Value) {
+	e.parts[name] = v
+	e.gen++
+}
 
 // Part returns a part's value, if set.
 func (e *Evaluator) Part(name string) (cty.Value, bool) { v, ok := e.parts[name]; return v, ok }
@@ -113,6 +123,15 @@ type blockEval struct {
 	vals map[string]cty.Value
 	// block is blockValue(b), once computed.
 	block cty.Value
+	// shared is the `part` object its attributes share, made once for the
+	// block (sharedParts) while gen is the evaluator's: the parts the
+	// block's attributes read whose values are set and seen as they are.
+	// An attribute whose every reference to a part names one of them,
+	// statically, reads only those through `part`: the larger object
+	// gives it the values and diagnostics its own would.
+	shared    map[string]cty.Value
+	sharedObj cty.Value
+	sharedGen int
 }
 
 func (be *blockEval) done(name string) bool { _, ok := be.vals[name]; return ok }
@@ -133,14 +152,14 @@ func (e *Evaluator) evalIn(be *blockEval, name string) (cty.Value, hcl.Diagnosti
 	return v, diags
 }
 
-// partNeed is what an expression reads of one part: the whole part, or
-// attributes, each with the range of its first reference (ranges[i] is
-// that of attrs[i]). An expression reads a few: slices, not maps.
-type partNeed struct {
-	name   string
-	whole  bool
-	attrs  []string
-	ranges []hcl.Range
+// partRef is one reference of an expression to a part: to one of its
+// attributes (attr, with the range of the reference), or to the whole
+// part. An expression makes a few: they are collected in a slice that
+// stays on the stack.
+type partRef struct {
+	name, attr string
+	whole      bool
+	rng        hcl.Range
 }
 
 // evalAttr evaluates a within block evaluation be (nil outside a block).
@@ -151,17 +170,25 @@ type partNeed struct {
 func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics) {
 	travs := e.traversals(a)
 	if len(travs) == 0 {
-		// A literal, or functions of literals: no variable to look up.
+		if v, ok := stringLiteral(a.Expr); ok {
+			return v, nil
+		}
+		// Functions of literals: no variable to look up.
 		return a.Expr.Value(e.fileCtx(a.Range.Filename))
 	}
-	var parts, locals, base, self, requests map[string]cty.Value
+	var locals, base, self, requests map[string]cty.Value
 	put := func(m *map[string]cty.Value, k string, v cty.Value) {
 		if *m == nil {
 			*m = make(map[string]cty.Value, 2)
 		}
 		(*m)[k] = v
 	}
-	var needs []*partNeed
+	var refBuf [8]partRef
+	refs := refBuf[:0]
+	readsBlock := false
+	// partDyn: the expression reads `part` otherwise than by a static
+	// part name (part[x], for … in part, keys(part)).
+	partDyn := false
 	var diags hcl.Diagnostics
 	for _, t := range travs {
 		if t.RootName() == "block" {
@@ -169,38 +196,27 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 				diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "block outside a block",
 					Detail: "block.name and block.dir describe the block an attribute belongs to; they have no meaning here.", Subject: t.SourceRange().Ptr()})
 			}
+			readsBlock = true
 			continue
 		}
 		if len(t) < 2 {
+			partDyn = partDyn || t.RootName() == "part"
 			continue
 		}
 		name, ok := traverserName(t[1])
 		if !ok {
+			partDyn = partDyn || t.RootName() == "part"
 			continue
 		}
 		switch t.RootName() {
 		case "part":
-			var n *partNeed
-			for _, x := range needs {
-				if x.name == name {
-					n = x
-					break
-				}
-			}
-			if n == nil {
-				n = &partNeed{name: name}
-				needs = append(needs, n)
-			}
+			r := partRef{name: name, whole: true}
 			if len(t) >= 3 {
 				if an, ok := traverserName(t[2]); ok {
-					if !slices.Contains(n.attrs, an) {
-						n.attrs = append(n.attrs, an)
-						n.ranges = append(n.ranges, t.SourceRange())
-					}
-					continue
+					r.attr, r.whole, r.rng = an, false, t.SourceRange()
 				}
 			}
-			n.whole = true
+			refs = append(refs, r)
 		case "local":
 			if v, ok := e.locals[name]; ok {
 				put(&locals, name, v)
@@ -237,18 +253,43 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 			}
 		}
 	}
-	// Parts in name order: reading one may evaluate another's options,
-	// whose errors come in this order.
-	slices.SortFunc(needs, func(a, b *partNeed) int { return strings.Compare(a.name, b.name) })
-	for _, n := range needs {
-		v, d := e.partValue(n.name, n)
-		diags = append(diags, d...)
-		if v != cty.NilVal {
-			put(&parts, n.name, v)
+	var partsObj cty.Value
+	if be != nil && len(refs) > 0 && !partDyn {
+		shared, obj := e.sharedParts(be)
+		partsObj = obj
+		for _, r := range refs {
+			if _, ok := shared[r.name]; !ok {
+				partsObj = cty.NilVal
+				break
+			}
+		}
+		if partsObj != cty.NilVal {
+			refs = refs[:0]
 		}
 	}
-	vars := make(map[string]cty.Value, 6)
-	vars["part"] = objectOrEmpty(parts)
+	// Parts in name order: reading one may evaluate another's options,
+	// whose errors come in this order. Within a part, its attributes in
+	// the order of their first reference.
+	slices.SortStableFunc(refs, func(a, b partRef) int { return strings.Compare(a.name, b.name) })
+	var parts map[string]cty.Value
+	for i := 0; i < len(refs); {
+		j := i + 1
+		for j < len(refs) && refs[j].name == refs[i].name {
+			j++
+		}
+		v, d := e.partValue(refs[i].name, refs[i:j])
+		diags = append(diags, d...)
+		if v != cty.NilVal {
+			put(&parts, refs[i].name, v)
+		}
+		i = j
+	}
+	ctx, vars := e.takeCtx(a.Range.Filename)
+	if partsObj != cty.NilVal {
+		vars["part"] = partsObj
+	} else {
+		vars["part"] = objectOrEmpty(parts)
+	}
 	vars["local"] = objectOrEmpty(locals)
 	if len(requests) > 0 {
 		vars["request"] = cty.ObjectVal(requests)
@@ -260,16 +301,102 @@ func (e *Evaluator) evalAttr(a *Attr, be *blockEval) (cty.Value, hcl.Diagnostics
 		vars["self"] = cty.ObjectVal(self)
 	}
 	if be != nil {
-		if be.block == cty.NilVal {
-			be.block = blockValue(be.b)
+		// block is defined in every block, for the names a misspelt
+		// variable is told; its value is made only when read.
+		vars["block"] = cty.DynamicVal
+		if readsBlock {
+			if be.block == cty.NilVal {
+				be.block = blockValue(be.b)
+			}
+			vars["block"] = be.block
 		}
-		vars["block"] = be.block
 	}
-	ctx := e.fileCtx(a.Range.Filename).NewChild()
-	ctx.Variables = vars
 	v, d := a.Expr.Value(ctx)
+	if len(d) == 0 {
+		// Nothing refers to the context any more (a diagnostic would):
+		// the next attribute reuses it.
+		e.spare = ctx
+	}
 	diags = append(diags, d...)
 	return v, diags
+}
+
+// sharedParts returns the parts be's attributes read, by a static name,
+// whose values are set and which partValue gives as they are (no option
+// of theirs read from attributes), and the object of them: what `part`
+// holds for an attribute that reads only those. Resolving them has no
+// effect (no evaluation, no diagnostic), so when it happens does not
+// matter.
+func (e *Evaluator) sharedParts(be *blockEval) (map[string]cty.Value, cty.Value) {
+	if be.shared != nil && be.sharedGen == e.gen {
+		return be.shared, be.sharedObj
+	}
+	shared := map[string]cty.Value{}
+	lacking := map[string]bool{}
+	for _, a := range be.b.Attrs {
+		for _, t := range e.traversals(a) {
+			if t.RootName() != "part" || len(t) < 2 {
+				continue
+			}
+			name, ok := traverserName(t[1])
+			if !ok || lacking[name] {
+				continue
+			}
+			v, set := e.parts[name]
+			if !set {
+				lacking[name] = true
+				continue
+			}
+			if b := e.p.Part[name]; b != nil && len(t) >= 3 && v.IsKnown() && !v.IsNull() && v.Type().IsObjectType() {
+				// What partValue reads from the part's attributes
+				// instead: an option its value lacks.
+				if an, ok := traverserName(t[2]); ok && !v.Type().HasAttribute(an) && b.Attrs[an] != nil && an != "depends_on" {
+					lacking[name] = true
+					delete(shared, name)
+					continue
+				}
+			}
+			shared[name] = v
+		}
+	}
+	be.shared, be.sharedObj, be.sharedGen = shared, objectOrEmpty(shared), e.gen
+	return be.shared, be.sharedObj
+}
+
+// stringLiteral is the value of a quoted string without interpolation
+// ("cookbook:mkdirectory"), as TemplateExpr.Value makes it — the string
+// again as cty.StringVal, known and not null — without rendering it
+// through a buffer.
+func stringLiteral(expr hcl.Expression) (cty.Value, bool) {
+	t, ok := expr.(*hclsyntax.TemplateExpr)
+	if !ok || !t.IsStringLiteral() {
+		return cty.NilVal, false
+	}
+	v := t.Parts[0].(*hclsyntax.LiteralValueExpr).Val
+	if v.Type() != cty.String || !v.IsKnown() || v.IsNull() || v.IsMarked() {
+		return cty.NilVal, false
+	}
+	return cty.StringVal(v.AsString()), true
+}
+
+// takeCtx returns a child of file's context with empty variables, for one
+// attribute's evaluation: the one the last evaluation left when it can be
+// reused, else a new one. It is taken after the attribute's references
+// were resolved, which may evaluate other attributes.
+func (e *Evaluator) takeCtx(file string) (*hcl.EvalContext, map[string]cty.Value) {
+	parent := e.fileCtx(file)
+	if c := e.spare; c != nil {
+		e.spare = nil
+		clear(c.Variables)
+		// Its parent cannot be set again (NewChild's field is
+		// unexported): reused for the same file only.
+		if c.Parent() == parent {
+			return c, c.Variables
+		}
+	}
+	c := parent.NewChild()
+	c.Variables = make(map[string]cty.Value, 6)
+	return c, c.Variables
 }
 
 // objectOrEmpty is cty.ObjectVal(m), the shared empty object for none.
@@ -316,21 +443,28 @@ func blockValue(b *Block) cty.Value {
 	})
 }
 
-// partValue is what an expression sees of part name: its value once set,
-// else the options it reads, evaluated on demand.
-func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnostics) {
+// partValue is what an expression sees of part name, given its references
+// to it (refs, in the order of the first reference to each attribute;
+// one reference of the whole part is a reference to all): its value once
+// set, else the options it reads, evaluated on demand.
+func (e *Evaluator) partValue(name string, refs []partRef) (cty.Value, hcl.Diagnostics) {
 	v, set := e.parts[name]
 	b := e.p.Part[name]
+	whole := false
+	for _, r := range refs {
+		whole = whole || r.whole
+	}
 	var diags hcl.Diagnostics
 	if set {
-		if b == nil || n.whole || !v.IsKnown() || v.IsNull() || !v.Type().IsObjectType() {
+		if b == nil || whole || !v.IsKnown() || v.IsNull() || !v.Type().IsObjectType() {
 			return v, nil
 		}
 		// An installed part's value holds its options and outputs, but not
 		// its recipe: read what it lacks from its attributes.
 		var m map[string]cty.Value
-		for i, an := range n.attrs {
-			if v.Type().HasAttribute(an) || b.Attrs[an] == nil || an == "depends_on" {
+		for i, r := range refs {
+			an := r.attr
+			if readBefore(refs, i) || v.Type().HasAttribute(an) || b.Attrs[an] == nil || an == "depends_on" {
 				continue
 			}
 			if m == nil {
@@ -339,7 +473,7 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 					m = map[string]cty.Value{}
 				}
 			}
-			av, d := e.lazyAttr(b, an, n.ranges[i])
+			av, d := e.lazyAttr(b, an, r.rng)
 			diags = append(diags, d...)
 			m[an] = av
 		}
@@ -352,7 +486,7 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 		return cty.NilVal, nil // an unknown part: the graph reports it
 	}
 	m := map[string]cty.Value{}
-	if n.whole {
+	if whole {
 		for _, an := range b.AttrNames() {
 			if an == "recipe" || an == "depends_on" {
 				continue
@@ -363,9 +497,13 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 		}
 		return cty.ObjectVal(m), diags
 	}
-	for i, an := range n.attrs {
+	for i, r := range refs {
+		an := r.attr
+		if readBefore(refs, i) {
+			continue
+		}
 		if b.Attrs[an] == nil {
-			rng := n.ranges[i]
+			rng := r.rng
 			diags = append(diags, &hcl.Diagnostic{Severity: hcl.DiagError, Summary: "Value not known yet",
 				Detail: fmt.Sprintf("%s is not an option of part %q. If its recipe sets it, part %q must be installed first, but it comes after the block evaluated here because the two refer to each other. Read one of its options instead, or remove one of the references.",
 					"part."+name+"."+an, name, name),
@@ -373,11 +511,22 @@ func (e *Evaluator) partValue(name string, n *partNeed) (cty.Value, hcl.Diagnost
 			m[an] = cty.DynamicVal
 			continue
 		}
-		av, d := e.lazyAttr(b, an, n.ranges[i])
+		av, d := e.lazyAttr(b, an, r.rng)
 		diags = append(diags, d...)
 		m[an] = av
 	}
 	return cty.ObjectVal(m), diags
+}
+
+// readBefore reports whether refs[i] reads an attribute an earlier
+// reference read too (which was read then).
+func readBefore(refs []partRef, i int) bool {
+	for _, r := range refs[:i] {
+		if !r.whole && r.attr == refs[i].attr {
+			return true
+		}
+	}
+	return false
 }
 
 // lazyAttr evaluates one option of part b before its value is set.

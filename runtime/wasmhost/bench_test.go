@@ -27,9 +27,10 @@ var benchInput, _ = json.Marshal(map[string]any{
 	},
 })
 
-// RunCallBenchmark measures Session.Call of entry on a warm instance of
-// any module: the per-call overhead the engine pays for every part. The
-// cookbook's Go-guest benchmark reuses it through SLAPNODE_BENCH_WASM.
+// RunCallBenchmark measures a call of entry on a warm instance of any
+// module, as the engine calls a recipe (Session.CallPart, the part named
+// by the caller): the per-call overhead the engine pays for every part.
+// The cookbook's Go-guest benchmark reuses it through SLAPNODE_BENCH_WASM.
 func RunCallBenchmark(b *testing.B, wasm []byte, g Grants, entry string, input []byte) {
 	runCallBenchmark(b, wasm, g, SessionConfig{}, entry, input, nil)
 }
@@ -63,12 +64,16 @@ func runCallBenchmark(b *testing.B, wasm []byte, g Grants, cfg SessionConfig, en
 			b.Fatal(err)
 		}
 	}
+	var in struct {
+		Part string `json:"part"`
+	}
+	json.Unmarshal(input, &in)
 	b.SetBytes(int64(len(input)))
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := cpuTime()
 	for b.Loop() {
-		if _, err := s.Call(ctx, m, entry, input); err != nil {
+		if _, err := s.CallPart(ctx, m, entry, in.Part, input); err != nil {
 			b.Fatal(err)
 		}
 	}

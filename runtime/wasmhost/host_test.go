@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"os"
 	"strings"
 	"sync"
@@ -229,5 +231,110 @@ func TestCloseWaitsForLoads(t *testing.T) {
 		if _, err := h.Load(ctx, "reactor", wasm, allGrants); err == nil || !strings.Contains(err.Error(), "host is closed") {
 			t.Fatalf("load after Close: %v", err)
 		}
+	}
+}
+
+// CallPart is Call with the part named by the caller: the guest gets the
+// same input, the logs and errors name the part as Call's do, and a
+// promise check still gets the network its options grant.
+func TestCallPartNamesThePart(t *testing.T) {
+	h, rec := newHost(t)
+	m := load(t, h, "ctest", "reactor", allGrants)
+	var logBuf bytes.Buffer
+	s := newSession(t, h, SessionConfig{Log: &logBuf})
+	ctx := context.Background()
+	in := input("echo", map[string]any{})
+	out, err := s.CallPart(ctx, m, "recipe_install", "p-echo", in)
+	if err != nil || !json.Valid(out) {
+		t.Fatalf("CallPart: %s %v", out, err)
+	}
+	if !strings.Contains(logBuf.String(), "INFO ctest/p-echo: echo called") {
+		t.Fatalf("session log: %q", logBuf.String())
+	}
+	rec.mu.Lock()
+	last := rec.lines[len(rec.lines)-1]
+	rec.mu.Unlock()
+	if last.part != "p-echo" {
+		t.Errorf("logger's part %q", last.part)
+	}
+	_, err1 := s.Call(ctx, m, "recipe_update", in)
+	_, err2 := s.CallPart(ctx, m, "recipe_update", "p-echo", in)
+	if err1 == nil || err2 == nil || err1.Error() != err2.Error() || !strings.Contains(err2.Error(), `(part "p-echo")`) {
+		t.Fatalf("errors: Call %v, CallPart %v", err1, err2)
+	}
+	// A promise's host and port grant it the probe (reactor.c probes
+	// them): refused without them.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	mp := load(t, h, "cnonet", "reactor", Grants{Exec: allGrants.Exec, Net: []string{"https://example.invalid"}, Timeout: time.Minute})
+	pin, _ := json.Marshal(map[string]any{"part": "probe", "options": map[string]any{"host": "127.0.0.1", "port": port}})
+	out, err = s.CallPart(ctx, mp, "promise_check", "probe", pin)
+	if err != nil || !strings.Contains(string(out), `"ok":true`) {
+		t.Fatalf("promise_check through CallPart: %s %v", out, err)
+	}
+}
+
+// CallPartInto decodes the result where the guest wrote it: the value
+// json.Unmarshal gives of CallPart's bytes; CallPart's errors for a
+// result that is not JSON, out of bounds or too large (the instance
+// discarded); json.Unmarshal's error, as a *ResultError, for JSON the
+// caller's type cannot hold (the instance kept).
+func TestCallPartInto(t *testing.T) {
+	h, _ := newHost(t)
+	ctx := context.Background()
+	good := load(t, h, "ctest", "reactor", allGrants)
+	hm := load(t, h, "hostile", "hostile", Grants{MemoryBytes: 16 << 20, Timeout: time.Minute})
+	s := newSession(t, h, SessionConfig{})
+
+	var got recipeOut
+	if err := s.CallPartInto(ctx, good, "recipe_install", "p-echo", input("echo", nil), &got); err != nil || got.Outputs["calls"] != 1.0 {
+		t.Fatalf("echo: %+v %v", got, err)
+	}
+	// JSON the caller's type cannot hold: json.Unmarshal's own error.
+	var wrong struct {
+		Outputs string `json:"outputs"`
+	}
+	err := s.CallPartInto(ctx, good, "recipe_install", "p-echo", input("echo", nil), &wrong)
+	var rerr *ResultError
+	if !errors.As(err, &rerr) {
+		t.Fatalf("wrong type: %v", err)
+	}
+	raw, err2 := s.CallPart(ctx, good, "recipe_install", "p-echo", input("echo", nil))
+	if err2 != nil {
+		t.Fatal(err2)
+	}
+	if want := json.Unmarshal(raw, &wrong); want == nil || rerr.Error() != want.Error() || rerr.Err.Error() != want.Error() {
+		t.Errorf("ResultError %q, json.Unmarshal says %v", rerr, want)
+	}
+	// The instance answered well: it was kept (calls 1, 2, 3, now 4).
+	if err := s.CallPartInto(ctx, good, "recipe_install", "p-echo", input("echo", nil), &got); err != nil || got.Outputs["calls"] != 4.0 {
+		t.Fatalf("after a result of the wrong type: %+v %v", got, err)
+	}
+
+	for _, recipe := range []string{"badjson", "badptr", "huge", "badlog"} {
+		_, want := s.CallPart(ctx, hm, "recipe_install", "p-"+recipe, input(recipe, nil))
+		var v recipeOut
+		err := s.CallPartInto(ctx, hm, "recipe_install", "p-"+recipe, input(recipe, nil), &v)
+		if want == nil || err == nil || err.Error() != want.Error() || errors.As(err, &rerr) {
+			t.Errorf("%s: CallPartInto %v, CallPart %v", recipe, err, want)
+		}
+	}
+	// Each failed instance was discarded, as after CallPart's.
+	if err := s.CallPartInto(ctx, good, "recipe_install", "p-echo", input("echo", nil), &got); err != nil || got.Outputs["calls"] != 5.0 {
+		t.Fatalf("the good module's instance: %+v %v", got, err)
+	}
+	s2 := newSession(t, h, SessionConfig{})
+	if err := s2.CallPartInto(ctx, hm, "recipe_install", "p-badjson", input("badjson", nil), &got); err == nil {
+		t.Fatal("badjson accepted")
+	}
+	s2.mu.Lock()
+	sl := s2.slots[hm]
+	s2.mu.Unlock()
+	if sl == nil || sl.inst != nil {
+		t.Error("the instance that answered a result that is not JSON was kept")
 	}
 }

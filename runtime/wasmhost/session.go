@@ -208,8 +208,40 @@ func within(dir, p string) bool {
 // guest's output JSON (validated as JSON, at most MaxOutput bytes; the
 // engine interprets its "error" field). A trap, timeout or malformed result
 // is an error and the instance is discarded; the next call gets a fresh one.
+// The input is not kept once Call returns: the caller may reuse it.
 func (s *Session) Call(ctx context.Context, m *Module, entry string, input []byte) ([]byte, error) {
-	st := &callState{h: s.h, s: s, m: m, entry: entry}
+	return s.call(ctx, m, entry, "", false, input, nil)
+}
+
+// CallPart is Call for a caller that knows the part the input names (its
+// "part" field as JSON decodes it): the input is not decoded to find it,
+// which was most of the host's cost of a call. A promise_check input is
+// still decoded, for the network its options grant.
+func (s *Session) CallPart(ctx context.Context, m *Module, entry, part string, input []byte) ([]byte, error) {
+	return s.call(ctx, m, entry, part, true, input, nil)
+}
+
+// CallPartInto is CallPart that decodes the result into v, as
+// json.Unmarshal does, straight from the guest's memory: the result is
+// neither copied nor scanned once more to check it. A result that is not
+// JSON is the error CallPart gives (and the instance is discarded); a JSON
+// result that v cannot hold is a *ResultError.
+func (s *Session) CallPartInto(ctx context.Context, m *Module, entry, part string, input []byte, v any) error {
+	_, err := s.call(ctx, m, entry, part, true, input, v)
+	return err
+}
+
+// ResultError is a result that is JSON but not what the caller decodes
+// it into (json.Unmarshal's error): the call itself went well.
+type ResultError struct{ Err error }
+
+func (e *ResultError) Error() string { return e.Err.Error() }
+func (e *ResultError) Unwrap() error { return e.Err }
+
+// call runs entry; with into set, it decodes the result there and
+// returns no bytes.
+func (s *Session) call(ctx context.Context, m *Module, entry, part string, named bool, input []byte, into any) ([]byte, error) {
+	st := &callState{h: s.h, s: s, m: m, entry: entry, part: part}
 	var in struct {
 		Part    string `json:"part"`
 		Name    string `json:"name"`
@@ -219,12 +251,16 @@ func (s *Session) Call(ctx context.Context, m *Module, entry string, input []byt
 			URL  string          `json:"url"`
 		} `json:"options"`
 	}
-	// The input is the engine's own JSON; a decoding failure only loses the
-	// part name in logs, the guest still gets the bytes.
-	_ = json.Unmarshal(input, &in)
-	st.part = in.Part
-	if st.part == "" {
-		st.part = in.Name
+	if !named || entry == "promise_check" {
+		// The input is the engine's own JSON; a decoding failure only
+		// loses the part name in logs, the guest still gets the bytes.
+		_ = json.Unmarshal(input, &in)
+		if !named {
+			st.part = in.Part
+			if st.part == "" {
+				st.part = in.Name
+			}
+		}
 	}
 	st.net = m.net
 	timeout := m.Grants.Timeout
@@ -264,6 +300,12 @@ func (s *Session) Call(ctx context.Context, m *Module, entry string, input []byt
 		if err != nil {
 			return nil, fail(err)
 		}
+		if into != nil {
+			if err := json.Unmarshal(out, into); err != nil {
+				return nil, &ResultError{err} // out is JSON: runCommand checked it
+			}
+			return nil, nil
+		}
 		return out, nil
 	}
 	sl := s.slots[m]
@@ -289,7 +331,12 @@ func (s *Session) Call(ctx context.Context, m *Module, entry string, input []byt
 		}
 		sl.inst = inst
 	}
-	out, err := sl.inst.callEntry(ctx, st, timeout, entry, input)
+	out, err := sl.inst.callEntry(ctx, st, timeout, entry, input, into)
+	var rerr error
+	if _, ok := err.(*ResultError); ok {
+		// The instance answered well-formed JSON: it is kept.
+		rerr, err = err, nil
+	}
 	if err != nil {
 		// Never reuse an instance that trapped, timed out or misbehaved.
 		sl.inst.close(context.WithoutCancel(ctx))
@@ -301,6 +348,9 @@ func (s *Session) Call(ctx context.Context, m *Module, entry string, input []byt
 		// rather than keep it idle (its next call re-creates it).
 		sl.inst.close(context.WithoutCancel(ctx))
 		sl.inst = nil
+	}
+	if rerr != nil {
+		return nil, rerr
 	}
 	return out, nil
 }
@@ -435,8 +485,9 @@ func (i *instance) call(ctx context.Context, st *callState, timeout time.Duratio
 	return res, nil
 }
 
-// callEntry writes input through abi_alloc, calls entry and reads its result.
-func (i *instance) callEntry(ctx context.Context, st *callState, timeout time.Duration, entry string, input []byte) ([]byte, error) {
+// callEntry writes input through abi_alloc, calls entry and reads its
+// result, or decodes it into into when set (resultInto).
+func (i *instance) callEntry(ctx context.Context, st *callState, timeout time.Duration, entry string, input []byte, into any) ([]byte, error) {
 	res, err := i.call(ctx, st, timeout, "abi_alloc", uint64(len(input)))
 	if err != nil {
 		return nil, err
@@ -450,12 +501,47 @@ func (i *instance) callEntry(ctx context.Context, st *callState, timeout time.Du
 	if err != nil {
 		return nil, err
 	}
+	if into != nil {
+		return nil, i.resultInto(res[0], into)
+	}
 	return i.result(res[0])
 }
 
 // result copies a packed ptr<<32|len result out of guest memory (the view
 // is only valid until the next guest call) and checks it is JSON.
 func (i *instance) result(packed uint64) ([]byte, error) {
+	b, err := i.resultView(packed)
+	if err != nil {
+		return nil, err
+	}
+	out := bytes.Clone(b)
+	if err := checkJSON(out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// resultInto decodes a packed ptr<<32|len result into v where it lies in
+// guest memory (json.Unmarshal copies what it keeps, and no guest code
+// runs meanwhile): the same errors as result for a result that is out of
+// bounds or not JSON, a *ResultError for JSON that v cannot hold.
+func (i *instance) resultInto(packed uint64, v any) error {
+	b, err := i.resultView(packed)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		if !json.Valid(b) {
+			return checkJSON(b)
+		}
+		return &ResultError{err}
+	}
+	return nil
+}
+
+// resultView is the result's bytes in guest memory, valid until the next
+// guest call.
+func (i *instance) resultView(packed uint64) ([]byte, error) {
 	ptr, n := uint32(packed>>32), uint32(packed)
 	if n > MaxOutput {
 		return nil, fmt.Errorf("result of %d bytes exceeds the %d MiB output cap", n, MaxOutput>>20)
@@ -464,11 +550,7 @@ func (i *instance) result(packed uint64) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("result pointer %#x length %d lies outside the guest's %d bytes of memory", ptr, n, i.mod.Memory().Size())
 	}
-	out := bytes.Clone(b)
-	if err := checkJSON(out); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return b, nil
 }
 
 func checkJSON(b []byte) error {
