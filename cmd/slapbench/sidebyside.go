@@ -241,6 +241,10 @@ func runSideBySide(c *config, slapnode string) (*sideBySide, error) {
 			logf("%s", line)
 		}
 	}
+	// Removed once every run is done (see pair).
+	if err := os.RemoveAll(filepath.Join(c.work, "runs")); err != nil {
+		logf("removing the runs' directories: %v", err)
+	}
 	sb.HarnessRSS = harnessPeakRSS()
 	return sb, nil
 }
@@ -254,8 +258,12 @@ func pair(c *config, slapnode, profile, lean, seeded string, n, rep int) ([]samp
 	if err := prepareBuildout(bdir, filepath.Join(filepath.Dir(profile), "..", "buildout.cfg"), seeded); err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(bdir)
-	defer os.RemoveAll(root)
+	// The runs' directories stay until every run is done (runSideBySide
+	// removes them): on ext4, creating inodes is slower for a minute or
+	// more after many were deleted (ialloc's recently_deleted), and a
+	// removal here would charge the next engine with this run's cleanup
+	// (the floor's removal made slapnode's first apply, which follows it,
+	// up to twice as slow).
 	defer stopNode(slapnode, root)
 	var out []sample
 	add := func(engine, run string, m measure) {
@@ -285,7 +293,6 @@ func pair(c *config, slapnode, profile, lean, seeded string, n, rep int) ([]samp
 	if m, err = ioFloor(floor, n); err != nil {
 		return nil, err
 	}
-	os.RemoveAll(floor)
 	add(engFloor, runFloor, m)
 
 	if m, err = slapnodeFirst(slapnode, profile, root, n); err != nil {
@@ -327,8 +334,6 @@ func pair(c *config, slapnode, profile, lean, seeded string, n, rep int) ([]samp
 func installedFirst(c *config, slapnode, profile string, n, rep int) (measure, error) {
 	root := filepath.Join(c.work, "runs", fmt.Sprintf("slapnode-installed-%d-%d", n, rep))
 	cache := filepath.Join(c.work, "runs", fmt.Sprintf("wasm-installed-%d-%d", n, rep))
-	defer os.RemoveAll(root)
-	defer os.RemoveAll(cache)
 	defer stopNode(slapnode, root)
 	warm := os.Getenv("SLAPNODE_WASM_CACHE")
 	defer os.Setenv("SLAPNODE_WASM_CACHE", warm)
